@@ -1,0 +1,351 @@
+//! The `leadsment` command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::accounts::sites::{NewSite, Site};
+use crate::config::{Config, LogFormat, Overrides};
+use crate::server::{Server, shutdown_signal};
+use crate::store::{self, DynStore};
+
+/// Leadsment: see which companies visit your websites, without cookies.
+#[derive(Debug, Parser)]
+#[command(
+    name = "leadsment",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// A TOML configuration file. Environment variables (LEADSMENT_*) override it, and flags
+    /// override both.
+    #[arg(long, global = true, env = "LEADSMENT_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Folder for the SQLite database and the IP index [default: leadsment-data]
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// sqlite://PATH or postgres://USER@HOST/DB [default: a SQLite file in the data folder].
+    /// Prefer LEADSMENT_DATABASE_URL for URLs with a password: flags are visible to other users
+    /// of the machine.
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the web server: the tracker endpoint, the dashboard and the public site.
+    Serve(ServeArgs),
+    /// Create or update the database schema, then exit. `serve` does this at start too.
+    Migrate,
+    /// Add and list the websites Leadsment tracks.
+    #[command(subcommand)]
+    Site(SiteCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// The address users and tracking snippets reach, such as https://stats.example.com
+    /// [default: http:// and the listen address]
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum SiteCommand {
+    /// Add a website and print the snippet to paste into its pages.
+    Add {
+        /// The site's domain, such as example.com (its www. form is included).
+        domain: String,
+        /// Another host whose pages count as this site (repeat for more).
+        #[arg(long = "alias", value_name = "HOST")]
+        aliases: Vec<String>,
+        /// The address the snippet loads the tracker from [default: the public URL].
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+    },
+    /// List the websites and their aliases.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ListFormat {
+    Table,
+    Json,
+}
+
+/// Runs the command line and turns any failure into one line on standard error.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(e),
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Help and version go to standard output as usual; usage errors become one line.
+fn clap_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    // clap's message is a first line, perhaps indented details (the missing arguments),
+    // usage and tips; keep the message, its details and the tips on one line.
+    let rendered = e.render().to_string();
+    let mut message = String::new();
+    let mut tips = Vec::new();
+    for raw in rendered.lines() {
+        let l = raw.trim();
+        if l.is_empty() || l.starts_with("Usage:") || l.starts_with("For more") {
+            continue;
+        }
+        if l.starts_with("tip:") {
+            tips.push(l.to_owned());
+        } else if message.is_empty() {
+            message = l.trim_start_matches("error: ").to_owned();
+        } else if raw.starts_with(' ') && tips.is_empty() && !message.contains("Usage") {
+            message.push(' ');
+            message.push_str(l);
+        }
+    }
+    if message.is_empty() {
+        message = "invalid arguments".to_owned();
+    }
+    let mut line = format!("error: {}", message.trim_end_matches(':'));
+    for tip in tips {
+        line.push_str(&format!(" ({tip})"));
+    }
+    line.push_str("; see `leadsment --help`");
+    let _ = writeln!(std::io::stderr(), "{line}");
+    ExitCode::from(2)
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+        ..Overrides::default()
+    };
+    let is_serve = matches!(cli.command, Command::Serve(_));
+    match &cli.command {
+        Command::Serve(args) => {
+            overrides.listen = args.listen.clone();
+            overrides.public_url = args.public_url.clone();
+        }
+        Command::Site(SiteCommand::Add { public_url, .. }) => {
+            overrides.public_url = public_url.clone();
+        }
+        _ => {}
+    }
+    let config = Config::load(cli.config.as_deref(), &overrides)?;
+    init_logging(&config, is_serve);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(_) => serve(config).await,
+            Command::Migrate => migrate(config).await,
+            Command::Site(SiteCommand::Add {
+                domain, aliases, ..
+            }) => site_add(config, &domain, &aliases).await,
+            Command::Site(SiteCommand::List { format }) => site_list(config, format).await,
+        }
+    })
+}
+
+/// The server logs at `info`; the other commands only report problems, so their own output
+/// stays clean.
+fn init_logging(config: &Config, is_serve: bool) {
+    let filter = if is_serve {
+        config.log.clone()
+    } else {
+        "warn".to_owned()
+    };
+    // sqlx logs every statement at info; keep that for those who ask for it by name.
+    let filter = if filter.contains("sqlx") {
+        filter
+    } else {
+        format!("{filter},sqlx=warn")
+    };
+    let env_filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(env_filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
+    if config.database_url.backend() == Some(crate::config::Backend::Sqlite) {
+        crate::server::ensure_writable_dir(&config.data_dir)?;
+    }
+    let store = store::connect(config).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let server = Server::bind(config).await?;
+    server.run(shutdown_signal()).await
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    crate::server::ensure_writable_dir(&config.data_dir)?;
+    let store = store::connect(&config).await?;
+    let report = store.migrate().await?;
+    store.close().await;
+    let mut out = std::io::stdout().lock();
+    if report.applied_now.is_empty() {
+        writeln!(
+            out,
+            "The database at {} is up to date ({} migrations).",
+            config.database_url, report.already_applied
+        )?;
+    } else {
+        for m in &report.applied_now {
+            writeln!(out, "applied {m}")?;
+        }
+        writeln!(
+            out,
+            "The database at {} is up to date ({} applied now, {} before).",
+            config.database_url,
+            report.applied_now.len(),
+            report.already_applied
+        )?;
+    }
+    Ok(())
+}
+
+async fn site_add(config: Config, domain: &str, aliases: &[String]) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let workspace = store.default_workspace().await?;
+    let new = NewSite::new(workspace.id, domain, aliases)?;
+    let site = store.create_site(&new).await;
+    store.close().await;
+    let site = site?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Added {} to the workspace {}.",
+        site.domain, workspace.name
+    )?;
+    if !site.aliases.is_empty() {
+        let names: Vec<&str> = site.aliases.iter().map(|a| a.as_str()).collect();
+        writeln!(out, "Pages on {} count as this site too.", names.join(", "))?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Paste this snippet into the <head> of every page of {}:",
+        site.domain
+    )?;
+    writeln!(out)?;
+    writeln!(out, "    {}", site.snippet(config.public_url.as_str()))?;
+    writeln!(out)?;
+    Ok(())
+}
+
+async fn site_list(config: Config, format: ListFormat) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let sites = store.list_sites().await;
+    store.close().await;
+    let sites = sites?;
+    let mut out = std::io::stdout().lock();
+    match format {
+        ListFormat::Json => {
+            for site in &sites {
+                writeln!(out, "{}", serde_json::to_string(site)?)?;
+            }
+        }
+        ListFormat::Table => {
+            if sites.is_empty() {
+                writeln!(
+                    out,
+                    "No sites yet. Add one with: leadsment site add example.com"
+                )?;
+                return Ok(());
+            }
+            write_site_table(&mut out, &sites)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_site_table(out: &mut impl Write, sites: &[Site]) -> std::io::Result<()> {
+    let rows: Vec<[String; 5]> = sites
+        .iter()
+        .map(|s| {
+            let aliases: Vec<&str> = s.aliases.iter().map(|a| a.as_str()).collect();
+            [
+                s.id.0.to_string(),
+                s.domain.to_string(),
+                if aliases.is_empty() {
+                    "-".to_owned()
+                } else {
+                    aliases.join(",")
+                },
+                s.time_zone.clone(),
+                jiff::Timestamp::from_millisecond(s.created_at)
+                    .map(|t| t.strftime("%Y-%m-%d").to_string())
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = ["ID", "DOMAIN", "ALIASES", "TIME ZONE", "ADDED"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| -> String {
+        let mut s = format!("{:>w$}", cells[0], w = widths[0]);
+        for (cell, w) in cells.iter().zip(widths).skip(1) {
+            s.push_str(&format!("  {cell:<w$}"));
+        }
+        s.trim_end().to_owned()
+    };
+    writeln!(out, "{}", line(header))?;
+    for row in &rows {
+        writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,540 @@
+//! Configuration: built-in defaults, overridden by a TOML file (`--config`), overridden by
+//! `LEADSMENT_*` environment variables, overridden by command-line flags.
+//!
+//! Every key is documented in `docs/configuration.md`; keep the two in step.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize};
+use url::Url;
+
+/// Keys that may come from `LEADSMENT_*` environment variables. Other `LEADSMENT_*` variables
+/// (such as `LEADSMENT_CONFIG`, read by the command line) are left alone.
+const ENV_KEYS: &[&str] = &[
+    "listen",
+    "public_url",
+    "data_dir",
+    "database_url",
+    "trusted_proxies",
+    "metrics_token",
+    "metrics_listen",
+    "log",
+    "log_format",
+    "body_limit",
+    "request_timeout_secs",
+    "sqlite_synchronous",
+    "database_max_connections",
+];
+
+/// The whole configuration, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// The address users and snippets reach, without a trailing slash.
+    pub public_url: Url,
+    /// Where the SQLite file and the IP index live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: DatabaseUrl,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<SecretString>,
+    /// When set, `/metrics` is served only on this separate address.
+    pub metrics_listen: Option<SocketAddr>,
+    /// A `tracing` filter such as `info` or `leadsment=debug,info`.
+    pub log: String,
+    pub log_format: LogFormat,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// How long one request may take before it is answered 408.
+    pub request_timeout: Duration,
+    /// SQLite's `synchronous` pragma: `normal` survives a process crash, `full` a power cut too.
+    pub sqlite_synchronous: SqliteSynchronous,
+    /// Connections in the PostgreSQL pool, or readers in the SQLite pool.
+    pub database_max_connections: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    Normal,
+    Full,
+}
+
+/// The shape of the configuration as read, before defaults that depend on other keys are
+/// filled in and before validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "default_listen")]
+    listen: SocketAddr,
+    #[serde(default)]
+    public_url: Option<String>,
+    #[serde(default = "default_data_dir")]
+    data_dir: PathBuf,
+    #[serde(default)]
+    database_url: Option<String>,
+    #[serde(default, deserialize_with = "string_or_list")]
+    trusted_proxies: Vec<String>,
+    #[serde(default)]
+    metrics_token: Option<SecretString>,
+    #[serde(default)]
+    metrics_listen: Option<SocketAddr>,
+    #[serde(default = "default_log")]
+    log: String,
+    #[serde(default = "default_log_format")]
+    log_format: LogFormat,
+    #[serde(default = "default_body_limit")]
+    body_limit: usize,
+    #[serde(default = "default_request_timeout")]
+    request_timeout_secs: u64,
+    #[serde(default = "default_synchronous")]
+    sqlite_synchronous: SqliteSynchronous,
+    #[serde(default = "default_max_connections")]
+    database_max_connections: u32,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("leadsment-data")
+}
+fn default_log() -> String {
+    "info".to_owned()
+}
+fn default_log_format() -> LogFormat {
+    LogFormat::Text
+}
+fn default_body_limit() -> usize {
+    64 * 1024
+}
+fn default_request_timeout() -> u64 {
+    30
+}
+fn default_synchronous() -> SqliteSynchronous {
+    SqliteSynchronous::Normal
+}
+fn default_max_connections() -> u32 {
+    8
+}
+
+/// Accepts `"10.0.0.0/8, 192.168.0.0/16"` (as an environment variable gives it) or a TOML list.
+fn string_or_list<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(de)? {
+        OneOrMany::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// Values given as command-line flags; they win over everything else.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+/// A configuration problem, naming the key and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Reads the layers in order: defaults, the TOML file (if any), the environment, the flags.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        Self::load_from_env(file, overrides, Env::prefixed("LEADSMENT_"))
+    }
+
+    fn load_from_env(
+        file: Option<&Path>,
+        overrides: &Overrides,
+        env: Env,
+    ) -> Result<Config, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError(format!(
+                    "the configuration file {} does not exist or is not a file",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let figment = figment
+            .merge(env.only(ENV_KEYS))
+            .merge(Serialized::defaults(overrides));
+        let raw: RawConfig = figment.extract().map_err(describe_figment_error)?;
+        raw.validate()
+    }
+
+    /// Configuration for tests and tools: defaults only, with the given database and folder.
+    pub fn for_tests(database_url: &str, data_dir: &Path) -> Result<Config, ConfigError> {
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:0".to_owned()),
+            data_dir: Some(data_dir.to_path_buf()),
+            database_url: Some(database_url.to_owned()),
+            public_url: None,
+        };
+        // An empty environment so a developer's own LEADSMENT_* variables do not leak into tests.
+        Self::load_from_env(None, &overrides, Env::prefixed("LEADSMENT_TEST_NOTHING_"))
+    }
+
+    /// The public URL with `path` appended (`path` starts with `/`).
+    pub fn public_url_for(&self, path: &str) -> String {
+        format!("{}{}", self.public_url.as_str().trim_end_matches('/'), path)
+    }
+}
+
+fn describe_figment_error(error: figment::Error) -> ConfigError {
+    let mut parts = Vec::new();
+    for e in error {
+        let key = e.path.join(".");
+        let source = e
+            .metadata
+            .as_ref()
+            .map(|m| match &m.source {
+                _ if m.name.contains("environment") && !key.is_empty() => format!(
+                    " (from the environment variable LEADSMENT_{})",
+                    key.to_uppercase()
+                ),
+                Some(src) => format!(" (from {} {})", m.name, src),
+                None => format!(" (from {})", m.name),
+            })
+            .unwrap_or_default();
+        let kind = e.kind.to_string();
+        if key.is_empty() {
+            parts.push(format!("{kind}{source}"));
+        } else {
+            parts.push(format!("key `{key}`: {kind}{source}"));
+        }
+    }
+    ConfigError(parts.join("; "))
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<Config, ConfigError> {
+        let public_url = match self.public_url.as_deref() {
+            None | Some("") => {
+                let url = format!("http://{}", self.listen);
+                Url::parse(&url).map_err(|e| {
+                    ConfigError(format!("key `listen`: cannot form a URL from it: {e}"))
+                })?
+            }
+            Some(s) => {
+                let url = Url::parse(s).map_err(|e| {
+                    ConfigError(format!("key `public_url`: `{s}` is not a URL: {e}"))
+                })?;
+                if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                    return Err(ConfigError(format!(
+                        "key `public_url`: `{s}` must be an http:// or https:// address with a host"
+                    )));
+                }
+                if url.query().is_some() || url.fragment().is_some() {
+                    return Err(ConfigError(format!(
+                        "key `public_url`: `{s}` must not have a query or fragment"
+                    )));
+                }
+                url
+            }
+        };
+
+        let data_dir = self.data_dir;
+        if data_dir.as_os_str().is_empty() {
+            return Err(ConfigError("key `data_dir`: must not be empty".to_owned()));
+        }
+
+        let database_url = match self.database_url.as_deref() {
+            None | Some("") => DatabaseUrl(format!(
+                "sqlite://{}",
+                data_dir.join("leadsment.db").display()
+            )),
+            Some(s) => DatabaseUrl::parse(s)?,
+        };
+
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|s| parse_cidr(s))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        if let Some(token) = &self.metrics_token
+            && token.expose_secret().len() < 16
+        {
+            return Err(ConfigError(
+                "key `metrics_token`: must be at least 16 characters long".to_owned(),
+            ));
+        }
+
+        if self.body_limit < 1024 {
+            return Err(ConfigError(format!(
+                "key `body_limit`: {} bytes is too small (at least 1024)",
+                self.body_limit
+            )));
+        }
+        if self.request_timeout_secs == 0 {
+            return Err(ConfigError(
+                "key `request_timeout_secs`: must be at least 1".to_owned(),
+            ));
+        }
+        if self.database_max_connections == 0 {
+            return Err(ConfigError(
+                "key `database_max_connections`: must be at least 1".to_owned(),
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log).map_err(|e| {
+            ConfigError(format!(
+                "key `log`: `{}` is not a valid log filter: {e}",
+                self.log
+            ))
+        })?;
+
+        Ok(Config {
+            listen: self.listen,
+            public_url,
+            data_dir,
+            database_url,
+            trusted_proxies,
+            metrics_token: self.metrics_token,
+            metrics_listen: self.metrics_listen,
+            log: self.log,
+            log_format: self.log_format,
+            body_limit: self.body_limit,
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            sqlite_synchronous: self.sqlite_synchronous,
+            database_max_connections: self.database_max_connections,
+        })
+    }
+}
+
+/// A single address (`10.0.0.1`) counts as a /32 (or /128).
+fn parse_cidr(s: &str) -> Result<IpNet, ConfigError> {
+    if let Ok(net) = s.parse::<IpNet>() {
+        return Ok(net.trunc());
+    }
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Ok(IpNet::from(ip));
+    }
+    Err(ConfigError(format!(
+        "key `trusted_proxies`: `{s}` is not a CIDR such as 10.0.0.0/8 or an IP address"
+    )))
+}
+
+/// A database URL. Its password, if any, never appears in `Debug` or `Display` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl DatabaseUrl {
+    pub fn parse(s: &str) -> Result<DatabaseUrl, ConfigError> {
+        let url = DatabaseUrl(s.to_owned());
+        if url.backend().is_none() {
+            return Err(ConfigError(format!(
+                "key `database_url`: `{}` must start with sqlite:// or postgres://",
+                url.redacted()
+            )));
+        }
+        Ok(url)
+    }
+
+    pub fn backend(&self) -> Option<Backend> {
+        if self.0.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if self.0.starts_with("postgres://") || self.0.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+
+    /// The URL with its password, for handing to the database driver only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***`, fit for logs and error messages.
+    pub fn redacted(&self) -> String {
+        match Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                // set_password only fails for URLs that cannot have one, which this one has.
+                let _ = url.set_password(Some("***"));
+                url.to_string()
+            }
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loads a configuration in a sandbox with its own files and environment.
+    #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type.
+    fn try_load(toml: &str, env: &[(&str, &str)], overrides: &Overrides) -> Result<Config, String> {
+        let mut out = None;
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("leadsment.toml", toml)?;
+            for (k, v) in env {
+                jail.set_env(k, v);
+            }
+            out = Some(
+                Config::load(Some(Path::new("leadsment.toml")), overrides)
+                    .map_err(|e| e.to_string()),
+            );
+            Ok(())
+        });
+        out.unwrap()
+    }
+
+    fn load(toml: &str, env: &[(&str, &str)], overrides: &Overrides) -> Config {
+        try_load(toml, env, overrides).unwrap()
+    }
+
+    fn load_err(toml: &str, env: &[(&str, &str)]) -> String {
+        try_load(toml, env, &Overrides::default()).unwrap_err()
+    }
+
+    #[test]
+    fn defaults_work_in_an_empty_folder() {
+        let c = load("", &[], &Overrides::default());
+        assert_eq!(c.listen, default_listen());
+        assert_eq!(c.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(
+            c.database_url.expose(),
+            "sqlite://leadsment-data/leadsment.db"
+        );
+        assert!(c.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn environment_overrides_file_and_flags_override_environment() {
+        let toml = "listen = \"127.0.0.1:9000\"\npublic_url = \"https://file.example\"\n";
+        let c = load(toml, &[], &Overrides::default());
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.public_url.as_str(), "https://file.example/");
+
+        let env = [("LEADSMENT_LISTEN", "127.0.0.1:9001")];
+        let c = load(toml, &env, &Overrides::default());
+        assert_eq!(c.listen.port(), 9001);
+        assert_eq!(c.public_url.as_str(), "https://file.example/");
+
+        let flags = Overrides {
+            listen: Some("127.0.0.1:9002".into()),
+            ..Overrides::default()
+        };
+        let c = load(toml, &env, &flags);
+        assert_eq!(c.listen.port(), 9002);
+    }
+
+    #[test]
+    fn trusted_proxies_come_as_a_comma_separated_list() {
+        let env = [("LEADSMENT_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7")];
+        let c = load("", &env, &Overrides::default());
+        assert_eq!(
+            c.trusted_proxies,
+            vec![
+                "10.0.0.0/8".parse::<IpNet>().unwrap(),
+                "192.0.2.7/32".parse::<IpNet>().unwrap()
+            ]
+        );
+        let c = load(
+            "trusted_proxies = [\"2001:db8::/32\"]",
+            &[],
+            &Overrides::default(),
+        );
+        assert_eq!(c.trusted_proxies.len(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_problem() {
+        let e = load_err("listen = \"nowhere\"", &[]);
+        assert!(e.contains("listen"), "{e}");
+
+        let e = load_err("", &[("LEADSMENT_TRUSTED_PROXIES", "10.0.0.0/33")]);
+        assert!(
+            e.contains("trusted_proxies") && e.contains("10.0.0.0/33"),
+            "{e}"
+        );
+
+        let e = load_err("public_url = \"ftp://x\"", &[]);
+        assert!(e.contains("public_url"), "{e}");
+
+        let e = load_err("lisen = \"127.0.0.1:1\"", &[]);
+        assert!(e.contains("lisen"), "an unknown key is named: {e}");
+
+        let e = load_err("database_url = \"mysql://x\"", &[]);
+        assert!(e.contains("database_url"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let toml = "database_url = \"postgres://app:hunter2hunter2@db.internal/leadsment\"\nmetrics_token = \"s3cret-s3cret-s3cret\"\n";
+        let c = load(toml, &[], &Overrides::default());
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains("***"), "{debug}");
+        assert_eq!(
+            c.database_url.expose(),
+            "postgres://app:hunter2hunter2@db.internal/leadsment"
+        );
+    }
+
+    #[test]
+    fn unrelated_leadsment_variables_are_ignored() {
+        let env = [("LEADSMENT_CONFIG", "x.toml"), ("LEADSMENT_SOMETHING", "1")];
+        let c = load("", &env, &Overrides::default());
+        assert_eq!(c.listen, default_listen());
+    }
+}

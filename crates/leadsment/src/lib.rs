@@ -1,0 +1,16 @@
+//! Leadsment: privacy-first B2B visitor identification in one binary.
+//!
+//! The modules follow the product's capabilities; each owns its routes, its domain logic and
+//! its queries. `docs/architecture.md` has the map.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod accounts;
+pub mod cli;
+pub mod config;
+pub mod server;
+pub mod site;
+pub mod store;
+pub mod web;

@@ -1,0 +1,175 @@
+//! Starting and stopping the HTTP server.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::store::{self, DynStore};
+use crate::web::{self, AppState};
+
+/// A server whose sockets are bound and whose database is open and migrated, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    state: AppState,
+}
+
+impl Server {
+    /// Prepares the data directory, opens and migrates the database, and binds the listeners.
+    /// Each failure names what failed: the folder, the database or the address.
+    /// The sockets are bound first: a port in use is the cheapest failure to find.
+    pub async fn bind(config: Config) -> anyhow::Result<Server> {
+        let listener = bind_listener(config.listen).await?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(bind_listener(addr).await?),
+            None => None,
+        };
+        ensure_writable_dir(&config.data_dir)?;
+        let store = store::connect(&config).await?;
+        let report = store.migrate().await?;
+        for m in &report.applied_now {
+            tracing::info!(migration = %m, "applied database migration");
+        }
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            database = %config.database_url,
+            data_dir = %config.data_dir.display(),
+            "database ready"
+        );
+        Self::with_listeners(config, store, listener, metrics_listener)
+    }
+
+    fn with_listeners(
+        config: Config,
+        store: DynStore,
+        listener: TcpListener,
+        metrics_listener: Option<TcpListener>,
+    ) -> anyhow::Result<Server> {
+        let state = AppState::new(config, store).context("cannot set up the metrics registry")?;
+        Ok(Server {
+            listener,
+            metrics_listener,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting connections, lets requests in
+    /// flight finish, and closes the database.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let router = web::router(self.state.clone());
+        self.run_router(router, shutdown).await
+    }
+
+    /// Like [`Server::run`] with a router of the caller's (the application's plus extra
+    /// routes, in tests).
+    pub async fn run_router(
+        self,
+        router: axum::Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+        let stop_metrics = stop_tx.subscribe();
+        let mut stop_main = stop_tx.subscribe();
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(());
+        });
+
+        let metrics_task = self.metrics_listener.map(|listener| {
+            let router = web::metrics_router(self.state.clone());
+            let mut stop = stop_metrics;
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.recv().await;
+                    })
+                    .await
+            })
+        });
+
+        let addr = self.listener.local_addr()?;
+        tracing::info!(%addr, public_url = %self.state.config.public_url, "listening");
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop_main.recv().await;
+            tracing::info!("shutting down: finishing requests in flight");
+        })
+        .await
+        .context("the HTTP server failed")?;
+
+        if let Some(task) = metrics_task {
+            task.await
+                .context("the metrics server task failed")?
+                .context("the metrics server failed")?;
+        }
+        self.state.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn bind_listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// Creates the data directory if needed and proves that it can be written to.
+pub fn ensure_writable_dir(dir: &Path) -> anyhow::Result<()> {
+    let shown = dir.display();
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {shown}"))?;
+    let probe = dir.join(".leadsment-write-test");
+    std::fs::write(&probe, b"ok")
+        .with_context(|| format!("the data directory {shown} is not writable"))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("received SIGINT"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}

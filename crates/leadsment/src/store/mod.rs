@@ -1,0 +1,98 @@
+//! Storage: one trait, [`Store`], with a SQLite implementation (embedded, the default) and a
+//! PostgreSQL one (several stateless nodes). Both pass the same test suite.
+//!
+//! Most statements are the same text in both dialects (sqlx binds `$1`, `$2`… positionally in
+//! SQLite too), so the queries they share are written once in [`common`] and instantiated for
+//! each backend; what differs (connections, transactions, migrations, bulk writes) lives in
+//! [`sqlite`] and [`postgres`].
+
+mod common;
+pub mod postgres;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::accounts::Workspace;
+use crate::accounts::sites::{Hostname, NewSite, Site};
+use crate::config::{Backend, Config};
+
+pub type DynStore = Arc<dyn Store>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data conflicts with what is stored (a taken domain, say); the message is for users.
+    #[error("{0}")]
+    Conflict(String),
+    // The causes are part of the message rather than a `source`, so that `{:#}` does not
+    // print them twice.
+    #[error("cannot connect to the database at {url}: {cause}")]
+    Connect { url: String, cause: sqlx::Error },
+    #[error("cannot prepare the data directory {path}: {cause}")]
+    DataDir { path: String, cause: std::io::Error },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// One applied or pending migration, for `leadsment migrate` to report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    pub applied_now: Vec<String>,
+    pub already_applied: usize,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Brings the schema up to date. Safe to run from several nodes at once.
+    async fn migrate(&self) -> Result<MigrationReport, StoreError>;
+
+    /// A cheap round trip, for `/healthz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Waits for connections in use to be returned, then closes them.
+    async fn close(&self);
+
+    /// The workspace that command-line sites belong to, created on first use.
+    async fn default_workspace(&self) -> Result<Workspace, StoreError>;
+
+    /// Creates a site. A domain or alias that another site already claims is a
+    /// [`StoreError::Conflict`] naming it.
+    async fn create_site(&self, site: &NewSite) -> Result<Site, StoreError>;
+
+    /// Every site, oldest first.
+    async fn list_sites(&self) -> Result<Vec<Site>, StoreError>;
+
+    /// The site that claims `host` as its domain or an alias (compared without `www.`).
+    async fn site_by_host(&self, host: &Hostname) -> Result<Option<Site>, StoreError>;
+
+    /// A random secret of `len` bytes under `name`, created on first use and then the same for
+    /// every node that shares this store.
+    async fn shared_secret(&self, name: &str, len: usize) -> Result<Vec<u8>, StoreError>;
+}
+
+/// Opens the store that `config.database_url` names. Does not migrate.
+pub async fn connect(config: &Config) -> Result<DynStore, StoreError> {
+    match config.database_url.backend() {
+        Some(Backend::Postgres) => Ok(Arc::new(postgres::PgStore::connect(config).await?)),
+        // `Config` only holds URLs of the two known backends.
+        Some(Backend::Sqlite) | None => Ok(Arc::new(sqlite::SqliteStore::connect(config).await?)),
+    }
+}
+
+/// Milliseconds since the Unix epoch, the time format of every stored timestamp.
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Turns a unique-constraint violation into a [`StoreError::Conflict`] with `message`.
+fn conflict_or(error: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message()),
+        _ => StoreError::Database(error),
+    }
+}

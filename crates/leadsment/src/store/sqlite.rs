@@ -1,0 +1,143 @@
+//! The embedded SQLite store: one writer connection (SQLite allows one writer at a time, and
+//! a single connection makes that explicit) and a pool of read-only readers, in WAL mode.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+use super::{MigrationReport, StoreError, common::impl_store};
+use crate::config::{Backend, Config, SqliteSynchronous as Synchronous};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn connect(config: &Config) -> Result<SqliteStore, StoreError> {
+        let url = config.database_url.expose();
+        let connect_error = |cause| StoreError::Connect {
+            url: config.database_url.redacted(),
+            cause,
+        };
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(connect_error)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match config.sqlite_synchronous {
+                Synchronous::Normal => SqliteSynchronous::Normal,
+                Synchronous::Full => SqliteSynchronous::Full,
+            })
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true)
+            .pragma("temp_store", "memory")
+            .optimize_on_close(true, None);
+
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            ensure_parent_dir(options.get_filename())?;
+        }
+
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await
+            .map_err(connect_error)?;
+        // An in-memory database exists once per connection, so it cannot have separate readers.
+        let readers = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(config.database_max_connections)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options.read_only(true).optimize_on_close(false, None))
+                .await
+                .map_err(connect_error)?
+        };
+        Ok(SqliteStore { writer, readers })
+    }
+
+    fn reader(&self) -> &SqlitePool {
+        &self.readers
+    }
+
+    /// Writes take the write lock up front: a deferred transaction that reads first and then
+    /// writes fails with SQLITE_BUSY_SNAPSHOT when another process wrote in between, without
+    /// waiting for busy_timeout.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+fn ensure_parent_dir(file: &Path) -> Result<(), StoreError> {
+    let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir).map_err(|cause| StoreError::DataDir {
+        path: dir.display().to_string(),
+        cause,
+    })
+}
+
+impl_store!(SqliteStore, {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn migrate(&self) -> Result<MigrationReport, StoreError> {
+        let before = applied_versions(&self.writer).await?;
+        MIGRATOR.run(&self.writer).await?;
+        Ok(report(&MIGRATOR, &before))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.readers.close().await;
+        self.writer.close().await;
+    }
+});
+
+async fn applied_versions(pool: &SqlitePool) -> Result<Vec<i64>, StoreError> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+    )
+    .fetch_one(pool)
+    .await?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    Ok(
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+pub(super) fn report(migrator: &sqlx::migrate::Migrator, before: &[i64]) -> MigrationReport {
+    let mut applied_now = Vec::new();
+    let mut already_applied = 0;
+    for m in migrator.iter() {
+        if before.contains(&m.version) {
+            already_applied += 1;
+        } else {
+            applied_now.push(format!("{} {}", m.version, m.description));
+        }
+    }
+    MigrationReport {
+        applied_now,
+        already_applied,
+    }
+}

@@ -1,0 +1,75 @@
+//! One middleware sets the security headers of every response, including a Content Security
+//! Policy with a fresh nonce: pages put the nonce on their own scripts, and `'strict-dynamic'`
+//! lets a nonced script (the consent manager) add the tags a visitor consented to, and nothing
+//! else.
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rand::RngCore;
+
+/// The nonce of this response, for templates to put on `<script nonce="…">`.
+#[derive(Debug, Clone)]
+pub struct CspNonce(pub String);
+
+impl CspNonce {
+    fn fresh() -> CspNonce {
+        let mut bytes = [0u8; 16];
+        rand::rng().fill_bytes(&mut bytes);
+        CspNonce(STANDARD.encode(bytes))
+    }
+}
+
+pub fn content_security_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic'; \
+         style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; font-src 'self'; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'"
+    )
+}
+
+const PERMISSIONS_POLICY: &str = "accelerometer=(), camera=(), geolocation=(), gyroscope=(), \
+     magnetometer=(), microphone=(), payment=(), usb=(), interest-cohort=(), browsing-topics=()";
+
+/// Sets the headers; a handler that sets one of them itself keeps its own value.
+pub async fn headers(https: bool, mut req: Request, next: Next) -> Response {
+    let nonce = CspNonce::fresh();
+    let csp = content_security_policy(&nonce.0);
+    req.extensions_mut().insert(nonce);
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    let mut set = |name: HeaderName, value: HeaderValue| {
+        h.entry(name).or_insert(value);
+    };
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        set(header::CONTENT_SECURITY_POLICY, v);
+    }
+    set(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    set(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
+    set(
+        HeaderName::from_static("permissions-policy"),
+        HeaderValue::from_static(PERMISSIONS_POLICY),
+    );
+    set(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    set(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    if https {
+        set(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
+}

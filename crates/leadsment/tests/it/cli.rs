@@ -1,0 +1,299 @@
+//! The `leadsment` binary as a user runs it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::on_both_backends;
+use crate::support::{Backend, TestDb};
+
+fn leadsment(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_leadsment"));
+    cmd.current_dir(dir).stdin(Stdio::null());
+    // A developer's own settings must not leak into these runs.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LEADSMENT_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().unwrap();
+    (
+        status.success(),
+        String::from_utf8(stdout).unwrap(),
+        String::from_utf8(stderr).unwrap(),
+    )
+}
+
+/// A failure is one line on standard error that names the problem, and a non-zero exit.
+fn assert_one_line_error(cmd: &mut Command, names: &str) {
+    let (ok, _, stderr) = run(cmd);
+    assert!(!ok, "expected a failure: {cmd:?}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains(names), "expected {names:?} in {stderr:?}");
+}
+
+#[test]
+fn every_subcommand_explains_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["site", "--help"],
+        vec!["site", "add", "--help"],
+        vec!["site", "list", "--help"],
+    ] {
+        let (ok, stdout, _) = run(leadsment(dir.path()).args(&args));
+        assert!(ok, "{args:?}");
+        assert!(stdout.contains("Usage: leadsment"), "{args:?}: {stdout}");
+        assert!(stdout.lines().count() > 4, "{args:?}: {stdout}");
+    }
+    let (_, top, _) = run(leadsment(dir.path()).arg("--help"));
+    for sub in ["serve", "migrate", "site"] {
+        assert!(top.contains(sub), "{top}");
+    }
+}
+
+#[test]
+fn unknown_subcommands_and_flags_get_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_one_line_error(leadsment(dir.path()).arg("sevre"), "sevre");
+    assert_one_line_error(leadsment(dir.path()).args(["serve", "--bogus"]), "--bogus");
+    assert_one_line_error(leadsment(dir.path()).args(["site", "add"]), "DOMAIN");
+}
+
+#[test]
+fn site_add_works_in_an_empty_folder_with_the_default_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, stdout, stderr) = run(leadsment(dir.path()).args([
+        "site",
+        "add",
+        "https://Example.COM/",
+        "--alias",
+        "shop.example.net",
+    ]));
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(
+            "<script defer data-domain=\"example.com\" src=\"http://127.0.0.1:8080/js/t.js\"></script>"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("shop.example.net"), "{stdout}");
+    assert!(dir.path().join("leadsment-data/leadsment.db").is_file());
+
+    let (ok, stdout, _) = run(leadsment(dir.path()).args(["site", "list"]));
+    assert!(ok);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].contains("DOMAIN"), "{stdout}");
+    assert!(
+        lines[1].contains("example.com") && lines[1].contains("shop.example.net"),
+        "{stdout}"
+    );
+
+    // The public URL in the snippet follows the configuration.
+    let (ok, stdout, _) = run(leadsment(dir.path())
+        .env("LEADSMENT_PUBLIC_URL", "https://stats.example.org")
+        .args(["site", "add", "bücher.example"]));
+    assert!(ok);
+    assert!(
+        stdout.contains("data-domain=\"xn--bcher-kva.example\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("https://stats.example.org/js/t.js"),
+        "{stdout}"
+    );
+}
+
+on_both_backends!(site_commands_use_the_configured_database);
+
+async fn site_commands_use_the_configured_database(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let dir = db.dir.path().to_owned();
+    let url = db.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let (ok, _, stderr) = run(leadsment(&dir).env("LEADSMENT_DATABASE_URL", &url).args([
+            "site",
+            "add",
+            "example.com",
+        ]));
+        assert!(ok, "{stderr}");
+        assert_one_line_error(
+            leadsment(&dir).env("LEADSMENT_DATABASE_URL", &url).args([
+                "site",
+                "add",
+                "www.example.com",
+            ]),
+            "already belongs",
+        );
+        let (ok, stdout, _) = run(leadsment(&dir)
+            .env("LEADSMENT_DATABASE_URL", &url)
+            .args(["site", "list", "--format", "json"]));
+        assert!(ok);
+        let site: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(site["domain"], "example.com");
+        let (ok, stdout, _) = run(leadsment(&dir)
+            .env("LEADSMENT_DATABASE_URL", &url)
+            .arg("migrate"));
+        assert!(ok);
+        assert!(stdout.contains("up to date"), "{stdout}");
+    })
+    .await
+    .unwrap();
+}
+
+#[test]
+fn bad_input_gets_one_line_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_one_line_error(
+        leadsment(dir.path()).args(["site", "add", "not a domain"]),
+        "not a domain",
+    );
+    assert_one_line_error(
+        leadsment(dir.path()).args(["site", "add", "192.0.2.1"]),
+        "IP address",
+    );
+    assert_one_line_error(
+        leadsment(dir.path())
+            .env(
+                "LEADSMENT_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:1/nothing",
+            )
+            .arg("migrate"),
+        "cannot connect to the database at postgres://postgres@127.0.0.1:1/nothing",
+    );
+    assert_one_line_error(
+        leadsment(dir.path())
+            .env(
+                "LEADSMENT_DATABASE_URL",
+                "postgres://app:hunter2@127.0.0.1:1/nothing",
+            )
+            .arg("migrate"),
+        "postgres://app:***@127.0.0.1:1/nothing",
+    );
+    let (_, _, stderr) = run(leadsment(dir.path())
+        .env(
+            "LEADSMENT_DATABASE_URL",
+            "postgres://app:hunter2@127.0.0.1:1/nothing",
+        )
+        .arg("migrate"));
+    assert!(
+        !stderr.contains("hunter2"),
+        "secrets are never printed: {stderr}"
+    );
+
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    assert_one_line_error(
+        leadsment(dir.path()).args(["--data-dir", "a-file/data", "site", "list"]),
+        "data directory a-file/data",
+    );
+    assert_one_line_error(
+        leadsment(dir.path())
+            .env("LEADSMENT_LISTEN", "nowhere")
+            .arg("serve"),
+        "LEADSMENT_LISTEN",
+    );
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "listen = \"127.0.0.1:1\"\nlistn = 3\n",
+    )
+    .unwrap();
+    assert_one_line_error(
+        leadsment(dir.path()).args(["--config", "bad.toml", "serve"]),
+        "listn",
+    );
+    assert_one_line_error(
+        leadsment(dir.path()).args(["--config", "missing.toml", "serve"]),
+        "missing.toml",
+    );
+}
+
+#[test]
+fn serve_refuses_a_port_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    assert_one_line_error(
+        leadsment(dir.path()).args(["serve", "--listen", &addr]),
+        &format!("cannot listen on {addr}"),
+    );
+}
+
+/// Reads the server's log until it says where it listens.
+fn wait_for_listen_line(stderr: &mut impl BufRead, log: &mut String) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut line = String::new();
+    while Instant::now() < deadline {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            panic!("the server exited early: {log}");
+        }
+        log.push_str(&line);
+        if let Some(rest) = line.split("addr=").nth(1) {
+            return rest.split_whitespace().next().unwrap().to_owned();
+        }
+    }
+    panic!("the server did not start: {log}");
+}
+
+on_both_backends!(serve_starts_in_an_empty_folder_and_stops_on_sigterm);
+
+async fn serve_starts_in_an_empty_folder_and_stops_on_sigterm(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let dir = db.dir.path().to_owned();
+    // A password in the URL must never reach the log (the test server trusts any password).
+    let url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(db.url.replacen(
+            "postgres://postgres@",
+            "postgres://postgres:pw-never-logged@",
+            1,
+        )),
+    };
+    let mut cmd = leadsment(&dir);
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(url) = &url {
+        cmd.env("LEADSMENT_DATABASE_URL", url);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    let addr = tokio::task::block_in_place(|| wait_for_listen_line(&mut stderr, &mut log));
+
+    let res = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    if backend == Backend::Sqlite {
+        assert!(dir.join("leadsment-data/leadsment.db").is_file());
+    }
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = tokio::task::block_in_place(|| {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+        log.push_str(&rest);
+        child.wait().unwrap()
+    });
+    assert!(status.success(), "exit status {status:?}: {log}");
+    assert!(log.contains("received SIGTERM"), "{log}");
+    assert!(log.contains("stopped"), "{log}");
+    assert!(!log.contains("pw-never-logged"), "{log}");
+}

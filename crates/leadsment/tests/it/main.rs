@@ -1,0 +1,8 @@
+//! Integration tests: the real application, on SQLite and on PostgreSQL.
+//! One test binary keeps link times down; each file is one capability.
+
+mod support;
+
+mod cli;
+mod http;
+mod store;
