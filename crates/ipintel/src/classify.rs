@@ -2,7 +2,8 @@
 //!
 //! Leads are businesses, so everything that is not a business must be caught. The rules live
 //! in `data/asn-classes.txt` (known ASNs, and the size above which an ASN is a carrier) and
-//! `data/org-keywords.txt` (words in organisation names), checked in this order:
+//! `data/org-keywords.txt` (words in organisation names, including words that mark a business
+//! and so stop the later rules), checked in this order:
 //!
 //! 1. no organisation in the data: `unknown`;
 //! 2. the address is in a cloud provider's published ranges: `hosting`;
@@ -178,14 +179,17 @@ impl Classifier {
             };
             let class = Class::from_name(class)
                 .ok_or_else(|| format!("org-keywords line {}: bad class {class:?}", n + 1))?;
-            let words = haystack(pattern.trim_end_matches('*'));
-            let prefix = pattern.ends_with('*');
-            // Needles are space-delimited words, so "host" does not match "hostel".
-            let needle = if prefix {
-                words.trim_end().to_owned()
-            } else {
-                words
-            };
+            let words = haystack(pattern.trim_matches('*'));
+            // Needles are space-delimited words, so "host" does not match "hostel"; a `*` at
+            // either end lets the word run on that side ("telecom*", "*net").
+            let mut needle = words.as_str();
+            if pattern.ends_with('*') {
+                needle = needle.trim_end();
+            }
+            if pattern.starts_with('*') {
+                needle = needle.trim_start();
+            }
+            let needle = needle.to_owned();
             if needle.trim().is_empty() {
                 return Err(format!("org-keywords line {}: empty pattern", n + 1));
             }

@@ -462,8 +462,9 @@ impl Builder {
         self
     }
 
-    /// Sets the date of the data (`YYYY-MM-DD`), e.g. from the package version. Without it the
-    /// date comes from an MMDB's build time, or else the newest file's modification time.
+    /// Sets the date of the data (`YYYY-MM-DD`). Without it the date comes from the version in
+    /// an ip-location-db `package.json` beside the first file, an MMDB's build time, or else the
+    /// newest file's modification time.
     pub fn data_date(mut self, date: impl Into<String>) -> Builder {
         self.data_date = Some(date.into());
         self
@@ -534,7 +535,7 @@ impl Builder {
                 });
             }
             if data_date.is_none() {
-                data_date = parsed.data_date.clone();
+                data_date = package_date(&source.path).or_else(|| parsed.data_date.clone());
             }
             for c in source.credits.iter().chain(&parsed.credits) {
                 attribution.push(c.clone());
@@ -555,9 +556,11 @@ impl Builder {
             }
         }
         if data_date.is_none() {
+            // npm tarballs stamp every file 1985-10-26; such a time says nothing about the data.
             data_date = newest_mtime.and_then(|t| {
                 t.duration_since(std::time::UNIX_EPOCH)
                     .ok()
+                    .filter(|d| d.as_secs() > 946_684_800)
                     .map(|d| date_of_unix(d.as_secs()))
             });
         }
@@ -920,6 +923,19 @@ impl Compiler<'_> {
         self.record_map.insert((owner, country, cloud), id);
         Ok(id)
     }
+}
+
+/// The date in the version of the npm package a file was unpacked from (`package.json` beside
+/// it), e.g. `2.3.2026061719` gives 2026-06-17.
+fn package_date(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path.parent()?.join("package.json")).ok()?;
+    if !text.contains("ip-location-db") {
+        return None;
+    }
+    let after = &text[text.find("\"version\"")? + 9..];
+    let start = after.find('"')? + 1;
+    let len = after[start..].find('"')?;
+    crate::open_data::version_date(&after[start..start + len])
 }
 
 /// `YYYY-MM-DD` of a Unix time (UTC), by the days-from-civil algorithm.
