@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use crate::classify::Class;
 use crate::error::LoadError;
 use crate::index::{
-    Attribution, Credit, Index, NO_COUNTRY, NONE, OwnerData, RecordData, Strings, Table,
+    Attribution, Credit, Index, IndexParts, MAX_COUNTRIES, MAX_RECORDS, NO_COUNTRY, NONE,
+    OwnerData, RecordData, Strings,
 };
 
 pub(crate) const MAGIC: &[u8; 8] = b"IPINTEL\0";
@@ -251,7 +252,9 @@ fn decode(payload: &[u8]) -> Result<Index, String> {
     let n = c.count(2, "countries")?;
     let b = c.take(n * 2, "countries")?;
     let countries: Vec<[u8; 2]> = b.chunks_exact(2).map(|p| [p[0], p[1]]).collect();
-    if countries.iter().flatten().any(|b| !b.is_ascii_uppercase()) {
+    if countries.len() > MAX_COUNTRIES
+        || countries.iter().flatten().any(|b| !b.is_ascii_uppercase())
+    {
         return Err("a country code is not two capital letters".to_owned());
     }
 
@@ -273,6 +276,9 @@ fn decode(payload: &[u8]) -> Result<Index, String> {
     }
 
     let n = c.count(12, "records")?;
+    if n as usize > MAX_RECORDS {
+        return Err(format!("{n} records is more than the format holds"));
+    }
     let b = c.take(n * 12, "records")?;
     let mut records = Vec::with_capacity(n as usize);
     for ch in b.chunks_exact(12) {
@@ -312,16 +318,18 @@ fn decode(payload: &[u8]) -> Result<Index, String> {
     if c.pos != payload.len() {
         return Err("trailing bytes after the IPv6 table".to_owned());
     }
-    Ok(Index {
-        v4: Table::new(starts4, recs4),
-        v6: Table::new(starts6, recs6),
+    Ok(Index::from_parts(IndexParts {
+        starts4,
+        recs4,
+        starts6,
+        recs6,
         records,
         owners,
         countries,
         strings,
         data_date,
         attribution,
-    })
+    }))
 }
 
 fn check_table<K: Ord + Copy + Default>(

@@ -25,6 +25,33 @@ pub(crate) const NO_COUNTRY: u16 = u16::MAX;
 /// The number of top-level buckets (top 16 bits of an address).
 pub(crate) const BUCKETS: usize = 1 << 16;
 
+/// Packed lookup value: record id in bits 8..31, country id in bits 0..8. Bit 31 stays clear,
+/// so [`Dir4`] can use it to mark pointers.
+pub(crate) type Packed = u32;
+/// Packed value of "no data".
+pub(crate) const NO_DATA: Packed = 0x7FFF_FFFF;
+/// Country id of "no country" in a packed value.
+const CC_NONE: u32 = 0xFF;
+/// Record ids must stay below this to pack.
+pub(crate) const MAX_RECORDS: usize = (1 << 23) - 1;
+/// Country ids must stay below this to pack.
+pub(crate) const MAX_COUNTRIES: usize = 0xFF;
+
+pub(crate) fn pack(records: &[RecordData], rec: u32) -> Packed {
+    let Some(r) = records.get(rec as usize) else {
+        return NO_DATA;
+    };
+    let cc = if usize::from(r.country) < MAX_COUNTRIES {
+        u32::from(r.country)
+    } else {
+        CC_NONE
+    };
+    (rec << 8) | cc
+}
+
+/// A bucket bigger than this gets a second level on the next 8 bits.
+const SUB_LEVEL_MIN: u32 = 16;
+
 /// One family's partition of the address space.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Table<K> {
@@ -32,19 +59,29 @@ pub(crate) struct Table<K> {
     pub(crate) starts: Vec<K>,
     /// Record id per range, or [`NONE`].
     pub(crate) recs: Vec<u32>,
+    /// Packed value per range (empty when another structure answers lookups).
+    vals: Vec<Packed>,
     /// `buckets[b]` = index of the first start whose top 16 bits are `>= b`; `BUCKETS + 1` entries.
-    pub(crate) buckets: Vec<u32>,
+    buckets: Vec<u32>,
+    /// Per bucket, `u32::MAX` or the offset in `sub` of 257 first-indexes over the next 8 bits.
+    subs: Vec<u32>,
+    sub: Vec<u32>,
 }
 
 /// Keys stored in a [`Table`].
 pub(crate) trait Key: Copy + Ord + Into<u128> {
     fn bucket(self) -> usize;
+    fn sub(self) -> usize;
 }
 
 impl Key for u32 {
     #[inline(always)]
     fn bucket(self) -> usize {
         (self >> 16) as usize
+    }
+    #[inline(always)]
+    fn sub(self) -> usize {
+        ((self >> 8) & 0xFF) as usize
     }
 }
 
@@ -53,10 +90,20 @@ impl Key for u128 {
     fn bucket(self) -> usize {
         (self >> 112) as usize
     }
+    #[inline(always)]
+    fn sub(self) -> usize {
+        ((self >> 104) & 0xFF) as usize
+    }
 }
 
 impl<K: Key> Table<K> {
-    pub(crate) fn new(starts: Vec<K>, recs: Vec<u32>) -> Self {
+    /// `with_values`: keep packed values and the second level, for tables that answer lookups.
+    pub(crate) fn new(
+        starts: Vec<K>,
+        recs: Vec<u32>,
+        records: &[RecordData],
+        with_values: bool,
+    ) -> Self {
         let mut buckets = Vec::with_capacity(BUCKETS + 1);
         let mut i = 0usize;
         for b in 0..=BUCKETS {
@@ -65,19 +112,50 @@ impl<K: Key> Table<K> {
             }
             buckets.push(i as u32);
         }
+        let mut subs = Vec::new();
+        let mut sub = Vec::new();
+        let mut vals = Vec::new();
+        if with_values {
+            vals = recs.iter().map(|r| pack(records, *r)).collect();
+            subs = vec![u32::MAX; BUCKETS];
+            for b in 0..BUCKETS {
+                let (lo, hi) = (buckets[b], buckets[b + 1]);
+                if hi - lo < SUB_LEVEL_MIN {
+                    continue;
+                }
+                subs[b] = sub.len() as u32;
+                let mut i = lo as usize;
+                for j in 0..=256usize {
+                    while i < hi as usize && starts[i].sub() < j {
+                        i += 1;
+                    }
+                    sub.push(i as u32);
+                }
+            }
+        }
         Table {
             starts,
             recs,
+            vals,
             buckets,
+            subs,
+            sub,
         }
     }
 
     /// Position of the range holding `key`.
     #[inline(always)]
-    fn find(&self, key: K) -> Option<usize> {
+    pub(crate) fn find(&self, key: K) -> Option<usize> {
         let b = key.bucket();
-        let lo = *self.buckets.get(b)? as usize;
-        let hi = *self.buckets.get(b + 1)? as usize;
+        let mut lo = *self.buckets.get(b)? as usize;
+        let mut hi = *self.buckets.get(b + 1)? as usize;
+        if let Some(&s) = self.subs.get(b)
+            && s != u32::MAX
+        {
+            let j = s as usize + key.sub();
+            lo = *self.sub.get(j)? as usize;
+            hi = *self.sub.get(j + 1)? as usize;
+        }
         let slice = self.starts.get(lo..hi)?;
         // Branch-free binary search: the slice is short, and a conditional move beats a
         // mispredicted branch on random addresses.
@@ -88,9 +166,7 @@ impl<K: Key> Table<K> {
         }
         while size > 1 {
             let half = size / 2;
-            if slice[base + half] <= key {
-                base += half;
-            }
+            base = std::hint::select_unpredictable(slice[base + half] <= key, base + half, base);
             size -= half;
         }
         let base = base + usize::from(slice[base] <= key);
@@ -98,11 +174,145 @@ impl<K: Key> Table<K> {
         (lo + base).checked_sub(1)
     }
 
+    #[inline(always)]
+    fn value(&self, key: K) -> Packed {
+        self.find(key)
+            .and_then(|i| self.vals.get(i).copied())
+            .unwrap_or(NO_DATA)
+    }
+
     fn end_of(&self, i: usize, family: Family) -> u128 {
         match self.starts.get(i + 1) {
             Some(next) => (*next).into() - 1,
             None => family.max(),
         }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.starts.len() * std::mem::size_of::<K>()
+            + (self.recs.len() + self.vals.len() + self.buckets.len()) * 4
+            + (self.subs.len() + self.sub.len()) * 4
+    }
+}
+
+/// IPv4 lookups as a 16-8-8 radix table: one read for a /16 that holds one value, two or
+/// three for finer ones, and no search. A finer level is a chunk of 256 slots (the /24s of a
+/// /16, or the addresses of a /24) stored as a 256-bit map of where a new value starts plus
+/// the values in order, so a slot's value is found by counting set bits (as in poptrie). That
+/// keeps the whole table near 4 MB, where flat 256-entry chunks would not fit the budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Dir4 {
+    /// Per /16: a packed value, or `PTR | chunk`.
+    l1: Vec<u32>,
+    /// Per chunk (levels 2 and 3 share the arrays): bit i set = slot i starts a new value.
+    bits: Vec<Bits>,
+    /// Per chunk and 64-slot word: index in `vals` of the word's first value, less one, plus
+    /// the set bits in the words before it; so a slot needs one popcount, not four.
+    base: Vec<[u32; 4]>,
+    /// Chunk values: packed values, or `PTR | chunk` for a /24 that is split further.
+    vals: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(align(32))]
+struct Bits([u64; 4]);
+
+const PTR: u32 = 0x8000_0000;
+
+impl Dir4 {
+    pub(crate) fn new(starts: &[u32], vals: &[Packed]) -> Dir4 {
+        let mut d = Dir4 {
+            l1: Vec::with_capacity(BUCKETS),
+            bits: Vec::new(),
+            base: Vec::new(),
+            vals: Vec::new(),
+        };
+        // `i` walks the ranges: starts[i] <= current address < starts[i + 1].
+        let mut i = 0usize;
+        let value_at = |i: &mut usize, a: u32| -> Packed {
+            while starts.get(*i + 1).is_some_and(|s| *s <= a) {
+                *i += 1;
+            }
+            vals.get(*i).copied().unwrap_or(NO_DATA)
+        };
+        // Whether a range starts strictly inside `a..=a + span - 1`.
+        let split = |a: u32, span: u64| -> bool {
+            let next = starts.partition_point(|s| *s <= a);
+            starts
+                .get(next)
+                .is_some_and(|s| u64::from(*s) < u64::from(a) + span)
+        };
+        for b1 in 0..BUCKETS as u32 {
+            let a1 = b1 << 16;
+            if !split(a1, 1 << 16) {
+                d.l1.push(value_at(&mut i, a1));
+                continue;
+            }
+            let mut slots = [0u32; 256];
+            for (b2, slot) in slots.iter_mut().enumerate() {
+                let a2 = a1 | ((b2 as u32) << 8);
+                *slot = if split(a2, 1 << 8) {
+                    let mut fine = [0u32; 256];
+                    for (b3, f) in fine.iter_mut().enumerate() {
+                        *f = value_at(&mut i, a2 | b3 as u32);
+                    }
+                    PTR | d.push_chunk(&fine)
+                } else {
+                    value_at(&mut i, a2)
+                };
+            }
+            let c = d.push_chunk(&slots);
+            d.l1.push(PTR | c);
+        }
+        d
+    }
+
+    fn push_chunk(&mut self, slots: &[u32; 256]) -> u32 {
+        let c = self.bits.len() as u32;
+        let mut bits = [0u64; 4];
+        // Bit 0 is always set, so `first - 1` never underflows for a lookup.
+        let first = self.vals.len() as u32;
+        for (j, v) in slots.iter().enumerate() {
+            if j == 0 || slots[j - 1] != *v {
+                bits[j / 64] |= 1 << (j % 64);
+                self.vals.push(*v);
+            }
+        }
+        let mut base = [0u32; 4];
+        let mut before = 0u32;
+        for (k, b) in base.iter_mut().enumerate() {
+            *b = first + before;
+            before += bits[k].count_ones();
+        }
+        self.base.push(base);
+        self.bits.push(Bits(bits));
+        c
+    }
+
+    #[inline(always)]
+    fn slot(&self, c: usize, j: u32) -> u32 {
+        let k = (j >> 6) as usize;
+        let word = self.bits[c].0[k] & (u64::MAX >> (63 - (j & 63)));
+        // The set bits at or below slot j in its word, after those of the words before it.
+        // A word with none set continues the previous word's last value.
+        self.vals[(self.base[c][k] + word.count_ones()) as usize - 1]
+    }
+
+    #[inline(always)]
+    pub(crate) fn get(&self, a: u32) -> Packed {
+        let e = self.l1[(a >> 16) as usize];
+        if e & PTR == 0 {
+            return e;
+        }
+        let e = self.slot((e & !PTR) as usize, (a >> 8) & 0xFF);
+        if e & PTR == 0 {
+            return e;
+        }
+        self.slot((e & !PTR) as usize, a & 0xFF)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        (self.l1.len() + self.base.len() * 4 + self.vals.len()) * 4 + self.bits.len() * 32
     }
 }
 
@@ -226,11 +436,12 @@ pub struct Summary {
     pub data_date: Option<String>,
 }
 
-/// The compiled index. Immutable; share it in an `Arc`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Index {
-    pub(crate) v4: Table<u32>,
-    pub(crate) v6: Table<u128>,
+/// Everything an index is made from; lookup structures are derived.
+pub(crate) struct IndexParts {
+    pub(crate) starts4: Vec<u32>,
+    pub(crate) recs4: Vec<u32>,
+    pub(crate) starts6: Vec<u128>,
+    pub(crate) recs6: Vec<u32>,
     pub(crate) records: Vec<RecordData>,
     pub(crate) owners: Vec<OwnerData>,
     pub(crate) countries: Vec<[u8; 2]>,
@@ -239,19 +450,41 @@ pub struct Index {
     pub(crate) attribution: Attribution,
 }
 
-/// The result of a lookup, borrowing from the index. Cheap: no allocation.
+/// The compiled index. Immutable; share it in an `Arc`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Index {
+    pub(crate) v4: Table<u32>,
+    pub(crate) dir4: Dir4,
+    pub(crate) v6: Table<u128>,
+    pub(crate) records: Vec<RecordData>,
+    pub(crate) owners: Vec<OwnerData>,
+    pub(crate) countries: Vec<[u8; 2]>,
+    /// `countries` as one string, two letters each, so a lookup slices it without a UTF-8 check.
+    country_codes: String,
+    pub(crate) strings: Strings,
+    pub(crate) data_date: Option<String>,
+    pub(crate) attribution: Attribution,
+}
+
+/// The result of a lookup, borrowing from the index. Cheap: no allocation, and fields are
+/// read from the index only when asked for.
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
     index: &'a Index,
     family: Family,
     key: u128,
-    start: u128,
-    end: u128,
-    data: &'a RecordData,
-    owner: Option<&'a OwnerData>,
+    val: Packed,
 }
 
 impl<'a> Record<'a> {
+    fn data(&self) -> Option<&'a RecordData> {
+        self.index.records.get((self.val >> 8) as usize)
+    }
+
+    fn owner(&self) -> Option<&'a OwnerData> {
+        self.index.owners.get(self.data()?.owner as usize)
+    }
+
     /// The address looked up (IPv4-mapped IPv6 reported as IPv4).
     pub fn ip(&self) -> IpAddr {
         addr_of(self.family, self.key)
@@ -259,42 +492,56 @@ impl<'a> Record<'a> {
 
     /// First and last address of the range in the index that holds the address.
     pub fn range(&self) -> (IpAddr, IpAddr) {
-        (
-            addr_of(self.family, self.start),
-            addr_of(self.family, self.end),
-        )
+        let (start, end) = self.bounds();
+        (addr_of(self.family, start), addr_of(self.family, end))
+    }
+
+    fn bounds(&self) -> (u128, u128) {
+        let found = match self.family {
+            Family::V4 => {
+                let t = &self.index.v4;
+                t.find(self.key as u32)
+                    .and_then(|i| Some((u128::from(*t.starts.get(i)?), t.end_of(i, self.family))))
+            }
+            Family::V6 => {
+                let t = &self.index.v6;
+                t.find(self.key)
+                    .and_then(|i| Some((*t.starts.get(i)?, t.end_of(i, self.family))))
+            }
+        };
+        found.unwrap_or((self.key, self.key))
     }
 
     /// The largest CIDR block that holds the address and lies wholly inside [`Record::range`].
     pub fn network(&self) -> ipnet::IpNet {
-        cidr_within(self.family, self.key, self.start, self.end)
+        let (start, end) = self.bounds();
+        cidr_within(self.family, self.key, start, end)
     }
 
     /// Autonomous system number, when the data has one.
     pub fn asn(&self) -> Option<u32> {
-        self.owner.map(|o| o.asn).filter(|a| *a != 0)
+        self.owner().map(|o| o.asn).filter(|a| *a != 0)
     }
 
     /// Organisation name as the data publishes it.
     pub fn org(&self) -> Option<&'a str> {
-        self.owner.and_then(|o| self.index.string(o.org))
+        self.owner().and_then(|o| self.index.string(o.org))
     }
 
     /// Normalised display name ("GOOGLE - Google LLC" becomes "Google").
     pub fn name(&self) -> Option<&'a str> {
-        self.owner.and_then(|o| self.index.string(o.name))
+        self.owner().and_then(|o| self.index.string(o.name))
     }
 
     /// Company domain, when a source has one (IPinfo Lite's `as_domain`).
     pub fn domain(&self) -> Option<&'a str> {
-        self.owner.and_then(|o| self.index.string(o.domain))
+        self.owner().and_then(|o| self.index.string(o.domain))
     }
 
     /// ISO 3166-1 alpha-2 country code.
     #[inline]
     pub fn country(&self) -> Option<&'a str> {
-        let code = self.index.countries.get(usize::from(self.data.country))?;
-        std::str::from_utf8(code).ok()
+        self.index.country_of(self.val)
     }
 
     /// Whether the address is in the EU/EEA/UK/CH consent zone; an unknown country counts as in it.
@@ -304,12 +551,12 @@ impl<'a> Record<'a> {
 
     /// The class of the organisation behind the address.
     pub fn class(&self) -> Class {
-        self.data.class
+        self.data().map_or(Class::Unknown, |d| d.class)
     }
 
     /// Why the class was given.
     pub fn class_reason(&self) -> Option<&'a str> {
-        self.index.string(self.data.reason)
+        self.data().and_then(|d| self.index.string(d.reason))
     }
 
     /// An owned, serialisable copy.
@@ -377,52 +624,61 @@ impl Index {
     #[inline]
     pub fn lookup(&self, ip: IpAddr) -> Option<Record<'_>> {
         let (family, key) = key_of(ip);
-        let (i, rec, start, end) = match family {
-            Family::V4 => {
-                let k = key as u32;
-                let i = self.v4.find(k)?;
-                let rec = *self.v4.recs.get(i)?;
-                if rec == NONE {
-                    return None;
-                }
-                let start = u128::from(*self.v4.starts.get(i)?);
-                (i, rec, start, self.v4.end_of(i, family))
-            }
-            Family::V6 => {
-                let i = self.v6.find(key)?;
-                let rec = *self.v6.recs.get(i)?;
-                if rec == NONE {
-                    return None;
-                }
-                let start = *self.v6.starts.get(i)?;
-                (i, rec, start, self.v6.end_of(i, family))
-            }
+        let val = match family {
+            Family::V4 => self.dir4.get(key as u32),
+            Family::V6 => self.v6.value(key),
         };
-        let _ = i;
-        let data = self.records.get(rec as usize)?;
-        let owner = self.owners.get(data.owner as usize);
+        if val == NO_DATA {
+            return None;
+        }
         Some(Record {
             index: self,
             family,
             key,
-            start,
-            end,
-            data,
-            owner,
+            val,
         })
     }
 
-    /// Only the country code: the minimum a lookup needs, used to compare speed with MMDB readers.
+    /// Only the country code.
     #[inline]
     pub fn country(&self, ip: IpAddr) -> Option<&str> {
         let (family, key) = key_of(ip);
-        let rec = match family {
-            Family::V4 => *self.v4.recs.get(self.v4.find(key as u32)?)?,
-            Family::V6 => *self.v6.recs.get(self.v6.find(key)?)?,
+        let val = match family {
+            Family::V4 => self.dir4.get(key as u32),
+            Family::V6 => self.v6.value(key),
         };
-        let data = self.records.get(rec as usize)?;
-        let code = self.countries.get(usize::from(data.country))?;
-        std::str::from_utf8(code).ok()
+        self.country_of(val)
+    }
+
+    #[inline(always)]
+    fn country_of(&self, val: Packed) -> Option<&str> {
+        let i = (val & CC_NONE) as usize * 2;
+        self.country_codes.get(i..i + 2)
+    }
+
+    /// Assembles an index from validated parts, building the lookup structures.
+    pub(crate) fn from_parts(parts: IndexParts) -> Index {
+        let v4 = Table::new(parts.starts4, parts.recs4, &parts.records, false);
+        let vals4: Vec<Packed> = v4.recs.iter().map(|r| pack(&parts.records, *r)).collect();
+        let dir4 = Dir4::new(&v4.starts, &vals4);
+        let v6 = Table::new(parts.starts6, parts.recs6, &parts.records, true);
+        let country_codes: String = parts
+            .countries
+            .iter()
+            .flat_map(|c| c.iter().map(|b| char::from(*b)))
+            .collect();
+        Index {
+            country_codes,
+            v4,
+            dir4,
+            v6,
+            records: parts.records,
+            owners: parts.owners,
+            countries: parts.countries,
+            strings: parts.strings,
+            data_date: parts.data_date,
+            attribution: parts.attribution,
+        }
     }
 
     /// Looks up an address with the customer's overrides, which win over the data.
@@ -487,12 +743,9 @@ impl Index {
 
     fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
-        self.v4.starts.len() * 4
-            + self.v4.recs.len() * 4
-            + self.v4.buckets.len() * 4
-            + self.v6.starts.len() * 16
-            + self.v6.recs.len() * 4
-            + self.v6.buckets.len() * 4
+        self.v4.heap_bytes()
+            + self.dir4.heap_bytes()
+            + self.v6.heap_bytes()
             + self.records.len() * size_of::<RecordData>()
             + self.owners.len() * size_of::<OwnerData>()
             + self.countries.len() * 2

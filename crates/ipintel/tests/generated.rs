@@ -408,3 +408,108 @@ fn index_is_send_sync_and_lookup_borrows() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Index>();
 }
+
+/// Random overlapping ranges of every size, checked against the plain rule "the last line
+/// that holds the address wins" at every range edge and at random addresses.
+#[test]
+fn random_ranges_match_a_naive_model() {
+    let d = dir("random");
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for v6 in [false, true] {
+        let bits: u32 = if v6 { 128 } else { 32 };
+        let mut rows: Vec<(u128, u128, String)> = Vec::new();
+        let mut text = String::new();
+        for n in 0..400 {
+            // Concentrate the ranges so that they overlap and split /16s and /24s.
+            let prefix = 8 + (next() % u64::from(bits - 7)) as u32;
+            let raw = (u128::from(next()) << 64 | u128::from(next())) >> (128 - bits);
+            let base = raw & !((1u128 << (bits - 8)) - 1) | (raw & 0xFFFF);
+            let base = if n % 3 == 0 {
+                base & !((1u128 << (bits - 8)) - 1) | 0x0A0B_0000 >> (32 - bits.min(32))
+            } else {
+                base
+            };
+            let size = if prefix >= bits {
+                1
+            } else {
+                1u128 << (bits - prefix)
+            };
+            let start = base & !(size - 1);
+            let end = start + (size - 1);
+            let name = format!("Org {n} Inc");
+            let show = |k: u128| {
+                if v6 {
+                    std::net::Ipv6Addr::from(k).to_string()
+                } else {
+                    std::net::Ipv4Addr::from(k as u32).to_string()
+                }
+            };
+            text.push_str(&format!(
+                "{},{},{},{name}\n",
+                show(start),
+                show(end),
+                64_512 + n
+            ));
+            rows.push((start, end, name));
+        }
+        let file = write(&d, if v6 { "r6.csv" } else { "r4.csv" }, &text);
+        let (index, report) = build(vec![Source::from_path(&file).unwrap()]);
+        assert_eq!(report.bad_lines(), 0);
+        let naive = |k: u128| {
+            rows.iter()
+                .rev()
+                .find(|(s, e, _)| *s <= k && k <= *e)
+                .map(|r| r.2.clone())
+        };
+        let max = if v6 { u128::MAX } else { u128::from(u32::MAX) };
+        let mut probes: Vec<u128> = Vec::new();
+        for (s, e, _) in &rows {
+            probes.extend([*s, *e, s.saturating_sub(1), e.saturating_add(1).min(max)]);
+        }
+        for _ in 0..20_000 {
+            let (s, e, _) = &rows[(next() % rows.len() as u64) as usize];
+            probes.push(s + (u128::from(next()) % (e - s + 1)));
+            probes.push((u128::from(next()) << 64 | u128::from(next())) >> (128 - bits));
+        }
+        for k in probes {
+            let ip = if v6 {
+                IpAddr::V6(std::net::Ipv6Addr::from(k))
+            } else {
+                IpAddr::V4(std::net::Ipv4Addr::from(k as u32))
+            };
+            let got = index.lookup(ip);
+            assert_eq!(
+                got.and_then(|r| r.org().map(str::to_owned)),
+                naive(k),
+                "{ip}"
+            );
+            if let Some(r) = got {
+                // The reported network holds the address and only addresses of this org.
+                let net = r.network();
+                assert!(net.contains(&ip), "{net} lacks {ip}");
+                let (lo, hi) = r.range();
+                assert_eq!(
+                    index.lookup(lo).and_then(|x| x.org().map(str::to_owned)),
+                    naive(key(lo))
+                );
+                assert_eq!(
+                    index.lookup(hi).and_then(|x| x.org().map(str::to_owned)),
+                    naive(key(hi))
+                );
+            }
+        }
+    }
+}
+
+fn key(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v) => u128::from(u32::from(v)),
+        IpAddr::V6(v) => u128::from(v),
+    }
+}

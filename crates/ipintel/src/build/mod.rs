@@ -25,7 +25,8 @@ use std::path::{Path, PathBuf};
 
 use crate::classify::{ClassInput, Classifier};
 use crate::index::{
-    Attribution, Credit, Index, NO_COUNTRY, NONE, OwnerData, RecordData, Strings, Summary, Table,
+    Attribution, Credit, Index, IndexParts, MAX_COUNTRIES, MAX_RECORDS, NO_COUNTRY, NONE,
+    OwnerData, RecordData, Strings, Summary,
 };
 use crate::ip::Family;
 use crate::normalize::display_name;
@@ -419,8 +420,8 @@ impl Interner {
         }
         let id = u16::try_from(self.countries.len())
             .ok()
-            .filter(|id| *id != NO_COUNTRY)
-            .ok_or_else(|| "too many countries".to_owned())?;
+            .filter(|id| usize::from(*id) < MAX_COUNTRIES)
+            .ok_or_else(|| "too many distinct countries for the index format".to_owned())?;
         self.countries.push(key);
         self.country_ids.insert(key, id);
         Ok(id)
@@ -641,16 +642,18 @@ impl Builder {
         let (s6, r6) = coalesce(s6, r6);
         let starts4: Vec<u32> = s4.into_iter().map(|s| s as u32).collect();
 
-        let index = Index {
-            v4: Table::new(starts4, r4),
-            v6: Table::new(s6, r6),
+        let index = Index::from_parts(IndexParts {
+            starts4,
+            recs4: r4,
+            starts6: s6,
+            recs6: r6,
             records: out.records,
             owners: out.owners,
             countries: interner.countries.clone(),
             strings: out.strings.finish(),
             data_date,
             attribution,
-        };
+        });
         let summary = index.summary();
         progress(Progress {
             stage: Stage::Done,
@@ -909,7 +912,7 @@ impl Compiler<'_> {
         };
         let id = u32::try_from(self.records.len())
             .ok()
-            .filter(|id| *id != NONE)
+            .filter(|id| (*id as usize) < MAX_RECORDS)
             .ok_or(BuildError::TooLarge { what: "records" })?;
         self.records.push(RecordData {
             owner: owner_out,
