@@ -49,8 +49,10 @@ pub(crate) fn pack(records: &[RecordData], rec: u32) -> Packed {
     (rec << 8) | cc
 }
 
-/// A bucket bigger than this gets a second level on the next 8 bits.
+/// A bucket bigger than this gets a second level on the bits after the top 16.
 const SUB_LEVEL_MIN: u32 = 16;
+/// The second level gets about one slot per this many ranges (4 to 16 bits).
+const SUB_LEVEL_DENSITY: u32 = 4;
 
 /// One family's partition of the address space.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,15 +65,17 @@ pub(crate) struct Table<K> {
     vals: Vec<Packed>,
     /// `buckets[b]` = index of the first start whose top 16 bits are `>= b`; `BUCKETS + 1` entries.
     buckets: Vec<u32>,
-    /// Per bucket, `u32::MAX` or the offset in `sub` of 257 first-indexes over the next 8 bits.
-    subs: Vec<u32>,
+    /// Per bucket, `u64::MAX` or `offset << 8 | bits`: `sub[offset..]` holds `2^bits + 1`
+    /// first-indexes over the `bits` bits after the top 16, sized to the bucket.
+    subs: Vec<u64>,
     sub: Vec<u32>,
 }
 
 /// Keys stored in a [`Table`].
 pub(crate) trait Key: Copy + Ord + Into<u128> {
     fn bucket(self) -> usize;
-    fn sub(self) -> usize;
+    /// The `bits` bits (1..=16) after the top 16.
+    fn sub(self, bits: u32) -> usize;
 }
 
 impl Key for u32 {
@@ -80,8 +84,8 @@ impl Key for u32 {
         (self >> 16) as usize
     }
     #[inline(always)]
-    fn sub(self) -> usize {
-        ((self >> 8) & 0xFF) as usize
+    fn sub(self, bits: u32) -> usize {
+        ((self << 16) >> (32 - bits)) as usize
     }
 }
 
@@ -91,8 +95,8 @@ impl Key for u128 {
         (self >> 112) as usize
     }
     #[inline(always)]
-    fn sub(self) -> usize {
-        ((self >> 104) & 0xFF) as usize
+    fn sub(self, bits: u32) -> usize {
+        ((self << 16) >> (128 - bits)) as usize
     }
 }
 
@@ -117,16 +121,17 @@ impl<K: Key> Table<K> {
         let mut vals = Vec::new();
         if with_values {
             vals = recs.iter().map(|r| pack(records, *r)).collect();
-            subs = vec![u32::MAX; BUCKETS];
+            subs = vec![u64::MAX; BUCKETS];
             for b in 0..BUCKETS {
                 let (lo, hi) = (buckets[b], buckets[b + 1]);
                 if hi - lo < SUB_LEVEL_MIN {
                     continue;
                 }
-                subs[b] = sub.len() as u32;
+                let bits = ((hi - lo) / SUB_LEVEL_DENSITY).ilog2().clamp(4, 16);
+                subs[b] = (sub.len() as u64) << 8 | u64::from(bits);
                 let mut i = lo as usize;
-                for j in 0..=256usize {
-                    while i < hi as usize && starts[i].sub() < j {
+                for j in 0..=(1usize << bits) {
+                    while i < hi as usize && starts[i].sub(bits) < j {
                         i += 1;
                     }
                     sub.push(i as u32);
@@ -150,9 +155,9 @@ impl<K: Key> Table<K> {
         let mut lo = *self.buckets.get(b)? as usize;
         let mut hi = *self.buckets.get(b + 1)? as usize;
         if let Some(&s) = self.subs.get(b)
-            && s != u32::MAX
+            && s != u64::MAX
         {
-            let j = s as usize + key.sub();
+            let j = (s >> 8) as usize + key.sub((s & 0xFF) as u32);
             lo = *self.sub.get(j)? as usize;
             hi = *self.sub.get(j + 1)? as usize;
         }
@@ -191,7 +196,8 @@ impl<K: Key> Table<K> {
     fn heap_bytes(&self) -> usize {
         self.starts.len() * std::mem::size_of::<K>()
             + (self.recs.len() + self.vals.len() + self.buckets.len()) * 4
-            + (self.subs.len() + self.sub.len()) * 4
+            + self.subs.len() * 8
+            + self.sub.len() * 4
     }
 }
 
