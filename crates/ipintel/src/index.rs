@@ -235,36 +235,35 @@ impl Dir4 {
         };
         // `i` walks the ranges: starts[i] <= current address < starts[i + 1].
         let mut i = 0usize;
-        let value_at = |i: &mut usize, a: u32| -> Packed {
-            while starts.get(*i + 1).is_some_and(|s| *s <= a) {
-                *i += 1;
+        // The value at `a`, and whether another range starts before `a + span`.
+        let mut at = |a: u32, span: u64| -> (Packed, bool) {
+            while starts.get(i + 1).is_some_and(|s| *s <= a) {
+                i += 1;
             }
-            vals.get(*i).copied().unwrap_or(NO_DATA)
-        };
-        // Whether a range starts strictly inside `a..=a + span - 1`.
-        let split = |a: u32, span: u64| -> bool {
-            let next = starts.partition_point(|s| *s <= a);
-            starts
-                .get(next)
-                .is_some_and(|s| u64::from(*s) < u64::from(a) + span)
+            let split = starts
+                .get(i + 1)
+                .is_some_and(|s| u64::from(*s) < u64::from(a) + span);
+            (vals.get(i).copied().unwrap_or(NO_DATA), split)
         };
         for b1 in 0..BUCKETS as u32 {
             let a1 = b1 << 16;
-            if !split(a1, 1 << 16) {
-                d.l1.push(value_at(&mut i, a1));
+            let (v, split) = at(a1, 1 << 16);
+            if !split {
+                d.l1.push(v);
                 continue;
             }
             let mut slots = [0u32; 256];
             for (b2, slot) in slots.iter_mut().enumerate() {
                 let a2 = a1 | ((b2 as u32) << 8);
-                *slot = if split(a2, 1 << 8) {
+                let (v, split) = at(a2, 1 << 8);
+                *slot = if split {
                     let mut fine = [0u32; 256];
                     for (b3, f) in fine.iter_mut().enumerate() {
-                        *f = value_at(&mut i, a2 | b3 as u32);
+                        *f = at(a2 | b3 as u32, 1).0;
                     }
                     PTR | d.push_chunk(&fine)
                 } else {
-                    value_at(&mut i, a2)
+                    v
                 };
             }
             let c = d.push_chunk(&slots);
