@@ -1,0 +1,150 @@
+//! Lookup throughput on the real data, ipintel against the `maxminddb` crate on the same data
+//! in MMDB form, in the same process.
+//!
+//! `cargo bench -p ipintel --bench lookup` (set `IPINTEL_DATA_DIR` to reuse fetched tarballs).
+//!
+//! Method: build the index from the pinned ip-location-db CSVs and open the same release's
+//! `geo-whois-asn-country.mmdb` (read into memory). Generate 2^20 addresses per set before
+//! timing, with a seeded generator: IPv4 and IPv6, uniformly at random and drawn from the
+//! real ranges (a random row of asn-ipv4.csv / asn-ipv6.csv, then a random address in it).
+//! Each timed pass looks up every address of a set on one thread and decodes the country
+//! code: ipintel through `Index::lookup(..).country()`, maxminddb through
+//! `Reader::lookup(..).decode::<{ country_code: &str }>()`. Passes alternate between the
+//! implementations; each is repeated `ROUNDS` times and the median rate is reported.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::hint::black_box;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use ipintel::build::{Builder, Source};
+
+const ROUNDS: usize = 11;
+const COUNT: usize = 1 << 20;
+
+#[derive(serde::Deserialize)]
+struct CountryCode<'a> {
+    country_code: Option<&'a str>,
+}
+
+fn rate(addrs: &[IpAddr], mut f: impl FnMut(IpAddr) -> usize) -> f64 {
+    let t = Instant::now();
+    let mut sum = 0usize;
+    for ip in addrs {
+        sum = sum.wrapping_add(f(*ip));
+    }
+    black_box(sum);
+    addrs.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        // `cargo test --benches` asks benches to list their tests; this one has none.
+        return;
+    }
+    let data = common::open_data();
+    let mut builder = Builder::new();
+    for f in data.import_files() {
+        builder = builder.add(Source::from_path(&f).unwrap());
+    }
+    let t = Instant::now();
+    let (index, _) = builder.build(&mut |_| {}).unwrap();
+    let build_time = t.elapsed();
+    let summary = index.summary();
+    let mmdb_bytes = std::fs::read(data.country_mmdb()).unwrap();
+    let reader = maxminddb::Reader::from_source(mmdb_bytes).unwrap();
+
+    let v4 = common::csv_ranges(&data.file("@ip-location-db/asn", "package/asn-ipv4.csv"));
+    let v6 = common::csv_ranges(&data.file("@ip-location-db/asn", "package/asn-ipv6.csv"));
+    let sets: Vec<(&str, Vec<IpAddr>)> = vec![
+        ("IPv4 uniform", common::addresses(false, None, COUNT, 11)),
+        (
+            "IPv4 from real ranges",
+            common::addresses(false, Some(&v4), COUNT, 12),
+        ),
+        ("IPv6 uniform", common::addresses(true, None, COUNT, 13)),
+        (
+            "IPv6 from real ranges",
+            common::addresses(true, Some(&v6), COUNT, 14),
+        ),
+    ];
+
+    println!(
+        "index: built in {:.2?}, {} IPv4 + {} IPv6 ranges, {:.1} MiB in memory, data {}",
+        build_time,
+        summary.ranges_v4,
+        summary.ranges_v6,
+        summary.bytes as f64 / (1 << 20) as f64,
+        summary.data_date.as_deref().unwrap_or("?")
+    );
+    println!("{COUNT} addresses per set, {ROUNDS} rounds, median lookups per second (min-max)\n");
+    println!(
+        "| set | ipintel lookup + country | maxminddb lookup + country | ratio |\n|---|---|---|---|"
+    );
+    for (name, addrs) in &sets {
+        let mut ours = Vec::new();
+        let mut theirs = Vec::new();
+        let mut sorted = addrs.clone();
+        sorted.sort();
+        if std::env::var_os("IPINTEL_BENCH_DIAG").is_some() {
+            let mut only = Vec::new();
+            let mut seq = Vec::new();
+            for _ in 0..ROUNDS {
+                only.push(rate(addrs, |ip| {
+                    index
+                        .country(ip)
+                        .map_or(0, |c| usize::from(c.as_bytes()[0]))
+                }));
+                seq.push(rate(&sorted, |ip| {
+                    index
+                        .country(ip)
+                        .map_or(0, |c| usize::from(c.as_bytes()[0]))
+                }));
+            }
+            println!(
+                "diag {name}: country only {:.1} M/s, sorted addresses {:.1} M/s",
+                median(only) / 1e6,
+                median(seq) / 1e6
+            );
+        }
+        for _ in 0..ROUNDS {
+            ours.push(rate(addrs, |ip| {
+                index
+                    .lookup(ip)
+                    .and_then(|r| r.country())
+                    .map_or(0, |c| usize::from(c.as_bytes()[0]))
+            }));
+            theirs.push(rate(addrs, |ip| {
+                reader
+                    .lookup(ip)
+                    .ok()
+                    .and_then(|r| r.decode::<CountryCode<'_>>().ok().flatten())
+                    .and_then(|c| c.country_code)
+                    .map_or(0, |c| usize::from(c.as_bytes()[0]))
+            }));
+        }
+        let fmt = |v: &[f64]| {
+            let lo = v.iter().copied().fold(f64::MAX, f64::min);
+            let hi = v.iter().copied().fold(0.0, f64::max);
+            format!(
+                "{:.1} M/s ({:.1}-{:.1})",
+                median(v.to_vec()) / 1e6,
+                lo / 1e6,
+                hi / 1e6
+            )
+        };
+        println!(
+            "| {name} | {} | {} | {:.1}x |",
+            fmt(&ours),
+            fmt(&theirs),
+            median(ours.clone()) / median(theirs.clone())
+        );
+    }
+}

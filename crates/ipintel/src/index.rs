@@ -1,0 +1,760 @@
+//! The compiled, immutable index and its lookups.
+//!
+//! Layout: each family is a full partition of its address space into ranges, stored as a
+//! sorted array of range starts (`u32` for IPv4, `u128` for IPv6) beside an array of record
+//! ids. A table over the top 16 bits of the address gives the slice of starts that can hold
+//! the answer, so a lookup is one table read plus a short binary search in one or two cache
+//! lines. Records are deduplicated (organisation, country, class) triples; organisations and
+//! their strings are stored once.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::classify::Class;
+use crate::consent::in_consent_zone;
+use crate::ip::{Family, addr_of, cidr_within, key_of};
+use crate::overrides::Overrides;
+
+/// Marks "nothing here" in id columns.
+pub(crate) const NONE: u32 = u32::MAX;
+/// Country column value for "no country".
+pub(crate) const NO_COUNTRY: u16 = u16::MAX;
+
+/// The number of top-level buckets (top 16 bits of an address).
+pub(crate) const BUCKETS: usize = 1 << 16;
+
+/// Packed lookup value: record id in bits 8..31, country id in bits 0..8. Bit 31 stays clear,
+/// so [`Dir4`] can use it to mark pointers.
+pub(crate) type Packed = u32;
+/// Packed value of "no data".
+pub(crate) const NO_DATA: Packed = 0x7FFF_FFFF;
+/// Country id of "no country" in a packed value.
+const CC_NONE: u32 = 0xFF;
+/// Record ids must stay below this to pack.
+pub(crate) const MAX_RECORDS: usize = (1 << 23) - 1;
+/// Country ids must stay below this to pack.
+pub(crate) const MAX_COUNTRIES: usize = 0xFF;
+
+pub(crate) fn pack(records: &[RecordData], rec: u32) -> Packed {
+    let Some(r) = records.get(rec as usize) else {
+        return NO_DATA;
+    };
+    let cc = if usize::from(r.country) < MAX_COUNTRIES {
+        u32::from(r.country)
+    } else {
+        CC_NONE
+    };
+    (rec << 8) | cc
+}
+
+/// A bucket bigger than this gets a second level on the bits after the top 16.
+const SUB_LEVEL_MIN: u32 = 16;
+/// The second level gets about one slot per this many ranges (4 to 16 bits).
+const SUB_LEVEL_DENSITY: u32 = 4;
+
+/// One family's partition of the address space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Table<K> {
+    /// Sorted, strictly increasing, `starts[0] == 0`.
+    pub(crate) starts: Vec<K>,
+    /// Record id per range, or [`NONE`].
+    pub(crate) recs: Vec<u32>,
+    /// Packed value per range (empty when another structure answers lookups).
+    vals: Vec<Packed>,
+    /// `buckets[b]` = index of the first start whose top 16 bits are `>= b`; `BUCKETS + 1` entries.
+    buckets: Vec<u32>,
+    /// Per bucket, `u64::MAX` or `offset << 8 | bits`: `sub[offset..]` holds `2^bits + 1`
+    /// first-indexes over the `bits` bits after the top 16, sized to the bucket.
+    subs: Vec<u64>,
+    sub: Vec<u32>,
+}
+
+/// Keys stored in a [`Table`].
+pub(crate) trait Key: Copy + Ord + Into<u128> {
+    fn bucket(self) -> usize;
+    /// The `bits` bits (1..=16) after the top 16.
+    fn sub(self, bits: u32) -> usize;
+}
+
+impl Key for u32 {
+    #[inline(always)]
+    fn bucket(self) -> usize {
+        (self >> 16) as usize
+    }
+    #[inline(always)]
+    fn sub(self, bits: u32) -> usize {
+        ((self << 16) >> (32 - bits)) as usize
+    }
+}
+
+impl Key for u128 {
+    #[inline(always)]
+    fn bucket(self) -> usize {
+        (self >> 112) as usize
+    }
+    #[inline(always)]
+    fn sub(self, bits: u32) -> usize {
+        ((self << 16) >> (128 - bits)) as usize
+    }
+}
+
+impl<K: Key> Table<K> {
+    /// `with_values`: keep packed values and the second level, for tables that answer lookups.
+    pub(crate) fn new(
+        starts: Vec<K>,
+        recs: Vec<u32>,
+        records: &[RecordData],
+        with_values: bool,
+    ) -> Self {
+        let mut buckets = Vec::with_capacity(BUCKETS + 1);
+        let mut i = 0usize;
+        for b in 0..=BUCKETS {
+            while i < starts.len() && starts[i].bucket() < b {
+                i += 1;
+            }
+            buckets.push(i as u32);
+        }
+        let mut subs = Vec::new();
+        let mut sub = Vec::new();
+        let mut vals = Vec::new();
+        if with_values {
+            vals = recs.iter().map(|r| pack(records, *r)).collect();
+            subs = vec![u64::MAX; BUCKETS];
+            for b in 0..BUCKETS {
+                let (lo, hi) = (buckets[b], buckets[b + 1]);
+                if hi - lo < SUB_LEVEL_MIN {
+                    continue;
+                }
+                let bits = ((hi - lo) / SUB_LEVEL_DENSITY).ilog2().clamp(4, 16);
+                subs[b] = (sub.len() as u64) << 8 | u64::from(bits);
+                let mut i = lo as usize;
+                for j in 0..=(1usize << bits) {
+                    while i < hi as usize && starts[i].sub(bits) < j {
+                        i += 1;
+                    }
+                    sub.push(i as u32);
+                }
+            }
+        }
+        Table {
+            starts,
+            recs,
+            vals,
+            buckets,
+            subs,
+            sub,
+        }
+    }
+
+    /// Position of the range holding `key`.
+    #[inline(always)]
+    pub(crate) fn find(&self, key: K) -> Option<usize> {
+        let b = key.bucket();
+        let mut lo = *self.buckets.get(b)? as usize;
+        let mut hi = *self.buckets.get(b + 1)? as usize;
+        if let Some(&s) = self.subs.get(b)
+            && s != u64::MAX
+        {
+            let j = (s >> 8) as usize + key.sub((s & 0xFF) as u32);
+            lo = *self.sub.get(j)? as usize;
+            hi = *self.sub.get(j + 1)? as usize;
+        }
+        let slice = self.starts.get(lo..hi)?;
+        // Branch-free binary search: the slice is short, and a conditional move beats a
+        // mispredicted branch on random addresses.
+        let mut base = 0usize;
+        let mut size = slice.len();
+        if size == 0 {
+            return lo.checked_sub(1);
+        }
+        while size > 1 {
+            let half = size / 2;
+            base = std::hint::select_unpredictable(slice[base + half] <= key, base + half, base);
+            size -= half;
+        }
+        let base = base + usize::from(slice[base] <= key);
+        // `base` = number of starts in the slice that are <= key; the range is the one before.
+        (lo + base).checked_sub(1)
+    }
+
+    #[inline(always)]
+    fn value(&self, key: K) -> Packed {
+        self.find(key)
+            .and_then(|i| self.vals.get(i).copied())
+            .unwrap_or(NO_DATA)
+    }
+
+    fn end_of(&self, i: usize, family: Family) -> u128 {
+        match self.starts.get(i + 1) {
+            Some(next) => (*next).into() - 1,
+            None => family.max(),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.starts.len() * std::mem::size_of::<K>()
+            + (self.recs.len() + self.vals.len() + self.buckets.len()) * 4
+            + self.subs.len() * 8
+            + self.sub.len() * 4
+    }
+}
+
+/// IPv4 lookups as a 16-8-8 radix table: one read for a /16 that holds one value, two or
+/// three for finer ones, and no search. A finer level is a chunk of 256 slots (the /24s of a
+/// /16, or the addresses of a /24) stored as a 256-bit map of where a new value starts plus
+/// the values in order, so a slot's value is found by counting set bits (as in poptrie). That
+/// keeps the whole table near 4 MB, where flat 256-entry chunks would not fit the budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Dir4 {
+    /// Per /16: a packed value, or `PTR | chunk`.
+    l1: Vec<u32>,
+    /// Per chunk (levels 2 and 3 share the arrays): bit i set = slot i starts a new value.
+    bits: Vec<Bits>,
+    /// Per chunk and 64-slot word: index in `vals` of the word's first value, less one, plus
+    /// the set bits in the words before it; so a slot needs one popcount, not four.
+    base: Vec<[u32; 4]>,
+    /// Chunk values: packed values, or `PTR | chunk` for a /24 that is split further.
+    vals: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(align(32))]
+struct Bits([u64; 4]);
+
+const PTR: u32 = 0x8000_0000;
+
+impl Dir4 {
+    pub(crate) fn new(starts: &[u32], vals: &[Packed]) -> Dir4 {
+        let mut d = Dir4 {
+            l1: Vec::with_capacity(BUCKETS),
+            bits: Vec::new(),
+            base: Vec::new(),
+            vals: Vec::new(),
+        };
+        // `i` walks the ranges: starts[i] <= current address < starts[i + 1].
+        let mut i = 0usize;
+        // The value at `a`, and whether another range starts before `a + span`.
+        let mut at = |a: u32, span: u64| -> (Packed, bool) {
+            while starts.get(i + 1).is_some_and(|s| *s <= a) {
+                i += 1;
+            }
+            let split = starts
+                .get(i + 1)
+                .is_some_and(|s| u64::from(*s) < u64::from(a) + span);
+            (vals.get(i).copied().unwrap_or(NO_DATA), split)
+        };
+        for b1 in 0..BUCKETS as u32 {
+            let a1 = b1 << 16;
+            let (v, split) = at(a1, 1 << 16);
+            if !split {
+                d.l1.push(v);
+                continue;
+            }
+            let mut slots = [0u32; 256];
+            for (b2, slot) in slots.iter_mut().enumerate() {
+                let a2 = a1 | ((b2 as u32) << 8);
+                let (v, split) = at(a2, 1 << 8);
+                *slot = if split {
+                    let mut fine = [0u32; 256];
+                    for (b3, f) in fine.iter_mut().enumerate() {
+                        *f = at(a2 | b3 as u32, 1).0;
+                    }
+                    PTR | d.push_chunk(&fine)
+                } else {
+                    v
+                };
+            }
+            let c = d.push_chunk(&slots);
+            d.l1.push(PTR | c);
+        }
+        d
+    }
+
+    fn push_chunk(&mut self, slots: &[u32; 256]) -> u32 {
+        let c = self.bits.len() as u32;
+        let mut bits = [0u64; 4];
+        // Bit 0 is always set, so `first - 1` never underflows for a lookup.
+        let first = self.vals.len() as u32;
+        for (j, v) in slots.iter().enumerate() {
+            if j == 0 || slots[j - 1] != *v {
+                bits[j / 64] |= 1 << (j % 64);
+                self.vals.push(*v);
+            }
+        }
+        let mut base = [0u32; 4];
+        let mut before = 0u32;
+        for (k, b) in base.iter_mut().enumerate() {
+            *b = first + before;
+            before += bits[k].count_ones();
+        }
+        self.base.push(base);
+        self.bits.push(Bits(bits));
+        c
+    }
+
+    #[inline(always)]
+    fn slot(&self, c: usize, j: u32) -> u32 {
+        let k = (j >> 6) as usize;
+        let word = self.bits[c].0[k] & (u64::MAX >> (63 - (j & 63)));
+        // The set bits at or below slot j in its word, after those of the words before it.
+        // A word with none set continues the previous word's last value.
+        self.vals[(self.base[c][k] + word.count_ones()) as usize - 1]
+    }
+
+    #[inline(always)]
+    pub(crate) fn get(&self, a: u32) -> Packed {
+        let e = self.l1[(a >> 16) as usize];
+        if e & PTR == 0 {
+            return e;
+        }
+        let e = self.slot((e & !PTR) as usize, (a >> 8) & 0xFF);
+        if e & PTR == 0 {
+            return e;
+        }
+        self.slot((e & !PTR) as usize, a & 0xFF)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        (self.l1.len() + self.base.len() * 4 + self.vals.len()) * 4 + self.bits.len() * 32
+    }
+}
+
+/// A deduplicated (organisation, country, class) triple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct RecordData {
+    pub(crate) owner: u32,
+    pub(crate) country: u16,
+    pub(crate) class: Class,
+    pub(crate) reason: u32,
+}
+
+/// An organisation: ASN with its published name, display name and domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct OwnerData {
+    /// 0 when the source has no ASN.
+    pub(crate) asn: u32,
+    pub(crate) org: u32,
+    pub(crate) name: u32,
+    pub(crate) domain: u32,
+}
+
+/// Interned strings: one buffer, offsets into it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Strings {
+    pub(crate) buf: String,
+    /// `offsets.len() == count + 1`, starts at 0, ends at `buf.len()`.
+    pub(crate) offsets: Vec<u32>,
+}
+
+impl Strings {
+    pub(crate) fn get(&self, id: u32) -> Option<&str> {
+        let i = id as usize;
+        let a = *self.offsets.get(i)? as usize;
+        let b = *self.offsets.get(i + 1)? as usize;
+        self.buf.get(a..b)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+}
+
+/// Who must be credited for the data, and where to link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Credit {
+    /// Short credit line, e.g. "IP to ASN data by DB-IP".
+    pub text: String,
+    /// Link the credit must carry, e.g. `https://db-ip.com`.
+    pub url: String,
+    /// Licence name, e.g. "CC BY 4.0".
+    pub licence: String,
+    /// Licence link.
+    pub licence_url: String,
+}
+
+/// Everything an index's data asks to be credited with, in build order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Attribution {
+    /// One entry per data provider, deduplicated.
+    pub credits: Vec<Credit>,
+}
+
+impl Attribution {
+    /// Plain text, one credit per line: "TEXT (URL), licensed under LICENCE (LICENCE_URL)".
+    pub fn text(&self) -> String {
+        self.credits
+            .iter()
+            .map(|c| format!("{} ({}), {} ({})", c.text, c.url, c.licence, c.licence_url))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// HTML with links, for page footers. Text is escaped.
+    pub fn html(&self) -> String {
+        self.credits
+            .iter()
+            .map(|c| {
+                format!(
+                    "<a href=\"{}\">{}</a> (<a href=\"{}\">{}</a>)",
+                    escape(&c.url),
+                    escape(&c.text),
+                    escape(&c.licence_url),
+                    escape(&c.licence)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub(crate) fn push(&mut self, credit: Credit) {
+        if !self.credits.contains(&credit) {
+            self.credits.push(credit);
+        }
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// What an index holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// IPv4 ranges that carry data (after merging sources).
+    pub ranges_v4: u64,
+    /// IPv6 ranges that carry data.
+    pub ranges_v6: u64,
+    /// Distinct ASNs.
+    pub asns: u64,
+    /// Distinct organisation names.
+    pub organisations: u64,
+    /// Distinct countries.
+    pub countries: u64,
+    /// Heap bytes the loaded index uses.
+    pub bytes: u64,
+    /// Date of the data (YYYY-MM-DD), when known.
+    pub data_date: Option<String>,
+}
+
+/// Everything an index is made from; lookup structures are derived.
+pub(crate) struct IndexParts {
+    pub(crate) starts4: Vec<u32>,
+    pub(crate) recs4: Vec<u32>,
+    pub(crate) starts6: Vec<u128>,
+    pub(crate) recs6: Vec<u32>,
+    pub(crate) records: Vec<RecordData>,
+    pub(crate) owners: Vec<OwnerData>,
+    pub(crate) countries: Vec<[u8; 2]>,
+    pub(crate) strings: Strings,
+    pub(crate) data_date: Option<String>,
+    pub(crate) attribution: Attribution,
+}
+
+/// The compiled index. Immutable; share it in an `Arc`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Index {
+    pub(crate) v4: Table<u32>,
+    pub(crate) dir4: Dir4,
+    pub(crate) v6: Table<u128>,
+    pub(crate) records: Vec<RecordData>,
+    pub(crate) owners: Vec<OwnerData>,
+    pub(crate) countries: Vec<[u8; 2]>,
+    /// `countries` as one string, two letters each, so a lookup slices it without a UTF-8 check.
+    country_codes: String,
+    pub(crate) strings: Strings,
+    pub(crate) data_date: Option<String>,
+    pub(crate) attribution: Attribution,
+}
+
+/// The result of a lookup, borrowing from the index. Cheap: no allocation, and fields are
+/// read from the index only when asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    index: &'a Index,
+    family: Family,
+    key: u128,
+    val: Packed,
+}
+
+impl<'a> Record<'a> {
+    fn data(&self) -> Option<&'a RecordData> {
+        self.index.records.get((self.val >> 8) as usize)
+    }
+
+    fn owner(&self) -> Option<&'a OwnerData> {
+        self.index.owners.get(self.data()?.owner as usize)
+    }
+
+    /// The address looked up (IPv4-mapped IPv6 reported as IPv4).
+    pub fn ip(&self) -> IpAddr {
+        addr_of(self.family, self.key)
+    }
+
+    /// First and last address of the range in the index that holds the address.
+    pub fn range(&self) -> (IpAddr, IpAddr) {
+        let (start, end) = self.bounds();
+        (addr_of(self.family, start), addr_of(self.family, end))
+    }
+
+    fn bounds(&self) -> (u128, u128) {
+        let found = match self.family {
+            Family::V4 => {
+                let t = &self.index.v4;
+                t.find(self.key as u32)
+                    .and_then(|i| Some((u128::from(*t.starts.get(i)?), t.end_of(i, self.family))))
+            }
+            Family::V6 => {
+                let t = &self.index.v6;
+                t.find(self.key)
+                    .and_then(|i| Some((*t.starts.get(i)?, t.end_of(i, self.family))))
+            }
+        };
+        found.unwrap_or((self.key, self.key))
+    }
+
+    /// The largest CIDR block that holds the address and lies wholly inside [`Record::range`].
+    pub fn network(&self) -> ipnet::IpNet {
+        let (start, end) = self.bounds();
+        cidr_within(self.family, self.key, start, end)
+    }
+
+    /// Autonomous system number, when the data has one.
+    pub fn asn(&self) -> Option<u32> {
+        self.owner().map(|o| o.asn).filter(|a| *a != 0)
+    }
+
+    /// Organisation name as the data publishes it.
+    pub fn org(&self) -> Option<&'a str> {
+        self.owner().and_then(|o| self.index.string(o.org))
+    }
+
+    /// Normalised display name ("GOOGLE - Google LLC" becomes "Google").
+    pub fn name(&self) -> Option<&'a str> {
+        self.owner().and_then(|o| self.index.string(o.name))
+    }
+
+    /// Company domain, when a source has one (IPinfo Lite's `as_domain`).
+    pub fn domain(&self) -> Option<&'a str> {
+        self.owner().and_then(|o| self.index.string(o.domain))
+    }
+
+    /// ISO 3166-1 alpha-2 country code.
+    #[inline]
+    pub fn country(&self) -> Option<&'a str> {
+        self.index.country_of(self.val)
+    }
+
+    /// Whether the address is in the EU/EEA/UK/CH consent zone; an unknown country counts as in it.
+    pub fn consent_zone(&self) -> bool {
+        self.country().is_none_or(in_consent_zone)
+    }
+
+    /// The class of the organisation behind the address.
+    pub fn class(&self) -> Class {
+        self.data().map_or(Class::Unknown, |d| d.class)
+    }
+
+    /// Why the class was given.
+    pub fn class_reason(&self) -> Option<&'a str> {
+        self.data().and_then(|d| self.index.string(d.reason))
+    }
+
+    /// An owned, serialisable copy.
+    pub fn to_lookup(&self) -> Lookup {
+        Lookup {
+            ip: self.ip().to_string(),
+            network: Some(self.network().to_string()),
+            asn: self.asn(),
+            org: self.org().map(str::to_owned),
+            name: self.name().map(str::to_owned),
+            domain: self.domain().map(str::to_owned),
+            country: self.country().map(str::to_owned),
+            consent_zone: self.consent_zone(),
+            class: self.class(),
+            class_reason: self.class_reason().map(str::to_owned),
+        }
+    }
+}
+
+/// An owned lookup result; serialises to the JSON the CLI and API print.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lookup {
+    /// The address looked up.
+    pub ip: String,
+    /// CIDR of the matched range (see [`Record::network`]) or of the matched override.
+    pub network: Option<String>,
+    /// Autonomous system number.
+    pub asn: Option<u32>,
+    /// Organisation name as published.
+    pub org: Option<String>,
+    /// Normalised display name.
+    pub name: Option<String>,
+    /// Company domain.
+    pub domain: Option<String>,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: Option<String>,
+    /// EU/EEA/UK/CH consent zone; true when the country is unknown.
+    pub consent_zone: bool,
+    /// Class of the organisation.
+    pub class: Class,
+    /// Why that class.
+    pub class_reason: Option<String>,
+}
+
+impl Lookup {
+    /// The result for an address the data knows nothing about.
+    pub fn unknown(ip: IpAddr) -> Self {
+        Lookup {
+            ip: crate::ip::canonical(ip).to_string(),
+            network: None,
+            asn: None,
+            org: None,
+            name: None,
+            domain: None,
+            country: None,
+            consent_zone: true,
+            class: Class::Unknown,
+            class_reason: Some("no data for this address".to_owned()),
+        }
+    }
+}
+
+impl Index {
+    /// Looks up an address. `None` when no source has data for it. Does not allocate.
+    #[inline]
+    pub fn lookup(&self, ip: IpAddr) -> Option<Record<'_>> {
+        let (family, key) = key_of(ip);
+        let val = match family {
+            Family::V4 => self.dir4.get(key as u32),
+            Family::V6 => self.v6.value(key),
+        };
+        if val == NO_DATA {
+            return None;
+        }
+        Some(Record {
+            index: self,
+            family,
+            key,
+            val,
+        })
+    }
+
+    /// Only the country code.
+    #[inline]
+    pub fn country(&self, ip: IpAddr) -> Option<&str> {
+        let (family, key) = key_of(ip);
+        let val = match family {
+            Family::V4 => self.dir4.get(key as u32),
+            Family::V6 => self.v6.value(key),
+        };
+        self.country_of(val)
+    }
+
+    #[inline(always)]
+    fn country_of(&self, val: Packed) -> Option<&str> {
+        let i = (val & CC_NONE) as usize * 2;
+        self.country_codes.get(i..i + 2)
+    }
+
+    /// Assembles an index from validated parts, building the lookup structures.
+    pub(crate) fn from_parts(parts: IndexParts) -> Index {
+        let v4 = Table::new(parts.starts4, parts.recs4, &parts.records, false);
+        let vals4: Vec<Packed> = v4.recs.iter().map(|r| pack(&parts.records, *r)).collect();
+        let dir4 = Dir4::new(&v4.starts, &vals4);
+        let v6 = Table::new(parts.starts6, parts.recs6, &parts.records, true);
+        let country_codes: String = parts
+            .countries
+            .iter()
+            .flat_map(|c| c.iter().map(|b| char::from(*b)))
+            .collect();
+        Index {
+            country_codes,
+            v4,
+            dir4,
+            v6,
+            records: parts.records,
+            owners: parts.owners,
+            countries: parts.countries,
+            strings: parts.strings,
+            data_date: parts.data_date,
+            attribution: parts.attribution,
+        }
+    }
+
+    /// Looks up an address with the customer's overrides, which win over the data.
+    pub fn lookup_with(&self, overrides: &Overrides, ip: IpAddr) -> Lookup {
+        let base = match self.lookup(ip) {
+            Some(r) => r.to_lookup(),
+            None => Lookup::unknown(ip),
+        };
+        overrides.apply(ip, base)
+    }
+
+    /// What the index holds.
+    pub fn summary(&self) -> Summary {
+        let mut asns: Vec<u32> = self
+            .owners
+            .iter()
+            .map(|o| o.asn)
+            .filter(|a| *a != 0)
+            .collect();
+        asns.sort_unstable();
+        asns.dedup();
+        let mut orgs: Vec<u32> = self
+            .owners
+            .iter()
+            .map(|o| o.org)
+            .filter(|o| *o != NONE)
+            .collect();
+        orgs.sort_unstable();
+        orgs.dedup();
+        Summary {
+            ranges_v4: self.v4.recs.iter().filter(|r| **r != NONE).count() as u64,
+            ranges_v6: self.v6.recs.iter().filter(|r| **r != NONE).count() as u64,
+            asns: asns.len() as u64,
+            organisations: orgs.len() as u64,
+            countries: self.countries.len() as u64,
+            bytes: self.heap_bytes() as u64,
+            data_date: self.data_date.clone(),
+        }
+    }
+
+    /// What the data's licences ask to be shown wherever results are shown.
+    pub fn attribution(&self) -> &Attribution {
+        &self.attribution
+    }
+
+    /// Reads an index written by [`Index::write_to`], refusing a corrupt or truncated file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Index, crate::LoadError> {
+        crate::format::load(path.as_ref())
+    }
+
+    /// Writes the index to one file (atomically: a temporary file renamed into place).
+    pub fn write_to(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
+        crate::format::write(self, path.as_ref())
+    }
+
+    pub(crate) fn string(&self, id: u32) -> Option<&str> {
+        if id == NONE {
+            return None;
+        }
+        self.strings.get(id)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.v4.heap_bytes()
+            + self.dir4.heap_bytes()
+            + self.v6.heap_bytes()
+            + self.records.len() * size_of::<RecordData>()
+            + self.owners.len() * size_of::<OwnerData>()
+            + self.countries.len() * 2
+            + self.strings.buf.len()
+            + self.strings.offsets.len() * 4
+    }
+}
