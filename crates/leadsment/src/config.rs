@@ -31,6 +31,8 @@ const ENV_KEYS: &[&str] = &[
     "request_timeout_secs",
     "sqlite_synchronous",
     "database_max_connections",
+    "ip_overrides",
+    "ingest_queue",
 ];
 
 /// The whole configuration, validated.
@@ -61,6 +63,10 @@ pub struct Config {
     pub sqlite_synchronous: SqliteSynchronous,
     /// Connections in the PostgreSQL pool, or readers in the SQLite pool.
     pub database_max_connections: u32,
+    /// A TOML file mapping networks to companies, which wins over the IP data.
+    pub ip_overrides: Option<PathBuf>,
+    /// Events waiting to be written before new ones are answered 503.
+    pub ingest_queue: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -108,6 +114,10 @@ struct RawConfig {
     sqlite_synchronous: SqliteSynchronous,
     #[serde(default = "default_max_connections")]
     database_max_connections: u32,
+    #[serde(default)]
+    ip_overrides: Option<PathBuf>,
+    #[serde(default = "default_ingest_queue")]
+    ingest_queue: usize,
 }
 
 fn default_listen() -> SocketAddr {
@@ -133,6 +143,9 @@ fn default_synchronous() -> SqliteSynchronous {
 }
 fn default_max_connections() -> u32 {
     8
+}
+fn default_ingest_queue() -> usize {
+    20_000
 }
 
 /// Accepts `"10.0.0.0/8, 192.168.0.0/16"` (as an environment variable gives it) or a TOML list.
@@ -314,6 +327,19 @@ impl RawConfig {
                 "key `database_max_connections`: must be at least 1".to_owned(),
             ));
         }
+        if self.ingest_queue == 0 {
+            return Err(ConfigError(
+                "key `ingest_queue`: must be at least 1".to_owned(),
+            ));
+        }
+        if let Some(path) = &self.ip_overrides
+            && !path.is_file()
+        {
+            return Err(ConfigError(format!(
+                "key `ip_overrides`: {} does not exist or is not a file",
+                path.display()
+            )));
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log).map_err(|e| {
             ConfigError(format!(
                 "key `log`: `{}` is not a valid log filter: {e}",
@@ -335,6 +361,8 @@ impl RawConfig {
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             sqlite_synchronous: self.sqlite_synchronous,
             database_max_connections: self.database_max_connections,
+            ip_overrides: self.ip_overrides,
+            ingest_queue: self.ingest_queue,
         })
     }
 }

@@ -10,7 +10,9 @@
 pub mod accounts;
 pub mod cli;
 pub mod config;
+pub mod ipdb;
 pub mod server;
 pub mod site;
 pub mod store;
+pub mod tracking;
 pub mod web;

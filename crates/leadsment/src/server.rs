@@ -7,8 +7,14 @@ use std::path::Path;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use crate::config::Config;
+use crate::ipdb::IpDb;
 use crate::store::{self, DynStore};
+use crate::tracking::Tracking;
+use crate::tracking::writer::Writer;
 use crate::web::{self, AppState};
 
 /// A server whose sockets are bound and whose database is open and migrated, ready to run.
@@ -16,6 +22,8 @@ pub struct Server {
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
     state: AppState,
+    writer: Writer,
+    ipdb_watch: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
@@ -49,11 +57,23 @@ impl Server {
         listener: TcpListener,
         metrics_listener: Option<TcpListener>,
     ) -> anyhow::Result<Server> {
-        let state = AppState::new(config, store).context("cannot set up the metrics registry")?;
+        let overrides = match &config.ip_overrides {
+            Some(path) => ipintel::Overrides::from_path(path)
+                .with_context(|| format!("key `ip_overrides`: cannot use {}", path.display()))?,
+            None => ipintel::Overrides::default(),
+        };
+        let ipdb = Arc::new(IpDb::open(&config.data_dir, overrides));
+        let ipdb_watch = ipdb.watch(Duration::from_secs(5));
+        let writer = Writer::spawn(store.clone(), config.ingest_queue);
+        let tracking = Tracking::new(store.clone(), writer.handle(), ipdb);
+        let state =
+            AppState::new(config, store, tracking).context("cannot set up the metrics registry")?;
         Ok(Server {
             listener,
             metrics_listener,
             state,
+            writer,
+            ipdb_watch,
         })
     }
 
@@ -126,6 +146,9 @@ impl Server {
                 .context("the metrics server task failed")?
                 .context("the metrics server failed")?;
         }
+        // No request can submit an event any more: write what is queued, then close.
+        self.writer.shutdown().await;
+        self.ipdb_watch.abort();
         self.state.store.close().await;
         tracing::info!("stopped");
         Ok(())

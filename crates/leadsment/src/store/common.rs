@@ -251,8 +251,303 @@ macro_rules! impl_store {
             tx.commit().await?;
             Ok(value)
         }
+
+        async fn existing_shared_secret(
+            &self,
+            name: &str,
+        ) -> Result<Option<Vec<u8>>, crate::store::StoreError> {
+            Ok(sqlx::query_scalar::<_, Vec<u8>>(
+                "SELECT value FROM shared_secrets WHERE name = $1",
+            )
+            .bind(name)
+            .fetch_optional(self.reader())
+            .await?)
+        }
+
+        async fn delete_shared_secrets(
+            &self,
+            prefix: &str,
+            before_ms: i64,
+        ) -> Result<u64, crate::store::StoreError> {
+            let mut tx = self.begin_write().await?;
+            // Compared as a range rather than with LIKE, so `_` and `%` in names mean nothing.
+            let done = sqlx::query(
+                "DELETE FROM shared_secrets WHERE name >= $1 AND name < $2 AND created_at < $3",
+            )
+            .bind(prefix)
+            .bind(format!("{prefix}\u{10ffff}"))
+            .bind(before_ms)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(done.rows_affected())
+        }
+
+        async fn ignored_networks(
+            &self,
+            site: crate::accounts::sites::SiteId,
+        ) -> Result<Vec<ipnet::IpNet>, crate::store::StoreError> {
+            let rows: Vec<String> = sqlx::query_scalar(
+                "SELECT network FROM site_ignored_networks WHERE site_id = $1 ORDER BY network",
+            )
+            .bind(site.0)
+            .fetch_all(self.reader())
+            .await?;
+            // Only parsed networks are ever written, so a row that does not parse is skipped.
+            Ok(rows.iter().filter_map(|n| n.parse().ok()).collect())
+        }
+
+        async fn add_ignored_network(
+            &self,
+            site: crate::accounts::sites::SiteId,
+            network: ipnet::IpNet,
+        ) -> Result<(), crate::store::StoreError> {
+            let mut tx = self.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO site_ignored_networks (site_id, network) VALUES ($1, $2) \
+                 ON CONFLICT (site_id, network) DO NOTHING",
+            )
+            .bind(site.0)
+            .bind(network.trunc().to_string())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn ingest(
+            &self,
+            batch: &crate::tracking::model::IngestBatch,
+            cache: &mut crate::tracking::model::SessionCache,
+        ) -> Result<(), crate::store::StoreError> {
+            if batch.events.is_empty() && batch.bots.is_empty() {
+                return Ok(());
+            }
+            let mut tx = self.begin_write().await?;
+            let result = Self::ingest_in(&mut tx, batch, cache).await;
+            let rows = match result {
+                Ok(rows) => rows,
+                Err(e) => {
+                    cache.clear();
+                    return Err(e.into());
+                }
+            };
+            if let Err(e) = Self::insert_events(&mut tx, &rows).await {
+                cache.clear();
+                return Err(e.into());
+            }
+            if let Err(e) = tx.commit().await {
+                cache.clear();
+                return Err(e.into());
+            }
+            Ok(())
+        }
+
+        async fn export_events(
+            &self,
+            site: crate::accounts::sites::SiteId,
+            from_ms: i64,
+            to_ms: i64,
+            after_id: i64,
+            limit: i64,
+        ) -> Result<Vec<crate::tracking::model::ExportedEvent>, crate::store::StoreError> {
+            Ok(sqlx::query_as::<_, crate::tracking::model::ExportedEvent>(
+                "SELECT e.id, e.ts, e.session_id, e.name, e.path, e.props, e.engaged_ms, \
+                        c.name AS company, c.domain AS company_domain, e.class, e.country, \
+                        e.source, e.channel, e.utm_source, e.utm_medium, e.utm_campaign, \
+                        e.utm_term, e.utm_content, e.browser, e.os, e.device \
+                 FROM events e LEFT JOIN companies c ON c.id = e.company_id \
+                 WHERE e.site_id = $1 AND e.ts >= $2 AND e.ts < $3 AND e.id > $4 \
+                 ORDER BY e.id LIMIT $5",
+            )
+            .bind(site.0)
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await?)
+        }
         }
     };
 }
 
 pub(super) use impl_store;
+
+/// One event ready for insertion, with its session and company resolved.
+pub struct EventRow<'a> {
+    pub event: &'a crate::tracking::model::NewEvent,
+    pub session_id: i64,
+    pub company_id: Option<i64>,
+}
+
+/// What a batch changes in one session.
+#[derive(Default)]
+pub(super) struct SessionDelta {
+    pub last_seen: i64,
+    pub exit_path: Option<String>,
+    pub pageviews: i64,
+    pub events: i64,
+    pub engaged_ms: i64,
+}
+
+/// Engagement is reported when a page is hidden, which can be long after the last pageview;
+/// it still belongs to that visit.
+pub(super) const ENGAGEMENT_LOOKBACK_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Expands to `ingest_in`, the backend-independent part of a batch write: companies and
+/// sessions resolved (from the cache, else from the store), session counters updated, bot
+/// counts added. The caller inserts the returned rows in its dialect's fastest way.
+macro_rules! impl_ingest {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            async fn ingest_in<'b>(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                batch: &'b crate::tracking::model::IngestBatch,
+                cache: &mut crate::tracking::model::SessionCache,
+            ) -> Result<Vec<crate::store::common::EventRow<'b>>, sqlx::Error> {
+                use crate::store::common::{ENGAGEMENT_LOOKBACK_MS, EventRow, SessionDelta};
+                use crate::tracking::model::SESSION_TIMEOUT_MS;
+                let mut rows = Vec::with_capacity(batch.events.len());
+                let mut deltas: std::collections::HashMap<i64, SessionDelta> =
+                    std::collections::HashMap::new();
+                for ev in &batch.events {
+                    let company_id = match &ev.company {
+                        None => None,
+                        Some(c) => match cache.company(&c.key) {
+                            Some(id) => Some(id),
+                            None => {
+                                let id: i64 = sqlx::query_scalar(
+                                    "INSERT INTO companies \
+                                     (key, name, org, domain, asn, country, class, first_seen_at) \
+                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                                     ON CONFLICT (key) DO UPDATE SET name = excluded.name \
+                                     RETURNING id",
+                                )
+                                .bind(&c.key)
+                                .bind(&c.name)
+                                .bind(&c.org)
+                                .bind(&c.domain)
+                                .bind(c.asn)
+                                .bind(&c.country)
+                                .bind(&c.class)
+                                .bind(ev.ts)
+                                .fetch_one(&mut **tx)
+                                .await?;
+                                cache.remember_company(&c.key, id);
+                                Some(id)
+                            }
+                        },
+                    };
+
+                    let site = ev.site_id.0;
+                    let engagement = ev.name == "engagement";
+                    let window = if engagement { ENGAGEMENT_LOOKBACK_MS } else { SESSION_TIMEOUT_MS };
+                    let mut session = cache.session(site, ev.visitor_hash, ev.ts);
+                    if session.is_none() {
+                        // Not in this node's memory: another node, a restart, or midnight.
+                        let hashes = [Some(ev.visitor_hash), ev.previous_visitor_hash];
+                        for hash in hashes.into_iter().flatten() {
+                            let found: Option<i64> = sqlx::query_scalar(
+                                "SELECT id FROM sessions WHERE site_id = $1 AND visitor_hash = $2 \
+                                 AND last_seen_at >= $3 ORDER BY last_seen_at DESC LIMIT 1",
+                            )
+                            .bind(site)
+                            .bind(hash)
+                            .bind(ev.ts - window)
+                            .fetch_optional(&mut **tx)
+                            .await?;
+                            if found.is_some() {
+                                session = found;
+                                break;
+                            }
+                        }
+                    }
+                    let session_id = match session {
+                        Some(id) => id,
+                        None => {
+                            sqlx::query_scalar::<_, i64>(
+                                "INSERT INTO sessions (site_id, visitor_hash, started_at, \
+                                 last_seen_at, company_id, class, country, entry_path, exit_path, \
+                                 source, channel, utm_source, utm_medium, utm_campaign, utm_term, \
+                                 utm_content, browser, os, device) VALUES ($1, $2, $3, $3, $4, \
+                                 $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+                                 RETURNING id",
+                            )
+                            .bind(site)
+                            .bind(ev.visitor_hash)
+                            .bind(ev.ts)
+                            .bind(company_id)
+                            .bind(&ev.class)
+                            .bind(&ev.country)
+                            .bind(&ev.path)
+                            .bind(&ev.source)
+                            .bind(&ev.channel)
+                            .bind(&ev.utm_source)
+                            .bind(&ev.utm_medium)
+                            .bind(&ev.utm_campaign)
+                            .bind(&ev.utm_term)
+                            .bind(&ev.utm_content)
+                            .bind(&ev.browser)
+                            .bind(&ev.os)
+                            .bind(&ev.device)
+                            .fetch_one(&mut **tx)
+                            .await?
+                        }
+                    };
+                    cache.remember_session(site, ev.visitor_hash, session_id, ev.ts);
+
+                    let d = deltas.entry(session_id).or_default();
+                    d.last_seen = d.last_seen.max(ev.ts);
+                    d.events += 1;
+                    if ev.name == "pageview" {
+                        d.pageviews += 1;
+                        d.exit_path = Some(ev.path.clone());
+                    }
+                    d.engaged_ms += ev.engaged_ms.unwrap_or(0);
+                    rows.push(EventRow {
+                        event: ev,
+                        session_id,
+                        company_id,
+                    });
+                }
+                for (id, d) in deltas {
+                    sqlx::query(
+                        "UPDATE sessions SET \
+                         last_seen_at = CASE WHEN last_seen_at > $2 THEN last_seen_at ELSE $2 END, \
+                         exit_path = COALESCE($3, exit_path), pageviews = pageviews + $4, \
+                         events = events + $5, engaged_ms = engaged_ms + $6 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(d.last_seen)
+                    .bind(d.exit_path)
+                    .bind(d.pageviews)
+                    .bind(d.events)
+                    .bind(d.engaged_ms)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                for (site, day, count) in &batch.bots {
+                    sqlx::query(
+                        "INSERT INTO bot_counts (site_id, day, count) VALUES ($1, $2, $3) \
+                         ON CONFLICT (site_id, day) DO UPDATE SET count = bot_counts.count + excluded.count",
+                    )
+                    .bind(site.0)
+                    .bind(day)
+                    .bind(*count)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                Ok(rows)
+            }
+        }
+    };
+}
+
+pub(super) use impl_ingest;
+
+/// The event columns in insertion order, shared by both backends' bulk inserts.
+pub(super) const EVENT_COLUMNS: &str = "site_id, session_id, ts, name, path, props, engaged_ms, \
+     company_id, class, country, source, channel, utm_source, utm_medium, utm_campaign, \
+     utm_term, utm_content, browser, os, device";
+pub(super) const EVENT_COLUMN_COUNT: usize = 20;

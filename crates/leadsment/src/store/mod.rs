@@ -15,8 +15,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::accounts::Workspace;
-use crate::accounts::sites::{Hostname, NewSite, Site};
+use ipnet::IpNet;
+
+use crate::accounts::sites::{Hostname, NewSite, Site, SiteId};
 use crate::config::{Backend, Config};
+use crate::tracking::model::{ExportedEvent, IngestBatch, SessionCache};
 
 pub type DynStore = Arc<dyn Store>;
 
@@ -73,6 +76,34 @@ pub trait Store: Send + Sync + 'static {
     /// A random secret of `len` bytes under `name`, created on first use and then the same for
     /// every node that shares this store.
     async fn shared_secret(&self, name: &str, len: usize) -> Result<Vec<u8>, StoreError>;
+
+    /// The secret under `name` if it exists; never creates one.
+    async fn existing_shared_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Deletes the secrets whose name starts with `prefix` created before `before_ms`.
+    async fn delete_shared_secrets(&self, prefix: &str, before_ms: i64) -> Result<u64, StoreError>;
+
+    /// Networks whose visits the site ignores.
+    async fn ignored_networks(&self, site: SiteId) -> Result<Vec<IpNet>, StoreError>;
+
+    /// Adds a network to the site's ignore list (adding one twice is fine).
+    async fn add_ignored_network(&self, site: SiteId, network: IpNet) -> Result<(), StoreError>;
+
+    /// Writes a batch of events and bot counts in one transaction, assigning sessions. On
+    /// success every event is durable; on failure none is written.
+    async fn ingest(&self, batch: &IngestBatch, cache: &mut SessionCache)
+    -> Result<(), StoreError>;
+
+    /// Events of a site between two times (milliseconds, `to` excluded), in id order after
+    /// `after_id`, at most `limit`: the pages of an export.
+    async fn export_events(
+        &self,
+        site: SiteId,
+        from_ms: i64,
+        to_ms: i64,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<ExportedEvent>, StoreError>;
 }
 
 /// Opens the store that `config.database_url` names. Does not migrate.

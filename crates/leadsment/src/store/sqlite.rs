@@ -10,7 +10,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
-use super::{MigrationReport, StoreError, common::impl_store};
+use super::common::{EVENT_COLUMN_COUNT, EVENT_COLUMNS, EventRow, impl_ingest, impl_store};
+use super::{MigrationReport, StoreError};
 use crate::config::{Backend, Config, SqliteSynchronous as Synchronous};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -75,6 +76,61 @@ impl SqliteStore {
     /// waiting for busy_timeout.
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         self.writer.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl_ingest!(SqliteStore, Sqlite);
+
+impl SqliteStore {
+    /// Multi-row inserts, in chunks that stay below SQLite's limit of bound parameters.
+    async fn insert_events(
+        tx: &mut Transaction<'static, Sqlite>,
+        rows: &[EventRow<'_>],
+    ) -> Result<(), sqlx::Error> {
+        const CHUNK: usize = 500;
+        for chunk in rows.chunks(CHUNK) {
+            let mut sql = format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push('(');
+                for c in 0..EVENT_COLUMN_COUNT {
+                    if c > 0 {
+                        sql.push(',');
+                    }
+                    sql.push_str(&format!("${}", i * EVENT_COLUMN_COUNT + c + 1));
+                }
+                sql.push(')');
+            }
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                let e = r.event;
+                q = q
+                    .bind(e.site_id.0)
+                    .bind(r.session_id)
+                    .bind(e.ts)
+                    .bind(&e.name)
+                    .bind(&e.path)
+                    .bind(&e.props)
+                    .bind(e.engaged_ms)
+                    .bind(r.company_id)
+                    .bind(&e.class)
+                    .bind(&e.country)
+                    .bind(&e.source)
+                    .bind(&e.channel)
+                    .bind(&e.utm_source)
+                    .bind(&e.utm_medium)
+                    .bind(&e.utm_campaign)
+                    .bind(&e.utm_term)
+                    .bind(&e.utm_content)
+                    .bind(&e.browser)
+                    .bind(&e.os)
+                    .bind(&e.device);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        Ok(())
     }
 }
 

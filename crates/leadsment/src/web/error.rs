@@ -18,6 +18,8 @@ pub struct AppError {
     status: StatusCode,
     kind: &'static str,
     message: String,
+    field: Option<&'static str>,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
     cause: Option<anyhow::Error>,
 }
 
@@ -27,6 +29,9 @@ pub struct AppError {
 pub struct ErrorBody {
     pub error: &'static str,
     pub message: String,
+    /// The input field that was wrong, when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
 }
 
 impl AppError {
@@ -35,8 +40,22 @@ impl AppError {
             status,
             kind,
             message: message.into(),
+            field: None,
+            headers: Vec::new(),
             cause: None,
         }
+    }
+
+    /// Names the input field that was wrong.
+    pub fn with_field(mut self, field: &'static str) -> AppError {
+        self.field = Some(field);
+        self
+    }
+
+    /// Adds a header to the response (`Retry-After`, say).
+    pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> AppError {
+        self.headers.push((name, value));
+        self
     }
 
     pub fn bad_request(kind: &'static str, message: impl Into<String>) -> AppError {
@@ -58,6 +77,8 @@ impl AppError {
             kind: "internal",
             message: "Something went wrong on our side. It has been logged; please try again."
                 .to_owned(),
+            field: None,
+            headers: Vec::new(),
             cause: Some(cause.into()),
         }
     }
@@ -86,8 +107,12 @@ impl IntoResponse for AppError {
         let body = ErrorBody {
             error: self.kind,
             message: self.message,
+            field: self.field,
         };
         let mut response = (self.status, Json(body.clone())).into_response();
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
         response.extensions_mut().insert(body);
         response
     }
@@ -185,6 +210,7 @@ pub async fn negotiate(req: Request, next: Next) -> Response {
             ErrorBody {
                 error: kind_for(status),
                 message,
+                field: None,
             }
         }
     };

@@ -35,14 +35,20 @@ pub struct AppInner {
     pub config: Config,
     pub store: DynStore,
     pub metrics: metrics::Metrics,
+    pub tracking: crate::tracking::Tracking,
 }
 
 impl AppState {
-    pub fn new(config: Config, store: DynStore) -> Result<AppState, prometheus::Error> {
+    pub fn new(
+        config: Config,
+        store: DynStore,
+        tracking: crate::tracking::Tracking,
+    ) -> Result<AppState, prometheus::Error> {
         Ok(AppState(Arc::new(AppInner {
             config,
             store,
             metrics: metrics::Metrics::new()?,
+            tracking,
         })))
     }
 }
@@ -97,6 +103,7 @@ pub fn routes(config: &Config) -> Vec<Route> {
         routes.push(Route::get("/metrics", Access::Operator, metrics::render));
     }
     routes.extend(crate::site::routes());
+    routes.extend(crate::tracking::routes());
     routes
 }
 

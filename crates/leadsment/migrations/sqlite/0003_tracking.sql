@@ -1,0 +1,86 @@
+-- Tracking: companies, sessions, events, bot counts, per-site ignore lists.
+-- No column holds an IP address or a user-agent string.
+
+-- An organisation seen behind visits, keyed by what identifies it best (domain, then ASN and
+-- name): one row however many networks it has.
+CREATE TABLE companies (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    key            TEXT    NOT NULL UNIQUE,
+    name           TEXT    NOT NULL,
+    org            TEXT,
+    domain         TEXT,
+    asn            INTEGER,
+    country        TEXT,
+    class          TEXT    NOT NULL,
+    first_seen_at  INTEGER NOT NULL
+);
+
+CREATE TABLE sessions (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    site_id       INTEGER NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
+    visitor_hash  INTEGER NOT NULL,
+    started_at    INTEGER NOT NULL,
+    last_seen_at  INTEGER NOT NULL,
+    company_id    INTEGER REFERENCES companies (id),
+    class         TEXT    NOT NULL,
+    country       TEXT,
+    entry_path    TEXT    NOT NULL,
+    exit_path     TEXT    NOT NULL,
+    pageviews     INTEGER NOT NULL DEFAULT 0,
+    events        INTEGER NOT NULL DEFAULT 0,
+    engaged_ms    INTEGER NOT NULL DEFAULT 0,
+    source        TEXT,
+    channel       TEXT    NOT NULL,
+    utm_source    TEXT,
+    utm_medium    TEXT,
+    utm_campaign  TEXT,
+    utm_term      TEXT,
+    utm_content   TEXT,
+    browser       TEXT,
+    os            TEXT,
+    device        TEXT    NOT NULL
+);
+CREATE INDEX sessions_visitor ON sessions (site_id, visitor_hash, last_seen_at);
+CREATE INDEX sessions_site_time ON sessions (site_id, started_at);
+
+CREATE TABLE events (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    site_id       INTEGER NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
+    session_id    INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    ts            INTEGER NOT NULL,
+    name          TEXT    NOT NULL,
+    path          TEXT    NOT NULL,
+    props         TEXT,
+    engaged_ms    INTEGER,
+    company_id    INTEGER REFERENCES companies (id),
+    class         TEXT    NOT NULL,
+    country       TEXT,
+    source        TEXT,
+    channel       TEXT    NOT NULL,
+    utm_source    TEXT,
+    utm_medium    TEXT,
+    utm_campaign  TEXT,
+    utm_term      TEXT,
+    utm_content   TEXT,
+    browser       TEXT,
+    os            TEXT,
+    device        TEXT    NOT NULL
+);
+CREATE INDEX events_site_time ON events (site_id, ts);
+CREATE INDEX events_session ON events (session_id);
+CREATE INDEX events_company ON events (site_id, company_id, ts);
+
+-- Bots are counted per site and day (in the site's time zone), never stored as visits.
+CREATE TABLE bot_counts (
+    site_id  INTEGER NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
+    day      TEXT    NOT NULL,
+    count    INTEGER NOT NULL,
+    PRIMARY KEY (site_id, day)
+);
+
+-- Networks whose visits a site ignores (the customer's own offices).
+CREATE TABLE site_ignored_networks (
+    site_id  INTEGER NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
+    network  TEXT    NOT NULL,
+    PRIMARY KEY (site_id, network)
+);
