@@ -49,6 +49,49 @@ enum Command {
     /// Add and list the websites Leadsment tracks.
     #[command(subcommand)]
     Site(SiteCommand),
+    /// Build and query the IP-to-organisation index.
+    #[command(subcommand)]
+    Ipdb(IpdbCommand),
+    /// Write a site's stored events to standard output, as JSON lines or CSV.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum IpdbCommand {
+    /// Download the open IP data (with npm), check it, and build the index from it.
+    Fetch,
+    /// Build the index from files: ip-location-db CSV, iptoasn TSV or MMDB. When files
+    /// disagree, the earlier file wins.
+    Build {
+        /// The files, most trusted first.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// The date the data is from (YYYY-MM-DD), shown in summaries [default: the files' date]
+        #[arg(long, value_name = "DATE")]
+        data_date: Option<String>,
+    },
+    /// Look addresses up and print one JSON object per line.
+    Lookup {
+        /// IPv4 or IPv6 addresses.
+        #[arg(required = true, value_name = "IP")]
+        ips: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// The site's domain.
+    #[arg(long, value_name = "DOMAIN")]
+    site: String,
+    /// First day to include (YYYY-MM-DD, in the site's time zone) [default: the beginning]
+    #[arg(long, value_name = "DATE")]
+    from: Option<String>,
+    /// Last day to include (YYYY-MM-DD, in the site's time zone) [default: today]
+    #[arg(long, value_name = "DATE")]
+    to: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = crate::tracking::export::Format::Jsonl)]
+    format: crate::tracking::export::Format,
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +226,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 domain, aliases, ..
             }) => site_add(config, &domain, &aliases).await,
             Command::Site(SiteCommand::List { format }) => site_list(config, format).await,
+            Command::Ipdb(IpdbCommand::Fetch) => {
+                tokio::task::spawn_blocking(move || crate::ipdb::fetch(&config.data_dir)).await?
+            }
+            Command::Ipdb(IpdbCommand::Build { files, data_date }) => {
+                tokio::task::spawn_blocking(move || {
+                    crate::ipdb::build(&config.data_dir, &files, data_date)
+                })
+                .await?
+            }
+            Command::Ipdb(IpdbCommand::Lookup { ips }) => ipdb_lookup(&config, &ips),
+            Command::Export(args) => export(config, args).await,
         }
     })
 }
@@ -348,4 +402,58 @@ fn write_site_table(out: &mut impl Write, sites: &[Site]) -> std::io::Result<()>
         writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
     }
     Ok(())
+}
+
+fn ipdb_lookup(config: &Config, ips: &[String]) -> anyhow::Result<()> {
+    let path = crate::ipdb::index_path(&config.data_dir);
+    if !path.exists() {
+        anyhow::bail!("{} ({} does not exist)", crate::ipdb::NO_INDEX_HINT, path.display());
+    }
+    let index = ipintel::Index::load(&path)
+        .with_context(|| format!("cannot use the IP index {}", path.display()))?;
+    let overrides = match &config.ip_overrides {
+        Some(p) => ipintel::Overrides::from_path(p)?,
+        None => ipintel::Overrides::default(),
+    };
+    let mut out = std::io::stdout().lock();
+    let mut bad = Vec::new();
+    for text in ips {
+        match ipintel::parse_ip(text) {
+            Ok(ip) => {
+                serde_json::to_writer(&mut out, &index.lookup_with(&overrides, ip))?;
+                writeln!(out)?;
+            }
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "error: {e}");
+                bad.push(text.as_str());
+            }
+        }
+    }
+    if !bad.is_empty() {
+        anyhow::bail!("{} of {} addresses could not be read: {}", bad.len(), ips.len(), bad.join(", "));
+    }
+    Ok(())
+}
+
+async fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let host = crate::accounts::sites::Hostname::parse(&args.site)?;
+    let Some(site) = store.site_by_host(&host).await? else {
+        anyhow::bail!("no site {host}; `leadsment site list` shows the sites");
+    };
+    let from = match &args.from {
+        Some(d) => crate::tracking::export::day_start_ms(&site, d)?,
+        None => 0,
+    };
+    let to = match &args.to {
+        Some(d) => crate::tracking::export::day_start_ms(&site, d)? + 24 * 60 * 60 * 1000,
+        None => i64::MAX,
+    };
+    if to <= from {
+        anyhow::bail!("--to is before --from");
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let result = crate::tracking::export::export(&store, &site, from, to, args.format, &mut out).await;
+    store.close().await;
+    result.map(|_| ())
 }

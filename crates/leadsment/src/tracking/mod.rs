@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod client_ip;
 pub mod event;
+pub mod export;
 pub mod model;
 pub mod source;
 pub mod visitor;
