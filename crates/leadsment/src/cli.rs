@@ -407,7 +407,11 @@ fn write_site_table(out: &mut impl Write, sites: &[Site]) -> std::io::Result<()>
 fn ipdb_lookup(config: &Config, ips: &[String]) -> anyhow::Result<()> {
     let path = crate::ipdb::index_path(&config.data_dir);
     if !path.exists() {
-        anyhow::bail!("{} ({} does not exist)", crate::ipdb::NO_INDEX_HINT, path.display());
+        anyhow::bail!(
+            "{} ({} does not exist)",
+            crate::ipdb::NO_INDEX_HINT,
+            path.display()
+        );
     }
     let index = ipintel::Index::load(&path)
         .with_context(|| format!("cannot use the IP index {}", path.display()))?;
@@ -430,7 +434,12 @@ fn ipdb_lookup(config: &Config, ips: &[String]) -> anyhow::Result<()> {
         }
     }
     if !bad.is_empty() {
-        anyhow::bail!("{} of {} addresses could not be read: {}", bad.len(), ips.len(), bad.join(", "));
+        anyhow::bail!(
+            "{} of {} addresses could not be read: {}",
+            bad.len(),
+            ips.len(),
+            bad.join(", ")
+        );
     }
     Ok(())
 }
@@ -453,7 +462,8 @@ async fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
         anyhow::bail!("--to is before --from");
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let result = crate::tracking::export::export(&store, &site, from, to, args.format, &mut out).await;
+    let result =
+        crate::tracking::export::export(&store, &site, from, to, args.format, &mut out).await;
     store.close().await;
     result.map(|_| ())
 }

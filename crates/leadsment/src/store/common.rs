@@ -385,6 +385,9 @@ pub struct EventRow<'a> {
 #[derive(Default)]
 pub(super) struct SessionDelta {
     pub last_seen: i64,
+    /// The visitor hash of the latest event: after midnight a visit continues under the new
+    /// day's hash, and later events find it by that.
+    pub visitor_hash: i64,
     pub exit_path: Option<String>,
     pub pageviews: i64,
     pub events: i64,
@@ -498,7 +501,10 @@ macro_rules! impl_ingest {
                     cache.remember_session(site, ev.visitor_hash, session_id, ev.ts);
 
                     let d = deltas.entry(session_id).or_default();
-                    d.last_seen = d.last_seen.max(ev.ts);
+                    if ev.ts >= d.last_seen {
+                        d.last_seen = ev.ts;
+                        d.visitor_hash = ev.visitor_hash;
+                    }
                     d.events += 1;
                     if ev.name == "pageview" {
                         d.pageviews += 1;
@@ -516,7 +522,9 @@ macro_rules! impl_ingest {
                         "UPDATE sessions SET \
                          last_seen_at = CASE WHEN last_seen_at > $2 THEN last_seen_at ELSE $2 END, \
                          exit_path = COALESCE($3, exit_path), pageviews = pageviews + $4, \
-                         events = events + $5, engaged_ms = engaged_ms + $6 WHERE id = $1",
+                         events = events + $5, engaged_ms = engaged_ms + $6, \
+                         visitor_hash = CASE WHEN last_seen_at > $2 THEN visitor_hash ELSE $7 END \
+                         WHERE id = $1",
                     )
                     .bind(id)
                     .bind(d.last_seen)
@@ -524,6 +532,7 @@ macro_rules! impl_ingest {
                     .bind(d.pageviews)
                     .bind(d.events)
                     .bind(d.engaged_ms)
+                    .bind(d.visitor_hash)
                     .execute(&mut **tx)
                     .await?;
                 }

@@ -80,7 +80,25 @@ pub async fn export<W: Write>(
 }
 
 const COLUMNS: [&str; 21] = [
-    "id", "time", "session_id", "name", "path", "props", "engaged_ms", "company",
-    "company_domain", "class", "country", "source", "channel", "utm_source", "utm_medium",
-    "utm_campaign", "utm_term", "utm_content", "browser", "os", "device",
+    "id",
+    "time",
+    "session_id",
+    "name",
+    "path",
+    "props",
+    "engaged_ms",
+    "company",
+    "company_domain",
+    "class",
+    "country",
+    "source",
+    "channel",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "browser",
+    "os",
+    "device",
 ];

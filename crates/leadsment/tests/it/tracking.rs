@@ -1,0 +1,483 @@
+//! The events API and the ingest pipeline, on both backends.
+
+use std::time::Duration;
+
+use leadsment::accounts::sites::{NewSite, Site};
+use leadsment::tracking::model::{IngestBatch, NewEvent, SessionCache};
+use leadsment::tracking::writer::Writer;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::on_both_backends;
+use crate::support::{Backend, TestApp, TestDb};
+
+pub const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+const FIREFOX: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
+
+pub async fn add_site(app: &TestApp, domain: &str, aliases: &[&str]) -> Site {
+    let store = app.db.store().await;
+    let ws = store.default_workspace().await.unwrap();
+    let aliases: Vec<String> = aliases.iter().map(|s| s.to_string()).collect();
+    let site = store
+        .create_site(&NewSite::new(ws.id, domain, &aliases).unwrap())
+        .await
+        .unwrap();
+    store.close().await;
+    site
+}
+
+pub async fn post(
+    app: &TestApp,
+    body: &Value,
+    ua: &str,
+    forwarded_for: Option<&str>,
+) -> reqwest::Response {
+    let mut req = app
+        .client
+        .post(app.url("/api/event"))
+        .header("user-agent", ua)
+        .header("content-type", "text/plain")
+        .body(body.to_string());
+    if let Some(xff) = forwarded_for {
+        req = req.header("x-forwarded-for", xff);
+    }
+    req.send().await.unwrap()
+}
+
+fn pageview(url: &str) -> Value {
+    json!({"name": "pageview", "url": url, "domain": "acme.example", "referrer": "https://www.linkedin.com/feed/"})
+}
+
+async fn export_all(app: &TestApp, site: &Site) -> Vec<Value> {
+    let store = app.db.store().await;
+    let rows = store
+        .export_events(site.id, 0, i64::MAX, 0, 10_000)
+        .await
+        .unwrap();
+    store.close().await;
+    rows.into_iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect()
+}
+
+on_both_backends!(
+    events_are_stored_with_their_visit,
+    bad_events_get_clear_errors_and_nothing_is_stored,
+    bots_are_counted_not_stored,
+    ignored_networks_and_trusted_proxies,
+    sessions_end_after_30_minutes_and_survive_midnight,
+    a_full_queue_answers_503_and_loses_nothing_accepted,
+);
+
+async fn events_are_stored_with_their_visit(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let site = add_site(&app, "acme.example", &["shop.acme.example"]).await;
+
+    let res = post(
+        &app,
+        &pageview("https://www.acme.example/pricing?utm_source=newsletter&utm_medium=email&token=s3cr3t#/plans"),
+        CHROME,
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    assert!(
+        res.headers().get("set-cookie").is_none(),
+        "the events API sets no cookie"
+    );
+
+    let custom = json!({"name": "Signup", "url": "https://shop.acme.example/done", "domain": "acme.example", "props": {"plan": "pro", "seats": 5}});
+    assert_eq!(
+        post(&app, &custom, CHROME, None).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let engagement = json!({"name": "engagement", "url": "https://shop.acme.example/done", "domain": "acme.example", "engaged_ms": 4200});
+    assert_eq!(
+        post(&app, &engagement, CHROME, None).await.status(),
+        StatusCode::ACCEPTED
+    );
+    // Another browser from the same address is another visitor.
+    assert_eq!(
+        post(&app, &pageview("https://acme.example/"), FIREFOX, None)
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+
+    let events = export_all(&app, &site).await;
+    assert_eq!(events.len(), 4, "{events:#?}");
+    let first = &events[0];
+    assert_eq!(first["path"], "/pricing#/plans");
+    assert_eq!(first["utm_source"], "newsletter");
+    assert_eq!(first["channel"], "email");
+    assert_eq!(first["browser"], "Chrome");
+    assert_eq!(first["device"], "desktop");
+    assert!(
+        !first.to_string().contains("s3cr3t"),
+        "query strings are not stored"
+    );
+    assert_eq!(events[1]["name"], "Signup");
+    assert_eq!(events[1]["props"], r#"{"plan":"pro","seats":"5"}"#);
+    assert_eq!(events[2]["engaged_ms"], 4200);
+    assert_eq!(events[0]["session_id"], events[1]["session_id"]);
+    assert_eq!(events[0]["session_id"], events[2]["session_id"]);
+    assert_ne!(events[0]["session_id"], events[3]["session_id"]);
+
+    // The preflight a browser sends before a JSON POST from another origin.
+    let pre = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/event"))
+        .header("origin", "https://acme.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), StatusCode::NO_CONTENT);
+    assert_eq!(pre.headers()["access-control-allow-origin"], "*");
+    app.shutdown().await.unwrap();
+}
+
+async fn bad_events_get_clear_errors_and_nothing_is_stored(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.body_limit = 4096).await;
+    let site = add_site(&app, "acme.example", &[]).await;
+    let cases: Vec<(String, StatusCode, &str, Option<&str>)> = vec![
+        (
+            "".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            Some("body"),
+        ),
+        (
+            "[1,2]".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            Some("body"),
+        ),
+        (
+            r#"{"name":"pageview","domain":"acme.example"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            Some("url"),
+        ),
+        (
+            r#"{"name":"pageview","url":"https://acme.example/"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            Some("domain"),
+        ),
+        (
+            r#"{"url":"https://acme.example/","domain":"acme.example"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            Some("name"),
+        ),
+        (
+            r#"{"name":"x","url":"https://acme.example/","domain":"acme.example","props":[]}"#
+                .into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            Some("props"),
+        ),
+        (
+            r#"{"name":"pageview","url":"https://other.example/","domain":"other.example"}"#.into(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+            None,
+        ),
+        (
+            r#"{"name":"pageview","url":"https://evil.example/","domain":"acme.example"}"#.into(),
+            StatusCode::FORBIDDEN,
+            "host_not_allowed",
+            None,
+        ),
+        (
+            format!(
+                r#"{{"name":"pageview","url":"https://acme.example/{}","domain":"acme.example"}}"#,
+                "a".repeat(5000)
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            None,
+        ),
+    ];
+    for (body, status, kind, field) in cases {
+        let res = app
+            .client
+            .post(app.url("/api/event"))
+            .header("user-agent", CHROME)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), status, "{body:.80}");
+        assert_eq!(res.headers()["content-type"], "application/json");
+        let json: Value = res.json().await.unwrap();
+        assert_eq!(json["error"], kind, "{body:.80}: {json}");
+        if let Some(field) = field {
+            assert_eq!(json["field"], field, "{json}");
+            assert!(
+                json["message"].as_str().unwrap().starts_with(field),
+                "{json}"
+            );
+        }
+    }
+    let form = app
+        .client
+        .post(app.url("/api/event"))
+        .header("content-type", "multipart/form-data; boundary=x")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(export_all(&app, &site).await.is_empty());
+    app.shutdown().await.unwrap();
+}
+
+async fn bots_are_counted_not_stored(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let site = add_site(&app, "acme.example", &[]).await;
+    for ua in [
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "curl/8.5.0",
+        "",
+    ] {
+        let res = post(&app, &pageview("https://acme.example/"), ua, None).await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED, "{ua}");
+    }
+    assert!(export_all(&app, &site).await.is_empty());
+    // The count is written by the writer with the next batch; give it a moment.
+    let mut counted = 0i64;
+    for _ in 0..50 {
+        let n: Option<i64> = match backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
+                sqlx::query_scalar("SELECT SUM(count) FROM bot_counts")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+                sqlx::query_scalar("SELECT SUM(count)::bigint FROM bot_counts")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        counted = n.unwrap_or(0);
+        if counted == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(counted, 3);
+    app.shutdown().await.unwrap();
+}
+
+async fn ignored_networks_and_trusted_proxies(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let site = add_site(&app, "acme.example", &[]).await;
+    let store = app.db.store().await;
+    store
+        .add_ignored_network(site.id, "192.0.2.0/24".parse().unwrap())
+        .await
+        .unwrap();
+    store.close().await;
+
+    // The office, behind the proxy: accepted and forgotten.
+    let res = post(
+        &app,
+        &pageview("https://acme.example/"),
+        CHROME,
+        Some("192.0.2.10"),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    // A spoofed office address before the real one does not hide the visitor.
+    let res = post(
+        &app,
+        &pageview("https://acme.example/a"),
+        CHROME,
+        Some("192.0.2.10, 198.51.100.20"),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let events = export_all(&app, &site).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["path"], "/a");
+    app.shutdown().await.unwrap();
+}
+
+fn event_at(site: &Site, ts: i64, visitor: i64, previous: Option<i64>, name: &str) -> NewEvent {
+    NewEvent {
+        site_id: site.id,
+        ts,
+        name: name.to_owned(),
+        path: format!("/{ts}"),
+        props: None,
+        engaged_ms: (name == "engagement").then_some(1000),
+        visitor_hash: visitor,
+        previous_visitor_hash: previous,
+        company: None,
+        class: "unknown".into(),
+        country: None,
+        source: None,
+        channel: "direct".into(),
+        utm_source: None,
+        utm_medium: None,
+        utm_campaign: None,
+        utm_term: None,
+        utm_content: None,
+        browser: None,
+        os: None,
+        device: "desktop".into(),
+    }
+}
+
+async fn sessions_end_after_30_minutes_and_survive_midnight(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let ws = store.default_workspace().await.unwrap();
+    let site = store
+        .create_site(&NewSite::new(ws.id, "acme.example", &[]).unwrap())
+        .await
+        .unwrap();
+    let min = 60_000;
+    let t0 = 1_800_000_000_000;
+    let ingest = |events: Vec<NewEvent>| {
+        let store = store.clone();
+        async move {
+            // A fresh cache each time: the store alone must know the sessions (another node).
+            let mut cache = SessionCache::default();
+            store
+                .ingest(
+                    &IngestBatch {
+                        events,
+                        bots: vec![],
+                    },
+                    &mut cache,
+                )
+                .await
+                .unwrap();
+        }
+    };
+    ingest(vec![event_at(&site, t0, 1, None, "pageview")]).await;
+    ingest(vec![event_at(&site, t0 + 25 * min, 1, None, "pageview")]).await;
+    ingest(vec![event_at(&site, t0 + 60 * min, 1, None, "pageview")]).await;
+    // After midnight the hash changes; yesterday's hash continues the visit.
+    ingest(vec![event_at(&site, t0 + 70 * min, 2, Some(1), "pageview")]).await;
+    // Engagement reported long after the last pageview still belongs to it.
+    ingest(vec![event_at(&site, t0 + 150 * min, 2, None, "engagement")]).await;
+
+    let rows = store
+        .export_events(site.id, 0, i64::MAX, 0, 100)
+        .await
+        .unwrap();
+    let sessions: Vec<i64> = rows.iter().map(|r| r.session_id).collect();
+    assert_eq!(sessions[0], sessions[1], "25 minutes apart: one visit");
+    assert_ne!(sessions[1], sessions[2], "35 minutes apart: a new visit");
+    assert_eq!(sessions[2], sessions[3]);
+    assert_eq!(sessions[3], sessions[4]);
+    store.close().await;
+}
+
+async fn a_full_queue_answers_503_and_loses_nothing_accepted(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let ws = store.default_workspace().await.unwrap();
+    let site = store
+        .create_site(&NewSite::new(ws.id, "acme.example", &[]).unwrap())
+        .await
+        .unwrap();
+    // A writer with room for two waiting events, whose store is locked by another
+    // connection, so nothing can be written yet.
+    let writer = Writer::spawn(store.clone(), 2);
+    let handle = writer.handle();
+    let lock = lock_events(backend, &db.url).await;
+    let mut waiting = Vec::new();
+    for i in 0..3 {
+        let h = handle.clone();
+        let ev = event_at(&site, 1_800_000_000_000 + i, 7, None, "pageview");
+        waiting.push(tokio::spawn(async move { h.submit(ev).await }));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // One taken by the writer (blocked), two queued: the queue is full now.
+    let ev = event_at(&site, 1_800_000_000_100, 7, None, "pageview");
+    assert!(matches!(
+        handle.submit(ev).await,
+        Err(leadsment::tracking::writer::SubmitError::Full)
+    ));
+    drop(lock);
+    // Shutting down writes what was accepted before it returns.
+    writer.shutdown().await;
+    for w in waiting {
+        w.await.unwrap().unwrap();
+    }
+    let rows = store
+        .export_events(site.id, 0, i64::MAX, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    store.close().await;
+}
+
+/// Holds the events table's write lock until dropped.
+async fn lock_events(backend: Backend, url: &str) -> Box<dyn std::any::Any + Send> {
+    match backend {
+        Backend::Sqlite => {
+            use sqlx::Connection;
+            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            Box::new(conn)
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("LOCK TABLE events IN EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            Box::new((tx, pool))
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_tracker_script_is_small_cookieless_and_cacheable() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let res = app
+        .client
+        .get(app.url("/js/t.js"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    assert!(res.headers().get("set-cookie").is_none());
+    let gz = res.bytes().await.unwrap();
+    assert!(
+        gz.len() < 1000,
+        "t.js is {} bytes gzipped as served; the budget is 1,000",
+        gz.len()
+    );
+    let plain = app.get("/js/t.js").await.text().await.unwrap();
+    for forbidden in ["cookie", "localStorage", "sessionStorage", "indexedDB"] {
+        assert!(!plain.contains(forbidden), "t.js mentions {forbidden}");
+    }
+    app.shutdown().await.unwrap();
+}
