@@ -27,7 +27,7 @@ pub fn day_start_ms(site: &Site, date: &str) -> anyhow::Result<i64> {
 }
 
 enum Sink<'a, W: Write> {
-    Csv(csv::Writer<&'a mut W>),
+    Csv(Box<csv::Writer<&'a mut W>>),
     Json(&'a mut W),
 }
 
@@ -41,7 +41,7 @@ pub async fn export<W: Write>(
     out: &mut W,
 ) -> anyhow::Result<u64> {
     let mut sink = match format {
-        Format::Csv => Sink::Csv(csv::Writer::from_writer(out)),
+        Format::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(out))),
         Format::Jsonl => Sink::Json(out),
     };
     let mut after = 0;
