@@ -297,3 +297,144 @@ async fn serve_starts_in_an_empty_folder_and_stops_on_sigterm(backend: Backend) 
     assert!(log.contains("stopped"), "{log}");
     assert!(!log.contains("pw-never-logged"), "{log}");
 }
+
+/// Distinctive client addresses, sent through a trusted proxy.
+const ADDRESSES: [&str; 3] = ["203.0.113.77", "198.51.100.123", "2001:db8:beef::4242"];
+
+on_both_backends!(no_raw_ip_address_reaches_disk_or_logs);
+
+async fn no_raw_ip_address_reaches_disk_or_logs(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let dir = db.dir.path().to_owned();
+    let data_dir = dir.join("leadsment-data");
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", data_dir.join("leadsment.db").display()),
+        Backend::Postgres => db.url.clone(),
+    };
+    let (ok, _, stderr) = run(leadsment(&dir).env("LEADSMENT_DATABASE_URL", &url).args([
+        "site",
+        "add",
+        "acme.example",
+    ]));
+    assert!(ok, "{stderr}");
+
+    let mut child = leadsment(&dir)
+        .env("LEADSMENT_DATABASE_URL", &url)
+        .env("LEADSMENT_TRUSTED_PROXIES", "127.0.0.1/32")
+        // As much logging as there is, SQL statements included.
+        .env("LEADSMENT_LOG", "trace,sqlx=trace,hyper=info,h2=info")
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    let addr = tokio::task::block_in_place(|| wait_for_listen_line(&mut stderr, &mut log));
+    // Keep reading the log while requests run, so the pipe never fills.
+    let reader = std::thread::spawn(move || {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+        rest
+    });
+
+    let client = reqwest::Client::new();
+    let ua = crate::tracking::CHROME;
+    for (i, ip) in ADDRESSES.iter().enumerate() {
+        for (body, agent) in [
+            (
+                format!(
+                    r#"{{"name":"pageview","url":"https://acme.example/p{i}","domain":"acme.example"}}"#
+                ),
+                ua,
+            ),
+            (
+                format!(
+                    r#"{{"name":"Signup","url":"https://acme.example/p{i}","domain":"acme.example","props":{{"plan":"pro"}}}}"#
+                ),
+                ua,
+            ),
+            (
+                r#"{"name":"pageview","url":"https://acme.example/","domain":"acme.example"}"#
+                    .to_owned(),
+                "curl/8.0",
+            ),
+            (
+                r#"{"name":"pageview","domain":"acme.example"}"#.to_owned(),
+                ua,
+            ),
+            (
+                r#"{"name":"pageview","url":"https://evil.example/","domain":"acme.example"}"#
+                    .to_owned(),
+                ua,
+            ),
+        ] {
+            let res = client
+                .post(format!("http://{addr}/api/event"))
+                .header("user-agent", agent)
+                .header("x-forwarded-for", format!("10.9.8.7, {ip}"))
+                .header("forwarded", format!("for=\"{ip}\""))
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().as_u16() < 500, "{}", res.status());
+        }
+    }
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::block_in_place(|| child.wait().unwrap());
+    log.push_str(&reader.join().unwrap());
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("/api/event"),
+        "the requests were logged: {log:.2000}"
+    );
+
+    // Everything Leadsment wrote: its log, and its database.
+    let mut written = log.clone();
+    match backend {
+        Backend::Sqlite => {
+            let mut files = 0;
+            for entry in std::fs::read_dir(&data_dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_file() {
+                    written.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+                    files += 1;
+                }
+            }
+            assert!(files >= 1);
+            assert!(
+                written.contains("/p1"),
+                "the events are in the SQLite files"
+            );
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            assert!(tables.len() >= 5, "{tables:?}");
+            for table in tables {
+                let dump: Option<String> = sqlx::query_scalar(&format!(
+                    "SELECT string_agg(row_to_json(t)::text, E'\\n') FROM \"{table}\" t"
+                ))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                written.push_str(&dump.unwrap_or_default());
+            }
+            pool.close().await;
+            assert!(written.contains("/p1"), "the events are in the dump");
+        }
+    }
+    for ip in ADDRESSES {
+        assert!(!written.contains(ip), "{ip} was written somewhere");
+    }
+}
