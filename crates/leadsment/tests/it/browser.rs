@@ -1,0 +1,310 @@
+//! t.js in a real headless Chromium (Debian's `chromium`, driven over CDP): a page on a local
+//! test site loads it, navigates, clicks; the server stores each event; and afterwards the
+//! browser holds no cookie and no storage entry for either origin.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::Path;
+use axum::response::Html;
+use axum::routing::get;
+use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::page::Page;
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::support::{Backend, TestApp};
+use crate::tracking::{CHROME, add_site};
+
+fn chromium_path() -> PathBuf {
+    let path = PathBuf::from(
+        std::env::var("LEADSMENT_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+    );
+    assert!(
+        path.exists(),
+        "Chromium is needed for the browser tests and was not found at {}: install Debian's \
+         `chromium` package (scripts/test does) or set LEADSMENT_TEST_CHROMIUM",
+        path.display()
+    );
+    path
+}
+
+pub struct TestBrowser {
+    pub browser: Browser,
+    _dir: tempfile::TempDir,
+    handler: tokio::task::JoinHandle<()>,
+}
+
+impl TestBrowser {
+    /// A fresh headless Chromium with an ordinary desktop user agent, so the bot filter lets
+    /// it through as it would a person's browser.
+    pub async fn launch() -> TestBrowser {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BrowserConfig::builder()
+            .chrome_executable(chromium_path())
+            .no_sandbox()
+            .user_data_dir(dir.path())
+            .window_size(1280, 900)
+            // chromiumoxide adds the leading dashes.
+            .args([
+                "disable-gpu",
+                "disable-quic",
+                "no-first-run",
+                "disable-background-networking",
+                "disable-component-update",
+                "disable-sync",
+                "disable-dev-shm-usage",
+            ])
+            .arg(("user-agent", CHROME))
+            .launch_timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let (browser, mut handler) = Browser::launch(config).await.unwrap();
+        let handler = tokio::spawn(async move {
+            while let Some(event) = handler.next().await {
+                if event.is_err() {
+                    break;
+                }
+            }
+        });
+        TestBrowser {
+            browser,
+            _dir: dir,
+            handler,
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.browser.close().await;
+        let _ = self.browser.wait().await;
+        self.handler.abort();
+    }
+}
+
+/// The customer's website: pages that carry the snippet, served on `localhost`.
+async fn customer_site(app: SocketAddr) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let page = move |Path(variant): Path<String>| async move {
+        let extra = match variant.as_str() {
+            "consent" => "data-require-consent",
+            "quiet" => "",
+            _ => "data-allow-automated",
+        };
+        let automated = if variant == "quiet" {
+            ""
+        } else {
+            "data-allow-automated"
+        };
+        Html(format!(
+            r#"<!doctype html><html><head><title>Acme</title>
+<script>window.leadsment=window.leadsment||function(){{(window.leadsment.q=window.leadsment.q||[]).push(arguments)}};
+leadsment('Early', {{props: {{queued: 'yes'}}}});</script>
+<script defer data-domain="localhost" data-allow-localhost {automated} {extra}
+  src="http://localhost:{app_port}/js/t.js"></script></head>
+<body><h1>Acme</h1>
+<button id="spa" onclick="history.pushState({{}}, '', '/pricing')">Pricing</button>
+<a id="out" href="http://127.0.0.1:{site_port}/elsewhere">Partner</a>
+<a id="pdf" href="/files/brochure.pdf" download>Brochure</a>
+</body></html>"#,
+            app_port = app.port(),
+            site_port = addr.port(),
+        ))
+    };
+    let router = Router::new()
+        .route("/page/{variant}", get(page))
+        .route("/elsewhere", get(|| async { Html("<p>elsewhere</p>") }))
+        .route("/files/brochure.pdf", get(|| async { "%PDF-1.4" }));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (addr, task)
+}
+
+async fn stored(app: &TestApp, site: &leadsment::accounts::sites::Site) -> Vec<Value> {
+    let store = app.db.store().await;
+    let rows = store
+        .export_events(site.id, 0, i64::MAX, 0, 1000)
+        .await
+        .unwrap();
+    store.close().await;
+    rows.into_iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect()
+}
+
+/// Waits until the store holds `n` events (the browser sends them asynchronously).
+async fn wait_for(app: &TestApp, site: &leadsment::accounts::sites::Site, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let events = stored(app, site).await;
+        if events.len() >= n || Instant::now() > deadline {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn sorted_names(events: &[Value]) -> Vec<String> {
+    let mut names: Vec<String> = events
+        .iter()
+        .map(|e| e["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn named<'a>(events: &'a [Value], name: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} event in {events:#?}"))
+}
+
+async fn eval(page: &Page, js: &str) -> Value {
+    page.evaluate(js)
+        .await
+        .unwrap()
+        .into_value()
+        .unwrap_or(Value::Null)
+}
+
+/// Cookies and every kind of storage the page's origin has.
+async fn storage_of(page: &Page) -> Value {
+    eval(
+        page,
+        "(async () => ({ cookie: document.cookie, local: localStorage.length, \
+         session: sessionStorage.length, idb: (await indexedDB.databases()).length }))()",
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tracker_reports_navigation_and_clicks_and_stores_nothing_in_the_browser() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let site = add_site(&app, "localhost", &[]).await;
+    let (customer, customer_task) = customer_site(app.addr).await;
+    let browser = TestBrowser::launch().await;
+    let page = browser
+        .browser
+        .new_page(format!("http://localhost:{}/page/normal", customer.port()))
+        .await
+        .unwrap();
+    page.wait_for_navigation().await.unwrap();
+
+    // The pageview, and the custom event queued before the script loaded.
+    // They travel in parallel, so their order at the server is not fixed.
+    let events = wait_for(&app, &site, 2).await;
+    assert_eq!(sorted_names(&events), ["Early", "pageview"], "{events:#?}");
+    let first = named(&events, "pageview");
+    assert_eq!(first["path"], "/page/normal");
+    assert_eq!(first["browser"], "Chrome");
+    assert_eq!(named(&events, "Early")["props"], r#"{"queued":"yes"}"#);
+
+    // A single-page navigation: the time spent on the first page, then the new page.
+    page.find_element("#spa")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let events = wait_for(&app, &site, 4).await;
+    let pricing = events
+        .iter()
+        .find(|e| e["name"] == "pageview" && e["path"] == "/pricing");
+    assert!(pricing.is_some(), "{events:#?}");
+    let engaged = named(&events, "engagement");
+    assert_eq!(engaged["path"], "/page/normal");
+    assert!(engaged["engaged_ms"].as_i64().unwrap() > 0, "{engaged}");
+
+    // A custom event, a download, an outbound link.
+    eval(&page, "leadsment('Signup', {props: {plan: 'pro'}}); 1").await;
+    let events = wait_for(&app, &site, 5).await;
+    assert_eq!(named(&events, "Signup")["props"], r#"{"plan":"pro"}"#);
+    page.find_element("#pdf")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let events = wait_for(&app, &site, 6).await;
+    assert!(
+        named(&events, "File Download")["props"]
+            .as_str()
+            .unwrap()
+            .contains("/files/brochure.pdf")
+    );
+    page.find_element("#out")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let events = wait_for(&app, &site, 7).await;
+    assert!(
+        named(&events, "Outbound Link: Click")["props"]
+            .as_str()
+            .unwrap()
+            .contains("/elsewhere")
+    );
+    let session = &events[0]["session_id"];
+    assert!(
+        events.iter().all(|e| &e["session_id"] == session),
+        "one visit: {events:#?}"
+    );
+
+    // Nothing kept in the browser, for the customer's origin or for Leadsment's.
+    let cookies = browser.browser.get_cookies().await.unwrap();
+    assert!(cookies.is_empty(), "cookies: {cookies:?}");
+    for url in [
+        format!("http://localhost:{}/page/quiet", customer.port()),
+        format!("http://localhost:{}/healthz", app.addr.port()),
+    ] {
+        page.goto(url.as_str()).await.unwrap();
+        page.wait_for_navigation().await.unwrap();
+        let s = storage_of(&page).await;
+        assert_eq!(s["cookie"], "", "{url}: {s}");
+        assert_eq!(s["local"], 0, "{url}: {s}");
+        assert_eq!(s["session"], 0, "{url}: {s}");
+        assert_eq!(s["idb"], 0, "{url}: {s}");
+    }
+    browser.close().await;
+    customer_task.abort();
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tracker_stays_silent_for_automation_and_until_consent() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let site = add_site(&app, "localhost", &[]).await;
+    let (customer, customer_task) = customer_site(app.addr).await;
+    let browser = TestBrowser::launch().await;
+
+    // An automated browser (navigator.webdriver) is not counted unless the tag allows it.
+    let page = browser
+        .browser
+        .new_page(format!("http://localhost:{}/page/quiet", customer.port()))
+        .await
+        .unwrap();
+    page.wait_for_navigation().await.unwrap();
+    assert_eq!(eval(&page, "navigator.webdriver").await, Value::Bool(true));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(stored(&app, &site).await.is_empty());
+
+    // A site that requires consent: nothing until the consent manager says so.
+    page.goto(format!("http://localhost:{}/page/consent", customer.port()).as_str())
+        .await
+        .unwrap();
+    page.wait_for_navigation().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(stored(&app, &site).await.is_empty());
+    eval(&page, "leadsment('consent'); 1").await;
+    let events = wait_for(&app, &site, 2).await;
+    assert_eq!(sorted_names(&events), ["Early", "pageview"]);
+
+    browser.close().await;
+    customer_task.abort();
+    app.shutdown().await.unwrap();
+}
