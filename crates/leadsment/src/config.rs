@@ -31,6 +31,12 @@ const ENV_KEYS: &[&str] = &[
     "request_timeout_secs",
     "sqlite_synchronous",
     "database_max_connections",
+    "signup",
+    "session_secret",
+    "smtp_url",
+    "email_from",
+    "access_token_ttl_secs",
+    "login_attempts_per_minute",
 ];
 
 /// The whole configuration, validated.
@@ -61,6 +67,28 @@ pub struct Config {
     pub sqlite_synchronous: SqliteSynchronous,
     /// Connections in the PostgreSQL pool, or readers in the SQLite pool.
     pub database_max_connections: u32,
+    /// Who may create an account: anyone, or only people with an invitation.
+    pub signup: SignupMode,
+    /// Key that signs access and CSRF tokens; when unset, one is made and kept in the database
+    /// so that every node agrees.
+    pub session_secret: Option<SecretString>,
+    /// `smtp://`, `smtps://` (or `smtp://…?tls=required`) URL of the mail server; when unset,
+    /// emailed links are written to the log.
+    pub smtp_url: Option<SecretString>,
+    /// The sender of Leadsment's emails.
+    pub email_from: String,
+    /// Lifetime of the access token, at most 15 minutes: how long a revoked session may
+    /// still be used at most.
+    pub access_token_ttl: Duration,
+    /// Sign-in attempts allowed per client address and minute.
+    pub login_attempts_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupMode {
+    Open,
+    Invite,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -108,6 +136,18 @@ struct RawConfig {
     sqlite_synchronous: SqliteSynchronous,
     #[serde(default = "default_max_connections")]
     database_max_connections: u32,
+    #[serde(default = "default_signup")]
+    signup: SignupMode,
+    #[serde(default)]
+    session_secret: Option<SecretString>,
+    #[serde(default)]
+    smtp_url: Option<SecretString>,
+    #[serde(default = "default_email_from")]
+    email_from: String,
+    #[serde(default = "default_access_ttl")]
+    access_token_ttl_secs: u64,
+    #[serde(default = "default_login_attempts")]
+    login_attempts_per_minute: u32,
 }
 
 fn default_listen() -> SocketAddr {
@@ -133,6 +173,18 @@ fn default_synchronous() -> SqliteSynchronous {
 }
 fn default_max_connections() -> u32 {
     8
+}
+fn default_signup() -> SignupMode {
+    SignupMode::Open
+}
+fn default_email_from() -> String {
+    "Leadsment <leadsment@localhost>".to_owned()
+}
+fn default_access_ttl() -> u64 {
+    900
+}
+fn default_login_attempts() -> u32 {
+    20
 }
 
 /// Accepts `"10.0.0.0/8, 192.168.0.0/16"` (as an environment variable gives it) or a TOML list.
@@ -314,6 +366,37 @@ impl RawConfig {
                 "key `database_max_connections`: must be at least 1".to_owned(),
             ));
         }
+        if let Some(secret) = &self.session_secret
+            && secret.expose_secret().len() < 32
+        {
+            return Err(ConfigError(
+                "key `session_secret`: must be at least 32 characters long".to_owned(),
+            ));
+        }
+        if let Some(url) = &self.smtp_url {
+            let u = url.expose_secret();
+            if !(u.starts_with("smtp://") || u.starts_with("smtps://")) {
+                return Err(ConfigError(
+                    "key `smtp_url`: must start with smtp:// or smtps://".to_owned(),
+                ));
+            }
+        }
+        if self.email_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError(format!(
+                "key `email_from`: `{}` is not an address such as Leadsment <stats@example.com>",
+                self.email_from
+            )));
+        }
+        if !(1..=900).contains(&self.access_token_ttl_secs) {
+            return Err(ConfigError(
+                "key `access_token_ttl_secs`: must be between 1 and 900 (15 minutes)".to_owned(),
+            ));
+        }
+        if self.login_attempts_per_minute == 0 {
+            return Err(ConfigError(
+                "key `login_attempts_per_minute`: must be at least 1".to_owned(),
+            ));
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log).map_err(|e| {
             ConfigError(format!(
                 "key `log`: `{}` is not a valid log filter: {e}",
@@ -335,6 +418,12 @@ impl RawConfig {
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             sqlite_synchronous: self.sqlite_synchronous,
             database_max_connections: self.database_max_connections,
+            signup: self.signup,
+            session_secret: self.session_secret,
+            smtp_url: self.smtp_url,
+            email_from: self.email_from,
+            access_token_ttl: Duration::from_secs(self.access_token_ttl_secs),
+            login_attempts_per_minute: self.login_attempts_per_minute,
         })
     }
 }

@@ -40,16 +40,20 @@ impl Server {
             data_dir = %config.data_dir.display(),
             "database ready"
         );
-        Self::with_listeners(config, store, listener, metrics_listener)
+        let auth = crate::auth::AuthState::load(&config, &store).await?;
+        crate::auth::pages::announce_setup(&config, &store).await?;
+        Self::with_listeners(config, store, auth, listener, metrics_listener)
     }
 
     fn with_listeners(
         config: Config,
         store: DynStore,
+        auth: crate::auth::AuthState,
         listener: TcpListener,
         metrics_listener: Option<TcpListener>,
     ) -> anyhow::Result<Server> {
-        let state = AppState::new(config, store).context("cannot set up the metrics registry")?;
+        let state =
+            AppState::new(config, store, auth).context("cannot set up the metrics registry")?;
         Ok(Server {
             listener,
             metrics_listener,

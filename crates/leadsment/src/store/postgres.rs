@@ -5,6 +5,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Postgres, Transaction};
 
+use super::accounts::impl_account_store;
 use super::{MigrationReport, StoreError, common::impl_store, sqlite::report};
 use crate::config::{Backend, Config};
 
@@ -54,6 +55,8 @@ impl PgStore {
         self.pool.begin().await
     }
 }
+
+impl_account_store!(PgStore, Postgres);
 
 impl_store!(PgStore, {
     fn backend(&self) -> Backend {

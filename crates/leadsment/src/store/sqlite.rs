@@ -10,6 +10,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
+use super::accounts::impl_account_store;
 use super::{MigrationReport, StoreError, common::impl_store};
 use crate::config::{Backend, Config, SqliteSynchronous as Synchronous};
 
@@ -87,6 +88,8 @@ fn ensure_parent_dir(file: &Path) -> Result<(), StoreError> {
         cause,
     })
 }
+
+impl_account_store!(SqliteStore, Sqlite);
 
 impl_store!(SqliteStore, {
     fn backend(&self) -> Backend {
