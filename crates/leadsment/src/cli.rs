@@ -216,7 +216,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 platform_admin,
                 workspace,
                 ..
-            }) => user_create(config, &email, name.as_deref(), platform_admin, workspace.as_deref()).await,
+            }) => {
+                user_create(
+                    config,
+                    &email,
+                    name.as_deref(),
+                    platform_admin,
+                    workspace.as_deref(),
+                )
+                .await
+            }
         }
     })
 }
@@ -374,7 +383,11 @@ async fn user_create(
     writeln!(
         out,
         "Created {}{} <{}>.",
-        if user.is_platform_admin { "the platform administrator " } else { "the user " },
+        if user.is_platform_admin {
+            "the platform administrator "
+        } else {
+            "the user "
+        },
         user.name,
         user.email
     )?;

@@ -33,8 +33,16 @@ pub fn routes() -> Vec<Route> {
         Route::post("/account/password", Access::Session, change_password),
         Route::post("/account/email", Access::Session, change_email),
         Route::post("/account/verify", Access::Session, resend_verification),
-        Route::post("/account/sessions/{session_id}/revoke", Access::Session, revoke_session),
-        Route::post("/account/sign-out-everywhere", Access::Session, sign_out_everywhere),
+        Route::post(
+            "/account/sessions/{session_id}/revoke",
+            Access::Session,
+            revoke_session,
+        ),
+        Route::post(
+            "/account/sign-out-everywhere",
+            Access::Session,
+            sign_out_everywhere,
+        ),
         Route::post("/account/delete", Access::Session, delete_account),
         Route::get("/workspaces", Access::Session, workspaces_page),
         Route::post("/workspaces", Access::Session, create_workspace),
@@ -47,15 +55,35 @@ pub fn routes() -> Vec<Route> {
             M(Role::Admin),
             revoke_invitation,
         ),
-        Route::post("/w/{workspace_id}/members/{user_id}/role", M(Role::Admin), set_role),
-        Route::post("/w/{workspace_id}/members/{user_id}/remove", M(Role::Admin), remove_member),
+        Route::post(
+            "/w/{workspace_id}/members/{user_id}/role",
+            M(Role::Admin),
+            set_role,
+        ),
+        Route::post(
+            "/w/{workspace_id}/members/{user_id}/remove",
+            M(Role::Admin),
+            remove_member,
+        ),
         Route::post("/w/{workspace_id}/leave", M(Role::Viewer), leave),
         Route::post("/w/{workspace_id}/delete", M(Role::Owner), delete_workspace),
         Route::get("/w/{workspace_id}/api-keys", M(Role::Admin), keys_page),
         Route::post("/w/{workspace_id}/api-keys", M(Role::Admin), create_key),
-        Route::post("/w/{workspace_id}/api-keys/{key_id}/revoke", M(Role::Admin), revoke_key),
-        Route::get("/api/v1/workspaces/{workspace_id}/sites", Key(Scope::Read), api_sites),
-        Route::post("/api/v1/workspaces/{workspace_id}/sites", Key(Scope::Write), api_add_site),
+        Route::post(
+            "/w/{workspace_id}/api-keys/{key_id}/revoke",
+            M(Role::Admin),
+            revoke_key,
+        ),
+        Route::get(
+            "/api/v1/workspaces/{workspace_id}/sites",
+            Key(Scope::Read),
+            api_sites,
+        ),
+        Route::post(
+            "/api/v1/workspaces/{workspace_id}/sites",
+            Key(Scope::Write),
+            api_add_site,
+        ),
         Route::get("/admin/users", Access::PlatformAdmin, admin_users),
     ]
 }
@@ -97,7 +125,12 @@ async fn app_home(
     State(state): State<AppState>,
     Extension(current): Extension<CurrentUser>,
 ) -> Result<Response, AppError> {
-    let first = state.store.memberships(current.user.id).await?.into_iter().next();
+    let first = state
+        .store
+        .memberships(current.user.id)
+        .await?
+        .into_iter()
+        .next();
     Ok(match first {
         Some(m) => Redirect::to(&format!("/w/{}", m.workspace.id.0)).into_response(),
         None => Redirect::to("/workspaces").into_response(),
@@ -229,7 +262,10 @@ async fn change_name(
 ) -> Result<Response, AppError> {
     match Name::parse(&form.name, "name") {
         Ok(name) => {
-            state.store.set_user_name(current.user.id, name.as_str()).await?;
+            state
+                .store
+                .set_user_name(current.user.id, name.as_str())
+                .await?;
             Ok(back("/account", "name"))
         }
         Err(msg) => {
@@ -246,8 +282,14 @@ async fn check_password(state: &AppState, user: UserId, given: &str) -> Result<b
     if given.chars().count() > Password::MAX_CHARS {
         return Ok(false);
     }
-    let stored = state.store.user_with_password(user).await?.and_then(|u| u.password_hash);
-    password::verify(given, stored).await.map_err(AppError::internal)
+    let stored = state
+        .store
+        .user_with_password(user)
+        .await?
+        .and_then(|u| u.password_hash);
+    password::verify(given, stored)
+        .await
+        .map_err(AppError::internal)
 }
 
 #[derive(Deserialize)]
@@ -270,12 +312,17 @@ async fn change_password(
     }
     let new = errors.check("new", Password::parse(&form.new));
     let Some(new) = new.filter(|_| errors.is_empty()) else {
-        return account_error(&state, &current, &csrf, StatusCode::BAD_REQUEST, |p| p.errors = errors)
-            .await;
+        return account_error(&state, &current, &csrf, StatusCode::BAD_REQUEST, |p| {
+            p.errors = errors
+        })
+        .await;
     };
     let hash = password::hash(&new).await.map_err(AppError::internal)?;
     state.store.set_password(current.user.id, &hash).await?;
-    state.store.revoke_sessions(current.user.id, Some(current.session.id)).await?;
+    state
+        .store
+        .revoke_sessions(current.user.id, Some(current.session.id))
+        .await?;
     Ok(back("/account", "password"))
 }
 
@@ -295,7 +342,10 @@ async fn change_email(
 ) -> Result<Response, AppError> {
     let mut errors = Errors::default();
     let email = errors.check("email", Email::parse(&form.email));
-    if email.as_ref().is_some_and(|e| e.as_str() == current.user.email) {
+    if email
+        .as_ref()
+        .is_some_and(|e| e.as_str() == current.user.email)
+    {
         errors.add("email", "This is already your address.");
     }
     if !check_password(&state, current.user.id, &form.password).await? {
@@ -343,8 +393,14 @@ async fn resend_verification(
     Extension(current): Extension<CurrentUser>,
 ) -> Result<Response, AppError> {
     if !current.user.email_verified {
-        let link = make_link(&state, LinkPurpose::Verify, "/auth/verify", Some(current.user.id), None)
-            .await?;
+        let link = make_link(
+            &state,
+            LinkPurpose::Verify,
+            "/auth/verify",
+            Some(current.user.id),
+            None,
+        )
+        .await?;
         state.auth.mailer.send_later(mail::Email {
             to: current.user.email.clone(),
             subject: "Confirm your email address for Leadsment".to_owned(),
@@ -361,7 +417,11 @@ async fn revoke_session(
     Path(session_id): Path<i64>,
 ) -> Result<Response, AppError> {
     // Only the user's own sessions: another's id matches nothing.
-    if !state.store.revoke_session(current.user.id, SessionId(session_id)).await? {
+    if !state
+        .store
+        .revoke_session(current.user.id, SessionId(session_id))
+        .await?
+    {
         return Err(AppError::not_found("There is no such active session."));
     }
     if current.session.id.0 == session_id {
@@ -400,7 +460,8 @@ async fn delete_account(
 ) -> Result<Response, AppError> {
     if !check_password(&state, current.user.id, &form.password).await? {
         return account_error(&state, &current, &csrf, StatusCode::BAD_REQUEST, |p| {
-            p.errors.add("delete_password", "This is not your current password.")
+            p.errors
+                .add("delete_password", "This is not your current password.")
         })
         .await;
     }
@@ -473,7 +534,10 @@ async fn create_workspace(
 ) -> Result<Response, AppError> {
     match Name::parse(&form.name, "company name") {
         Ok(name) => {
-            let ws = state.store.create_workspace(name.as_str(), current.user.id).await?;
+            let ws = state
+                .store
+                .create_workspace(name.as_str(), current.user.id)
+                .await?;
             Ok(back(&format!("/w/{}", ws.id.0), "created"))
         }
         Err(msg) => {
@@ -520,7 +584,12 @@ async fn overview_view(
         .into_iter()
         .map(|s: Site| SiteView {
             snippet: s.snippet(&public),
-            aliases: s.aliases.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "),
+            aliases: s
+                .aliases
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             domain: s.domain.to_string(),
             added: when(&s.created_at),
         })
@@ -730,9 +799,18 @@ async fn invite(
     let (token, hash) = fresh_secret();
     state
         .store
-        .create_invitation(ws.id, email.as_str(), role, &hash, current.user.id, now_ms() + INVITATION_TTL_MS)
+        .create_invitation(
+            ws.id,
+            email.as_str(),
+            role,
+            &hash,
+            current.user.id,
+            now_ms() + INVITATION_TTL_MS,
+        )
         .await?;
-    let link = state.config.public_url_for(&format!("/invite?token={token}"));
+    let link = state
+        .config
+        .public_url_for(&format!("/invite?token={token}"));
     state.auth.mailer.send_later(mail::Email {
         to: email.as_str().to_owned(),
         subject: format!("{} invited you to {} on Leadsment", current.user.name, ws.name),
@@ -755,7 +833,9 @@ async fn revoke_invitation(
 ) -> Result<Response, AppError> {
     let ws = member.membership.workspace.id;
     if !state.store.revoke_invitation(ws, invitation_id).await? {
-        return Err(AppError::not_found("There is no such pending invitation in this workspace."));
+        return Err(AppError::not_found(
+            "There is no such pending invitation in this workspace.",
+        ));
     }
     Ok(back(&format!("/w/{}/members", ws.0), "invitation_revoked"))
 }
@@ -767,11 +847,7 @@ pub struct RoleForm {
 }
 
 /// The target's membership in this workspace, or 404.
-async fn target_member(
-    state: &AppState,
-    ws: WorkspaceId,
-    user: i64,
-) -> Result<Role, AppError> {
+async fn target_member(state: &AppState, ws: WorkspaceId, user: i64) -> Result<Role, AppError> {
     state
         .store
         .membership(ws, UserId(user))
@@ -790,10 +866,15 @@ async fn set_role(
     let mine = member.membership.role;
     let theirs = target_member(&state, ws, user_id).await?;
     let Some(role) = Role::parse(&form.role) else {
-        return Err(AppError::bad_request("invalid_role", "Choose owner, admin, member or viewer."));
+        return Err(AppError::bad_request(
+            "invalid_role",
+            "Choose owner, admin, member or viewer.",
+        ));
     };
     if mine != Role::Owner && (theirs == Role::Owner || role == Role::Owner) {
-        return Err(AppError::forbidden("Only an owner can name or change owners."));
+        return Err(AppError::forbidden(
+            "Only an owner can name or change owners.",
+        ));
     }
     state.store.set_role(ws, UserId(user_id), role).await?;
     Ok(back(&format!("/w/{}/members", ws.0), "role"))
@@ -929,7 +1010,9 @@ async fn create_key(
     Form(form): Form<KeyForm>,
 ) -> Result<Response, AppError> {
     let mut page = keys_view(&state, &member, &current, &csrf, None).await?;
-    let name = page.errors.check("name", Name::parse(&form.name, "key name"));
+    let name = page
+        .errors
+        .check("name", Name::parse(&form.name, "key name"));
     let scope = Scope::parse(&form.scope);
     if scope.is_none() {
         page.errors.add("scope", "Choose read or write.");
@@ -955,8 +1038,10 @@ async fn create_key(
     page.new_key = Some(secret);
     // The key is in this page only: keep it out of caches and history.
     let mut r = page::ok(&page)?;
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     Ok(r)
 }
 
@@ -967,7 +1052,9 @@ async fn revoke_key(
 ) -> Result<Response, AppError> {
     let ws = member.membership.workspace.id;
     if !state.store.revoke_api_key(ws, key_id).await? {
-        return Err(AppError::not_found("There is no such key in this workspace."));
+        return Err(AppError::not_found(
+            "There is no such key in this workspace.",
+        ));
     }
     Ok(back(&format!("/w/{}/api-keys", ws.0), "key_revoked"))
 }

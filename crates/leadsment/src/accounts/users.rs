@@ -171,10 +171,7 @@ impl Password {
             ));
         }
         if n > Self::MAX_CHARS {
-            return Err(format!(
-                "Use at most {} characters.",
-                Self::MAX_CHARS
-            ));
+            return Err(format!("Use at most {} characters.", Self::MAX_CHARS));
         }
         Ok(Password(SecretString::from(input.to_owned())))
     }
@@ -196,8 +193,19 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_and_lower_cased() {
-        assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "<a>@x.io"] {
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "<a>@x.io",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
         assert!(Email::parse(&format!("{}@example.com", "a".repeat(250))).is_err());
@@ -221,12 +229,18 @@ mod tests {
         assert!(Password::parse("long enough").is_ok());
         assert!(Password::parse(&"x".repeat(1024)).is_ok());
         assert!(Password::parse(&"x".repeat(1025)).is_err());
-        assert_eq!(format!("{:?}", Password::parse("long enough").unwrap()), "Password(***)");
+        assert_eq!(
+            format!("{:?}", Password::parse("long enough").unwrap()),
+            "Password(***)"
+        );
     }
 
     #[test]
     fn names_keep_what_was_typed_within_limits() {
-        assert_eq!(Name::parse(" <b>Acme</b> ", "name").unwrap().as_str(), "<b>Acme</b>");
+        assert_eq!(
+            Name::parse(" <b>Acme</b> ", "name").unwrap().as_str(),
+            "<b>Acme</b>"
+        );
         assert!(Name::parse("", "name").is_err());
         assert!(Name::parse(&"é".repeat(101), "name").is_err());
         assert!(Name::parse("a\u{0}b", "name").is_err());

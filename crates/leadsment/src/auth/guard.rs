@@ -208,7 +208,9 @@ pub async fn authenticate(
         return Ok(None);
     }
     match state.store.active_session(claims.session()).await? {
-        Some((session, user)) if user.id == claims.user() => Ok(Some(CurrentUser { user, session })),
+        Some((session, user)) if user.id == claims.user() => {
+            Ok(Some(CurrentUser { user, session }))
+        }
         _ => Ok(None),
     }
 }

@@ -38,10 +38,12 @@ impl Mailer {
             .context("key `smtp_url`: not a valid SMTP URL")?
             .timeout(Some(std::time::Duration::from_secs(20)))
             .build();
-        let from: Mailbox = config
-            .email_from
-            .parse()
-            .with_context(|| format!("key `email_from`: `{}` is not an address", config.email_from))?;
+        let from: Mailbox = config.email_from.parse().with_context(|| {
+            format!(
+                "key `email_from`: `{}` is not an address",
+                config.email_from
+            )
+        })?;
         Ok(Mailer::Smtp {
             transport: Arc::new(transport),
             from,

@@ -122,7 +122,13 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed_after_sign_in() {
         assert_eq!(safe_next(Some("/w/3/members?x=1")), "/w/3/members?x=1");
-        for bad in ["//evil.example", "https://evil.example", "/\\evil", "evil", ""] {
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "evil",
+            "",
+        ] {
             assert_eq!(safe_next(Some(bad)), "/app", "{bad}");
         }
         assert_eq!(safe_next(None), "/app");

@@ -60,7 +60,11 @@ fn user_agent(headers: &HeaderMap) -> String {
         .collect()
 }
 
-fn access_cookie(state: &AppState, user: &User, session: super::model::SessionId) -> Cookie<'static> {
+fn access_cookie(
+    state: &AppState,
+    user: &User,
+    session: super::model::SessionId,
+) -> Cookie<'static> {
     let ttl = state.config.access_token_ttl.as_millis() as i64;
     let token = state.auth.keys.sign_access(&AccessClaims {
         sid: session.0,
@@ -128,7 +132,7 @@ pub struct NextQuery {
 }
 
 enum Refreshed {
-    Ok([Cookie<'static>; 2]),
+    Ok(Box<[Cookie<'static>; 2]>),
     Failed,
 }
 
@@ -148,10 +152,10 @@ async fn rotate(state: &AppState, headers: &HeaderMap) -> Result<Refreshed, AppE
         .await?;
     match outcome {
         RefreshOutcome::Rotated { session, user } | RefreshOutcome::Replayed { session, user } => {
-            Ok(Refreshed::Ok([
+            Ok(Refreshed::Ok(Box::new([
                 access_cookie(state, &user, session.id),
                 cookies::refresh(child, session.persistent),
-            ]))
+            ])))
         }
         RefreshOutcome::ReuseDetected { session_id } => {
             tracing::warn!(
@@ -173,23 +177,27 @@ async fn refresh_page(
 ) -> Result<Response, AppError> {
     let next = safe_next(q.next.as_deref());
     Ok(match rotate(&state, &headers).await? {
-        Refreshed::Ok(c) => redirect_with(&next, &c),
+        Refreshed::Ok(c) => redirect_with(&next, &*c),
         Refreshed::Failed => signed_out(&with_next("/auth/sign-in", &next, None)),
     })
 }
 
 /// `POST /auth/refresh`, for scripts: 204 with new cookies, or 401.
-async fn refresh_api(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+async fn refresh_api(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     Ok(match rotate(&state, &headers).await? {
         Refreshed::Ok(c) => {
             let mut r = StatusCode::NO_CONTENT.into_response();
-            for cookie in &c {
+            for cookie in c.iter() {
                 cookies::set(&mut r, cookie);
             }
             r
         }
         Refreshed::Failed => {
-            let mut r = AppError::unauthorized("The session has ended; sign in again.").into_response();
+            let mut r =
+                AppError::unauthorized("The session has ended; sign in again.").into_response();
             for cookie in &cookies::cleared() {
                 cookies::set(&mut r, cookie);
             }
@@ -255,7 +263,9 @@ async fn sign_in_page(
         Some("Your session has ended. Sign in again.")
     } else {
         match q.done.as_deref() {
-            Some("password") => Some("Your password is changed and every session is signed out. Sign in with the new one."),
+            Some("password") => Some(
+                "Your password is changed and every session is signed out. Sign in with the new one.",
+            ),
             Some("verified") => Some("Your email address is confirmed. Sign in to continue."),
             Some("email") => Some("Your email address is changed. Sign in with the new one."),
             Some("everywhere") => Some("You are signed out on every device."),
@@ -328,7 +338,10 @@ async fn sign_in(
             "Too many sign-in attempts from your network. Try again in {}.",
             wait_text(ms)
         ));
-        return Ok(too_many(ms, page::render(StatusCode::TOO_MANY_REQUESTS, &page)?));
+        return Ok(too_many(
+            ms,
+            page::render(StatusCode::TOO_MANY_REQUESTS, &page)?,
+        ));
     }
     let email = match Email::parse(&form.email) {
         Ok(e) => e,
@@ -342,7 +355,8 @@ async fn sign_in(
         return page::render(StatusCode::BAD_REQUEST, &page);
     }
     if form.password.chars().count() > Password::MAX_CHARS {
-        page.errors.add("password", "The email or password is not right.");
+        page.errors
+            .add("password", "The email or password is not right.");
         return page::render(StatusCode::UNAUTHORIZED, &page);
     }
     // The same throttle for known and unknown addresses: it reveals nothing.
@@ -353,7 +367,10 @@ async fn sign_in(
             "Too many failed attempts for this account. Try again in {}.",
             wait_text(ms)
         ));
-        return Ok(too_many(ms, page::render(StatusCode::TOO_MANY_REQUESTS, &page)?));
+        return Ok(too_many(
+            ms,
+            page::render(StatusCode::TOO_MANY_REQUESTS, &page)?,
+        ));
     }
     let found = state.store.user_by_email(email.as_str()).await?;
     let stored = found.as_ref().and_then(|u| u.password_hash.clone());
@@ -367,7 +384,8 @@ async fn sign_in(
                 .store
                 .record_login_failure(&key, super::throttle::backoff_ms)
                 .await?;
-            page.errors.add("password", "The email or password is not right.");
+            page.errors
+                .add("password", "The email or password is not right.");
             return page::render(StatusCode::UNAUTHORIZED, &page);
         }
     };
@@ -423,7 +441,11 @@ struct CheckEmailPage {
     logs_links: bool,
 }
 
-fn check_email(state: &AppState, title: &'static str, message: String) -> Result<Response, AppError> {
+fn check_email(
+    state: &AppState,
+    title: &'static str,
+    message: String,
+) -> Result<Response, AppError> {
     page::ok(&CheckEmailPage {
         title,
         message,
@@ -442,9 +464,17 @@ pub async fn make_link(
     let token = random_token();
     state
         .store
-        .create_link(&digest(&token), purpose, user, email, now_ms() + purpose.ttl_ms())
+        .create_link(
+            &digest(&token),
+            purpose,
+            user,
+            email,
+            now_ms() + purpose.ttl_ms(),
+        )
         .await?;
-    Ok(state.config.public_url_for(&format!("{path}?token={token}")))
+    Ok(state
+        .config
+        .public_url_for(&format!("{path}?token={token}")))
 }
 
 async fn sign_up(
@@ -488,9 +518,20 @@ async fn sign_up(
         email_verified: false,
         is_platform_admin: false,
     };
-    match state.store.create_user_with_workspace(&new, ws.as_str()).await {
+    match state
+        .store
+        .create_user_with_workspace(&new, ws.as_str())
+        .await
+    {
         Ok((user, _)) => {
-            let link = make_link(&state, LinkPurpose::Verify, "/auth/verify", Some(user.id), None).await?;
+            let link = make_link(
+                &state,
+                LinkPurpose::Verify,
+                "/auth/verify",
+                Some(user.id),
+                None,
+            )
+            .await?;
             state.auth.mailer.send_later(mail::Email {
                 to: user.email.clone(),
                 subject: "Confirm your email address for Leadsment".to_owned(),
@@ -563,7 +604,14 @@ async fn forgot(
         }
     };
     if let Some(found) = state.store.user_by_email(email.as_str()).await? {
-        let link = make_link(&state, LinkPurpose::Reset, "/auth/reset", Some(found.user.id), None).await?;
+        let link = make_link(
+            &state,
+            LinkPurpose::Reset,
+            "/auth/reset",
+            Some(found.user.id),
+            None,
+        )
+        .await?;
         state.auth.mailer.send_later(mail::Email {
             to: found.user.email.clone(),
             subject: "Choose a new Leadsment password".to_owned(),
@@ -577,7 +625,9 @@ async fn forgot(
     check_email(
         &state,
         "Check your email",
-        format!("If an account uses {email}, a message with a link to choose a new password is on its way. The link works once, for one hour."),
+        format!(
+            "If an account uses {email}, a message with a link to choose a new password is on its way. The link works once, for one hour."
+        ),
     )
 }
 
@@ -614,7 +664,9 @@ fn link_invalid() -> Result<Response, AppError> {
         StatusCode::BAD_REQUEST,
         &NoticePage {
             title: "This link does not work".to_owned(),
-            message: "It has expired, was already used, or was copied incompletely. Ask for a new one.".to_owned(),
+            message:
+                "It has expired, was already used, or was copied incompletely. Ask for a new one."
+                    .to_owned(),
             link: "/auth/sign-in",
             link_text: "Go to sign-in",
         },
@@ -626,7 +678,12 @@ async fn verify_page(
     Extension(Csrf(csrf)): Extension<Csrf>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
-    if state.store.peek_link(&digest(&q.token), LinkPurpose::Verify).await?.is_none() {
+    if state
+        .store
+        .peek_link(&digest(&q.token), LinkPurpose::Verify)
+        .await?
+        .is_none()
+    {
         return link_invalid();
     }
     page::ok(&ConfirmPage {
@@ -645,8 +702,15 @@ pub struct TokenForm {
     token: String,
 }
 
-async fn verify(State(state): State<AppState>, Form(form): Form<TokenForm>) -> Result<Response, AppError> {
-    let Some(link) = state.store.consume_link(&digest(&form.token), LinkPurpose::Verify).await? else {
+async fn verify(
+    State(state): State<AppState>,
+    Form(form): Form<TokenForm>,
+) -> Result<Response, AppError> {
+    let Some(link) = state
+        .store
+        .consume_link(&digest(&form.token), LinkPurpose::Verify)
+        .await?
+    else {
         return link_invalid();
     };
     if let Some(user) = link.user_id {
@@ -660,7 +724,11 @@ async fn confirm_email_page(
     Extension(Csrf(csrf)): Extension<Csrf>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
-    let Some(link) = state.store.peek_link(&digest(&q.token), LinkPurpose::EmailChange).await? else {
+    let Some(link) = state
+        .store
+        .peek_link(&digest(&q.token), LinkPurpose::EmailChange)
+        .await?
+    else {
         return link_invalid();
     };
     page::ok(&ConfirmPage {
@@ -676,8 +744,15 @@ async fn confirm_email_page(
     })
 }
 
-async fn confirm_email(State(state): State<AppState>, Form(form): Form<TokenForm>) -> Result<Response, AppError> {
-    let Some(link) = state.store.consume_link(&digest(&form.token), LinkPurpose::EmailChange).await? else {
+async fn confirm_email(
+    State(state): State<AppState>,
+    Form(form): Form<TokenForm>,
+) -> Result<Response, AppError> {
+    let Some(link) = state
+        .store
+        .consume_link(&digest(&form.token), LinkPurpose::EmailChange)
+        .await?
+    else {
         return link_invalid();
     };
     let (Some(user), Some(email)) = (link.user_id, link.email) else {
@@ -849,7 +924,12 @@ async fn setup_page(
     Extension(Csrf(csrf)): Extension<Csrf>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
-    if state.store.peek_link(&digest(&q.token), LinkPurpose::Setup).await?.is_none() {
+    if state
+        .store
+        .peek_link(&digest(&q.token), LinkPurpose::Setup)
+        .await?
+        .is_none()
+    {
         return link_invalid();
     }
     page::ok(&SetupPage {
@@ -888,7 +968,12 @@ async fn setup(
     let pw = errors.check("password", Password::parse(&form.password));
     let ws = errors.check("workspace", Name::parse(&form.workspace, "company name"));
     let (Some(name), Some(email), Some(pw), Some(ws)) = (name, email, pw, ws) else {
-        if state.store.peek_link(&digest(&form.token), LinkPurpose::Setup).await?.is_none() {
+        if state
+            .store
+            .peek_link(&digest(&form.token), LinkPurpose::Setup)
+            .await?
+            .is_none()
+        {
             return link_invalid();
         }
         return page::render(
@@ -905,7 +990,11 @@ async fn setup(
     };
     let hash = password::hash(&pw).await.map_err(AppError::internal)?;
     if state.store.count_platform_admins().await? > 0
-        || state.store.consume_link(&digest(&form.token), LinkPurpose::Setup).await?.is_none()
+        || state
+            .store
+            .consume_link(&digest(&form.token), LinkPurpose::Setup)
+            .await?
+            .is_none()
     {
         return link_invalid();
     }
@@ -957,7 +1046,9 @@ async fn invite_context(
     let (mode, signed_in_as) = match &current {
         Some(c) if c.user.email == inv.email => ("join", c.user.email.clone()),
         Some(c) => ("other", c.user.email.clone()),
-        None if state.store.user_by_email(&inv.email).await?.is_some() => ("sign_in", String::new()),
+        None if state.store.user_by_email(&inv.email).await?.is_some() => {
+            ("sign_in", String::new())
+        }
         None => ("create", String::new()),
     };
     Ok(Some(InvitePage {
@@ -975,7 +1066,11 @@ async fn invite_context(
 
 impl InvitePage {
     fn sign_in_href(&self) -> String {
-        with_next("/auth/sign-in", &format!("/invite?token={}", self.token), None)
+        with_next(
+            "/auth/sign-in",
+            &format!("/invite?token={}", self.token),
+            None,
+        )
     }
 }
 
@@ -1016,14 +1111,20 @@ async fn accept_invite(
             let Some(current) = authenticate(&state, &headers).await? else {
                 return link_invalid();
             };
-            match state.store.accept_invitation(&hash, current.user.id).await? {
+            match state
+                .store
+                .accept_invitation(&hash, current.user.id)
+                .await?
+            {
                 Some(ws) => Ok(Redirect::to(&format!("/w/{}", ws.0)).into_response()),
                 None => link_invalid(),
             }
         }
         "create" => {
             let name = page.errors.check("name", Name::parse(&form.name, "name"));
-            let pw = page.errors.check("password", Password::parse(&form.password));
+            let pw = page
+                .errors
+                .check("password", Password::parse(&form.password));
             let (Some(name), Some(pw)) = (name, pw) else {
                 page.name = form.name.chars().take(200).collect();
                 return page::render(StatusCode::BAD_REQUEST, &page);

@@ -87,7 +87,11 @@ mod tests {
         let pw = Password::parse("correct horse battery").unwrap();
         let h = hash(&pw).await.unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        assert!(verify("correct horse battery", Some(h.clone())).await.unwrap());
+        assert!(
+            verify("correct horse battery", Some(h.clone()))
+                .await
+                .unwrap()
+        );
         assert!(!verify("wrong horse battery", Some(h)).await.unwrap());
         assert!(!verify("correct horse battery", None).await.unwrap());
     }

@@ -75,7 +75,10 @@ mod tests {
             assert!(l.check(Some(ip)).is_ok());
         }
         let wait = l.check(Some(ip)).unwrap_err();
-        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(20), "{wait:?}");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
         assert!(l.check(Some("192.0.2.2".parse().unwrap())).is_ok());
     }
 }

@@ -147,7 +147,11 @@ mod tests {
     #[test]
     fn access_tokens_are_signed_and_tampering_is_detected() {
         let keys = Keys::derive(b"0123456789abcdef0123456789abcdef");
-        let claims = AccessClaims { sid: 7, uid: 3, exp: 1_000 };
+        let claims = AccessClaims {
+            sid: 7,
+            uid: 3,
+            exp: 1_000,
+        };
         let token = keys.sign_access(&claims);
         assert_eq!(keys.verify_access(&token), Some(claims.clone()));
         let other = Keys::derive(b"another key, another node........");
@@ -168,7 +172,11 @@ mod tests {
         assert!(!keys.csrf_is_genuine("abc.def"));
         assert!(!Keys::derive(b"other").csrf_is_genuine(&a));
         // An access-token signature does not make a CSRF token.
-        let access = keys.sign_access(&AccessClaims { sid: 1, uid: 1, exp: 1 });
+        let access = keys.sign_access(&AccessClaims {
+            sid: 1,
+            uid: 1,
+            exp: 1,
+        });
         assert!(!keys.csrf_is_genuine(&access));
     }
 
@@ -177,7 +185,13 @@ mod tests {
         let keys = Keys::derive(b"k");
         let parent = random_token();
         assert_eq!(keys.refresh_child(&parent), keys.refresh_child(&parent));
-        assert_ne!(keys.refresh_child(&parent), keys.refresh_child(&random_token()));
-        assert_ne!(Keys::derive(b"j").refresh_child(&parent), keys.refresh_child(&parent));
+        assert_ne!(
+            keys.refresh_child(&parent),
+            keys.refresh_child(&random_token())
+        );
+        assert_ne!(
+            Keys::derive(b"j").refresh_child(&parent),
+            keys.refresh_child(&parent)
+        );
     }
 }

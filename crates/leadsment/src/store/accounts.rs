@@ -55,8 +55,7 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<(User, Workspace), StoreError>;
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
     async fn user_by_email(&self, email: &str) -> Result<Option<UserWithPassword>, StoreError>;
-    async fn user_with_password(&self, id: UserId)
-    -> Result<Option<UserWithPassword>, StoreError>;
+    async fn user_with_password(&self, id: UserId) -> Result<Option<UserWithPassword>, StoreError>;
     async fn set_password(&self, id: UserId, hash: &str) -> Result<(), StoreError>;
     async fn set_user_name(&self, id: UserId, name: &str) -> Result<(), StoreError>;
     async fn set_email_verified(&self, id: UserId) -> Result<(), StoreError>;
@@ -94,10 +93,7 @@ pub trait AccountStore: Send + Sync {
     // --- sessions and refresh tokens ----------------------------------------------------
     async fn create_session(&self, new: &NewSession) -> Result<Session, StoreError>;
     /// The session and its user, while the session is neither revoked nor expired.
-    async fn active_session(
-        &self,
-        id: SessionId,
-    ) -> Result<Option<(Session, User)>, StoreError>;
+    async fn active_session(&self, id: SessionId) -> Result<Option<(Session, User)>, StoreError>;
     /// Rotates a refresh token, with reuse detection (see [`RefreshOutcome`]).
     async fn refresh(&self, presented: &PresentedRefresh) -> Result<RefreshOutcome, StoreError>;
     /// The session a refresh token belongs to, used or not (for signing out).

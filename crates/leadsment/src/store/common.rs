@@ -94,14 +94,25 @@ macro_rules! impl_store {
             let row = match existing {
                 Some(row) => row,
                 None => {
-                    sqlx::query_as::<_, WorkspaceRow>(
+                    // On PostgreSQL another node's insert may commit between the read and
+                    // this insert; then nothing is inserted and the winner's row is read.
+                    let inserted = sqlx::query_as::<_, WorkspaceRow>(
                         "INSERT INTO workspaces (name, is_default, created_at) \
-                         VALUES ($1, TRUE, $2) RETURNING id, name, created_at",
+                         VALUES ($1, TRUE, $2) ON CONFLICT DO NOTHING \
+                         RETURNING id, name, created_at",
                     )
                     .bind(crate::accounts::DEFAULT_WORKSPACE_NAME)
                     .bind(crate::store::now_ms())
-                    .fetch_one(&mut *tx)
-                    .await?
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    match inserted {
+                        Some(row) => row,
+                        None => {
+                            sqlx::query_as::<_, WorkspaceRow>(SELECT)
+                                .fetch_one(&mut *tx)
+                                .await?
+                        }
+                    }
                 }
             };
             tx.commit().await?;

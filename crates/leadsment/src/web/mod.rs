@@ -146,15 +146,18 @@ pub fn router(state: AppState) -> Router {
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let mut router = extra;
     for route in routes(&state.config) {
-        // Each route is wrapped in the check its access names; the same path with several
-        // methods merges into one method router.
+        // Each route is wrapped in the check its access names (only for its own method: a
+        // wrong method still gets 405); the same path with several methods merges into one
+        // method router.
         let access = route.access;
-        let guarded = route.handler.layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            move |State(s): State<AppState>, req: Request<axum::body::Body>, next| {
-                crate::auth::guard::enforce(s, access, req, next)
-            },
-        ));
+        let guarded = route
+            .handler
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                move |State(s): State<AppState>, req: Request<axum::body::Body>, next| {
+                    crate::auth::guard::enforce(s, access, req, next)
+                },
+            ));
         router = router.route(route.path, guarded);
     }
     with_middleware(router.fallback(error::fallback), state)

@@ -3,6 +3,11 @@
 
 mod support;
 
+mod accounts;
+mod client;
+mod mail_sink;
+mod screenshots;
+
 mod cli;
 mod http;
 mod store;
