@@ -54,6 +54,9 @@ enum Command {
     Ipdb(IpdbCommand),
     /// Write a site's stored events to standard output, as JSON lines or CSV.
     Export(ExportArgs),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +95,29 @@ struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = crate::tracking::export::Format::Jsonl)]
     format: crate::tracking::export::Format,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user and print a one-time address where they choose their password (there is
+    /// no default password).
+    Create {
+        /// The user's email address; they sign in with it.
+        #[arg(long)]
+        email: String,
+        /// The user's name [default: the part of the email before the @].
+        #[arg(long)]
+        name: Option<String>,
+        /// Make the user a platform administrator (the operator's staff).
+        #[arg(long)]
+        platform_admin: bool,
+        /// Also create a workspace with this name, owned by the user.
+        #[arg(long, value_name = "NAME")]
+        workspace: Option<String>,
+        /// The address the link points at [default: the public URL].
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -206,7 +232,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             overrides.listen = args.listen.clone();
             overrides.public_url = args.public_url.clone();
         }
-        Command::Site(SiteCommand::Add { public_url, .. }) => {
+        Command::Site(SiteCommand::Add { public_url, .. })
+        | Command::User(UserCommand::Create { public_url, .. }) => {
             overrides.public_url = public_url.clone();
         }
         _ => {}
@@ -237,6 +264,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Command::Ipdb(IpdbCommand::Lookup { ips }) => ipdb_lookup(&config, &ips),
             Command::Export(args) => export(config, args).await,
+            Command::User(UserCommand::Create {
+                email,
+                name,
+                platform_admin,
+                workspace,
+                ..
+            }) => {
+                user_create(
+                    config,
+                    &email,
+                    name.as_deref(),
+                    platform_admin,
+                    workspace.as_deref(),
+                )
+                .await
+            }
         }
     })
 }
@@ -333,6 +376,85 @@ async fn site_add(config: Config, domain: &str, aliases: &[String]) -> anyhow::R
     )?;
     writeln!(out)?;
     writeln!(out, "    {}", site.snippet(config.public_url.as_str()))?;
+    writeln!(out)?;
+    Ok(())
+}
+
+async fn user_create(
+    config: Config,
+    email: &str,
+    name: Option<&str>,
+    platform_admin: bool,
+    workspace: Option<&str>,
+) -> anyhow::Result<()> {
+    use crate::accounts::users::{Email, Name};
+    use crate::auth::model::LinkPurpose;
+    use crate::auth::tokens::{digest, random_token};
+    use crate::store::accounts::NewUser;
+
+    let email = Email::parse(email).map_err(|m| anyhow::anyhow!("--email: {m}"))?;
+    let default_name = email.as_str().split('@').next().unwrap_or("").to_owned();
+    let name = Name::parse(name.unwrap_or(&default_name), "name")
+        .map_err(|m| anyhow::anyhow!("--name: {m}"))?;
+    let workspace = workspace
+        .map(|w| Name::parse(w, "workspace name").map_err(|m| anyhow::anyhow!("--workspace: {m}")))
+        .transpose()?;
+    let store = open_store(&config).await?;
+    let new = NewUser {
+        email: email.as_str().to_owned(),
+        name: name.as_str().to_owned(),
+        password_hash: None,
+        email_verified: false,
+        is_platform_admin: platform_admin,
+    };
+    let result = async {
+        let user = match &workspace {
+            Some(ws) => store.create_user_with_workspace(&new, ws.as_str()).await?.0,
+            None => store.create_user(&new).await?,
+        };
+        let token = random_token();
+        store
+            .create_link(
+                &digest(&token),
+                LinkPurpose::SetPassword,
+                Some(user.id),
+                None,
+                crate::store::now_ms() + LinkPurpose::SetPassword.ttl_ms(),
+            )
+            .await?;
+        anyhow::Ok((user, token))
+    }
+    .await;
+    store.close().await;
+    let (user, token) = result.map_err(|e| match e.downcast::<store::StoreError>() {
+        Ok(store::StoreError::Conflict(_)) => {
+            anyhow::anyhow!("a user with the email {email} already exists")
+        }
+        Ok(other) => other.into(),
+        Err(e) => e,
+    })?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Created {}{} <{}>.",
+        if user.is_platform_admin {
+            "the platform administrator "
+        } else {
+            "the user "
+        },
+        user.name,
+        user.email
+    )?;
+    writeln!(
+        out,
+        "Open this one-time address within 24 hours to choose the password:"
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "    {}",
+        config.public_url_for(&format!("/auth/reset?token={token}"))
+    )?;
     writeln!(out)?;
     Ok(())
 }

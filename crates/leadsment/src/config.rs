@@ -33,6 +33,12 @@ const ENV_KEYS: &[&str] = &[
     "database_max_connections",
     "ip_overrides",
     "ingest_queue",
+    "signup",
+    "session_secret",
+    "smtp_url",
+    "email_from",
+    "access_token_ttl_secs",
+    "login_attempts_per_minute",
 ];
 
 /// The whole configuration, validated.
@@ -67,6 +73,28 @@ pub struct Config {
     pub ip_overrides: Option<PathBuf>,
     /// Events waiting to be written before new ones are answered 503.
     pub ingest_queue: usize,
+    /// Who may create an account: anyone, or only people with an invitation.
+    pub signup: SignupMode,
+    /// Key that signs access and CSRF tokens; when unset, one is made and kept in the database
+    /// so that every node agrees.
+    pub session_secret: Option<SecretString>,
+    /// `smtp://`, `smtps://` (or `smtp://…?tls=required`) URL of the mail server; when unset,
+    /// emailed links are written to the log.
+    pub smtp_url: Option<SecretString>,
+    /// The sender of Leadsment's emails.
+    pub email_from: String,
+    /// Lifetime of the access token, at most 15 minutes: how long a revoked session may
+    /// still be used at most.
+    pub access_token_ttl: Duration,
+    /// Sign-in attempts allowed per client address and minute.
+    pub login_attempts_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupMode {
+    Open,
+    Invite,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -118,6 +146,18 @@ struct RawConfig {
     ip_overrides: Option<PathBuf>,
     #[serde(default = "default_ingest_queue")]
     ingest_queue: usize,
+    #[serde(default = "default_signup")]
+    signup: SignupMode,
+    #[serde(default)]
+    session_secret: Option<SecretString>,
+    #[serde(default)]
+    smtp_url: Option<SecretString>,
+    #[serde(default = "default_email_from")]
+    email_from: String,
+    #[serde(default = "default_access_ttl")]
+    access_token_ttl_secs: u64,
+    #[serde(default = "default_login_attempts")]
+    login_attempts_per_minute: u32,
 }
 
 fn default_listen() -> SocketAddr {
@@ -146,6 +186,18 @@ fn default_max_connections() -> u32 {
 }
 fn default_ingest_queue() -> usize {
     20_000
+}
+fn default_signup() -> SignupMode {
+    SignupMode::Open
+}
+fn default_email_from() -> String {
+    "Leadsment <leadsment@localhost>".to_owned()
+}
+fn default_access_ttl() -> u64 {
+    900
+}
+fn default_login_attempts() -> u32 {
+    20
 }
 
 /// Accepts `"10.0.0.0/8, 192.168.0.0/16"` (as an environment variable gives it) or a TOML list.
@@ -340,6 +392,37 @@ impl RawConfig {
                 path.display()
             )));
         }
+        if let Some(secret) = &self.session_secret
+            && secret.expose_secret().len() < 32
+        {
+            return Err(ConfigError(
+                "key `session_secret`: must be at least 32 characters long".to_owned(),
+            ));
+        }
+        if let Some(url) = &self.smtp_url {
+            let u = url.expose_secret();
+            if !(u.starts_with("smtp://") || u.starts_with("smtps://")) {
+                return Err(ConfigError(
+                    "key `smtp_url`: must start with smtp:// or smtps://".to_owned(),
+                ));
+            }
+        }
+        if self.email_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError(format!(
+                "key `email_from`: `{}` is not an address such as Leadsment <stats@example.com>",
+                self.email_from
+            )));
+        }
+        if !(1..=900).contains(&self.access_token_ttl_secs) {
+            return Err(ConfigError(
+                "key `access_token_ttl_secs`: must be between 1 and 900 (15 minutes)".to_owned(),
+            ));
+        }
+        if self.login_attempts_per_minute == 0 {
+            return Err(ConfigError(
+                "key `login_attempts_per_minute`: must be at least 1".to_owned(),
+            ));
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log).map_err(|e| {
             ConfigError(format!(
                 "key `log`: `{}` is not a valid log filter: {e}",
@@ -363,6 +446,12 @@ impl RawConfig {
             database_max_connections: self.database_max_connections,
             ip_overrides: self.ip_overrides,
             ingest_queue: self.ingest_queue,
+            signup: self.signup,
+            session_secret: self.session_secret,
+            smtp_url: self.smtp_url,
+            email_from: self.email_from,
+            access_token_ttl: Duration::from_secs(self.access_token_ttl_secs),
+            login_attempts_per_minute: self.login_attempts_per_minute,
         })
     }
 }

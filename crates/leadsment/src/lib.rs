@@ -8,6 +8,7 @@
 )]
 
 pub mod accounts;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod ipdb;

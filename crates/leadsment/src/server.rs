@@ -48,12 +48,15 @@ impl Server {
             data_dir = %config.data_dir.display(),
             "database ready"
         );
-        Self::with_listeners(config, store, listener, metrics_listener)
+        let auth = crate::auth::AuthState::load(&config, &store).await?;
+        crate::auth::pages::announce_setup(&config, &store).await?;
+        Self::with_listeners(config, store, auth, listener, metrics_listener)
     }
 
     fn with_listeners(
         config: Config,
         store: DynStore,
+        auth: crate::auth::AuthState,
         listener: TcpListener,
         metrics_listener: Option<TcpListener>,
     ) -> anyhow::Result<Server> {
@@ -66,8 +69,8 @@ impl Server {
         let ipdb_watch = ipdb.watch(Duration::from_secs(5));
         let writer = Writer::spawn(store.clone(), config.ingest_queue);
         let tracking = Tracking::new(store.clone(), writer.handle(), ipdb);
-        let state =
-            AppState::new(config, store, tracking).context("cannot set up the metrics registry")?;
+        let state = AppState::new(config, store, auth, tracking)
+            .context("cannot set up the metrics registry")?;
         Ok(Server {
             listener,
             metrics_listener,

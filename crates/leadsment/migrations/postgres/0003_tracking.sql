@@ -1,4 +1,4 @@
--- Tracking: companies, sessions, events, bot counts, per-site ignore lists.
+-- Tracking: companies, visits (analytics sessions), events, bot counts, per-site ignore lists.
 -- No column holds an IP address or a user-agent string.
 
 -- An organisation seen behind visits, keyed by what identifies it best (domain, then ASN and
@@ -15,7 +15,7 @@ CREATE TABLE companies (
     first_seen_at  BIGINT  NOT NULL
 );
 
-CREATE TABLE sessions (
+CREATE TABLE visits (
     id            BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     site_id       BIGINT  NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
     visitor_hash  BIGINT  NOT NULL,
@@ -40,13 +40,13 @@ CREATE TABLE sessions (
     os            TEXT,
     device        TEXT    NOT NULL
 );
-CREATE INDEX sessions_visitor ON sessions (site_id, visitor_hash, last_seen_at);
-CREATE INDEX sessions_site_time ON sessions (site_id, started_at);
+CREATE INDEX visits_visitor ON visits (site_id, visitor_hash, last_seen_at);
+CREATE INDEX visits_site_time ON visits (site_id, started_at);
 
 CREATE TABLE events (
     id            BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     site_id       BIGINT  NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
-    session_id    BIGINT  NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    visit_id      BIGINT  NOT NULL REFERENCES visits (id) ON DELETE CASCADE,
     ts            BIGINT  NOT NULL,
     name          TEXT    NOT NULL,
     path          TEXT    NOT NULL,
@@ -67,7 +67,7 @@ CREATE TABLE events (
     device        TEXT    NOT NULL
 );
 CREATE INDEX events_site_time ON events (site_id, ts);
-CREATE INDEX events_session ON events (session_id);
+CREATE INDEX events_visit ON events (visit_id);
 CREATE INDEX events_company ON events (site_id, company_id, ts);
 
 -- Bots are counted per site and day (in the site's time zone), never stored as visits.

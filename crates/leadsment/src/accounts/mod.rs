@@ -1,9 +1,15 @@
-//! Workspaces (a customer company) and the sites they track. Users, memberships and API keys
-//! join them when sign-in arrives.
+//! Workspaces (a customer company), the people in them and their roles, invitations, API
+//! keys and the sites they track.
 
+pub mod api_keys;
+pub mod invitations;
+pub mod pages;
 pub mod sites;
+pub mod users;
 
 use serde::Serialize;
+
+use self::users::Role;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
@@ -15,6 +21,21 @@ pub struct Workspace {
     pub name: String,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
+}
+
+/// A workspace seen by one of its members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Membership {
+    pub workspace: Workspace,
+    pub role: Role,
+}
+
+/// A member of a workspace, for the members page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    pub user: users::User,
+    pub role: Role,
+    pub since: i64,
 }
 
 /// Sites created from the command line, before accounts exist, belong to this workspace.

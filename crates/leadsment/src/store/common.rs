@@ -94,14 +94,25 @@ macro_rules! impl_store {
             let row = match existing {
                 Some(row) => row,
                 None => {
-                    sqlx::query_as::<_, WorkspaceRow>(
+                    // On PostgreSQL another node's insert may commit between the read and
+                    // this insert; then nothing is inserted and the winner's row is read.
+                    let inserted = sqlx::query_as::<_, WorkspaceRow>(
                         "INSERT INTO workspaces (name, is_default, created_at) \
-                         VALUES ($1, TRUE, $2) RETURNING id, name, created_at",
+                         VALUES ($1, TRUE, $2) ON CONFLICT DO NOTHING \
+                         RETURNING id, name, created_at",
                     )
                     .bind(crate::accounts::DEFAULT_WORKSPACE_NAME)
                     .bind(crate::store::now_ms())
-                    .fetch_one(&mut *tx)
-                    .await?
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    match inserted {
+                        Some(row) => row,
+                        None => {
+                            sqlx::query_as::<_, WorkspaceRow>(SELECT)
+                                .fetch_one(&mut *tx)
+                                .await?
+                        }
+                    }
                 }
             };
             tx.commit().await?;
@@ -352,7 +363,7 @@ macro_rules! impl_store {
             limit: i64,
         ) -> Result<Vec<crate::tracking::model::ExportedEvent>, crate::store::StoreError> {
             Ok(sqlx::query_as::<_, crate::tracking::model::ExportedEvent>(
-                "SELECT e.id, e.ts, e.session_id, e.name, e.path, e.props, e.engaged_ms, \
+                "SELECT e.id, e.ts, e.visit_id, e.name, e.path, e.props, e.engaged_ms, \
                         c.name AS company, c.domain AS company_domain, e.class, e.country, \
                         e.source, e.channel, e.utm_source, e.utm_medium, e.utm_campaign, \
                         e.utm_term, e.utm_content, e.browser, e.os, e.device \
@@ -452,7 +463,7 @@ macro_rules! impl_ingest {
                         let hashes = [Some(ev.visitor_hash), ev.previous_visitor_hash];
                         for hash in hashes.into_iter().flatten() {
                             let found: Option<i64> = sqlx::query_scalar(
-                                "SELECT id FROM sessions WHERE site_id = $1 AND visitor_hash = $2 \
+                                "SELECT id FROM visits WHERE site_id = $1 AND visitor_hash = $2 \
                                  AND last_seen_at >= $3 ORDER BY last_seen_at DESC LIMIT 1",
                             )
                             .bind(site)
@@ -470,7 +481,7 @@ macro_rules! impl_ingest {
                         Some(id) => id,
                         None => {
                             sqlx::query_scalar::<_, i64>(
-                                "INSERT INTO sessions (site_id, visitor_hash, started_at, \
+                                "INSERT INTO visits (site_id, visitor_hash, started_at, \
                                  last_seen_at, company_id, class, country, entry_path, exit_path, \
                                  source, channel, utm_source, utm_medium, utm_campaign, utm_term, \
                                  utm_content, browser, os, device) VALUES ($1, $2, $3, $3, $4, \
@@ -519,7 +530,7 @@ macro_rules! impl_ingest {
                 }
                 for (id, d) in deltas {
                     sqlx::query(
-                        "UPDATE sessions SET \
+                        "UPDATE visits SET \
                          last_seen_at = CASE WHEN last_seen_at > $2 THEN last_seen_at ELSE $2 END, \
                          exit_path = COALESCE($3, exit_path), pageviews = pageviews + $4, \
                          events = events + $5, engaged_ms = engaged_ms + $6, \
@@ -556,7 +567,7 @@ macro_rules! impl_ingest {
 pub(super) use impl_ingest;
 
 /// The event columns in insertion order, shared by both backends' bulk inserts.
-pub(super) const EVENT_COLUMNS: &str = "site_id, session_id, ts, name, path, props, engaged_ms, \
+pub(super) const EVENT_COLUMNS: &str = "site_id, visit_id, ts, name, path, props, engaged_ms, \
      company_id, class, country, source, channel, utm_source, utm_medium, utm_campaign, \
      utm_term, utm_content, browser, os, device";
 pub(super) const EVENT_COLUMN_COUNT: usize = 20;

@@ -6,6 +6,7 @@
 //! each backend; what differs (connections, transactions, migrations, bulk writes) lives in
 //! [`sqlite`] and [`postgres`].
 
+pub mod accounts;
 mod common;
 pub mod postgres;
 pub mod sqlite;
@@ -20,6 +21,8 @@ use ipnet::IpNet;
 use crate::accounts::sites::{Hostname, NewSite, Site, SiteId};
 use crate::config::{Backend, Config};
 use crate::tracking::model::{ExportedEvent, IngestBatch, SessionCache};
+
+pub use accounts::AccountStore;
 
 pub type DynStore = Arc<dyn Store>;
 
@@ -38,6 +41,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A stored value that the code does not know (a role written by a newer version).
+    #[error("unexpected stored data: {0}")]
+    Corrupt(String),
 }
 
 /// One applied or pending migration, for `leadsment migrate` to report.
@@ -48,7 +54,7 @@ pub struct MigrationReport {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AccountStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Brings the schema up to date. Safe to run from several nodes at once.
@@ -121,7 +127,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// Turns a unique-constraint violation into a [`StoreError::Conflict`] with `message`.
-fn conflict_or(error: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
+pub(crate) fn conflict_or(error: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
     match &error {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message()),
         _ => StoreError::Database(error),

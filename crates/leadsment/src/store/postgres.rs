@@ -5,6 +5,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Postgres, Transaction};
 
+use super::accounts::impl_account_store;
 use super::common::{EVENT_COLUMNS, EventRow, impl_ingest, impl_store};
 use super::{MigrationReport, StoreError, sqlite::report};
 use crate::config::{Backend, Config};
@@ -104,6 +105,7 @@ impl PgStore {
         Ok(())
     }
 }
+impl_account_store!(PgStore, Postgres);
 
 impl_store!(PgStore, {
     fn backend(&self) -> Backend {

@@ -10,6 +10,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
+use super::accounts::impl_account_store;
 use super::common::{EVENT_COLUMN_COUNT, EVENT_COLUMNS, EventRow, impl_ingest, impl_store};
 use super::{MigrationReport, StoreError};
 use crate::config::{Backend, Config, SqliteSynchronous as Synchronous};
@@ -143,6 +144,8 @@ fn ensure_parent_dir(file: &Path) -> Result<(), StoreError> {
         cause,
     })
 }
+
+impl_account_store!(SqliteStore, Sqlite);
 
 impl_store!(SqliteStore, {
     fn backend(&self) -> Backend {

@@ -43,7 +43,7 @@ pub fn routes() -> Vec<Route> {
         Route {
             method: axum::http::Method::POST,
             path: "/api/event",
-            access: Access::Public,
+            access: Access::Beacon,
             handler: post(event).merge(options(preflight)),
         },
     ]

@@ -124,7 +124,7 @@ pub struct ExportedEvent {
     pub time: String,
     #[serde(skip)]
     pub ts: i64,
-    pub session_id: i64,
+    pub visit_id: i64,
     pub name: String,
     pub path: String,
     pub props: Option<String>,

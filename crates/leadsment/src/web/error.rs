@@ -70,6 +70,10 @@ impl AppError {
         AppError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
+    pub fn forbidden(message: impl Into<String>) -> AppError {
+        AppError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
     /// A failure of ours: the client is told only that something went wrong.
     pub fn internal(cause: impl Into<anyhow::Error>) -> AppError {
         AppError {
@@ -186,8 +190,14 @@ pub async fn negotiate(req: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/json"));
-    // A handler that answered an error in JSON of its own (the health check) meant it.
-    if known.is_none() && is_json {
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/html"));
+    // A handler that answered an error in JSON or HTML of its own (the health check, a form
+    // shown again with its errors next to the fields) meant it.
+    if known.is_none() && (is_json || is_html) {
         return response;
     }
     let (mut parts, body) = response.into_parts();

@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod error;
 pub mod metrics;
+pub mod page;
 pub mod security;
 
 use std::ops::Deref;
@@ -36,12 +37,14 @@ pub struct AppInner {
     pub store: DynStore,
     pub metrics: metrics::Metrics,
     pub tracking: crate::tracking::Tracking,
+    pub auth: crate::auth::AuthState,
 }
 
 impl AppState {
     pub fn new(
         config: Config,
         store: DynStore,
+        auth: crate::auth::AuthState,
         tracking: crate::tracking::Tracking,
     ) -> Result<AppState, prometheus::Error> {
         Ok(AppState(Arc::new(AppInner {
@@ -49,6 +52,7 @@ impl AppState {
             store,
             metrics: metrics::Metrics::new()?,
             tracking,
+            auth,
         })))
     }
 }
@@ -60,14 +64,28 @@ impl Deref for AppState {
     }
 }
 
-/// Who may call a route. Every route declares it, so tests can walk the table and check that
-/// each one enforces what it claims.
+/// Who may call a route. Every route declares it, and the router wraps each route in the
+/// check for it (`auth::guard`), so tests can walk the table and check that each one enforces
+/// what it claims.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone: public pages, the tracker, health checks.
+    /// Anyone: public pages, sign-in. Requests with unsafe methods must pass the CSRF check.
     Public,
+    /// Anyone, from any site, without credentials (the tracker's `POST /api/event`): no CSRF
+    /// check, and cookies are ignored.
+    Beacon,
     /// The operator's monitoring (metrics): a bearer token or a separate address.
     Operator,
+    /// Any signed-in user (by the session cookie).
+    Session,
+    /// A signed-in member of the workspace in the path (`{workspace_id}`) with at least this
+    /// role. Non-members get 404, members with a lesser role 403.
+    Member(crate::accounts::users::Role),
+    /// A signed-in platform administrator (the operator's staff); others get 404.
+    PlatformAdmin,
+    /// An API key of the workspace in the path with at least this scope. No cookies, so no
+    /// CSRF check.
+    ApiKey(crate::accounts::api_keys::Scope),
 }
 
 /// One entry in the route table.
@@ -91,6 +109,19 @@ impl Route {
             handler: get(handler),
         }
     }
+
+    pub fn post<H, T>(path: &'static str, access: Access, handler: H) -> Route
+    where
+        H: axum::handler::Handler<T, AppState>,
+        T: 'static,
+    {
+        Route {
+            method: Method::POST,
+            path,
+            access,
+            handler: axum::routing::post(handler),
+        }
+    }
 }
 
 /// Every route of the application, as the main listener serves them.
@@ -104,6 +135,8 @@ pub fn routes(config: &Config) -> Vec<Route> {
     }
     routes.extend(crate::site::routes());
     routes.extend(crate::tracking::routes());
+    routes.extend(crate::auth::pages::routes());
+    routes.extend(crate::accounts::pages::routes());
     routes
 }
 
@@ -117,7 +150,19 @@ pub fn router(state: AppState) -> Router {
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let mut router = extra;
     for route in routes(&state.config) {
-        router = router.route(route.path, route.handler);
+        // Each route is wrapped in the check its access names (only for its own method: a
+        // wrong method still gets 405); the same path with several methods merges into one
+        // method router.
+        let access = route.access;
+        let guarded = route
+            .handler
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                move |State(s): State<AppState>, req: Request<axum::body::Body>, next| {
+                    crate::auth::guard::enforce(s, access, req, next)
+                },
+            ));
+        router = router.route(route.path, guarded);
     }
     with_middleware(router.fallback(error::fallback), state)
 }

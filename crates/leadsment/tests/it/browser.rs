@@ -249,9 +249,9 @@ async fn the_tracker_reports_navigation_and_clicks_and_stores_nothing_in_the_bro
             .unwrap()
             .contains("/elsewhere")
     );
-    let session = &events[0]["session_id"];
+    let session = &events[0]["visit_id"];
     assert!(
-        events.iter().all(|e| &e["session_id"] == session),
+        events.iter().all(|e| &e["visit_id"] == session),
         "one visit: {events:#?}"
     );
 

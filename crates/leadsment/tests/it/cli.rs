@@ -52,6 +52,7 @@ fn every_subcommand_explains_itself() {
         vec!["site", "--help"],
         vec!["site", "add", "--help"],
         vec!["site", "list", "--help"],
+        vec!["user", "create", "--help"],
     ] {
         let (ok, stdout, _) = run(leadsment(dir.path()).args(&args));
         assert!(ok, "{args:?}");
@@ -59,7 +60,7 @@ fn every_subcommand_explains_itself() {
         assert!(stdout.lines().count() > 4, "{args:?}: {stdout}");
     }
     let (_, top, _) = run(leadsment(dir.path()).arg("--help"));
-    for sub in ["serve", "migrate", "site"] {
+    for sub in ["serve", "migrate", "site", "user"] {
         assert!(top.contains(sub), "{top}");
     }
 }
@@ -296,6 +297,96 @@ async fn serve_starts_in_an_empty_folder_and_stops_on_sigterm(backend: Backend) 
     assert!(log.contains("received SIGTERM"), "{log}");
     assert!(log.contains("stopped"), "{log}");
     assert!(!log.contains("pw-never-logged"), "{log}");
+}
+
+on_both_backends!(user_create_prints_a_one_time_link_to_set_the_password);
+
+async fn user_create_prints_a_one_time_link_to_set_the_password(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let dir = db.dir.path().to_owned();
+    let url = db.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let (ok, stdout, stderr) = run(leadsment(&dir).env("LEADSMENT_DATABASE_URL", &url).args([
+            "user",
+            "create",
+            "--email",
+            "Op@Example.com",
+            "--platform-admin",
+            "--workspace",
+            "Operator",
+            "--public-url",
+            "https://stats.example.org",
+        ]));
+        assert!(ok, "{stderr}");
+        assert_one_line_error(
+            leadsment(&dir).env("LEADSMENT_DATABASE_URL", &url).args([
+                "user",
+                "create",
+                "--email",
+                "op@example.com",
+            ]),
+            "already exists",
+        );
+        assert_one_line_error(
+            leadsment(&dir)
+                .env("LEADSMENT_DATABASE_URL", &url)
+                .args(["user", "create", "--email", "nope"]),
+            "--email",
+        );
+        stdout
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.contains("platform administrator op <op@example.com>"),
+        "{out}"
+    );
+    let link = out
+        .split_whitespace()
+        .find(|w| w.starts_with("https://stats.example.org/auth/reset?token="))
+        .unwrap_or_else(|| panic!("{out}"));
+    // The link is a set-password link for that user, and there is no password yet.
+    let store = db.store().await;
+    let user = store
+        .user_by_email("op@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(user.user.is_platform_admin && !user.user.has_password);
+    let token = link.split("token=").nth(1).unwrap();
+    let found = store
+        .peek_link(
+            &leadsment::auth::tokens::digest(token),
+            leadsment::auth::model::LinkPurpose::SetPassword,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.user_id, Some(user.user.id));
+    assert_eq!(store.memberships(user.user.id).await.unwrap().len(), 1);
+}
+
+#[test]
+fn serve_prints_a_one_time_setup_url_until_an_administrator_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = leadsment(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    let _addr = wait_for_listen_line(&mut stderr, &mut log);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    child.wait().unwrap();
+    log.push_str(&rest);
+    assert!(log.contains("/auth/setup?token="), "{log}");
+    assert!(!log.to_lowercase().contains("default password"), "{log}");
 }
 
 /// Distinctive client addresses, sent through a trusted proxy.

@@ -3,7 +3,12 @@
 
 mod support;
 
+mod accounts;
 mod browser;
+mod client;
+mod mail_sink;
+mod screenshots;
+
 mod cli;
 mod http;
 mod store;

@@ -109,6 +109,15 @@ async fn pg_template() -> &'static str {
                 let store = store::connect(&config).await.unwrap();
                 store.migrate().await.unwrap();
                 store.close().await;
+                // A closed pool's connections may still be ending; a rename needs none left.
+                sqlx::query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = $1 AND pid <> pg_backend_pid()",
+                )
+                .bind(&building)
+                .execute(&mut admin)
+                .await
+                .unwrap();
                 sqlx::query(&format!("ALTER DATABASE {building} RENAME TO {name}"))
                     .execute(&mut admin)
                     .await

@@ -121,9 +121,9 @@ async fn events_are_stored_with_their_visit(backend: Backend) {
     assert_eq!(events[1]["name"], "Signup");
     assert_eq!(events[1]["props"], r#"{"plan":"pro","seats":"5"}"#);
     assert_eq!(events[2]["engaged_ms"], 4200);
-    assert_eq!(events[0]["session_id"], events[1]["session_id"]);
-    assert_eq!(events[0]["session_id"], events[2]["session_id"]);
-    assert_ne!(events[0]["session_id"], events[3]["session_id"]);
+    assert_eq!(events[0]["visit_id"], events[1]["visit_id"]);
+    assert_eq!(events[0]["visit_id"], events[2]["visit_id"]);
+    assert_ne!(events[0]["visit_id"], events[3]["visit_id"]);
 
     // The preflight a browser sends before a JSON POST from another origin.
     let pre = app
@@ -380,7 +380,7 @@ async fn sessions_end_after_30_minutes_and_survive_midnight(backend: Backend) {
         .export_events(site.id, 0, i64::MAX, 0, 100)
         .await
         .unwrap();
-    let sessions: Vec<i64> = rows.iter().map(|r| r.session_id).collect();
+    let sessions: Vec<i64> = rows.iter().map(|r| r.visit_id).collect();
     assert_eq!(sessions[0], sessions[1], "25 minutes apart: one visit");
     assert_ne!(sessions[1], sessions[2], "35 minutes apart: a new visit");
     assert_eq!(sessions[2], sessions[3]);

@@ -1,0 +1,102 @@
+//! Email: through SMTP (lettre) to the configured server; without one, each message's link is
+//! written to the log on purpose, so a fresh install can still verify, reset and invite.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+
+use crate::config::Config;
+
+#[derive(Clone)]
+pub enum Mailer {
+    Smtp {
+        transport: Arc<AsyncSmtpTransport<Tokio1Executor>>,
+        from: Mailbox,
+    },
+    /// No SMTP server: links go to the log.
+    Log,
+}
+
+/// One message: the link is the part that matters, and the part the log shows.
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    pub link: Option<String>,
+}
+
+impl Mailer {
+    pub fn from_config(config: &Config) -> anyhow::Result<Mailer> {
+        let Some(url) = &config.smtp_url else {
+            return Ok(Mailer::Log);
+        };
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
+            .context("key `smtp_url`: not a valid SMTP URL")?
+            .timeout(Some(std::time::Duration::from_secs(20)))
+            .build();
+        let from: Mailbox = config.email_from.parse().with_context(|| {
+            format!(
+                "key `email_from`: `{}` is not an address",
+                config.email_from
+            )
+        })?;
+        Ok(Mailer::Smtp {
+            transport: Arc::new(transport),
+            from,
+        })
+    }
+
+    /// Whether links are written to the log rather than sent.
+    pub fn logs_links(&self) -> bool {
+        matches!(self, Mailer::Log)
+    }
+
+    /// Sends in the background: how long the SMTP server takes must not show in the answer
+    /// (a reset request answers the same, as fast, for known and unknown addresses).
+    pub fn send_later(&self, email: Email) {
+        let mailer = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = mailer.send(&email).await {
+                tracing::error!(error = %format!("{e:#}"), subject = %email.subject, "could not send an email");
+            }
+        });
+    }
+
+    pub async fn send(&self, email: &Email) -> anyhow::Result<()> {
+        match self {
+            Mailer::Log => {
+                // On purpose: there is no other way to deliver the link. It is single-use and
+                // short-lived.
+                tracing::warn!(
+                    to = %email.to,
+                    subject = %email.subject,
+                    link = email.link.as_deref().unwrap_or("-"),
+                    "no SMTP server is configured (smtp_url), so this email was not sent; its link is logged instead"
+                );
+                Ok(())
+            }
+            Mailer::Smtp { transport, from } => {
+                let to: Mailbox = email
+                    .to
+                    .parse()
+                    .with_context(|| "the recipient is not a valid address".to_owned())?;
+                let message = Message::builder()
+                    .from(from.clone())
+                    .to(to)
+                    .subject(&email.subject)
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(email.body.clone())
+                    .context("building the message")?;
+                transport
+                    .send(message)
+                    .await
+                    .context("the SMTP server refused the message")?;
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Sign-in: passwords, sessions (a short-lived signed access token and a rotating, single-use
+//! refresh token with reuse detection), CSRF protection, login throttling, emailed links, and
+//! the pages for them. `docs/accounts.md` describes the whole.
+
+pub mod cookies;
+pub mod guard;
+pub mod mail;
+pub mod model;
+pub mod pages;
+pub mod password;
+pub mod throttle;
+pub mod tokens;
+
+use std::net::{IpAddr, SocketAddr};
+
+use anyhow::Context;
+use axum::extract::ConnectInfo;
+use axum::http::Extensions;
+use secrecy::ExposeSecret;
+
+use crate::config::Config;
+use crate::store::DynStore;
+
+pub use self::guard::{CurrentKey, CurrentMember, CurrentUser};
+
+/// The short-lived signed token that authenticates page and API requests.
+pub const ACCESS_COOKIE: &str = "sb-access-token";
+/// The opaque, single-use token that renews the access token; sent only to `/auth`.
+pub const REFRESH_COOKIE: &str = "sb-refresh-token";
+/// The signed token every state-changing request must echo.
+pub const CSRF_COOKIE: &str = "__Host-csrf";
+/// Form field and header that carry the CSRF token.
+pub const CSRF_FIELD: &str = "csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A refresh token presented again this soon after its use, while its child is still unused,
+/// returns the same child (two tabs refreshing at once).
+pub const REFRESH_GRACE_MS: i64 = 10_000;
+/// "Keep me signed in": the session lasts this long after its last refresh.
+pub const PERSISTENT_SESSION_MS: i64 = 30 * 24 * 3600 * 1000;
+/// Otherwise the session (a browser-session cookie) ends after this long without a refresh.
+pub const TRANSIENT_SESSION_MS: i64 = 12 * 3600 * 1000;
+
+pub fn session_ttl() -> model::SessionTtl {
+    model::SessionTtl {
+        persistent_ms: PERSISTENT_SESSION_MS,
+        transient_ms: TRANSIENT_SESSION_MS,
+    }
+}
+
+/// What sign-in needs at run time: the keys, the mailer and the per-address limiter.
+pub struct AuthState {
+    pub keys: tokens::Keys,
+    pub mailer: mail::Mailer,
+    pub limiter: throttle::AddressLimiter,
+}
+
+impl AuthState {
+    /// Keys come from the configuration (`session_secret`) or else from the store, so every
+    /// node signs and checks with the same ones.
+    pub async fn load(config: &Config, store: &DynStore) -> anyhow::Result<AuthState> {
+        let master = match &config.session_secret {
+            Some(secret) => secret.expose_secret().as_bytes().to_vec(),
+            None => store
+                .shared_secret("auth-signing-key", 32)
+                .await
+                .context("cannot read the signing key from the database")?,
+        };
+        password::warm_up().await;
+        Ok(AuthState {
+            keys: tokens::Keys::derive(&master),
+            mailer: mail::Mailer::from_config(config)?,
+            limiter: throttle::AddressLimiter::new(config.login_attempts_per_minute),
+        })
+    }
+}
+
+/// The client's address: the socket peer. The one place that decides it, so a resolver that
+/// trusts configured proxies can replace it. The address is used only in memory (rate limits),
+/// never logged or stored.
+pub fn client_ip(extensions: &Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// The client's address as an extractor (see [`client_ip`]).
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<ClientIp, Self::Rejection> {
+        Ok(ClientIp(client_ip(&parts.extensions)))
+    }
+}
+
+/// A local path to go back to after signing in; anything else (another host, `//evil`) is
+/// replaced by the default.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control)
+                && n.len() <= 512 =>
+        {
+            n.to_owned()
+        }
+        _ => "/app".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(safe_next(Some("/w/3/members?x=1")), "/w/3/members?x=1");
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "evil",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/app", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/app");
+    }
+}

@@ -1,0 +1,102 @@
+//! What the store keeps about sign-in: sessions, the outcome of presenting a refresh token,
+//! and single-use emailed links.
+
+use serde::Serialize;
+
+use crate::accounts::users::{User, UserId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct SessionId(pub i64);
+
+/// One sign-in on one device: the family of its refresh tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Session {
+    pub id: SessionId,
+    pub user_id: UserId,
+    /// "Keep me signed in": the refresh cookie lasts 30 days instead of the browser session.
+    pub persistent: bool,
+    pub user_agent: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+/// How long a session lives without being refreshed, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionTtl {
+    pub persistent_ms: i64,
+    pub transient_ms: i64,
+}
+
+impl SessionTtl {
+    pub fn for_session(&self, persistent: bool) -> i64 {
+        if persistent {
+            self.persistent_ms
+        } else {
+            self.transient_ms
+        }
+    }
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The token was current: it is now used, and its child (the one derived from it) is the
+    /// session's current token.
+    Rotated { session: Session, user: User },
+    /// The token was used moments ago (racing tabs) and its child is still current: the same
+    /// child is handed out again.
+    Replayed { session: Session, user: User },
+    /// The token had been used before: its whole family (the session) is now revoked.
+    ReuseDetected { session_id: SessionId },
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+/// What an emailed (or printed) single-use link is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPurpose {
+    /// Create the first platform administrator.
+    Setup,
+    /// Confirm the address given at sign-up.
+    Verify,
+    /// Choose a new password after forgetting it.
+    Reset,
+    /// Set the first password of an account made with `leadsment user create`.
+    SetPassword,
+    /// Move the account to a new address; the link goes to the new one.
+    EmailChange,
+}
+
+impl LinkPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkPurpose::Setup => "setup",
+            LinkPurpose::Verify => "verify",
+            LinkPurpose::Reset => "reset",
+            LinkPurpose::SetPassword => "set_password",
+            LinkPurpose::EmailChange => "email_change",
+        }
+    }
+
+    /// How long a link stays valid, in milliseconds.
+    pub fn ttl_ms(self) -> i64 {
+        const MIN: i64 = 60 * 1000;
+        match self {
+            LinkPurpose::Setup => 24 * 60 * MIN,
+            LinkPurpose::Verify => 24 * 60 * MIN,
+            LinkPurpose::Reset => 60 * MIN,
+            LinkPurpose::SetPassword => 24 * 60 * MIN,
+            LinkPurpose::EmailChange => 60 * MIN,
+        }
+    }
+}
+
+/// A valid link's payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkToken {
+    pub user_id: Option<UserId>,
+    pub email: Option<String>,
+    pub expires_at: i64,
+}

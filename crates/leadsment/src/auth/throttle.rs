@@ -1,0 +1,84 @@
+//! Login throttling. Per account: failures counted in the store under a keyed hash of the
+//! email address (so several nodes agree, and unknown addresses are throttled alike), with an
+//! exponential back-off capped at 15 minutes. Per client address: a token bucket in memory
+//! (governor), keyed by the address and never written anywhere.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+/// Failed sign-ins allowed before the back-off starts.
+pub const FREE_FAILURES: i64 = 3;
+/// The longest wait.
+pub const MAX_BACKOFF_MS: i64 = 15 * 60 * 1000;
+
+/// The wait after `failures` failed attempts: none for the first three, then 2 s, 4 s, 8 s…
+/// up to 15 minutes.
+pub fn backoff_ms(failures: i64) -> i64 {
+    if failures <= FREE_FAILURES {
+        return 0;
+    }
+    let exp = (failures - FREE_FAILURES).min(20) as u32;
+    (1000_i64 << exp).min(MAX_BACKOFF_MS)
+}
+
+pub struct AddressLimiter {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl AddressLimiter {
+    pub fn new(per_minute: u32) -> AddressLimiter {
+        let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+        AddressLimiter {
+            limiter: RateLimiter::keyed(Quota::per_minute(n)),
+        }
+    }
+
+    /// `Err(wait)` when the address has used up its attempts.
+    pub fn check(&self, ip: Option<IpAddr>) -> Result<(), Duration> {
+        let Some(ip) = ip else { return Ok(()) };
+        let result = self
+            .limiter
+            .check_key(&ip)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()));
+        // Forget addresses whose buckets are full again, so memory stays bounded.
+        if self.limiter.len() > 10_000 {
+            self.limiter.retain_recent();
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_back_off_doubles_and_is_capped_at_15_minutes() {
+        assert_eq!(backoff_ms(1), 0);
+        assert_eq!(backoff_ms(3), 0);
+        assert_eq!(backoff_ms(4), 2_000);
+        assert_eq!(backoff_ms(5), 4_000);
+        assert_eq!(backoff_ms(12), 512_000);
+        assert_eq!(backoff_ms(13), MAX_BACKOFF_MS);
+        assert_eq!(backoff_ms(1_000), MAX_BACKOFF_MS);
+    }
+
+    #[test]
+    fn an_address_gets_its_quota_then_a_wait() {
+        let l = AddressLimiter::new(3);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..3 {
+            assert!(l.check(Some(ip)).is_ok());
+        }
+        let wait = l.check(Some(ip)).unwrap_err();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
+        assert!(l.check(Some("192.0.2.2".parse().unwrap())).is_ok());
+    }
+}

@@ -1,0 +1,275 @@
+//! Every account page in a real headless Chromium, at 1280 and 390 pixels wide: signs in
+//! through the real form (the Secure cookies work on http://localhost), then saves a
+//! screenshot of each page to `target/screenshots/` for people to look at.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
+use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
+use chromiumoxide::page::{Page, ScreenshotParams};
+use futures_util::StreamExt;
+use leadsment::accounts::users::Role;
+use leadsment::auth::model::LinkPurpose;
+use leadsment::auth::tokens::digest;
+
+use crate::accounts::{PW, make_user, spawn};
+use crate::support::Backend;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn out_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn launch(profile: &Path) -> Browser {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "Chromium is missing: apt-get install -y chromium (scripts/test does)"
+    );
+    let config = BrowserConfig::builder()
+        .chrome_executable(CHROMIUM)
+        .no_sandbox()
+        .user_data_dir(profile)
+        .window_size(1280, 900)
+        .viewport(None)
+        .args([
+            "--headless=new",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .build()
+        .unwrap();
+    let (browser, mut handler) = Browser::launch(config).await.unwrap();
+    tokio::spawn(async move { while handler.next().await.is_some() {} });
+    browser
+}
+
+async fn open(page: &Page, url: &str) {
+    page.goto(url).await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(5), page.wait_for_navigation()).await;
+}
+
+async fn shoot(page: &Page, url: &str, name: &str) {
+    for (width, mobile) in [(1280, false), (390, true)] {
+        page.execute(SetDeviceMetricsOverrideParams::new(
+            width,
+            if mobile { 844 } else { 900 },
+            1.0,
+            mobile,
+        ))
+        .await
+        .unwrap();
+        open(page, url).await;
+        let file = out_dir().join(format!("{name}-{width}.png"));
+        page.save_screenshot(
+            ScreenshotParams::builder()
+                .format(CaptureScreenshotFormat::Png)
+                .full_page(true)
+                .build(),
+            &file,
+        )
+        .await
+        .unwrap();
+        assert!(
+            std::fs::metadata(&file).unwrap().len() > 5_000,
+            "{name} looks empty"
+        );
+    }
+}
+
+async fn fill(page: &Page, selector: &str, text: &str) {
+    page.find_element(selector)
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap()
+        .type_str(text)
+        .await
+        .unwrap();
+}
+
+async fn submit(page: &Page, selector: &str) {
+    page.find_element(selector)
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(5), page.wait_for_navigation()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screenshots_of_every_account_page_at_desktop_and_phone_widths() {
+    let (app, _sink) = spawn(Backend::Sqlite).await;
+    let base = format!("http://localhost:{}", app.addr.port());
+    let store = app.db.store().await;
+    let owner = make_user(&store, "ada@example.com", Some("Acme <Analytics>")).await;
+    let ws = store.memberships(owner.id).await.unwrap()[0].workspace.id;
+    store.set_user_name(owner.id, "Ada Lovelace").await.unwrap();
+    let bob = make_user(&store, "bob@example.com", None).await;
+    let (_, h) = leadsment::auth::pages::fresh_secret();
+    store
+        .create_invitation(ws, "bob@example.com", Role::Viewer, &h, owner.id, i64::MAX)
+        .await
+        .unwrap();
+    store.accept_invitation(&h, bob.id).await.unwrap();
+    let (invite_token, ih) = leadsment::auth::pages::fresh_secret();
+    store
+        .create_invitation(
+            ws,
+            "carol@example.com",
+            Role::Member,
+            &ih,
+            owner.id,
+            leadsment::store::now_ms() + 86_400_000,
+        )
+        .await
+        .unwrap();
+    store
+        .create_site(
+            &leadsment::accounts::sites::NewSite::new(
+                ws,
+                "acme.example",
+                &["shop.acme.example".into()],
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    store
+        .create_link(
+            &digest("reset-token"),
+            LinkPurpose::Reset,
+            Some(owner.id),
+            None,
+            leadsment::store::now_ms() + 60_000,
+        )
+        .await
+        .unwrap();
+    let setup = leadsment::auth::pages::announce_setup(&app.db.config(), &store)
+        .await
+        .unwrap()
+        .unwrap();
+    let setup_query = setup.split('?').nth(1).unwrap().to_owned();
+
+    let profile = tempfile::tempdir().unwrap();
+    let mut browser = launch(profile.path()).await;
+    let page = browser.new_page("about:blank").await.unwrap();
+
+    // Public pages.
+    shoot(&page, &format!("{base}/auth/sign-in"), "sign-in").await;
+    shoot(&page, &format!("{base}/auth/sign-up"), "sign-up").await;
+    shoot(&page, &format!("{base}/auth/forgot"), "forgot-password").await;
+    shoot(
+        &page,
+        &format!("{base}/auth/reset?token=reset-token"),
+        "reset-password",
+    )
+    .await;
+    shoot(&page, &format!("{base}/auth/setup?{setup_query}"), "setup").await;
+    shoot(
+        &page,
+        &format!("{base}/invite?token={invite_token}"),
+        "invitation",
+    )
+    .await;
+    shoot(
+        &page,
+        &format!("{base}/auth/verify?token=used-or-wrong"),
+        "link-invalid",
+    )
+    .await;
+
+    // A form with errors next to its fields, submitted in the browser.
+    open(&page, &format!("{base}/auth/sign-up")).await;
+    fill(&page, "#f-name", "Ada").await;
+    fill(&page, "#f-email", "not-an-email").await;
+    fill(&page, "#f-password", "short").await;
+    submit(&page, "button[type=submit]").await;
+    let html = page.content().await.unwrap();
+    assert!(
+        html.contains("f-email-error") && html.contains("f-workspace-error"),
+        "{html}"
+    );
+    page.save_screenshot(
+        ScreenshotParams::builder().full_page(true).build(),
+        out_dir().join("sign-up-errors-1280.png"),
+    )
+    .await
+    .unwrap();
+
+    // Sign in through the real form: the cookies are Secure, and localhost accepts them.
+    open(&page, &format!("{base}/auth/sign-in")).await;
+    fill(&page, "#f-email", "ada@example.com").await;
+    fill(&page, "#f-password", PW).await;
+    submit(&page, "button[type=submit]").await;
+    let url = page.url().await.unwrap().unwrap_or_default();
+    assert!(
+        url.contains(&format!("/w/{}", ws.0)),
+        "signed in and sent to the workspace: {url}"
+    );
+    let cookies = page.get_cookies().await.unwrap();
+    let names: Vec<&str> = cookies.iter().map(|c| c.name.as_str()).collect();
+    assert!(
+        names.contains(&"sb-access-token") && names.contains(&"__Host-csrf"),
+        "{names:?}"
+    );
+
+    shoot(&page, &format!("{base}/w/{}", ws.0), "workspace-overview").await;
+    shoot(&page, &format!("{base}/w/{}/members", ws.0), "members").await;
+    shoot(&page, &format!("{base}/account",), "account").await;
+    shoot(&page, &format!("{base}/workspaces"), "workspaces").await;
+
+    // Create an API key in the browser: the page shows it once.
+    page.execute(SetDeviceMetricsOverrideParams::new(1280, 900, 1.0, false))
+        .await
+        .unwrap();
+    open(&page, &format!("{base}/w/{}/api-keys", ws.0)).await;
+    fill(&page, "#f-name", "CRM sync").await;
+    submit(&page, "form[action$='/api-keys'] button[type=submit]").await;
+    let html = page.content().await.unwrap();
+    assert!(
+        html.contains("Your new key") && html.contains("lm_"),
+        "{html}"
+    );
+    page.save_screenshot(
+        ScreenshotParams::builder().full_page(true).build(),
+        out_dir().join("api-key-created-1280.png"),
+    )
+    .await
+    .unwrap();
+    shoot(&page, &format!("{base}/w/{}/api-keys", ws.0), "api-keys").await;
+
+    // A form posted from the page works (CSRF token echoed), and sign-out clears the session.
+    open(&page, &format!("{base}/account")).await;
+    page.find_element("details.menu summary")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    submit(&page, "form[action='/auth/sign-out'] button").await;
+    let url = page.url().await.unwrap().unwrap_or_default();
+    assert!(url.contains("/auth/sign-in"), "{url}");
+    page.save_screenshot(
+        ScreenshotParams::builder().full_page(true).build(),
+        out_dir().join("signed-out-1280.png"),
+    )
+    .await
+    .unwrap();
+
+    browser.close().await.unwrap();
+    let _ = browser.wait().await;
+    app.shutdown().await.unwrap();
+}
