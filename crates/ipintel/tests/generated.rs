@@ -513,3 +513,33 @@ fn key(ip: IpAddr) -> u128 {
         IpAddr::V6(v) => u128::from(v),
     }
 }
+
+#[test]
+fn header_rows_gzip_and_mapped_addresses() {
+    use std::io::Write;
+    let d = dir("header-gz");
+    let csv = "start,end,country\n1.0.0.0,1.0.0.255,AU\n::ffff:2.0.0.0,::ffff:2.0.0.255,FR\n";
+    let tsv = "1.0.0.0\t1.0.0.255\t13335\tUS\tCLOUDFLARENET\n";
+    let gz = d.join("ip2asn-combined.tsv.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(tsv.as_bytes()).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let (index, report) = build(vec![
+        Source::from_path(write(&d, "countries.csv", csv)).unwrap(),
+        Source::from_path(&gz).unwrap(),
+    ]);
+    assert_eq!(
+        (
+            report.files[0].rows,
+            report.files[0].skipped,
+            report.files[0].bad
+        ),
+        (2, 1, 0)
+    );
+    assert_eq!(report.files[1].format, SourceFormat::Iptoasn);
+    // The country file came first, so its country wins over iptoasn's.
+    let r = index.lookup(ip("1.0.0.1")).unwrap();
+    assert_eq!((r.country(), r.asn()), (Some("AU"), Some(13335)));
+    // Mapped addresses in a file are IPv4 ranges.
+    assert_eq!(index.country(ip("2.0.0.9")), Some("FR"));
+}
