@@ -49,6 +49,47 @@ pub(crate) fn pack(records: &[RecordData], rec: u32) -> Packed {
     (rec << 8) | cc
 }
 
+/// Marks an IPv6 /32 whose addresses are not all in one range: search the full table.
+const SEARCH: Packed = NO_DATA - 1;
+
+/// The IPv6 partition seen at /32 granularity: each /32 either lies in one range (its value)
+/// or is split ([`SEARCH`]). Returns run starts and values, as [`Dir4::new`] takes them.
+fn top32_partition(starts: &[u128], vals: &[Packed]) -> (Vec<u32>, Vec<Packed>) {
+    const LOW: u128 = (1 << 96) - 1;
+    let mut out: Vec<(u32, Packed)> = Vec::new();
+    let mut push = |p: u32, v: Packed| {
+        if out.last().is_none_or(|l| l.1 != v) {
+            out.push((p, v));
+        }
+    };
+    for (i, (&s, &v)) in starts.iter().zip(vals).enumerate() {
+        let e = starts.get(i + 1).map_or(u128::MAX, |n| n - 1);
+        let (ps, pe) = ((s >> 96) as u32, (e >> 96) as u32);
+        let first_full = if s & LOW == 0 {
+            Some(ps)
+        } else {
+            ps.checked_add(1)
+        };
+        let last_full = if e & LOW == LOW {
+            Some(pe)
+        } else {
+            pe.checked_sub(1)
+        };
+        if s & LOW != 0 {
+            push(ps, SEARCH);
+        }
+        if let (Some(a), Some(b)) = (first_full, last_full)
+            && a <= b
+        {
+            push(a, v);
+        }
+        if e & LOW != LOW && (s & LOW == 0 || pe != ps) {
+            push(pe, SEARCH);
+        }
+    }
+    out.into_iter().unzip()
+}
+
 /// A bucket bigger than this gets a second level on the bits after the top 16.
 const SUB_LEVEL_MIN: u32 = 16;
 /// The second level gets about one slot per this many ranges (4 to 16 bits).
@@ -460,6 +501,8 @@ pub(crate) struct IndexParts {
 pub struct Index {
     pub(crate) v4: Table<u32>,
     pub(crate) dir4: Dir4,
+    /// The same radix table over the top 32 bits of IPv6; [`SEARCH`] marks a /32 split finer.
+    dir6: Dir4,
     pub(crate) v6: Table<u128>,
     pub(crate) records: Vec<RecordData>,
     pub(crate) owners: Vec<OwnerData>,
@@ -631,7 +674,7 @@ impl Index {
         let (family, key) = key_of(ip);
         let val = match family {
             Family::V4 => self.dir4.get(key as u32),
-            Family::V6 => self.v6.value(key),
+            Family::V6 => self.v6_value(key),
         };
         if val == NO_DATA {
             return None;
@@ -650,9 +693,16 @@ impl Index {
         let (family, key) = key_of(ip);
         let val = match family {
             Family::V4 => self.dir4.get(key as u32),
-            Family::V6 => self.v6.value(key),
+            Family::V6 => self.v6_value(key),
         };
         self.country_of(val)
+    }
+
+    /// Most IPv6 space is handed out in /32s or larger, so the top 32 bits usually decide.
+    #[inline(always)]
+    fn v6_value(&self, key: u128) -> Packed {
+        let v = self.dir6.get((key >> 96) as u32);
+        if v == SEARCH { self.v6.value(key) } else { v }
     }
 
     #[inline(always)]
@@ -667,6 +717,8 @@ impl Index {
         let vals4: Vec<Packed> = v4.recs.iter().map(|r| pack(&parts.records, *r)).collect();
         let dir4 = Dir4::new(&v4.starts, &vals4);
         let v6 = Table::new(parts.starts6, parts.recs6, &parts.records, true);
+        let (starts32, vals32) = top32_partition(&v6.starts, &v6.vals);
+        let dir6 = Dir4::new(&starts32, &vals32);
         let country_codes: String = parts
             .countries
             .iter()
@@ -676,6 +728,7 @@ impl Index {
             country_codes,
             v4,
             dir4,
+            dir6,
             v6,
             records: parts.records,
             owners: parts.owners,
@@ -750,6 +803,7 @@ impl Index {
         use std::mem::size_of;
         self.v4.heap_bytes()
             + self.dir4.heap_bytes()
+            + self.dir6.heap_bytes()
             + self.v6.heap_bytes()
             + self.records.len() * size_of::<RecordData>()
             + self.owners.len() * size_of::<OwnerData>()
