@@ -669,7 +669,7 @@ impl Lookup {
 
 impl Index {
     /// Looks up an address. `None` when no source has data for it. Does not allocate.
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&self, ip: IpAddr) -> Option<Record<'_>> {
         let (family, key) = key_of(ip);
         let val = match family {
@@ -699,7 +699,8 @@ impl Index {
     }
 
     /// Most IPv6 space is handed out in /32s or larger, so the top 32 bits usually decide.
-    #[inline(always)]
+    /// Kept out of line so the IPv4 path stays small enough to inline into callers.
+    #[inline(never)]
     fn v6_value(&self, key: u128) -> Packed {
         let v = self.dir6.get((key >> 96) as u32);
         if v == SEARCH { self.v6.value(key) } else { v }
