@@ -249,14 +249,24 @@ impl<K: Key> Table<K> {
 /// keeps the whole table near 4 MB, where flat 256-entry chunks would not fit the budget.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Dir4 {
-    /// Per /16: a packed value, or `PTR | chunk`.
+    /// Per /16: a packed value, or `PTR | chunk` in `l2`.
     l1: Vec<u32>,
-    /// Per chunk (levels 2 and 3 share the arrays): bit i set = slot i starts a new value.
+    /// Chunks over the /24s of a split /16; a value may be `PTR | chunk` in `l3`.
+    l2: Level,
+    /// Chunks over the addresses of a split /24. Kept apart from `l2`, which most lookups
+    /// touch, so that `l2` stays small and dense in the cache.
+    l3: Level,
+}
+
+/// One level of 256-slot chunks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Level {
+    /// Per chunk: bit i set = slot i starts a new value.
     bits: Vec<Bits>,
-    /// Per chunk and 64-slot word: index in `vals` of the word's first value, less one, plus
-    /// the set bits in the words before it; so a slot needs one popcount, not four.
+    /// Per chunk and 64-slot word: index in `vals` of the word's first value, plus the set
+    /// bits in the words before it; so a slot needs one popcount, not four.
     base: Vec<[u32; 4]>,
-    /// Chunk values: packed values, or `PTR | chunk` for a /24 that is split further.
+    /// The chunks' values, in order.
     vals: Vec<u32>,
 }
 
@@ -266,13 +276,49 @@ struct Bits([u64; 4]);
 
 const PTR: u32 = 0x8000_0000;
 
+impl Level {
+    fn push_chunk(&mut self, slots: &[u32; 256]) -> u32 {
+        let c = self.bits.len() as u32;
+        let mut bits = [0u64; 4];
+        let first = self.vals.len() as u32;
+        for (j, v) in slots.iter().enumerate() {
+            if j == 0 || slots[j - 1] != *v {
+                bits[j / 64] |= 1 << (j % 64);
+                self.vals.push(*v);
+            }
+        }
+        let mut base = [0u32; 4];
+        let mut before = 0u32;
+        for (k, b) in base.iter_mut().enumerate() {
+            *b = first + before;
+            before += bits[k].count_ones();
+        }
+        self.base.push(base);
+        self.bits.push(Bits(bits));
+        c
+    }
+
+    #[inline(always)]
+    fn slot(&self, c: usize, j: u32) -> u32 {
+        let k = (j >> 6) as usize;
+        let word = self.bits[c].0[k] & (u64::MAX >> (63 - (j & 63)));
+        // The set bits at or below slot j in its word, after those of the words before it
+        // (bit 0 of a chunk is always set, so the index never underflows). A word with none
+        // set continues the previous word's last value.
+        self.vals[(self.base[c][k] + word.count_ones()) as usize - 1]
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.base.len() * 16 + self.vals.len() * 4 + self.bits.len() * 32
+    }
+}
+
 impl Dir4 {
     pub(crate) fn new(starts: &[u32], vals: &[Packed]) -> Dir4 {
         let mut d = Dir4 {
             l1: Vec::with_capacity(BUCKETS),
-            bits: Vec::new(),
-            base: Vec::new(),
-            vals: Vec::new(),
+            l2: Level::default(),
+            l3: Level::default(),
         };
         // `i` walks the ranges: starts[i] <= current address < starts[i + 1].
         let mut i = 0usize;
@@ -302,46 +348,15 @@ impl Dir4 {
                     for (b3, f) in fine.iter_mut().enumerate() {
                         *f = at(a2 | b3 as u32, 1).0;
                     }
-                    PTR | d.push_chunk(&fine)
+                    PTR | d.l3.push_chunk(&fine)
                 } else {
                     v
                 };
             }
-            let c = d.push_chunk(&slots);
+            let c = d.l2.push_chunk(&slots);
             d.l1.push(PTR | c);
         }
         d
-    }
-
-    fn push_chunk(&mut self, slots: &[u32; 256]) -> u32 {
-        let c = self.bits.len() as u32;
-        let mut bits = [0u64; 4];
-        // Bit 0 is always set, so `first - 1` never underflows for a lookup.
-        let first = self.vals.len() as u32;
-        for (j, v) in slots.iter().enumerate() {
-            if j == 0 || slots[j - 1] != *v {
-                bits[j / 64] |= 1 << (j % 64);
-                self.vals.push(*v);
-            }
-        }
-        let mut base = [0u32; 4];
-        let mut before = 0u32;
-        for (k, b) in base.iter_mut().enumerate() {
-            *b = first + before;
-            before += bits[k].count_ones();
-        }
-        self.base.push(base);
-        self.bits.push(Bits(bits));
-        c
-    }
-
-    #[inline(always)]
-    fn slot(&self, c: usize, j: u32) -> u32 {
-        let k = (j >> 6) as usize;
-        let word = self.bits[c].0[k] & (u64::MAX >> (63 - (j & 63)));
-        // The set bits at or below slot j in its word, after those of the words before it.
-        // A word with none set continues the previous word's last value.
-        self.vals[(self.base[c][k] + word.count_ones()) as usize - 1]
     }
 
     #[inline(always)]
@@ -350,15 +365,24 @@ impl Dir4 {
         if e & PTR == 0 {
             return e;
         }
-        let e = self.slot((e & !PTR) as usize, (a >> 8) & 0xFF);
+        let e = self.l2.slot((e & !PTR) as usize, (a >> 8) & 0xFF);
         if e & PTR == 0 {
             return e;
         }
-        self.slot((e & !PTR) as usize, a & 0xFF)
+        self.l3.slot((e & !PTR) as usize, a & 0xFF)
     }
 
     fn heap_bytes(&self) -> usize {
-        (self.l1.len() + self.base.len() * 4 + self.vals.len()) * 4 + self.bits.len() * 32
+        self.l1.len() * 4 + self.l2.heap_bytes() + self.l3.heap_bytes()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn sizes(&self) -> [usize; 3] {
+        [
+            self.l1.len() * 4,
+            self.l2.heap_bytes(),
+            self.l3.heap_bytes(),
+        ]
     }
 }
 
