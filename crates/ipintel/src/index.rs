@@ -375,15 +375,6 @@ impl Dir4 {
     fn heap_bytes(&self) -> usize {
         self.l1.len() * 4 + self.l2.heap_bytes() + self.l3.heap_bytes()
     }
-
-    #[cfg(test)]
-    pub(crate) fn sizes(&self) -> [usize; 3] {
-        [
-            self.l1.len() * 4,
-            self.l2.heap_bytes(),
-            self.l3.heap_bytes(),
-        ]
-    }
 }
 
 /// A deduplicated (organisation, country, class) triple.
