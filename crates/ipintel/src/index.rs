@@ -49,6 +49,47 @@ pub(crate) fn pack(records: &[RecordData], rec: u32) -> Packed {
     (rec << 8) | cc
 }
 
+/// Marks an IPv6 /32 whose addresses are not all in one range: search the full table.
+const SEARCH: Packed = NO_DATA - 1;
+
+/// The IPv6 partition seen at /32 granularity: each /32 either lies in one range (its value)
+/// or is split ([`SEARCH`]). Returns run starts and values, as [`Dir4::new`] takes them.
+fn top32_partition(starts: &[u128], vals: &[Packed]) -> (Vec<u32>, Vec<Packed>) {
+    const LOW: u128 = (1 << 96) - 1;
+    let mut out: Vec<(u32, Packed)> = Vec::new();
+    let mut push = |p: u32, v: Packed| {
+        if out.last().is_none_or(|l| l.1 != v) {
+            out.push((p, v));
+        }
+    };
+    for (i, (&s, &v)) in starts.iter().zip(vals).enumerate() {
+        let e = starts.get(i + 1).map_or(u128::MAX, |n| n - 1);
+        let (ps, pe) = ((s >> 96) as u32, (e >> 96) as u32);
+        let first_full = if s & LOW == 0 {
+            Some(ps)
+        } else {
+            ps.checked_add(1)
+        };
+        let last_full = if e & LOW == LOW {
+            Some(pe)
+        } else {
+            pe.checked_sub(1)
+        };
+        if s & LOW != 0 {
+            push(ps, SEARCH);
+        }
+        if let (Some(a), Some(b)) = (first_full, last_full)
+            && a <= b
+        {
+            push(a, v);
+        }
+        if e & LOW != LOW && (s & LOW == 0 || pe != ps) {
+            push(pe, SEARCH);
+        }
+    }
+    out.into_iter().unzip()
+}
+
 /// A bucket bigger than this gets a second level on the bits after the top 16.
 const SUB_LEVEL_MIN: u32 = 16;
 /// The second level gets about one slot per this many ranges (4 to 16 bits).
@@ -208,14 +249,24 @@ impl<K: Key> Table<K> {
 /// keeps the whole table near 4 MB, where flat 256-entry chunks would not fit the budget.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Dir4 {
-    /// Per /16: a packed value, or `PTR | chunk`.
+    /// Per /16: a packed value, or `PTR | chunk` in `l2`.
     l1: Vec<u32>,
-    /// Per chunk (levels 2 and 3 share the arrays): bit i set = slot i starts a new value.
+    /// Chunks over the /24s of a split /16; a value may be `PTR | chunk` in `l3`.
+    l2: Level,
+    /// Chunks over the addresses of a split /24. Kept apart from `l2`, which most lookups
+    /// touch, so that `l2` stays small and dense in the cache.
+    l3: Level,
+}
+
+/// One level of 256-slot chunks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Level {
+    /// Per chunk: bit i set = slot i starts a new value.
     bits: Vec<Bits>,
-    /// Per chunk and 64-slot word: index in `vals` of the word's first value, less one, plus
-    /// the set bits in the words before it; so a slot needs one popcount, not four.
+    /// Per chunk and 64-slot word: index in `vals` of the word's first value, plus the set
+    /// bits in the words before it; so a slot needs one popcount, not four.
     base: Vec<[u32; 4]>,
-    /// Chunk values: packed values, or `PTR | chunk` for a /24 that is split further.
+    /// The chunks' values, in order.
     vals: Vec<u32>,
 }
 
@@ -225,13 +276,49 @@ struct Bits([u64; 4]);
 
 const PTR: u32 = 0x8000_0000;
 
+impl Level {
+    fn push_chunk(&mut self, slots: &[u32; 256]) -> u32 {
+        let c = self.bits.len() as u32;
+        let mut bits = [0u64; 4];
+        let first = self.vals.len() as u32;
+        for (j, v) in slots.iter().enumerate() {
+            if j == 0 || slots[j - 1] != *v {
+                bits[j / 64] |= 1 << (j % 64);
+                self.vals.push(*v);
+            }
+        }
+        let mut base = [0u32; 4];
+        let mut before = 0u32;
+        for (k, b) in base.iter_mut().enumerate() {
+            *b = first + before;
+            before += bits[k].count_ones();
+        }
+        self.base.push(base);
+        self.bits.push(Bits(bits));
+        c
+    }
+
+    #[inline(always)]
+    fn slot(&self, c: usize, j: u32) -> u32 {
+        let k = (j >> 6) as usize;
+        let word = self.bits[c].0[k] & (u64::MAX >> (63 - (j & 63)));
+        // The set bits at or below slot j in its word, after those of the words before it
+        // (bit 0 of a chunk is always set, so the index never underflows). A word with none
+        // set continues the previous word's last value.
+        self.vals[(self.base[c][k] + word.count_ones()) as usize - 1]
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.base.len() * 16 + self.vals.len() * 4 + self.bits.len() * 32
+    }
+}
+
 impl Dir4 {
     pub(crate) fn new(starts: &[u32], vals: &[Packed]) -> Dir4 {
         let mut d = Dir4 {
             l1: Vec::with_capacity(BUCKETS),
-            bits: Vec::new(),
-            base: Vec::new(),
-            vals: Vec::new(),
+            l2: Level::default(),
+            l3: Level::default(),
         };
         // `i` walks the ranges: starts[i] <= current address < starts[i + 1].
         let mut i = 0usize;
@@ -261,46 +348,15 @@ impl Dir4 {
                     for (b3, f) in fine.iter_mut().enumerate() {
                         *f = at(a2 | b3 as u32, 1).0;
                     }
-                    PTR | d.push_chunk(&fine)
+                    PTR | d.l3.push_chunk(&fine)
                 } else {
                     v
                 };
             }
-            let c = d.push_chunk(&slots);
+            let c = d.l2.push_chunk(&slots);
             d.l1.push(PTR | c);
         }
         d
-    }
-
-    fn push_chunk(&mut self, slots: &[u32; 256]) -> u32 {
-        let c = self.bits.len() as u32;
-        let mut bits = [0u64; 4];
-        // Bit 0 is always set, so `first - 1` never underflows for a lookup.
-        let first = self.vals.len() as u32;
-        for (j, v) in slots.iter().enumerate() {
-            if j == 0 || slots[j - 1] != *v {
-                bits[j / 64] |= 1 << (j % 64);
-                self.vals.push(*v);
-            }
-        }
-        let mut base = [0u32; 4];
-        let mut before = 0u32;
-        for (k, b) in base.iter_mut().enumerate() {
-            *b = first + before;
-            before += bits[k].count_ones();
-        }
-        self.base.push(base);
-        self.bits.push(Bits(bits));
-        c
-    }
-
-    #[inline(always)]
-    fn slot(&self, c: usize, j: u32) -> u32 {
-        let k = (j >> 6) as usize;
-        let word = self.bits[c].0[k] & (u64::MAX >> (63 - (j & 63)));
-        // The set bits at or below slot j in its word, after those of the words before it.
-        // A word with none set continues the previous word's last value.
-        self.vals[(self.base[c][k] + word.count_ones()) as usize - 1]
     }
 
     #[inline(always)]
@@ -309,15 +365,15 @@ impl Dir4 {
         if e & PTR == 0 {
             return e;
         }
-        let e = self.slot((e & !PTR) as usize, (a >> 8) & 0xFF);
+        let e = self.l2.slot((e & !PTR) as usize, (a >> 8) & 0xFF);
         if e & PTR == 0 {
             return e;
         }
-        self.slot((e & !PTR) as usize, a & 0xFF)
+        self.l3.slot((e & !PTR) as usize, a & 0xFF)
     }
 
     fn heap_bytes(&self) -> usize {
-        (self.l1.len() + self.base.len() * 4 + self.vals.len()) * 4 + self.bits.len() * 32
+        self.l1.len() * 4 + self.l2.heap_bytes() + self.l3.heap_bytes()
     }
 }
 
@@ -460,6 +516,8 @@ pub(crate) struct IndexParts {
 pub struct Index {
     pub(crate) v4: Table<u32>,
     pub(crate) dir4: Dir4,
+    /// The same radix table over the top 32 bits of IPv6; [`SEARCH`] marks a /32 split finer.
+    dir6: Dir4,
     pub(crate) v6: Table<u128>,
     pub(crate) records: Vec<RecordData>,
     pub(crate) owners: Vec<OwnerData>,
@@ -626,12 +684,12 @@ impl Lookup {
 
 impl Index {
     /// Looks up an address. `None` when no source has data for it. Does not allocate.
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&self, ip: IpAddr) -> Option<Record<'_>> {
         let (family, key) = key_of(ip);
         let val = match family {
             Family::V4 => self.dir4.get(key as u32),
-            Family::V6 => self.v6.value(key),
+            Family::V6 => self.v6_value(key),
         };
         if val == NO_DATA {
             return None;
@@ -650,9 +708,17 @@ impl Index {
         let (family, key) = key_of(ip);
         let val = match family {
             Family::V4 => self.dir4.get(key as u32),
-            Family::V6 => self.v6.value(key),
+            Family::V6 => self.v6_value(key),
         };
         self.country_of(val)
+    }
+
+    /// Most IPv6 space is handed out in /32s or larger, so the top 32 bits usually decide.
+    /// Kept out of line so the IPv4 path stays small enough to inline into callers.
+    #[inline(never)]
+    fn v6_value(&self, key: u128) -> Packed {
+        let v = self.dir6.get((key >> 96) as u32);
+        if v == SEARCH { self.v6.value(key) } else { v }
     }
 
     #[inline(always)]
@@ -667,6 +733,8 @@ impl Index {
         let vals4: Vec<Packed> = v4.recs.iter().map(|r| pack(&parts.records, *r)).collect();
         let dir4 = Dir4::new(&v4.starts, &vals4);
         let v6 = Table::new(parts.starts6, parts.recs6, &parts.records, true);
+        let (starts32, vals32) = top32_partition(&v6.starts, &v6.vals);
+        let dir6 = Dir4::new(&starts32, &vals32);
         let country_codes: String = parts
             .countries
             .iter()
@@ -676,6 +744,7 @@ impl Index {
             country_codes,
             v4,
             dir4,
+            dir6,
             v6,
             records: parts.records,
             owners: parts.owners,
@@ -750,6 +819,7 @@ impl Index {
         use std::mem::size_of;
         self.v4.heap_bytes()
             + self.dir4.heap_bytes()
+            + self.dir6.heap_bytes()
             + self.v6.heap_bytes()
             + self.records.len() * size_of::<RecordData>()
             + self.owners.len() * size_of::<OwnerData>()

@@ -513,3 +513,102 @@ fn key(ip: IpAddr) -> u128 {
         IpAddr::V6(v) => u128::from(v),
     }
 }
+
+#[test]
+fn header_rows_gzip_and_mapped_addresses() {
+    use std::io::Write;
+    let d = dir("header-gz");
+    let csv = "start,end,country\n1.0.0.0,1.0.0.255,AU\n::ffff:2.0.0.0,::ffff:2.0.0.255,FR\n";
+    let tsv = "1.0.0.0\t1.0.0.255\t13335\tUS\tCLOUDFLARENET\n";
+    let gz = d.join("ip2asn-combined.tsv.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(tsv.as_bytes()).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let (index, report) = build(vec![
+        Source::from_path(write(&d, "countries.csv", csv)).unwrap(),
+        Source::from_path(&gz).unwrap(),
+    ]);
+    assert_eq!(
+        (
+            report.files[0].rows,
+            report.files[0].skipped,
+            report.files[0].bad
+        ),
+        (2, 1, 0)
+    );
+    assert_eq!(report.files[1].format, SourceFormat::Iptoasn);
+    // The country file came first, so its country wins over iptoasn's.
+    let r = index.lookup(ip("1.0.0.1")).unwrap();
+    assert_eq!((r.country(), r.asn()), (Some("AU"), Some(13335)));
+    // Mapped addresses in a file are IPv4 ranges.
+    assert_eq!(index.country(ip("2.0.0.9")), Some("FR"));
+}
+
+/// A file whose checksum was recomputed after tampering (a forged or buggy writer) must be
+/// refused or, if it still satisfies every invariant, answer lookups without panicking.
+#[test]
+fn tampered_payload_with_valid_checksum_never_panics() {
+    let d = dir("tamper");
+    let (index, _) = build(vec![
+        Source::from_path(write(&d, "asn-ipv4.csv", ASN_V4)).unwrap(),
+        Source::from_path(write(&d, "asn-ipv6.csv", ASN_V6)).unwrap(),
+        Source::from_path(write(
+            &d,
+            "geo.csv",
+            "1.0.0.0,1.0.0.255,AU\n2001:db8::,2001:db8::ff,DE\n",
+        ))
+        .unwrap(),
+    ]);
+    let file = d.join("index.ipintel");
+    index.write_to(&file).unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    let forged = d.join("forged.ipintel");
+    let probes: Vec<IpAddr> = [
+        "0.0.0.0",
+        "1.0.0.1",
+        "1.0.1.9",
+        "255.255.255.255",
+        "::",
+        "2001:db8::5",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    ]
+    .iter()
+    .map(|s| ip(s))
+    .collect();
+    let (mut refused, mut accepted) = (0, 0);
+    for pos in 32..bytes.len() {
+        // One flip per byte keeps the test quick; alternating the pattern covers low and high bits.
+        for flip in [if pos % 2 == 0 { 0x01u8 } else { 0xFF }] {
+            let mut b = bytes.clone();
+            b[pos] ^= flip;
+            let sum = xxhash_rust::xxh3::xxh3_64(&b[32..]);
+            b[24..32].copy_from_slice(&sum.to_le_bytes());
+            std::fs::write(&forged, &b).unwrap();
+            match Index::load(&forged) {
+                Err(e) => {
+                    refused += 1;
+                    assert!(e.to_string().contains("forged.ipintel"), "{e}");
+                }
+                Ok(idx) => {
+                    accepted += 1;
+                    for p in &probes {
+                        if let Some(r) = idx.lookup(*p) {
+                            let _ = (
+                                r.org(),
+                                r.name(),
+                                r.country(),
+                                r.class(),
+                                r.class_reason(),
+                                r.network(),
+                            );
+                            let _ = r.to_lookup();
+                        }
+                    }
+                    let _ = idx.summary();
+                }
+            }
+        }
+    }
+    println!("tampered files: {refused} refused, {accepted} accepted (still consistent)");
+    assert!(refused > 0);
+}

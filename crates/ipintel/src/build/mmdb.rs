@@ -91,7 +91,7 @@ pub(super) fn read(
     for item in networks {
         n += 1;
         if n.is_multiple_of(65_536) {
-            // No byte offsets here; report the share of records seen against the file size.
+            // The reader gives no byte offsets; report progress as "started" until the end.
             progress(0);
         }
         let item = match item {
@@ -119,7 +119,7 @@ pub(super) fn read(
                 continue;
             }
         };
-        let (mut family, mut start) = key_of(net.network());
+        let (mut family, start) = key_of(net.network());
         let host_bits = match net.network() {
             IpAddr::V4(_) => 32 - u32::from(net.prefix()),
             IpAddr::V6(_) => 128 - u32::from(net.prefix()),
@@ -129,18 +129,16 @@ pub(super) fn read(
         } else {
             (1u128 << host_bits) - 1
         };
-        let mut end = start | mask;
+        let end = start | mask;
         // In an IPv6 database, IPv4 lives in ::/96.
         if ipv6_db && family == Family::V6 && end <= u128::from(u32::MAX) {
             family = Family::V4;
         } else if ipv6_db && family == Family::V6 && start == 0 {
-            // A block that spans ::/96 and more: its IPv4 part is all of IPv4.
+            // A block that spans ::/96 and more also covers all of IPv4.
             parsed.push(
                 Family::V4,
                 row_for(&fields, interner, 0, u128::from(u32::MAX), n).map_err(err)?,
             );
-            start = 0;
-            end = end.max(start);
         }
         let row = row_for(&fields, interner, start, end, n).map_err(err)?;
         if row.owner == NONE && row.country == NO_COUNTRY {
