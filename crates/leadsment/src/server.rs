@@ -30,8 +30,13 @@ impl Server {
     /// Prepares the data directory, opens and migrates the database, and binds the listeners.
     /// Each failure names what failed: the folder, the database or the address.
     /// The sockets are bound first: a port in use is the cheapest failure to find.
-    pub async fn bind(config: Config) -> anyhow::Result<Server> {
+    pub async fn bind(mut config: Config) -> anyhow::Result<Server> {
         let listener = bind_listener(config.listen).await?;
+        // Listening on port 0 picks a free port; the public URL derived from it names that port.
+        if config.public_url.port() == Some(0) {
+            let port = listener.local_addr()?.port();
+            let _ = config.public_url.set_port(Some(port));
+        }
         let metrics_listener = match config.metrics_listen {
             Some(addr) => Some(bind_listener(addr).await?),
             None => None,

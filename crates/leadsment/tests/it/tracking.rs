@@ -481,3 +481,103 @@ async fn the_tracker_script_is_small_cookieless_and_cacheable() {
     }
     app.shutdown().await.unwrap();
 }
+
+/// Writes an index of generated data into `data_dir`, as `leadsment ipdb build` would.
+fn write_index(data_dir: &std::path::Path, org: &str) {
+    let csv = data_dir.join("asn.csv");
+    std::fs::write(
+        &csv,
+        format!("198.51.100.0,198.51.100.255,64500,{org}\n203.0.113.0,203.0.113.255,64501,Example Broadband Ltd\n"),
+    )
+    .unwrap();
+    leadsment::ipdb::build(data_dir, &[csv], Some("2026-11-01".into())).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ip_index_is_loaded_replaced_and_a_broken_one_refused() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = db.config();
+    config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let data_dir = config.data_dir.clone();
+    let server = leadsment::server::Server::bind(config).await.unwrap();
+    let state = server.state().clone();
+    let app = TestApp::start(db, server, None).await;
+    let site = add_site(&app, "acme.example", &[]).await;
+    let ipdb = &state.tracking.ipdb;
+
+    // No index yet: the server runs, and visits are stored without a company.
+    assert!(!ipdb.has_index());
+    assert_eq!(
+        post(
+            &app,
+            &pageview("https://acme.example/a"),
+            CHROME,
+            Some("198.51.100.7")
+        )
+        .await
+        .status(),
+        StatusCode::ACCEPTED
+    );
+
+    write_index(&data_dir, "ACME-NET - Acme Corporation Inc.");
+    ipdb.reload_if_changed();
+    assert!(ipdb.has_index());
+    assert_eq!(
+        post(
+            &app,
+            &pageview("https://acme.example/b"),
+            CHROME,
+            Some("198.51.100.8")
+        )
+        .await
+        .status(),
+        StatusCode::ACCEPTED
+    );
+
+    // A truncated file is refused; the index that was loaded keeps serving.
+    let path = leadsment::ipdb::index_path(&data_dir);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    ipdb.reload_if_changed();
+    assert!(ipdb.has_index());
+    assert_eq!(
+        post(
+            &app,
+            &pageview("https://acme.example/c"),
+            CHROME,
+            Some("198.51.100.9")
+        )
+        .await
+        .status(),
+        StatusCode::ACCEPTED
+    );
+
+    // A new good file replaces it.
+    write_index(&data_dir, "GLOBEX - Globex Industries GmbH");
+    ipdb.reload_if_changed();
+    assert_eq!(
+        post(
+            &app,
+            &pageview("https://acme.example/d"),
+            CHROME,
+            Some("198.51.100.10")
+        )
+        .await
+        .status(),
+        StatusCode::ACCEPTED
+    );
+
+    let events = export_all(&app, &site).await;
+    let companies: Vec<&Value> = events.iter().map(|e| &e["company"]).collect();
+    assert_eq!(companies[0], &Value::Null, "{events:#?}");
+    assert_eq!(events[0]["class"], "unknown");
+    // Display names drop handles and legal suffixes.
+    assert_eq!(companies[1], "Acme");
+    assert_ne!(events[1]["class"], "unknown");
+    assert_eq!(companies[2], "Acme");
+    assert!(
+        companies[3].as_str().unwrap().starts_with("Globex"),
+        "{events:#?}"
+    );
+    app.shutdown().await.unwrap();
+}
