@@ -143,6 +143,9 @@ enum SiteCommand {
         /// The address the snippet loads the tracker from [default: the public URL].
         #[arg(long, value_name = "URL")]
         public_url: Option<String>,
+        /// The IANA time zone where the site's days begin, such as Europe/Berlin.
+        #[arg(long, value_name = "ZONE", default_value = "UTC")]
+        time_zone: String,
     },
     /// List the websites and their aliases.
     List {
@@ -250,8 +253,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Serve(_) => serve(config).await,
             Command::Migrate => migrate(config).await,
             Command::Site(SiteCommand::Add {
-                domain, aliases, ..
-            }) => site_add(config, &domain, &aliases).await,
+                domain,
+                aliases,
+                time_zone,
+                ..
+            }) => site_add(config, &domain, &aliases, &time_zone).await,
             Command::Site(SiteCommand::List { format }) => site_list(config, format).await,
             Command::Ipdb(IpdbCommand::Fetch) => {
                 tokio::task::spawn_blocking(move || crate::ipdb::fetch(&config.data_dir)).await?
@@ -351,10 +357,17 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn site_add(config: Config, domain: &str, aliases: &[String]) -> anyhow::Result<()> {
+async fn site_add(
+    config: Config,
+    domain: &str,
+    aliases: &[String],
+    time_zone: &str,
+) -> anyhow::Result<()> {
+    let mut new = NewSite::new(crate::accounts::WorkspaceId(0), domain, aliases)?;
+    new.set_time_zone(time_zone)?;
     let store = open_store(&config).await?;
     let workspace = store.default_workspace().await?;
-    let new = NewSite::new(workspace.id, domain, aliases)?;
+    new.workspace_id = workspace.id;
     let site = store.create_site(&new).await;
     store.close().await;
     let site = site?;

@@ -170,6 +170,8 @@ pub enum NewSiteError {
     Alias(HostnameError),
     #[error("alias `{0}` is the site's own domain (its www. form is always included)")]
     AliasIsDomain(String),
+    #[error("time zone `{0}` is not an IANA time zone such as Europe/Berlin or UTC")]
+    TimeZone(String),
 }
 
 impl NewSite {
@@ -198,6 +200,18 @@ impl NewSite {
             aliases: parsed,
             time_zone: "UTC".to_owned(),
         })
+    }
+
+    /// Sets the IANA time zone where the site's days begin (`Europe/Berlin`).
+    pub fn set_time_zone(&mut self, zone: &str) -> Result<(), NewSiteError> {
+        let zone = zone.trim();
+        match jiff::tz::TimeZone::get(zone) {
+            Ok(_) => {
+                self.time_zone = zone.to_owned();
+                Ok(())
+            }
+            Err(_) => Err(NewSiteError::TimeZone(zone.to_owned())),
+        }
     }
 
     /// Every host the new site claims, compared without `www.`.
@@ -300,6 +314,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.aliases.len(), 1);
+    }
+
+    #[test]
+    fn time_zones_are_checked() {
+        let mut new = NewSite::new(WorkspaceId(1), "example.com", &[]).unwrap();
+        new.set_time_zone("Europe/Berlin").unwrap();
+        assert_eq!(new.time_zone, "Europe/Berlin");
+        assert!(matches!(
+            new.set_time_zone("Mars/Olympus"),
+            Err(NewSiteError::TimeZone(_))
+        ));
+        assert_eq!(new.time_zone, "Europe/Berlin");
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub async fn export<W: Write>(
 const COLUMNS: [&str; 21] = [
     "id",
     "time",
-    "session_id",
+    "visit_id",
     "name",
     "path",
     "props",

@@ -529,3 +529,108 @@ async fn no_raw_ip_address_reaches_disk_or_logs(backend: Backend) {
         assert!(!written.contains(ip), "{ip} was written somewhere");
     }
 }
+
+on_both_backends!(export_writes_the_days_of_the_site_time_zone);
+
+async fn export_writes_the_days_of_the_site_time_zone(backend: Backend) {
+    use leadsment::accounts::sites::Hostname;
+    use leadsment::tracking::model::{IngestBatch, SessionCache};
+
+    let db = TestDb::new(backend).await;
+    let dir = db.dir.path().to_owned();
+    let url = db.url.clone();
+    let (ok, _, stderr) = run(leadsment(&dir).env("LEADSMENT_DATABASE_URL", &url).args([
+        "site",
+        "add",
+        "acme.example",
+        "--time-zone",
+        "Europe/Berlin",
+    ]));
+    assert!(ok, "{stderr}");
+    assert_one_line_error(
+        leadsment(&dir).env("LEADSMENT_DATABASE_URL", &url).args([
+            "site",
+            "add",
+            "other.example",
+            "--time-zone",
+            "Mars/Olympus",
+        ]),
+        "Mars/Olympus",
+    );
+
+    let store = db.store().await;
+    let site = store
+        .site_by_host(&Hostname::parse("acme.example").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(site.time_zone, "Europe/Berlin");
+    // 23:30 UTC on the 24th is already the 25th in Berlin.
+    let late: jiff::Timestamp = "2026-11-24T23:30:00Z".parse().unwrap();
+    let noon: jiff::Timestamp = "2026-11-25T12:00:00Z".parse().unwrap();
+    let mut events = Vec::new();
+    for (i, t) in [late, noon].iter().enumerate() {
+        let mut e = crate::tracking::event_at(&site, t.as_millisecond(), 9, None, "pageview");
+        e.path = format!("/page-{i}");
+        e.props = Some(r#"{"note":"a, \"quoted\" value"}"#.to_owned());
+        events.push(e);
+    }
+    store
+        .ingest(
+            &IngestBatch {
+                events,
+                bots: vec![],
+            },
+            &mut SessionCache::default(),
+        )
+        .await
+        .unwrap();
+    store.close().await;
+
+    tokio::task::spawn_blocking(move || {
+        let export = |args: &[&str]| {
+            let (ok, stdout, stderr) = run(leadsment(&dir)
+                .env("LEADSMENT_DATABASE_URL", &url)
+                .args(["export", "--site", "acme.example"])
+                .args(args));
+            assert!(ok, "{stderr}");
+            stdout
+        };
+        let jsonl = export(&["--from", "2026-11-25", "--to", "2026-11-25"]);
+        assert_eq!(jsonl.lines().count(), 2, "{jsonl}");
+        let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+        assert_eq!(first["path"], "/page-0");
+        assert_eq!(first["time"], "2026-11-24T23:30:00Z");
+        assert_eq!(export(&["--from", "2026-11-24", "--to", "2026-11-24"]), "");
+
+        let csv = export(&["--format", "csv"]);
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        assert_eq!(&reader.headers().unwrap()[2], "visit_id");
+        let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(&rows[1][4], "/page-1");
+        assert_eq!(&rows[0][5], r#"{"note":"a, \"quoted\" value"}"#);
+        // An empty export still names its columns.
+        let empty = export(&[
+            "--from",
+            "2020-01-01",
+            "--to",
+            "2020-01-02",
+            "--format",
+            "csv",
+        ]);
+        assert!(empty.starts_with("id,time,visit_id,name,path"), "{empty}");
+        assert_one_line_error(
+            leadsment(&dir).env("LEADSMENT_DATABASE_URL", &url).args([
+                "export",
+                "--site",
+                "acme.example",
+                "--from",
+                "yesterday",
+            ]),
+            "yesterday",
+        );
+    })
+    .await
+    .unwrap();
+}

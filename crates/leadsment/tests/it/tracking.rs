@@ -315,7 +315,7 @@ async fn ignored_networks_and_trusted_proxies(backend: Backend) {
     app.shutdown().await.unwrap();
 }
 
-fn event_at(site: &Site, ts: i64, visitor: i64, previous: Option<i64>, name: &str) -> NewEvent {
+pub fn event_at(site: &Site, ts: i64, visitor: i64, previous: Option<i64>, name: &str) -> NewEvent {
     NewEvent {
         site_id: site.id,
         ts,
@@ -579,5 +579,67 @@ async fn the_ip_index_is_loaded_replaced_and_a_broken_one_refused() {
         companies[3].as_str().unwrap().starts_with("Globex"),
         "{events:#?}"
     );
+    app.shutdown().await.unwrap();
+}
+
+on_both_backends!(visitor_salts_live_in_the_store_and_are_deleted_after_48_hours);
+
+async fn visitor_salts_live_in_the_store_and_are_deleted_after_48_hours(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    add_site(&app, "acme.example", &[]).await;
+    let three_days_ago = leadsment::store::now_ms() - 3 * 24 * 60 * 60 * 1000;
+    let insert = "INSERT INTO shared_secrets (name, value, created_at) VALUES ('visitor-salt/2020-01-01', $1, $2)";
+    match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
+            sqlx::query(insert)
+                .bind(vec![1u8; 32])
+                .bind(three_days_ago)
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+            sqlx::query(insert)
+                .bind(vec![1u8; 32])
+                .bind(three_days_ago)
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+    }
+    assert_eq!(
+        post(&app, &pageview("https://acme.example/"), CHROME, None)
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+
+    let store = app.db.store().await;
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string();
+    let salt = store
+        .existing_shared_secret(&format!("visitor-salt/{today}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        salt.map(|s| s.len()),
+        Some(32),
+        "today's salt is in the store, for every node"
+    );
+    assert!(
+        store
+            .existing_shared_secret("visitor-salt/2020-01-01")
+            .await
+            .unwrap()
+            .is_none(),
+        "a salt older than 48 hours is deleted"
+    );
+    store.close().await;
     app.shutdown().await.unwrap();
 }
