@@ -430,6 +430,129 @@ mod tests {
     }
 
     #[test]
+    fn real_looking_access_names_with_their_own_address_are_refused() {
+        for (ptr, addr) in [
+            (
+                "dslb-178-003-123-045.178.003.pools.vodafone-ip.de",
+                "178.3.123.45",
+            ),
+            ("ip5f5a1b2c.dynamic.kabel-deutschland.de", "95.90.27.44"),
+            ("x4db1c2d3.dyn.telefonica.de", "77.177.194.211"),
+            ("i59f7a1b2.versanet.de", "89.247.161.178"),
+            (
+                "ip-088-152-012-034.um23.pools.vodafone-ip.de",
+                "88.152.12.34",
+            ),
+            ("business-178-015-001-002.static.arcor-ip.net", "178.15.1.2"),
+            ("b2b-78-94-1-2.unity-media.net", "78.94.1.2"),
+            ("mue-88-130-1-2.dsl.tropolys.de", "88.130.1.2"),
+            ("port-92-195-1-2.dynamic.as20676.net", "92.195.1.2"),
+            (
+                "dynamic-077-010-001-002.77.10.pool.telefonica.de",
+                "77.10.1.2",
+            ),
+            (
+                "hsi-kbw-46-223-1-2.hsi.kabel-badenwuerttemberg.de",
+                "46.223.1.2",
+            ),
+            ("aftr-95-222-1-2.unity-media.net", "95.222.1.2"),
+            ("cable-158-181-1-2.cust.telecolumbus.net", "158.181.1.2"),
+            ("static.212.1.2.3.clients.your-server.de", "3.2.1.212"),
+            (
+                "ec2-3-120-1-2.eu-central-1.compute.amazonaws.com",
+                "3.120.1.2",
+            ),
+            ("ip-172-31-1-2.eu-central-1.compute.internal", "172.31.1.2"),
+            ("crawl-66-249-66-1.googlebot.com", "66.249.66.1"),
+            ("msnbot-157-55-39-1.search.msn.com", "157.55.39.1"),
+            (
+                "bras-base-toroon0123w-grc-01-74-12-1-2.dsl.bell.ca",
+                "74.12.1.2",
+            ),
+            ("d75-156-1-2.abhsia.telus.net", "75.156.1.2"),
+            ("s0106a84e3fd1e2f3.vc.shawcable.net", "24.80.1.2"),
+            (
+                "cpc123456-brnt5-2-0-cust789.4-2.cable.virginm.net",
+                "86.1.2.3",
+            ),
+            ("host86-150-1-2.range86-150.btcentralplus.com", "86.150.1.2"),
+            ("lfbn-idf1-1-123-45.w86-195.abo.wanadoo.fr", "86.195.123.45"),
+            ("91-160-1-2.subs.proxad.net", "91.160.1.2"),
+            ("net-93-144-1-2.cust.vodafonedsl.it", "93.144.1.2"),
+            ("a81-84-1-2.cpe.netcabo.pt", "81.84.1.2"),
+            ("188-23-1-2.adsl.highway.telekom.at", "188.23.1.2"),
+            ("62-2-1-2.static.cablecom.ch", "62.2.1.2"),
+            ("dsl-hkibng31-54f8a1-2.dhcp.inet.fi", "84.248.161.2"),
+            ("ip-31-0-1-2.multi.internet.cyfrowypolsat.pl", "31.0.1.2"),
+            ("customer-187-141-1-2-sta.uninet-ide.com.mx", "187.141.1.2"),
+            ("189-47-1-2.dsl.telesp.net.br", "189.47.1.2"),
+            ("ppp-94-64-1-2.home.otenet.gr", "94.64.1.2"),
+            ("static-1-2-3-4.ctinets.com", "1.2.3.4"),
+            ("unn-149-40-50-1.datapacket.com", "149.40.50.1"),
+            ("c-73-162-55-10.hsd1.ca.comcast.net", "73.162.55.10"),
+            ("pool-71-105-1-2.nycmny.fios.verizon.net", "71.105.1.2"),
+        ] {
+            no(ptr, v4(addr));
+        }
+        for (ptr, addr) in [
+            (
+                "2a01cb0801234500a1b2c3d4e5f6a7b8.ipv6.abo.wanadoo.fr",
+                "2a01:cb08:123:4500:a1b2:c3d4:e5f6:a7b8",
+            ),
+            (
+                "2003-e4-1f12-3400-1c2b-3a4d-5e6f-7a8b.ip6.example-isp.de",
+                "2003:e4:1f12:3400:1c2b:3a4d:5e6f:7a8b",
+            ),
+            (
+                "dynamic-2a00-1028-8380-1234.ipv6.example.cz",
+                "2a00:1028:8380:1234::1",
+            ),
+        ] {
+            no(ptr, v6(addr));
+        }
+    }
+
+    #[test]
+    fn real_looking_company_names_are_kept() {
+        for (ptr, addr, want) in [
+            (
+                "mail.mueller-maschinenbau.de",
+                "81.173.5.198",
+                "mueller-maschinenbau.de",
+            ),
+            ("smtp-out.cern.ch", "188.184.1.2", "cern.ch"),
+            ("firewall.rathaus.wien.gv.at", "193.170.1.2", "wien.gv.at"),
+            (
+                "exchange.klinikum-stuttgart.de",
+                "195.145.1.2",
+                "klinikum-stuttgart.de",
+            ),
+            ("gate.sap.com", "155.56.1.2", "sap.com"),
+            ("outbound-1.mail.zalando.de", "185.85.1.2", "zalando.de"),
+            ("proxy3.fra.db.de", "81.200.1.2", "db.de"),
+            ("vpn-gw.wuerth.com", "62.153.1.2", "wuerth.com"),
+            ("fw.kanzlei-schmidt.at", "213.33.1.2", "kanzlei-schmidt.at"),
+            ("mx.stadt-koeln.de", "194.8.1.2", "stadt-koeln.de"),
+            ("nat01.bayer.com", "192.101.1.2", "bayer.com"),
+            ("www-proxy.ethz.ch", "129.132.1.2", "ethz.ch"),
+            ("edge-router.volvo.se", "155.70.1.2", "volvo.se"),
+            (
+                "citrix.stiftung-warentest.de",
+                "91.227.1.2",
+                "stiftung-warentest.de",
+            ),
+            ("mail.example.org.uk", "203.0.113.5", "example.org.uk"),
+            ("gw2.lab.acme.nl", "2001:67c:2e8::2", "acme.nl"),
+        ] {
+            yes(ptr, ip_any(addr), want);
+        }
+    }
+
+    fn ip_any(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
     fn provider_domains_are_refused() {
         let ip = v4("52.28.1.9");
         for ptr in [
