@@ -5,7 +5,7 @@
 
 local paths = { "/", "/pricing", "/blog/why-cookieless", "/docs/install", "/customers", "/contact" }
 local referrers = { "", "https://www.google.com/", "https://www.linkedin.com/feed/", "https://news.ycombinator.com/" }
-local counts = {}
+counts = {}
 local threads = {}
 
 function setup(thread)

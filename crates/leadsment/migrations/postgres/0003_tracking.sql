@@ -16,7 +16,8 @@ CREATE TABLE companies (
 );
 
 CREATE TABLE visits (
-    id            BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    -- Ids chosen by the writer (time, node tag, counter), so new visits are inserted in bulk.
+    id            BIGINT  PRIMARY KEY,
     site_id       BIGINT  NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
     visitor_hash  BIGINT  NOT NULL,
     started_at    BIGINT  NOT NULL,
@@ -40,7 +41,7 @@ CREATE TABLE visits (
     os            TEXT,
     device        TEXT    NOT NULL
 );
-CREATE INDEX visits_visitor ON visits (site_id, visitor_hash, last_seen_at);
+CREATE INDEX visits_visitor ON visits (visitor_hash, last_seen_at);
 CREATE INDEX visits_site_time ON visits (site_id, started_at);
 
 CREATE TABLE events (

@@ -16,7 +16,8 @@ CREATE TABLE companies (
 );
 
 CREATE TABLE visits (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- Ids chosen by the writer (time, node tag, counter), so new visits are inserted in bulk.
+    id            INTEGER PRIMARY KEY,
     site_id       INTEGER NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
     visitor_hash  INTEGER NOT NULL,
     started_at    INTEGER NOT NULL,
@@ -40,11 +41,12 @@ CREATE TABLE visits (
     os            TEXT,
     device        TEXT    NOT NULL
 );
-CREATE INDEX visits_visitor ON visits (site_id, visitor_hash, last_seen_at);
+CREATE INDEX visits_visitor ON visits (visitor_hash, last_seen_at);
 CREATE INDEX visits_site_time ON visits (site_id, started_at);
 
 CREATE TABLE events (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- No AUTOINCREMENT: it would update sqlite_sequence on every insert.
+    id            INTEGER PRIMARY KEY,
     site_id       INTEGER NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
     visit_id      INTEGER NOT NULL REFERENCES visits (id) ON DELETE CASCADE,
     ts            INTEGER NOT NULL,

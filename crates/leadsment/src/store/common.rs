@@ -393,7 +393,7 @@ pub struct EventRow<'a> {
 }
 
 /// What a batch changes in one session.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct SessionDelta {
     pub last_seen: i64,
     /// The visitor hash of the latest event: after midnight a visit continues under the new
@@ -409,109 +409,215 @@ pub(super) struct SessionDelta {
 /// it still belongs to that visit.
 pub(super) const ENGAGEMENT_LOOKBACK_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// Expands to `ingest_in`, the backend-independent part of a batch write: companies and
-/// sessions resolved (from the cache, else from the store), session counters updated, bot
-/// counts added. The caller inserts the returned rows in its dialect's fastest way.
+/// A placeholder for parameter `n` (1-based): `$n` on PostgreSQL, `?` on SQLite, whose
+/// lookup of numbered parameters by name costs time in their number for each one bound, which
+/// makes a statement of a thousand `$n` parameters quadratic.
+pub(super) fn placeholder(numbered: bool, n: usize) -> String {
+    if numbered {
+        format!("${n}")
+    } else {
+        "?".to_owned()
+    }
+}
+
+/// `(…), (…)` for `rows` rows of `casts.len()` columns, the first parameter being number
+/// `first`; each placeholder is wrapped in its column's cast (`CAST({} AS BIGINT)`; `{}` for
+/// none).
+pub(super) fn values_list(rows: usize, casts: &[&str], numbered: bool, first: usize) -> String {
+    let mut sql = String::with_capacity(rows * casts.len() * 8);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for (c, cast) in casts.iter().enumerate() {
+            if c > 0 {
+                sql.push(',');
+            }
+            let n = first + r * casts.len() + c;
+            sql.push_str(&cast.replace("{}", &placeholder(numbered, n)));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// `p, p, …` for `count` parameters from number `first`.
+pub(super) fn param_list(count: usize, numbered: bool, first: usize) -> String {
+    (first..first + count)
+        .map(|n| placeholder(numbered, n))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Rows per multi-row statement: well below SQLite's and PostgreSQL's limits on parameters.
+pub(super) const CHUNK: usize = 500;
+
+/// A visit id, chosen by the writer so new visits are inserted in bulk without reading their
+/// ids back: the time in milliseconds, then a tag this process drew at random, then a counter.
+/// Ids rise with time, so inserts append to the table rather than land on random pages, and
+/// two nodes collide only if they drew the same tag and count the same visit in the same
+/// millisecond (an insert that collides fails its batch, which the writer retries).
+pub(super) fn new_visit_id(ts_ms: i64) -> i64 {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static TAG: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let tag = *TAG.get_or_init(|| rand::random::<u64>() & 0x3ff);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed) & 0xfff;
+    let ms = (ts_ms.max(0) as u64) & ((1 << 41) - 1);
+    ((ms << 22) | (tag << 12) | count) as i64
+}
+
+/// A visit first seen in this batch, written once with its final counters.
+pub(super) struct NewVisit<'a> {
+    pub id: i64,
+    pub first: &'a crate::tracking::model::NewEvent,
+    pub company_id: Option<i64>,
+    pub delta: SessionDelta,
+}
+
+/// Expands to `ingest_in`, the backend-independent part of a batch write, in a handful of
+/// statements whatever the batch's size: companies upserted in bulk, the visits the cache does
+/// not know read in bulk, new visits inserted in bulk with their final counters, known visits
+/// updated in bulk, bot counts added. The caller inserts the returned event rows in its
+/// dialect's fastest way.
 macro_rules! impl_ingest {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, numbered = $numbered:expr) => {
         impl $store {
             async fn ingest_in<'b>(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 batch: &'b crate::tracking::model::IngestBatch,
                 cache: &mut crate::tracking::model::SessionCache,
             ) -> Result<Vec<crate::store::common::EventRow<'b>>, sqlx::Error> {
-                use crate::store::common::{ENGAGEMENT_LOOKBACK_MS, EventRow, SessionDelta};
+                use std::collections::HashMap;
+                use crate::store::common::{
+                    CHUNK, ENGAGEMENT_LOOKBACK_MS, EventRow, NewVisit, SessionDelta, new_visit_id,
+                    param_list, placeholder, values_list,
+                };
+                let numbered: bool = $numbered;
                 use crate::tracking::model::SESSION_TIMEOUT_MS;
-                let mut rows = Vec::with_capacity(batch.events.len());
-                let mut deltas: std::collections::HashMap<i64, SessionDelta> =
-                    std::collections::HashMap::new();
-                for ev in &batch.events {
-                    let company_id = match &ev.company {
-                        None => None,
-                        Some(c) => match cache.company(&c.key) {
-                            Some(id) => Some(id),
-                            None => {
-                                let id: i64 = sqlx::query_scalar(
-                                    "INSERT INTO companies \
-                                     (key, name, org, domain, asn, country, class, first_seen_at) \
-                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                                     ON CONFLICT (key) DO UPDATE SET name = excluded.name \
-                                     RETURNING id",
-                                )
-                                .bind(&c.key)
-                                .bind(&c.name)
-                                .bind(&c.org)
-                                .bind(&c.domain)
-                                .bind(c.asn)
-                                .bind(&c.country)
-                                .bind(&c.class)
-                                .bind(ev.ts)
-                                .fetch_one(&mut **tx)
-                                .await?;
-                                cache.remember_company(&c.key, id);
-                                Some(id)
-                            }
-                        },
-                    };
 
+                // 1. Companies: insert the ones this node has not seen, then read their ids.
+                let mut missing: Vec<&crate::tracking::model::CompanyInfo> = Vec::new();
+                for ev in &batch.events {
+                    if let Some(c) = &ev.company
+                        && cache.company(&c.key).is_none()
+                        && !missing.iter().any(|m| m.key == c.key)
+                    {
+                        missing.push(c);
+                    }
+                }
+                let now = batch.events.first().map_or(0, |e| e.ts);
+                for chunk in missing.chunks(CHUNK) {
+                    let sql = format!(
+                        "INSERT INTO companies (key, name, org, domain, asn, country, class, \
+                         first_seen_at) VALUES {} ON CONFLICT (key) DO NOTHING",
+                        values_list(chunk.len(), &["{}"; 8], numbered, 1)
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for c in chunk {
+                        q = q
+                            .bind(&c.key)
+                            .bind(&c.name)
+                            .bind(&c.org)
+                            .bind(&c.domain)
+                            .bind(c.asn)
+                            .bind(&c.country)
+                            .bind(&c.class)
+                            .bind(now);
+                    }
+                    q.execute(&mut **tx).await?;
+                    let sql = format!(
+                        "SELECT key, id FROM companies WHERE key IN ({})",
+                        param_list(chunk.len(), numbered, 1)
+                    );
+                    let mut q = sqlx::query_as::<_, (String, i64)>(&sql);
+                    for c in chunk {
+                        q = q.bind(&c.key);
+                    }
+                    for (key, id) in q.fetch_all(&mut **tx).await? {
+                        cache.remember_company(&key, id);
+                    }
+                }
+
+                // 2. Visits the cache does not know: the latest of each hash, read in bulk.
+                let mut wanted: Vec<i64> = Vec::new();
+                let mut oldest = i64::MAX;
+                for ev in &batch.events {
+                    if cache.session(ev.site_id.0, ev.visitor_hash, ev.ts).is_none() {
+                        wanted.push(ev.visitor_hash);
+                        wanted.extend(ev.previous_visitor_hash);
+                        oldest = oldest.min(ev.ts - ENGAGEMENT_LOOKBACK_MS);
+                    }
+                }
+                wanted.sort_unstable();
+                wanted.dedup();
+                // (site, hash) -> (visit, last seen)
+                let mut known: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
+                for chunk in wanted.chunks(CHUNK) {
+                    let sql = format!(
+                        "SELECT site_id, visitor_hash, id, last_seen_at FROM visits \
+                         WHERE last_seen_at >= {} AND visitor_hash IN ({})",
+                        placeholder(numbered, 1),
+                        param_list(chunk.len(), numbered, 2)
+                    );
+                    let mut q = sqlx::query_as::<_, (i64, i64, i64, i64)>(&sql).bind(oldest);
+                    for h in chunk {
+                        q = q.bind(*h);
+                    }
+                    for (site, hash, id, last) in q.fetch_all(&mut **tx).await? {
+                        let e = known.entry((site, hash)).or_insert((id, last));
+                        if last > e.1 {
+                            *e = (id, last);
+                        }
+                    }
+                }
+
+                // 3. Each event to its visit, in order.
+                let mut rows = Vec::with_capacity(batch.events.len());
+                let mut new_visits: Vec<NewVisit<'b>> = Vec::new();
+                let mut new_index: HashMap<i64, usize> = HashMap::new();
+                let mut updates: HashMap<i64, SessionDelta> = HashMap::new();
+                for ev in &batch.events {
                     let site = ev.site_id.0;
-                    let engagement = ev.name == "engagement";
-                    let window = if engagement { ENGAGEMENT_LOOKBACK_MS } else { SESSION_TIMEOUT_MS };
-                    let mut session = cache.session(site, ev.visitor_hash, ev.ts);
-                    if session.is_none() {
+                    let company_id = ev.company.as_ref().and_then(|c| cache.company(&c.key));
+                    let window = if ev.name == "engagement" {
+                        ENGAGEMENT_LOOKBACK_MS
+                    } else {
+                        SESSION_TIMEOUT_MS
+                    };
+                    let mut visit = cache.session(site, ev.visitor_hash, ev.ts);
+                    if visit.is_none() {
                         // Not in this node's memory: another node, a restart, or midnight.
-                        let hashes = [Some(ev.visitor_hash), ev.previous_visitor_hash];
-                        for hash in hashes.into_iter().flatten() {
-                            let found: Option<i64> = sqlx::query_scalar(
-                                "SELECT id FROM visits WHERE site_id = $1 AND visitor_hash = $2 \
-                                 AND last_seen_at >= $3 ORDER BY last_seen_at DESC LIMIT 1",
-                            )
-                            .bind(site)
-                            .bind(hash)
-                            .bind(ev.ts - window)
-                            .fetch_optional(&mut **tx)
-                            .await?;
-                            if found.is_some() {
-                                session = found;
+                        for hash in [Some(ev.visitor_hash), ev.previous_visitor_hash].into_iter().flatten() {
+                            if let Some((id, last)) = known.get(&(site, hash))
+                                && ev.ts - last <= window
+                            {
+                                visit = Some(*id);
                                 break;
                             }
                         }
                     }
-                    let session_id = match session {
+                    let id = match visit {
                         Some(id) => id,
                         None => {
-                            sqlx::query_scalar::<_, i64>(
-                                "INSERT INTO visits (site_id, visitor_hash, started_at, \
-                                 last_seen_at, company_id, class, country, entry_path, exit_path, \
-                                 source, channel, utm_source, utm_medium, utm_campaign, utm_term, \
-                                 utm_content, browser, os, device) VALUES ($1, $2, $3, $3, $4, \
-                                 $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-                                 RETURNING id",
-                            )
-                            .bind(site)
-                            .bind(ev.visitor_hash)
-                            .bind(ev.ts)
-                            .bind(company_id)
-                            .bind(&ev.class)
-                            .bind(&ev.country)
-                            .bind(&ev.path)
-                            .bind(&ev.source)
-                            .bind(&ev.channel)
-                            .bind(&ev.utm_source)
-                            .bind(&ev.utm_medium)
-                            .bind(&ev.utm_campaign)
-                            .bind(&ev.utm_term)
-                            .bind(&ev.utm_content)
-                            .bind(&ev.browser)
-                            .bind(&ev.os)
-                            .bind(&ev.device)
-                            .fetch_one(&mut **tx)
-                            .await?
+                            let id = new_visit_id(ev.ts);
+                            new_index.insert(id, new_visits.len());
+                            new_visits.push(NewVisit {
+                                id,
+                                first: ev,
+                                company_id,
+                                delta: SessionDelta::default(),
+                            });
+                            id
                         }
                     };
-                    cache.remember_session(site, ev.visitor_hash, session_id, ev.ts);
-
-                    let d = deltas.entry(session_id).or_default();
+                    cache.remember_session(site, ev.visitor_hash, id, ev.ts);
+                    let d = match new_index.get(&id) {
+                        Some(i) => &mut new_visits[*i].delta,
+                        None => updates.entry(id).or_default(),
+                    };
                     if ev.ts >= d.last_seen {
                         d.last_seen = ev.ts;
                         d.visitor_hash = ev.visitor_hash;
@@ -524,29 +630,97 @@ macro_rules! impl_ingest {
                     d.engaged_ms += ev.engaged_ms.unwrap_or(0);
                     rows.push(EventRow {
                         event: ev,
-                        session_id,
+                        session_id: id,
                         company_id,
                     });
                 }
-                for (id, d) in deltas {
-                    sqlx::query(
-                        "UPDATE visits SET \
-                         last_seen_at = CASE WHEN last_seen_at > $2 THEN last_seen_at ELSE $2 END, \
-                         exit_path = COALESCE($3, exit_path), pageviews = pageviews + $4, \
-                         events = events + $5, engaged_ms = engaged_ms + $6, \
-                         visitor_hash = CASE WHEN last_seen_at > $2 THEN visitor_hash ELSE $7 END \
-                         WHERE id = $1",
-                    )
-                    .bind(id)
-                    .bind(d.last_seen)
-                    .bind(d.exit_path)
-                    .bind(d.pageviews)
-                    .bind(d.events)
-                    .bind(d.engaged_ms)
-                    .bind(d.visitor_hash)
-                    .execute(&mut **tx)
-                    .await?;
+
+                // 4. New visits, with their final counters.
+                for chunk in new_visits.chunks(CHUNK) {
+                    let sql = format!(
+                        "INSERT INTO visits (id, site_id, visitor_hash, started_at, last_seen_at, \
+                         company_id, class, country, entry_path, exit_path, pageviews, events, \
+                         engaged_ms, source, channel, utm_source, utm_medium, utm_campaign, \
+                         utm_term, utm_content, browser, os, device) VALUES {}",
+                        values_list(chunk.len(), &["{}"; 23], numbered, 1)
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for v in chunk {
+                        let e = v.first;
+                        q = q
+                            .bind(v.id)
+                            .bind(e.site_id.0)
+                            .bind(v.delta.visitor_hash)
+                            .bind(e.ts)
+                            .bind(v.delta.last_seen)
+                            .bind(v.company_id)
+                            .bind(&e.class)
+                            .bind(&e.country)
+                            .bind(&e.path)
+                            .bind(v.delta.exit_path.as_deref().unwrap_or(&e.path))
+                            .bind(v.delta.pageviews)
+                            .bind(v.delta.events)
+                            .bind(v.delta.engaged_ms)
+                            .bind(&e.source)
+                            .bind(&e.channel)
+                            .bind(&e.utm_source)
+                            .bind(&e.utm_medium)
+                            .bind(&e.utm_campaign)
+                            .bind(&e.utm_term)
+                            .bind(&e.utm_content)
+                            .bind(&e.browser)
+                            .bind(&e.os)
+                            .bind(&e.device);
+                    }
+                    q.execute(&mut **tx).await?;
                 }
+
+                // 5. Known visits: counters added, in one statement per chunk.
+                let updates: Vec<(i64, SessionDelta)> = updates.into_iter().collect();
+                for chunk in updates.chunks(CHUNK) {
+                    let sql = format!(
+                        "WITH d (id, last_seen, exit_path, pageviews, events, engaged_ms, hash) \
+                         AS (VALUES {}) \
+                         UPDATE visits SET \
+                         last_seen_at = CASE WHEN visits.last_seen_at > d.last_seen \
+                             THEN visits.last_seen_at ELSE d.last_seen END, \
+                         exit_path = COALESCE(d.exit_path, visits.exit_path), \
+                         pageviews = visits.pageviews + d.pageviews, \
+                         events = visits.events + d.events, \
+                         engaged_ms = visits.engaged_ms + d.engaged_ms, \
+                         visitor_hash = CASE WHEN visits.last_seen_at > d.last_seen \
+                             THEN visits.visitor_hash ELSE d.hash END \
+                         FROM d WHERE visits.id = d.id",
+                        values_list(
+                            chunk.len(),
+                            &[
+                                "CAST({} AS BIGINT)",
+                                "CAST({} AS BIGINT)",
+                                "CAST({} AS TEXT)",
+                                "CAST({} AS BIGINT)",
+                                "CAST({} AS BIGINT)",
+                                "CAST({} AS BIGINT)",
+                                "CAST({} AS BIGINT)",
+                            ],
+                            numbered,
+                            1,
+                        )
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for (id, d) in chunk {
+                        q = q
+                            .bind(*id)
+                            .bind(d.last_seen)
+                            .bind(d.exit_path.as_deref())
+                            .bind(d.pageviews)
+                            .bind(d.events)
+                            .bind(d.engaged_ms)
+                            .bind(d.visitor_hash);
+                    }
+                    q.execute(&mut **tx).await?;
+                }
+
+                // 6. Bots.
                 for (site, day, count) in &batch.bots {
                     sqlx::query(
                         "INSERT INTO bot_counts (site_id, day, count) VALUES ($1, $2, $3) \

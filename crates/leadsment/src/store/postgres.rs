@@ -57,7 +57,7 @@ impl PgStore {
     }
 }
 
-impl_ingest!(PgStore, Postgres);
+impl_ingest!(PgStore, Postgres, numbered = true);
 
 impl PgStore {
     /// One statement per batch: each column travels as an array and UNNEST turns them back

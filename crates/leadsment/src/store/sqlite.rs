@@ -11,7 +11,9 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use super::accounts::impl_account_store;
-use super::common::{EVENT_COLUMN_COUNT, EVENT_COLUMNS, EventRow, impl_ingest, impl_store};
+use super::common::{
+    EVENT_COLUMN_COUNT, EVENT_COLUMNS, EventRow, impl_ingest, impl_store, values_list,
+};
 use super::{MigrationReport, StoreError};
 use crate::config::{Backend, Config, SqliteSynchronous as Synchronous};
 
@@ -80,7 +82,7 @@ impl SqliteStore {
     }
 }
 
-impl_ingest!(SqliteStore, Sqlite);
+impl_ingest!(SqliteStore, Sqlite, numbered = false);
 
 impl SqliteStore {
     /// Multi-row inserts, in chunks that stay below SQLite's limit of bound parameters.
@@ -90,20 +92,10 @@ impl SqliteStore {
     ) -> Result<(), sqlx::Error> {
         const CHUNK: usize = 500;
         for chunk in rows.chunks(CHUNK) {
-            let mut sql = format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES ");
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push('(');
-                for c in 0..EVENT_COLUMN_COUNT {
-                    if c > 0 {
-                        sql.push(',');
-                    }
-                    sql.push_str(&format!("${}", i * EVENT_COLUMN_COUNT + c + 1));
-                }
-                sql.push(')');
-            }
+            let sql = format!(
+                "INSERT INTO events ({EVENT_COLUMNS}) VALUES {}",
+                values_list(chunk.len(), &["{}"; EVENT_COLUMN_COUNT], false, 1)
+            );
             let mut q = sqlx::query(&sql);
             for r in chunk {
                 let e = r.event;

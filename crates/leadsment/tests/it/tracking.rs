@@ -643,3 +643,77 @@ async fn visitor_salts_live_in_the_store_and_are_deleted_after_48_hours(backend:
     store.close().await;
     app.shutdown().await.unwrap();
 }
+
+on_both_backends!(a_batch_keeps_every_visit_counter_right);
+
+/// New and known visits, several events each, in one batch and across batches.
+async fn a_batch_keeps_every_visit_counter_right(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let ws = store.default_workspace().await.unwrap();
+    let site = store
+        .create_site(&NewSite::new(ws.id, "acme.example", &[]).unwrap())
+        .await
+        .unwrap();
+    let t0 = 1_800_000_000_000;
+    let mut first = Vec::new();
+    for (i, visitor) in [1, 1, 2, 1, 2].iter().enumerate() {
+        first.push(event_at(
+            &site,
+            t0 + i as i64 * 1000,
+            *visitor,
+            None,
+            "pageview",
+        ));
+    }
+    let mut cache = SessionCache::default();
+    store
+        .ingest(
+            &IngestBatch {
+                events: first,
+                bots: vec![],
+            },
+            &mut cache,
+        )
+        .await
+        .unwrap();
+    // A second batch from a node that has not seen them: visitor 1 again, engagement included.
+    let second = vec![
+        event_at(&site, t0 + 60_000, 1, None, "pageview"),
+        event_at(&site, t0 + 61_000, 1, None, "engagement"),
+        event_at(&site, t0 + 62_000, 3, None, "pageview"),
+    ];
+    store
+        .ingest(
+            &IngestBatch {
+                events: second,
+                bots: vec![],
+            },
+            &mut SessionCache::default(),
+        )
+        .await
+        .unwrap();
+    let q = "SELECT visitor_hash, pageviews, events, engaged_ms, started_at, last_seen_at, exit_path \
+             FROM visits ORDER BY visitor_hash";
+    let visits: Vec<(i64, i64, i64, i64, i64, i64, String)> = match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query_as(q).fetch_all(&pool).await.unwrap()
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::query_as(q).fetch_all(&pool).await.unwrap()
+        }
+    };
+    assert_eq!(visits.len(), 3, "{visits:?}");
+    assert_eq!(
+        visits[0],
+        (1, 4, 5, 1000, t0, t0 + 61_000, format!("/{}", t0 + 60_000))
+    );
+    assert_eq!(
+        visits[1],
+        (2, 2, 2, 0, t0 + 2000, t0 + 4000, format!("/{}", t0 + 4000))
+    );
+    assert_eq!(visits[2].1, 1);
+    store.close().await;
+}
