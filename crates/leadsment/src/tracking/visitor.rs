@@ -4,6 +4,7 @@
 //! nobody (us included) can recompute a hash from an address.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -16,7 +17,6 @@ const SALT_LEN: usize = 32;
 /// A salt is deleted this long after it was created.
 pub const SALT_LIFETIME_MS: i64 = 48 * 60 * 60 * 1000;
 
-#[derive(Clone)]
 struct Day {
     /// The UTC date, `2026-11-25`.
     date: String,
@@ -27,7 +27,8 @@ struct Day {
 /// Today's and yesterday's salts, read from the store once a day per node.
 pub struct Salts {
     store: DynStore,
-    day: Mutex<Option<Day>>,
+    /// Shared rather than cloned: every event reads it.
+    day: Mutex<Option<Arc<Day>>>,
 }
 
 /// The hashes of one request: with today's salt and, while it exists, yesterday's.
@@ -84,13 +85,13 @@ impl Salts {
         })
     }
 
-    async fn day_of(&self, ts_ms: i64) -> Result<Day, StoreError> {
+    async fn day_of(&self, ts_ms: i64) -> Result<Arc<Day>, StoreError> {
         let date = utc_date(ts_ms);
         let mut guard = self.day.lock().await;
         if let Some(day) = guard.as_ref()
             && day.date == date
         {
-            return Ok(day.clone());
+            return Ok(Arc::clone(day));
         }
         let current = self
             .store
@@ -108,12 +109,12 @@ impl Salts {
         if deleted > 0 {
             tracing::info!(deleted, "deleted visitor salts older than 48 hours");
         }
-        let day = Day {
+        let day = Arc::new(Day {
             date,
             current,
             previous,
-        };
-        *guard = Some(day.clone());
+        });
+        *guard = Some(Arc::clone(&day));
         Ok(day)
     }
 }
