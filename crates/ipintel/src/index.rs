@@ -244,72 +244,132 @@ impl<K: Key> Table<K> {
 
 /// IPv4 lookups as a 16-8-8 radix table: one read for a /16 that holds one value, two or
 /// three for finer ones, and no search. A finer level is a chunk of 256 slots (the /24s of a
-/// /16, or the addresses of a /24) stored as a 256-bit map of where a new value starts plus
-/// the values in order, so a slot's value is found by counting set bits (as in poptrie). That
-/// keeps the whole table near 4 MB, where flat 256-entry chunks would not fit the budget.
+/// /16, or the addresses of a /24). Flat 256-entry chunks would not fit the memory budget, so
+/// each chunk stores only where a new value starts and the values in order, in one of two
+/// forms sized to a 64-byte cache line:
+///
+/// - small (at most [`SMALL_RUNS`] values, most chunks): the run boundaries as bytes and the
+///   values inline, so the slot is found by comparing 16 bytes at once and the whole chunk is
+///   one cache line;
+/// - big: a 256-bit map of where a new value starts plus running counts, with the values in a
+///   separate array; a slot's value is found by counting set bits (as in poptrie), two lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Dir4 {
-    /// Per /16: a packed value, or `PTR | chunk` in `l2`.
+    /// Per /16: a packed value, or a pointer (see [`PTR`]) to a chunk in `l2`.
     l1: Vec<u32>,
-    /// Chunks over the /24s of a split /16; a value may be `PTR | chunk` in `l3`.
+    /// Chunks over the /24s of a split /16; a value may point to a chunk in `l3`.
     l2: Level,
     /// Chunks over the addresses of a split /24. Kept apart from `l2`, which most lookups
     /// touch, so that `l2` stays small and dense in the cache.
     l3: Level,
 }
 
+/// Values a small chunk holds inline.
+const SMALL_RUNS: usize = 12;
+
+/// A chunk of at most [`SMALL_RUNS`] values, in one cache line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(64))]
+struct Small {
+    /// `marks[i]` = first slot of value `i + 1`, minus one; unused marks are 255. So the value
+    /// of slot `j` is `vals[number of marks < j]`.
+    marks: [u8; 16],
+    vals: [u32; SMALL_RUNS],
+}
+
+/// A chunk of more values: a bitmap of run starts, running counts, and an offset into the
+/// level's value array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(64))]
+struct Big {
+    /// Bit i set = slot i starts a new value.
+    bits: [u64; 4],
+    /// Set bits in the words before word k.
+    before: [u8; 4],
+    /// Index in the level's `vals` of the chunk's first value.
+    first: u32,
+}
+
 /// One level of 256-slot chunks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Level {
-    /// Per chunk: bit i set = slot i starts a new value.
-    bits: Vec<Bits>,
-    /// Per chunk and 64-slot word: index in `vals` of the word's first value, plus the set
-    /// bits in the words before it; so a slot needs one popcount, not four.
-    base: Vec<[u32; 4]>,
-    /// The chunks' values, in order.
+    small: Vec<Small>,
+    big: Vec<Big>,
+    /// The big chunks' values, in order.
     vals: Vec<u32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(align(32))]
-struct Bits([u64; 4]);
-
+/// Marks a pointer in a slot or top-level entry (packed values keep bit 31 clear).
 const PTR: u32 = 0x8000_0000;
+/// In a pointer: the chunk is a [`Big`] one.
+const BIG: u32 = 0x4000_0000;
+/// In a pointer: the chunk's index.
+const CHUNK_INDEX: u32 = BIG - 1;
 
 impl Level {
+    /// Stores a chunk; returns the pointer to it.
     fn push_chunk(&mut self, slots: &[u32; 256]) -> u32 {
-        let c = self.bits.len() as u32;
-        let mut bits = [0u64; 4];
-        let first = self.vals.len() as u32;
+        let mut starts = Vec::new();
         for (j, v) in slots.iter().enumerate() {
             if j == 0 || slots[j - 1] != *v {
-                bits[j / 64] |= 1 << (j % 64);
-                self.vals.push(*v);
+                starts.push(j);
             }
         }
-        let mut base = [0u32; 4];
-        let mut before = 0u32;
-        for (k, b) in base.iter_mut().enumerate() {
-            *b = first + before;
-            before += bits[k].count_ones();
+        if starts.len() <= SMALL_RUNS {
+            let mut c = Small {
+                marks: [255; 16],
+                vals: [0; SMALL_RUNS],
+            };
+            for (i, &j) in starts.iter().enumerate() {
+                c.vals[i] = slots[j];
+                if i > 0 {
+                    c.marks[i - 1] = (j - 1) as u8;
+                }
+            }
+            self.small.push(c);
+            return PTR | (self.small.len() - 1) as u32;
         }
-        self.base.push(base);
-        self.bits.push(Bits(bits));
-        c
+        let mut c = Big {
+            bits: [0; 4],
+            before: [0; 4],
+            first: self.vals.len() as u32,
+        };
+        for &j in &starts {
+            c.bits[j / 64] |= 1 << (j % 64);
+            self.vals.push(slots[j]);
+        }
+        let mut before = 0u32;
+        for k in 0..4 {
+            c.before[k] = before as u8;
+            before += c.bits[k].count_ones();
+        }
+        self.big.push(c);
+        PTR | BIG | (self.big.len() - 1) as u32
     }
 
     #[inline(always)]
-    fn slot(&self, c: usize, j: u32) -> u32 {
+    fn slot(&self, ptr: u32, j: u32) -> u32 {
+        let c = (ptr & CHUNK_INDEX) as usize;
+        if ptr & BIG == 0 {
+            let chunk = &self.small[c];
+            // Counting the marks below j compiles to one 16-byte compare and a popcount.
+            let j = j as u8;
+            let n: u32 = chunk.marks.iter().map(|&m| u32::from(m < j)).sum();
+            return chunk.vals[n as usize];
+        }
+        let chunk = &self.big[c];
         let k = (j >> 6) as usize;
-        let word = self.bits[c].0[k] & (u64::MAX >> (63 - (j & 63)));
+        let word = chunk.bits[k] & (u64::MAX >> (63 - (j & 63)));
         // The set bits at or below slot j in its word, after those of the words before it
         // (bit 0 of a chunk is always set, so the index never underflows). A word with none
         // set continues the previous word's last value.
-        self.vals[(self.base[c][k] + word.count_ones()) as usize - 1]
+        self.vals[(chunk.first + u32::from(chunk.before[k]) + word.count_ones()) as usize - 1]
     }
 
     fn heap_bytes(&self) -> usize {
-        self.base.len() * 16 + self.vals.len() * 4 + self.bits.len() * 32
+        self.small.len() * std::mem::size_of::<Small>()
+            + self.big.len() * std::mem::size_of::<Big>()
+            + self.vals.len() * 4
     }
 }
 
@@ -348,13 +408,13 @@ impl Dir4 {
                     for (b3, f) in fine.iter_mut().enumerate() {
                         *f = at(a2 | b3 as u32, 1).0;
                     }
-                    PTR | d.l3.push_chunk(&fine)
+                    d.l3.push_chunk(&fine)
                 } else {
                     v
                 };
             }
             let c = d.l2.push_chunk(&slots);
-            d.l1.push(PTR | c);
+            d.l1.push(c);
         }
         d
     }
@@ -365,11 +425,11 @@ impl Dir4 {
         if e & PTR == 0 {
             return e;
         }
-        let e = self.l2.slot((e & !PTR) as usize, (a >> 8) & 0xFF);
+        let e = self.l2.slot(e, (a >> 8) & 0xFF);
         if e & PTR == 0 {
             return e;
         }
-        self.l3.slot((e & !PTR) as usize, a & 0xFF)
+        self.l3.slot(e, a & 0xFF)
     }
 
     fn heap_bytes(&self) -> usize {

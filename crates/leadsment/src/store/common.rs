@@ -334,24 +334,7 @@ macro_rules! impl_store {
             if batch.events.is_empty() && batch.bots.is_empty() {
                 return Ok(());
             }
-            let mut tx = self.begin_write().await?;
-            let result = Self::ingest_in(&mut tx, batch, cache).await;
-            let rows = match result {
-                Ok(rows) => rows,
-                Err(e) => {
-                    cache.clear();
-                    return Err(e.into());
-                }
-            };
-            if let Err(e) = Self::insert_events(&mut tx, &rows).await {
-                cache.clear();
-                return Err(e.into());
-            }
-            if let Err(e) = tx.commit().await {
-                cache.clear();
-                return Err(e.into());
-            }
-            Ok(())
+            self.ingest_batch(batch, cache).await
         }
 
         async fn export_events(
@@ -485,8 +468,28 @@ pub(super) struct NewVisit<'a> {
 macro_rules! impl_ingest {
     ($store:ty, $db:ty, numbered = $numbered:expr) => {
         impl $store {
+            /// Writes a batch in `tx` and commits it. On any failure the cache, which may
+            /// already hold what the rolled-back transaction would have written, is cleared.
+            async fn ingest_tx(
+                mut tx: sqlx::Transaction<'_, $db>,
+                batch: &crate::tracking::model::IngestBatch,
+                cache: &mut crate::tracking::model::SessionCache,
+            ) -> Result<(), crate::store::StoreError> {
+                let result = async {
+                    let rows = Self::ingest_in(&mut tx, batch, cache).await?;
+                    Self::insert_events(&mut tx, &rows).await?;
+                    tx.commit().await?;
+                    Ok::<(), sqlx::Error>(())
+                }
+                .await;
+                if result.is_err() {
+                    cache.clear();
+                }
+                Ok(result?)
+            }
+
             async fn ingest_in<'b>(
-                tx: &mut sqlx::Transaction<'static, $db>,
+                tx: &mut sqlx::Transaction<'_, $db>,
                 batch: &'b crate::tracking::model::IngestBatch,
                 cache: &mut crate::tracking::model::SessionCache,
             ) -> Result<Vec<crate::store::common::EventRow<'b>>, sqlx::Error> {

@@ -60,10 +60,19 @@ impl PgStore {
 impl_ingest!(PgStore, Postgres, numbered = true);
 
 impl PgStore {
+    async fn ingest_batch(
+        &self,
+        batch: &crate::tracking::model::IngestBatch,
+        cache: &mut crate::tracking::model::SessionCache,
+    ) -> Result<(), StoreError> {
+        let tx = self.begin_write().await?;
+        Self::ingest_tx(tx, batch, cache).await
+    }
+
     /// One statement per batch: each column travels as an array and UNNEST turns them back
     /// into rows, which beats row-by-row inserts by an order of magnitude.
     async fn insert_events(
-        tx: &mut Transaction<'static, Postgres>,
+        tx: &mut Transaction<'_, Postgres>,
         rows: &[EventRow<'_>],
     ) -> Result<(), sqlx::Error> {
         if rows.is_empty() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{ConnectOptions, Connection, Sqlite, SqliteConnection, Transaction};
 
 use super::accounts::impl_account_store;
 use super::common::{
@@ -22,6 +22,37 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    /// The event writer's own connection, outside the pool: a pooled connection is pinged
+    /// each time it is handed back, which costs a round trip to SQLite's thread per batch.
+    /// `None` for an in-memory database, which exists only in the pool's one connection.
+    ingest: Option<tokio::sync::Mutex<Option<SqliteConnection>>>,
+    /// The background checkpointer, stopped on close.
+    checkpointer: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Pages of write-ahead log after which a committing writer checkpoints it itself.
+const WAL_CHECKPOINT_BOUND_PAGES: u32 = 8_000;
+/// How often the background checkpointer copies the log into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies the write-ahead log into the database file every [`CHECKPOINT_EVERY`], on a
+/// connection of its own. Left to SQLite, the writer that commits past 1,000 pages of log
+/// makes the checkpoint, with its fsyncs, while every event of the next batch waits; a
+/// passive checkpoint here never blocks a writer, and the log stays short.
+fn checkpoints(pool: SqlitePool) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::debug!(error = %e, "background checkpoint failed; the next one retries");
+            }
+        }
+    })
 }
 
 impl SqliteStore {
@@ -42,7 +73,10 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
             .pragma("temp_store", "memory")
-            .optimize_on_close(true, None);
+            .optimize_on_close(true, None)
+            // Checkpoints are made in the background (see `checkpoints`); a writer makes one
+            // itself only when the log has grown this far, which bounds its size.
+            .pragma("wal_autocheckpoint", WAL_CHECKPOINT_BOUND_PAGES.to_string());
 
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if !in_memory {
@@ -63,11 +97,40 @@ impl SqliteStore {
             SqlitePoolOptions::new()
                 .max_connections(config.database_max_connections)
                 .acquire_timeout(Duration::from_secs(30))
-                .connect_with(options.read_only(true).optimize_on_close(false, None))
+                .connect_with(
+                    options
+                        .clone()
+                        .read_only(true)
+                        .optimize_on_close(false, None),
+                )
                 .await
                 .map_err(connect_error)?
         };
-        Ok(SqliteStore { writer, readers })
+        let (ingest, checkpointer) = if in_memory {
+            (None, None)
+        } else {
+            let conn = options
+                .clone()
+                .statement_cache_capacity(INGEST_STATEMENT_CACHE)
+                .connect()
+                .await
+                .map_err(connect_error)?;
+            let checkpoint_pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone().optimize_on_close(false, None))
+                .await
+                .map_err(connect_error)?;
+            (
+                Some(tokio::sync::Mutex::new(Some(conn))),
+                Some(checkpoints(checkpoint_pool)),
+            )
+        };
+        Ok(SqliteStore {
+            writer,
+            readers,
+            ingest,
+            checkpointer,
+        })
     }
 
     fn reader(&self) -> &SqlitePool {
@@ -82,12 +145,35 @@ impl SqliteStore {
     }
 }
 
+/// Prepared statements the ingest connection keeps: a batch's statements depend on its
+/// size, and re-preparing a multi-row insert costs more than running it.
+const INGEST_STATEMENT_CACHE: usize = 1024;
+
 impl_ingest!(SqliteStore, Sqlite, numbered = false);
 
 impl SqliteStore {
+    async fn ingest_batch(
+        &self,
+        batch: &crate::tracking::model::IngestBatch,
+        cache: &mut crate::tracking::model::SessionCache,
+    ) -> Result<(), StoreError> {
+        let mut guard = match &self.ingest {
+            Some(conn) => conn.lock().await,
+            None => {
+                let tx = self.begin_write().await?;
+                return Self::ingest_tx(tx, batch, cache).await;
+            }
+        };
+        let Some(conn) = guard.as_mut() else {
+            return Err(StoreError::Database(sqlx::Error::PoolClosed));
+        };
+        let tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        Self::ingest_tx(tx, batch, cache).await
+    }
+
     /// Multi-row inserts, in chunks that stay below SQLite's limit of bound parameters.
     async fn insert_events(
-        tx: &mut Transaction<'static, Sqlite>,
+        tx: &mut Transaction<'_, Sqlite>,
         rows: &[EventRow<'_>],
     ) -> Result<(), sqlx::Error> {
         const CHUNK: usize = 500;
@@ -156,6 +242,14 @@ impl_store!(SqliteStore, {
     }
 
     async fn close(&self) {
+        if let Some(task) = &self.checkpointer {
+            task.abort();
+        }
+        if let Some(conn) = &self.ingest
+            && let Some(conn) = conn.lock().await.take()
+        {
+            let _ = conn.close().await;
+        }
         self.readers.close().await;
         self.writer.close().await;
     }
