@@ -44,6 +44,6 @@ pub use consent::in_consent_zone;
 pub use error::{Error, LoadError};
 pub use index::{Attribution, Credit, Index, Lookup, Record, Summary};
 pub use ip::{Family, parse_ip};
-pub use normalize::display_name;
+pub use normalize::{display_name, display_name_from_domain};
 pub use open_data::{OPEN_DATA_FILES, OPEN_DATA_PACKAGES, OpenDataRole, version_date};
 pub use overrides::{Override, Overrides, OverridesError};

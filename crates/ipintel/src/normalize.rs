@@ -60,6 +60,42 @@ pub fn display_name(org: &str) -> String {
     }
 }
 
+/// A display name for a company known only by its domain (from reverse DNS, say): the first
+/// label of the registrable domain, dash-separated words capitalised, legal-form suffixes
+/// dropped as in [`display_name`]. `acme-gmbh.de` gives "Acme", `kanzlei-mueller.de` gives
+/// "Kanzlei Mueller", and a label of three characters or fewer is taken for an acronym:
+/// `sap.com` gives "SAP". A punycode (`xn--`) or otherwise unusual label gives the domain as it
+/// is, rather than a mangled name.
+pub fn display_name_from_domain(domain: &str) -> String {
+    let domain = domain.trim().trim_end_matches('.');
+    let label = domain.split('.').next().unwrap_or_default();
+    let plain = !label.is_empty()
+        && !label.starts_with("xn--")
+        && label.chars().any(|c| c.is_ascii_alphabetic())
+        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !plain {
+        return domain.to_owned();
+    }
+    let mut words: Vec<String> = label
+        .split('-')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut chars = w.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect();
+    if let [only] = words.as_mut_slice()
+        && only.len() <= 3
+    {
+        *only = only.to_ascii_uppercase();
+    }
+    strip_legal_suffixes(&mut words);
+    words.join(" ")
+}
+
 /// A registry handle: capitals, digits, `-`, `_`, `.`, no spaces, at least one letter.
 fn is_handle(s: &str) -> bool {
     !s.is_empty()
@@ -164,7 +200,29 @@ fn title_case(w: &str, min_letters: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::display_name;
+    use super::{display_name, display_name_from_domain};
+
+    #[test]
+    fn names_from_domains() {
+        for (domain, want) in [
+            ("acme-gmbh.de", "Acme"),
+            ("kanzlei-mueller.de", "Kanzlei Mueller"),
+            ("stadtwerke-musterstadt.de", "Stadtwerke Musterstadt"),
+            ("muster-ag.ch", "Muster"),
+            ("example.co.uk", "Example"),
+            ("uni-heidelberg.de", "Uni Heidelberg"),
+            ("sap.com", "SAP"),
+            ("3m.com", "3M"),
+            ("acme.de.", "Acme"),
+            ("gmbh.de", "Gmbh"),
+            ("web--shop.de", "Web Shop"),
+            ("xn--mller-kva.de", "xn--mller-kva.de"),
+            ("123.de", "123.de"),
+            ("", ""),
+        ] {
+            assert_eq!(display_name_from_domain(domain), want, "{domain}");
+        }
+    }
 
     #[test]
     fn examples() {

@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tracing_subscriber::filter::FilterExt as _;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::accounts::sites::{NewSite, Site};
 use crate::config::{Config, LogFormat, Overrides};
@@ -306,14 +309,28 @@ fn init_logging(config: &Config, is_serve: bool) {
     };
     let env_filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(env_filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    let filter = env_filter.and(quiet_dns_resolver());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let layer = tracing_subscriber::fmt::layer()
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match config.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => tracing_subscriber::registry()
+            .with(layer.json().with_filter(filter))
+            .try_init(),
+        LogFormat::Text => tracing_subscriber::registry()
+            .with(layer.with_filter(filter))
+            .try_init(),
     };
+}
+
+/// hickory (reverse DNS) logs query names, which spell the visitor's address backwards
+/// (`77.113.0.203.in-addr.arpa`): at debug and trace for every query, and at warn and error
+/// for odd answers (a forged or mismatched question section). None of its events pass,
+/// whatever `log` says, even a filter that names hickory's crates: no address in a log line.
+/// A resolver that cannot be set up stops start-up with its own error instead.
+fn quiet_dns_resolver<S>() -> impl tracing_subscriber::layer::Filter<S> {
+    tracing_subscriber::filter::filter_fn(|meta| !meta.target().starts_with("hickory"))
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<DynStore> {

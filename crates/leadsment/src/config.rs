@@ -39,6 +39,11 @@ const ENV_KEYS: &[&str] = &[
     "email_from",
     "access_token_ttl_secs",
     "login_attempts_per_minute",
+    "reverse_dns",
+    "reverse_dns_resolver",
+    "reverse_dns_timeout_ms",
+    "reverse_dns_cache_size",
+    "reverse_dns_cache_ttl_secs",
 ];
 
 /// The whole configuration, validated.
@@ -88,6 +93,17 @@ pub struct Config {
     pub access_token_ttl: Duration,
     /// Sign-in attempts allowed per client address and minute.
     pub login_attempts_per_minute: u32,
+    /// Whether PTR names may name companies. Off by default: each lookup sends a visitor's
+    /// address to the resolver.
+    pub reverse_dns: bool,
+    /// The resolver asked for PTR names; `None` uses the system's (`/etc/resolv.conf`).
+    pub reverse_dns_resolver: Option<SocketAddr>,
+    /// The most one PTR lookup may add to an event.
+    pub reverse_dns_timeout: Duration,
+    /// Addresses whose answer is kept in memory at most; 0 keeps none.
+    pub reverse_dns_cache_size: usize,
+    /// How long an answer is kept.
+    pub reverse_dns_cache_ttl: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -158,6 +174,16 @@ struct RawConfig {
     access_token_ttl_secs: u64,
     #[serde(default = "default_login_attempts")]
     login_attempts_per_minute: u32,
+    #[serde(default)]
+    reverse_dns: bool,
+    #[serde(default)]
+    reverse_dns_resolver: Option<String>,
+    #[serde(default = "default_reverse_dns_timeout")]
+    reverse_dns_timeout_ms: u64,
+    #[serde(default = "default_reverse_dns_cache_size")]
+    reverse_dns_cache_size: usize,
+    #[serde(default = "default_reverse_dns_cache_ttl")]
+    reverse_dns_cache_ttl_secs: u64,
 }
 
 fn default_listen() -> SocketAddr {
@@ -199,6 +225,21 @@ fn default_access_ttl() -> u64 {
 fn default_login_attempts() -> u32 {
     20
 }
+fn default_reverse_dns_timeout() -> u64 {
+    300
+}
+fn default_reverse_dns_cache_size() -> usize {
+    10_000
+}
+fn default_reverse_dns_cache_ttl() -> u64 {
+    3600
+}
+
+/// Bounds of the reverse DNS keys: a lookup holds up the event that asked, and the cache holds
+/// visitors' addresses in memory.
+const MAX_REVERSE_DNS_TIMEOUT_MS: u64 = 5000;
+const MAX_REVERSE_DNS_CACHE_SIZE: usize = 1_000_000;
+const MAX_REVERSE_DNS_CACHE_TTL_SECS: u64 = 86_400;
 
 /// Accepts `"10.0.0.0/8, 192.168.0.0/16"` (as an environment variable gives it) or a TOML list.
 fn string_or_list<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
@@ -275,6 +316,16 @@ impl Config {
         };
         // An empty environment so a developer's own LEADSMENT_* variables do not leak into tests.
         Self::load_from_env(None, &overrides, Env::prefixed("LEADSMENT_TEST_NOTHING_"))
+    }
+
+    /// What the reverse DNS client is built from, or `None` when reverse DNS is off.
+    pub fn reverse_dns_config(&self) -> Option<ipintel::rdns::ReverseDnsConfig> {
+        self.reverse_dns.then_some(ipintel::rdns::ReverseDnsConfig {
+            resolver: self.reverse_dns_resolver,
+            timeout: self.reverse_dns_timeout,
+            cache_size: self.reverse_dns_cache_size,
+            cache_ttl: self.reverse_dns_cache_ttl,
+        })
     }
 
     /// The public URL with `path` appended (`path` starts with `/`).
@@ -423,6 +474,28 @@ impl RawConfig {
                 "key `login_attempts_per_minute`: must be at least 1".to_owned(),
             ));
         }
+        let reverse_dns_resolver = self
+            .reverse_dns_resolver
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(parse_resolver)
+            .transpose()?;
+        if !(1..=MAX_REVERSE_DNS_TIMEOUT_MS).contains(&self.reverse_dns_timeout_ms) {
+            return Err(ConfigError(format!(
+                "key `reverse_dns_timeout_ms`: must be between 1 and {MAX_REVERSE_DNS_TIMEOUT_MS} (5 seconds)"
+            )));
+        }
+        if self.reverse_dns_cache_size > MAX_REVERSE_DNS_CACHE_SIZE {
+            return Err(ConfigError(format!(
+                "key `reverse_dns_cache_size`: must be at most {MAX_REVERSE_DNS_CACHE_SIZE}"
+            )));
+        }
+        if !(1..=MAX_REVERSE_DNS_CACHE_TTL_SECS).contains(&self.reverse_dns_cache_ttl_secs) {
+            return Err(ConfigError(format!(
+                "key `reverse_dns_cache_ttl_secs`: must be between 1 and {MAX_REVERSE_DNS_CACHE_TTL_SECS} (a day)"
+            )));
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log).map_err(|e| {
             ConfigError(format!(
                 "key `log`: `{}` is not a valid log filter: {e}",
@@ -452,6 +525,11 @@ impl RawConfig {
             email_from: self.email_from,
             access_token_ttl: Duration::from_secs(self.access_token_ttl_secs),
             login_attempts_per_minute: self.login_attempts_per_minute,
+            reverse_dns: self.reverse_dns,
+            reverse_dns_resolver,
+            reverse_dns_timeout: Duration::from_millis(self.reverse_dns_timeout_ms),
+            reverse_dns_cache_size: self.reverse_dns_cache_size,
+            reverse_dns_cache_ttl: Duration::from_secs(self.reverse_dns_cache_ttl_secs),
         })
     }
 }
@@ -466,6 +544,19 @@ fn parse_cidr(s: &str) -> Result<IpNet, ConfigError> {
     }
     Err(ConfigError(format!(
         "key `trusted_proxies`: `{s}` is not a CIDR such as 10.0.0.0/8 or an IP address"
+    )))
+}
+
+/// A resolver's address; port 53 when only the IP address is given.
+fn parse_resolver(s: &str) -> Result<SocketAddr, ConfigError> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    Err(ConfigError(format!(
+        "key `reverse_dns_resolver`: `{s}` is not an address such as 127.0.0.1:53, [::1]:53 or 127.0.0.1"
     )))
 }
 
@@ -646,6 +737,74 @@ mod tests {
             c.database_url.expose(),
             "postgres://app:hunter2hunter2@db.internal/leadsment"
         );
+    }
+
+    #[test]
+    fn reverse_dns_is_off_by_default_and_bounded() {
+        let c = load("", &[], &Overrides::default());
+        assert!(!c.reverse_dns);
+        assert_eq!(c.reverse_dns_config(), None);
+        assert_eq!(c.reverse_dns_timeout, Duration::from_millis(300));
+
+        // A resolver alone does not turn it on.
+        let c = load(
+            "reverse_dns_resolver = \"127.0.0.1:5353\"",
+            &[],
+            &Overrides::default(),
+        );
+        assert_eq!(c.reverse_dns_config(), None);
+
+        let env = [
+            ("LEADSMENT_REVERSE_DNS", "true"),
+            ("LEADSMENT_REVERSE_DNS_RESOLVER", "192.0.2.53"),
+            ("LEADSMENT_REVERSE_DNS_TIMEOUT_MS", "150"),
+            ("LEADSMENT_REVERSE_DNS_CACHE_SIZE", "0"),
+            ("LEADSMENT_REVERSE_DNS_CACHE_TTL_SECS", "60"),
+        ];
+        let c = load("", &env, &Overrides::default());
+        assert_eq!(
+            c.reverse_dns_config(),
+            Some(ipintel::rdns::ReverseDnsConfig {
+                resolver: Some("192.0.2.53:53".parse().unwrap()),
+                timeout: Duration::from_millis(150),
+                cache_size: 0,
+                cache_ttl: Duration::from_secs(60),
+            })
+        );
+        let c = load(
+            "reverse_dns = true\nreverse_dns_resolver = \"[::1]:5353\"",
+            &[],
+            &Overrides::default(),
+        );
+        let rdns = c.reverse_dns_config().unwrap();
+        assert_eq!(rdns.resolver, Some("[::1]:5353".parse().unwrap()));
+        assert_eq!(rdns.cache_size, 10_000);
+        assert_eq!(rdns.cache_ttl, Duration::from_secs(3600));
+
+        for (toml, key) in [
+            ("reverse_dns_timeout_ms = 0", "reverse_dns_timeout_ms"),
+            ("reverse_dns_timeout_ms = 5001", "reverse_dns_timeout_ms"),
+            ("reverse_dns_cache_size = 1000001", "reverse_dns_cache_size"),
+            (
+                "reverse_dns_cache_ttl_secs = 0",
+                "reverse_dns_cache_ttl_secs",
+            ),
+            (
+                "reverse_dns_cache_ttl_secs = 86401",
+                "reverse_dns_cache_ttl_secs",
+            ),
+            (
+                "reverse_dns_resolver = \"dns.example\"",
+                "reverse_dns_resolver",
+            ),
+            ("reverse_dns = \"perhaps\"", "reverse_dns"),
+        ] {
+            let e = load_err(toml, &[]);
+            assert!(e.contains(key), "{toml}: {e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+        let e = load_err("", &[("LEADSMENT_REVERSE_DNS_TIMEOUT_MS", "-1")]);
+        assert!(e.contains("LEADSMENT_REVERSE_DNS_TIMEOUT_MS"), "{e}");
     }
 
     #[test]

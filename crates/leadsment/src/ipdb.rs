@@ -113,6 +113,12 @@ impl IpDb {
         })
     }
 
+    /// Whether an override holds the address: then it wins over every source, reverse DNS
+    /// included.
+    pub fn overridden(&self, ip: IpAddr) -> bool {
+        self.overrides.find(ip).is_some()
+    }
+
     /// Everything known about an address: the overrides first, then the data.
     pub fn lookup(&self, ip: IpAddr) -> Lookup {
         match self.index.load().as_ref() {

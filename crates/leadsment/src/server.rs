@@ -72,8 +72,23 @@ impl Server {
         };
         let ipdb = Arc::new(IpDb::open(&config.data_dir, overrides));
         let ipdb_watch = ipdb.watch(Duration::from_secs(5));
+        let rdns = match config.reverse_dns_config() {
+            Some(rdns) => {
+                let client = ipintel::rdns::HickoryReverseDns::new(rdns)
+                    .context("key `reverse_dns`: cannot set up reverse DNS")?;
+                tracing::info!(
+                    resolver = config
+                        .reverse_dns_resolver
+                        .map_or_else(|| "the system's".to_owned(), |a| a.to_string()),
+                    timeout_ms = config.reverse_dns_timeout.as_millis() as u64,
+                    "reverse DNS is on: visitors' addresses are sent to the resolver"
+                );
+                Some(client)
+            }
+            None => None,
+        };
         let writer = Writer::spawn(store.clone(), config.ingest_queue);
-        let tracking = Tracking::new(store.clone(), writer.handle(), ipdb);
+        let tracking = Tracking::new(store.clone(), writer.handle(), ipdb, rdns);
         let state = AppState::new(config, store, auth, tracking)
             .context("cannot set up the metrics registry")?;
         Ok(Server {

@@ -1,6 +1,7 @@
 //! Cookieless tracking: the `t.js` snippet, `POST /api/event`, and the pipeline from a request
 //! to a stored event: client address, ignore list, bot filter, user agent, referrer and UTM,
-//! visitor hash, IP to organisation, and then the address is dropped.
+//! visitor hash, IP to organisation (and, when configured, reverse DNS), and then the address
+//! is dropped.
 
 pub mod agent;
 pub mod client_ip;
@@ -22,6 +23,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, options, post};
+use ipintel::rdns::HickoryReverseDns;
 use ipnet::IpNet;
 
 use self::model::{CompanyInfo, NewEvent};
@@ -53,19 +55,44 @@ pub fn routes() -> Vec<Route> {
 pub struct Tracking {
     pub writer: WriterHandle,
     pub ipdb: Arc<IpDb>,
+    /// PTR lookups, when `reverse_dns` is on.
+    rdns: Option<HickoryReverseDns>,
     salts: visitor::Salts,
     sites: SiteCache,
 }
 
 impl Tracking {
-    pub fn new(store: DynStore, writer: WriterHandle, ipdb: Arc<IpDb>) -> Tracking {
+    pub fn new(
+        store: DynStore,
+        writer: WriterHandle,
+        ipdb: Arc<IpDb>,
+        rdns: Option<HickoryReverseDns>,
+    ) -> Tracking {
         agent::warm_up();
         Tracking {
             writer,
             ipdb,
+            rdns,
             salts: visitor::Salts::new(store.clone()),
             sites: SiteCache::new(store),
         }
+    }
+
+    /// The organisation behind an address: the IP index (overrides first), then, when reverse
+    /// DNS is on, the PTR name for the results it may improve (see
+    /// [`ipintel::rdns::apply_reverse_dns`]). Hosting and mobile addresses, and addresses an
+    /// override holds, are never sent to the resolver. The lookup takes at most
+    /// `reverse_dns_timeout`, and nothing about the address or its name is logged.
+    pub async fn identify(&self, ip: IpAddr) -> ipintel::Lookup {
+        let mut org = self.ipdb.lookup(ip);
+        if let Some(rdns) = &self.rdns
+            && ipintel::rdns::wants_reverse_dns(&org)
+            && !self.ipdb.overridden(ip)
+        {
+            let domain = rdns.company_domain(ip).await;
+            ipintel::rdns::apply_reverse_dns(&mut org, domain.as_deref());
+        }
+        org
     }
 }
 
@@ -267,7 +294,7 @@ async fn ingest(
         .salts
         .hashes(now, site.id.0, ip, user_agent)
         .await?;
-    let org = tracking.ipdb.lookup(ip);
+    let org = tracking.identify(ip).await;
     // From here on only what the lookup derived is used; the address itself goes no further.
     let attribution = source::attribute(&event.url, event.referrer.as_ref(), &|h: &Hostname| {
         site.matches_host(h)

@@ -205,6 +205,12 @@ fn bad_input_gets_one_line_naming_the_problem() {
             .arg("serve"),
         "LEADSMENT_LISTEN",
     );
+    assert_one_line_error(
+        leadsment(dir.path())
+            .env("LEADSMENT_REVERSE_DNS_TIMEOUT_MS", "0")
+            .arg("serve"),
+        "reverse_dns_timeout_ms",
+    );
     std::fs::write(
         dir.path().join("bad.toml"),
         "listen = \"127.0.0.1:1\"\nlistn = 3\n",
@@ -392,9 +398,74 @@ fn serve_prints_a_one_time_setup_url_until_an_administrator_exists() {
 /// Distinctive client addresses, sent through a trusted proxy.
 const ADDRESSES: [&str; 3] = ["203.0.113.77", "198.51.100.123", "2001:db8:beef::4242"];
 
-on_both_backends!(no_raw_ip_address_reaches_disk_or_logs);
+on_both_backends!(
+    no_raw_ip_address_reaches_disk_or_logs,
+    no_raw_ip_address_reaches_disk_or_logs_with_reverse_dns,
+);
 
 async fn no_raw_ip_address_reaches_disk_or_logs(backend: Backend) {
+    let written = everything_written_while_serving(backend, &[]).await;
+    for ip in ADDRESSES {
+        assert!(!written.contains(ip), "{ip} was written somewhere");
+    }
+}
+
+/// With reverse DNS on and hickory asked for its most verbose logs by name: neither the
+/// addresses nor the names that spell them (query names, PTR names) are written anywhere.
+async fn no_raw_ip_address_reaches_disk_or_logs_with_reverse_dns(backend: Backend) {
+    use crate::dns_server::{Answer, TestDns};
+    let dns = TestDns::start(&[
+        (ADDRESSES[0], Answer::Ptr("mail.acme-gmbh.de.")),
+        (
+            ADDRESSES[1],
+            Answer::Ptr("host-198-51-100-123.dyn.example-isp.net."),
+        ),
+        (ADDRESSES[2], Answer::Silent),
+    ])
+    .await;
+    let resolver = dns.addr.to_string();
+    let written = everything_written_while_serving(
+        backend,
+        &[
+            ("LEADSMENT_REVERSE_DNS", "true"),
+            ("LEADSMENT_REVERSE_DNS_RESOLVER", &resolver),
+            (
+                "LEADSMENT_LOG",
+                "trace,sqlx=trace,hyper=info,h2=info,hickory_proto=trace,hickory_net=trace,hickory_resolver=trace",
+            ),
+        ],
+    )
+    .await;
+    for ip in ADDRESSES {
+        assert!(dns.asked_for(ip) >= 1, "{ip} was looked up");
+    }
+    assert!(
+        written.contains("acme-gmbh.de"),
+        "the company the PTR names is stored"
+    );
+    for ip in ADDRESSES {
+        assert!(!written.contains(ip), "{ip} was written somewhere");
+    }
+    for name in [
+        // Query names, the address reversed: hickory's debug logs carry them.
+        "77.113.0.203",
+        "123.100.51.198",
+        "2.4.2.4.0.0.0.0",
+        "in-addr.arpa",
+        "ip6.arpa",
+        // PTR names: only the company domain is kept, never the name.
+        "mail.acme-gmbh.de",
+        "198-51-100-123",
+        "example-isp.net",
+    ] {
+        assert!(!written.contains(name), "{name} was written somewhere");
+    }
+}
+
+/// Runs `leadsment serve` with logging at `trace` and `env`, sends events from [`ADDRESSES`]
+/// through a trusted proxy, stops it, and returns everything it wrote: its log and its
+/// database (the SQLite files, or a dump of every PostgreSQL table).
+async fn everything_written_while_serving(backend: Backend, env: &[(&str, &str)]) -> String {
     let db = TestDb::new(backend).await;
     let dir = db.dir.path().to_owned();
     let data_dir = dir.join("leadsment-data");
@@ -414,6 +485,7 @@ async fn no_raw_ip_address_reaches_disk_or_logs(backend: Backend) {
         .env("LEADSMENT_TRUSTED_PROXIES", "127.0.0.1/32")
         // As much logging as there is, SQL statements included.
         .env("LEADSMENT_LOG", "trace,sqlx=trace,hyper=info,h2=info")
+        .envs(env.iter().copied())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -525,9 +597,7 @@ async fn no_raw_ip_address_reaches_disk_or_logs(backend: Backend) {
             assert!(written.contains("/p1"), "the events are in the dump");
         }
     }
-    for ip in ADDRESSES {
-        assert!(!written.contains(ip), "{ip} was written somewhere");
-    }
+    written
 }
 
 on_both_backends!(export_writes_the_days_of_the_site_time_zone);

@@ -6,10 +6,12 @@ mod support;
 mod accounts;
 mod browser;
 mod client;
+mod dns_server;
 mod mail_sink;
 mod screenshots;
 
 mod cli;
 mod http;
+mod rdns;
 mod store;
 mod tracking;
