@@ -214,10 +214,25 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths() {
     fill(&page, "#f-email", "ada@example.com").await;
     fill(&page, "#f-password", PW).await;
     submit(&page, "button[type=submit]").await;
-    let url = page.url().await.unwrap().unwrap_or_default();
+    // Signing in hashes a password and follows a redirect; on a busy machine (the whole suite
+    // at once) that can outlast `submit`'s wait, so look again for a while before failing.
+    let want = format!("/w/{}", ws.0);
+    let mut url = String::new();
+    for _ in 0..50 {
+        url = page.url().await.unwrap().unwrap_or_default();
+        if url.contains(&want) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let body = if url.contains(&want) {
+        String::new()
+    } else {
+        page.content().await.unwrap_or_default()
+    };
     assert!(
-        url.contains(&format!("/w/{}", ws.0)),
-        "signed in and sent to the workspace: {url}"
+        url.contains(&want),
+        "signed in and sent to the workspace: {url}\n{body}"
     );
     let cookies = page.get_cookies().await.unwrap();
     let names: Vec<&str> = cookies.iter().map(|c| c.name.as_str()).collect();
