@@ -38,7 +38,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// Copies the write-ahead log into the database file every [`CHECKPOINT_EVERY`], on a
 /// connection of its own. Left to SQLite, the writer that commits past 1,000 pages of log
 /// makes the checkpoint, with its fsyncs, while every event of the next batch waits; a
-/// passive checkpoint here never blocks a writer, and the log stays short.
+/// passive checkpoint here never blocks a writer, and a writer's own checkpoint (past
+/// [`WAL_CHECKPOINT_BOUND_PAGES`]) becomes rare and finds most of the log copied already.
 fn checkpoints(pool: SqlitePool) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
@@ -53,6 +54,15 @@ fn checkpoints(pool: SqlitePool) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+impl Drop for SqliteStore {
+    /// A store dropped without `close` stops its checkpointer too.
+    fn drop(&mut self) {
+        if let Some(task) = &self.checkpointer {
+            task.abort();
+        }
+    }
 }
 
 impl SqliteStore {

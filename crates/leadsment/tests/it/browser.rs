@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::support::{Backend, TestApp};
-use crate::tracking::{CHROME, add_site};
+use crate::tracking::{CHROME, add_site, export_all};
 
 fn chromium_path() -> PathBuf {
     let path = PathBuf::from(
@@ -123,23 +123,11 @@ leadsment('Early', {{props: {{queued: 'yes'}}}});</script>
     (addr, task)
 }
 
-async fn stored(app: &TestApp, site: &leadsment::accounts::sites::Site) -> Vec<Value> {
-    let store = app.db.store().await;
-    let rows = store
-        .export_events(site.id, 0, i64::MAX, 0, 1000)
-        .await
-        .unwrap();
-    store.close().await;
-    rows.into_iter()
-        .map(|r| serde_json::to_value(r).unwrap())
-        .collect()
-}
-
 /// Waits until the store holds `n` events (the browser sends them asynchronously).
 async fn wait_for(app: &TestApp, site: &leadsment::accounts::sites::Site, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let events = stored(app, site).await;
+        let events = export_all(app, site).await;
         if events.len() >= n || Instant::now() > deadline {
             return events;
         }
@@ -291,7 +279,7 @@ async fn the_tracker_stays_silent_for_automation_and_until_consent() {
     page.wait_for_navigation().await.unwrap();
     assert_eq!(eval(&page, "navigator.webdriver").await, Value::Bool(true));
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(stored(&app, &site).await.is_empty());
+    assert!(export_all(&app, &site).await.is_empty());
 
     // A site that requires consent: nothing until the consent manager says so.
     page.goto(format!("http://localhost:{}/page/consent", customer.port()).as_str())
@@ -299,7 +287,7 @@ async fn the_tracker_stays_silent_for_automation_and_until_consent() {
         .unwrap();
     page.wait_for_navigation().await.unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(stored(&app, &site).await.is_empty());
+    assert!(export_all(&app, &site).await.is_empty());
     eval(&page, "leadsment('consent'); 1").await;
     let events = wait_for(&app, &site, 2).await;
     assert_eq!(sorted_names(&events), ["Early", "pageview"]);

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::dns_server::{Answer, TestDns};
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp};
-use crate::tracking::{CHROME, add_site, post};
+use crate::tracking::{CHROME, add_site, export_all, post};
 
 /// A business line on an ISP whose PTR names the company.
 const ISP_COMPANY: &str = "203.0.113.10";
@@ -87,15 +87,10 @@ type Stored = (String, [Value; 3]);
 
 /// Each stored event's address (from its path) and [company, company domain, class].
 async fn stored(app: &TestApp, site: &Site) -> Vec<Stored> {
-    let store = app.db.store().await;
-    let rows = store
-        .export_events(site.id, 0, i64::MAX, 0, 1000)
+    export_all(app, site)
         .await
-        .unwrap();
-    store.close().await;
-    rows.into_iter()
+        .into_iter()
         .map(|r| {
-            let r = serde_json::to_value(r).unwrap();
             let ip = r["path"]
                 .as_str()
                 .unwrap()

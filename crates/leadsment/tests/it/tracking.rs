@@ -49,7 +49,8 @@ fn pageview(url: &str) -> Value {
     json!({"name": "pageview", "url": url, "domain": "acme.example", "referrer": "https://www.linkedin.com/feed/"})
 }
 
-async fn export_all(app: &TestApp, site: &Site) -> Vec<Value> {
+/// Every event stored for the site, as the export writes it.
+pub async fn export_all(app: &TestApp, site: &Site) -> Vec<Value> {
     let store = app.db.store().await;
     let rows = store
         .export_events(site.id, 0, i64::MAX, 0, 10_000)
