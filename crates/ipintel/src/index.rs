@@ -2,10 +2,10 @@
 //!
 //! Layout: each family is a full partition of its address space into ranges, stored as a
 //! sorted array of range starts (`u32` for IPv4, `u128` for IPv6) beside an array of record
-//! ids. A table over the top 16 bits of the address gives the slice of starts that can hold
-//! the answer, so a lookup is one table read plus a short binary search in one or two cache
-//! lines. Records are deduplicated (organisation, country, class) triples; organisations and
-//! their strings are stored once.
+//! ids; this is what the file holds. Lookups use radix tables derived from it at load time
+//! ([`Dir4`], [`Dir6`]): 16 bits, then 8 bits per level, each level a few dependent reads with
+//! no search. Records are deduplicated (organisation, country, class) triples; organisations
+//! and their strings are stored once.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -49,52 +49,6 @@ pub(crate) fn pack(records: &[RecordData], rec: u32) -> Packed {
     (rec << 8) | cc
 }
 
-/// Marks an IPv6 /32 whose addresses are not all in one range: search the full table.
-const SEARCH: Packed = NO_DATA - 1;
-
-/// The IPv6 partition seen at /32 granularity: each /32 either lies in one range (its value)
-/// or is split ([`SEARCH`]). Returns run starts and values, as [`Dir4::new`] takes them.
-fn top32_partition(starts: &[u128], vals: &[Packed]) -> (Vec<u32>, Vec<Packed>) {
-    const LOW: u128 = (1 << 96) - 1;
-    let mut out: Vec<(u32, Packed)> = Vec::new();
-    let mut push = |p: u32, v: Packed| {
-        if out.last().is_none_or(|l| l.1 != v) {
-            out.push((p, v));
-        }
-    };
-    for (i, (&s, &v)) in starts.iter().zip(vals).enumerate() {
-        let e = starts.get(i + 1).map_or(u128::MAX, |n| n - 1);
-        let (ps, pe) = ((s >> 96) as u32, (e >> 96) as u32);
-        let first_full = if s & LOW == 0 {
-            Some(ps)
-        } else {
-            ps.checked_add(1)
-        };
-        let last_full = if e & LOW == LOW {
-            Some(pe)
-        } else {
-            pe.checked_sub(1)
-        };
-        if s & LOW != 0 {
-            push(ps, SEARCH);
-        }
-        if let (Some(a), Some(b)) = (first_full, last_full)
-            && a <= b
-        {
-            push(a, v);
-        }
-        if e & LOW != LOW && (s & LOW == 0 || pe != ps) {
-            push(pe, SEARCH);
-        }
-    }
-    out.into_iter().unzip()
-}
-
-/// A bucket bigger than this gets a second level on the bits after the top 16.
-const SUB_LEVEL_MIN: u32 = 16;
-/// The second level gets about one slot per this many ranges (4 to 16 bits).
-const SUB_LEVEL_DENSITY: u32 = 4;
-
 /// One family's partition of the address space.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Table<K> {
@@ -102,31 +56,19 @@ pub(crate) struct Table<K> {
     pub(crate) starts: Vec<K>,
     /// Record id per range, or [`NONE`].
     pub(crate) recs: Vec<u32>,
-    /// Packed value per range (empty when another structure answers lookups).
-    vals: Vec<Packed>,
     /// `buckets[b]` = index of the first start whose top 16 bits are `>= b`; `BUCKETS + 1` entries.
     buckets: Vec<u32>,
-    /// Per bucket, `u64::MAX` or `offset << 8 | bits`: `sub[offset..]` holds `2^bits + 1`
-    /// first-indexes over the `bits` bits after the top 16, sized to the bucket.
-    subs: Vec<u64>,
-    sub: Vec<u32>,
 }
 
 /// Keys stored in a [`Table`].
 pub(crate) trait Key: Copy + Ord + Into<u128> {
     fn bucket(self) -> usize;
-    /// The `bits` bits (1..=16) after the top 16.
-    fn sub(self, bits: u32) -> usize;
 }
 
 impl Key for u32 {
     #[inline(always)]
     fn bucket(self) -> usize {
         (self >> 16) as usize
-    }
-    #[inline(always)]
-    fn sub(self, bits: u32) -> usize {
-        ((self << 16) >> (32 - bits)) as usize
     }
 }
 
@@ -135,20 +77,10 @@ impl Key for u128 {
     fn bucket(self) -> usize {
         (self >> 112) as usize
     }
-    #[inline(always)]
-    fn sub(self, bits: u32) -> usize {
-        ((self << 16) >> (128 - bits)) as usize
-    }
 }
 
 impl<K: Key> Table<K> {
-    /// `with_values`: keep packed values and the second level, for tables that answer lookups.
-    pub(crate) fn new(
-        starts: Vec<K>,
-        recs: Vec<u32>,
-        records: &[RecordData],
-        with_values: bool,
-    ) -> Self {
+    pub(crate) fn new(starts: Vec<K>, recs: Vec<u32>) -> Self {
         let mut buckets = Vec::with_capacity(BUCKETS + 1);
         let mut i = 0usize;
         for b in 0..=BUCKETS {
@@ -157,35 +89,10 @@ impl<K: Key> Table<K> {
             }
             buckets.push(i as u32);
         }
-        let mut subs = Vec::new();
-        let mut sub = Vec::new();
-        let mut vals = Vec::new();
-        if with_values {
-            vals = recs.iter().map(|r| pack(records, *r)).collect();
-            subs = vec![u64::MAX; BUCKETS];
-            for b in 0..BUCKETS {
-                let (lo, hi) = (buckets[b], buckets[b + 1]);
-                if hi - lo < SUB_LEVEL_MIN {
-                    continue;
-                }
-                let bits = ((hi - lo) / SUB_LEVEL_DENSITY).ilog2().clamp(4, 16);
-                subs[b] = (sub.len() as u64) << 8 | u64::from(bits);
-                let mut i = lo as usize;
-                for j in 0..=(1usize << bits) {
-                    while i < hi as usize && starts[i].sub(bits) < j {
-                        i += 1;
-                    }
-                    sub.push(i as u32);
-                }
-            }
-        }
         Table {
             starts,
             recs,
-            vals,
             buckets,
-            subs,
-            sub,
         }
     }
 
@@ -193,18 +100,11 @@ impl<K: Key> Table<K> {
     #[inline(always)]
     pub(crate) fn find(&self, key: K) -> Option<usize> {
         let b = key.bucket();
-        let mut lo = *self.buckets.get(b)? as usize;
-        let mut hi = *self.buckets.get(b + 1)? as usize;
-        if let Some(&s) = self.subs.get(b)
-            && s != u64::MAX
-        {
-            let j = (s >> 8) as usize + key.sub((s & 0xFF) as u32);
-            lo = *self.sub.get(j)? as usize;
-            hi = *self.sub.get(j + 1)? as usize;
-        }
+        let lo = *self.buckets.get(b)? as usize;
+        let hi = *self.buckets.get(b + 1)? as usize;
         let slice = self.starts.get(lo..hi)?;
-        // Branch-free binary search: the slice is short, and a conditional move beats a
-        // mispredicted branch on random addresses.
+        // Branch-free binary search. Lookups go through the radix tables; this serves range
+        // bounds, where a bucket's slice may be long but a few more steps cost little.
         let mut base = 0usize;
         let mut size = slice.len();
         if size == 0 {
@@ -220,13 +120,6 @@ impl<K: Key> Table<K> {
         (lo + base).checked_sub(1)
     }
 
-    #[inline(always)]
-    fn value(&self, key: K) -> Packed {
-        self.find(key)
-            .and_then(|i| self.vals.get(i).copied())
-            .unwrap_or(NO_DATA)
-    }
-
     fn end_of(&self, i: usize, family: Family) -> u128 {
         match self.starts.get(i + 1) {
             Some(next) => (*next).into() - 1,
@@ -235,10 +128,7 @@ impl<K: Key> Table<K> {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.starts.len() * std::mem::size_of::<K>()
-            + (self.recs.len() + self.vals.len() + self.buckets.len()) * 4
-            + self.subs.len() * 8
-            + self.sub.len() * 4
+        self.starts.len() * std::mem::size_of::<K>() + (self.recs.len() + self.buckets.len()) * 4
     }
 }
 
@@ -373,50 +263,64 @@ impl Level {
     }
 }
 
+/// Builds radix levels from a partition given as range starts aligned to the top of a `u128`
+/// (an IPv4 start shifted left by 96), walking the address space in order.
+struct RadixBuilder<'a> {
+    starts: &'a [u128],
+    vals: &'a [Packed],
+    /// The range being walked: `starts[i] <= current address < starts[i + 1]`.
+    i: usize,
+}
+
+impl RadixBuilder<'_> {
+    /// The value at `a`, and whether another range starts in `a .. a + 2^bits`.
+    fn at(&mut self, a: u128, bits: u32) -> (Packed, bool) {
+        while self.starts.get(self.i + 1).is_some_and(|s| *s <= a) {
+            self.i += 1;
+        }
+        // `a` is aligned to 2^bits, so the block's last address does not overflow.
+        let last = a | ((1u128 << bits) - 1);
+        let split = self.starts.get(self.i + 1).is_some_and(|s| *s <= last);
+        (self.vals.get(self.i).copied().unwrap_or(NO_DATA), split)
+    }
+
+    /// The entry for the block `a .. a + 2^bits`: its value when one range holds all of it,
+    /// else a pointer to a chunk over its 256 sub-blocks in `levels[0]`, built recursively.
+    fn entry(&mut self, a: u128, bits: u32, levels: &mut [Level]) -> u32 {
+        let (v, split) = self.at(a, bits);
+        if !split {
+            return v;
+        }
+        // Levels reach down to single addresses, which are never split.
+        let Some((level, deeper)) = levels.split_first_mut() else {
+            return v;
+        };
+        let sub = bits - 8;
+        let mut slots = [0u32; 256];
+        for (j, slot) in slots.iter_mut().enumerate() {
+            *slot = self.entry(a | ((j as u128) << sub), sub, deeper);
+        }
+        level.push_chunk(&slots)
+    }
+
+    /// The top level over the first 16 bits, and `depth` levels of 8 bits below it.
+    fn build(starts: &[u128], vals: &[Packed], depth: usize) -> (Vec<u32>, Vec<Level>) {
+        let mut b = RadixBuilder { starts, vals, i: 0 };
+        let mut levels = vec![Level::default(); depth];
+        let l1 = (0..BUCKETS as u128)
+            .map(|top| b.entry(top << 112, 112, &mut levels))
+            .collect();
+        (l1, levels)
+    }
+}
+
 impl Dir4 {
     pub(crate) fn new(starts: &[u32], vals: &[Packed]) -> Dir4 {
-        let mut d = Dir4 {
-            l1: Vec::with_capacity(BUCKETS),
-            l2: Level::default(),
-            l3: Level::default(),
-        };
-        // `i` walks the ranges: starts[i] <= current address < starts[i + 1].
-        let mut i = 0usize;
-        // The value at `a`, and whether another range starts before `a + span`.
-        let mut at = |a: u32, span: u64| -> (Packed, bool) {
-            while starts.get(i + 1).is_some_and(|s| *s <= a) {
-                i += 1;
-            }
-            let split = starts
-                .get(i + 1)
-                .is_some_and(|s| u64::from(*s) < u64::from(a) + span);
-            (vals.get(i).copied().unwrap_or(NO_DATA), split)
-        };
-        for b1 in 0..BUCKETS as u32 {
-            let a1 = b1 << 16;
-            let (v, split) = at(a1, 1 << 16);
-            if !split {
-                d.l1.push(v);
-                continue;
-            }
-            let mut slots = [0u32; 256];
-            for (b2, slot) in slots.iter_mut().enumerate() {
-                let a2 = a1 | ((b2 as u32) << 8);
-                let (v, split) = at(a2, 1 << 8);
-                *slot = if split {
-                    let mut fine = [0u32; 256];
-                    for (b3, f) in fine.iter_mut().enumerate() {
-                        *f = at(a2 | b3 as u32, 1).0;
-                    }
-                    d.l3.push_chunk(&fine)
-                } else {
-                    v
-                };
-            }
-            let c = d.l2.push_chunk(&slots);
-            d.l1.push(c);
-        }
-        d
+        let starts: Vec<u128> = starts.iter().map(|s| u128::from(*s) << 96).collect();
+        let (l1, mut levels) = RadixBuilder::build(&starts, vals, 2);
+        let l3 = levels.pop().unwrap_or_default();
+        let l2 = levels.pop().unwrap_or_default();
+        Dir4 { l1, l2, l3 }
     }
 
     #[inline(always)]
@@ -434,6 +338,41 @@ impl Dir4 {
 
     fn heap_bytes(&self) -> usize {
         self.l1.len() * 4 + self.l2.heap_bytes() + self.l3.heap_bytes()
+    }
+}
+
+/// IPv6 lookups as a 16-8-8-...-8 radix table down to single addresses, built like
+/// [`Dir4`]: most space is handed out in /32s to /64s, so a lookup is three to seven reads,
+/// and only the rare finer ranges go deeper. Each level has its own chunks, so the upper
+/// levels that every lookup touches stay dense in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Dir6 {
+    l1: Vec<u32>,
+    /// `levels[d]` holds the chunks over bits `16 + 8d .. 24 + 8d`.
+    levels: Vec<Level>,
+}
+
+impl Dir6 {
+    pub(crate) fn new(starts: &[u128], vals: &[Packed]) -> Dir6 {
+        let (l1, levels) = RadixBuilder::build(starts, vals, 14);
+        Dir6 { l1, levels }
+    }
+
+    #[inline(always)]
+    pub(crate) fn get(&self, key: u128) -> Packed {
+        let bytes = key.to_be_bytes();
+        let mut e = self.l1[(key >> 112) as usize];
+        for (level, byte) in self.levels.iter().zip(&bytes[2..]) {
+            if e & PTR == 0 {
+                break;
+            }
+            e = level.slot(e, u32::from(*byte));
+        }
+        e
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.l1.len() * 4 + self.levels.iter().map(Level::heap_bytes).sum::<usize>()
     }
 }
 
@@ -576,8 +515,7 @@ pub(crate) struct IndexParts {
 pub struct Index {
     pub(crate) v4: Table<u32>,
     pub(crate) dir4: Dir4,
-    /// The same radix table over the top 32 bits of IPv6; [`SEARCH`] marks a /32 split finer.
-    dir6: Dir4,
+    dir6: Dir6,
     pub(crate) v6: Table<u128>,
     pub(crate) records: Vec<RecordData>,
     pub(crate) owners: Vec<OwnerData>,
@@ -773,12 +711,10 @@ impl Index {
         self.country_of(val)
     }
 
-    /// Most IPv6 space is handed out in /32s or larger, so the top 32 bits usually decide.
     /// Kept out of line so the IPv4 path stays small enough to inline into callers.
     #[inline(never)]
     fn v6_value(&self, key: u128) -> Packed {
-        let v = self.dir6.get((key >> 96) as u32);
-        if v == SEARCH { self.v6.value(key) } else { v }
+        self.dir6.get(key)
     }
 
     #[inline(always)]
@@ -789,12 +725,12 @@ impl Index {
 
     /// Assembles an index from validated parts, building the lookup structures.
     pub(crate) fn from_parts(parts: IndexParts) -> Index {
-        let v4 = Table::new(parts.starts4, parts.recs4, &parts.records, false);
+        let v4 = Table::new(parts.starts4, parts.recs4);
         let vals4: Vec<Packed> = v4.recs.iter().map(|r| pack(&parts.records, *r)).collect();
         let dir4 = Dir4::new(&v4.starts, &vals4);
-        let v6 = Table::new(parts.starts6, parts.recs6, &parts.records, true);
-        let (starts32, vals32) = top32_partition(&v6.starts, &v6.vals);
-        let dir6 = Dir4::new(&starts32, &vals32);
+        let v6 = Table::new(parts.starts6, parts.recs6);
+        let vals6: Vec<Packed> = v6.recs.iter().map(|r| pack(&parts.records, *r)).collect();
+        let dir6 = Dir6::new(&v6.starts, &vals6);
         let country_codes: String = parts
             .countries
             .iter()
