@@ -11,6 +11,11 @@
 //! code: ipintel through `Index::lookup(..).country()`, maxminddb through
 //! `Reader::lookup(..).decode::<{ country_code: &str }>()`. Passes alternate between the
 //! implementations; each is repeated `ROUNDS` times and the median rate is reported.
+//!
+//! Each round also times two ceilings over the same addresses (see `main`): the loop with one
+//! cached table read per address, and with one uncached read, so the report shows what ratio
+//! to maxminddb is reachable at all. `IPINTEL_BENCH_ONLY=IPv6` runs only the sets whose name
+//! holds that text; `IPINTEL_BENCH_DIAG=1` adds country-only and sorted-address rates.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -96,9 +101,28 @@ fn main() {
     println!(
         "| set | ipintel lookup + country | maxminddb lookup + country | ratio of medians | median of per-round ratios |\n|---|---|---|---|---|"
     );
-    for (name, addrs) in &sets {
+    // Ceilings: the same loop over the same addresses doing almost no work, to show what
+    // ratio to maxminddb any implementation could reach on this machine. `small`: one read of
+    // a 256 KiB table by the top 16 bits, which stays in the cache. `miss`: one read of a
+    // 16 MiB table at a hash of the top 64 bits (the whole IPv4 address), so about one cache
+    // miss per address: the price of a single dependent read into an index too big to cache.
+    let small: Vec<u32> = (0..1u32 << 16)
+        .map(|i| i.wrapping_mul(0x9E37_79B9))
+        .collect();
+    let miss: Vec<u32> = (0..1u32 << 22)
+        .map(|i| i.wrapping_mul(0x9E37_79B9))
+        .collect();
+    let top64 = |ip: IpAddr| match ip {
+        IpAddr::V4(a) => u64::from(u32::from(a)),
+        IpAddr::V6(a) => (u128::from(a) >> 64) as u64,
+    };
+    let mut ceilings = Vec::new();
+    let only = std::env::var("IPINTEL_BENCH_ONLY").unwrap_or_default();
+    for (name, addrs) in sets.iter().filter(|(n, _)| n.contains(only.as_str())) {
         let mut ours = Vec::new();
         let mut theirs = Vec::new();
+        let mut ceil_small = Vec::new();
+        let mut ceil_miss = Vec::new();
         let mut sorted = addrs.clone();
         sorted.sort();
         if std::env::var_os("IPINTEL_BENCH_DIAG").is_some() {
@@ -137,6 +161,17 @@ fn main() {
                     .and_then(|c| c.country_code)
                     .map_or(0, |c| usize::from(c.as_bytes()[0]))
             }));
+            ceil_small.push(rate(addrs, |ip| {
+                let top = match ip {
+                    IpAddr::V4(a) => u32::from(a) >> 16,
+                    IpAddr::V6(a) => (u128::from(a) >> 112) as u32,
+                };
+                small[top as usize] as usize
+            }));
+            ceil_miss.push(rate(addrs, |ip| {
+                let h = top64(ip).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 42;
+                miss[h as usize] as usize
+            }));
         }
         let fmt = |v: &[f64]| {
             let lo = v.iter().copied().fold(f64::MAX, f64::min);
@@ -157,5 +192,24 @@ fn main() {
             median(ours.clone()) / median(theirs.clone()),
             median(per_round)
         );
+        let ratio = |c: &[f64]| {
+            let r: Vec<f64> = c.iter().zip(&theirs).map(|(a, b)| a / b).collect();
+            median(r)
+        };
+        ceilings.push(format!(
+            "| {name} | {} | {:.1}x | {} | {:.1}x |",
+            fmt(&ceil_small),
+            ratio(&ceil_small),
+            fmt(&ceil_miss),
+            ratio(&ceil_miss)
+        ));
+    }
+    println!(
+        "\nCeilings, same rounds (ratio = median of per-round ratios to maxminddb)\n\n\
+         | set | 1 read, 256 KiB table | ratio | 1 read, 16 MiB table (a miss) | ratio |\n\
+         |---|---|---|---|---|"
+    );
+    for line in ceilings {
+        println!("{line}");
     }
 }
