@@ -185,6 +185,7 @@ struct Big {
 struct Level {
     small: Vec<Small>,
     big: Vec<Big>,
+    wide: Vec<Wide>,
     /// The big chunks' values, in order.
     vals: Vec<u32>,
 }
@@ -193,8 +194,23 @@ struct Level {
 const PTR: u32 = 0x8000_0000;
 /// In a pointer: the chunk is a [`Big`] one.
 const BIG: u32 = 0x4000_0000;
+/// In a pointer: the chunk is a [`Wide`] one (only in [`Dir6`]).
+const WIDE: u32 = 0x2000_0000;
 /// In a pointer: the chunk's index.
-const CHUNK_INDEX: u32 = BIG - 1;
+const CHUNK_INDEX: u32 = WIDE - 1;
+
+/// Values a wide chunk holds.
+const WIDE_RUNS: usize = 9;
+
+/// A chunk over 16 bits (65,536 slots) that holds at most [`WIDE_RUNS`] values, in one cache
+/// line, used where it fits in place of two levels of [`Small`] or [`Big`] chunks. Its
+/// pointers lead two levels down. Same scheme as [`Small`], with 16-bit marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(64))]
+struct Wide {
+    marks: [u16; 8],
+    vals: [u32; WIDE_RUNS],
+}
 
 impl Level {
     /// Stores a chunk; returns the pointer to it.
@@ -256,8 +272,32 @@ impl Level {
         self.vals[(chunk.first + u32::from(chunk.before[k]) + word.count_ones()) as usize - 1]
     }
 
+    /// Stores a wide chunk from its run starts (`starts[0] == 0`) and values.
+    fn push_wide(&mut self, starts: &[u32], vals: &[u32]) -> u32 {
+        let mut c = Wide {
+            marks: [u16::MAX; 8],
+            vals: [0; WIDE_RUNS],
+        };
+        for (i, (&t, &v)) in starts.iter().zip(vals).enumerate() {
+            c.vals[i] = v;
+            if i > 0 {
+                c.marks[i - 1] = (t - 1) as u16;
+            }
+        }
+        self.wide.push(c);
+        PTR | WIDE | (self.wide.len() - 1) as u32
+    }
+
+    #[inline(always)]
+    fn wide_slot(&self, ptr: u32, j: u16) -> u32 {
+        let chunk = &self.wide[(ptr & CHUNK_INDEX) as usize];
+        let n: u32 = chunk.marks.iter().map(|&m| u32::from(m < j)).sum();
+        chunk.vals[n as usize]
+    }
+
     fn heap_bytes(&self) -> usize {
-        self.small.len() * std::mem::size_of::<Small>()
+        self.wide.len() * std::mem::size_of::<Wide>()
+            + self.small.len() * std::mem::size_of::<Small>()
             + self.big.len() * std::mem::size_of::<Big>()
             + self.vals.len() * 4
     }
@@ -270,6 +310,8 @@ struct RadixBuilder<'a> {
     vals: &'a [Packed],
     /// The range being walked: `starts[i] <= current address < starts[i + 1]`.
     i: usize,
+    /// Whether to use [`Wide`] chunks where they fit.
+    wide: bool,
 }
 
 impl RadixBuilder<'_> {
@@ -291,6 +333,18 @@ impl RadixBuilder<'_> {
         if !split {
             return v;
         }
+        if self.wide
+            && levels.len() > 2
+            && let Some(runs) = self.wide_runs(a, bits)
+        {
+            let (here, below) = levels.split_at_mut(2);
+            let sub = bits - 16;
+            let vals: Vec<u32> = runs
+                .iter()
+                .map(|&t| self.entry(a | (u128::from(t) << sub), sub, below))
+                .collect();
+            return here[0].push_wide(&runs, &vals);
+        }
         // Levels reach down to single addresses, which are never split.
         let Some((level, deeper)) = levels.split_first_mut() else {
             return v;
@@ -303,9 +357,43 @@ impl RadixBuilder<'_> {
         level.push_chunk(&slots)
     }
 
+    /// Where the entries change among the 2^16 sub-blocks of the block `a .. a + 2^bits`, if
+    /// at most [`WIDE_RUNS`] times: a range starting on a sub-block's first address starts a
+    /// run; one starting inside a sub-block makes that sub-block a run of its own. Call right
+    /// after `at(a, bits)`.
+    fn wide_runs(&self, a: u128, bits: u32) -> Option<Vec<u32>> {
+        let sub = bits.checked_sub(16)?;
+        let last = a | ((1u128 << bits) - 1);
+        let inner = (1u128 << sub) - 1;
+        let mut runs = vec![0u32];
+        for &s in self
+            .starts
+            .get(self.i + 1..)?
+            .iter()
+            .take_while(|s| **s <= last)
+        {
+            let t = ((s - a) >> sub) as u32;
+            let split = (s - a) & inner != 0;
+            for r in [Some(t), split.then_some(t + 1)].into_iter().flatten() {
+                if r < 1 << 16 && runs.last().is_some_and(|l| *l < r) {
+                    runs.push(r);
+                }
+            }
+            if runs.len() > WIDE_RUNS {
+                return None;
+            }
+        }
+        Some(runs)
+    }
+
     /// The top level over the first 16 bits, and `depth` levels of 8 bits below it.
-    fn build(starts: &[u128], vals: &[Packed], depth: usize) -> (Vec<u32>, Vec<Level>) {
-        let mut b = RadixBuilder { starts, vals, i: 0 };
+    fn build(starts: &[u128], vals: &[Packed], depth: usize, wide: bool) -> (Vec<u32>, Vec<Level>) {
+        let mut b = RadixBuilder {
+            starts,
+            vals,
+            i: 0,
+            wide,
+        };
         let mut levels = vec![Level::default(); depth];
         let l1 = (0..BUCKETS as u128)
             .map(|top| b.entry(top << 112, 112, &mut levels))
@@ -317,7 +405,7 @@ impl RadixBuilder<'_> {
 impl Dir4 {
     pub(crate) fn new(starts: &[u32], vals: &[Packed]) -> Dir4 {
         let starts: Vec<u128> = starts.iter().map(|s| u128::from(*s) << 96).collect();
-        let (l1, mut levels) = RadixBuilder::build(&starts, vals, 2);
+        let (l1, mut levels) = RadixBuilder::build(&starts, vals, 2, false);
         let l3 = levels.pop().unwrap_or_default();
         let l2 = levels.pop().unwrap_or_default();
         Dir4 { l1, l2, l3 }
@@ -343,8 +431,10 @@ impl Dir4 {
 
 /// IPv6 lookups as a 16-8-8-...-8 radix table down to single addresses, built like
 /// [`Dir4`]: most space is handed out in /32s to /64s, so a lookup is three to seven reads,
-/// and only the rare finer ranges go deeper. Each level has its own chunks, so the upper
-/// levels that every lookup touches stay dense in the cache.
+/// and only the rare finer ranges go deeper. Where a block's 16 bits below it hold at most
+/// [`WIDE_RUNS`] values (a /32 cut into a few /48s, typically), one [`Wide`] chunk takes two
+/// levels in one read. Each level has its own chunks, so the upper levels that every lookup
+/// touches stay dense in the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Dir6 {
     l1: Vec<u32>,
@@ -354,7 +444,7 @@ pub(crate) struct Dir6 {
 
 impl Dir6 {
     pub(crate) fn new(starts: &[u128], vals: &[Packed]) -> Dir6 {
-        let (l1, levels) = RadixBuilder::build(starts, vals, 14);
+        let (l1, levels) = RadixBuilder::build(starts, vals, 14, true);
         Dir6 { l1, levels }
     }
 
@@ -362,11 +452,20 @@ impl Dir6 {
     pub(crate) fn get(&self, key: u128) -> Packed {
         let bytes = key.to_be_bytes();
         let mut e = self.l1[(key >> 112) as usize];
-        for (level, byte) in self.levels.iter().zip(&bytes[2..]) {
-            if e & PTR == 0 {
+        let mut d = 0;
+        while e & PTR != 0 {
+            let (Some(level), Some(&hi)) = (self.levels.get(d), bytes.get(2 + d)) else {
                 break;
+            };
+            if e & WIDE != 0 {
+                // Wide chunks are never on the last two levels, so this byte exists.
+                let lo = bytes.get(3 + d).copied().unwrap_or(0);
+                e = level.wide_slot(e, u16::from_be_bytes([hi, lo]));
+                d += 2;
+            } else {
+                e = level.slot(e, u32::from(hi));
+                d += 1;
             }
-            e = level.slot(e, u32::from(*byte));
         }
         e
     }
@@ -822,5 +921,79 @@ impl Index {
             + self.countries.len() * 2
             + self.strings.buf.len()
             + self.strings.offsets.len() * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value of the range holding `k`, by binary search.
+    fn naive(starts: &[u128], vals: &[Packed], k: u128) -> Packed {
+        vals[starts.partition_point(|s| *s <= k) - 1]
+    }
+
+    /// Starts that put wide chunks and their edge cases in the table: /32s cut into a few
+    /// /48s, a /48 split finer, runs in the last /48 of a /32 (whose next sub-block does not
+    /// exist), a /32 with as many runs as a wide chunk holds and one with one more.
+    fn v6_starts() -> Vec<u128> {
+        let p32 = |hi: u128| hi << 96;
+        let p48 = |hi: u128, n: u128| (hi << 96) | (n << 80);
+        let mut s = vec![0, p32(0x2001_0db8)];
+        s.extend([
+            p48(0x2001_0db8, 1),
+            p48(0x2001_0db8, 1) + 1,
+            p48(0x2001_0db8, 1) + 2,
+            p48(0x2001_0db8, 2),
+            p48(0x2001_0db8, 0xFFFF),
+            p48(0x2001_0db8, 0xFFFF) + 5,
+            p32(0x2001_0db9),
+        ]);
+        // Nine runs from the /32's start, then ten.
+        for n in 1..=8 {
+            s.push(p48(0x2a00_0001, n * 7));
+        }
+        s.push(p32(0x2a00_0002));
+        for n in 1..=9 {
+            s.push(p48(0x2a00_0003, n * 7));
+        }
+        s.push(p32(0x2a00_0004));
+        // Deep: a single address and a /120 under one /64.
+        s.extend([
+            p32(0x2a00_0005) | 0x1234,
+            p32(0x2a00_0005) | 0x1235,
+            p32(0x2a00_0005) | 0x1300,
+            p32(0x2a00_0005) | 0x1400,
+            p32(0x2a00_0006),
+        ]);
+        s.sort_unstable();
+        s.dedup();
+        s
+    }
+
+    #[test]
+    fn dir6_matches_a_binary_search_at_every_range_edge() {
+        let starts = v6_starts();
+        let vals: Vec<Packed> = (0..starts.len() as u32).map(|i| i * 3 + 1).collect();
+        let dir = Dir6::new(&starts, &vals);
+        assert!(
+            dir.levels.iter().any(|l| !l.wide.is_empty()),
+            "the test should cover wide chunks"
+        );
+        let mut probes = vec![0, u128::MAX];
+        for &s in &starts {
+            probes.extend([s, s.wrapping_sub(1), s + 1, s | ((1 << 80) - 1)]);
+        }
+        let mut x = 0x9E37_79B9_7F4A_7C15_u128;
+        for _ in 0..10_000 {
+            x = x.wrapping_mul(0x2545_F491_4F6C_DD1D_0000_0001) ^ (x >> 29);
+            let &base = starts
+                .get((x % starts.len() as u128) as usize)
+                .unwrap_or(&0);
+            probes.push(base.wrapping_add(x >> (x % 128) as u32));
+        }
+        for k in probes {
+            assert_eq!(dir.get(k), naive(&starts, &vals, k), "{k:#x}");
+        }
     }
 }
