@@ -335,7 +335,7 @@ impl RadixBuilder<'_> {
         }
         if self.wide
             && levels.len() > 2
-            && let Some(runs) = self.wide_runs(a, bits)
+            && let Some(runs) = self.runs(a, bits, 16, WIDE_RUNS)
         {
             let (here, below) = levels.split_at_mut(2);
             let sub = bits - 16;
@@ -351,18 +351,25 @@ impl RadixBuilder<'_> {
         };
         let sub = bits - 8;
         let mut slots = [0u32; 256];
-        for (j, slot) in slots.iter_mut().enumerate() {
-            *slot = self.entry(a | ((j as u128) << sub), sub, deeper);
+        // Only where a run starts can the entry change, so the others are copied.
+        let runs = self
+            .runs(a, bits, 8, 256)
+            .unwrap_or_else(|| (0..256).collect());
+        for (k, &t) in runs.iter().enumerate() {
+            let e = self.entry(a | (u128::from(t) << sub), sub, deeper);
+            let end = runs.get(k + 1).map_or(256, |n| *n as usize);
+            slots[t as usize..end].fill(e);
         }
         level.push_chunk(&slots)
     }
 
-    /// Where the entries change among the 2^16 sub-blocks of the block `a .. a + 2^bits`, if
-    /// at most [`WIDE_RUNS`] times: a range starting on a sub-block's first address starts a
-    /// run; one starting inside a sub-block makes that sub-block a run of its own. Call right
-    /// after `at(a, bits)`.
-    fn wide_runs(&self, a: u128, bits: u32) -> Option<Vec<u32>> {
-        let sub = bits.checked_sub(16)?;
+    /// Where the entries may change among the `2^stride` sub-blocks of the block
+    /// `a .. a + 2^bits`, if at most `max` times: a range starting on a sub-block's first
+    /// address starts a run; one starting inside a sub-block makes that sub-block a run of its
+    /// own. Between two run starts every sub-block lies in one range. Call right after
+    /// `at(a, bits)`.
+    fn runs(&self, a: u128, bits: u32, stride: u32, max: usize) -> Option<Vec<u32>> {
+        let sub = bits.checked_sub(stride)?;
         let last = a | ((1u128 << bits) - 1);
         let inner = (1u128 << sub) - 1;
         let mut runs = vec![0u32];
@@ -375,11 +382,11 @@ impl RadixBuilder<'_> {
             let t = ((s - a) >> sub) as u32;
             let split = (s - a) & inner != 0;
             for r in [Some(t), split.then_some(t + 1)].into_iter().flatten() {
-                if r < 1 << 16 && runs.last().is_some_and(|l| *l < r) {
+                if r < 1 << stride && runs.last().is_some_and(|l| *l < r) {
                     runs.push(r);
                 }
             }
-            if runs.len() > WIDE_RUNS {
+            if runs.len() > max {
                 return None;
             }
         }
