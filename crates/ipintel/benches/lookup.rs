@@ -70,6 +70,19 @@ fn main() {
     }
     let index = built.unwrap();
     let build_time = std::time::Duration::from_secs_f64(median(builds));
+    // Load time: read, check and decode the file, and derive the lookup tables.
+    let file = std::env::temp_dir().join(format!("ipintel-bench-{}.idx", std::process::id()));
+    index.write_to(&file).unwrap();
+    let file_bytes = std::fs::metadata(&file).unwrap().len();
+    let loads: Vec<f64> = (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            black_box(ipintel::Index::load(&file).unwrap());
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    std::fs::remove_file(&file).unwrap();
+    let load_time = std::time::Duration::from_secs_f64(median(loads));
     let summary = index.summary();
     let mmdb_bytes = std::fs::read(data.country_mmdb()).unwrap();
     let reader = maxminddb::Reader::from_source(mmdb_bytes).unwrap();
@@ -90,11 +103,15 @@ fn main() {
     ];
 
     println!(
-        "index: built in {:.2?} (median of 3), {} IPv4 + {} IPv6 ranges, {:.1} MiB in memory, data {}",
+        "index: built in {:.2?} (median of 3), {} IPv4 + {} IPv6 ranges, {:.1} MiB in memory ({} bytes), \
+         {:.1} MB on disk, loaded in {:.0?} (median of 3), data {}",
         build_time,
         summary.ranges_v4,
         summary.ranges_v6,
         summary.bytes as f64 / (1 << 20) as f64,
+        summary.bytes,
+        file_bytes as f64 / 1e6,
+        load_time,
         summary.data_date.as_deref().unwrap_or("?")
     );
     println!("{COUNT} addresses per set, {ROUNDS} rounds, median lookups per second (min-max)\n");
