@@ -457,8 +457,13 @@ impl Dir6 {
 
     #[inline(always)]
     pub(crate) fn get(&self, key: u128) -> Packed {
-        let bytes = key.to_be_bytes();
         let mut e = self.l1[(key >> 112) as usize];
+        if e & PTR == 0 {
+            // Most of the space (all of it outside 2000::/3) ends here: return before
+            // setting up the walk.
+            return e;
+        }
+        let bytes = key.to_be_bytes();
         let mut d = 0;
         while e & PTR != 0 {
             let (Some(level), Some(&hi)) = (self.levels.get(d), bytes.get(2 + d)) else {
