@@ -327,7 +327,8 @@ impl RadixBuilder<'_> {
     }
 
     /// The entry for the block `a .. a + 2^bits`: its value when one range holds all of it,
-    /// else a pointer to a chunk over its 256 sub-blocks in `levels[0]`, built recursively.
+    /// else a pointer to a chunk in `levels[0]`, built recursively: a [`Wide`] one over its
+    /// 65,536 sub-blocks where allowed and few enough values change, else one over its 256.
     fn entry(&mut self, a: u128, bits: u32, levels: &mut [Level]) -> u32 {
         let (v, split) = self.at(a, bits);
         if !split {
