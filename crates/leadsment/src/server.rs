@@ -87,7 +87,8 @@ impl Server {
             }
             None => None,
         };
-        let writer = Writer::spawn(store.clone(), config.ingest_queue);
+        let writer = Writer::spawn(store.clone(), config.ingest_queue)
+            .context("cannot start the event writer")?;
         let tracking = Tracking::new(store.clone(), writer.handle(), ipdb, rdns);
         let state = AppState::new(config, store, auth, tracking)
             .context("cannot set up the metrics registry")?;

@@ -460,6 +460,152 @@ pub(super) struct NewVisit<'a> {
     pub delta: SessionDelta,
 }
 
+/// The companies of a batch that the cache has no id for, each once.
+pub(super) fn missing_companies<'b>(
+    batch: &'b crate::tracking::model::IngestBatch,
+    cache: &crate::tracking::model::SessionCache,
+) -> Vec<&'b crate::tracking::model::CompanyInfo> {
+    let mut missing: Vec<&crate::tracking::model::CompanyInfo> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for ev in &batch.events {
+        if let Some(c) = &ev.company
+            && cache.company(&c.key).is_none()
+            && seen.insert(c.key.as_str())
+        {
+            missing.push(c);
+        }
+    }
+    missing
+}
+
+/// The visitor hashes whose visit the cache cannot place (sorted, each once), and the oldest
+/// last-seen time of a visit that one of them could still continue.
+pub(super) fn wanted_visits(
+    batch: &crate::tracking::model::IngestBatch,
+    cache: &crate::tracking::model::SessionCache,
+) -> (Vec<i64>, i64) {
+    let mut wanted: Vec<i64> = Vec::new();
+    let mut oldest = i64::MAX;
+    for ev in &batch.events {
+        if cache
+            .session(ev.site_id.0, ev.visitor_hash, ev.ts)
+            .is_none()
+        {
+            wanted.push(ev.visitor_hash);
+            wanted.extend(ev.previous_visitor_hash);
+            oldest = oldest.min(ev.ts - ENGAGEMENT_LOOKBACK_MS);
+        }
+    }
+    wanted.sort_unstable();
+    wanted.dedup();
+    (wanted, oldest)
+}
+
+/// Visits read from the store: the latest of each (site, visitor hash), with its last-seen time.
+#[derive(Default)]
+pub(super) struct KnownVisits(std::collections::HashMap<(i64, i64), (i64, i64)>);
+
+impl KnownVisits {
+    pub(super) fn add(&mut self, site: i64, hash: i64, id: i64, last_seen: i64) {
+        let e = self.0.entry((site, hash)).or_insert((id, last_seen));
+        if last_seen > e.1 {
+            *e = (id, last_seen);
+        }
+    }
+}
+
+/// What a batch writes: its events with their visits, the visits it opens, and what it adds to
+/// visits that already exist.
+pub(super) struct VisitPlan<'b> {
+    pub rows: Vec<EventRow<'b>>,
+    pub new_visits: Vec<NewVisit<'b>>,
+    pub updates: Vec<(i64, SessionDelta)>,
+}
+
+/// Assigns each event of a batch to its visit, in order: the visit the cache knows, else the
+/// one the store holds (`known`, which the caller read for [`wanted_visits`]), else a new one.
+/// A visit continues while its events are at most [`SESSION_TIMEOUT_MS`] apart (an engagement
+/// event, sent when a page is hidden, up to [`ENGAGEMENT_LOOKBACK_MS`]). Company ids come from
+/// the cache, which must already know every company of the batch.
+///
+/// [`SESSION_TIMEOUT_MS`]: crate::tracking::model::SESSION_TIMEOUT_MS
+pub(super) fn plan_visits<'b>(
+    batch: &'b crate::tracking::model::IngestBatch,
+    cache: &mut crate::tracking::model::SessionCache,
+    known: &KnownVisits,
+) -> VisitPlan<'b> {
+    use crate::tracking::model::SESSION_TIMEOUT_MS;
+    use std::collections::HashMap;
+
+    let mut rows = Vec::with_capacity(batch.events.len());
+    let mut new_visits: Vec<NewVisit<'b>> = Vec::new();
+    let mut new_index: HashMap<i64, usize> = HashMap::new();
+    let mut updates: HashMap<i64, SessionDelta> = HashMap::new();
+    for ev in &batch.events {
+        let site = ev.site_id.0;
+        let company_id = ev.company.as_ref().and_then(|c| cache.company(&c.key));
+        let window = if ev.name == "engagement" {
+            ENGAGEMENT_LOOKBACK_MS
+        } else {
+            SESSION_TIMEOUT_MS
+        };
+        let mut visit = cache.session(site, ev.visitor_hash, ev.ts);
+        if visit.is_none() {
+            // Not in this node's memory: another node, a restart, or midnight.
+            for hash in [Some(ev.visitor_hash), ev.previous_visitor_hash]
+                .into_iter()
+                .flatten()
+            {
+                if let Some((id, last)) = known.0.get(&(site, hash))
+                    && ev.ts - last <= window
+                {
+                    visit = Some(*id);
+                    break;
+                }
+            }
+        }
+        let id = match visit {
+            Some(id) => id,
+            None => {
+                let id = new_visit_id(ev.ts);
+                new_index.insert(id, new_visits.len());
+                new_visits.push(NewVisit {
+                    id,
+                    first: ev,
+                    company_id,
+                    delta: SessionDelta::default(),
+                });
+                id
+            }
+        };
+        cache.remember_session(site, ev.visitor_hash, id, ev.ts);
+        let d = match new_index.get(&id) {
+            Some(i) => &mut new_visits[*i].delta,
+            None => updates.entry(id).or_default(),
+        };
+        if ev.ts >= d.last_seen {
+            d.last_seen = ev.ts;
+            d.visitor_hash = ev.visitor_hash;
+        }
+        d.events += 1;
+        if ev.name == "pageview" {
+            d.pageviews += 1;
+            d.exit_path = Some(ev.path.clone());
+        }
+        d.engaged_ms += ev.engaged_ms.unwrap_or(0);
+        rows.push(EventRow {
+            event: ev,
+            session_id: id,
+            company_id,
+        });
+    }
+    VisitPlan {
+        rows,
+        new_visits,
+        updates: updates.into_iter().collect(),
+    }
+}
+
 /// Expands to `ingest_in`, the backend-independent part of a batch write, in a handful of
 /// statements whatever the batch's size: companies upserted in bulk, the visits the cache does
 /// not know read in bulk, new visits inserted in bulk with their final counters, known visits
@@ -493,24 +639,14 @@ macro_rules! impl_ingest {
                 batch: &'b crate::tracking::model::IngestBatch,
                 cache: &mut crate::tracking::model::SessionCache,
             ) -> Result<Vec<crate::store::common::EventRow<'b>>, sqlx::Error> {
-                use std::collections::HashMap;
                 use crate::store::common::{
-                    CHUNK, ENGAGEMENT_LOOKBACK_MS, EventRow, NewVisit, SessionDelta, new_visit_id,
-                    param_list, placeholder, values_list,
+                    CHUNK, KnownVisits, VisitPlan, missing_companies, param_list, placeholder,
+                    plan_visits, values_list, wanted_visits,
                 };
                 let numbered: bool = $numbered;
-                use crate::tracking::model::SESSION_TIMEOUT_MS;
 
                 // 1. Companies: insert the ones this node has not seen, then read their ids.
-                let mut missing: Vec<&crate::tracking::model::CompanyInfo> = Vec::new();
-                for ev in &batch.events {
-                    if let Some(c) = &ev.company
-                        && cache.company(&c.key).is_none()
-                        && !missing.iter().any(|m| m.key == c.key)
-                    {
-                        missing.push(c);
-                    }
-                }
+                let missing = missing_companies(batch, cache);
                 let now = batch.events.first().map_or(0, |e| e.ts);
                 for chunk in missing.chunks(CHUNK) {
                     let sql = format!(
@@ -545,19 +681,8 @@ macro_rules! impl_ingest {
                 }
 
                 // 2. Visits the cache does not know: the latest of each hash, read in bulk.
-                let mut wanted: Vec<i64> = Vec::new();
-                let mut oldest = i64::MAX;
-                for ev in &batch.events {
-                    if cache.session(ev.site_id.0, ev.visitor_hash, ev.ts).is_none() {
-                        wanted.push(ev.visitor_hash);
-                        wanted.extend(ev.previous_visitor_hash);
-                        oldest = oldest.min(ev.ts - ENGAGEMENT_LOOKBACK_MS);
-                    }
-                }
-                wanted.sort_unstable();
-                wanted.dedup();
-                // (site, hash) -> (visit, last seen)
-                let mut known: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
+                let (wanted, oldest) = wanted_visits(batch, cache);
+                let mut known = KnownVisits::default();
                 for chunk in wanted.chunks(CHUNK) {
                     let sql = format!(
                         "SELECT site_id, visitor_hash, id, last_seen_at FROM visits \
@@ -570,73 +695,12 @@ macro_rules! impl_ingest {
                         q = q.bind(*h);
                     }
                     for (site, hash, id, last) in q.fetch_all(&mut **tx).await? {
-                        let e = known.entry((site, hash)).or_insert((id, last));
-                        if last > e.1 {
-                            *e = (id, last);
-                        }
+                        known.add(site, hash, id, last);
                     }
                 }
 
                 // 3. Each event to its visit, in order.
-                let mut rows = Vec::with_capacity(batch.events.len());
-                let mut new_visits: Vec<NewVisit<'b>> = Vec::new();
-                let mut new_index: HashMap<i64, usize> = HashMap::new();
-                let mut updates: HashMap<i64, SessionDelta> = HashMap::new();
-                for ev in &batch.events {
-                    let site = ev.site_id.0;
-                    let company_id = ev.company.as_ref().and_then(|c| cache.company(&c.key));
-                    let window = if ev.name == "engagement" {
-                        ENGAGEMENT_LOOKBACK_MS
-                    } else {
-                        SESSION_TIMEOUT_MS
-                    };
-                    let mut visit = cache.session(site, ev.visitor_hash, ev.ts);
-                    if visit.is_none() {
-                        // Not in this node's memory: another node, a restart, or midnight.
-                        for hash in [Some(ev.visitor_hash), ev.previous_visitor_hash].into_iter().flatten() {
-                            if let Some((id, last)) = known.get(&(site, hash))
-                                && ev.ts - last <= window
-                            {
-                                visit = Some(*id);
-                                break;
-                            }
-                        }
-                    }
-                    let id = match visit {
-                        Some(id) => id,
-                        None => {
-                            let id = new_visit_id(ev.ts);
-                            new_index.insert(id, new_visits.len());
-                            new_visits.push(NewVisit {
-                                id,
-                                first: ev,
-                                company_id,
-                                delta: SessionDelta::default(),
-                            });
-                            id
-                        }
-                    };
-                    cache.remember_session(site, ev.visitor_hash, id, ev.ts);
-                    let d = match new_index.get(&id) {
-                        Some(i) => &mut new_visits[*i].delta,
-                        None => updates.entry(id).or_default(),
-                    };
-                    if ev.ts >= d.last_seen {
-                        d.last_seen = ev.ts;
-                        d.visitor_hash = ev.visitor_hash;
-                    }
-                    d.events += 1;
-                    if ev.name == "pageview" {
-                        d.pageviews += 1;
-                        d.exit_path = Some(ev.path.clone());
-                    }
-                    d.engaged_ms += ev.engaged_ms.unwrap_or(0);
-                    rows.push(EventRow {
-                        event: ev,
-                        session_id: id,
-                        company_id,
-                    });
-                }
+                let VisitPlan { rows, new_visits, updates } = plan_visits(batch, cache, &known);
 
                 // 4. New visits, with their final counters.
                 for chunk in new_visits.chunks(CHUNK) {
@@ -679,7 +743,6 @@ macro_rules! impl_ingest {
                 }
 
                 // 5. Known visits: counters added, in one statement per chunk.
-                let updates: Vec<(i64, SessionDelta)> = updates.into_iter().collect();
                 for chunk in updates.chunks(CHUNK) {
                     let sql = format!(
                         "WITH d (id, last_seen, exit_path, pageviews, events, engaged_ms, hash) \

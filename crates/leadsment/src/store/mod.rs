@@ -10,6 +10,7 @@ pub mod accounts;
 mod common;
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_ingest;
 
 use std::sync::Arc;
 
@@ -41,6 +42,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// SQLite's event writer (its own connection, not sqlx's).
+    #[error("database error: {0}")]
+    Ingest(String),
     /// A stored value that the code does not know (a role written by a newer version).
     #[error("unexpected stored data: {0}")]
     Corrupt(String),
@@ -100,6 +104,12 @@ pub trait Store: AccountStore + Send + Sync + 'static {
     async fn ingest(&self, batch: &IngestBatch, cache: &mut SessionCache)
     -> Result<(), StoreError>;
 
+    /// The same writes without async, for a backend whose writes are fastest on a thread of
+    /// their own (SQLite's file databases). The server's event writer uses it when there is one.
+    fn blocking_ingest(&self) -> Option<Arc<dyn BlockingIngest>> {
+        None
+    }
+
     /// Events of a site between two times (milliseconds, `to` excluded), in id order after
     /// `after_id`, at most `limit`: the pages of an export.
     async fn export_events(
@@ -110,6 +120,12 @@ pub trait Store: AccountStore + Send + Sync + 'static {
         after_id: i64,
         limit: i64,
     ) -> Result<Vec<ExportedEvent>, StoreError>;
+}
+
+/// [`Store::ingest`] as a blocking call: each call holds the calling thread for one
+/// transaction, so it belongs on a thread of its own, never on the async runtime's.
+pub trait BlockingIngest: Send + Sync + 'static {
+    fn ingest(&self, batch: &IngestBatch, cache: &mut SessionCache) -> Result<(), StoreError>;
 }
 
 /// Opens the store that `config.database_url` names. Does not migrate.

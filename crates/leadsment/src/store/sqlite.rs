@@ -3,18 +3,20 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Connection, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Sqlite, Transaction};
 
 use super::accounts::impl_account_store;
 use super::common::{
     EVENT_COLUMN_COUNT, EVENT_COLUMNS, EventRow, impl_ingest, impl_store, values_list,
 };
-use super::{MigrationReport, StoreError};
+use super::sqlite_ingest::SqliteIngester;
+use super::{BlockingIngest, MigrationReport, StoreError};
 use crate::config::{Backend, Config, SqliteSynchronous as Synchronous};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -22,10 +24,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
-    /// The event writer's own connection, outside the pool: a pooled connection is pinged
-    /// each time it is handed back, which costs a round trip to SQLite's thread per batch.
-    /// `None` for an in-memory database, which exists only in the pool's one connection.
-    ingest: Option<tokio::sync::Mutex<Option<SqliteConnection>>>,
+    /// The event writer's own synchronous connection (see `sqlite_ingest`). `None` for an
+    /// in-memory database, which exists only in the pool's one connection.
+    ingest: Option<Arc<SqliteIngester>>,
     /// The background checkpointer, stopped on close.
     checkpointer: Option<tokio::task::JoinHandle<()>>,
 }
@@ -80,7 +81,7 @@ impl SqliteStore {
                 Synchronous::Normal => SqliteSynchronous::Normal,
                 Synchronous::Full => SqliteSynchronous::Full,
             })
-            .busy_timeout(Duration::from_secs(5))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
             .pragma("temp_store", "memory")
             .optimize_on_close(true, None)
@@ -119,21 +120,19 @@ impl SqliteStore {
         let (ingest, checkpointer) = if in_memory {
             (None, None)
         } else {
-            let conn = options
-                .clone()
-                .statement_cache_capacity(INGEST_STATEMENT_CACHE)
-                .connect()
-                .await
-                .map_err(connect_error)?;
+            // The writer pool has created the file and set WAL mode by now.
+            let ingester = SqliteIngester::open(
+                options.get_filename(),
+                config.sqlite_synchronous,
+                WAL_CHECKPOINT_BOUND_PAGES,
+                BUSY_TIMEOUT,
+            )?;
             let checkpoint_pool = SqlitePoolOptions::new()
                 .max_connections(1)
                 .connect_with(options.clone().optimize_on_close(false, None))
                 .await
                 .map_err(connect_error)?;
-            (
-                Some(tokio::sync::Mutex::new(Some(conn))),
-                Some(checkpoints(checkpoint_pool)),
-            )
+            (Some(Arc::new(ingester)), Some(checkpoints(checkpoint_pool)))
         };
         Ok(SqliteStore {
             writer,
@@ -155,30 +154,38 @@ impl SqliteStore {
     }
 }
 
-/// Prepared statements the ingest connection keeps: a batch's statements depend on its
-/// size, and re-preparing a multi-row insert costs more than running it.
-const INGEST_STATEMENT_CACHE: usize = 1024;
+/// How long a write waits for another process's write lock before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl_ingest!(SqliteStore, Sqlite, numbered = false);
 
 impl SqliteStore {
+    /// File databases write on the ingester's connection, on a blocking thread (the server's
+    /// writer calls [`BlockingIngest`] from a thread of its own and never comes here); an
+    /// in-memory one through the pool's only connection.
     async fn ingest_batch(
         &self,
         batch: &crate::tracking::model::IngestBatch,
         cache: &mut crate::tracking::model::SessionCache,
     ) -> Result<(), StoreError> {
-        let mut guard = match &self.ingest {
-            Some(conn) => conn.lock().await,
-            None => {
-                let tx = self.begin_write().await?;
-                return Self::ingest_tx(tx, batch, cache).await;
-            }
+        let Some(ingester) = &self.ingest else {
+            let tx = self.begin_write().await?;
+            return Self::ingest_tx(tx, batch, cache).await;
         };
-        let Some(conn) = guard.as_mut() else {
-            return Err(StoreError::Database(sqlx::Error::PoolClosed));
+        let ingester = ingester.clone();
+        let owned = crate::tracking::model::IngestBatch {
+            events: batch.events.clone(),
+            bots: batch.bots.clone(),
         };
-        let tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        Self::ingest_tx(tx, batch, cache).await
+        let mut taken = std::mem::take(cache);
+        let (result, taken) = tokio::task::spawn_blocking(move || {
+            let result = ingester.ingest(&owned, &mut taken);
+            (result, taken)
+        })
+        .await
+        .map_err(|e| StoreError::Ingest(format!("the event write stopped: {e}")))?;
+        *cache = taken;
+        result
     }
 
     /// Multi-row inserts, in chunks that stay below SQLite's limit of bound parameters.
@@ -251,14 +258,13 @@ impl_store!(SqliteStore, {
         Ok(())
     }
 
+    fn blocking_ingest(&self) -> Option<Arc<dyn BlockingIngest>> {
+        self.ingest.clone().map(|i| i as Arc<dyn BlockingIngest>)
+    }
+
     async fn close(&self) {
         if let Some(task) = &self.checkpointer {
             task.abort();
-        }
-        if let Some(conn) = &self.ingest
-            && let Some(conn) = conn.lock().await.take()
-        {
-            let _ = conn.close().await;
         }
         self.readers.close().await;
         self.writer.close().await;

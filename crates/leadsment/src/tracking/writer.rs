@@ -1,16 +1,20 @@
-//! The one task that writes events. Requests hand their event over a bounded queue and wait;
-//! the writer takes everything queued, writes it in one transaction (group commit), and only
-//! then answers each request. A full queue is answered 503 at once; on shutdown the queue is
+//! The one writer of events. Requests hand their event over a bounded queue and wait; the
+//! writer takes everything queued, writes it in one transaction (group commit), and only then
+//! answers each request. A full queue is answered 503 at once; on shutdown the queue is
 //! drained before the process exits.
+//!
+//! Where the store has a blocking write path (SQLite's file databases), the writer is an OS
+//! thread of its own that runs each transaction from start to commit without yielding; else
+//! (PostgreSQL, whose connections live on the runtime) it is an async task.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
 
 use super::model::{IngestBatch, NewEvent, SessionCache};
 use crate::accounts::sites::SiteId;
-use crate::store::DynStore;
+use crate::store::{BlockingIngest, DynStore, StoreError};
 
 /// Most events written in one transaction.
 const MAX_BATCH: usize = 2_000;
@@ -19,6 +23,8 @@ enum Job {
     Event(Box<NewEvent>, oneshot::Sender<bool>),
     /// Bots are only counted; nobody waits for that.
     Bot(SiteId, String),
+    /// Write what is queued, then stop.
+    Stop,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,20 +42,36 @@ pub struct WriterHandle {
 
 pub struct Writer {
     handle: WriterHandle,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    /// Fires when the writer has stopped; dropped unfired if it panicked.
+    stopped: oneshot::Receiver<()>,
 }
 
 impl Writer {
-    pub fn spawn(store: DynStore, capacity: usize) -> Writer {
+    /// Starts the writer: on a thread of its own when the store can write without async,
+    /// else as a task. Fails only when the OS refuses a thread.
+    pub fn spawn(store: DynStore, capacity: usize) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(store, rx, stop_rx));
-        Writer {
-            handle: WriterHandle { tx },
-            stop,
-            task,
+        let (stopped_tx, stopped) = oneshot::channel();
+        match store.blocking_ingest() {
+            Some(ingest) => {
+                std::thread::Builder::new()
+                    .name("event-writer".into())
+                    .spawn(move || {
+                        run_blocking(ingest, rx);
+                        let _ = stopped_tx.send(());
+                    })?;
+            }
+            None => {
+                tokio::spawn(async move {
+                    run(store, rx).await;
+                    let _ = stopped_tx.send(());
+                });
+            }
         }
+        Ok(Writer {
+            handle: WriterHandle { tx },
+            stopped,
+        })
     }
 
     pub fn handle(&self) -> WriterHandle {
@@ -58,9 +80,10 @@ impl Writer {
 
     /// Writes what is queued, then stops. Call once no request can submit any more.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
+        // Behind everything queued; waits for room if the queue is full.
+        let _ = self.handle.tx.send(Job::Stop).await;
         drop(self.handle);
-        if self.task.await.is_err() {
+        if self.stopped.await.is_err() {
             tracing::error!("the event writer stopped abnormally");
         }
     }
@@ -90,40 +113,27 @@ impl WriterHandle {
     }
 }
 
-async fn run(store: DynStore, mut rx: mpsc::Receiver<Job>, mut stop: watch::Receiver<bool>) {
-    let mut cache = SessionCache::default();
-    let mut stopping = false;
-    loop {
-        let mut jobs = Vec::new();
-        if stopping {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        } else {
-            tokio::select! {
-                job = rx.recv() => match job {
-                    Some(job) => jobs.push(job),
-                    None => break,
-                },
-                _ = stop.changed() => {
-                    stopping = true;
-                    continue;
-                }
-            }
+/// Takes the first job, then whatever else is queued, up to a batch. `None` once the queue
+/// is closed, or stopped and drained.
+fn gather(first: Option<Job>, rx: &mut mpsc::Receiver<Job>, stopping: &mut bool) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for job in first
+        .into_iter()
+        .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+    {
+        match job {
+            Job::Stop => *stopping = true,
+            job => jobs.push(job),
         }
-        while jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
+        if jobs.len() >= MAX_BATCH {
+            break;
         }
-        write(&store, jobs, &mut cache).await;
     }
-    tracing::info!("event writer stopped; the queue is empty");
+    jobs
 }
 
-async fn write(store: &DynStore, jobs: Vec<Job>, cache: &mut SessionCache) {
+/// Splits jobs into a batch and the requests waiting for it; bots are summed per site and day.
+fn batch_of(jobs: Vec<Job>) -> (IngestBatch, Vec<oneshot::Sender<bool>>) {
     let mut batch = IngestBatch::default();
     let mut waiting = Vec::with_capacity(jobs.len());
     let mut bots: std::collections::HashMap<(SiteId, String), i64> = Default::default();
@@ -134,25 +144,91 @@ async fn write(store: &DynStore, jobs: Vec<Job>, cache: &mut SessionCache) {
                 waiting.push(done);
             }
             Job::Bot(site, day) => *bots.entry((site, day)).or_default() += 1,
+            Job::Stop => {}
         }
     }
     batch.bots = bots.into_iter().map(|((s, d), n)| (s, d, n)).collect();
+    (batch, waiting)
+}
 
-    // A busy database (another process holding the write lock) usually clears quickly.
-    let mut ok = false;
-    for attempt in 0..3u64 {
-        match store.ingest(&batch, cache).await {
-            Ok(()) => {
-                ok = true;
-                break;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, events = batch.events.len(), attempt, "writing events failed");
-                tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
-            }
-        }
-    }
+/// A failed write is tried this many times: a busy database (another process holding the
+/// write lock) usually clears quickly.
+const ATTEMPTS: u64 = 3;
+
+fn retry_delay(attempt: u64) -> Duration {
+    Duration::from_millis(50 * (attempt + 1))
+}
+
+fn log_failure(e: &StoreError, events: usize, attempt: u64) {
+    tracing::error!(error = %e, events, attempt, "writing events failed");
+}
+
+fn answer(waiting: Vec<oneshot::Sender<bool>>, ok: bool) {
     for done in waiting {
         let _ = done.send(ok);
     }
+}
+
+async fn run(store: DynStore, mut rx: mpsc::Receiver<Job>) {
+    let mut cache = SessionCache::default();
+    let mut stopping = false;
+    loop {
+        let first = if stopping { None } else { rx.recv().await };
+        let jobs = gather(first, &mut rx, &mut stopping);
+        if jobs.is_empty() {
+            if stopping || rx.is_closed() {
+                break;
+            }
+            continue;
+        }
+        let (batch, waiting) = batch_of(jobs);
+        let mut ok = false;
+        for attempt in 0..ATTEMPTS {
+            match store.ingest(&batch, &mut cache).await {
+                Ok(()) => {
+                    ok = true;
+                    break;
+                }
+                Err(e) => {
+                    log_failure(&e, batch.events.len(), attempt);
+                    tokio::time::sleep(retry_delay(attempt)).await;
+                }
+            }
+        }
+        answer(waiting, ok);
+    }
+    tracing::info!("event writer stopped; the queue is empty");
+}
+
+/// The writer's loop on its own thread: it blocks on the queue, and each batch runs from
+/// begin to commit without a hand-off.
+fn run_blocking(ingest: Arc<dyn BlockingIngest>, mut rx: mpsc::Receiver<Job>) {
+    let mut cache = SessionCache::default();
+    let mut stopping = false;
+    loop {
+        let first = if stopping { None } else { rx.blocking_recv() };
+        let jobs = gather(first, &mut rx, &mut stopping);
+        if jobs.is_empty() {
+            if stopping || rx.is_closed() {
+                break;
+            }
+            continue;
+        }
+        let (batch, waiting) = batch_of(jobs);
+        let mut ok = false;
+        for attempt in 0..ATTEMPTS {
+            match ingest.ingest(&batch, &mut cache) {
+                Ok(()) => {
+                    ok = true;
+                    break;
+                }
+                Err(e) => {
+                    log_failure(&e, batch.events.len(), attempt);
+                    std::thread::sleep(retry_delay(attempt));
+                }
+            }
+        }
+        answer(waiting, ok);
+    }
+    tracing::info!("event writer stopped; the queue is empty");
 }

@@ -399,7 +399,7 @@ async fn a_full_queue_answers_503_and_loses_nothing_accepted(backend: Backend) {
         .unwrap();
     // A writer with room for two waiting events, whose store is locked by another
     // connection, so nothing can be written yet.
-    let writer = Writer::spawn(store.clone(), 2);
+    let writer = Writer::spawn(store.clone(), 2).unwrap();
     let handle = writer.handle();
     let lock = lock_events(backend, &db.url).await;
     let mut waiting = Vec::new();

@@ -1,0 +1,269 @@
+//! SQLite's event writes, on a synchronous connection of their own (rusqlite, on the same
+//! libsqlite3 that sqlx links).
+//!
+//! Why not sqlx here: sqlx runs each SQLite connection on a worker thread of its own and every
+//! statement is a round trip from the calling task to that thread and back. A batch makes
+//! several statements, and on a busy machine each round trip waits for the scheduler twice;
+//! the event writer spent most of its time waiting rather than writing. The server's writer
+//! runs this on a thread of its own instead (see `tracking::writer`), so a whole batch, from
+//! `BEGIN IMMEDIATE` to `COMMIT`, runs without a hand-off, and single-row prepared statements
+//! (cached) replace the multi-row ones whose text depended on the batch's size.
+//!
+//! The batch logic itself (which company, which visit) is the backend-independent one in
+//! `common`; this module only speaks SQL.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
+
+use super::common::{KnownVisits, VisitPlan, missing_companies, plan_visits, wanted_visits};
+use super::{BlockingIngest, StoreError};
+use crate::config::SqliteSynchronous;
+use crate::tracking::model::{IngestBatch, SessionCache};
+
+/// The statements a batch uses, all prepared once and kept.
+const STATEMENT_CACHE: usize = 16;
+
+/// The writer's page cache, in KiB (SQLite's default is 2 MiB). New visitors and companies
+/// land on random pages of their indexes; with a small cache each of those pages is read
+/// back from the file on every batch.
+const CACHE_KIB: i64 = 64 * 1024;
+
+/// The event writer's connection. One per store; a mutex makes each batch's transaction
+/// exclusive (SQLite allows one writer at a time anyway).
+pub struct SqliteIngester {
+    conn: Mutex<Connection>,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Ingest(e.to_string())
+    }
+}
+
+impl SqliteIngester {
+    /// Opens the database file (created and migrated already) for writing events, with the
+    /// store's settings: WAL, the configured synchronous level, foreign keys, a busy timeout,
+    /// and a writer checkpoint only past `wal_autocheckpoint` pages (the store checkpoints in
+    /// the background).
+    pub fn open(
+        path: &Path,
+        synchronous: SqliteSynchronous,
+        wal_autocheckpoint: u32,
+        busy_timeout: Duration,
+    ) -> Result<SqliteIngester, StoreError> {
+        let open = |path: &Path| -> rusqlite::Result<Connection> {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.busy_timeout(busy_timeout)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(
+                None,
+                "synchronous",
+                match synchronous {
+                    SqliteSynchronous::Normal => "NORMAL",
+                    SqliteSynchronous::Full => "FULL",
+                },
+            )?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            conn.pragma_update(None, "temp_store", "MEMORY")?;
+            conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+            conn.pragma_update(None, "wal_autocheckpoint", wal_autocheckpoint)?;
+            conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+            Ok(conn)
+        };
+        let conn = open(path).map_err(|e| {
+            StoreError::Ingest(format!(
+                "cannot open {} for writing events: {e}",
+                path.display()
+            ))
+        })?;
+        Ok(SqliteIngester {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn write(
+        conn: &mut Connection,
+        batch: &IngestBatch,
+        cache: &mut SessionCache,
+    ) -> rusqlite::Result<()> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+
+        // 1. Companies this node has not seen: inserted unless another node did, then their ids.
+        let missing = missing_companies(batch, cache);
+        if !missing.is_empty() {
+            let now = batch.events.first().map_or(0, |e| e.ts);
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO companies (key, name, org, domain, asn, country, class, first_seen_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (key) DO NOTHING",
+            )?;
+            let mut select = tx.prepare_cached("SELECT id FROM companies WHERE key = ?1")?;
+            for c in missing {
+                insert.execute(params![
+                    c.key, c.name, c.org, c.domain, c.asn, c.country, c.class, now
+                ])?;
+                let id: i64 = select.query_row([&c.key], |r| r.get(0))?;
+                cache.remember_company(&c.key, id);
+            }
+        }
+
+        // 2. Visits the cache does not know: the latest of each hash.
+        let (wanted, oldest) = wanted_visits(batch, cache);
+        let mut known = KnownVisits::default();
+        if !wanted.is_empty() {
+            let mut select = tx.prepare_cached(
+                "SELECT site_id, id, last_seen_at FROM visits \
+                 WHERE visitor_hash = ?1 AND last_seen_at >= ?2",
+            )?;
+            for hash in wanted {
+                let mut rows = select.query(params![hash, oldest])?;
+                while let Some(r) = rows.next()? {
+                    known.add(r.get(0)?, hash, r.get(1)?, r.get(2)?);
+                }
+            }
+        }
+
+        // 3. Each event to its visit.
+        let VisitPlan {
+            rows,
+            new_visits,
+            updates,
+        } = plan_visits(batch, cache, &known);
+
+        // 4. New visits, with their final counters.
+        if !new_visits.is_empty() {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO visits (id, site_id, visitor_hash, started_at, last_seen_at, \
+                 company_id, class, country, entry_path, exit_path, pageviews, events, \
+                 engaged_ms, source, channel, utm_source, utm_medium, utm_campaign, utm_term, \
+                 utm_content, browser, os, device) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+                 ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+            )?;
+            for v in &new_visits {
+                let e = v.first;
+                insert.execute(params![
+                    v.id,
+                    e.site_id.0,
+                    v.delta.visitor_hash,
+                    e.ts,
+                    v.delta.last_seen,
+                    v.company_id,
+                    e.class,
+                    e.country,
+                    e.path,
+                    v.delta.exit_path.as_deref().unwrap_or(&e.path),
+                    v.delta.pageviews,
+                    v.delta.events,
+                    v.delta.engaged_ms,
+                    e.source,
+                    e.channel,
+                    e.utm_source,
+                    e.utm_medium,
+                    e.utm_campaign,
+                    e.utm_term,
+                    e.utm_content,
+                    e.browser,
+                    e.os,
+                    e.device,
+                ])?;
+            }
+        }
+
+        // 5. Known visits: counters added. In an UPDATE every expression reads the old row, so
+        // the hash moves on only when this batch holds the visit's latest event.
+        if !updates.is_empty() {
+            let mut update = tx.prepare_cached(
+                "UPDATE visits SET \
+                 last_seen_at = MAX(last_seen_at, ?2), \
+                 exit_path = COALESCE(?3, exit_path), \
+                 pageviews = pageviews + ?4, \
+                 events = events + ?5, \
+                 engaged_ms = engaged_ms + ?6, \
+                 visitor_hash = CASE WHEN last_seen_at > ?2 THEN visitor_hash ELSE ?7 END \
+                 WHERE id = ?1",
+            )?;
+            for (id, d) in &updates {
+                update.execute(params![
+                    id,
+                    d.last_seen,
+                    d.exit_path,
+                    d.pageviews,
+                    d.events,
+                    d.engaged_ms,
+                    d.visitor_hash
+                ])?;
+            }
+        }
+
+        // 6. Bots.
+        if !batch.bots.is_empty() {
+            let mut add = tx.prepare_cached(
+                "INSERT INTO bot_counts (site_id, day, count) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (site_id, day) DO UPDATE SET count = bot_counts.count + excluded.count",
+            )?;
+            for (site, day, count) in &batch.bots {
+                add.execute(params![site.0, day, count])?;
+            }
+        }
+
+        // 7. The events.
+        if !rows.is_empty() {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (site_id, visit_id, ts, name, path, props, engaged_ms, \
+                 company_id, class, country, source, channel, utm_source, utm_medium, \
+                 utm_campaign, utm_term, utm_content, browser, os, device) VALUES (?1, ?2, ?3, \
+                 ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+            )?;
+            for r in &rows {
+                let e = r.event;
+                insert.execute(params![
+                    e.site_id.0,
+                    r.session_id,
+                    e.ts,
+                    e.name,
+                    e.path,
+                    e.props,
+                    e.engaged_ms,
+                    r.company_id,
+                    e.class,
+                    e.country,
+                    e.source,
+                    e.channel,
+                    e.utm_source,
+                    e.utm_medium,
+                    e.utm_campaign,
+                    e.utm_term,
+                    e.utm_content,
+                    e.browser,
+                    e.os,
+                    e.device,
+                ])?;
+            }
+        }
+        tx.commit()
+    }
+}
+
+impl BlockingIngest for SqliteIngester {
+    fn ingest(&self, batch: &IngestBatch, cache: &mut SessionCache) -> Result<(), StoreError> {
+        if batch.events.is_empty() && batch.bots.is_empty() {
+            return Ok(());
+        }
+        // A panic mid-batch rolled its transaction back (the transaction's drop), so the
+        // connection is still usable.
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let result = Self::write(&mut conn, batch, cache);
+        if result.is_err() {
+            // The cache may hold ids the rolled-back transaction would have written.
+            cache.clear();
+        }
+        Ok(result?)
+    }
+}
