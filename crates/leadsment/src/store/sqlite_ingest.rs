@@ -26,11 +26,6 @@ use crate::tracking::model::{IngestBatch, SessionCache};
 /// The statements a batch uses, all prepared once and kept.
 const STATEMENT_CACHE: usize = 16;
 
-/// The writer's page cache, in KiB (SQLite's default is 2 MiB). New visitors and companies
-/// land on random pages of their indexes; with a small cache each of those pages is read
-/// back from the file on every batch.
-const CACHE_KIB: i64 = 64 * 1024;
-
 /// The event writer's connection. One per store; a mutex makes each batch's transaction
 /// exclusive (SQLite allows one writer at a time anyway).
 pub struct SqliteIngester {
@@ -73,7 +68,6 @@ impl SqliteIngester {
             )?;
             conn.pragma_update(None, "foreign_keys", "ON")?;
             conn.pragma_update(None, "temp_store", "MEMORY")?;
-            conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
             conn.pragma_update(None, "wal_autocheckpoint", wal_autocheckpoint)?;
             conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             Ok(conn)

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus::{Histogram, HistogramOpts, IntCounter, Opts, Registry};
 use tokio::sync::{mpsc, oneshot};
 
 use super::model::{IngestBatch, NewEvent, SessionCache};
@@ -38,6 +39,52 @@ pub enum SubmitError {
 #[derive(Clone)]
 pub struct WriterHandle {
     tx: mpsc::Sender<Job>,
+    pub metrics: WriterMetrics,
+}
+
+/// What the writer does, for `/metrics`: how many events each transaction carries, how long
+/// it takes, and how many failed.
+#[derive(Clone)]
+pub struct WriterMetrics {
+    batch_events: Histogram,
+    batch_seconds: Histogram,
+    failures: IntCounter,
+}
+
+impl WriterMetrics {
+    fn new() -> Result<WriterMetrics, prometheus::Error> {
+        let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
+            Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        };
+        Ok(WriterMetrics {
+            batch_events: histogram(
+                "leadsment_ingest_batch_events",
+                "Events (and bot counts) written per transaction.",
+                vec![
+                    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0,
+                ],
+            )?,
+            batch_seconds: histogram(
+                "leadsment_ingest_batch_duration_seconds",
+                "Time to write one batch, from the start of its transaction to the commit.",
+                vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+                ],
+            )?,
+            failures: IntCounter::with_opts(Opts::new(
+                "leadsment_ingest_batch_failures_total",
+                "Attempts to write a batch that failed (a batch is tried three times before its events are answered 503).",
+            ))?,
+        })
+    }
+
+    /// Adds the writer's metrics to `registry`.
+    pub fn register(&self, registry: &Registry) -> Result<(), prometheus::Error> {
+        registry.register(Box::new(self.batch_events.clone()))?;
+        registry.register(Box::new(self.batch_seconds.clone()))?;
+        registry.register(Box::new(self.failures.clone()))?;
+        Ok(())
+    }
 }
 
 pub struct Writer {
@@ -49,27 +96,29 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer: on a thread of its own when the store can write without async,
     /// else as a task. Fails only when the OS refuses a thread.
-    pub fn spawn(store: DynStore, capacity: usize) -> std::io::Result<Writer> {
+    pub fn spawn(store: DynStore, capacity: usize) -> anyhow::Result<Writer> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let (stopped_tx, stopped) = oneshot::channel();
+        let metrics = WriterMetrics::new()?;
+        let m = metrics.clone();
         match store.blocking_ingest() {
             Some(ingest) => {
                 std::thread::Builder::new()
                     .name("event-writer".into())
                     .spawn(move || {
-                        run_blocking(ingest, rx);
+                        run_blocking(ingest, rx, m);
                         let _ = stopped_tx.send(());
                     })?;
             }
             None => {
                 tokio::spawn(async move {
-                    run(store, rx).await;
+                    run(store, rx, m).await;
                     let _ = stopped_tx.send(());
                 });
             }
         }
         Ok(Writer {
-            handle: WriterHandle { tx },
+            handle: WriterHandle { tx, metrics },
             stopped,
         })
     }
@@ -159,8 +208,18 @@ fn retry_delay(attempt: u64) -> Duration {
     Duration::from_millis(50 * (attempt + 1))
 }
 
-fn log_failure(e: &StoreError, events: usize, attempt: u64) {
+fn log_failure(metrics: &WriterMetrics, e: &StoreError, events: usize, attempt: u64) {
+    metrics.failures.inc();
     tracing::error!(error = %e, events, attempt, "writing events failed");
+}
+
+fn observe(metrics: &WriterMetrics, batch: &IngestBatch, started: std::time::Instant) {
+    metrics
+        .batch_seconds
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .batch_events
+        .observe((batch.events.len() + batch.bots.len()) as f64);
 }
 
 fn answer(waiting: Vec<oneshot::Sender<bool>>, ok: bool) {
@@ -169,7 +228,7 @@ fn answer(waiting: Vec<oneshot::Sender<bool>>, ok: bool) {
     }
 }
 
-async fn run(store: DynStore, mut rx: mpsc::Receiver<Job>) {
+async fn run(store: DynStore, mut rx: mpsc::Receiver<Job>, metrics: WriterMetrics) {
     let mut cache = SessionCache::default();
     let mut stopping = false;
     loop {
@@ -184,13 +243,15 @@ async fn run(store: DynStore, mut rx: mpsc::Receiver<Job>) {
         let (batch, waiting) = batch_of(jobs);
         let mut ok = false;
         for attempt in 0..ATTEMPTS {
+            let started = std::time::Instant::now();
             match store.ingest(&batch, &mut cache).await {
                 Ok(()) => {
+                    observe(&metrics, &batch, started);
                     ok = true;
                     break;
                 }
                 Err(e) => {
-                    log_failure(&e, batch.events.len(), attempt);
+                    log_failure(&metrics, &e, batch.events.len(), attempt);
                     tokio::time::sleep(retry_delay(attempt)).await;
                 }
             }
@@ -202,7 +263,11 @@ async fn run(store: DynStore, mut rx: mpsc::Receiver<Job>) {
 
 /// The writer's loop on its own thread: it blocks on the queue, and each batch runs from
 /// begin to commit without a hand-off.
-fn run_blocking(ingest: Arc<dyn BlockingIngest>, mut rx: mpsc::Receiver<Job>) {
+fn run_blocking(
+    ingest: Arc<dyn BlockingIngest>,
+    mut rx: mpsc::Receiver<Job>,
+    metrics: WriterMetrics,
+) {
     let mut cache = SessionCache::default();
     let mut stopping = false;
     loop {
@@ -217,13 +282,15 @@ fn run_blocking(ingest: Arc<dyn BlockingIngest>, mut rx: mpsc::Receiver<Job>) {
         let (batch, waiting) = batch_of(jobs);
         let mut ok = false;
         for attempt in 0..ATTEMPTS {
+            let started = std::time::Instant::now();
             match ingest.ingest(&batch, &mut cache) {
                 Ok(()) => {
+                    observe(&metrics, &batch, started);
                     ok = true;
                     break;
                 }
                 Err(e) => {
-                    log_failure(&e, batch.events.len(), attempt);
+                    log_failure(&metrics, &e, batch.events.len(), attempt);
                     std::thread::sleep(retry_delay(attempt));
                 }
             }

@@ -47,10 +47,12 @@ impl AppState {
         auth: crate::auth::AuthState,
         tracking: crate::tracking::Tracking,
     ) -> Result<AppState, prometheus::Error> {
+        let metrics = metrics::Metrics::new()?;
+        tracking.writer.metrics.register(metrics.registry())?;
         Ok(AppState(Arc::new(AppInner {
             config,
             store,
-            metrics: metrics::Metrics::new()?,
+            metrics,
             tracking,
             auth,
         })))

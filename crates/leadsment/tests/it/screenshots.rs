@@ -109,6 +109,19 @@ async fn submit(page: &Page, selector: &str) {
     tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
+/// The page's HTML once it holds `text`, or after 10 s whatever it holds: on a busy machine
+/// the page a form submission leads to can arrive after `submit` has returned.
+async fn content_with(page: &Page, text: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let html = page.content().await.unwrap_or_default();
+        if html.contains(text) || std::time::Instant::now() > deadline {
+            return html;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn screenshots_of_every_account_page_at_desktop_and_phone_widths() {
     let (app, _sink) = spawn(Backend::Sqlite).await;
@@ -197,7 +210,7 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths() {
     fill(&page, "#f-email", "not-an-email").await;
     fill(&page, "#f-password", "short").await;
     submit(&page, "button[type=submit]").await;
-    let html = page.content().await.unwrap();
+    let html = content_with(&page, "f-workspace-error").await;
     assert!(
         html.contains("f-email-error") && html.contains("f-workspace-error"),
         "{html}"
@@ -253,7 +266,7 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths() {
     open(&page, &format!("{base}/w/{}/api-keys", ws.0)).await;
     fill(&page, "#f-name", "CRM sync").await;
     submit(&page, "form[action$='/api-keys'] button[type=submit]").await;
-    let html = page.content().await.unwrap();
+    let html = content_with(&page, "Your new key").await;
     assert!(
         html.contains("Your new key") && html.contains("lm_"),
         "{html}"

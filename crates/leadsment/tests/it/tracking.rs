@@ -126,6 +126,21 @@ async fn events_are_stored_with_their_visit(backend: Backend) {
     assert_eq!(events[0]["visit_id"], events[2]["visit_id"]);
     assert_ne!(events[0]["visit_id"], events[3]["visit_id"]);
 
+    // The writer reports its batches to the operator.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("leadsment_ingest_batch_events_sum 4\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("leadsment_ingest_batch_duration_seconds_count"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("leadsment_ingest_batch_failures_total 0\n"),
+        "{metrics}"
+    );
+
     // The preflight a browser sends before a JSON POST from another origin.
     let pre = app
         .client
