@@ -39,7 +39,8 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 impl SqliteIngester {
-    /// Opens the database file (created and migrated already) for writing events, with the
+    /// Opens the database file (created already; statements are prepared at the first batch,
+    /// after migrations) for writing events, with the
     /// store's settings: WAL, the configured synchronous level, foreign keys, a busy timeout,
     /// and a writer checkpoint only past `wal_autocheckpoint` pages (the store checkpoints in
     /// the background).
