@@ -208,18 +208,76 @@ fn retry_delay(attempt: u64) -> Duration {
     Duration::from_millis(50 * (attempt + 1))
 }
 
-fn log_failure(metrics: &WriterMetrics, e: &StoreError, events: usize, attempt: u64) {
-    metrics.failures.inc();
-    tracing::error!(error = %e, events, attempt, "writing events failed");
+/// What the writer does next.
+enum Step {
+    /// Write this batch, then answer these requests.
+    Write(IngestBatch, Vec<oneshot::Sender<bool>>),
+    /// Nothing was queued after all; wait again.
+    Idle,
+    /// Stopped and drained, or every sender is gone.
+    Done,
 }
 
-fn observe(metrics: &WriterMetrics, batch: &IngestBatch, started: std::time::Instant) {
-    metrics
-        .batch_seconds
-        .observe(started.elapsed().as_secs_f64());
-    metrics
-        .batch_events
-        .observe((batch.events.len() + batch.bots.len()) as f64);
+/// The state both writer loops share: the session cache, whether a stop was asked for, and
+/// the metrics. The loops differ only in how they wait (await or block).
+struct Loop {
+    cache: SessionCache,
+    stopping: bool,
+    metrics: WriterMetrics,
+}
+
+impl Loop {
+    fn new(metrics: WriterMetrics) -> Loop {
+        Loop {
+            cache: SessionCache::default(),
+            stopping: false,
+            metrics,
+        }
+    }
+
+    /// Whether to wait for the next job (not once a stop was asked for: then only what is
+    /// queued is written).
+    fn waits(&self) -> bool {
+        !self.stopping
+    }
+
+    fn take(&mut self, first: Option<Job>, rx: &mut mpsc::Receiver<Job>) -> Step {
+        let jobs = gather(first, rx, &mut self.stopping);
+        if !jobs.is_empty() {
+            let (batch, waiting) = batch_of(jobs);
+            Step::Write(batch, waiting)
+        } else if self.stopping || rx.is_closed() {
+            Step::Done
+        } else {
+            Step::Idle
+        }
+    }
+
+    /// Records one attempt to write `batch`; true when it succeeded.
+    fn record(
+        &self,
+        batch: &IngestBatch,
+        started: std::time::Instant,
+        result: Result<(), StoreError>,
+        attempt: u64,
+    ) -> bool {
+        match result {
+            Ok(()) => {
+                self.metrics
+                    .batch_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                self.metrics
+                    .batch_events
+                    .observe((batch.events.len() + batch.bots.len()) as f64);
+                true
+            }
+            Err(e) => {
+                self.metrics.failures.inc();
+                tracing::error!(error = %e, events = batch.events.len(), attempt, "writing events failed");
+                false
+            }
+        }
+    }
 }
 
 fn answer(waiting: Vec<oneshot::Sender<bool>>, ok: bool) {
@@ -229,32 +287,23 @@ fn answer(waiting: Vec<oneshot::Sender<bool>>, ok: bool) {
 }
 
 async fn run(store: DynStore, mut rx: mpsc::Receiver<Job>, metrics: WriterMetrics) {
-    let mut cache = SessionCache::default();
-    let mut stopping = false;
+    let mut state = Loop::new(metrics);
     loop {
-        let first = if stopping { None } else { rx.recv().await };
-        let jobs = gather(first, &mut rx, &mut stopping);
-        if jobs.is_empty() {
-            if stopping || rx.is_closed() {
-                break;
-            }
-            continue;
-        }
-        let (batch, waiting) = batch_of(jobs);
+        let first = if state.waits() { rx.recv().await } else { None };
+        let (batch, waiting) = match state.take(first, &mut rx) {
+            Step::Write(batch, waiting) => (batch, waiting),
+            Step::Idle => continue,
+            Step::Done => break,
+        };
         let mut ok = false;
         for attempt in 0..ATTEMPTS {
             let started = std::time::Instant::now();
-            match store.ingest(&batch, &mut cache).await {
-                Ok(()) => {
-                    observe(&metrics, &batch, started);
-                    ok = true;
-                    break;
-                }
-                Err(e) => {
-                    log_failure(&metrics, &e, batch.events.len(), attempt);
-                    tokio::time::sleep(retry_delay(attempt)).await;
-                }
+            let result = store.ingest(&batch, &mut state.cache).await;
+            ok = state.record(&batch, started, result, attempt);
+            if ok {
+                break;
             }
+            tokio::time::sleep(retry_delay(attempt)).await;
         }
         answer(waiting, ok);
     }
@@ -268,32 +317,27 @@ fn run_blocking(
     mut rx: mpsc::Receiver<Job>,
     metrics: WriterMetrics,
 ) {
-    let mut cache = SessionCache::default();
-    let mut stopping = false;
+    let mut state = Loop::new(metrics);
     loop {
-        let first = if stopping { None } else { rx.blocking_recv() };
-        let jobs = gather(first, &mut rx, &mut stopping);
-        if jobs.is_empty() {
-            if stopping || rx.is_closed() {
-                break;
-            }
-            continue;
-        }
-        let (batch, waiting) = batch_of(jobs);
+        let first = if state.waits() {
+            rx.blocking_recv()
+        } else {
+            None
+        };
+        let (batch, waiting) = match state.take(first, &mut rx) {
+            Step::Write(batch, waiting) => (batch, waiting),
+            Step::Idle => continue,
+            Step::Done => break,
+        };
         let mut ok = false;
         for attempt in 0..ATTEMPTS {
             let started = std::time::Instant::now();
-            match ingest.ingest(&batch, &mut cache) {
-                Ok(()) => {
-                    observe(&metrics, &batch, started);
-                    ok = true;
-                    break;
-                }
-                Err(e) => {
-                    log_failure(&metrics, &e, batch.events.len(), attempt);
-                    std::thread::sleep(retry_delay(attempt));
-                }
+            let result = ingest.ingest(&batch, &mut state.cache);
+            ok = state.record(&batch, started, result, attempt);
+            if ok {
+                break;
             }
+            std::thread::sleep(retry_delay(attempt));
         }
         answer(waiting, ok);
     }
