@@ -388,10 +388,6 @@ pub(super) struct SessionDelta {
     pub engaged_ms: i64,
 }
 
-/// Engagement is reported when a page is hidden, which can be long after the last pageview;
-/// it still belongs to that visit.
-pub(super) const ENGAGEMENT_LOOKBACK_MS: i64 = 24 * 60 * 60 * 1000;
-
 /// A placeholder for parameter `n` (1-based): `$n` on PostgreSQL, `?` on SQLite, whose
 /// lookup of numbered parameters by name costs time in their number for each one bound, which
 /// makes a statement of a thousand `$n` parameters quadratic.
@@ -452,6 +448,12 @@ pub(super) fn new_visit_id(ts_ms: i64) -> i64 {
     ((ms << 22) | (tag << 12) | count) as i64
 }
 
+/// The smallest id [`new_visit_id`] gives a visit started at `ts_ms` or later.
+pub(super) fn visit_id_floor(ts_ms: i64) -> i64 {
+    let ms = (ts_ms.max(0) as u64) & ((1 << 41) - 1);
+    (ms << 22) as i64
+}
+
 /// A visit first seen in this batch, written once with its final counters.
 pub(super) struct NewVisit<'a> {
     pub id: i64,
@@ -486,6 +488,10 @@ pub(super) fn wanted_visits(
 ) -> (Vec<i64>, i64) {
     let mut wanted: Vec<i64> = Vec::new();
     let mut oldest = i64::MAX;
+    if cache.is_complete() {
+        // Nothing the store holds is missing from memory.
+        return (wanted, oldest);
+    }
     for ev in &batch.events {
         if cache
             .session(ev.site_id.0, ev.visitor_hash, ev.ts)
@@ -493,7 +499,7 @@ pub(super) fn wanted_visits(
         {
             wanted.push(ev.visitor_hash);
             wanted.extend(ev.previous_visitor_hash);
-            oldest = oldest.min(ev.ts - ENGAGEMENT_LOOKBACK_MS);
+            oldest = oldest.min(ev.ts - crate::tracking::model::ENGAGEMENT_LOOKBACK_MS);
         }
     }
     wanted.sort_unstable();
@@ -523,7 +529,8 @@ pub(super) struct VisitPlan<'b> {
 }
 
 /// Assigns each event of a batch to its visit, in order: the visit the cache knows, else the
-/// one the store holds (`known`, which the caller read for [`wanted_visits`]), else a new one.
+/// one the store holds (`known`, which the caller read for [`wanted_visits`]), else, when the
+/// cache is complete (SQLite), the one it holds for either hash, else a new one.
 /// A visit continues while its events are at most [`SESSION_TIMEOUT_MS`] apart (an engagement
 /// event, sent when a page is hidden, up to [`ENGAGEMENT_LOOKBACK_MS`]). Company ids come from
 /// the cache, which must already know every company of the batch.
@@ -534,7 +541,7 @@ pub(super) fn plan_visits<'b>(
     cache: &mut crate::tracking::model::SessionCache,
     known: &KnownVisits,
 ) -> VisitPlan<'b> {
-    use crate::tracking::model::SESSION_TIMEOUT_MS;
+    use crate::tracking::model::continues_visit;
     use std::collections::HashMap;
 
     let mut rows = Vec::with_capacity(batch.events.len());
@@ -544,22 +551,27 @@ pub(super) fn plan_visits<'b>(
     for ev in &batch.events {
         let site = ev.site_id.0;
         let company_id = ev.company.as_ref().and_then(|c| cache.company(&c.key));
-        let window = if ev.name == "engagement" {
-            ENGAGEMENT_LOOKBACK_MS
-        } else {
-            SESSION_TIMEOUT_MS
-        };
         let mut visit = cache.session(site, ev.visitor_hash, ev.ts);
         if visit.is_none() {
-            // Not in this node's memory: another node, a restart, or midnight.
+            // Not in this node's memory (another node, a restart), or an engagement event, or
+            // midnight: the store's latest visit of either hash, or, when memory is complete,
+            // its own.
             for hash in [Some(ev.visitor_hash), ev.previous_visitor_hash]
                 .into_iter()
                 .flatten()
             {
-                if let Some((id, last)) = known.0.get(&(site, hash))
-                    && ev.ts - last <= window
-                {
-                    visit = Some(*id);
+                visit = known
+                    .0
+                    .get(&(site, hash))
+                    .filter(|(_, last)| continues_visit(&ev.name, ev.ts - last))
+                    .map(|(id, _)| *id)
+                    .or_else(|| {
+                        cache
+                            .is_complete()
+                            .then(|| cache.visit_for(site, hash, &ev.name, ev.ts))
+                            .flatten()
+                    });
+                if visit.is_some() {
                     break;
                 }
             }

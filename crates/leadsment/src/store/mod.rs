@@ -10,6 +10,7 @@ pub mod accounts;
 mod common;
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_checkpoint;
 mod sqlite_ingest;
 
 use std::sync::Arc;

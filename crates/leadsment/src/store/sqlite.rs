@@ -27,41 +27,17 @@ pub struct SqliteStore {
     /// The event writer's own synchronous connection (see `sqlite_ingest`). `None` for an
     /// in-memory database, which exists only in the pool's one connection.
     ingest: Option<Arc<SqliteIngester>>,
-    /// The background checkpointer, stopped on close.
-    checkpointer: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Pages of write-ahead log after which a committing writer checkpoints it itself.
+/// Pages of write-ahead log after which a committing writer checkpoints it itself. The event
+/// writer's background checkpoints (`sqlite_checkpoint`) keep the log far below this.
 const WAL_CHECKPOINT_BOUND_PAGES: u32 = 8_000;
-/// How often the background checkpointer copies the log into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-
-/// Copies the write-ahead log into the database file every [`CHECKPOINT_EVERY`], on a
-/// connection of its own. Left to SQLite, the writer that commits past 1,000 pages of log
-/// makes the checkpoint, with its fsyncs, while every event of the next batch waits; a
-/// passive checkpoint here never blocks a writer, and a writer's own checkpoint (past
-/// [`WAL_CHECKPOINT_BOUND_PAGES`]) becomes rare and finds most of the log copied already.
-fn checkpoints(pool: SqlitePool) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&pool)
-                .await
-            {
-                tracing::debug!(error = %e, "background checkpoint failed; the next one retries");
-            }
-        }
-    })
-}
 
 impl Drop for SqliteStore {
-    /// A store dropped without `close` stops its checkpointer too.
+    /// A store dropped without `close` stops its checkpoints too.
     fn drop(&mut self) {
-        if let Some(task) = &self.checkpointer {
-            task.abort();
+        if let Some(ingest) = &self.ingest {
+            ingest.stop_checkpoints();
         }
     }
 }
@@ -85,8 +61,8 @@ impl SqliteStore {
             .foreign_keys(true)
             .pragma("temp_store", "memory")
             .optimize_on_close(true, None)
-            // Checkpoints are made in the background (see `checkpoints`); a writer makes one
-            // itself only when the log has grown this far, which bounds its size.
+            // Checkpoints are made in the background (see `sqlite_checkpoint`); a writer makes
+            // one itself only when the log has grown this far, which bounds its size.
             .pragma("wal_autocheckpoint", WAL_CHECKPOINT_BOUND_PAGES.to_string());
 
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -117,28 +93,21 @@ impl SqliteStore {
                 .await
                 .map_err(connect_error)?
         };
-        let (ingest, checkpointer) = if in_memory {
-            (None, None)
+        let ingest = if in_memory {
+            None
         } else {
             // The writer pool has created the file and set WAL mode by now.
-            let ingester = SqliteIngester::open(
+            Some(Arc::new(SqliteIngester::open(
                 options.get_filename(),
                 config.sqlite_synchronous,
                 WAL_CHECKPOINT_BOUND_PAGES,
                 BUSY_TIMEOUT,
-            )?;
-            let checkpoint_pool = SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(options.clone().optimize_on_close(false, None))
-                .await
-                .map_err(connect_error)?;
-            (Some(Arc::new(ingester)), Some(checkpoints(checkpoint_pool)))
+            )?))
         };
         Ok(SqliteStore {
             writer,
             readers,
             ingest,
-            checkpointer,
         })
     }
 
@@ -263,8 +232,8 @@ impl_store!(SqliteStore, {
     }
 
     async fn close(&self) {
-        if let Some(task) = &self.checkpointer {
-            task.abort();
+        if let Some(ingest) = &self.ingest {
+            ingest.stop_checkpoints();
         }
         self.readers.close().await;
         self.writer.close().await;

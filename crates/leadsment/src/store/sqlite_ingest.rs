@@ -13,23 +13,28 @@
 //! `common`; this module only speaks SQL.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
-use super::common::{KnownVisits, VisitPlan, missing_companies, plan_visits, wanted_visits};
+use super::common::{
+    KnownVisits, VisitPlan, missing_companies, plan_visits, visit_id_floor, wanted_visits,
+};
+use super::sqlite_checkpoint::Checkpointer;
 use super::{BlockingIngest, StoreError};
 use crate::config::SqliteSynchronous;
-use crate::tracking::model::{IngestBatch, SessionCache};
+use crate::tracking::model::{ENGAGEMENT_LOOKBACK_MS, IngestBatch, SessionCache};
 
 /// The statements a batch uses, all prepared once and kept.
 const STATEMENT_CACHE: usize = 16;
 
-/// The event writer's connection. One per store; a mutex makes each batch's transaction
-/// exclusive (SQLite allows one writer at a time anyway).
+/// The event writer's connection, and the checkpoints made beside it. One per store; a mutex
+/// makes each batch's transaction exclusive (SQLite allows one writer at a time anyway), and
+/// lets the checkpointer complete a checkpoint between two batches.
 pub struct SqliteIngester {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
+    checkpointer: Mutex<Option<Checkpointer>>,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -40,10 +45,10 @@ impl From<rusqlite::Error> for StoreError {
 
 impl SqliteIngester {
     /// Opens the database file (created already; statements are prepared at the first batch,
-    /// after migrations) for writing events, with the
-    /// store's settings: WAL, the configured synchronous level, foreign keys, a busy timeout,
-    /// and a writer checkpoint only past `wal_autocheckpoint` pages (the store checkpoints in
-    /// the background).
+    /// after migrations) for writing events, with the store's settings: WAL, the configured
+    /// synchronous level, foreign keys, a busy timeout, and a writer checkpoint only past
+    /// `wal_autocheckpoint` pages; and starts the background checkpoints (see
+    /// `sqlite_checkpoint`), which keep the log far below that.
     pub fn open(
         path: &Path,
         synchronous: SqliteSynchronous,
@@ -79,9 +84,25 @@ impl SqliteIngester {
                 path.display()
             ))
         })?;
+        let conn = Arc::new(Mutex::new(conn));
+        let checkpointer = Checkpointer::start(path, synchronous, conn.clone())
+            .map_err(|e| StoreError::Ingest(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(SqliteIngester {
-            conn: Mutex::new(conn),
+            conn,
+            checkpointer: Mutex::new(Some(checkpointer)),
         })
+    }
+
+    /// Stops the background checkpoints (when the store closes).
+    pub fn stop_checkpoints(&self) {
+        let taken = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(mut checkpointer) = taken {
+            checkpointer.stop();
+        }
     }
 
     fn write(
@@ -109,21 +130,14 @@ impl SqliteIngester {
             }
         }
 
-        // 2. Visits the cache does not know: the latest of each hash.
-        let (wanted, oldest) = wanted_visits(batch, cache);
-        let mut known = KnownVisits::default();
-        if !wanted.is_empty() {
-            let mut select = tx.prepare_cached(
-                "SELECT site_id, id, last_seen_at FROM visits \
-                 WHERE visitor_hash = ?1 AND last_seen_at >= ?2",
-            )?;
-            for hash in wanted {
-                let mut rows = select.query(params![hash, oldest])?;
-                while let Some(r) = rows.next()? {
-                    known.add(r.get(0)?, hash, r.get(1)?, r.get(2)?);
-                }
-            }
+        // 2. This process is the only writer, so memory holds every recent visit; after a
+        // start or a failed batch it is read back from the store first.
+        if !cache.is_complete() {
+            let now = batch.events.iter().map(|e| e.ts).min();
+            load_recent_visits(&tx, cache, now.unwrap_or_else(crate::store::now_ms))?;
         }
+        debug_assert!(wanted_visits(batch, cache).0.is_empty());
+        let known = KnownVisits::default();
 
         // 3. Each event to its visit.
         let VisitPlan {
@@ -245,6 +259,34 @@ impl SqliteIngester {
         tx.commit()
     }
 }
+
+/// Reads every visit an event at `now` could still continue into `cache` and marks it
+/// complete: those seen within [`ENGAGEMENT_LOOKBACK_MS`], among those started within
+/// [`LOAD_STARTED_WITHIN_MS`] (a range of ids, which begin with the start time, so the read
+/// needs no index but the table's own). A visit kept going for longer than that continues only
+/// until a restart.
+fn load_recent_visits(
+    tx: &rusqlite::Transaction<'_>,
+    cache: &mut SessionCache,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let mut select = tx.prepare_cached(
+        "SELECT site_id, visitor_hash, id, last_seen_at FROM visits \
+         WHERE id >= ?1 AND last_seen_at >= ?2",
+    )?;
+    let mut rows = select.query(params![
+        visit_id_floor(now - LOAD_STARTED_WITHIN_MS),
+        now - ENGAGEMENT_LOOKBACK_MS
+    ])?;
+    while let Some(r) = rows.next()? {
+        cache.remember_session(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+    }
+    cache.mark_complete();
+    Ok(())
+}
+
+/// How far back visits are read when the writer starts.
+const LOAD_STARTED_WITHIN_MS: i64 = 2 * 24 * 60 * 60 * 1000;
 
 impl BlockingIngest for SqliteIngester {
     fn ingest(&self, batch: &IngestBatch, cache: &mut SessionCache) -> Result<(), StoreError> {

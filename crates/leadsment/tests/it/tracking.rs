@@ -660,6 +660,51 @@ async fn visitor_salts_live_in_the_store_and_are_deleted_after_48_hours(backend:
     app.shutdown().await.unwrap();
 }
 
+/// SQLite: the background checkpoints complete while events keep coming, so the database file
+/// itself (read with the log ignored) soon holds what was accepted, and the log stays small.
+#[tokio::test]
+async fn sqlite_checkpoints_complete_in_the_background() {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use std::str::FromStr;
+
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    add_site(&app, "acme.example", &[]).await;
+    let n = 40;
+    for i in 0..n {
+        let res = post(
+            &app,
+            &pageview(&format!("https://acme.example/p{i}")),
+            CHROME,
+            None,
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
+    // Far below the writer's own bound (8,000 pages), so only the background can have done it.
+    let main_file_only = SqliteConnectOptions::from_str(&app.db.url)
+        .unwrap()
+        .read_only(true)
+        .immutable(true);
+    let mut in_file = 0;
+    for _ in 0..50 {
+        let pool = sqlx::SqlitePool::connect_with(main_file_only.clone())
+            .await
+            .unwrap();
+        // Until a checkpoint completes, the file may not even hold the tables.
+        in_file = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(0);
+        pool.close().await;
+        if in_file == n {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(in_file, n, "the database file holds every accepted event");
+    app.shutdown().await.unwrap();
+}
+
 on_both_backends!(a_batch_keeps_every_visit_counter_right);
 
 /// New and known visits, several events each, in one batch and across batches.
