@@ -310,6 +310,15 @@ async fn run(store: DynStore, mut rx: mpsc::Receiver<Job>, metrics: WriterMetric
     tracing::info!("event writer stopped; the queue is empty");
 }
 
+/// When fewer than [`LINGER_BELOW`] events are queued, the blocking writer waits this long
+/// for more before it writes. A commit costs about the same for one event as for thirty (it
+/// rewrites the last page of each table and index it appends to), and under load requests
+/// arrive faster than that: on a busy 2-core machine batches grew from 8 to 26 events on
+/// average, the writer's time per event fell by a fifth and the p99 latency by a third. An
+/// event on a quiet server waits 0.2 ms more.
+const LINGER: Duration = Duration::from_micros(200);
+const LINGER_BELOW: usize = 16;
+
 /// The writer's loop on its own thread: it blocks on the queue, and each batch runs from
 /// begin to commit without a hand-off.
 fn run_blocking(
@@ -324,6 +333,9 @@ fn run_blocking(
         } else {
             None
         };
+        if first.is_some() && rx.len() + 1 < LINGER_BELOW {
+            std::thread::sleep(LINGER);
+        }
         let (batch, waiting) = match state.take(first, &mut rx) {
             Step::Write(batch, waiting) => (batch, waiting),
             Step::Idle => continue,
