@@ -89,7 +89,10 @@ impl Tracking {
             && ipintel::rdns::wants_reverse_dns(&org)
             && !self.ipdb.overridden(ip)
         {
-            let domain = rdns.company_domain(ip).await;
+            // Boxed: the lookup's future is large, and without the box every request's
+            // future (moved and boxed on each request) would carry its size, reverse DNS on
+            // or off.
+            let domain = Box::pin(rdns.company_domain(ip)).await;
             ipintel::rdns::apply_reverse_dns(&mut org, domain.as_deref());
         }
         org
