@@ -12,3 +12,6 @@ DROP INDEX visits_visitor;
 -- A company's visits are read from the site's visits by time (`visits_site_time`), or from
 -- daily rollups, instead of from an index written on every visit.
 DROP INDEX visits_company;
+
+-- (`events_site_time` needs no id added for paged exports, as on PostgreSQL: every SQLite
+-- index ends with the row's id.)

@@ -342,21 +342,23 @@ macro_rules! impl_store {
             site: crate::accounts::sites::SiteId,
             from_ms: i64,
             to_ms: i64,
-            after_id: i64,
+            after: Option<(i64, i64)>,
             limit: i64,
         ) -> Result<Vec<crate::tracking::model::ExportedEvent>, crate::store::StoreError> {
+            let (after_ts, after_id) = after.unwrap_or((i64::MIN, i64::MIN));
             Ok(sqlx::query_as::<_, crate::tracking::model::ExportedEvent>(
                 "SELECT e.id, e.ts, e.visit_id, e.name, e.path, e.props, e.engaged_ms, \
                         c.name AS company, c.domain AS company_domain, e.class, e.country, \
                         e.source, e.channel, e.utm_source, e.utm_medium, e.utm_campaign, \
                         e.utm_term, e.utm_content, e.browser, e.os, e.device \
                  FROM events e LEFT JOIN companies c ON c.id = e.company_id \
-                 WHERE e.site_id = $1 AND e.ts >= $2 AND e.ts < $3 AND e.id > $4 \
-                 ORDER BY e.id LIMIT $5",
+                 WHERE e.site_id = $1 AND e.ts >= $2 AND e.ts < $3 AND (e.ts, e.id) > ($4, $5) \
+                 ORDER BY e.ts, e.id LIMIT $6",
             )
             .bind(site.0)
             .bind(from_ms)
             .bind(to_ms)
+            .bind(after_ts)
             .bind(after_id)
             .bind(limit)
             .fetch_all(self.reader())

@@ -111,14 +111,16 @@ pub trait Store: AccountStore + Send + Sync + 'static {
         None
     }
 
-    /// Events of a site between two times (milliseconds, `to` excluded), in id order after
-    /// `after_id`, at most `limit`: the pages of an export.
+    /// Events of a site between two times (milliseconds, `to` excluded), in time order (then
+    /// id), after `after` (the time and id of the last event of the previous page; `None` for
+    /// the first page), at most `limit`: the pages of an export. Each page is a range read of
+    /// the site's time index, however far into the export it is.
     async fn export_events(
         &self,
         site: SiteId,
         from_ms: i64,
         to_ms: i64,
-        after_id: i64,
+        after: Option<(i64, i64)>,
         limit: i64,
     ) -> Result<Vec<ExportedEvent>, StoreError>;
 }

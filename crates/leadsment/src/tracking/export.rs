@@ -44,14 +44,14 @@ pub async fn export<W: Write>(
         Format::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(out))),
         Format::Jsonl => Sink::Json(out),
     };
-    let mut after = 0;
+    let mut after = None;
     let mut count = 0u64;
     loop {
         let page = store
             .export_events(site.id, from_ms, to_ms, after, PAGE)
             .await?;
         let Some(last) = page.last() else { break };
-        after = last.id;
+        after = Some((last.ts, last.id));
         for mut event in page {
             event.time = jiff::Timestamp::from_millisecond(event.ts)
                 .map(|t| t.to_string())

@@ -53,7 +53,7 @@ fn pageview(url: &str) -> Value {
 pub async fn export_all(app: &TestApp, site: &Site) -> Vec<Value> {
     let store = app.db.store().await;
     let rows = store
-        .export_events(site.id, 0, i64::MAX, 0, 10_000)
+        .export_events(site.id, 0, i64::MAX, None, 10_000)
         .await
         .unwrap();
     store.close().await;
@@ -393,7 +393,7 @@ async fn sessions_end_after_30_minutes_and_survive_midnight(backend: Backend) {
     ingest(vec![event_at(&site, t0 + 150 * min, 2, None, "engagement")]).await;
 
     let rows = store
-        .export_events(site.id, 0, i64::MAX, 0, 100)
+        .export_events(site.id, 0, i64::MAX, None, 100)
         .await
         .unwrap();
     let sessions: Vec<i64> = rows.iter().map(|r| r.visit_id).collect();
@@ -437,7 +437,7 @@ async fn a_full_queue_answers_503_and_loses_nothing_accepted(backend: Backend) {
         w.await.unwrap().unwrap();
     }
     let rows = store
-        .export_events(site.id, 0, i64::MAX, 0, 100)
+        .export_events(site.id, 0, i64::MAX, None, 100)
         .await
         .unwrap();
     assert_eq!(rows.len(), 3);
@@ -703,6 +703,59 @@ async fn sqlite_checkpoints_complete_in_the_background() {
     }
     assert_eq!(in_file, n, "the database file holds every accepted event");
     app.shutdown().await.unwrap();
+}
+
+on_both_backends!(exports_page_through_events_with_equal_times);
+
+/// Pages continue after the last event's time and id, so events that share a millisecond are
+/// neither skipped nor repeated at a page boundary, and the time range holds.
+async fn exports_page_through_events_with_equal_times(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let ws = store.default_workspace().await.unwrap();
+    let site = store
+        .create_site(&NewSite::new(ws.id, "acme.example", &[]).unwrap())
+        .await
+        .unwrap();
+    let t0 = 1_800_000_000_000;
+    // Five events in one millisecond, between others; one outside the range asked for.
+    let times = [t0 - 1, t0, t0, t0, t0, t0, t0 + 1, t0 + 2, t0 + 10_000];
+    let events = times
+        .iter()
+        .enumerate()
+        .map(|(i, ts)| event_at(&site, *ts, i as i64, None, "pageview"))
+        .collect();
+    store
+        .ingest(
+            &IngestBatch {
+                events,
+                bots: vec![],
+            },
+            &mut SessionCache::default(),
+        )
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .export_events(site.id, t0 - 1, t0 + 10_000, after, 2)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((last.ts, last.id));
+        seen.extend(page.into_iter().map(|e| (e.ts, e.id)));
+    }
+    assert_eq!(seen.len(), 8, "{seen:?}");
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen, sorted, "in (time, id) order, each once");
+    assert!(
+        seen.iter()
+            .all(|(ts, _)| *ts >= t0 - 1 && *ts < t0 + 10_000)
+    );
+    store.close().await;
 }
 
 on_both_backends!(a_batch_keeps_every_visit_counter_right);
