@@ -9,8 +9,9 @@
 -- `visits` (by id, which starts with the visit's start time) when it starts.
 DROP INDEX visits_visitor;
 
--- A company's visits are read from the site's visits by time (`visits_site_time`), or from
--- daily rollups, instead of from an index written on every visit.
+-- A company's visits are to be read from the site's visits by time (`visits_site_time`), or
+-- from rollups computed apart from ingest, instead of from an index written on every visit.
+-- (No query reads visits by company yet.)
 DROP INDEX visits_company;
 
 -- (`events_site_time` needs no id added for paged exports, as on PostgreSQL: every SQLite

@@ -116,7 +116,8 @@ fn open(path: &Path, synchronous: SqliteSynchronous) -> rusqlite::Result<Connect
     Ok(conn)
 }
 
-/// `(frames in the log, frames copied)` after a passive checkpoint.
+/// `(frames in the log, frames of it copied so far)` after a passive checkpoint (the second is
+/// a running total since the log last started again, not what this call copied).
 fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
         Ok((r.get(1)?, r.get(2)?))
@@ -130,15 +131,19 @@ const PASSES: usize = 3;
 const SMALL: i64 = 64;
 
 fn round(conn: &Connection, writer: &Mutex<Connection>) -> rusqlite::Result<()> {
+    let mut synced = None;
     for _ in 0..PASSES {
         // 1. Copy what is there, while the writer goes on.
         let (log, copied) = passive_checkpoint(conn)?;
-        if log <= 0 {
+        if log <= 0 || copied >= log {
+            // Nothing written since the last complete checkpoint, or this one completed
+            // (SQLite synced the database file itself).
             return Ok(());
         }
-        // 2. Put the copied pages on disk.
-        if copied > 0 {
+        // 2. Put the pages copied by this pass on disk.
+        if synced != Some(copied) {
             sync_database_file(conn)?;
+            synced = Some(copied);
         }
         if log - copied < SMALL {
             break;

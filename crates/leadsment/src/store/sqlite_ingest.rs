@@ -278,10 +278,12 @@ fn load_recent_visits(
         visit_id_floor(now - LOAD_STARTED_WITHIN_MS),
         now - ENGAGEMENT_LOOKBACK_MS
     ])?;
+    // Complete from here on, so that visits dropped for room are reported (should this read
+    // fail, the batch fails and the cache is cleared).
+    cache.mark_complete();
     while let Some(r) = rows.next()? {
         cache.remember_session(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
     }
-    cache.mark_complete();
     Ok(())
 }
 

@@ -70,7 +70,7 @@ pub const SESSION_TIMEOUT_MS: i64 = 30 * 60 * 1000;
 /// it still belongs to that visit if the visit was seen within this long.
 pub const ENGAGEMENT_LOOKBACK_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// How long an event may continue a visit last seen `since_last` ago.
+/// Whether an event named `event_name` continues a visit last seen `since_last` ago.
 pub fn continues_visit(event_name: &str, since_last: i64) -> bool {
     let window = if event_name == "engagement" {
         ENGAGEMENT_LOOKBACK_MS
@@ -144,11 +144,16 @@ impl SessionCache {
         *entry = (id, entry.1.max(ts));
     }
 
-    /// Makes room: visits no event can continue any more go first, then, if that is not
-    /// enough, the least recently seen half.
+    /// Makes room: visits no event can continue any more go first (when the cache is not
+    /// complete, those past the session timeout: the store answers for older ones), then, if
+    /// that is not enough, the least recently seen half.
     fn forget_old_sessions(&mut self, now: i64) {
-        self.sessions
-            .retain(|_, (_, last)| now - *last <= ENGAGEMENT_LOOKBACK_MS);
+        let kept_for = if self.complete {
+            ENGAGEMENT_LOOKBACK_MS
+        } else {
+            SESSION_TIMEOUT_MS
+        };
+        self.sessions.retain(|_, (_, last)| now - *last <= kept_for);
         if self.sessions.len() < self.max_sessions * 3 / 4 {
             return;
         }
@@ -290,6 +295,18 @@ mod tests {
             cache.is_complete(),
             "forgetting is not a reason to read the store"
         );
+    }
+
+    #[test]
+    fn an_incomplete_cache_keeps_only_open_sessions_when_full() {
+        // The store answers for anything older, so nothing past the session timeout is kept.
+        let mut cache = SessionCache::with_limit(4);
+        for v in 0..4 {
+            cache.remember_session(1, v, v, v);
+        }
+        cache.remember_session(1, 9, 9, 31 * MIN);
+        assert_eq!(cache.sessions_held(), 1);
+        assert_eq!(cache.session(1, 9, 31 * MIN), Some(9));
     }
 
     #[test]
