@@ -59,6 +59,7 @@ impl Checkpointer {
                         return;
                     }
                 };
+                let mut done = None;
                 let (flag, wake) = &*stopping;
                 let mut stopped = flag.lock().unwrap_or_else(|p| p.into_inner());
                 while !*stopped {
@@ -70,7 +71,7 @@ impl Checkpointer {
                         break;
                     }
                     drop(stopped);
-                    if let Err(e) = round(&conn, &writer) {
+                    if let Err(e) = round_if_written(&conn, &writer, &mut done) {
                         tracing::debug!(error = %e, "background checkpoint failed; the next round retries");
                     }
                     stopped = flag.lock().unwrap_or_else(|p| p.into_inner());
@@ -130,21 +131,38 @@ const PASSES: usize = 3;
 /// Frames left to copy below which the writer is paused at once.
 const SMALL: i64 = 64;
 
+/// SQLite's count of commits by other connections, which changes whenever anything was written.
+fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA data_version", [], |r| r.get(0))
+}
+
+/// Runs a round unless nothing was committed since the last complete one (`done` holds the
+/// data version it saw), so an idle server syncs nothing.
+fn round_if_written(
+    conn: &Connection,
+    writer: &Mutex<Connection>,
+    done: &mut Option<i64>,
+) -> rusqlite::Result<()> {
+    let version = data_version(conn)?;
+    if *done == Some(version) {
+        return Ok(());
+    }
+    round(conn, writer)?;
+    *done = Some(version);
+    Ok(())
+}
+
 fn round(conn: &Connection, writer: &Mutex<Connection>) -> rusqlite::Result<()> {
-    let mut synced = None;
     for _ in 0..PASSES {
         // 1. Copy what is there, while the writer goes on.
         let (log, copied) = passive_checkpoint(conn)?;
-        if log <= 0 || copied >= log {
-            // Nothing written since the last complete checkpoint, or this one completed
-            // (SQLite synced the database file itself).
+        if log <= 0 {
             return Ok(());
         }
-        // 2. Put the pages copied by this pass on disk.
-        if synced != Some(copied) {
-            sync_database_file(conn)?;
-            synced = Some(copied);
-        }
+        // 2. Put the copied pages on disk. (`copied` cannot tell whether the checkpoint
+        // completed: it counts up to this connection's view of the log, and the writer may
+        // have added to it meanwhile.)
+        sync_database_file(conn)?;
         if log - copied < SMALL {
             break;
         }
