@@ -127,6 +127,16 @@ pub enum SqliteSynchronous {
     Full,
 }
 
+impl SqliteSynchronous {
+    /// The value of SQLite's `synchronous` pragma.
+    pub fn pragma_value(self) -> &'static str {
+        match self {
+            SqliteSynchronous::Normal => "NORMAL",
+            SqliteSynchronous::Full => "FULL",
+        }
+    }
+}
+
 /// The shape of the configuration as read, before defaults that depend on other keys are
 /// filled in and before validation.
 #[derive(Debug, Deserialize)]

@@ -106,14 +106,7 @@ fn open(path: &Path, synchronous: SqliteSynchronous) -> rusqlite::Result<Connect
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(Duration::from_secs(1))?;
-    conn.pragma_update(
-        None,
-        "synchronous",
-        match synchronous {
-            SqliteSynchronous::Normal => "NORMAL",
-            SqliteSynchronous::Full => "FULL",
-        },
-    )?;
+    conn.pragma_update(None, "synchronous", synchronous.pragma_value())?;
     Ok(conn)
 }
 

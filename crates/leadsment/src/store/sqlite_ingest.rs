@@ -64,14 +64,7 @@ impl SqliteIngester {
             )?;
             conn.busy_timeout(busy_timeout)?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
-            conn.pragma_update(
-                None,
-                "synchronous",
-                match synchronous {
-                    SqliteSynchronous::Normal => "NORMAL",
-                    SqliteSynchronous::Full => "FULL",
-                },
-            )?;
+            conn.pragma_update(None, "synchronous", synchronous.pragma_value())?;
             conn.pragma_update(None, "foreign_keys", "ON")?;
             conn.pragma_update(None, "temp_store", "MEMORY")?;
             conn.pragma_update(None, "wal_autocheckpoint", wal_autocheckpoint)?;

@@ -604,7 +604,6 @@ on_both_backends!(export_writes_the_days_of_the_site_time_zone);
 
 async fn export_writes_the_days_of_the_site_time_zone(backend: Backend) {
     use leadsment::accounts::sites::Hostname;
-    use leadsment::tracking::model::{IngestBatch, SessionCache};
 
     let db = TestDb::new(backend).await;
     let dir = db.dir.path().to_owned();
@@ -645,16 +644,7 @@ async fn export_writes_the_days_of_the_site_time_zone(backend: Backend) {
         e.props = Some(r#"{"note":"a, \"quoted\" value"}"#.to_owned());
         events.push(e);
     }
-    store
-        .ingest(
-            &IngestBatch {
-                events,
-                bots: vec![],
-            },
-            &mut SessionCache::default(),
-        )
-        .await
-        .unwrap();
+    crate::tracking::ingest_fresh(&store, events).await;
     store.close().await;
 
     tokio::task::spawn_blocking(move || {

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, TestDb};
+use leadsment::store::DynStore;
 
 pub const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 const FIREFOX: &str =
@@ -331,6 +332,33 @@ async fn ignored_networks_and_trusted_proxies(backend: Backend) {
     app.shutdown().await.unwrap();
 }
 
+/// A migrated store holding the site acme.example.
+pub async fn store_with_site(backend: Backend) -> (TestDb, DynStore, Site) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let ws = store.default_workspace().await.unwrap();
+    let site = store
+        .create_site(&NewSite::new(ws.id, "acme.example", &[]).unwrap())
+        .await
+        .unwrap();
+    (db, store, site)
+}
+
+/// Writes `events` as one batch with a session cache of its own, as another node would (or
+/// this one after a restart).
+pub async fn ingest_fresh(store: &DynStore, events: Vec<NewEvent>) {
+    store
+        .ingest(
+            &IngestBatch {
+                events,
+                bots: vec![],
+            },
+            &mut SessionCache::default(),
+        )
+        .await
+        .unwrap();
+}
+
 pub fn event_at(site: &Site, ts: i64, visitor: i64, previous: Option<i64>, name: &str) -> NewEvent {
     NewEvent {
         site_id: site.id,
@@ -358,32 +386,12 @@ pub fn event_at(site: &Site, ts: i64, visitor: i64, previous: Option<i64>, name:
 }
 
 async fn sessions_end_after_30_minutes_and_survive_midnight(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = db.store().await;
-    let ws = store.default_workspace().await.unwrap();
-    let site = store
-        .create_site(&NewSite::new(ws.id, "acme.example", &[]).unwrap())
-        .await
-        .unwrap();
+    let (_db, store, site) = store_with_site(backend).await;
     let min = 60_000;
     let t0 = 1_800_000_000_000;
-    let ingest = |events: Vec<NewEvent>| {
-        let store = store.clone();
-        async move {
-            // A fresh cache each time: the store alone must know the sessions (another node).
-            let mut cache = SessionCache::default();
-            store
-                .ingest(
-                    &IngestBatch {
-                        events,
-                        bots: vec![],
-                    },
-                    &mut cache,
-                )
-                .await
-                .unwrap();
-        }
-    };
+    // A fresh cache each time: the store alone must know the sessions (another node, or a
+    // restart).
+    let ingest = |events: Vec<NewEvent>| ingest_fresh(&store, events);
     ingest(vec![event_at(&site, t0, 1, None, "pageview")]).await;
     ingest(vec![event_at(&site, t0 + 25 * min, 1, None, "pageview")]).await;
     ingest(vec![event_at(&site, t0 + 60 * min, 1, None, "pageview")]).await;
@@ -405,13 +413,7 @@ async fn sessions_end_after_30_minutes_and_survive_midnight(backend: Backend) {
 }
 
 async fn a_full_queue_answers_503_and_loses_nothing_accepted(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = db.store().await;
-    let ws = store.default_workspace().await.unwrap();
-    let site = store
-        .create_site(&NewSite::new(ws.id, "acme.example", &[]).unwrap())
-        .await
-        .unwrap();
+    let (db, store, site) = store_with_site(backend).await;
     // A writer with room for two waiting events, whose store is locked by another
     // connection, so nothing can be written yet.
     let writer = Writer::spawn(store.clone(), 2).unwrap();
@@ -710,13 +712,7 @@ on_both_backends!(exports_page_through_events_with_equal_times);
 /// Pages continue after the last event's time and id, so events that share a millisecond are
 /// neither skipped nor repeated at a page boundary, and the time range holds.
 async fn exports_page_through_events_with_equal_times(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = db.store().await;
-    let ws = store.default_workspace().await.unwrap();
-    let site = store
-        .create_site(&NewSite::new(ws.id, "acme.example", &[]).unwrap())
-        .await
-        .unwrap();
+    let (_db, store, site) = store_with_site(backend).await;
     let t0 = 1_800_000_000_000;
     // Five events in one millisecond, between others; one outside the range asked for.
     let times = [t0 - 1, t0, t0, t0, t0, t0, t0 + 1, t0 + 2, t0 + 10_000];
@@ -725,16 +721,7 @@ async fn exports_page_through_events_with_equal_times(backend: Backend) {
         .enumerate()
         .map(|(i, ts)| event_at(&site, *ts, i as i64, None, "pageview"))
         .collect();
-    store
-        .ingest(
-            &IngestBatch {
-                events,
-                bots: vec![],
-            },
-            &mut SessionCache::default(),
-        )
-        .await
-        .unwrap();
+    ingest_fresh(&store, events).await;
     let mut seen = Vec::new();
     let mut after = None;
     loop {
@@ -762,13 +749,7 @@ on_both_backends!(a_batch_keeps_every_visit_counter_right);
 
 /// New and known visits, several events each, in one batch and across batches.
 async fn a_batch_keeps_every_visit_counter_right(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = db.store().await;
-    let ws = store.default_workspace().await.unwrap();
-    let site = store
-        .create_site(&NewSite::new(ws.id, "acme.example", &[]).unwrap())
-        .await
-        .unwrap();
+    let (db, store, site) = store_with_site(backend).await;
     let t0 = 1_800_000_000_000;
     let mut first = Vec::new();
     for (i, visitor) in [1, 1, 2, 1, 2].iter().enumerate() {
@@ -780,33 +761,14 @@ async fn a_batch_keeps_every_visit_counter_right(backend: Backend) {
             "pageview",
         ));
     }
-    let mut cache = SessionCache::default();
-    store
-        .ingest(
-            &IngestBatch {
-                events: first,
-                bots: vec![],
-            },
-            &mut cache,
-        )
-        .await
-        .unwrap();
+    ingest_fresh(&store, first).await;
     // A second batch from a node that has not seen them: visitor 1 again, engagement included.
     let second = vec![
         event_at(&site, t0 + 60_000, 1, None, "pageview"),
         event_at(&site, t0 + 61_000, 1, None, "engagement"),
         event_at(&site, t0 + 62_000, 3, None, "pageview"),
     ];
-    store
-        .ingest(
-            &IngestBatch {
-                events: second,
-                bots: vec![],
-            },
-            &mut SessionCache::default(),
-        )
-        .await
-        .unwrap();
+    ingest_fresh(&store, second).await;
     let q = "SELECT visitor_hash, pageviews, events, engaged_ms, started_at, last_seen_at, exit_path \
              FROM visits ORDER BY visitor_hash";
     let visits: Vec<(i64, i64, i64, i64, i64, i64, String)> = match backend {
