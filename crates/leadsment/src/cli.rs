@@ -13,7 +13,7 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use crate::accounts::sites::{NewSite, Site};
 use crate::config::{Config, LogFormat, Overrides};
 use crate::server::{Server, shutdown_signal};
-use crate::store::{self, DynStore};
+use crate::store::{self, Db};
 
 /// Leadsment: see which companies visit your websites, without cookies.
 #[derive(Debug, Parser)]
@@ -333,12 +333,12 @@ fn quiet_dns_resolver<S>() -> impl tracing_subscriber::layer::Filter<S> {
     tracing_subscriber::filter::filter_fn(|meta| !meta.target().starts_with("hickory"))
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
+async fn open_store(config: &Config) -> anyhow::Result<Db> {
     if config.database_url.backend() == Some(crate::config::Backend::Sqlite) {
         crate::server::ensure_writable_dir(&config.data_dir)?;
     }
     let store = store::connect(config).await?;
-    store.migrate().await?;
+    crate::store::migrate(&store).await?;
     Ok(store)
 }
 
@@ -350,7 +350,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 async fn migrate(config: Config) -> anyhow::Result<()> {
     crate::server::ensure_writable_dir(&config.data_dir)?;
     let store = store::connect(&config).await?;
-    let report = store.migrate().await?;
+    let report = crate::store::migrate(&store).await?;
     store.close().await;
     let mut out = std::io::stdout().lock();
     if report.applied_now.is_empty() {
@@ -383,9 +383,9 @@ async fn site_add(
     let mut new = NewSite::new(crate::accounts::WorkspaceId(0), domain, aliases)?;
     new.set_time_zone(time_zone)?;
     let store = open_store(&config).await?;
-    let workspace = store.default_workspace().await?;
+    let workspace = crate::accounts::store::default_workspace(&store).await?;
     new.workspace_id = workspace.id;
-    let site = store.create_site(&new).await;
+    let site = crate::accounts::store::create_site(&store, &new).await;
     store.close().await;
     let site = site?;
     let mut out = std::io::stdout().lock();
@@ -417,10 +417,11 @@ async fn user_create(
     platform_admin: bool,
     workspace: Option<&str>,
 ) -> anyhow::Result<()> {
+    use crate::accounts::errors::AccountError;
+    use crate::accounts::store::NewUser;
     use crate::accounts::users::{Email, Name};
     use crate::auth::model::LinkPurpose;
     use crate::auth::tokens::{digest, random_token};
-    use crate::store::accounts::NewUser;
 
     let email = Email::parse(email).map_err(|m| anyhow::anyhow!("--email: {m}"))?;
     let default_name = email.as_str().split('@').next().unwrap_or("").to_owned();
@@ -439,25 +440,29 @@ async fn user_create(
     };
     let result = async {
         let user = match &workspace {
-            Some(ws) => store.create_user_with_workspace(&new, ws.as_str()).await?.0,
-            None => store.create_user(&new).await?,
+            Some(ws) => {
+                crate::accounts::store::create_user_with_workspace(&store, &new, ws.as_str())
+                    .await?
+                    .0
+            }
+            None => crate::accounts::store::create_user(&store, &new).await?,
         };
         let token = random_token();
-        store
-            .create_link(
-                &digest(&token),
-                LinkPurpose::SetPassword,
-                Some(user.id),
-                None,
-                crate::store::now_ms() + LinkPurpose::SetPassword.ttl_ms(),
-            )
-            .await?;
+        crate::auth::store::create_link(
+            &store,
+            &digest(&token),
+            LinkPurpose::SetPassword,
+            Some(user.id),
+            None,
+            crate::store::now_ms() + LinkPurpose::SetPassword.ttl_ms(),
+        )
+        .await?;
         anyhow::Ok((user, token))
     }
     .await;
     store.close().await;
-    let (user, token) = result.map_err(|e| match e.downcast::<store::StoreError>() {
-        Ok(store::StoreError::Conflict(_)) => {
+    let (user, token) = result.map_err(|e| match e.downcast::<AccountError>() {
+        Ok(AccountError::EmailTaken) => {
             anyhow::anyhow!("a user with the email {email} already exists")
         }
         Ok(other) => other.into(),
@@ -491,7 +496,7 @@ async fn user_create(
 
 async fn site_list(config: Config, format: ListFormat) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    let sites = store.list_sites().await;
+    let sites = crate::accounts::store::list_sites(&store).await;
     store.close().await;
     let sites = sites?;
     let mut out = std::io::stdout().lock();
@@ -599,7 +604,7 @@ fn ipdb_lookup(config: &Config, ips: &[String]) -> anyhow::Result<()> {
 async fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let host = crate::accounts::sites::Hostname::parse(&args.site)?;
-    let Some(site) = store.site_by_host(&host).await? else {
+    let Some(site) = crate::accounts::store::site_by_host(&store, &host).await? else {
         anyhow::bail!("no site {host}; `leadsment site list` shows the sites");
     };
     let from = match &args.from {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::ipdb::IpDb;
-use crate::store::{self, DynStore};
+use crate::store::{self, Db};
 use crate::tracking::Tracking;
 use crate::tracking::writer::Writer;
 use crate::web::{self, AppState};
@@ -43,7 +43,7 @@ impl Server {
         };
         ensure_writable_dir(&config.data_dir)?;
         let store = store::connect(&config).await?;
-        let report = store.migrate().await?;
+        let report = crate::store::migrate(&store).await?;
         for m in &report.applied_now {
             tracing::info!(migration = %m, "applied database migration");
         }
@@ -60,7 +60,7 @@ impl Server {
 
     fn with_listeners(
         config: Config,
-        store: DynStore,
+        store: Db,
         auth: crate::auth::AuthState,
         listener: TcpListener,
         metrics_listener: Option<TcpListener>,
@@ -89,7 +89,7 @@ impl Server {
         };
         let writer = Writer::spawn(store.clone(), config.ingest_queue)
             .context("cannot start the event writer")?;
-        let tracking = Tracking::new(store.clone(), writer.handle(), ipdb, rdns);
+        let tracking = Tracking::new(store.clone(), writer.handle(), ipdb, rdns)?;
         let state = AppState::new(config, store, auth, tracking)
             .context("cannot set up the metrics registry")?;
         Ok(Server {
@@ -173,7 +173,7 @@ impl Server {
         // No request can submit an event any more: write what is queued, then close.
         self.writer.shutdown().await;
         self.ipdb_watch.abort();
-        self.state.store.close().await;
+        self.state.db.close().await;
         tracing::info!("stopped");
         Ok(())
     }

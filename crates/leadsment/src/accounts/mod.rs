@@ -2,9 +2,12 @@
 //! keys and the sites they track.
 
 pub mod api_keys;
+pub mod errors;
 pub mod invitations;
+pub mod members;
 pub mod pages;
 pub mod sites;
+pub mod store;
 pub mod users;
 
 use serde::Serialize;

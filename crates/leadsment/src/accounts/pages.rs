@@ -19,7 +19,7 @@ use crate::auth::guard::Csrf;
 use crate::auth::model::{LinkPurpose, Session, SessionId};
 use crate::auth::pages::{fresh_secret, make_link};
 use crate::auth::{CurrentKey, CurrentMember, CurrentUser, cookies, mail, password};
-use crate::store::{StoreError, now_ms};
+use crate::store::now_ms;
 use crate::web::error::AppError;
 use crate::web::page::{self, Chrome, Errors, when, when_opt};
 use crate::web::{Access, AppState, Route};
@@ -125,9 +125,7 @@ async fn app_home(
     State(state): State<AppState>,
     Extension(current): Extension<CurrentUser>,
 ) -> Result<Response, AppError> {
-    let first = state
-        .store
-        .memberships(current.user.id)
+    let first = crate::accounts::store::memberships(&state.db, current.user.id)
         .await?
         .into_iter()
         .next();
@@ -215,7 +213,7 @@ async fn account_view(
     let chrome = Chrome::load(state, current, csrf, None, "account")
         .await?
         .with_notice(notice(done));
-    let sessions = state.store.sessions(current.user.id).await?;
+    let sessions = crate::auth::store::sessions(&state.db, current.user.id).await?;
     Ok(AccountPage {
         chrome,
         user: current.user.clone(),
@@ -262,9 +260,7 @@ async fn change_name(
 ) -> Result<Response, AppError> {
     match Name::parse(&form.name, "name") {
         Ok(name) => {
-            state
-                .store
-                .set_user_name(current.user.id, name.as_str())
+            crate::accounts::store::set_user_name(&state.db, current.user.id, name.as_str())
                 .await?;
             Ok(back("/account", "name"))
         }
@@ -282,9 +278,7 @@ async fn check_password(state: &AppState, user: UserId, given: &str) -> Result<b
     if given.chars().count() > Password::MAX_CHARS {
         return Ok(false);
     }
-    let stored = state
-        .store
-        .user_with_password(user)
+    let stored = crate::accounts::store::user_with_password(&state.db, user)
         .await?
         .and_then(|u| u.password_hash);
     password::verify(given, stored)
@@ -318,10 +312,8 @@ async fn change_password(
         .await;
     };
     let hash = password::hash(&new).await.map_err(AppError::internal)?;
-    state.store.set_password(current.user.id, &hash).await?;
-    state
-        .store
-        .revoke_sessions(current.user.id, Some(current.session.id))
+    crate::accounts::store::set_password(&state.db, current.user.id, &hash).await?;
+    crate::auth::store::revoke_sessions(&state.db, current.user.id, Some(current.session.id))
         .await?;
     Ok(back("/account", "password"))
 }
@@ -417,9 +409,7 @@ async fn revoke_session(
     Path(session_id): Path<i64>,
 ) -> Result<Response, AppError> {
     // Only the user's own sessions: another's id matches nothing.
-    if !state
-        .store
-        .revoke_session(current.user.id, SessionId(session_id))
+    if !crate::auth::store::revoke_session(&state.db, current.user.id, SessionId(session_id))
         .await?
     {
         return Err(AppError::not_found("There is no such active session."));
@@ -442,7 +432,7 @@ async fn sign_out_everywhere(
     State(state): State<AppState>,
     Extension(current): Extension<CurrentUser>,
 ) -> Result<Response, AppError> {
-    state.store.revoke_sessions(current.user.id, None).await?;
+    crate::auth::store::revoke_sessions(&state.db, current.user.id, None).await?;
     Ok(signed_out_response("/auth/sign-in?done=everywhere"))
 }
 
@@ -465,11 +455,11 @@ async fn delete_account(
         })
         .await;
     }
-    match state.store.delete_user(current.user.id).await {
+    match crate::accounts::members::delete_user(&state.db, current.user.id).await {
         Ok(()) => Ok(signed_out_response("/auth/sign-in?done=deleted")),
-        Err(StoreError::Conflict(msg)) => {
+        Err(refusal) if refusal.is_refusal() => {
             account_error(&state, &current, &csrf, StatusCode::CONFLICT, |p| {
-                p.errors.add("delete_password", msg)
+                p.errors.add("delete_password", refusal.to_string())
             })
             .await
         }
@@ -499,9 +489,7 @@ async fn workspaces_view(
     current: &CurrentUser,
     csrf: &str,
 ) -> Result<WorkspacesPage, AppError> {
-    let workspaces = state
-        .store
-        .memberships(current.user.id)
+    let workspaces = crate::accounts::store::memberships(&state.db, current.user.id)
         .await?
         .into_iter()
         .map(|m| WorkspaceView {
@@ -534,10 +522,9 @@ async fn create_workspace(
 ) -> Result<Response, AppError> {
     match Name::parse(&form.name, "company name") {
         Ok(name) => {
-            let ws = state
-                .store
-                .create_workspace(name.as_str(), current.user.id)
-                .await?;
+            let ws =
+                crate::accounts::store::create_workspace(&state.db, name.as_str(), current.user.id)
+                    .await?;
             Ok(back(&format!("/w/{}", ws.id.0), "created"))
         }
         Err(msg) => {
@@ -577,9 +564,7 @@ async fn overview_view(
 ) -> Result<OverviewPage, AppError> {
     let ws = &member.membership.workspace;
     let public = state.config.public_url_for("");
-    let sites = state
-        .store
-        .workspace_sites(ws.id)
+    let sites = crate::accounts::store::workspace_sites(&state.db, ws.id)
         .await?
         .into_iter()
         .map(|s: Site| SiteView {
@@ -632,10 +617,12 @@ async fn add_site(
 ) -> Result<Response, AppError> {
     let ws = member.membership.workspace.id;
     let result = match NewSite::new(ws, &form.domain, &[]) {
-        Ok(new) => state.store.create_site(&new).await.map_err(|e| match e {
-            StoreError::Conflict(m) => Ok(m),
-            other => Err(other),
-        }),
+        Ok(new) => crate::accounts::store::create_site(&state.db, &new)
+            .await
+            .map_err(|e| match e.is_refusal() {
+                true => Ok(e.to_string()),
+                false => Err(e),
+            }),
         Err(e) => Err(Ok(e.to_string())),
     };
     match result {
@@ -708,9 +695,7 @@ async fn members_view(
     done: Option<&str>,
 ) -> Result<MembersPage, AppError> {
     let ws = &member.membership.workspace;
-    let members = state
-        .store
-        .members(ws.id)
+    let members = crate::accounts::store::members(&state.db, ws.id)
         .await?
         .into_iter()
         .map(|m: Member| MemberView {
@@ -723,9 +708,7 @@ async fn members_view(
         })
         .collect();
     let invitations = if member.membership.role.allows(Role::Admin) {
-        state
-            .store
-            .invitations(ws.id)
+        crate::accounts::store::invitations(&state.db, ws.id)
             .await?
             .into_iter()
             .map(|i: Invitation| InvitationView {
@@ -797,17 +780,16 @@ async fn invite(
         return page::render(StatusCode::BAD_REQUEST, &page);
     };
     let (token, hash) = fresh_secret();
-    state
-        .store
-        .create_invitation(
-            ws.id,
-            email.as_str(),
-            role,
-            &hash,
-            current.user.id,
-            now_ms() + INVITATION_TTL_MS,
-        )
-        .await?;
+    crate::accounts::store::create_invitation(
+        &state.db,
+        ws.id,
+        email.as_str(),
+        role,
+        &hash,
+        current.user.id,
+        now_ms() + INVITATION_TTL_MS,
+    )
+    .await?;
     let link = state
         .config
         .public_url_for(&format!("/invite?token={token}"));
@@ -832,7 +814,7 @@ async fn revoke_invitation(
     Path((_, invitation_id)): Path<(i64, i64)>,
 ) -> Result<Response, AppError> {
     let ws = member.membership.workspace.id;
-    if !state.store.revoke_invitation(ws, invitation_id).await? {
+    if !crate::accounts::store::revoke_invitation(&state.db, ws, invitation_id).await? {
         return Err(AppError::not_found(
             "There is no such pending invitation in this workspace.",
         ));
@@ -848,9 +830,7 @@ pub struct RoleForm {
 
 /// The target's membership in this workspace, or 404.
 async fn target_member(state: &AppState, ws: WorkspaceId, user: i64) -> Result<Role, AppError> {
-    state
-        .store
-        .membership(ws, UserId(user))
+    crate::accounts::store::membership(&state.db, ws, UserId(user))
         .await?
         .map(|m| m.role)
         .ok_or_else(|| AppError::not_found("There is no such member in this workspace."))
@@ -876,7 +856,7 @@ async fn set_role(
             "Only an owner can name or change owners.",
         ));
     }
-    state.store.set_role(ws, UserId(user_id), role).await?;
+    crate::accounts::members::set_role(&state.db, ws, UserId(user_id), role).await?;
     Ok(back(&format!("/w/{}/members", ws.0), "role"))
 }
 
@@ -890,7 +870,7 @@ async fn remove_member(
     if theirs == Role::Owner && member.membership.role != Role::Owner {
         return Err(AppError::forbidden("Only an owner can remove an owner."));
     }
-    state.store.remove_member(ws, UserId(user_id)).await?;
+    crate::accounts::members::remove_member(&state.db, ws, UserId(user_id)).await?;
     Ok(back(&format!("/w/{}/members", ws.0), "removed"))
 }
 
@@ -899,7 +879,7 @@ async fn leave(
     Extension(member): Extension<CurrentMember>,
 ) -> Result<Response, AppError> {
     let ws = member.membership.workspace.id;
-    state.store.remove_member(ws, member.user.id).await?;
+    crate::accounts::members::remove_member(&state.db, ws, member.user.id).await?;
     Ok(back("/workspaces", "left"))
 }
 
@@ -921,7 +901,7 @@ async fn delete_workspace(
             "Type the workspace's name exactly to delete it. Nothing was deleted.",
         ));
     }
-    state.store.delete_workspace(ws.id).await?;
+    crate::accounts::store::delete_workspace(&state.db, ws.id).await?;
     Ok(back("/workspaces", "deleted"))
 }
 
@@ -957,9 +937,7 @@ async fn keys_view(
     done: Option<&str>,
 ) -> Result<KeysPage, AppError> {
     let ws = &member.membership.workspace;
-    let keys = state
-        .store
-        .api_keys(ws.id)
+    let keys = crate::accounts::store::api_keys(&state.db, ws.id)
         .await?
         .into_iter()
         .map(|k: ApiKey| KeyView {
@@ -1023,17 +1001,16 @@ async fn create_key(
     };
     let secret = format!("{KEY_PREFIX}{}", crate::auth::tokens::random_token());
     let prefix: String = secret.chars().take(KEY_PREFIX.len() + 6).collect();
-    state
-        .store
-        .create_api_key(
-            member.membership.workspace.id,
-            name.as_str(),
-            &prefix,
-            &crate::auth::tokens::digest(&secret),
-            scope,
-            current.user.id,
-        )
-        .await?;
+    crate::accounts::store::create_api_key(
+        &state.db,
+        member.membership.workspace.id,
+        name.as_str(),
+        &prefix,
+        &crate::auth::tokens::digest(&secret),
+        scope,
+        current.user.id,
+    )
+    .await?;
     let mut page = keys_view(&state, &member, &current, &csrf, None).await?;
     page.new_key = Some(secret);
     // The key is in this page only: keep it out of caches and history.
@@ -1051,7 +1028,7 @@ async fn revoke_key(
     Path((_, key_id)): Path<(i64, i64)>,
 ) -> Result<Response, AppError> {
     let ws = member.membership.workspace.id;
-    if !state.store.revoke_api_key(ws, key_id).await? {
+    if !crate::accounts::store::revoke_api_key(&state.db, ws, key_id).await? {
         return Err(AppError::not_found(
             "There is no such key in this workspace.",
         ));
@@ -1065,7 +1042,7 @@ async fn api_sites(
     State(state): State<AppState>,
     Extension(CurrentKey { key }): Extension<CurrentKey>,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    let sites = state.store.workspace_sites(key.workspace_id).await?;
+    let sites = crate::accounts::store::workspace_sites(&state.db, key.workspace_id).await?;
     Ok(Json(json!({ "sites": sites })))
 }
 
@@ -1083,7 +1060,7 @@ async fn api_add_site(
 ) -> Result<Response, AppError> {
     let new = NewSite::new(key.workspace_id, &body.domain, &body.aliases)
         .map_err(|e| AppError::bad_request("invalid_site", e.to_string()))?;
-    let site = state.store.create_site(&new).await?;
+    let site = crate::accounts::store::create_site(&state.db, &new).await?;
     Ok((StatusCode::CREATED, Json(json!({ "site": site }))).into_response())
 }
 
@@ -1109,9 +1086,7 @@ async fn admin_users(
     Extension(current): Extension<CurrentUser>,
     Extension(Csrf(csrf)): Extension<Csrf>,
 ) -> Result<Response, AppError> {
-    let users = state
-        .store
-        .list_users()
+    let users = crate::accounts::store::list_users(&state.db)
         .await?
         .into_iter()
         .map(|u| UserView {

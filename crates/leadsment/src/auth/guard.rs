@@ -214,7 +214,7 @@ pub async fn authenticate(
     if claims.exp <= crate::store::now_ms() {
         return Ok(None);
     }
-    match state.store.active_session(claims.session()).await? {
+    match crate::auth::store::active_session(&state.db, claims.session()).await? {
         Some((session, user)) if user.id == claims.user() => {
             Ok(Some(CurrentUser { user, session }))
         }
@@ -295,9 +295,7 @@ async fn member_of_path(
     user: &User,
 ) -> Result<Membership, AppError> {
     let ws = workspace_param(state, parts).await?;
-    state
-        .store
-        .membership(crate::accounts::WorkspaceId(ws), user.id)
+    crate::accounts::store::membership(&state.db, crate::accounts::WorkspaceId(ws), user.id)
         .await?
         .ok_or_else(no_such_workspace)
 }
@@ -323,7 +321,7 @@ async fn with_api_key(state: AppState, scope: Scope, req: Request, next: Next) -
     let Some(given) = given else {
         return unauthorized();
     };
-    let key = match state.store.use_api_key(&tokens::digest(given)).await {
+    let key = match crate::accounts::store::use_api_key(&state.db, &tokens::digest(given)).await {
         Ok(Some(key)) => key,
         Ok(None) => return unauthorized(),
         Err(e) => return AppError::from(e).into_response(),

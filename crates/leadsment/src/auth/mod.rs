@@ -8,6 +8,7 @@ pub mod mail;
 pub mod model;
 pub mod pages;
 pub mod password;
+pub mod store;
 pub mod throttle;
 pub mod tokens;
 
@@ -19,7 +20,7 @@ use axum::http::Extensions;
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
-use crate::store::DynStore;
+use crate::store::Db;
 
 pub use self::guard::{CurrentKey, CurrentMember, CurrentUser};
 
@@ -58,11 +59,10 @@ pub struct AuthState {
 impl AuthState {
     /// Keys come from the configuration (`session_secret`) or else from the store, so every
     /// node signs and checks with the same ones.
-    pub async fn load(config: &Config, store: &DynStore) -> anyhow::Result<AuthState> {
+    pub async fn load(config: &Config, store: &Db) -> anyhow::Result<AuthState> {
         let master = match &config.session_secret {
             Some(secret) => secret.expose_secret().as_bytes().to_vec(),
-            None => store
-                .shared_secret("auth-signing-key", 32)
+            None => crate::store::secrets::shared(store, "auth-signing-key", 32)
                 .await
                 .context("cannot read the signing key from the database")?,
         };

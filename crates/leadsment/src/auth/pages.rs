@@ -16,10 +16,12 @@ use super::guard::{Csrf, authenticate};
 use super::model::{LinkPurpose, RefreshOutcome};
 use super::tokens::{self, AccessClaims, digest, random_token};
 use super::{REFRESH_COOKIE, REFRESH_GRACE_MS, cookies, mail, password, safe_next, session_ttl};
+use crate::accounts::errors::AccountError;
+use crate::accounts::store::NewUser;
 use crate::accounts::users::{Email, Name, Password, User};
+use crate::auth::store::{NewSession, PresentedRefresh};
 use crate::config::{Config, SignupMode};
-use crate::store::accounts::{NewSession, NewUser, PresentedRefresh};
-use crate::store::{DynStore, StoreError, now_ms};
+use crate::store::{Db, now_ms};
 use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
 use crate::web::{Access, AppState, Route};
@@ -82,16 +84,17 @@ pub async fn open_session(
     headers: &HeaderMap,
 ) -> Result<[Cookie<'static>; 2], AppError> {
     let refresh = random_token();
-    let session = state
-        .store
-        .create_session(&NewSession {
+    let session = crate::auth::store::create_session(
+        &state.db,
+        &NewSession {
             user_id: user.id,
             persistent,
             user_agent: user_agent(headers),
             refresh_hash: digest(&refresh),
             expires_at: now_ms() + session_ttl().for_session(persistent),
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok([
         access_cookie(state, user, session.id),
         cookies::refresh(refresh, persistent),
@@ -141,15 +144,16 @@ async fn rotate(state: &AppState, headers: &HeaderMap) -> Result<Refreshed, AppE
         return Ok(Refreshed::Failed);
     };
     let child = state.auth.keys.refresh_child(&token);
-    let outcome = state
-        .store
-        .refresh(&PresentedRefresh {
+    let outcome = crate::auth::store::refresh(
+        &state.db,
+        &PresentedRefresh {
             hash: digest(&token),
             child_hash: digest(&child),
             grace_ms: REFRESH_GRACE_MS,
             ttl: session_ttl(),
-        })
-        .await?;
+        },
+    )
+    .await?;
     match outcome {
         RefreshOutcome::Rotated { session, user } | RefreshOutcome::Replayed { session, user } => {
             Ok(Refreshed::Ok(Box::new([
@@ -213,12 +217,12 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<R
         .and_then(|t| state.auth.keys.verify_access(&t))
         .map(|c| c.session());
     let by_refresh = match cookies::get(&headers, REFRESH_COOKIE) {
-        Some(t) => state.store.session_of_refresh(&digest(&t)).await?,
+        Some(t) => crate::auth::store::session_of_refresh(&state.db, &digest(&t)).await?,
         None => None,
     };
     for sid in [by_access, by_refresh].into_iter().flatten() {
-        if let Some((session, _)) = state.store.active_session(sid).await? {
-            state.store.revoke_session(session.user_id, sid).await?;
+        if let Some((session, _)) = crate::auth::store::active_session(&state.db, sid).await? {
+            crate::auth::store::revoke_session(&state.db, session.user_id, sid).await?;
         }
     }
     Ok(signed_out("/auth/sign-in?signed_out=1"))
@@ -361,7 +365,7 @@ async fn sign_in(
     }
     // The same throttle for known and unknown addresses: it reveals nothing.
     let key = state.auth.keys.throttle_key(email.as_str());
-    if let Some(until) = state.store.login_blocked_until(&key).await? {
+    if let Some(until) = crate::auth::store::login_blocked_until(&state.db, &key).await? {
         let ms = until - now_ms();
         page.alert = Some(format!(
             "Too many failed attempts for this account. Try again in {}.",
@@ -372,7 +376,7 @@ async fn sign_in(
             page::render(StatusCode::TOO_MANY_REQUESTS, &page)?,
         ));
     }
-    let found = state.store.user_by_email(email.as_str()).await?;
+    let found = crate::accounts::store::user_by_email(&state.db, email.as_str()).await?;
     let stored = found.as_ref().and_then(|u| u.password_hash.clone());
     let ok = password::verify(&form.password, stored)
         .await
@@ -380,16 +384,13 @@ async fn sign_in(
     let user = match (ok, found) {
         (true, Some(u)) => u.user,
         _ => {
-            state
-                .store
-                .record_login_failure(&key, super::throttle::backoff_ms)
-                .await?;
+            super::throttle::record_failure(&state.db, &key).await?;
             page.errors
                 .add("password", "The email or password is not right.");
             return page::render(StatusCode::UNAUTHORIZED, &page);
         }
     };
-    state.store.clear_login_failures(&key).await?;
+    crate::auth::store::clear_login_failures(&state.db, &key).await?;
     let c = open_session(&state, &user, remember, &headers).await?;
     Ok(redirect_with(&next, &c))
 }
@@ -462,16 +463,15 @@ pub async fn make_link(
     email: Option<&str>,
 ) -> Result<String, AppError> {
     let token = random_token();
-    state
-        .store
-        .create_link(
-            &digest(&token),
-            purpose,
-            user,
-            email,
-            now_ms() + purpose.ttl_ms(),
-        )
-        .await?;
+    crate::auth::store::create_link(
+        &state.db,
+        &digest(&token),
+        purpose,
+        user,
+        email,
+        now_ms() + purpose.ttl_ms(),
+    )
+    .await?;
     Ok(state
         .config
         .public_url_for(&format!("{path}?token={token}")))
@@ -518,11 +518,7 @@ async fn sign_up(
         email_verified: false,
         is_platform_admin: false,
     };
-    match state
-        .store
-        .create_user_with_workspace(&new, ws.as_str())
-        .await
-    {
+    match crate::accounts::store::create_user_with_workspace(&state.db, &new, ws.as_str()).await {
         Ok((user, _)) => {
             let link = make_link(
                 &state,
@@ -542,7 +538,7 @@ async fn sign_up(
                 link: Some(link),
             });
         }
-        Err(StoreError::Conflict(_)) => {
+        Err(AccountError::EmailTaken) => {
             // The address has an account: tell its owner, and answer as for a new one.
             let link = state.config.public_url_for("/auth/forgot");
             state.auth.mailer.send_later(mail::Email {
@@ -603,7 +599,7 @@ async fn forgot(
             );
         }
     };
-    if let Some(found) = state.store.user_by_email(email.as_str()).await? {
+    if let Some(found) = crate::accounts::store::user_by_email(&state.db, email.as_str()).await? {
         let link = make_link(
             &state,
             LinkPurpose::Reset,
@@ -678,9 +674,7 @@ async fn verify_page(
     Extension(Csrf(csrf)): Extension<Csrf>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
-    if state
-        .store
-        .peek_link(&digest(&q.token), LinkPurpose::Verify)
+    if crate::auth::store::peek_link(&state.db, &digest(&q.token), LinkPurpose::Verify)
         .await?
         .is_none()
     {
@@ -706,15 +700,14 @@ async fn verify(
     State(state): State<AppState>,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, AppError> {
-    let Some(link) = state
-        .store
-        .consume_link(&digest(&form.token), LinkPurpose::Verify)
-        .await?
+    let Some(link) =
+        crate::auth::store::consume_link(&state.db, &digest(&form.token), LinkPurpose::Verify)
+            .await?
     else {
         return link_invalid();
     };
     if let Some(user) = link.user_id {
-        state.store.set_email_verified(user).await?;
+        crate::accounts::store::set_email_verified(&state.db, user).await?;
     }
     Ok(Redirect::to("/auth/sign-in?done=verified").into_response())
 }
@@ -724,10 +717,9 @@ async fn confirm_email_page(
     Extension(Csrf(csrf)): Extension<Csrf>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
-    let Some(link) = state
-        .store
-        .peek_link(&digest(&q.token), LinkPurpose::EmailChange)
-        .await?
+    let Some(link) =
+        crate::auth::store::peek_link(&state.db, &digest(&q.token), LinkPurpose::EmailChange)
+            .await?
     else {
         return link_invalid();
     };
@@ -748,19 +740,19 @@ async fn confirm_email(
     State(state): State<AppState>,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, AppError> {
-    let Some(link) = state
-        .store
-        .consume_link(&digest(&form.token), LinkPurpose::EmailChange)
-        .await?
+    let Some(link) =
+        crate::auth::store::consume_link(&state.db, &digest(&form.token), LinkPurpose::EmailChange)
+            .await?
     else {
         return link_invalid();
     };
     let (Some(user), Some(email)) = (link.user_id, link.email) else {
         return link_invalid();
     };
-    match state.store.change_email(user, &email).await {
+    match crate::accounts::store::change_email(&state.db, user, &email).await {
         Ok(()) => {}
-        Err(StoreError::Conflict(msg)) => {
+        Err(refusal @ AccountError::EmailTaken) => {
+            let msg = refusal.to_string();
             return page::render(
                 StatusCode::CONFLICT,
                 &NoticePage {
@@ -787,15 +779,15 @@ struct ResetPage {
 
 /// A reset link, or the set-password link of an account made on the command line.
 async fn password_link(
-    store: &DynStore,
+    store: &Db,
     token: &str,
     consume: bool,
 ) -> Result<Option<(LinkPurpose, super::model::LinkToken)>, AppError> {
     for purpose in [LinkPurpose::Reset, LinkPurpose::SetPassword] {
         let found = if consume {
-            store.consume_link(&digest(token), purpose).await?
+            crate::auth::store::consume_link(store, &digest(token), purpose).await?
         } else {
-            store.peek_link(&digest(token), purpose).await?
+            crate::auth::store::peek_link(store, &digest(token), purpose).await?
         };
         if let Some(link) = found {
             return Ok(Some((purpose, link)));
@@ -817,7 +809,7 @@ async fn reset_page(
     Extension(Csrf(csrf)): Extension<Csrf>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
-    let Some((purpose, _)) = password_link(&state.store, &q.token, false).await? else {
+    let Some((purpose, _)) = password_link(&state.db, &q.token, false).await? else {
         return link_invalid();
     };
     page::ok(&ResetPage {
@@ -845,7 +837,7 @@ async fn reset(
         Ok(p) => p,
         Err(msg) => {
             // The link is not used up by a password that was refused.
-            let Some((purpose, _)) = password_link(&state.store, &form.token, false).await? else {
+            let Some((purpose, _)) = password_link(&state.db, &form.token, false).await? else {
                 return link_invalid();
             };
             let mut errors = Errors::default();
@@ -862,22 +854,23 @@ async fn reset(
         }
     };
     let hash = password::hash(&pw).await.map_err(AppError::internal)?;
-    let Some((_, link)) = password_link(&state.store, &form.token, true).await? else {
+    let Some((_, link)) = password_link(&state.db, &form.token, true).await? else {
         return link_invalid();
     };
     let Some(user_id) = link.user_id else {
         return link_invalid();
     };
-    state.store.set_password(user_id, &hash).await?;
+    crate::accounts::store::set_password(&state.db, user_id, &hash).await?;
     // Whoever could read the inbox now owns the account: it is verified, and every session
     // (perhaps an intruder's) ends.
-    state.store.set_email_verified(user_id).await?;
-    state.store.revoke_sessions(user_id, None).await?;
-    if let Some(user) = state.store.user(user_id).await? {
-        state
-            .store
-            .clear_login_failures(&state.auth.keys.throttle_key(&user.email))
-            .await?;
+    crate::accounts::store::set_email_verified(&state.db, user_id).await?;
+    crate::auth::store::revoke_sessions(&state.db, user_id, None).await?;
+    if let Some(user) = crate::accounts::store::user(&state.db, user_id).await? {
+        crate::auth::store::clear_login_failures(
+            &state.db,
+            &state.auth.keys.throttle_key(&user.email),
+        )
+        .await?;
     }
     Ok(signed_out("/auth/sign-in?done=password"))
 }
@@ -886,20 +879,20 @@ async fn reset(
 
 /// At start: while no platform administrator exists, print a one-time address that creates
 /// the first one. There is no default password.
-pub async fn announce_setup(config: &Config, store: &DynStore) -> anyhow::Result<Option<String>> {
-    if store.count_platform_admins().await? > 0 {
+pub async fn announce_setup(config: &Config, store: &Db) -> anyhow::Result<Option<String>> {
+    if crate::accounts::store::count_platform_admins(store).await? > 0 {
         return Ok(None);
     }
     let token = random_token();
-    store
-        .create_link(
-            &digest(&token),
-            LinkPurpose::Setup,
-            None,
-            None,
-            now_ms() + LinkPurpose::Setup.ttl_ms(),
-        )
-        .await?;
+    crate::auth::store::create_link(
+        store,
+        &digest(&token),
+        LinkPurpose::Setup,
+        None,
+        None,
+        now_ms() + LinkPurpose::Setup.ttl_ms(),
+    )
+    .await?;
     let url = config.public_url_for(&format!("/auth/setup?token={token}"));
     tracing::warn!(
         setup_url = %url,
@@ -924,9 +917,7 @@ async fn setup_page(
     Extension(Csrf(csrf)): Extension<Csrf>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
-    if state
-        .store
-        .peek_link(&digest(&q.token), LinkPurpose::Setup)
+    if crate::auth::store::peek_link(&state.db, &digest(&q.token), LinkPurpose::Setup)
         .await?
         .is_none()
     {
@@ -968,9 +959,7 @@ async fn setup(
     let pw = errors.check("password", Password::parse(&form.password));
     let ws = errors.check("workspace", Name::parse(&form.workspace, "company name"));
     let (Some(name), Some(email), Some(pw), Some(ws)) = (name, email, pw, ws) else {
-        if state
-            .store
-            .peek_link(&digest(&form.token), LinkPurpose::Setup)
+        if crate::auth::store::peek_link(&state.db, &digest(&form.token), LinkPurpose::Setup)
             .await?
             .is_none()
         {
@@ -989,28 +978,25 @@ async fn setup(
         );
     };
     let hash = password::hash(&pw).await.map_err(AppError::internal)?;
-    if state.store.count_platform_admins().await? > 0
-        || state
-            .store
-            .consume_link(&digest(&form.token), LinkPurpose::Setup)
+    if crate::accounts::store::count_platform_admins(&state.db).await? > 0
+        || crate::auth::store::consume_link(&state.db, &digest(&form.token), LinkPurpose::Setup)
             .await?
             .is_none()
     {
         return link_invalid();
     }
-    let (user, workspace) = state
-        .store
-        .create_user_with_workspace(
-            &NewUser {
-                email: email.as_str().to_owned(),
-                name: name.as_str().to_owned(),
-                password_hash: Some(hash),
-                email_verified: true,
-                is_platform_admin: true,
-            },
-            ws.as_str(),
-        )
-        .await?;
+    let (user, workspace) = crate::accounts::store::create_user_with_workspace(
+        &state.db,
+        &NewUser {
+            email: email.as_str().to_owned(),
+            name: name.as_str().to_owned(),
+            password_hash: Some(hash),
+            email_verified: true,
+            is_platform_admin: true,
+        },
+        ws.as_str(),
+    )
+    .await?;
     let c = open_session(&state, &user, false, &headers).await?;
     Ok(redirect_with(&format!("/w/{}", workspace.id.0), &c))
 }
@@ -1039,14 +1025,19 @@ async fn invite_context(
     token: &str,
     csrf: String,
 ) -> Result<Option<InvitePage>, AppError> {
-    let Some((inv, ws)) = state.store.invitation_by_token(&digest(token)).await? else {
+    let Some((inv, ws)) =
+        crate::accounts::store::invitation_by_token(&state.db, &digest(token)).await?
+    else {
         return Ok(None);
     };
     let current = authenticate(state, headers).await?;
     let (mode, signed_in_as) = match &current {
         Some(c) if c.user.email == inv.email => ("join", c.user.email.clone()),
         Some(c) => ("other", c.user.email.clone()),
-        None if state.store.user_by_email(&inv.email).await?.is_some() => {
+        None if crate::accounts::store::user_by_email(&state.db, &inv.email)
+            .await?
+            .is_some() =>
+        {
             ("sign_in", String::new())
         }
         None => ("create", String::new()),
@@ -1111,9 +1102,7 @@ async fn accept_invite(
             let Some(current) = authenticate(&state, &headers).await? else {
                 return link_invalid();
             };
-            match state
-                .store
-                .accept_invitation(&hash, current.user.id)
+            match crate::accounts::store::accept_invitation(&state.db, &hash, current.user.id)
                 .await?
             {
                 Some(ws) => Ok(Redirect::to(&format!("/w/{}", ws.0)).into_response()),
@@ -1130,25 +1119,28 @@ async fn accept_invite(
                 return page::render(StatusCode::BAD_REQUEST, &page);
             };
             let pw_hash = password::hash(&pw).await.map_err(AppError::internal)?;
-            let user = match state
-                .store
-                .create_user(&NewUser {
+            let user = match crate::accounts::store::create_user(
+                &state.db,
+                &NewUser {
                     email: page.email.clone(),
                     name: name.as_str().to_owned(),
                     password_hash: Some(pw_hash),
                     // The invitation reached this address.
                     email_verified: true,
                     is_platform_admin: false,
-                })
-                .await
+                },
+            )
+            .await
             {
                 Ok(u) => u,
-                Err(StoreError::Conflict(_)) => {
+                Err(AccountError::EmailTaken) => {
                     return Ok(Redirect::to(&page.sign_in_href()).into_response());
                 }
                 Err(e) => return Err(e.into()),
             };
-            let Some(ws) = state.store.accept_invitation(&hash, user.id).await? else {
+            let Some(ws) =
+                crate::accounts::store::accept_invitation(&state.db, &hash, user.id).await?
+            else {
                 return link_invalid();
             };
             let c = open_session(&state, &user, false, &headers).await?;

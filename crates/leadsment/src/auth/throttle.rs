@@ -25,6 +25,33 @@ pub fn backoff_ms(failures: i64) -> i64 {
     (1000_i64 << exp).min(MAX_BACKOFF_MS)
 }
 
+/// Failures older than this are forgotten: a day without failures starts the count afresh.
+pub const FAILURES_FORGOTTEN_AFTER_MS: i64 = 24 * 3600 * 1000;
+
+/// The count of failures after one more at `now`, given the stored count and the time of
+/// the last failure.
+pub fn next_failures(stored: Option<(i64, i64)>, now: i64) -> i64 {
+    match stored {
+        Some((n, last)) if now - last < FAILURES_FORGOTTEN_AFTER_MS => n + 1,
+        _ => 1,
+    }
+}
+
+/// Counts a failed sign-in under `key` (a keyed hash of the email address) and returns the
+/// time until which the account is blocked.
+pub async fn record_failure(
+    db: &crate::store::Db,
+    key: &[u8],
+) -> Result<i64, crate::store::StoreError> {
+    let now = crate::store::now_ms();
+    let mut tx = db.begin().await?;
+    let failures = next_failures(super::store::login_failures(&mut tx, key).await?, now);
+    let until = now + backoff_ms(failures);
+    super::store::set_login_failures(&mut tx, key, failures, until, now).await?;
+    tx.commit().await?;
+    Ok(until)
+}
+
 pub struct AddressLimiter {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
 }
@@ -54,6 +81,15 @@ impl AddressLimiter {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_day_without_failures_starts_the_count_afresh() {
+        let day = super::FAILURES_FORGOTTEN_AFTER_MS;
+        assert_eq!(super::next_failures(None, 1_000), 1);
+        assert_eq!(super::next_failures(Some((4, 1_000)), 1_000 + day - 1), 5);
+        assert_eq!(super::next_failures(Some((4, 1_000)), 1_000 + day), 1);
+    }
+
     use super::*;
 
     #[test]

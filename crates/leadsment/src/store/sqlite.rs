@@ -1,74 +1,91 @@
-//! The embedded SQLite store: one writer connection (SQLite allows one writer at a time, and
-//! a single connection makes that explicit) and a pool of read-only readers, in WAL mode.
+//! The embedded SQLite database: one writer connection (SQLite allows one writer at a time,
+//! and a single connection makes that explicit), a pool of read-only readers, in WAL mode; and,
+//! for the event writer, a synchronous connection of its own ([`BulkWriter`]) beside which the
+//! log is checkpointed in the background (see `checkpoint`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous as SqlxSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
 
-use super::accounts::impl_account_store;
-use super::common::{
-    EVENT_COLUMN_COUNT, EVENT_COLUMNS, EventRow, impl_ingest, impl_store, values_list,
-};
-use super::sqlite_ingest::SqliteIngester;
-use super::{BlockingIngest, MigrationReport, StoreError};
-use crate::config::{Backend, Config, SqliteSynchronous as Synchronous};
+use super::StoreError;
+use super::checkpoint::Checkpointer;
+use crate::config::{Config, SqliteSynchronous};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
-pub struct SqliteStore {
-    writer: SqlitePool,
-    readers: SqlitePool,
-    /// The event writer's own synchronous connection (see `sqlite_ingest`). `None` for an
-    /// in-memory database, which exists only in the pool's one connection.
-    ingest: Option<Arc<SqliteIngester>>,
-}
-
-/// Pages of write-ahead log after which a committing writer checkpoints it itself. The event
-/// writer's background checkpoints (`sqlite_checkpoint`) keep the log far below this.
+/// Pages of write-ahead log after which a committing writer checkpoints it itself. The
+/// background checkpoints keep the log far below this.
 const WAL_CHECKPOINT_BOUND_PAGES: u32 = 8_000;
 
-impl Drop for SqliteStore {
-    /// A store dropped without `close` stops its checkpoints too.
-    fn drop(&mut self) {
-        if let Some(ingest) = &self.ingest {
-            ingest.stop_checkpoints();
+/// How long a write waits for another connection's write lock before it fails.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// SQLite's pools and the event writer's connection. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteDb(Arc<Inner>);
+
+struct Inner {
+    writer: SqlitePool,
+    readers: SqlitePool,
+    path: PathBuf,
+    synchronous: SqliteSynchronous,
+    /// Opened at the first call of [`SqliteDb::bulk_writer`], with the checkpoints beside it.
+    bulk: Mutex<Option<(BulkWriter, Checkpointer)>>,
+}
+
+impl Inner {
+    fn stop_checkpoints(&self) {
+        let taken = self.bulk.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some((_, mut checkpointer)) = taken {
+            checkpointer.stop();
         }
     }
 }
 
-impl SqliteStore {
-    pub async fn connect(config: &Config) -> Result<SqliteStore, StoreError> {
+impl Drop for Inner {
+    /// A database dropped without `close` stops its checkpoints too.
+    fn drop(&mut self) {
+        self.stop_checkpoints();
+    }
+}
+
+impl SqliteDb {
+    pub async fn connect(config: &Config) -> Result<SqliteDb, StoreError> {
         let url = config.database_url.expose();
         let connect_error = |cause| StoreError::Connect {
             url: config.database_url.redacted(),
             cause,
         };
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Err(StoreError::Connect {
+                url: config.database_url.redacted(),
+                cause: sqlx::Error::Configuration(
+                    "an in-memory SQLite database is not supported: give a file".into(),
+                ),
+            });
+        }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(connect_error)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(match config.sqlite_synchronous {
-                Synchronous::Normal => SqliteSynchronous::Normal,
-                Synchronous::Full => SqliteSynchronous::Full,
+                SqliteSynchronous::Normal => SqlxSynchronous::Normal,
+                SqliteSynchronous::Full => SqlxSynchronous::Full,
             })
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
             .pragma("temp_store", "memory")
             .optimize_on_close(true, None)
-            // Checkpoints are made in the background (see `sqlite_checkpoint`); a writer makes
-            // one itself only when the log has grown this far, which bounds its size.
+            // Checkpoints are made in the background (see `checkpoint`); a writer makes one
+            // itself only when the log has grown this far, which bounds its size.
             .pragma("wal_autocheckpoint", WAL_CHECKPOINT_BOUND_PAGES.to_string());
-
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        if !in_memory {
-            ensure_parent_dir(options.get_filename())?;
-        }
+        let path = options.get_filename().to_owned();
+        ensure_parent_dir(&path)?;
 
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -77,126 +94,115 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(connect_error)?;
-        // An in-memory database exists once per connection, so it cannot have separate readers.
-        let readers = if in_memory {
-            writer.clone()
-        } else {
-            SqlitePoolOptions::new()
-                .max_connections(config.database_max_connections)
-                .acquire_timeout(Duration::from_secs(30))
-                .connect_with(
-                    options
-                        .clone()
-                        .read_only(true)
-                        .optimize_on_close(false, None),
-                )
-                .await
-                .map_err(connect_error)?
-        };
-        let ingest = if in_memory {
-            None
-        } else {
-            // The writer pool has created the file and set WAL mode by now.
-            Some(Arc::new(SqliteIngester::open(
-                options.get_filename(),
-                config.sqlite_synchronous,
-                WAL_CHECKPOINT_BOUND_PAGES,
-                BUSY_TIMEOUT,
-            )?))
-        };
-        Ok(SqliteStore {
+        let readers = SqlitePoolOptions::new()
+            .max_connections(config.database_max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.read_only(true).optimize_on_close(false, None))
+            .await
+            .map_err(connect_error)?;
+        Ok(SqliteDb(Arc::new(Inner {
             writer,
             readers,
-            ingest,
-        })
+            path,
+            synchronous: config.sqlite_synchronous,
+            bulk: Mutex::new(None),
+        })))
     }
 
-    fn reader(&self) -> &SqlitePool {
-        &self.readers
+    pub(super) fn readers(&self) -> &SqlitePool {
+        &self.0.readers
+    }
+
+    pub(super) fn writer(&self) -> &SqlitePool {
+        &self.0.writer
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.0.path
     }
 
     /// Writes take the write lock up front: a deferred transaction that reads first and then
-    /// writes fails with SQLITE_BUSY_SNAPSHOT when another process wrote in between, without
-    /// waiting for busy_timeout.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await
+    /// writes fails with SQLITE_BUSY_SNAPSHOT when another connection wrote in between,
+    /// without waiting for busy_timeout.
+    pub(super) async fn begin_immediate(
+        &self,
+    ) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.0.writer.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// The event writer's synchronous connection, opened (and the background checkpoints
+    /// started) at the first call.
+    pub fn bulk_writer(&self) -> Result<BulkWriter, StoreError> {
+        let mut bulk = self.0.bulk.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((writer, _)) = &*bulk {
+            return Ok(writer.clone());
+        }
+        let conn = open_bulk(&self.0.path, self.0.synchronous).map_err(|e| {
+            StoreError::Ingest(format!(
+                "cannot open {} for writing events: {e}",
+                self.0.path.display()
+            ))
+        })?;
+        let writer = BulkWriter(Arc::new(Mutex::new(conn)));
+        let checkpointer = Checkpointer::start(&self.0.path, self.0.synchronous, writer.clone())
+            .map_err(|e| StoreError::Ingest(format!("cannot start the checkpoint thread: {e}")))?;
+        *bulk = Some((writer.clone(), checkpointer));
+        Ok(writer)
+    }
+
+    pub(super) async fn close(&self) {
+        self.0.stop_checkpoints();
+        self.0.readers.close().await;
+        self.0.writer.close().await;
     }
 }
 
-/// How long a write waits for another process's write lock before it fails.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The event writer's synchronous connection (rusqlite, on the same libsqlite3 that sqlx
+/// links), and the handshake with the checkpoints: whoever holds [`BulkWriter::lock`] has the
+/// connection to itself, and the checkpoint thread takes the same lock to pause the writer
+/// between two batches.
+///
+/// Why not sqlx for events: sqlx runs each SQLite connection on a worker thread of its own and
+/// every statement is a round trip from the calling task to that thread and back; on a busy
+/// machine each round trip waits for the scheduler twice. The event writer runs a whole batch,
+/// `BEGIN IMMEDIATE` to `COMMIT`, on this connection from a thread of its own.
+#[derive(Clone)]
+pub struct BulkWriter(Arc<Mutex<rusqlite::Connection>>);
 
-impl_ingest!(SqliteStore, Sqlite, numbered = false);
-
-impl SqliteStore {
-    /// File databases write on the ingester's connection, on a blocking thread (the server's
-    /// writer calls [`BlockingIngest`] from a thread of its own and never comes here); an
-    /// in-memory one through the pool's only connection.
-    async fn ingest_batch(
-        &self,
-        batch: &crate::tracking::model::IngestBatch,
-        cache: &mut crate::tracking::model::SessionCache,
-    ) -> Result<(), StoreError> {
-        let Some(ingester) = &self.ingest else {
-            let tx = self.begin_write().await?;
-            return Self::ingest_tx(tx, batch, cache).await;
-        };
-        let ingester = ingester.clone();
-        let owned = crate::tracking::model::IngestBatch {
-            events: batch.events.clone(),
-            bots: batch.bots.clone(),
-        };
-        let mut taken = std::mem::take(cache);
-        let (result, taken) = tokio::task::spawn_blocking(move || {
-            let result = ingester.ingest(&owned, &mut taken);
-            (result, taken)
-        })
-        .await
-        .map_err(|e| StoreError::Ingest(format!("the event write stopped: {e}")))?;
-        *cache = taken;
-        result
+impl BulkWriter {
+    /// The connection, to this caller alone until the guard drops. (A panic mid-batch rolled
+    /// its transaction back, so a poisoned lock still holds a usable connection.)
+    pub fn lock(&self) -> MutexGuard<'_, rusqlite::Connection> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
 
-    /// Multi-row inserts, in chunks that stay below SQLite's limit of bound parameters.
-    async fn insert_events(
-        tx: &mut Transaction<'_, Sqlite>,
-        rows: &[EventRow<'_>],
-    ) -> Result<(), sqlx::Error> {
-        const CHUNK: usize = 500;
-        for chunk in rows.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO events ({EVENT_COLUMNS}) VALUES {}",
-                values_list(chunk.len(), &["{}"; EVENT_COLUMN_COUNT], false, 1)
-            );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                let e = r.event;
-                q = q
-                    .bind(e.site_id.0)
-                    .bind(r.session_id)
-                    .bind(e.ts)
-                    .bind(&e.name)
-                    .bind(&e.path)
-                    .bind(&e.props)
-                    .bind(e.engaged_ms)
-                    .bind(r.company_id)
-                    .bind(&e.class)
-                    .bind(&e.country)
-                    .bind(&e.source)
-                    .bind(&e.channel)
-                    .bind(&e.utm_source)
-                    .bind(&e.utm_medium)
-                    .bind(&e.utm_campaign)
-                    .bind(&e.utm_term)
-                    .bind(&e.utm_content)
-                    .bind(&e.browser)
-                    .bind(&e.os)
-                    .bind(&e.device);
-            }
-            q.execute(&mut **tx).await?;
-        }
-        Ok(())
-    }
+/// The statements a batch uses, all prepared once and kept.
+const STATEMENT_CACHE: usize = 16;
+
+/// Opens the database file (created already) for writing events, with the database's settings:
+/// WAL, the configured synchronous level, foreign keys, a busy timeout, and a writer
+/// checkpoint only past [`WAL_CHECKPOINT_BOUND_PAGES`].
+fn open_bulk(
+    path: &Path,
+    synchronous: SqliteSynchronous,
+) -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", synchronous.pragma_value())?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_BOUND_PAGES)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
 }
 
 fn ensure_parent_dir(file: &Path) -> Result<(), StoreError> {
@@ -207,67 +213,4 @@ fn ensure_parent_dir(file: &Path) -> Result<(), StoreError> {
         path: dir.display().to_string(),
         cause,
     })
-}
-
-impl_account_store!(SqliteStore, Sqlite);
-
-impl_store!(SqliteStore, {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
-    }
-
-    async fn migrate(&self) -> Result<MigrationReport, StoreError> {
-        let before = applied_versions(&self.writer).await?;
-        MIGRATOR.run(&self.writer).await?;
-        Ok(report(&MIGRATOR, &before))
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.readers).await?;
-        Ok(())
-    }
-
-    fn blocking_ingest(&self) -> Option<Arc<dyn BlockingIngest>> {
-        self.ingest.clone().map(|i| i as Arc<dyn BlockingIngest>)
-    }
-
-    async fn close(&self) {
-        if let Some(ingest) = &self.ingest {
-            ingest.stop_checkpoints();
-        }
-        self.readers.close().await;
-        self.writer.close().await;
-    }
-});
-
-async fn applied_versions(pool: &SqlitePool) -> Result<Vec<i64>, StoreError> {
-    let exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
-    )
-    .fetch_one(pool)
-    .await?;
-    if !exists {
-        return Ok(Vec::new());
-    }
-    Ok(
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-            .fetch_all(pool)
-            .await?,
-    )
-}
-
-pub(super) fn report(migrator: &sqlx::migrate::Migrator, before: &[i64]) -> MigrationReport {
-    let mut applied_now = Vec::new();
-    let mut already_applied = 0;
-    for m in migrator.iter() {
-        if before.contains(&m.version) {
-            already_applied += 1;
-        } else {
-            applied_now.push(format!("{} {}", m.version, m.description));
-        }
-    }
-    MigrationReport {
-        applied_now,
-        already_applied,
-    }
 }

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use super::model::ExportedEvent;
 use crate::accounts::sites::Site;
-use crate::store::DynStore;
+use crate::store::Db;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -33,7 +33,7 @@ enum Sink<'a, W: Write> {
 
 /// Writes the events with `from_ms <= ts < to_ms`; returns how many.
 pub async fn export<W: Write>(
-    store: &DynStore,
+    store: &Db,
     site: &Site,
     from_ms: i64,
     to_ms: i64,
@@ -47,9 +47,9 @@ pub async fn export<W: Write>(
     let mut after = None;
     let mut count = 0u64;
     loop {
-        let page = store
-            .export_events(site.id, from_ms, to_ms, after, PAGE)
-            .await?;
+        let page =
+            crate::tracking::store::export_events(store, site.id, from_ms, to_ms, after, PAGE)
+                .await?;
         let Some(last) = page.last() else { break };
         after = Some((last.ts, last.id));
         for mut event in page {

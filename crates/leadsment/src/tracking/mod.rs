@@ -1,15 +1,20 @@
-//! Cookieless tracking: the `t.js` snippet, `POST /api/event`, and the pipeline from a request
-//! to a stored event: client address, ignore list, bot filter, user agent, referrer and UTM,
-//! visitor hash, IP to organisation (and, when configured, reverse DNS), and then the address
-//! is dropped.
+//! Cookieless tracking: the `t.js` snippet, `POST /api/event`, the pipeline from a request to
+//! a stored event ([`ingest`]: parse, resolve site, check host, drop ignored network, drop bot,
+//! hash visitor, identify organisation, attribute source, build event, submit; the address is
+//! dropped after identification), the visits ([`visits`], [`visit_cache`]), the one event
+//! writer ([`writer`]) and its queries ([`store`]), and the export.
 
 pub mod agent;
 pub mod client_ip;
 pub mod event;
 pub mod export;
+pub mod ingest;
 pub mod model;
 pub mod source;
+pub mod store;
+pub mod visit_cache;
 pub mod visitor;
+pub mod visits;
 pub mod writer;
 
 use std::collections::HashMap;
@@ -26,11 +31,11 @@ use axum::routing::{get, options, post};
 use ipintel::rdns::HickoryReverseDns;
 use ipnet::IpNet;
 
-use self::model::{CompanyInfo, NewEvent};
-use self::writer::{SubmitError, WriterHandle};
+use self::ingest::{DropMetrics, Refusal, Stop};
+use self::writer::WriterHandle;
 use crate::accounts::sites::{Hostname, Site};
 use crate::ipdb::IpDb;
-use crate::store::{DynStore, StoreError};
+use crate::store::{Db, StoreError};
 use crate::web::error::AppError;
 use crate::web::{Access, AppState, Route};
 
@@ -54,6 +59,8 @@ pub fn routes() -> Vec<Route> {
 /// Everything the event handler needs besides the store.
 pub struct Tracking {
     pub writer: WriterHandle,
+    /// Events accepted and not stored, by reason.
+    pub dropped: DropMetrics,
     pub ipdb: Arc<IpDb>,
     /// PTR lookups, when `reverse_dns` is on.
     rdns: Option<HickoryReverseDns>,
@@ -63,19 +70,20 @@ pub struct Tracking {
 
 impl Tracking {
     pub fn new(
-        store: DynStore,
+        db: Db,
         writer: WriterHandle,
         ipdb: Arc<IpDb>,
         rdns: Option<HickoryReverseDns>,
-    ) -> Tracking {
+    ) -> Result<Tracking, prometheus::Error> {
         agent::warm_up();
-        Tracking {
+        Ok(Tracking {
             writer,
+            dropped: DropMetrics::new()?,
             ipdb,
             rdns,
-            salts: visitor::Salts::new(store.clone()),
-            sites: SiteCache::new(store),
-        }
+            salts: visitor::Salts::new(db.clone()),
+            sites: SiteCache::new(db),
+        })
     }
 
     /// The organisation behind an address: the IP index (overrides first), then, when reverse
@@ -102,24 +110,25 @@ impl Tracking {
 /// Sites and their ignore lists, kept for a few seconds so an event needs no read of the store.
 /// A site added on another node is seen here within [`SITE_CACHE_TTL`].
 struct SiteCache {
-    store: DynStore,
+    db: Db,
     /// By host without `www.`: when it was read, and the site (or its absence).
     entries: RwLock<HashMap<String, CacheEntry>>,
 }
 
 type CacheEntry = (Instant, Option<Arc<CachedSite>>);
 
-struct CachedSite {
-    site: Site,
-    ignored: Vec<IpNet>,
+/// A site as the pipeline sees it: with its ignore list.
+pub struct CachedSite {
+    pub site: Site,
+    pub ignored: Vec<IpNet>,
 }
 
 const SITE_CACHE_TTL: Duration = Duration::from_secs(10);
 
 impl SiteCache {
-    fn new(store: DynStore) -> SiteCache {
+    fn new(db: Db) -> SiteCache {
         SiteCache {
-            store,
+            db,
             entries: RwLock::new(HashMap::new()),
         }
     }
@@ -132,9 +141,9 @@ impl SiteCache {
         {
             return Ok(site.clone());
         }
-        let site = match self.store.site_by_host(domain).await? {
+        let site = match crate::accounts::store::site_by_host(&self.db, domain).await? {
             Some(site) => {
-                let ignored = self.store.ignored_networks(site.id).await?;
+                let ignored = crate::accounts::store::ignored_networks(&self.db, site.id).await?;
                 Some(Arc::new(CachedSite { site, ignored }))
             }
             None => None,
@@ -225,134 +234,70 @@ async fn preflight() -> Response {
     cors(response)
 }
 
-/// `POST /api/event`.
+/// `POST /api/event`: the pipeline ([`ingest`]), and its outcome as an HTTP answer.
 async fn event(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    cors(match ingest(&state, peer.ip(), &headers, &body).await {
-        Ok(status) => status.into_response(),
-        Err(e) => e.into_response(),
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let request = ingest::Request {
+        content_type: text(header::CONTENT_TYPE),
+        body: &body,
+        client: client_ip::client_ip(peer.ip(), &headers, &state.config.trusted_proxies),
+        user_agent: text(header::USER_AGENT).unwrap_or_default(),
+        now: crate::store::now_ms(),
+    };
+    let tracking = &state.tracking;
+    cors(match ingest::ingest(tracking, request).await {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(Stop::Dropped(reason)) => {
+            tracking.dropped.count(reason);
+            StatusCode::ACCEPTED.into_response()
+        }
+        Err(Stop::Refused(refusal)) => refusal_error(refusal).into_response(),
     })
 }
 
-async fn ingest(
-    state: &AppState,
-    peer: IpAddr,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<StatusCode, AppError> {
-    if let Some(ct) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    {
-        let ct = ct.to_ascii_lowercase();
-        if !(ct.starts_with("application/json") || ct.starts_with("text/plain")) {
-            return Err(AppError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Send the event as application/json or text/plain.",
-            ));
+/// The answer to a refused event.
+fn refusal_error(refusal: Refusal) -> AppError {
+    match refusal {
+        Refusal::MediaType => AppError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the event as application/json or text/plain.",
+        ),
+        Refusal::Invalid(e) => {
+            AppError::bad_request("invalid_event", e.to_string()).with_field(e.field)
         }
-    }
-    let event = event::parse(body)
-        .map_err(|e| AppError::bad_request("invalid_event", e.to_string()).with_field(e.field))?;
-    let tracking = &state.tracking;
-    let Some(cached) = tracking.sites.get(&event.domain).await? else {
-        return Err(AppError::not_found(format!(
-            "No site {} is tracked here. Add it with `leadsment site add {}`.",
-            event.domain, event.domain
-        )));
-    };
-    let site = &cached.site;
-    if !site.matches_host(&event.page_host) {
-        return Err(AppError::new(
+        Refusal::UnknownSite(domain) => AppError::not_found(format!(
+            "No site {domain} is tracked here. Add it with `leadsment site add {domain}`."
+        )),
+        Refusal::HostNotAllowed { page, site } => AppError::new(
             StatusCode::FORBIDDEN,
             "host_not_allowed",
             format!(
-                "Pages on {} do not belong to the site {}; add the host as an alias of the site.",
-                event.page_host, site.domain
+                "Pages on {page} do not belong to the site {site}; add the host as an alias of the site."
             ),
-        ));
-    }
-
-    let ip = client_ip::client_ip(peer, headers, &state.config.trusted_proxies);
-    if cached.ignored.iter().any(|net| net.contains(&ip)) {
-        // The customer's own office: accepted and forgotten.
-        return Ok(StatusCode::ACCEPTED);
-    }
-    let now = crate::store::now_ms();
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let Some(agent) = agent::classify(user_agent) else {
-        tracking.writer.count_bot(site.id, site_day(site, now));
-        return Ok(StatusCode::ACCEPTED);
-    };
-
-    let hashes = tracking
-        .salts
-        .hashes(now, site.id.0, ip, user_agent)
-        .await?;
-    let org = tracking.identify(ip).await;
-    // From here on only what the lookup derived is used; the address itself goes no further.
-    let attribution = source::attribute(&event.url, event.referrer.as_ref(), &|h: &Hostname| {
-        site.matches_host(h)
-    });
-    let company = org.name.as_ref().map(|name| CompanyInfo {
-        key: match (&org.domain, org.asn) {
-            (Some(domain), _) => format!("domain:{}", domain.to_ascii_lowercase()),
-            (None, Some(asn)) => format!("asn:{asn}:{name}"),
-            (None, None) => format!("org:{name}"),
-        },
-        name: name.clone(),
-        org: org.org.clone(),
-        domain: org.domain.clone(),
-        asn: org.asn.map(i64::from),
-        country: org.country.clone(),
-        class: org.class.to_string(),
-    });
-    let new = NewEvent {
-        site_id: site.id,
-        ts: now,
-        path: page_path(&event.url),
-        props: (!event.props.is_empty())
-            .then(|| serde_json::to_string(&event.props).unwrap_or_default()),
-        engaged_ms: event.engaged_ms.map(|ms| ms as i64),
-        name: event.name,
-        visitor_hash: hashes.current,
-        previous_visitor_hash: hashes.previous,
-        class: org.class.to_string(),
-        country: org.country.clone(),
-        company,
-        source: attribution.source,
-        channel: attribution.channel.as_str().to_owned(),
-        utm_source: attribution.utm.source,
-        utm_medium: attribution.utm.medium,
-        utm_campaign: attribution.utm.campaign,
-        utm_term: attribution.utm.term,
-        utm_content: attribution.utm.content,
-        browser: agent.browser,
-        os: agent.os,
-        device: agent.device.to_owned(),
-    };
-    match tracking.writer.submit(new).await {
-        Ok(()) => Ok(StatusCode::ACCEPTED),
-        Err(SubmitError::Full) => Err(AppError::new(
+        ),
+        Refusal::Overloaded => AppError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "overloaded",
             "Too many events at once; send this one again in a second.",
         )
-        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))),
-        Err(SubmitError::Failed) => Err(AppError::new(
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")),
+        Refusal::NotStored => AppError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "The event could not be stored; send it again shortly.",
         )
-        .with_header(header::RETRY_AFTER, HeaderValue::from_static("5"))),
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("5")),
+        Refusal::Store(e) => e.into(),
     }
 }
 

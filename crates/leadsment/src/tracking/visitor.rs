@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::Mutex;
 
-use crate::store::{DynStore, StoreError};
+use crate::store::{Db, StoreError};
 
 const SALT_PREFIX: &str = "visitor-salt/";
 const SALT_LEN: usize = 32;
@@ -26,7 +26,7 @@ struct Day {
 
 /// Today's and yesterday's salts, read from the store once a day per node.
 pub struct Salts {
-    store: DynStore,
+    db: Db,
     /// Shared rather than cloned: every event reads it.
     day: Mutex<Option<Arc<Day>>>,
 }
@@ -63,9 +63,9 @@ fn hash(salt: &[u8], site: i64, ip: IpAddr, user_agent: &str) -> i64 {
 }
 
 impl Salts {
-    pub fn new(store: DynStore) -> Salts {
+    pub fn new(db: Db) -> Salts {
         Salts {
-            store,
+            db,
             day: Mutex::new(None),
         }
     }
@@ -93,19 +93,15 @@ impl Salts {
         {
             return Ok(Arc::clone(day));
         }
-        let current = self
-            .store
-            .shared_secret(&format!("{SALT_PREFIX}{date}"), SALT_LEN)
-            .await?;
+        let current =
+            crate::store::secrets::shared(&self.db, &format!("{SALT_PREFIX}{date}"), SALT_LEN)
+                .await?;
         let yesterday = utc_date(ts_ms - 24 * 60 * 60 * 1000);
-        let previous = self
-            .store
-            .existing_shared_secret(&format!("{SALT_PREFIX}{yesterday}"))
-            .await?;
-        let deleted = self
-            .store
-            .delete_shared_secrets(SALT_PREFIX, ts_ms - SALT_LIFETIME_MS)
-            .await?;
+        let previous =
+            crate::store::secrets::existing(&self.db, &format!("{SALT_PREFIX}{yesterday}")).await?;
+        let deleted =
+            crate::store::secrets::delete_older(&self.db, SALT_PREFIX, ts_ms - SALT_LIFETIME_MS)
+                .await?;
         if deleted > 0 {
             tracing::info!(deleted, "deleted visitor salts older than 48 hours");
         }

@@ -3,19 +3,21 @@
 //! answers each request. A full queue is answered 503 at once; on shutdown the queue is
 //! drained before the process exits.
 //!
-//! Where the store has a blocking write path (SQLite's file databases), the writer is an OS
-//! thread of its own that runs each transaction from start to commit without yielding; else
-//! (PostgreSQL, whose connections live on the runtime) it is an async task.
+//! On SQLite the writer is an OS thread of its own that runs each transaction from start to
+//! commit without yielding (on the database's bulk writer connection); on PostgreSQL, whose
+//! connections live on the runtime, it is an async task.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, Opts, Registry};
 use tokio::sync::{mpsc, oneshot};
 
-use super::model::{IngestBatch, NewEvent, SessionCache};
+use super::model::{IngestBatch, NewEvent};
+use super::store;
+use super::visit_cache::VisitCache;
 use crate::accounts::sites::SiteId;
-use crate::store::{BlockingIngest, DynStore, StoreError};
+use crate::store::sqlite::BulkWriter;
+use crate::store::{Db, StoreError};
 
 /// Most events written in one transaction.
 const MAX_BATCH: usize = 2_000;
@@ -94,25 +96,26 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer: on a thread of its own when the store can write without async,
-    /// else as a task. Fails only when the OS refuses a thread.
-    pub fn spawn(store: DynStore, capacity: usize) -> anyhow::Result<Writer> {
+    /// Starts the writer: on a thread of its own for SQLite, else as a task. Fails only when
+    /// the OS refuses a thread or SQLite's bulk writer connection cannot be opened.
+    pub fn spawn(db: Db, capacity: usize) -> anyhow::Result<Writer> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let (stopped_tx, stopped) = oneshot::channel();
         let metrics = WriterMetrics::new()?;
         let m = metrics.clone();
-        match store.blocking_ingest() {
-            Some(ingest) => {
+        match db {
+            Db::Sqlite(sqlite) => {
+                let bulk = sqlite.bulk_writer()?;
                 std::thread::Builder::new()
                     .name("event-writer".into())
                     .spawn(move || {
-                        run_blocking(ingest, rx, m);
+                        run_blocking(bulk, rx, m);
                         let _ = stopped_tx.send(());
                     })?;
             }
-            None => {
+            Db::Postgres(pool) => {
                 tokio::spawn(async move {
-                    run(store, rx, m).await;
+                    run(pool, rx, m).await;
                     let _ = stopped_tx.send(());
                 });
             }
@@ -218,10 +221,10 @@ enum Step {
     Done,
 }
 
-/// The state both writer loops share: the session cache, whether a stop was asked for, and
+/// The state both writer loops share: the visit cache, whether a stop was asked for, and
 /// the metrics. The loops differ only in how they wait (await or block).
 struct Loop {
-    cache: SessionCache,
+    cache: VisitCache,
     stopping: bool,
     metrics: WriterMetrics,
 }
@@ -229,7 +232,7 @@ struct Loop {
 impl Loop {
     fn new(metrics: WriterMetrics) -> Loop {
         Loop {
-            cache: SessionCache::default(),
+            cache: VisitCache::default(),
             stopping: false,
             metrics,
         }
@@ -286,7 +289,7 @@ fn answer(waiting: Vec<oneshot::Sender<bool>>, ok: bool) {
     }
 }
 
-async fn run(store: DynStore, mut rx: mpsc::Receiver<Job>, metrics: WriterMetrics) {
+async fn run(pool: sqlx::PgPool, mut rx: mpsc::Receiver<Job>, metrics: WriterMetrics) {
     let mut state = Loop::new(metrics);
     loop {
         let first = if state.waits() { rx.recv().await } else { None };
@@ -298,7 +301,7 @@ async fn run(store: DynStore, mut rx: mpsc::Receiver<Job>, metrics: WriterMetric
         let mut ok = false;
         for attempt in 0..ATTEMPTS {
             let started = std::time::Instant::now();
-            let result = store.ingest(&batch, &mut state.cache).await;
+            let result = store::postgres::write(&pool, &batch, &mut state.cache).await;
             ok = state.record(&batch, started, result, attempt);
             if ok {
                 break;
@@ -321,11 +324,7 @@ const LINGER_BELOW: usize = 16;
 
 /// The writer's loop on its own thread: it blocks on the queue, and each batch runs from
 /// begin to commit without a hand-off.
-fn run_blocking(
-    ingest: Arc<dyn BlockingIngest>,
-    mut rx: mpsc::Receiver<Job>,
-    metrics: WriterMetrics,
-) {
+fn run_blocking(bulk: BulkWriter, mut rx: mpsc::Receiver<Job>, metrics: WriterMetrics) {
     let mut state = Loop::new(metrics);
     loop {
         let first = if state.waits() {
@@ -344,7 +343,7 @@ fn run_blocking(
         let mut ok = false;
         for attempt in 0..ATTEMPTS {
             let started = std::time::Instant::now();
-            let result = ingest.ingest(&batch, &mut state.cache);
+            let result = store::sqlite::write(&bulk, &batch, &mut state.cache);
             ok = state.record(&batch, started, result, attempt);
             if ok {
                 break;

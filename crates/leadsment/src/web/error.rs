@@ -94,12 +94,7 @@ impl AppError {
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> AppError {
-        match e {
-            StoreError::Conflict(message) => {
-                AppError::new(StatusCode::CONFLICT, "conflict", message)
-            }
-            other => AppError::internal(other),
-        }
+        AppError::internal(e)
     }
 }
 

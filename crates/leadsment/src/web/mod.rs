@@ -26,7 +26,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
-use crate::store::DynStore;
+use crate::store::Db;
 
 /// Shared by every handler; cheap to clone.
 #[derive(Clone)]
@@ -34,7 +34,7 @@ pub struct AppState(Arc<AppInner>);
 
 pub struct AppInner {
     pub config: Config,
-    pub store: DynStore,
+    pub db: Db,
     pub metrics: metrics::Metrics,
     pub tracking: crate::tracking::Tracking,
     pub auth: crate::auth::AuthState,
@@ -43,15 +43,16 @@ pub struct AppInner {
 impl AppState {
     pub fn new(
         config: Config,
-        store: DynStore,
+        db: Db,
         auth: crate::auth::AuthState,
         tracking: crate::tracking::Tracking,
     ) -> Result<AppState, prometheus::Error> {
         let metrics = metrics::Metrics::new()?;
         tracking.writer.metrics.register(metrics.registry())?;
+        tracking.dropped.register(metrics.registry())?;
         Ok(AppState(Arc::new(AppInner {
             config,
-            store,
+            db,
             metrics,
             tracking,
             auth,
@@ -244,7 +245,7 @@ impl MakeRequestId for RandomRequestId {
 
 /// `GET /healthz`: 200 when the database answers, 503 when it does not.
 async fn healthz(State(state): State<AppState>) -> Response {
-    let db = tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await;
+    let db = tokio::time::timeout(Duration::from_secs(2), state.db.ping()).await;
     let (status, database) = match db {
         Ok(Ok(())) => (StatusCode::OK, "ok"),
         Ok(Err(e)) => {
@@ -256,7 +257,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
     let body = json!({
         "status": if status == StatusCode::OK { "ok" } else { "unavailable" },
         "database": database,
-        "backend": format!("{:?}", state.store.backend()).to_lowercase(),
+        "backend": format!("{:?}", state.db.backend()).to_lowercase(),
         "version": env!("CARGO_PKG_VERSION"),
     });
     (status, Json(body)).into_response()

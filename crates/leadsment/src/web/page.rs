@@ -95,9 +95,7 @@ impl Chrome {
         workspace: Option<i64>,
         section: &'static str,
     ) -> Result<Chrome, AppError> {
-        let workspaces = state
-            .store
-            .memberships(current.user.id)
+        let workspaces = crate::accounts::store::memberships(&state.db, current.user.id)
             .await?
             .into_iter()
             .map(|m| NavWorkspace {

@@ -2,12 +2,14 @@
 //! refresh tokens and reuse detection, CSRF, emailed links through a real SMTP exchange,
 //! throttling, invitations, API keys, and tenant isolation walked from the route table.
 
+use leadsment::accounts::errors::AccountError;
+use leadsment::accounts::store::NewUser;
 use leadsment::accounts::users::{Password, Role, User};
 use leadsment::auth::model::{LinkPurpose, RefreshOutcome, SessionTtl};
 use leadsment::auth::password;
+use leadsment::auth::store::{NewSession, PresentedRefresh};
 use leadsment::auth::tokens::digest;
-use leadsment::store::accounts::{NewSession, NewUser, PresentedRefresh};
-use leadsment::store::{DynStore, StoreError};
+use leadsment::store::Db;
 use reqwest::StatusCode;
 
 use crate::client::{Client, between};
@@ -36,7 +38,7 @@ pub async fn spawn_with(
 }
 
 /// A user with a password and, when `workspace` is given, a workspace they own.
-pub async fn make_user(store: &DynStore, email: &str, workspace: Option<&str>) -> User {
+pub async fn make_user(store: &Db, email: &str, workspace: Option<&str>) -> User {
     let hash = password::hash(&Password::parse(PW).unwrap()).await.unwrap();
     let new = NewUser {
         email: email.to_owned(),
@@ -46,8 +48,15 @@ pub async fn make_user(store: &DynStore, email: &str, workspace: Option<&str>) -
         is_platform_admin: false,
     };
     match workspace {
-        Some(ws) => store.create_user_with_workspace(&new, ws).await.unwrap().0,
-        None => store.create_user(&new).await.unwrap(),
+        Some(ws) => {
+            leadsment::accounts::store::create_user_with_workspace(store, &new, ws)
+                .await
+                .unwrap()
+                .0
+        }
+        None => leadsment::accounts::store::create_user(store, &new)
+            .await
+            .unwrap(),
     }
 }
 
@@ -80,46 +89,65 @@ async fn store_refresh_rotation_detects_reuse_and_tolerates_racing_tabs(backend:
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     let user = make_user(&store, "ada@example.com", None).await;
-    let session = store
-        .create_session(&NewSession {
+    let session = leadsment::auth::store::create_session(
+        &store,
+        &NewSession {
             user_id: user.id,
             persistent: false,
             user_agent: "test".into(),
             refresh_hash: digest("t0"),
             expires_at: leadsment::store::now_ms() + 60_000,
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await
+    .unwrap();
     let present = |t: &str, child: &str| PresentedRefresh {
         hash: digest(t),
         child_hash: digest(child),
         grace_ms: 10_000,
         ttl: ttl(),
     };
-    let r = store.refresh(&present("t0", "t1")).await.unwrap();
+    let r = leadsment::auth::store::refresh(&store, &present("t0", "t1"))
+        .await
+        .unwrap();
     assert!(matches!(r, RefreshOutcome::Rotated { .. }), "{r:?}");
     // The same parent again within the grace period: the same child, no revocation.
-    let r = store.refresh(&present("t0", "t1")).await.unwrap();
+    let r = leadsment::auth::store::refresh(&store, &present("t0", "t1"))
+        .await
+        .unwrap();
     assert!(matches!(r, RefreshOutcome::Replayed { .. }), "{r:?}");
-    let r = store.refresh(&present("t1", "t2")).await.unwrap();
+    let r = leadsment::auth::store::refresh(&store, &present("t1", "t2"))
+        .await
+        .unwrap();
     assert!(matches!(r, RefreshOutcome::Rotated { .. }), "{r:?}");
     // t0's child is used now: presenting t0 is reuse, and the whole family goes.
-    let r = store.refresh(&present("t0", "t1")).await.unwrap();
+    let r = leadsment::auth::store::refresh(&store, &present("t0", "t1"))
+        .await
+        .unwrap();
     assert_eq!(
         r,
         RefreshOutcome::ReuseDetected {
             session_id: session.id
         }
     );
-    assert!(store.active_session(session.id).await.unwrap().is_none());
-    let r = store.refresh(&present("t2", "t3")).await.unwrap();
+    assert!(
+        leadsment::auth::store::active_session(&store, session.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let r = leadsment::auth::store::refresh(&store, &present("t2", "t3"))
+        .await
+        .unwrap();
     assert_eq!(
         r,
         RefreshOutcome::Invalid,
         "the current token died with its family"
     );
     assert_eq!(
-        store.refresh(&present("unknown", "x")).await.unwrap(),
+        leadsment::auth::store::refresh(&store, &present("unknown", "x"))
+            .await
+            .unwrap(),
         RefreshOutcome::Invalid
     );
 }
@@ -128,36 +156,66 @@ async fn store_keeps_at_least_one_owner(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     let owner = make_user(&store, "owner@example.com", Some("Acme")).await;
-    let ws = store.memberships(owner.id).await.unwrap()[0].workspace.id;
-    let err = store.set_role(ws, owner.id, Role::Admin).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    let err = store.remove_member(ws, owner.id).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let ws = leadsment::accounts::store::memberships(&store, owner.id)
+        .await
+        .unwrap()[0]
+        .workspace
+        .id;
+    let err = leadsment::accounts::members::set_role(&store, ws, owner.id, Role::Admin)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AccountError::LastOwner), "{err:?}");
+    let err = leadsment::accounts::members::remove_member(&store, ws, owner.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AccountError::LastOwner), "{err:?}");
     assert_eq!(
-        store.membership(ws, owner.id).await.unwrap().unwrap().role,
+        leadsment::accounts::store::membership(&store, ws, owner.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .role,
         Role::Owner
     );
     // With a second owner, the first may step down.
     let other = make_user(&store, "other@example.com", None).await;
     let (t, h) = leadsment::auth::pages::fresh_secret();
     let _ = t;
-    store
-        .create_invitation(ws, "other@example.com", Role::Owner, &h, owner.id, i64::MAX)
-        .await
-        .unwrap();
+    leadsment::accounts::store::create_invitation(
+        &store,
+        ws,
+        "other@example.com",
+        Role::Owner,
+        &h,
+        owner.id,
+        i64::MAX,
+    )
+    .await
+    .unwrap();
     assert_eq!(
-        store.accept_invitation(&h, other.id).await.unwrap(),
+        leadsment::accounts::store::accept_invitation(&store, &h, other.id)
+            .await
+            .unwrap(),
         Some(ws)
     );
     assert_eq!(
-        store.accept_invitation(&h, other.id).await.unwrap(),
+        leadsment::accounts::store::accept_invitation(&store, &h, other.id)
+            .await
+            .unwrap(),
         None,
         "single use"
     );
-    assert!(store.set_role(ws, owner.id, Role::Viewer).await.unwrap());
+    assert!(
+        leadsment::accounts::members::set_role(&store, ws, owner.id, Role::Viewer)
+            .await
+            .unwrap()
+    );
     // The only remaining owner cannot delete their account while others remain.
-    let err = store.delete_user(other.id).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(m) if m.contains("Acme")));
+    let err = leadsment::accounts::members::delete_user(&store, other.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, AccountError::SoleOwner { workspace } if workspace == "Acme"));
+    assert!(err.to_string().contains("Acme"), "{err}");
 }
 
 async fn store_links_work_once(backend: Backend) {
@@ -165,93 +223,86 @@ async fn store_links_work_once(backend: Backend) {
     let store = db.store().await;
     let user = make_user(&store, "ada@example.com", None).await;
     let now = leadsment::store::now_ms();
-    store
-        .create_link(
-            &digest("a"),
-            LinkPurpose::Reset,
-            Some(user.id),
-            None,
-            now + 60_000,
-        )
-        .await
-        .unwrap();
+    leadsment::auth::store::create_link(
+        &store,
+        &digest("a"),
+        LinkPurpose::Reset,
+        Some(user.id),
+        None,
+        now + 60_000,
+    )
+    .await
+    .unwrap();
     // Peeking (the page a link opens) does not use it; another purpose does not match.
     assert!(
-        store
-            .peek_link(&digest("a"), LinkPurpose::Reset)
+        leadsment::auth::store::peek_link(&store, &digest("a"), LinkPurpose::Reset)
             .await
             .unwrap()
             .is_some()
     );
     assert!(
-        store
-            .peek_link(&digest("a"), LinkPurpose::Verify)
+        leadsment::auth::store::peek_link(&store, &digest("a"), LinkPurpose::Verify)
             .await
             .unwrap()
             .is_none()
     );
     assert!(
-        store
-            .consume_link(&digest("a"), LinkPurpose::Reset)
+        leadsment::auth::store::consume_link(&store, &digest("a"), LinkPurpose::Reset)
             .await
             .unwrap()
             .is_some()
     );
     assert!(
-        store
-            .consume_link(&digest("a"), LinkPurpose::Reset)
+        leadsment::auth::store::consume_link(&store, &digest("a"), LinkPurpose::Reset)
             .await
             .unwrap()
             .is_none()
     );
     // Expired links do not work; a newer link replaces an older one.
-    store
-        .create_link(
-            &digest("old"),
-            LinkPurpose::Verify,
-            Some(user.id),
-            None,
-            now - 1,
-        )
-        .await
-        .unwrap();
+    leadsment::auth::store::create_link(
+        &store,
+        &digest("old"),
+        LinkPurpose::Verify,
+        Some(user.id),
+        None,
+        now - 1,
+    )
+    .await
+    .unwrap();
     assert!(
-        store
-            .peek_link(&digest("old"), LinkPurpose::Verify)
+        leadsment::auth::store::peek_link(&store, &digest("old"), LinkPurpose::Verify)
             .await
             .unwrap()
             .is_none()
     );
-    store
-        .create_link(
-            &digest("b"),
-            LinkPurpose::Verify,
-            Some(user.id),
-            None,
-            now + 60_000,
-        )
-        .await
-        .unwrap();
-    store
-        .create_link(
-            &digest("c"),
-            LinkPurpose::Verify,
-            Some(user.id),
-            None,
-            now + 60_000,
-        )
-        .await
-        .unwrap();
+    leadsment::auth::store::create_link(
+        &store,
+        &digest("b"),
+        LinkPurpose::Verify,
+        Some(user.id),
+        None,
+        now + 60_000,
+    )
+    .await
+    .unwrap();
+    leadsment::auth::store::create_link(
+        &store,
+        &digest("c"),
+        LinkPurpose::Verify,
+        Some(user.id),
+        None,
+        now + 60_000,
+    )
+    .await
+    .unwrap();
     assert!(
-        store
-            .peek_link(&digest("b"), LinkPurpose::Verify)
+        leadsment::auth::store::peek_link(&store, &digest("b"), LinkPurpose::Verify)
             .await
             .unwrap()
             .is_none()
     );
     assert!(
-        store
-            .peek_link(&digest("c"), LinkPurpose::Verify)
+        leadsment::auth::store::peek_link(&store, &digest("c"), LinkPurpose::Verify)
             .await
             .unwrap()
             .is_some()
@@ -529,7 +580,14 @@ async fn state_changing_requests_without_the_csrf_token_get_403_and_change_nothi
         )
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
-    assert_eq!(store.user(user.id).await.unwrap().unwrap().name, "Ada L.");
+    assert_eq!(
+        leadsment::accounts::store::user(&store, user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "Ada L."
+    );
     // Forms without a session are protected too (no login CSRF).
     let anon = Client::new(&app);
     let res = anon
@@ -689,19 +747,18 @@ async fn taken_emails_and_unknown_accounts_get_the_same_answer(backend: Backend)
     // The owner of the taken address is told; nothing else changed.
     sink.wait_for("ada@example.com", "already has one").await;
     assert_eq!(
-        store
-            .memberships(
-                store
-                    .user_by_email("ada@example.com")
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .user
-                    .id
-            )
-            .await
-            .unwrap()
-            .len(),
+        leadsment::accounts::store::memberships(
+            &store,
+            leadsment::accounts::store::user_by_email(&store, "ada@example.com")
+                .await
+                .unwrap()
+                .unwrap()
+                .user
+                .id
+        )
+        .await
+        .unwrap()
+        .len(),
         1
     );
 
@@ -749,7 +806,12 @@ async fn invitations_are_emailed_single_use_and_make_members(backend: Backend) {
     let (app, sink) = spawn(backend).await;
     let store = app.db.store().await;
     let owner = make_user(&store, "owner@example.com", Some("Acme")).await;
-    let ws = store.memberships(owner.id).await.unwrap()[0].workspace.id.0;
+    let ws = leadsment::accounts::store::memberships(&store, owner.id)
+        .await
+        .unwrap()[0]
+        .workspace
+        .id
+        .0;
     let c = Client::new(&app);
     c.sign_in("owner@example.com", PW, false).await;
     let res = c
@@ -801,8 +863,7 @@ async fn invitations_are_emailed_single_use_and_make_members(backend: Backend) {
         .await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     assert!(
-        store
-            .user_by_email("eve@example.com")
+        leadsment::accounts::store::user_by_email(&store, "eve@example.com")
             .await
             .unwrap()
             .is_none()
@@ -814,7 +875,12 @@ async fn api_keys_are_shown_once_scoped_and_revocable(backend: Backend) {
     let (app, _sink) = spawn(backend).await;
     let store = app.db.store().await;
     let owner = make_user(&store, "owner@example.com", Some("Acme")).await;
-    let ws = store.memberships(owner.id).await.unwrap()[0].workspace.id.0;
+    let ws = leadsment::accounts::store::memberships(&store, owner.id)
+        .await
+        .unwrap()[0]
+        .workspace
+        .id
+        .0;
     let c = Client::new(&app);
     c.sign_in("owner@example.com", PW, false).await;
     let res = c
@@ -879,8 +945,7 @@ async fn api_keys_are_shown_once_scoped_and_revocable(backend: Backend) {
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 
-    let id = store
-        .api_keys(leadsment::accounts::WorkspaceId(ws))
+    let id = leadsment::accounts::store::api_keys(&store, leadsment::accounts::WorkspaceId(ws))
         .await
         .unwrap()
         .into_iter()
@@ -925,7 +990,11 @@ async fn email_change_is_confirmed_by_a_link_to_the_new_address(backend: Backend
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     assert_eq!(
-        store.user(user.id).await.unwrap().unwrap().email,
+        leadsment::accounts::store::user(&store, user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .email,
         "ada@example.com",
         "not before the link"
     );
@@ -941,7 +1010,11 @@ async fn email_change_is_confirmed_by_a_link_to_the_new_address(backend: Backend
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     assert_eq!(
-        store.user(user.id).await.unwrap().unwrap().email,
+        leadsment::accounts::store::user(&store, user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .email,
         "ada@new.example"
     );
     app.shutdown().await.unwrap();
@@ -951,19 +1024,35 @@ async fn deleting_an_account_and_a_workspace(backend: Backend) {
     let (app, _sink) = spawn(backend).await;
     let store = app.db.store().await;
     let owner = make_user(&store, "owner@example.com", Some("Acme")).await;
-    let ws = store.memberships(owner.id).await.unwrap()[0].workspace.id.0;
+    let ws = leadsment::accounts::store::memberships(&store, owner.id)
+        .await
+        .unwrap()[0]
+        .workspace
+        .id
+        .0;
     let c = Client::new(&app);
     c.sign_in("owner@example.com", PW, false).await;
     let res = c
         .post_form(&format!("/w/{ws}/delete"), &[("confirm", "Acm")])
         .await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
-    assert_eq!(store.memberships(owner.id).await.unwrap().len(), 1);
+    assert_eq!(
+        leadsment::accounts::store::memberships(&store, owner.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let res = c
         .post_form(&format!("/w/{ws}/delete"), &[("confirm", "Acme")])
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
-    assert!(store.memberships(owner.id).await.unwrap().is_empty());
+    assert!(
+        leadsment::accounts::store::memberships(&store, owner.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let res = c
         .post_form("/account/delete", &[("password", "wrong password")])
@@ -971,7 +1060,12 @@ async fn deleting_an_account_and_a_workspace(backend: Backend) {
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     let res = c.post_form("/account/delete", &[("password", PW)]).await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
-    assert!(store.user(owner.id).await.unwrap().is_none());
+    assert!(
+        leadsment::accounts::store::user(&store, owner.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(c.get("/account").await.status, StatusCode::SEE_OTHER);
     app.shutdown().await.unwrap();
 }
@@ -986,97 +1080,131 @@ async fn tenant_isolation_every_authenticated_route_refuses_other_workspaces(bac
     let (app, _sink) = spawn(backend).await;
     let store = app.db.store().await;
     let victim = make_user(&store, "victim@example.com", Some("Victim Corp")).await;
-    let vws = store.memberships(victim.id).await.unwrap()[0].workspace.id;
+    let vws = leadsment::accounts::store::memberships(&store, victim.id)
+        .await
+        .unwrap()[0]
+        .workspace
+        .id;
     let viewer = make_user(&store, "viewer@example.com", None).await;
     let (_, h) = leadsment::auth::pages::fresh_secret();
-    store
-        .create_invitation(
-            vws,
-            "viewer@example.com",
-            Role::Viewer,
-            &h,
-            victim.id,
-            i64::MAX,
-        )
+    leadsment::accounts::store::create_invitation(
+        &store,
+        vws,
+        "viewer@example.com",
+        Role::Viewer,
+        &h,
+        victim.id,
+        i64::MAX,
+    )
+    .await
+    .unwrap();
+    leadsment::accounts::store::accept_invitation(&store, &h, viewer.id)
         .await
         .unwrap();
-    store.accept_invitation(&h, viewer.id).await.unwrap();
     let (_, pending) = leadsment::auth::pages::fresh_secret();
-    let inv = store
-        .create_invitation(
-            vws,
-            "pending@example.com",
-            Role::Admin,
-            &pending,
-            victim.id,
-            i64::MAX,
-        )
-        .await
-        .unwrap();
-    let key = store
-        .create_api_key(
-            vws,
-            "victim key",
-            "lm_xxxx",
-            &digest("lm_victim"),
-            leadsment::accounts::api_keys::Scope::Write,
-            victim.id,
-        )
-        .await
-        .unwrap();
-    store
-        .create_site(&leadsment::accounts::sites::NewSite::new(vws, "victim.example", &[]).unwrap())
-        .await
-        .unwrap();
+    let inv = leadsment::accounts::store::create_invitation(
+        &store,
+        vws,
+        "pending@example.com",
+        Role::Admin,
+        &pending,
+        victim.id,
+        i64::MAX,
+    )
+    .await
+    .unwrap();
+    let key = leadsment::accounts::store::create_api_key(
+        &store,
+        vws,
+        "victim key",
+        "lm_xxxx",
+        &digest("lm_victim"),
+        leadsment::accounts::api_keys::Scope::Write,
+        victim.id,
+    )
+    .await
+    .unwrap();
+    leadsment::accounts::store::create_site(
+        &store,
+        &leadsment::accounts::sites::NewSite::new(vws, "victim.example", &[]).unwrap(),
+    )
+    .await
+    .unwrap();
     make_user(&store, "outsider@example.com", Some("Outsider Ltd")).await;
     let victim_browser = Client::new(&app);
     victim_browser
         .sign_in("victim@example.com", PW, false)
         .await;
-    let victim_session = store.sessions(victim.id).await.unwrap()[0].id.0;
+    let victim_session = leadsment::auth::store::sessions(&store, victim.id)
+        .await
+        .unwrap()[0]
+        .id
+        .0;
 
     let outsider = Client::new(&app);
     outsider.sign_in("outsider@example.com", PW, false).await;
     let viewer_c = Client::new(&app);
     viewer_c.sign_in("viewer@example.com", PW, false).await;
     // The outsider's own API key, for the API routes.
-    let outsider_user = store
-        .user_by_email("outsider@example.com")
+    let outsider_user = leadsment::accounts::store::user_by_email(&store, "outsider@example.com")
         .await
         .unwrap()
         .unwrap()
         .user;
-    let ows = store.memberships(outsider_user.id).await.unwrap()[0]
+    let ows = leadsment::accounts::store::memberships(&store, outsider_user.id)
+        .await
+        .unwrap()[0]
         .workspace
         .id;
-    store
-        .create_api_key(
-            ows,
-            "mine",
-            "lm_mine",
-            &digest("lm_outsider"),
-            leadsment::accounts::api_keys::Scope::Write,
-            outsider_user.id,
-        )
-        .await
-        .unwrap();
+    leadsment::accounts::store::create_api_key(
+        &store,
+        ows,
+        "mine",
+        "lm_mine",
+        &digest("lm_outsider"),
+        leadsment::accounts::api_keys::Scope::Write,
+        outsider_user.id,
+    )
+    .await
+    .unwrap();
 
     let snapshot = || async {
         (
-            store.members(vws).await.unwrap().len(),
-            store
-                .members(vws)
+            leadsment::accounts::store::members(&store, vws)
+                .await
+                .unwrap()
+                .len(),
+            leadsment::accounts::store::members(&store, vws)
                 .await
                 .unwrap()
                 .iter()
                 .map(|m| (m.user.id, m.role))
                 .collect::<Vec<_>>(),
-            store.invitations(vws).await.unwrap().len(),
-            store.api_keys(vws).await.unwrap().len(),
-            store.workspace_sites(vws).await.unwrap().len(),
-            store.sessions(victim.id).await.unwrap().len(),
-            store.user(victim.id).await.unwrap().unwrap().name,
-            store.memberships(victim.id).await.unwrap().len(),
+            leadsment::accounts::store::invitations(&store, vws)
+                .await
+                .unwrap()
+                .len(),
+            leadsment::accounts::store::api_keys(&store, vws)
+                .await
+                .unwrap()
+                .len(),
+            leadsment::accounts::store::workspace_sites(&store, vws)
+                .await
+                .unwrap()
+                .len(),
+            leadsment::auth::store::sessions(&store, victim.id)
+                .await
+                .unwrap()
+                .len(),
+            leadsment::accounts::store::user(&store, victim.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .name,
+            leadsment::accounts::store::memberships(&store, victim.id)
+                .await
+                .unwrap()
+                .len(),
         )
     };
     let before = snapshot().await;
@@ -1366,7 +1494,11 @@ async fn oversize_and_bad_fields_get_clear_messages_and_change_nothing() {
         page.body
     );
     assert_eq!(
-        store.user(user.id).await.unwrap().unwrap().name,
+        leadsment::accounts::store::user(&store, user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
         "<script>alert(1)</script>",
         "stored as given"
     );
@@ -1403,8 +1535,7 @@ async fn invite_only_sign_up_is_refused_with_a_clear_message() {
     assert!(res.body.contains("invitation"));
     let store = app.db.store().await;
     assert!(
-        store
-            .user_by_email("x@example.com")
+        leadsment::accounts::store::user_by_email(&store, "x@example.com")
             .await
             .unwrap()
             .is_none()
@@ -1460,8 +1591,7 @@ async fn the_setup_link_creates_the_first_platform_admin_once() {
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     assert!(res.location().starts_with("/w/"));
-    let admin = store
-        .user_by_email("op@example.com")
+    let admin = leadsment::accounts::store::user_by_email(&store, "op@example.com")
         .await
         .unwrap()
         .unwrap()

@@ -353,23 +353,28 @@ async fn user_create_prints_a_one_time_link_to_set_the_password(backend: Backend
         .unwrap_or_else(|| panic!("{out}"));
     // The link is a set-password link for that user, and there is no password yet.
     let store = db.store().await;
-    let user = store
-        .user_by_email("op@example.com")
+    let user = leadsment::accounts::store::user_by_email(&store, "op@example.com")
         .await
         .unwrap()
         .unwrap();
     assert!(user.user.is_platform_admin && !user.user.has_password);
     let token = link.split("token=").nth(1).unwrap();
-    let found = store
-        .peek_link(
-            &leadsment::auth::tokens::digest(token),
-            leadsment::auth::model::LinkPurpose::SetPassword,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let found = leadsment::auth::store::peek_link(
+        &store,
+        &leadsment::auth::tokens::digest(token),
+        leadsment::auth::model::LinkPurpose::SetPassword,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(found.user_id, Some(user.user.id));
-    assert_eq!(store.memberships(user.user.id).await.unwrap().len(), 1);
+    assert_eq!(
+        leadsment::accounts::store::memberships(&store, user.user.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -628,11 +633,11 @@ async fn export_writes_the_days_of_the_site_time_zone(backend: Backend) {
     );
 
     let store = db.store().await;
-    let site = store
-        .site_by_host(&Hostname::parse("acme.example").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let site =
+        leadsment::accounts::store::site_by_host(&store, &Hostname::parse("acme.example").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
     assert_eq!(site.time_zone, "Europe/Berlin");
     // 23:30 UTC on the 24th is already the 25th in Berlin.
     let late: jiff::Timestamp = "2026-11-24T23:30:00Z".parse().unwrap();

@@ -128,48 +128,63 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths() {
     let base = format!("http://localhost:{}", app.addr.port());
     let store = app.db.store().await;
     let owner = make_user(&store, "ada@example.com", Some("Acme <Analytics>")).await;
-    let ws = store.memberships(owner.id).await.unwrap()[0].workspace.id;
-    store.set_user_name(owner.id, "Ada Lovelace").await.unwrap();
+    let ws = leadsment::accounts::store::memberships(&store, owner.id)
+        .await
+        .unwrap()[0]
+        .workspace
+        .id;
+    leadsment::accounts::store::set_user_name(&store, owner.id, "Ada Lovelace")
+        .await
+        .unwrap();
     let bob = make_user(&store, "bob@example.com", None).await;
     let (_, h) = leadsment::auth::pages::fresh_secret();
-    store
-        .create_invitation(ws, "bob@example.com", Role::Viewer, &h, owner.id, i64::MAX)
+    leadsment::accounts::store::create_invitation(
+        &store,
+        ws,
+        "bob@example.com",
+        Role::Viewer,
+        &h,
+        owner.id,
+        i64::MAX,
+    )
+    .await
+    .unwrap();
+    leadsment::accounts::store::accept_invitation(&store, &h, bob.id)
         .await
         .unwrap();
-    store.accept_invitation(&h, bob.id).await.unwrap();
     let (invite_token, ih) = leadsment::auth::pages::fresh_secret();
-    store
-        .create_invitation(
+    leadsment::accounts::store::create_invitation(
+        &store,
+        ws,
+        "carol@example.com",
+        Role::Member,
+        &ih,
+        owner.id,
+        leadsment::store::now_ms() + 86_400_000,
+    )
+    .await
+    .unwrap();
+    leadsment::accounts::store::create_site(
+        &store,
+        &leadsment::accounts::sites::NewSite::new(
             ws,
-            "carol@example.com",
-            Role::Member,
-            &ih,
-            owner.id,
-            leadsment::store::now_ms() + 86_400_000,
+            "acme.example",
+            &["shop.acme.example".into()],
         )
-        .await
-        .unwrap();
-    store
-        .create_site(
-            &leadsment::accounts::sites::NewSite::new(
-                ws,
-                "acme.example",
-                &["shop.acme.example".into()],
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    store
-        .create_link(
-            &digest("reset-token"),
-            LinkPurpose::Reset,
-            Some(owner.id),
-            None,
-            leadsment::store::now_ms() + 60_000,
-        )
-        .await
-        .unwrap();
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    leadsment::auth::store::create_link(
+        &store,
+        &digest("reset-token"),
+        LinkPurpose::Reset,
+        Some(owner.id),
+        None,
+        leadsment::store::now_ms() + 60_000,
+    )
+    .await
+    .unwrap();
     let setup = leadsment::auth::pages::announce_setup(&app.db.config(), &store)
         .await
         .unwrap()

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use leadsment::config::Config;
 use leadsment::server::Server;
-use leadsment::store::{self, DynStore};
+use leadsment::store::{self, Db};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 use tempfile::TempDir;
@@ -107,7 +107,7 @@ async fn pg_template() -> &'static str {
                 let config =
                     Config::for_tests(&with_database(&admin_url(), &building), dir.path()).unwrap();
                 let store = store::connect(&config).await.unwrap();
-                store.migrate().await.unwrap();
+                leadsment::store::migrate(&store).await.unwrap();
                 store.close().await;
                 // A closed pool's connections may still be ending; a rename needs none left.
                 sqlx::query(
@@ -217,9 +217,9 @@ impl TestDb {
     }
 
     /// A migrated store on this database.
-    pub async fn store(&self) -> DynStore {
+    pub async fn store(&self) -> Db {
         let store = store::connect(&self.config()).await.unwrap();
-        store.migrate().await.unwrap();
+        leadsment::store::migrate(&store).await.unwrap();
         store
     }
 

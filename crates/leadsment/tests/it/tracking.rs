@@ -3,14 +3,15 @@
 use std::time::Duration;
 
 use leadsment::accounts::sites::{NewSite, Site};
-use leadsment::tracking::model::{IngestBatch, NewEvent, SessionCache};
+use leadsment::tracking::model::{IngestBatch, NewEvent};
+use leadsment::tracking::visit_cache::VisitCache;
 use leadsment::tracking::writer::Writer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, TestDb};
-use leadsment::store::DynStore;
+use leadsment::store::Db;
 
 pub const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 const FIREFOX: &str =
@@ -18,12 +19,16 @@ const FIREFOX: &str =
 
 pub async fn add_site(app: &TestApp, domain: &str, aliases: &[&str]) -> Site {
     let store = app.db.store().await;
-    let ws = store.default_workspace().await.unwrap();
-    let aliases: Vec<String> = aliases.iter().map(|s| s.to_string()).collect();
-    let site = store
-        .create_site(&NewSite::new(ws.id, domain, &aliases).unwrap())
+    let ws = leadsment::accounts::store::default_workspace(&store)
         .await
         .unwrap();
+    let aliases: Vec<String> = aliases.iter().map(|s| s.to_string()).collect();
+    let site = leadsment::accounts::store::create_site(
+        &store,
+        &NewSite::new(ws.id, domain, &aliases).unwrap(),
+    )
+    .await
+    .unwrap();
     store.close().await;
     site
 }
@@ -53,10 +58,10 @@ fn pageview(url: &str) -> Value {
 /// Every event stored for the site, as the export writes it.
 pub async fn export_all(app: &TestApp, site: &Site) -> Vec<Value> {
     let store = app.db.store().await;
-    let rows = store
-        .export_events(site.id, 0, i64::MAX, None, 10_000)
-        .await
-        .unwrap();
+    let rows =
+        leadsment::tracking::store::export_events(&store, site.id, 0, i64::MAX, None, 10_000)
+            .await
+            .unwrap();
     store.close().await;
     rows.into_iter()
         .map(|r| serde_json::to_value(r).unwrap())
@@ -302,10 +307,13 @@ async fn ignored_networks_and_trusted_proxies(backend: Backend) {
     .await;
     let site = add_site(&app, "acme.example", &[]).await;
     let store = app.db.store().await;
-    store
-        .add_ignored_network(site.id, "192.0.2.0/24".parse().unwrap())
-        .await
-        .unwrap();
+    leadsment::accounts::store::add_ignored_network(
+        &store,
+        site.id,
+        "192.0.2.0/24".parse().unwrap(),
+    )
+    .await
+    .unwrap();
     store.close().await;
 
     // The office, behind the proxy: accepted and forgotten.
@@ -333,30 +341,34 @@ async fn ignored_networks_and_trusted_proxies(backend: Backend) {
 }
 
 /// A migrated store holding the site acme.example.
-pub async fn store_with_site(backend: Backend) -> (TestDb, DynStore, Site) {
+pub async fn store_with_site(backend: Backend) -> (TestDb, Db, Site) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
-    let ws = store.default_workspace().await.unwrap();
-    let site = store
-        .create_site(&NewSite::new(ws.id, "acme.example", &[]).unwrap())
+    let ws = leadsment::accounts::store::default_workspace(&store)
         .await
         .unwrap();
+    let site = leadsment::accounts::store::create_site(
+        &store,
+        &NewSite::new(ws.id, "acme.example", &[]).unwrap(),
+    )
+    .await
+    .unwrap();
     (db, store, site)
 }
 
 /// Writes `events` as one batch with a session cache of its own, as another node would (or
 /// this one after a restart).
-pub async fn ingest_fresh(store: &DynStore, events: Vec<NewEvent>) {
-    store
-        .ingest(
-            &IngestBatch {
-                events,
-                bots: vec![],
-            },
-            &mut SessionCache::default(),
-        )
-        .await
-        .unwrap();
+pub async fn ingest_fresh(store: &Db, events: Vec<NewEvent>) {
+    leadsment::tracking::store::ingest(
+        store,
+        &IngestBatch {
+            events,
+            bots: vec![],
+        },
+        &mut VisitCache::default(),
+    )
+    .await
+    .unwrap();
 }
 
 pub fn event_at(site: &Site, ts: i64, visitor: i64, previous: Option<i64>, name: &str) -> NewEvent {
@@ -400,8 +412,7 @@ async fn sessions_end_after_30_minutes_and_survive_midnight(backend: Backend) {
     // Engagement reported long after the last pageview still belongs to it.
     ingest(vec![event_at(&site, t0 + 150 * min, 2, None, "engagement")]).await;
 
-    let rows = store
-        .export_events(site.id, 0, i64::MAX, None, 100)
+    let rows = leadsment::tracking::store::export_events(&store, site.id, 0, i64::MAX, None, 100)
         .await
         .unwrap();
     let sessions: Vec<i64> = rows.iter().map(|r| r.visit_id).collect();
@@ -438,8 +449,7 @@ async fn a_full_queue_answers_503_and_loses_nothing_accepted(backend: Backend) {
     for w in waiting {
         w.await.unwrap().unwrap();
     }
-    let rows = store
-        .export_events(site.id, 0, i64::MAX, None, 100)
+    let rows = leadsment::tracking::store::export_events(&store, site.id, 0, i64::MAX, None, 100)
         .await
         .unwrap();
     assert_eq!(rows.len(), 3);
@@ -641,8 +651,7 @@ async fn visitor_salts_live_in_the_store_and_are_deleted_after_48_hours(backend:
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date()
         .to_string();
-    let salt = store
-        .existing_shared_secret(&format!("visitor-salt/{today}"))
+    let salt = leadsment::store::secrets::existing(&store, &format!("visitor-salt/{today}"))
         .await
         .unwrap();
     assert_eq!(
@@ -651,8 +660,7 @@ async fn visitor_salts_live_in_the_store_and_are_deleted_after_48_hours(backend:
         "today's salt is in the store, for every node"
     );
     assert!(
-        store
-            .existing_shared_secret("visitor-salt/2020-01-01")
+        leadsment::store::secrets::existing(&store, "visitor-salt/2020-01-01")
             .await
             .unwrap()
             .is_none(),
@@ -725,10 +733,16 @@ async fn exports_page_through_events_with_equal_times(backend: Backend) {
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let page = store
-            .export_events(site.id, t0 - 1, t0 + 10_000, after, 2)
-            .await
-            .unwrap();
+        let page = leadsment::tracking::store::export_events(
+            &store,
+            site.id,
+            t0 - 1,
+            t0 + 10_000,
+            after,
+            2,
+        )
+        .await
+        .unwrap();
         let Some(last) = page.last() else { break };
         after = Some((last.ts, last.id));
         seen.extend(page.into_iter().map(|e| (e.ts, e.id)));

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, ffi};
 
+use super::sqlite::BulkWriter;
 use crate::config::SqliteSynchronous;
 
 /// How often a round runs.
@@ -44,7 +45,7 @@ impl Checkpointer {
     pub fn start(
         path: &Path,
         synchronous: SqliteSynchronous,
-        writer: Arc<Mutex<Connection>>,
+        writer: BulkWriter,
     ) -> std::io::Result<Checkpointer> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let path = path.to_owned();
@@ -133,7 +134,7 @@ fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
 /// data version it saw), so an idle server syncs nothing.
 fn round_if_written(
     conn: &Connection,
-    writer: &Mutex<Connection>,
+    writer: &BulkWriter,
     done: &mut Option<i64>,
 ) -> rusqlite::Result<()> {
     let version = data_version(conn)?;
@@ -145,7 +146,7 @@ fn round_if_written(
     Ok(())
 }
 
-fn round(conn: &Connection, writer: &Mutex<Connection>) -> rusqlite::Result<()> {
+fn round(conn: &Connection, writer: &BulkWriter) -> rusqlite::Result<()> {
     for _ in 0..PASSES {
         // 1. Copy what is there, while the writer goes on.
         let (log, copied) = passive_checkpoint(conn)?;
@@ -161,7 +162,7 @@ fn round(conn: &Connection, writer: &Mutex<Connection>) -> rusqlite::Result<()> 
         }
     }
     // 3. Complete it with the writer between batches.
-    let _paused = writer.lock().unwrap_or_else(|p| p.into_inner());
+    let _paused = writer.lock();
     passive_checkpoint(conn)?;
     Ok(())
 }

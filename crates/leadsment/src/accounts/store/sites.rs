@@ -1,0 +1,210 @@
+//! Sites, the hosts they claim, and the networks they ignore.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+
+use crate::accounts::WorkspaceId;
+use crate::accounts::errors::AccountError;
+use crate::accounts::sites::{Hostname, NewSite, Site, SiteId};
+use crate::store::{Db, StoreError, is_unique_violation, now_ms, sql};
+
+#[derive(sqlx::FromRow)]
+struct SiteRow {
+    id: i64,
+    workspace_id: i64,
+    domain: String,
+    time_zone: String,
+    created_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct AliasRow {
+    site_id: i64,
+    alias: String,
+}
+
+const SITE_COLUMNS: &str = "s.id, s.workspace_id, s.domain, s.time_zone, s.created_at";
+
+/// Joins site rows with their alias rows, keeping the sites' order.
+fn assemble(sites: Vec<SiteRow>, aliases: Vec<AliasRow>) -> Vec<Site> {
+    let mut by_site: BTreeMap<i64, Vec<Hostname>> = BTreeMap::new();
+    for a in aliases {
+        by_site
+            .entry(a.site_id)
+            .or_default()
+            .push(Hostname::from_stored(a.alias));
+    }
+    sites
+        .into_iter()
+        .map(|s| Site {
+            id: SiteId(s.id),
+            workspace_id: WorkspaceId(s.workspace_id),
+            domain: Hostname::from_stored(s.domain),
+            aliases: by_site.remove(&s.id).unwrap_or_default(),
+            time_zone: s.time_zone,
+            created_at: s.created_at,
+        })
+        .collect()
+}
+
+/// Creates a site. A domain or alias that another site claims is [`AccountError::HostTaken`].
+pub async fn create_site(db: &Db, new: &NewSite) -> Result<Site, AccountError> {
+    let mut tx = db.begin().await?;
+    for host in new.claimed_hosts() {
+        let owner: Option<String> = tx
+            .value_optional(
+                sql(
+                    "SELECT s.domain FROM site_hosts h JOIN sites s ON s.id = h.site_id \
+                     WHERE h.host = $1",
+                )
+                .bind(host),
+            )
+            .await?;
+        if let Some(owner) = owner {
+            return Err(AccountError::HostTaken {
+                host: host.to_owned(),
+                owner: Some(owner),
+            });
+        }
+    }
+    let row: SiteRow = tx
+        .one(
+            sql(
+                "INSERT INTO sites (workspace_id, domain, time_zone, created_at) \
+                 VALUES ($1, $2, $3, $4) \
+                 RETURNING id, workspace_id, domain, time_zone, created_at",
+            )
+            .bind(new.workspace_id.0)
+            .bind(new.domain.as_str())
+            .bind(&new.time_zone)
+            .bind(now_ms()),
+        )
+        .await
+        .map_err(|e| match is_unique_violation(&e) {
+            true => AccountError::SiteExists {
+                domain: new.domain.as_str().to_owned(),
+            },
+            false => e.into(),
+        })?;
+    let claims = std::iter::once((new.domain.without_www(), None)).chain(
+        new.aliases
+            .iter()
+            .map(|a| (a.without_www(), Some(a.as_str()))),
+    );
+    for (host, alias) in claims {
+        tx.execute(
+            sql("INSERT INTO site_hosts (host, site_id, is_alias, alias) VALUES ($1, $2, $3, $4)")
+                .bind(host)
+                .bind(row.id)
+                .bind(alias.is_some())
+                .bind(alias),
+        )
+        .await
+        .map_err(|e| match is_unique_violation(&e) {
+            true => AccountError::HostTaken {
+                host: host.to_owned(),
+                owner: None,
+            },
+            false => e.into(),
+        })?;
+    }
+    tx.commit().await?;
+    let aliases = new
+        .aliases
+        .iter()
+        .map(|a| AliasRow {
+            site_id: row.id,
+            alias: a.as_str().to_owned(),
+        })
+        .collect();
+    let mut sites = assemble(vec![row], aliases);
+    sites
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt("the new site vanished".to_owned()).into())
+}
+
+/// Every site, oldest first.
+pub async fn list_sites(db: &Db) -> Result<Vec<Site>, StoreError> {
+    let sites = db
+        .all(sql(format!(
+            "SELECT {SITE_COLUMNS} FROM sites s ORDER BY s.id"
+        )))
+        .await?;
+    let aliases = db
+        .all(sql(
+            "SELECT site_id, alias FROM site_hosts WHERE is_alias = TRUE ORDER BY alias",
+        ))
+        .await?;
+    Ok(assemble(sites, aliases))
+}
+
+/// The sites of a workspace, by domain.
+pub async fn workspace_sites(db: &Db, workspace: WorkspaceId) -> Result<Vec<Site>, StoreError> {
+    let sites = db
+        .all(
+            sql(format!(
+                "SELECT {SITE_COLUMNS} FROM sites s WHERE s.workspace_id = $1 ORDER BY s.domain"
+            ))
+            .bind(workspace.0),
+        )
+        .await?;
+    let aliases = db
+        .all(
+            sql(
+                "SELECT h.site_id, h.alias FROM site_hosts h JOIN sites s ON s.id = h.site_id \
+                 WHERE s.workspace_id = $1 AND h.is_alias = TRUE ORDER BY h.alias",
+            )
+            .bind(workspace.0),
+        )
+        .await?;
+    Ok(assemble(sites, aliases))
+}
+
+/// The site that claims `host` as its domain or an alias (compared without `www.`).
+pub async fn site_by_host(db: &Db, host: &Hostname) -> Result<Option<Site>, StoreError> {
+    let site: Option<SiteRow> = db
+        .optional(
+            sql(format!(
+                "SELECT {SITE_COLUMNS} FROM site_hosts h JOIN sites s ON s.id = h.site_id \
+                 WHERE h.host = $1"
+            ))
+            .bind(host.without_www()),
+        )
+        .await?;
+    let Some(site) = site else { return Ok(None) };
+    let aliases = db
+        .all(
+            sql("SELECT site_id, alias FROM site_hosts \
+                 WHERE site_id = $1 AND is_alias = TRUE ORDER BY alias")
+            .bind(site.id),
+        )
+        .await?;
+    Ok(assemble(vec![site], aliases).pop())
+}
+
+/// Networks whose visits the site ignores.
+pub async fn ignored_networks(db: &Db, site: SiteId) -> Result<Vec<IpNet>, StoreError> {
+    let rows: Vec<String> = db
+        .values(
+            sql("SELECT network FROM site_ignored_networks WHERE site_id = $1 ORDER BY network")
+                .bind(site.0),
+        )
+        .await?;
+    // Only parsed networks are ever written, so a row that does not parse is skipped.
+    Ok(rows.iter().filter_map(|n| n.parse().ok()).collect())
+}
+
+/// Adds a network to the site's ignore list (adding one twice is fine).
+pub async fn add_ignored_network(db: &Db, site: SiteId, network: IpNet) -> Result<(), StoreError> {
+    db.write(
+        sql(
+            "INSERT INTO site_ignored_networks (site_id, network) VALUES ($1, $2) \
+             ON CONFLICT (site_id, network) DO NOTHING",
+        )
+        .bind(site.0)
+        .bind(network.trunc().to_string()),
+    )
+    .await?;
+    Ok(())
+}

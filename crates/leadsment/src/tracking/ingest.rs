@@ -1,0 +1,269 @@
+//! The ingest pipeline, from a request to a stored event, as named steps. Each step is a
+//! function that returns what the next one needs, or [`Stop`]: a [`DropReason`] (accepted and
+//! not stored, counted in `leadsment_events_dropped_total{reason}`) or a [`Refusal`] (the
+//! event is wrong or cannot be taken now). HTTP answers are chosen once, at the edge
+//! (`tracking::event_handler`), from these.
+//!
+//! The client-address, bot and identify steps need no site, so that other capabilities (the
+//! consent log's country) can run them too.
+
+use std::net::IpAddr;
+
+use prometheus::{IntCounterVec, Opts, Registry};
+
+use super::agent::{self, Agent};
+use super::event::{self, Event, EventError};
+use super::model::{CompanyInfo, NewEvent};
+use super::source::{self, Attribution};
+use super::visitor::VisitorHashes;
+use super::writer::SubmitError;
+use super::{CachedSite, Tracking, page_path, site_day};
+use crate::accounts::sites::Hostname;
+use crate::store::StoreError;
+
+/// What a request brings to the pipeline.
+pub struct Request<'a> {
+    pub content_type: Option<&'a str>,
+    pub body: &'a [u8],
+    /// The client address as the web layer resolved it (socket peer or trusted proxy's
+    /// header); it goes no further than [`hash_visitor`] and [`identify_organisation`].
+    pub client: IpAddr,
+    pub user_agent: &'a str,
+    /// Milliseconds since the Unix epoch.
+    pub now: i64,
+}
+
+/// Why an accepted event was not stored. The values of [`DropReason::as_str`] are a contract
+/// (the `reason` label on `/metrics`, listed in docs/operations.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// The client address is on the site's ignore list (its own office, say).
+    IgnoredNetwork,
+    /// The user agent is a crawler's or a tool's; the site's bot count goes up instead.
+    Bot,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 2] = [DropReason::IgnoredNetwork, DropReason::Bot];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::IgnoredNetwork => "ignored_network",
+            DropReason::Bot => "bot",
+        }
+    }
+}
+
+/// Why an event was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("unsupported content type")]
+    MediaType,
+    #[error(transparent)]
+    Invalid(#[from] EventError),
+    #[error("no site {0} is tracked here")]
+    UnknownSite(Hostname),
+    #[error("pages on {page} do not belong to the site {site}")]
+    HostNotAllowed { page: Hostname, site: Hostname },
+    #[error("the ingest queue is full")]
+    Overloaded,
+    #[error("the event could not be stored")]
+    NotStored,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where the pipeline stopped before storing.
+#[derive(Debug)]
+pub enum Stop {
+    Dropped(DropReason),
+    Refused(Refusal),
+}
+
+impl From<Refusal> for Stop {
+    fn from(e: Refusal) -> Stop {
+        Stop::Refused(e)
+    }
+}
+
+impl From<DropReason> for Stop {
+    fn from(reason: DropReason) -> Stop {
+        Stop::Dropped(reason)
+    }
+}
+
+/// The pipeline. `Ok` means the event is durable.
+pub async fn ingest(t: &Tracking, req: Request<'_>) -> Result<(), Stop> {
+    let event = parse(req.content_type, req.body)?;
+    let site = resolve_site(t, &event.domain).await?;
+    check_host(&site, &event.page_host)?;
+    drop_ignored_network(&site, req.client)?;
+    let agent = drop_bot(req.user_agent).inspect_err(|_| {
+        t.writer
+            .count_bot(site.site.id, site_day(&site.site, req.now));
+    })?;
+    let hashes = hash_visitor(t, &site, req.client, req.user_agent, req.now).await?;
+    let org = identify_organisation(t, req.client).await;
+    // From here on only what the lookup derived is used; the address itself goes no further.
+    let attribution = attribute_source(&site, &event);
+    let new = build_event(&site, event, hashes, &org, attribution, agent, req.now);
+    submit(t, new).await
+}
+
+/// Checks the body's type and parses it.
+pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Event, Refusal> {
+    if let Some(ct) = content_type {
+        let ct = ct.to_ascii_lowercase();
+        if !(ct.starts_with("application/json") || ct.starts_with("text/plain")) {
+            return Err(Refusal::MediaType);
+        }
+    }
+    Ok(event::parse(body)?)
+}
+
+/// The site the snippet names, with its ignore list (cached for a few seconds).
+pub async fn resolve_site(t: &Tracking, domain: &Hostname) -> Result<CachedSiteRef, Refusal> {
+    t.sites
+        .get(domain)
+        .await?
+        .ok_or_else(|| Refusal::UnknownSite(domain.clone()))
+}
+
+type CachedSiteRef = std::sync::Arc<CachedSite>;
+
+/// The page must be on the site's domain or one of its aliases.
+pub fn check_host(site: &CachedSite, page: &Hostname) -> Result<(), Refusal> {
+    if site.site.matches_host(page) {
+        return Ok(());
+    }
+    Err(Refusal::HostNotAllowed {
+        page: page.clone(),
+        site: site.site.domain.clone(),
+    })
+}
+
+/// Events from the site's ignored networks are accepted and forgotten.
+pub fn drop_ignored_network(site: &CachedSite, client: IpAddr) -> Result<(), DropReason> {
+    match site.ignored.iter().any(|net| net.contains(&client)) {
+        true => Err(DropReason::IgnoredNetwork),
+        false => Ok(()),
+    }
+}
+
+/// The browser, OS and device of a user agent; crawlers and tools are dropped.
+pub fn drop_bot(user_agent: &str) -> Result<Agent, DropReason> {
+    agent::classify(user_agent).ok_or(DropReason::Bot)
+}
+
+/// The visitor's keyed hashes (today's salt and, while it exists, yesterday's).
+pub async fn hash_visitor(
+    t: &Tracking,
+    site: &CachedSite,
+    client: IpAddr,
+    user_agent: &str,
+    now: i64,
+) -> Result<VisitorHashes, Refusal> {
+    Ok(t.salts
+        .hashes(now, site.site.id.0, client, user_agent)
+        .await?)
+}
+
+/// The organisation behind the address (see [`Tracking::identify`]).
+pub async fn identify_organisation(t: &Tracking, client: IpAddr) -> ipintel::Lookup {
+    t.identify(client).await
+}
+
+/// The source and channel of the visit: referrer and UTM parameters.
+pub fn attribute_source(site: &CachedSite, event: &Event) -> Attribution {
+    source::attribute(&event.url, event.referrer.as_ref(), &|h: &Hostname| {
+        site.site.matches_host(h)
+    })
+}
+
+/// The event as it is stored: nothing of the request that must not be kept.
+pub fn build_event(
+    site: &CachedSite,
+    event: Event,
+    hashes: VisitorHashes,
+    org: &ipintel::Lookup,
+    attribution: Attribution,
+    agent: Agent,
+    now: i64,
+) -> NewEvent {
+    let company = org.name.as_ref().map(|name| CompanyInfo {
+        key: match (&org.domain, org.asn) {
+            (Some(domain), _) => format!("domain:{}", domain.to_ascii_lowercase()),
+            (None, Some(asn)) => format!("asn:{asn}:{name}"),
+            (None, None) => format!("org:{name}"),
+        },
+        name: name.clone(),
+        org: org.org.clone(),
+        domain: org.domain.clone(),
+        asn: org.asn.map(i64::from),
+        country: org.country.clone(),
+        class: org.class.to_string(),
+    });
+    NewEvent {
+        site_id: site.site.id,
+        ts: now,
+        path: page_path(&event.url),
+        props: (!event.props.is_empty())
+            .then(|| serde_json::to_string(&event.props).unwrap_or_default()),
+        engaged_ms: event.engaged_ms.map(|ms| ms as i64),
+        name: event.name,
+        visitor_hash: hashes.current,
+        previous_visitor_hash: hashes.previous,
+        class: org.class.to_string(),
+        country: org.country.clone(),
+        company,
+        source: attribution.source,
+        channel: attribution.channel.as_str().to_owned(),
+        utm_source: attribution.utm.source,
+        utm_medium: attribution.utm.medium,
+        utm_campaign: attribution.utm.campaign,
+        utm_term: attribution.utm.term,
+        utm_content: attribution.utm.content,
+        browser: agent.browser,
+        os: agent.os,
+        device: agent.device.to_owned(),
+    }
+}
+
+/// Hands the event to the writer and waits until it is durable.
+pub async fn submit(t: &Tracking, new: NewEvent) -> Result<(), Stop> {
+    t.writer.submit(new).await.map_err(|e| {
+        Stop::Refused(match e {
+            SubmitError::Full => Refusal::Overloaded,
+            SubmitError::Failed => Refusal::NotStored,
+        })
+    })
+}
+
+/// `leadsment_events_dropped_total{reason}`: events accepted and not stored, by reason.
+#[derive(Clone)]
+pub struct DropMetrics(IntCounterVec);
+
+impl DropMetrics {
+    pub fn new() -> Result<DropMetrics, prometheus::Error> {
+        let counter = IntCounterVec::new(
+            Opts::new(
+                "leadsment_events_dropped_total",
+                "Events accepted (202) and not stored, by reason.",
+            ),
+            &["reason"],
+        )?;
+        // Every reason is reported from the start, at zero.
+        for reason in DropReason::ALL {
+            counter.with_label_values(&[reason.as_str()]);
+        }
+        Ok(DropMetrics(counter))
+    }
+
+    pub fn count(&self, reason: DropReason) {
+        self.0.with_label_values(&[reason.as_str()]).inc();
+    }
+
+    pub fn register(&self, registry: &Registry) -> Result<(), prometheus::Error> {
+        registry.register(Box::new(self.0.clone()))
+    }
+}

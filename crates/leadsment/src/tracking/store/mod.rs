@@ -1,0 +1,78 @@
+//! Tracking's queries: the event writes of each database (where the dialects and the fastest
+//! way to write differ: [`sqlite`], [`postgres`]) and the export's reads (written once).
+
+pub mod postgres;
+pub mod sqlite;
+
+use crate::accounts::sites::SiteId;
+use crate::store::{Db, StoreError, sql};
+use crate::tracking::model::{ExportedEvent, IngestBatch};
+use crate::tracking::visit_cache::VisitCache;
+
+/// Writes a batch of events and bot counts in one transaction, placing each event in its
+/// visit. On success every event is durable; on failure none is written (and the cache is
+/// cleared). The server's writer calls the SQLite path from a thread of its own instead
+/// ([`sqlite::write`]); this one, for tests and one-shot commands, runs it on a blocking
+/// thread.
+pub async fn ingest(
+    db: &Db,
+    batch: &IngestBatch,
+    cache: &mut VisitCache,
+) -> Result<(), StoreError> {
+    match db {
+        Db::Postgres(pool) => postgres::write(pool, batch, cache).await,
+        Db::Sqlite(sqlite) => {
+            let bulk = sqlite.bulk_writer()?;
+            let owned = IngestBatch {
+                events: batch.events.clone(),
+                bots: batch.bots.clone(),
+            };
+            let mut taken = std::mem::take(cache);
+            let (result, taken) = tokio::task::spawn_blocking(move || {
+                let result = sqlite::write(&bulk, &owned, &mut taken);
+                (result, taken)
+            })
+            .await
+            .map_err(|e| StoreError::Ingest(format!("the event write stopped: {e}")))?;
+            *cache = taken;
+            result
+        }
+    }
+}
+
+/// Events of a site between two times (milliseconds, `to` excluded), in time order (then id),
+/// after `after` (the time and id of the last event of the previous page; `None` for the first
+/// page), at most `limit`: the pages of an export. Each page is a range read of the site's
+/// time index, however far into the export it is.
+pub async fn export_events(
+    db: &Db,
+    site: SiteId,
+    from_ms: i64,
+    to_ms: i64,
+    after: Option<(i64, i64)>,
+    limit: i64,
+) -> Result<Vec<ExportedEvent>, StoreError> {
+    let (after_ts, after_id) = after.unwrap_or((i64::MIN, i64::MIN));
+    // The page's lower bound on time, given once, so that the planner starts the range read
+    // there rather than at `from_ms`.
+    let from_ms = from_ms.max(after_ts);
+    Ok(db
+        .all(
+            sql(
+                "SELECT e.id, e.ts, e.visit_id, e.name, e.path, e.props, e.engaged_ms, \
+                 c.name AS company, c.domain AS company_domain, e.class, e.country, \
+                 e.source, e.channel, e.utm_source, e.utm_medium, e.utm_campaign, \
+                 e.utm_term, e.utm_content, e.browser, e.os, e.device \
+                 FROM events e LEFT JOIN companies c ON c.id = e.company_id \
+                 WHERE e.site_id = $1 AND e.ts >= $2 AND e.ts < $3 AND (e.ts, e.id) > ($4, $5) \
+                 ORDER BY e.ts, e.id LIMIT $6",
+            )
+            .bind(site.0)
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(after_ts)
+            .bind(after_id)
+            .bind(limit),
+        )
+        .await?)
+}

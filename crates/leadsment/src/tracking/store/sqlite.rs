@@ -1,0 +1,218 @@
+//! SQLite's event writes: a whole batch, `BEGIN IMMEDIATE` to `COMMIT`, on the database's
+//! bulk writer connection (`store::sqlite::BulkWriter`: rusqlite on the same libsqlite3 that
+//! sqlx links), from the writer's own thread, with cached single-row statements.
+//!
+//! This process is the database's only writer, so the [`VisitCache`] holds every recent
+//! visit and no visit is looked up by visitor hash (the table keeps no index for that).
+
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use crate::store::sqlite::BulkWriter;
+use crate::store::{StoreError, now_ms};
+use crate::tracking::model::{ENGAGEMENT_LOOKBACK_MS, IngestBatch};
+use crate::tracking::visit_cache::VisitCache;
+use crate::tracking::visits::{
+    KnownVisits, VisitPlan, missing_companies, plan_visits, visit_id_floor, wanted_visits,
+};
+
+/// Writes a batch in one transaction. On failure nothing is written and the cache, which may
+/// hold ids the rolled-back transaction would have written, is cleared.
+pub fn write(
+    bulk: &BulkWriter,
+    batch: &IngestBatch,
+    cache: &mut VisitCache,
+) -> Result<(), StoreError> {
+    if batch.events.is_empty() && batch.bots.is_empty() {
+        return Ok(());
+    }
+    let mut conn = bulk.lock();
+    let result = write_batch(&mut conn, batch, cache);
+    if result.is_err() {
+        cache.clear();
+    }
+    Ok(result?)
+}
+
+fn write_batch(
+    conn: &mut Connection,
+    batch: &IngestBatch,
+    cache: &mut VisitCache,
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+
+    // 1. Companies this node has not seen: inserted unless another node did, then their ids.
+    let missing = missing_companies(batch, cache);
+    if !missing.is_empty() {
+        let now = batch.events.first().map_or(0, |e| e.ts);
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO companies (key, name, org, domain, asn, country, class, first_seen_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (key) DO NOTHING",
+        )?;
+        let mut select = tx.prepare_cached("SELECT id FROM companies WHERE key = ?1")?;
+        for c in missing {
+            insert.execute(params![
+                c.key, c.name, c.org, c.domain, c.asn, c.country, c.class, now
+            ])?;
+            let id: i64 = select.query_row([&c.key], |r| r.get(0))?;
+            cache.remember_company(&c.key, id);
+        }
+    }
+
+    // 2. This process is the only writer, so memory holds every recent visit; after a
+    // start or a failed batch it is read back from the store first.
+    if !cache.is_complete() {
+        let now = batch.events.iter().map(|e| e.ts).min();
+        load_recent_visits(&tx, cache, now.unwrap_or_else(now_ms))?;
+    }
+    debug_assert!(wanted_visits(batch, cache).0.is_empty());
+    let known = KnownVisits::default();
+
+    // 3. Each event to its visit.
+    let VisitPlan {
+        rows,
+        new_visits,
+        updates,
+    } = plan_visits(batch, cache, &known);
+
+    // 4. New visits, with their final counters.
+    if !new_visits.is_empty() {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO visits (id, site_id, visitor_hash, started_at, last_seen_at, \
+             company_id, class, country, entry_path, exit_path, pageviews, events, \
+             engaged_ms, source, channel, utm_source, utm_medium, utm_campaign, utm_term, \
+             utm_content, browser, os, device) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+             ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+        )?;
+        for v in &new_visits {
+            let e = v.first;
+            insert.execute(params![
+                v.id,
+                e.site_id.0,
+                v.delta.visitor_hash,
+                e.ts,
+                v.delta.last_seen,
+                v.company_id,
+                e.class,
+                e.country,
+                e.path,
+                v.delta.exit_path.as_deref().unwrap_or(&e.path),
+                v.delta.pageviews,
+                v.delta.events,
+                v.delta.engaged_ms,
+                e.source,
+                e.channel,
+                e.utm_source,
+                e.utm_medium,
+                e.utm_campaign,
+                e.utm_term,
+                e.utm_content,
+                e.browser,
+                e.os,
+                e.device,
+            ])?;
+        }
+    }
+
+    // 5. Known visits: counters added. In an UPDATE every expression reads the old row, so
+    // the hash moves on only when this batch holds the visit's latest event.
+    if !updates.is_empty() {
+        let mut update = tx.prepare_cached(
+            "UPDATE visits SET \
+             last_seen_at = MAX(last_seen_at, ?2), \
+             exit_path = COALESCE(?3, exit_path), \
+             pageviews = pageviews + ?4, \
+             events = events + ?5, \
+             engaged_ms = engaged_ms + ?6, \
+             visitor_hash = CASE WHEN last_seen_at > ?2 THEN visitor_hash ELSE ?7 END \
+             WHERE id = ?1",
+        )?;
+        for (id, d) in &updates {
+            update.execute(params![
+                id,
+                d.last_seen,
+                d.exit_path,
+                d.pageviews,
+                d.events,
+                d.engaged_ms,
+                d.visitor_hash
+            ])?;
+        }
+    }
+
+    // 6. Bots.
+    if !batch.bots.is_empty() {
+        let mut add = tx.prepare_cached(
+            "INSERT INTO bot_counts (site_id, day, count) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (site_id, day) DO UPDATE SET count = bot_counts.count + excluded.count",
+        )?;
+        for (site, day, count) in &batch.bots {
+            add.execute(params![site.0, day, count])?;
+        }
+    }
+
+    // 7. The events.
+    if !rows.is_empty() {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO events (site_id, visit_id, ts, name, path, props, engaged_ms, \
+             company_id, class, country, source, channel, utm_source, utm_medium, \
+             utm_campaign, utm_term, utm_content, browser, os, device) VALUES (?1, ?2, ?3, \
+             ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+        )?;
+        for r in &rows {
+            let e = r.event;
+            insert.execute(params![
+                e.site_id.0,
+                r.visit_id,
+                e.ts,
+                e.name,
+                e.path,
+                e.props,
+                e.engaged_ms,
+                r.company_id,
+                e.class,
+                e.country,
+                e.source,
+                e.channel,
+                e.utm_source,
+                e.utm_medium,
+                e.utm_campaign,
+                e.utm_term,
+                e.utm_content,
+                e.browser,
+                e.os,
+                e.device,
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+/// Reads every visit an event at `now` could still continue into `cache` and marks it
+/// complete: those seen within [`ENGAGEMENT_LOOKBACK_MS`], among those started within
+/// [`LOAD_STARTED_WITHIN_MS`] (a range of ids, which begin with the start time, so the read
+/// needs no index but the table's own). A visit kept going for longer than that continues only
+/// until a restart.
+fn load_recent_visits(
+    tx: &rusqlite::Transaction<'_>,
+    cache: &mut VisitCache,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let mut select = tx.prepare_cached(
+        "SELECT site_id, visitor_hash, id, last_seen_at FROM visits \
+         WHERE id >= ?1 AND last_seen_at >= ?2",
+    )?;
+    let mut rows = select.query(params![
+        visit_id_floor(now - LOAD_STARTED_WITHIN_MS),
+        now - ENGAGEMENT_LOOKBACK_MS
+    ])?;
+    // Complete from here on, so that visits dropped for room are reported (should this read
+    // fail, the batch fails and the cache is cleared).
+    cache.mark_complete();
+    while let Some(r) = rows.next()? {
+        cache.remember_visit(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+    }
+    Ok(())
+}
+
+/// How far back visits are read when the writer starts.
+const LOAD_STARTED_WITHIN_MS: i64 = 2 * 24 * 60 * 60 * 1000;
