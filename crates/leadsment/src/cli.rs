@@ -343,6 +343,17 @@ async fn open_store(config: &Config) -> anyhow::Result<Db> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Held until `serve` returns: one server per SQLite file (store/lockfile.rs).
+    let _lock = match config.database_url.backend() {
+        Some(crate::config::Backend::Sqlite) => {
+            crate::server::ensure_writable_dir(&config.data_dir)?;
+            match store::lockfile::sqlite_file(config.database_url.expose()) {
+                Some(file) => Some(store::lockfile::ServeLock::acquire(&file)?),
+                None => None,
+            }
+        }
+        _ => None,
+    };
     let server = Server::bind(config).await?;
     server.run(shutdown_signal()).await
 }

@@ -6,6 +6,7 @@
 
 mod checkpoint;
 pub mod db;
+pub mod lockfile;
 mod migrate;
 pub mod postgres;
 pub mod secrets;

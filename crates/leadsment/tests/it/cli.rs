@@ -400,6 +400,57 @@ fn serve_prints_a_one_time_setup_url_until_an_administrator_exists() {
     assert!(!log.to_lowercase().contains("default password"), "{log}");
 }
 
+/// Starts `serve` in `dir` on a free port; returns the child, its log reader and its address.
+fn start_serve(
+    dir: &Path,
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStderr>,
+    String,
+) {
+    let mut child = leadsment(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    let addr = wait_for_listen_line(&mut stderr, &mut log);
+    (child, stderr, addr)
+}
+
+#[test]
+fn a_second_server_on_the_same_sqlite_file_exits_at_once_and_a_killed_one_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut first, _log, _addr) = start_serve(dir.path());
+    let lock = dir.path().join("leadsment-data/leadsment.db.lock");
+    assert!(lock.is_file(), "the lock file sits beside the database");
+
+    // A second server on the same file: one line, at once, whatever the port.
+    let started = Instant::now();
+    assert_one_line_error(
+        leadsment(dir.path()).args(["serve", "--listen", "127.0.0.1:0"]),
+        "another `leadsment serve` is already running",
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    // One-shot commands still run beside the server.
+    let (ok, _, stderr) = run(leadsment(dir.path()).args(["site", "add", "beside.example"]));
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = run(leadsment(dir.path()).arg("migrate"));
+    assert!(ok, "{stderr}");
+
+    // SIGKILL leaves no clean-up to do: the kernel releases the lock with the process.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let (mut again, mut log, _addr) = start_serve(dir.path());
+    again.kill().unwrap();
+    again.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut log, &mut rest).unwrap();
+}
+
 /// Distinctive client addresses, sent through a trusted proxy.
 const ADDRESSES: [&str; 3] = ["203.0.113.77", "198.51.100.123", "2001:db8:beef::4242"];
 
