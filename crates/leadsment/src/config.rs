@@ -15,6 +15,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
+use crate::web::client_addr::ClientIpHeader;
+
 /// Keys that may come from `LEADSMENT_*` environment variables. Other `LEADSMENT_*` variables
 /// (such as `LEADSMENT_CONFIG`, read by the command line) are left alone.
 const ENV_KEYS: &[&str] = &[
@@ -23,6 +25,7 @@ const ENV_KEYS: &[&str] = &[
     "data_dir",
     "database_url",
     "trusted_proxies",
+    "client_ip_header",
     "metrics_token",
     "metrics_listen",
     "log",
@@ -59,6 +62,8 @@ pub struct Config {
     pub database_url: DatabaseUrl,
     /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// The header a trusted proxy writes the client address in.
+    pub client_ip_header: ClientIpHeader,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     pub metrics_token: Option<SecretString>,
     /// When set, `/metrics` is served only on this separate address.
@@ -152,6 +157,8 @@ struct RawConfig {
     database_url: Option<String>,
     #[serde(default, deserialize_with = "string_or_list")]
     trusted_proxies: Vec<String>,
+    #[serde(default = "default_client_ip_header")]
+    client_ip_header: String,
     #[serde(default)]
     metrics_token: Option<SecretString>,
     #[serde(default)]
@@ -198,6 +205,9 @@ struct RawConfig {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_client_ip_header() -> String {
+    "X-Forwarded-For".to_owned()
 }
 fn default_data_dir() -> PathBuf {
     PathBuf::from("leadsment-data")
@@ -416,6 +426,9 @@ impl RawConfig {
             .map(|s| parse_cidr(s))
             .collect::<Result<Vec<_>, _>>()?;
 
+        let client_ip_header = ClientIpHeader::parse(&self.client_ip_header)
+            .map_err(|e| ConfigError(format!("key `client_ip_header`: {e}")))?;
+
         if let Some(token) = &self.metrics_token
             && token.expose_secret().len() < 16
         {
@@ -519,6 +532,7 @@ impl RawConfig {
             data_dir,
             database_url,
             trusted_proxies,
+            client_ip_header,
             metrics_token: self.metrics_token,
             metrics_listen: self.metrics_listen,
             log: self.log,

@@ -12,11 +12,7 @@ pub mod store;
 pub mod throttle;
 pub mod tokens;
 
-use std::net::{IpAddr, SocketAddr};
-
 use anyhow::Context;
-use axum::extract::ConnectInfo;
-use axum::http::Extensions;
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
@@ -72,29 +68,6 @@ impl AuthState {
             mailer: mail::Mailer::from_config(config)?,
             limiter: throttle::AddressLimiter::new(config.login_attempts_per_minute),
         })
-    }
-}
-
-/// The client's address: the socket peer. The one place that decides it, so a resolver that
-/// trusts configured proxies can replace it. The address is used only in memory (rate limits),
-/// never logged or stored.
-pub fn client_ip(extensions: &Extensions) -> Option<IpAddr> {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
-}
-
-/// The client's address as an extractor (see [`client_ip`]).
-pub struct ClientIp(pub Option<IpAddr>);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _state: &S,
-    ) -> Result<ClientIp, Self::Rejection> {
-        Ok(ClientIp(client_ip(&parts.extensions)))
     }
 }
 

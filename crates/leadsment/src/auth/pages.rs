@@ -320,7 +320,7 @@ fn wait_text(ms: i64) -> String {
 async fn sign_in(
     State(state): State<AppState>,
     Extension(Csrf(csrf)): Extension<Csrf>,
-    super::ClientIp(ip): super::ClientIp,
+    client: crate::web::client_addr::ClientAddr,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Result<Response, AppError> {
@@ -336,7 +336,7 @@ async fn sign_in(
         alert: None,
         signup_open: state.config.signup == SignupMode::Open,
     };
-    if let Err(wait) = state.auth.limiter.check(ip) {
+    if let Err(wait) = state.auth.limiter.check(client.limiter_key()) {
         let ms = wait.as_millis() as i64;
         page.alert = Some(format!(
             "Too many sign-in attempts from your network. Try again in {}.",

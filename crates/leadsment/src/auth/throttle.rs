@@ -64,9 +64,9 @@ impl AddressLimiter {
         }
     }
 
-    /// `Err(wait)` when the address has used up its attempts.
-    pub fn check(&self, ip: Option<IpAddr>) -> Result<(), Duration> {
-        let Some(ip) = ip else { return Ok(()) };
+    /// `Err(wait)` when the client, by its limiter key (`web::client_addr::limiter_key`),
+    /// has used up its attempts.
+    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
         let result = self
             .limiter
             .check_key(&ip)
@@ -108,13 +108,13 @@ mod tests {
         let l = AddressLimiter::new(3);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..3 {
-            assert!(l.check(Some(ip)).is_ok());
+            assert!(l.check(ip).is_ok());
         }
-        let wait = l.check(Some(ip)).unwrap_err();
+        let wait = l.check(ip).unwrap_err();
         assert!(
             wait > Duration::ZERO && wait <= Duration::from_secs(20),
             "{wait:?}"
         );
-        assert!(l.check(Some("192.0.2.2".parse().unwrap())).is_ok());
+        assert!(l.check("192.0.2.2".parse().unwrap()).is_ok());
     }
 }

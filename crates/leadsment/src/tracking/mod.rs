@@ -5,7 +5,6 @@
 //! writer ([`writer`]) and its queries ([`store`]), and the export.
 
 pub mod agent;
-pub mod client_ip;
 pub mod event;
 pub mod export;
 pub mod ingest;
@@ -19,12 +18,12 @@ pub mod writer;
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, options, post};
@@ -36,6 +35,7 @@ use self::writer::WriterHandle;
 use crate::accounts::sites::{Hostname, Site};
 use crate::ipdb::IpDb;
 use crate::store::{Db, StoreError};
+use crate::web::client_addr::ClientAddr;
 use crate::web::error::AppError;
 use crate::web::{Access, AppState, Route};
 
@@ -237,7 +237,7 @@ async fn preflight() -> Response {
 /// `POST /api/event`: the pipeline ([`ingest`]), and its outcome as an HTTP answer.
 async fn event(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -249,7 +249,7 @@ async fn event(
     let request = ingest::Request {
         content_type: text(header::CONTENT_TYPE),
         body: &body,
-        client: client_ip::client_ip(peer.ip(), &headers, &state.config.trusted_proxies),
+        client,
         user_agent: text(header::USER_AGENT).unwrap_or_default(),
         now: crate::store::now_ms(),
     };

@@ -2,6 +2,7 @@
 //! middleware that every response passes through.
 
 pub mod assets;
+pub mod client_addr;
 pub mod error;
 pub mod metrics;
 pub mod page;
@@ -181,6 +182,10 @@ pub fn metrics_router(state: AppState) -> Router {
 fn with_middleware(router: Router<AppState>, state: AppState) -> Router {
     let https = state.config.public_url.scheme() == "https";
     let x_request_id = HeaderName::from_static("x-request-id");
+    let client_addr = std::sync::Arc::new(client_addr::ClientAddrPolicy {
+        trusted_proxies: state.config.trusted_proxies.clone(),
+        header: state.config.client_ip_header.clone(),
+    });
     // Listed outermost first: every response, even a timeout or a panic, passes the error
     // negotiation, the security headers, the metrics and the trace.
     let stack = ServiceBuilder::new()
@@ -199,6 +204,7 @@ fn with_middleware(router: Router<AppState>, state: AppState) -> Router {
                 ),
         )
         .layer(PropagateRequestIdLayer::new(x_request_id))
+        .layer(axum::Extension(client_addr))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

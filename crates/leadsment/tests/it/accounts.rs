@@ -1452,6 +1452,53 @@ async fn sign_ins_are_throttled_per_address() {
     app.shutdown().await.unwrap();
 }
 
+/// A failed sign-in, each for another address so that only the per-client limit can bite.
+async fn attempt(c: &Client) -> StatusCode {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    c.post_form(
+        "/auth/sign-in",
+        &[
+            ("email", &format!("nobody{n}@example.com")),
+            ("password", "whatever123"),
+        ],
+    )
+    .await
+    .status
+}
+
+/// Behind a trusted proxy, each client has its own budget: the proxy's address is not the key.
+/// IPv6 clients are counted by their /64.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_behind_a_trusted_proxy_are_counted_per_client() {
+    let (app, _sink) = spawn_with(Backend::Sqlite, |c| {
+        c.login_attempts_per_minute = 3;
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let first = Client::forwarded_for(&app, "198.51.100.7");
+    for _ in 0..3 {
+        assert_eq!(attempt(&first).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(attempt(&first).await, StatusCode::TOO_MANY_REQUESTS);
+    // Another client through the same proxy still has its attempts.
+    let second = Client::forwarded_for(&app, "203.0.113.9");
+    assert_eq!(attempt(&second).await, StatusCode::UNAUTHORIZED);
+    // A forged hop to the left of the real one changes nothing.
+    let forged = Client::forwarded_for(&app, "192.0.2.1, 198.51.100.7");
+    assert_eq!(attempt(&forged).await, StatusCode::TOO_MANY_REQUESTS);
+    // One IPv6 /64 is one client, whichever address of it signs in.
+    for i in 1..=3 {
+        let c = Client::forwarded_for(&app, &format!("2001:db8:5:6::{i}"));
+        assert_eq!(attempt(&c).await, StatusCode::UNAUTHORIZED);
+    }
+    let same_net = Client::forwarded_for(&app, "2001:db8:5:6:ffff::1");
+    assert_eq!(attempt(&same_net).await, StatusCode::TOO_MANY_REQUESTS);
+    let other_net = Client::forwarded_for(&app, "2001:db8:5:7::1");
+    assert_eq!(attempt(&other_net).await, StatusCode::UNAUTHORIZED);
+    app.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_and_bad_fields_get_clear_messages_and_change_nothing() {
     let (app, _sink) = spawn(Backend::Sqlite).await;

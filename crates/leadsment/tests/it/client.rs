@@ -62,10 +62,27 @@ impl Client {
     }
 
     pub fn with_agent(app: &TestApp, agent: &str) -> Client {
+        Client::build(app, agent, reqwest::header::HeaderMap::new())
+    }
+
+    /// A browser behind a proxy that appends `client` to `X-Forwarded-For` (the test server
+    /// must trust 127.0.0.1 for it to count).
+    pub fn forwarded_for(app: &TestApp, client: &str) -> Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", client.parse().unwrap());
+        Client::build(
+            app,
+            "Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0 Safari/537.36",
+            headers,
+        )
+    }
+
+    fn build(app: &TestApp, agent: &str, headers: reqwest::header::HeaderMap) -> Client {
         Client {
             base: app.url(""),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .default_headers(headers)
                 .build()
                 .unwrap(),
             jar: Mutex::new(Vec::new()),

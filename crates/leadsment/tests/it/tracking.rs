@@ -521,6 +521,48 @@ fn write_index(data_dir: &std::path::Path, org: &str) {
     leadsment::ipdb::build(data_dir, &[csv], Some("2026-11-01".into())).unwrap();
 }
 
+on_both_backends!(a_forged_forwarded_header_does_not_choose_the_organisation);
+
+/// The documented proxies append to `X-Forwarded-For` and pass a client's own `Forwarded`
+/// through: only the header named by `client_ip_header` is read.
+async fn a_forged_forwarded_header_does_not_choose_the_organisation(backend: Backend) {
+    for (header, expected) in [("X-Forwarded-For", "Acme"), ("Forwarded", "Google")] {
+        let db = TestDb::new(backend).await;
+        let mut config = db.config();
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        config.client_ip_header =
+            leadsment::web::client_addr::ClientIpHeader::parse(header).unwrap();
+        let csv = config.data_dir.join("asn.csv");
+        std::fs::create_dir_all(&config.data_dir).unwrap();
+        std::fs::write(
+            &csv,
+            "198.51.100.0,198.51.100.255,64500,ACME-NET - Acme Corporation Inc.\n\
+             8.8.8.0,8.8.8.255,15169,GOOGLE - Google LLC\n",
+        )
+        .unwrap();
+        leadsment::ipdb::build(&config.data_dir, &[csv], Some("2026-11-01".into())).unwrap();
+        let server = leadsment::server::Server::bind(config).await.unwrap();
+        let app = TestApp::start(db, server, None).await;
+        let site = add_site(&app, "acme.example", &[]).await;
+        let res = app
+            .client
+            .post(app.url("/api/event"))
+            .header("user-agent", CHROME)
+            .header("content-type", "text/plain")
+            .header("x-forwarded-for", "198.51.100.7")
+            .header("forwarded", "for=8.8.8.8")
+            .body(pageview("https://acme.example/").to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        let events = export_all(&app, &site).await;
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0]["company"], expected, "{header}: {events:#?}");
+        app.shutdown().await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ip_index_is_loaded_replaced_and_a_broken_one_refused() {
     let db = TestDb::new(Backend::Sqlite).await;
