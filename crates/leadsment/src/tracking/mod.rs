@@ -160,16 +160,17 @@ impl SiteCache {
 
 const SCRIPT: &str = include_str!("../../assets/t.js");
 
-/// t.js gzipped once, at the best level.
+/// Gzips at the best level.
+fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes)?;
+    enc.finish()
+}
+
+/// t.js gzipped once; empty (and served plain) if compression failed.
 fn script_gzip() -> &'static [u8] {
     static GZ: OnceLock<Vec<u8>> = OnceLock::new();
-    GZ.get_or_init(|| {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        if enc.write_all(SCRIPT.as_bytes()).is_err() {
-            return Vec::new();
-        }
-        enc.finish().unwrap_or_default()
-    })
+    GZ.get_or_init(|| gzip(SCRIPT.as_bytes()).unwrap_or_default())
 }
 
 /// `GET /js/t.js`: the tracker, gzipped for clients that accept it.
@@ -341,10 +342,19 @@ mod tests {
 
     #[test]
     fn the_script_is_small() {
+        // Compressed here, not through `script_gzip`, which serves plain t.js when
+        // compression fails: an empty result must fail this test, not pass it.
+        let gz = gzip(SCRIPT.as_bytes()).expect("t.js compresses");
         assert!(
-            script_gzip().len() < 1000,
-            "t.js is {} bytes gzipped; the budget is 1,000",
-            script_gzip().len()
+            gz.len() > 100,
+            "a gzip of t.js cannot be {} bytes",
+            gz.len()
         );
+        assert!(
+            gz.len() < 1000,
+            "t.js is {} bytes gzipped; the budget is 1,000",
+            gz.len()
+        );
+        assert_eq!(script_gzip(), gz.as_slice());
     }
 }

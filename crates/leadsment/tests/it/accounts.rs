@@ -1351,9 +1351,10 @@ async fn tenant_isolation_every_authenticated_route_refuses_other_workspaces(bac
     app.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_access_token_is_renewed_through_the_refresh_redirect() {
-    let (app, _sink) = spawn_with(Backend::Sqlite, |c| {
+on_both_backends!(an_expired_access_token_is_renewed_through_the_refresh_redirect);
+
+async fn an_expired_access_token_is_renewed_through_the_refresh_redirect(backend: Backend) {
+    let (app, _sink) = spawn_with(backend, |c| {
         c.access_token_ttl = std::time::Duration::from_secs(1);
     })
     .await;
@@ -1372,9 +1373,10 @@ async fn an_expired_access_token_is_renewed_through_the_refresh_redirect() {
     app.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_sign_ins_are_throttled_per_account_with_retry_after() {
-    let (app, _sink) = spawn(Backend::Sqlite).await;
+on_both_backends!(failed_sign_ins_are_throttled_per_account_with_retry_after);
+
+async fn failed_sign_ins_are_throttled_per_account_with_retry_after(backend: Backend) {
+    let (app, _sink) = spawn(backend).await;
     let store = app.db.store().await;
     make_user(&store, "ada@example.com", Some("Acme")).await;
     let c = Client::new(&app);
@@ -1421,9 +1423,10 @@ async fn failed_sign_ins_are_throttled_per_account_with_retry_after() {
     app.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_ins_are_throttled_per_address() {
-    let (app, _sink) = spawn_with(Backend::Sqlite, |c| c.login_attempts_per_minute = 3).await;
+on_both_backends!(sign_ins_are_throttled_per_address);
+
+async fn sign_ins_are_throttled_per_address(backend: Backend) {
+    let (app, _sink) = spawn_with(backend, |c| c.login_attempts_per_minute = 3).await;
     let c = Client::new(&app);
     for i in 0..3 {
         let r = c
@@ -1467,11 +1470,12 @@ async fn attempt(c: &Client) -> StatusCode {
     .status
 }
 
+on_both_backends!(sign_ins_behind_a_trusted_proxy_are_counted_per_client);
+
 /// Behind a trusted proxy, each client has its own budget: the proxy's address is not the key.
 /// IPv6 clients are counted by their /64.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_ins_behind_a_trusted_proxy_are_counted_per_client() {
-    let (app, _sink) = spawn_with(Backend::Sqlite, |c| {
+async fn sign_ins_behind_a_trusted_proxy_are_counted_per_client(backend: Backend) {
+    let (app, _sink) = spawn_with(backend, |c| {
         c.login_attempts_per_minute = 3;
         c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
@@ -1499,9 +1503,10 @@ async fn sign_ins_behind_a_trusted_proxy_are_counted_per_client() {
     app.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversize_and_bad_fields_get_clear_messages_and_change_nothing() {
-    let (app, _sink) = spawn(Backend::Sqlite).await;
+on_both_backends!(oversize_and_bad_fields_get_clear_messages_and_change_nothing);
+
+async fn oversize_and_bad_fields_get_clear_messages_and_change_nothing(backend: Backend) {
+    let (app, _sink) = spawn(backend).await;
     let store = app.db.store().await;
     let user = make_user(&store, "ada@example.com", Some("Acme")).await;
     let c = Client::new(&app);
@@ -1558,9 +1563,10 @@ async fn oversize_and_bad_fields_get_clear_messages_and_change_nothing() {
     app.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invite_only_sign_up_is_refused_with_a_clear_message() {
-    let (app, _sink) = spawn_with(Backend::Sqlite, |c| {
+on_both_backends!(invite_only_sign_up_is_refused_with_a_clear_message);
+
+async fn invite_only_sign_up_is_refused_with_a_clear_message(backend: Backend) {
+    let (app, _sink) = spawn_with(backend, |c| {
         c.signup = leadsment::config::SignupMode::Invite
     })
     .await;
@@ -1590,9 +1596,10 @@ async fn invite_only_sign_up_is_refused_with_a_clear_message() {
     app.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_smtp_links_are_logged_and_the_page_says_so() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+on_both_backends!(without_smtp_links_are_logged_and_the_page_says_so);
+
+async fn without_smtp_links_are_logged_and_the_page_says_so(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let c = Client::new(&app);
     let res = c
         .post_form("/auth/forgot", &[("email", "ada@example.com")])
@@ -1609,9 +1616,10 @@ async fn without_smtp_links_are_logged_and_the_page_says_so() {
     app.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_setup_link_creates_the_first_platform_admin_once() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+on_both_backends!(the_setup_link_creates_the_first_platform_admin_once);
+
+async fn the_setup_link_creates_the_first_platform_admin_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let store = app.db.store().await;
     // The server printed a link at start; a new one (as at the next start) replaces it.
     let url = leadsment::auth::pages::announce_setup(&app.db.config(), &store)

@@ -3,85 +3,19 @@
 //! browser holds no cookie and no storage entry for either origin.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::Path;
 use axum::response::Html;
 use axum::routing::get;
-use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::page::Page;
-use futures_util::StreamExt;
 use serde_json::Value;
 
+use crate::chromium::TestBrowser;
+use crate::on_both_backends;
 use crate::support::{Backend, TestApp};
-use crate::tracking::{CHROME, add_site, export_all};
-
-fn chromium_path() -> PathBuf {
-    let path = PathBuf::from(
-        std::env::var("LEADSMENT_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
-    );
-    assert!(
-        path.exists(),
-        "Chromium is needed for the browser tests and was not found at {}: install Debian's \
-         `chromium` package (scripts/test does) or set LEADSMENT_TEST_CHROMIUM",
-        path.display()
-    );
-    path
-}
-
-pub struct TestBrowser {
-    pub browser: Browser,
-    _dir: tempfile::TempDir,
-    handler: tokio::task::JoinHandle<()>,
-}
-
-impl TestBrowser {
-    /// A fresh headless Chromium with an ordinary desktop user agent, so the bot filter lets
-    /// it through as it would a person's browser.
-    pub async fn launch() -> TestBrowser {
-        let dir = tempfile::tempdir().unwrap();
-        let config = BrowserConfig::builder()
-            .chrome_executable(chromium_path())
-            .no_sandbox()
-            .user_data_dir(dir.path())
-            .window_size(1280, 900)
-            // chromiumoxide adds the leading dashes.
-            .args([
-                "disable-gpu",
-                "disable-quic",
-                "no-first-run",
-                "disable-background-networking",
-                "disable-component-update",
-                "disable-sync",
-                "disable-dev-shm-usage",
-            ])
-            .arg(("user-agent", CHROME))
-            .launch_timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        let (browser, mut handler) = Browser::launch(config).await.unwrap();
-        let handler = tokio::spawn(async move {
-            while let Some(event) = handler.next().await {
-                if event.is_err() {
-                    break;
-                }
-            }
-        });
-        TestBrowser {
-            browser,
-            _dir: dir,
-            handler,
-        }
-    }
-
-    pub async fn close(mut self) {
-        let _ = self.browser.close().await;
-        let _ = self.browser.wait().await;
-        self.handler.abort();
-    }
-}
+use crate::tracking::{add_site, export_all};
 
 /// The customer's website: pages that carry the snippet, served on `localhost`.
 async fn customer_site(app: SocketAddr) -> (SocketAddr, tokio::task::JoinHandle<()>) {
@@ -169,9 +103,12 @@ async fn storage_of(page: &Page) -> Value {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_tracker_reports_navigation_and_clicks_and_stores_nothing_in_the_browser() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+on_both_backends!(the_tracker_reports_navigation_and_clicks_and_stores_nothing_in_the_browser);
+
+async fn the_tracker_reports_navigation_and_clicks_and_stores_nothing_in_the_browser(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
     let site = add_site(&app, "localhost", &[]).await;
     let (customer, customer_task) = customer_site(app.addr).await;
     let browser = TestBrowser::launch().await;
@@ -263,9 +200,10 @@ async fn the_tracker_reports_navigation_and_clicks_and_stores_nothing_in_the_bro
     app.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_tracker_stays_silent_for_automation_and_until_consent() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+on_both_backends!(the_tracker_stays_silent_for_automation_and_until_consent);
+
+async fn the_tracker_stays_silent_for_automation_and_until_consent(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let site = add_site(&app, "localhost", &[]).await;
     let (customer, customer_task) = customer_site(app.addr).await;
     let browser = TestBrowser::launch().await;

@@ -82,9 +82,10 @@ async fn metrics_count_requests_by_route(backend: Backend) {
     app.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn metrics_can_require_a_bearer_token() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+on_both_backends!(metrics_can_require_a_bearer_token);
+
+async fn metrics_can_require_a_bearer_token(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
         c.metrics_token = Some("0123456789abcdef-token".to_owned().into());
     })
     .await;
@@ -110,9 +111,10 @@ async fn metrics_can_require_a_bearer_token() {
     app.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn metrics_can_move_to_a_separate_address() {
-    let db = TestDb::new(Backend::Sqlite).await;
+on_both_backends!(metrics_can_move_to_a_separate_address);
+
+async fn metrics_can_move_to_a_separate_address(backend: Backend) {
+    let db = TestDb::new(backend).await;
     let mut config = db.config();
     config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     let server = Server::bind(config).await.unwrap();
@@ -130,9 +132,10 @@ async fn metrics_can_move_to_a_separate_address() {
     app.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn every_response_carries_the_security_headers_with_a_fresh_nonce() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+on_both_backends!(every_response_carries_the_security_headers_with_a_fresh_nonce);
+
+async fn every_response_carries_the_security_headers_with_a_fresh_nonce(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let mut nonces = Vec::new();
     for path in ["/", "/", "/healthz", "/nowhere"] {
         let res = app.get(path).await;
@@ -165,9 +168,10 @@ async fn every_response_carries_the_security_headers_with_a_fresh_nonce() {
     app.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn errors_are_json_for_programs_and_html_for_browsers() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+on_both_backends!(errors_are_json_for_programs_and_html_for_browsers);
+
+async fn errors_are_json_for_programs_and_html_for_browsers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let json = app.get("/no/such/page").await;
     assert_eq!(json.status(), StatusCode::NOT_FOUND);
     assert_eq!(json.headers()[CONTENT_TYPE], "application/json");
@@ -325,9 +329,10 @@ async fn shutdown_lets_requests_in_flight_finish() {
     );
 }
 
-#[tokio::test]
-async fn embedded_assets_have_exact_content_types_and_validators() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+on_both_backends!(embedded_assets_have_exact_content_types_and_validators);
+
+async fn embedded_assets_have_exact_content_types_and_validators(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     for (name, ct) in [
         ("app.css", "text/css; charset=utf-8"),
         ("favicon.svg", "image/svg+xml"),
@@ -353,9 +358,10 @@ async fn embedded_assets_have_exact_content_types_and_validators() {
     app.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn the_home_page_is_html_and_shows_the_public_url() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+on_both_backends!(the_home_page_is_html_and_shows_the_public_url);
+
+async fn the_home_page_is_html_and_shows_the_public_url(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
         c.public_url = "https://stats.example.org".parse().unwrap();
     })
     .await;

@@ -5,6 +5,7 @@ mod support;
 
 mod accounts;
 mod browser;
+mod chromium;
 mod client;
 mod dns_server;
 mod mail_sink;

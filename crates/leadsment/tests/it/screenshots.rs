@@ -5,52 +5,26 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
 use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
 use chromiumoxide::page::{Page, ScreenshotParams};
-use futures_util::StreamExt;
 use leadsment::accounts::users::Role;
 use leadsment::auth::model::LinkPurpose;
 use leadsment::auth::tokens::digest;
 
 use crate::accounts::{PW, make_user, spawn};
+use crate::chromium::TestBrowser;
+use crate::on_both_backends;
 use crate::support::Backend;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn out_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+/// `target/screenshots/`, and its `postgres/` folder for the same pages over PostgreSQL.
+fn out_dir(backend: Backend) -> PathBuf {
+    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    if backend == Backend::Postgres {
+        dir.push("postgres");
+    }
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-async fn launch(profile: &Path) -> Browser {
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "Chromium is missing: apt-get install -y chromium (scripts/test does)"
-    );
-    let config = BrowserConfig::builder()
-        .chrome_executable(CHROMIUM)
-        .no_sandbox()
-        .user_data_dir(profile)
-        .window_size(1280, 900)
-        .viewport(None)
-        .args([
-            "--headless=new",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-        ])
-        .build()
-        .unwrap();
-    let (browser, mut handler) = Browser::launch(config).await.unwrap();
-    tokio::spawn(async move { while handler.next().await.is_some() {} });
-    browser
 }
 
 async fn open(page: &Page, url: &str) {
@@ -58,7 +32,35 @@ async fn open(page: &Page, url: &str) {
     let _ = tokio::time::timeout(Duration::from_secs(5), page.wait_for_navigation()).await;
 }
 
-async fn shoot(page: &Page, url: &str, name: &str) {
+/// The HTTP status of the page's last navigation, as the browser received it.
+async fn status(page: &Page) -> i64 {
+    page.evaluate("performance.getEntriesByType('navigation')[0].responseStatus")
+        .await
+        .unwrap()
+        .into_value::<i64>()
+        .unwrap()
+}
+
+/// Saves the page as `name-{width}.png` after checking that it answered `want_status` and
+/// shows `text`: a picture of an error page must not pass for the page.
+async fn save(dir: &Path, page: &Page, name: &str, want_status: i64, text: &str) {
+    let got = status(page).await;
+    let html = content_with(page, text).await;
+    assert_eq!(got, want_status, "{name}: status {got}\n{html}");
+    assert!(html.contains(text), "{name}: no {text:?} in\n{html}");
+    page.save_screenshot(
+        ScreenshotParams::builder()
+            .format(CaptureScreenshotFormat::Png)
+            .full_page(true)
+            .build(),
+        dir.join(format!("{name}.png")),
+    )
+    .await
+    .unwrap();
+}
+
+/// Opens `url` at desktop and phone widths and saves each (see [`save`]).
+async fn shoot(dir: &Path, page: &Page, url: &str, name: &str, want_status: i64, text: &str) {
     for (width, mobile) in [(1280, false), (390, true)] {
         page.execute(SetDeviceMetricsOverrideParams::new(
             width,
@@ -69,20 +71,7 @@ async fn shoot(page: &Page, url: &str, name: &str) {
         .await
         .unwrap();
         open(page, url).await;
-        let file = out_dir().join(format!("{name}-{width}.png"));
-        page.save_screenshot(
-            ScreenshotParams::builder()
-                .format(CaptureScreenshotFormat::Png)
-                .full_page(true)
-                .build(),
-            &file,
-        )
-        .await
-        .unwrap();
-        assert!(
-            std::fs::metadata(&file).unwrap().len() > 5_000,
-            "{name} looks empty"
-        );
+        save(dir, page, &format!("{name}-{width}"), want_status, text).await;
     }
 }
 
@@ -122,9 +111,10 @@ async fn content_with(page: &Page, text: &str) -> String {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn screenshots_of_every_account_page_at_desktop_and_phone_widths() {
-    let (app, _sink) = spawn(Backend::Sqlite).await;
+on_both_backends!(screenshots_of_every_account_page_at_desktop_and_phone_widths);
+
+async fn screenshots_of_every_account_page_at_desktop_and_phone_widths(backend: Backend) {
+    let (app, _sink) = spawn(backend).await;
     let base = format!("http://localhost:{}", app.addr.port());
     let store = app.db.store().await;
     let owner = make_user(&store, "ada@example.com", Some("Acme <Analytics>")).await;
@@ -191,31 +181,72 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths() {
         .unwrap();
     let setup_query = setup.split('?').nth(1).unwrap().to_owned();
 
-    let profile = tempfile::tempdir().unwrap();
-    let mut browser = launch(profile.path()).await;
-    let page = browser.new_page("about:blank").await.unwrap();
+    let dir = out_dir(backend);
+    let browser = TestBrowser::launch().await;
+    let page = browser.browser.new_page("about:blank").await.unwrap();
 
     // Public pages.
-    shoot(&page, &format!("{base}/auth/sign-in"), "sign-in").await;
-    shoot(&page, &format!("{base}/auth/sign-up"), "sign-up").await;
-    shoot(&page, &format!("{base}/auth/forgot"), "forgot-password").await;
     shoot(
+        &dir,
+        &page,
+        &format!("{base}/auth/sign-in"),
+        "sign-in",
+        200,
+        "<h1>Sign in</h1>",
+    )
+    .await;
+    shoot(
+        &dir,
+        &page,
+        &format!("{base}/auth/sign-up"),
+        "sign-up",
+        200,
+        "<h1>Create an account</h1>",
+    )
+    .await;
+    shoot(
+        &dir,
+        &page,
+        &format!("{base}/auth/forgot"),
+        "forgot-password",
+        200,
+        "<h1>Forgot your password?</h1>",
+    )
+    .await;
+    shoot(
+        &dir,
         &page,
         &format!("{base}/auth/reset?token=reset-token"),
         "reset-password",
+        200,
+        "<h1>Choose a new password</h1>",
     )
     .await;
-    shoot(&page, &format!("{base}/auth/setup?{setup_query}"), "setup").await;
     shoot(
+        &dir,
+        &page,
+        &format!("{base}/auth/setup?{setup_query}"),
+        "setup",
+        200,
+        "<h1>Set up Leadsment</h1>",
+    )
+    .await;
+    shoot(
+        &dir,
         &page,
         &format!("{base}/invite?token={invite_token}"),
         "invitation",
+        200,
+        "<h1>Join Acme &lt;Analytics&gt;</h1>",
     )
     .await;
     shoot(
+        &dir,
         &page,
         &format!("{base}/auth/verify?token=used-or-wrong"),
         "link-invalid",
+        400,
+        "This link does not work",
     )
     .await;
 
@@ -230,12 +261,7 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths() {
         html.contains("f-email-error") && html.contains("f-workspace-error"),
         "{html}"
     );
-    page.save_screenshot(
-        ScreenshotParams::builder().full_page(true).build(),
-        out_dir().join("sign-up-errors-1280.png"),
-    )
-    .await
-    .unwrap();
+    save(&dir, &page, "sign-up-errors-1280", 400, "f-email-error").await;
 
     // Sign in through the real form: the cookies are Secure, and localhost accepts them.
     open(&page, &format!("{base}/auth/sign-in")).await;
@@ -269,10 +295,36 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths() {
         "{names:?}"
     );
 
-    shoot(&page, &format!("{base}/w/{}", ws.0), "workspace-overview").await;
-    shoot(&page, &format!("{base}/w/{}/members", ws.0), "members").await;
-    shoot(&page, &format!("{base}/account",), "account").await;
-    shoot(&page, &format!("{base}/workspaces"), "workspaces").await;
+    let overview = format!("{base}/w/{}", ws.0);
+    shoot(
+        &dir,
+        &page,
+        &overview,
+        "workspace-overview",
+        200,
+        "acme.example",
+    )
+    .await;
+    let members = format!("{base}/w/{}/members", ws.0);
+    shoot(&dir, &page, &members, "members", 200, "bob@example.com").await;
+    shoot(
+        &dir,
+        &page,
+        &format!("{base}/account"),
+        "account",
+        200,
+        "<h1>Account</h1>",
+    )
+    .await;
+    shoot(
+        &dir,
+        &page,
+        &format!("{base}/workspaces"),
+        "workspaces",
+        200,
+        "<h1>Workspaces</h1>",
+    )
+    .await;
 
     // Create an API key in the browser: the page shows it once.
     page.execute(SetDeviceMetricsOverrideParams::new(1280, 900, 1.0, false))
@@ -286,13 +338,9 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths() {
         html.contains("Your new key") && html.contains("lm_"),
         "{html}"
     );
-    page.save_screenshot(
-        ScreenshotParams::builder().full_page(true).build(),
-        out_dir().join("api-key-created-1280.png"),
-    )
-    .await
-    .unwrap();
-    shoot(&page, &format!("{base}/w/{}/api-keys", ws.0), "api-keys").await;
+    save(&dir, &page, "api-key-created-1280", 200, "Your new key").await;
+    let keys = format!("{base}/w/{}/api-keys", ws.0);
+    shoot(&dir, &page, &keys, "api-keys", 200, "CRM sync").await;
 
     // A form posted from the page works (CSRF token echoed), and sign-out clears the session.
     open(&page, &format!("{base}/account")).await;
@@ -305,14 +353,8 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths() {
     submit(&page, "form[action='/auth/sign-out'] button").await;
     let url = page.url().await.unwrap().unwrap_or_default();
     assert!(url.contains("/auth/sign-in"), "{url}");
-    page.save_screenshot(
-        ScreenshotParams::builder().full_page(true).build(),
-        out_dir().join("signed-out-1280.png"),
-    )
-    .await
-    .unwrap();
+    save(&dir, &page, "signed-out-1280", 200, "<h1>Sign in</h1>").await;
 
-    browser.close().await.unwrap();
-    let _ = browser.wait().await;
+    browser.close().await;
     app.shutdown().await.unwrap();
 }

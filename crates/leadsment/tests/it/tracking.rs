@@ -480,9 +480,10 @@ async fn lock_events(backend: Backend, url: &str) -> Box<dyn std::any::Any + Sen
     }
 }
 
-#[tokio::test]
-async fn the_tracker_script_is_small_cookieless_and_cacheable() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+on_both_backends!(the_tracker_script_is_small_cookieless_and_cacheable);
+
+async fn the_tracker_script_is_small_cookieless_and_cacheable(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let res = app
         .client
         .get(app.url("/js/t.js"))
@@ -563,9 +564,10 @@ async fn a_forged_forwarded_header_does_not_choose_the_organisation(backend: Bac
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_ip_index_is_loaded_replaced_and_a_broken_one_refused() {
-    let db = TestDb::new(Backend::Sqlite).await;
+on_both_backends!(the_ip_index_is_loaded_replaced_and_a_broken_one_refused);
+
+async fn the_ip_index_is_loaded_replaced_and_a_broken_one_refused(backend: Backend) {
+    let db = TestDb::new(backend).await;
     let mut config = db.config();
     config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     let data_dir = config.data_dir.clone();
@@ -714,12 +716,13 @@ async fn visitor_salts_live_in_the_store_and_are_deleted_after_48_hours(backend:
 
 /// SQLite: the background checkpoints complete while events keep coming, so the database file
 /// itself (read with the log ignored) soon holds what was accepted, and the log stays small.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_checkpoints_complete_in_the_background() {
+    let backend = Backend::Sqlite;
     use sqlx::sqlite::SqliteConnectOptions;
     use std::str::FromStr;
 
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    let app = TestApp::spawn(backend).await;
     add_site(&app, "acme.example", &[]).await;
     let n = 40;
     for i in 0..n {
