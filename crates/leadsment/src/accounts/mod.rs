@@ -2,6 +2,7 @@
 //! keys and the sites they track.
 
 pub mod api_keys;
+pub mod context;
 pub mod errors;
 pub mod invitations;
 pub mod members;

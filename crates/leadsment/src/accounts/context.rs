@@ -1,0 +1,54 @@
+//! What a handler of a workspace page receives in one extractor, instead of the same four
+//! (state, member, user, CSRF token) on every handler. The route's guard (`Access::Member`)
+//! has already checked the membership and left its findings in the request; a route without
+//! that guard gets a 500 here, never a page built without the check.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use crate::auth::guard::Csrf;
+use crate::auth::{CurrentMember, CurrentUser};
+use crate::web::AppState;
+use crate::web::error::AppError;
+
+/// A workspace page's request: who asks, as which member, and the CSRF token for its forms.
+pub struct WorkspaceCtx {
+    pub state: AppState,
+    pub member: CurrentMember,
+    pub current: CurrentUser,
+    pub csrf: String,
+}
+
+impl WorkspaceCtx {
+    /// The workspace in the path.
+    pub fn workspace(&self) -> &super::Workspace {
+        &self.member.membership.workspace
+    }
+}
+
+impl FromRequestParts<AppState> for WorkspaceCtx {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<WorkspaceCtx, AppError> {
+        let missing = || {
+            AppError::internal(anyhow::anyhow!(
+                "a workspace page without its membership check"
+            ))
+        };
+        let member = parts
+            .extensions
+            .get::<CurrentMember>()
+            .ok_or_else(missing)?;
+        let current = parts.extensions.get::<CurrentUser>().ok_or_else(missing)?;
+        let Csrf(csrf) = parts.extensions.get::<Csrf>().ok_or_else(missing)?;
+        Ok(WorkspaceCtx {
+            state: state.clone(),
+            member: member.clone(),
+            current: current.clone(),
+            csrf: csrf.clone(),
+        })
+    }
+}

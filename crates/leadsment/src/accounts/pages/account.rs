@@ -1,0 +1,369 @@
+//! The account page: name, password, email address, sessions, deletion.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::{DoneQuery, back, notice};
+use crate::accounts::users::{Email, Name, Password, User, UserId};
+use crate::auth::guard::Csrf;
+use crate::auth::model::{LinkPurpose, Session, SessionId};
+use crate::auth::pages::make_link;
+use crate::auth::{CurrentUser, cookies, mail, password};
+use crate::web::error::AppError;
+use crate::web::page::{self, Chrome, Errors, when};
+use crate::web::{Access, AppState, Route};
+
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/account", Access::Session, account_page),
+        Route::post("/account/name", Access::Session, change_name),
+        Route::post("/account/password", Access::Session, change_password),
+        Route::post("/account/email", Access::Session, change_email),
+        Route::post("/account/verify", Access::Session, resend_verification),
+        Route::post(
+            "/account/sessions/{session_id}/revoke",
+            Access::Session,
+            revoke_session,
+        ),
+        Route::post(
+            "/account/sign-out-everywhere",
+            Access::Session,
+            sign_out_everywhere,
+        ),
+        Route::post("/account/delete", Access::Session, delete_account),
+    ]
+}
+
+struct SessionView {
+    id: i64,
+    device: String,
+    created: String,
+    last_seen: String,
+    persistent: bool,
+    current: bool,
+}
+
+/// A short description of a browser from its user agent, for people to recognise sessions.
+fn device(ua: &str) -> String {
+    let browser = [
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .into_iter()
+    .find(|(k, _)| ua.contains(k))
+    .map(|(_, v)| v);
+    let os = [
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Mac OS X", "macOS"),
+        ("Windows", "Windows"),
+        ("Linux", "Linux"),
+    ]
+    .into_iter()
+    .find(|(k, _)| ua.contains(k))
+    .map(|(_, v)| v);
+    match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} on {o}"),
+        (Some(b), None) => b.to_owned(),
+        (None, Some(o)) => o.to_owned(),
+        (None, None) if ua.is_empty() => "Unknown device".to_owned(),
+        (None, None) => ua.chars().take(40).collect(),
+    }
+}
+
+fn session_views(sessions: Vec<Session>, current: SessionId) -> Vec<SessionView> {
+    sessions
+        .into_iter()
+        .map(|s| SessionView {
+            id: s.id.0,
+            device: device(&s.user_agent),
+            created: when(&s.created_at),
+            last_seen: when(&s.last_seen_at),
+            persistent: s.persistent,
+            current: s.id == current,
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "app/account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    user: User,
+    sessions: Vec<SessionView>,
+    errors: Errors,
+    name: String,
+    new_email: String,
+    access_minutes: u64,
+}
+
+async fn account_view(
+    state: &AppState,
+    current: &CurrentUser,
+    csrf: &str,
+    done: Option<&str>,
+) -> Result<AccountPage, AppError> {
+    let chrome = Chrome::load(state, current, csrf, None, "account")
+        .await?
+        .with_notice(notice(done));
+    let sessions = crate::auth::store::sessions(&state.db, current.user.id).await?;
+    Ok(AccountPage {
+        chrome,
+        user: current.user.clone(),
+        sessions: session_views(sessions, current.session.id),
+        errors: Errors::default(),
+        name: current.user.name.clone(),
+        new_email: String::new(),
+        access_minutes: state.config.access_token_ttl.as_secs().div_ceil(60),
+    })
+}
+
+async fn account_page(
+    State(state): State<AppState>,
+    Extension(current): Extension<CurrentUser>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+    Query(q): Query<DoneQuery>,
+) -> Result<Response, AppError> {
+    page::ok(&account_view(&state, &current, &csrf, q.done.as_deref()).await?)
+}
+
+async fn account_error(
+    state: &AppState,
+    current: &CurrentUser,
+    csrf: &str,
+    status: StatusCode,
+    edit: impl FnOnce(&mut AccountPage),
+) -> Result<Response, AppError> {
+    let mut page = account_view(state, current, csrf, None).await?;
+    edit(&mut page);
+    page::render(status, &page)
+}
+
+#[derive(Deserialize)]
+pub struct NameForm {
+    #[serde(default)]
+    pub(super) name: String,
+}
+
+async fn change_name(
+    State(state): State<AppState>,
+    Extension(current): Extension<CurrentUser>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+    Form(form): Form<NameForm>,
+) -> Result<Response, AppError> {
+    match Name::parse(&form.name, "name") {
+        Ok(name) => {
+            crate::accounts::store::set_user_name(&state.db, current.user.id, name.as_str())
+                .await?;
+            Ok(back("/account", "name"))
+        }
+        Err(msg) => {
+            account_error(&state, &current, &csrf, StatusCode::BAD_REQUEST, |p| {
+                p.errors.add("name", msg);
+                p.name = form.name.chars().take(200).collect();
+            })
+            .await
+        }
+    }
+}
+
+async fn check_password(state: &AppState, user: UserId, given: &str) -> Result<bool, AppError> {
+    if given.chars().count() > Password::MAX_CHARS {
+        return Ok(false);
+    }
+    let stored = crate::accounts::store::user_with_password(&state.db, user)
+        .await?
+        .and_then(|u| u.password_hash);
+    password::verify(given, stored)
+        .await
+        .map_err(AppError::internal)
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    Extension(current): Extension<CurrentUser>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, AppError> {
+    let mut errors = Errors::default();
+    if !check_password(&state, current.user.id, &form.current).await? {
+        errors.add("current", "This is not your current password.");
+    }
+    let new = errors.check("new", Password::parse(&form.new));
+    let Some(new) = new.filter(|_| errors.is_empty()) else {
+        return account_error(&state, &current, &csrf, StatusCode::BAD_REQUEST, |p| {
+            p.errors = errors
+        })
+        .await;
+    };
+    let hash = password::hash(&new).await.map_err(AppError::internal)?;
+    crate::accounts::store::set_password(&state.db, current.user.id, &hash).await?;
+    crate::auth::store::revoke_sessions(&state.db, current.user.id, Some(current.session.id))
+        .await?;
+    Ok(back("/account", "password"))
+}
+
+#[derive(Deserialize)]
+pub struct EmailChangeForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn change_email(
+    State(state): State<AppState>,
+    Extension(current): Extension<CurrentUser>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+    Form(form): Form<EmailChangeForm>,
+) -> Result<Response, AppError> {
+    let mut errors = Errors::default();
+    let email = errors.check("email", Email::parse(&form.email));
+    if email
+        .as_ref()
+        .is_some_and(|e| e.as_str() == current.user.email)
+    {
+        errors.add("email", "This is already your address.");
+    }
+    if !check_password(&state, current.user.id, &form.password).await? {
+        errors.add("email_password", "This is not your current password.");
+    }
+    let Some(email) = email.filter(|_| errors.is_empty()) else {
+        let typed: String = form.email.chars().take(300).collect();
+        return account_error(&state, &current, &csrf, StatusCode::BAD_REQUEST, |p| {
+            p.errors = errors;
+            p.new_email = typed;
+        })
+        .await;
+    };
+    // The link goes to the new address, which proves it; the old one is told.
+    let link = make_link(
+        &state,
+        LinkPurpose::EmailChange,
+        "/auth/confirm-email",
+        Some(current.user.id),
+        Some(email.as_str()),
+    )
+    .await?;
+    state.auth.mailer.send_later(mail::Email {
+        to: email.as_str().to_owned(),
+        subject: "Confirm your new address for Leadsment".to_owned(),
+        body: format!(
+            "Hello {},\n\nOpen this link to sign in with this address from now on (it works once, for one hour):\n\n{link}\n",
+            current.user.name
+        ),
+        link: Some(link),
+    });
+    state.auth.mailer.send_later(mail::Email {
+        to: current.user.email.clone(),
+        subject: "Your Leadsment address is about to change".to_owned(),
+        body: format!(
+            "Someone signed in to your account asked to move it to {email}. If it was not you, change your password now.\n"
+        ),
+        link: None,
+    });
+    Ok(back("/account", "email_sent"))
+}
+
+async fn resend_verification(
+    State(state): State<AppState>,
+    Extension(current): Extension<CurrentUser>,
+) -> Result<Response, AppError> {
+    if !current.user.email_verified {
+        let link = make_link(
+            &state,
+            LinkPurpose::Verify,
+            "/auth/verify",
+            Some(current.user.id),
+            None,
+        )
+        .await?;
+        state.auth.mailer.send_later(mail::Email {
+            to: current.user.email.clone(),
+            subject: "Confirm your email address for Leadsment".to_owned(),
+            body: format!("Confirm your email address by opening this link:\n\n{link}\n"),
+            link: Some(link),
+        });
+    }
+    Ok(back("/account", "verify_sent"))
+}
+
+async fn revoke_session(
+    State(state): State<AppState>,
+    Extension(current): Extension<CurrentUser>,
+    Path(session_id): Path<i64>,
+) -> Result<Response, AppError> {
+    // Only the user's own sessions: another's id matches nothing.
+    if !crate::auth::store::revoke_session(&state.db, current.user.id, SessionId(session_id))
+        .await?
+    {
+        return Err(AppError::not_found("There is no such active session."));
+    }
+    if current.session.id.0 == session_id {
+        return Ok(signed_out_response("/auth/sign-in?signed_out=1"));
+    }
+    Ok(back("/account", "revoked"))
+}
+
+fn signed_out_response(to: &str) -> Response {
+    let mut r = Redirect::to(to).into_response();
+    for c in &cookies::cleared() {
+        cookies::set(&mut r, c);
+    }
+    r
+}
+
+async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    Extension(current): Extension<CurrentUser>,
+) -> Result<Response, AppError> {
+    crate::auth::store::revoke_sessions(&state.db, current.user.id, None).await?;
+    Ok(signed_out_response("/auth/sign-in?done=everywhere"))
+}
+
+#[derive(Deserialize)]
+pub struct DeleteAccountForm {
+    #[serde(default)]
+    password: String,
+}
+
+async fn delete_account(
+    State(state): State<AppState>,
+    Extension(current): Extension<CurrentUser>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+    Form(form): Form<DeleteAccountForm>,
+) -> Result<Response, AppError> {
+    if !check_password(&state, current.user.id, &form.password).await? {
+        return account_error(&state, &current, &csrf, StatusCode::BAD_REQUEST, |p| {
+            p.errors
+                .add("delete_password", "This is not your current password.")
+        })
+        .await;
+    }
+    match crate::accounts::members::delete_user(&state.db, current.user.id).await {
+        Ok(()) => Ok(signed_out_response("/auth/sign-in?done=deleted")),
+        Err(refusal) if refusal.is_refusal() => {
+            account_error(&state, &current, &csrf, StatusCode::CONFLICT, |p| {
+                p.errors.add("delete_password", refusal.to_string())
+            })
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,56 @@
+//! The platform administrators' list of users.
+
+use askama::Template;
+use axum::extract::{Extension, State};
+use axum::response::Response;
+
+use crate::auth::CurrentUser;
+use crate::auth::guard::Csrf;
+use crate::web::error::AppError;
+use crate::web::page::{self, Chrome, when};
+use crate::web::{Access, AppState, Route};
+
+pub(super) fn routes() -> Vec<Route> {
+    vec![Route::get(
+        "/admin/users",
+        Access::PlatformAdmin,
+        admin_users,
+    )]
+}
+
+struct UserView {
+    name: String,
+    email: String,
+    verified: bool,
+    admin: bool,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "app/admin_users.html")]
+struct AdminUsersPage {
+    chrome: Chrome,
+    users: Vec<UserView>,
+}
+
+async fn admin_users(
+    State(state): State<AppState>,
+    Extension(current): Extension<CurrentUser>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+) -> Result<Response, AppError> {
+    let users = crate::accounts::store::list_users(&state.db)
+        .await?
+        .into_iter()
+        .map(|u| UserView {
+            name: u.name,
+            email: u.email,
+            verified: u.email_verified,
+            admin: u.is_platform_admin,
+            created: when(&u.created_at),
+        })
+        .collect();
+    page::ok(&AdminUsersPage {
+        chrome: Chrome::load(&state, &current, &csrf, None, "admin").await?,
+        users,
+    })
+}

@@ -1,0 +1,201 @@
+//! The workspaces list, a workspace's overview and its sites.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Extension, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::account::NameForm;
+use super::{DoneQuery, back, notice};
+use crate::accounts::context::WorkspaceCtx;
+use crate::accounts::sites::{NewSite, Site};
+use crate::accounts::users::{Name, Role};
+use crate::auth::guard::Csrf;
+use crate::auth::{CurrentMember, CurrentUser};
+use crate::web::error::AppError;
+use crate::web::page::{self, Chrome, Errors, when};
+use crate::web::{Access, AppState, Route};
+
+pub(super) fn routes() -> Vec<Route> {
+    use Access::Member as M;
+    vec![
+        Route::get("/workspaces", Access::Session, workspaces_page),
+        Route::post("/workspaces", Access::Session, create_workspace),
+        Route::get("/w/{workspace_id}", M(Role::Viewer), overview),
+        Route::post("/w/{workspace_id}/sites", M(Role::Admin), add_site),
+    ]
+}
+
+struct WorkspaceView {
+    id: i64,
+    name: String,
+    role: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "app/workspaces.html")]
+struct WorkspacesPage {
+    chrome: Chrome,
+    workspaces: Vec<WorkspaceView>,
+    name: String,
+    errors: Errors,
+}
+
+async fn workspaces_view(
+    state: &AppState,
+    current: &CurrentUser,
+    csrf: &str,
+) -> Result<WorkspacesPage, AppError> {
+    let workspaces = crate::accounts::store::memberships(&state.db, current.user.id)
+        .await?
+        .into_iter()
+        .map(|m| WorkspaceView {
+            id: m.workspace.id.0,
+            name: m.workspace.name,
+            role: m.role.label(),
+        })
+        .collect();
+    Ok(WorkspacesPage {
+        chrome: Chrome::load(state, current, csrf, None, "workspaces").await?,
+        workspaces,
+        name: String::new(),
+        errors: Errors::default(),
+    })
+}
+
+async fn workspaces_page(
+    State(state): State<AppState>,
+    Extension(current): Extension<CurrentUser>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+) -> Result<Response, AppError> {
+    page::ok(&workspaces_view(&state, &current, &csrf).await?)
+}
+
+async fn create_workspace(
+    State(state): State<AppState>,
+    Extension(current): Extension<CurrentUser>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+    Form(form): Form<NameForm>,
+) -> Result<Response, AppError> {
+    match Name::parse(&form.name, "company name") {
+        Ok(name) => {
+            let ws =
+                crate::accounts::store::create_workspace(&state.db, name.as_str(), current.user.id)
+                    .await?;
+            Ok(back(&format!("/w/{}", ws.id.0), "created"))
+        }
+        Err(msg) => {
+            let mut page = workspaces_view(&state, &current, &csrf).await?;
+            page.errors.add("name", msg);
+            page.name = form.name.chars().take(200).collect();
+            page::render(StatusCode::BAD_REQUEST, &page)
+        }
+    }
+}
+
+struct SiteView {
+    domain: String,
+    aliases: String,
+    snippet: String,
+    added: String,
+}
+
+#[derive(Template)]
+#[template(path = "app/overview.html")]
+struct OverviewPage {
+    chrome: Chrome,
+    workspace_id: i64,
+    workspace: String,
+    role: Role,
+    sites: Vec<SiteView>,
+    domain: String,
+    errors: Errors,
+}
+
+async fn overview_view(
+    state: &AppState,
+    member: &CurrentMember,
+    current: &CurrentUser,
+    csrf: &str,
+    done: Option<&str>,
+) -> Result<OverviewPage, AppError> {
+    let ws = &member.membership.workspace;
+    let public = state.config.public_url_for("");
+    let sites = crate::accounts::store::workspace_sites(&state.db, ws.id)
+        .await?
+        .into_iter()
+        .map(|s: Site| SiteView {
+            snippet: s.snippet(&public),
+            aliases: s
+                .aliases
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            domain: s.domain.to_string(),
+            added: when(&s.created_at),
+        })
+        .collect();
+    Ok(OverviewPage {
+        chrome: Chrome::load(state, current, csrf, Some(ws.id.0), "overview")
+            .await?
+            .with_notice(notice(done)),
+        workspace_id: ws.id.0,
+        workspace: ws.name.clone(),
+        role: member.membership.role,
+        sites,
+        domain: String::new(),
+        errors: Errors::default(),
+    })
+}
+
+async fn overview(
+    WorkspaceCtx {
+        state,
+        member,
+        current,
+        csrf,
+    }: WorkspaceCtx,
+    Query(q): Query<DoneQuery>,
+) -> Result<Response, AppError> {
+    page::ok(&overview_view(&state, &member, &current, &csrf, q.done.as_deref()).await?)
+}
+
+#[derive(Deserialize)]
+pub struct SiteForm {
+    #[serde(default)]
+    domain: String,
+}
+
+async fn add_site(
+    WorkspaceCtx {
+        state,
+        member,
+        current,
+        csrf,
+    }: WorkspaceCtx,
+    Form(form): Form<SiteForm>,
+) -> Result<Response, AppError> {
+    let ws = member.membership.workspace.id;
+    let result = match NewSite::new(ws, &form.domain, &[]) {
+        Ok(new) => crate::accounts::store::create_site(&state.db, &new)
+            .await
+            .map_err(|e| match e.is_refusal() {
+                true => Ok(e.to_string()),
+                false => Err(e),
+            }),
+        Err(e) => Err(Ok(e.to_string())),
+    };
+    match result {
+        Ok(_) => Ok(back(&format!("/w/{}", ws.0), "site")),
+        Err(Ok(msg)) => {
+            let mut page = overview_view(&state, &member, &current, &csrf, None).await?;
+            page.errors.add("domain", msg);
+            page.domain = form.domain.chars().take(300).collect();
+            page::render(StatusCode::BAD_REQUEST, &page)
+        }
+        Err(Err(e)) => Err(e.into()),
+    }
+}
