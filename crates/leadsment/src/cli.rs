@@ -432,7 +432,6 @@ async fn user_create(
     use crate::accounts::store::NewUser;
     use crate::accounts::users::{Email, Name};
     use crate::auth::model::LinkPurpose;
-    use crate::auth::tokens::{digest, random_token};
 
     let email = Email::parse(email).map_err(|m| anyhow::anyhow!("--email: {m}"))?;
     let default_name = email.as_str().split('@').next().unwrap_or("").to_owned();
@@ -458,21 +457,20 @@ async fn user_create(
             }
             None => crate::accounts::store::create_user(&store, &new).await?,
         };
-        let token = random_token();
-        crate::auth::store::create_link(
+        let link = crate::auth::links::make_link(
             &store,
-            &digest(&token),
+            &config,
             LinkPurpose::SetPassword,
+            "/auth/reset",
             Some(user.id),
             None,
-            crate::store::now_ms() + LinkPurpose::SetPassword.ttl_ms(),
         )
         .await?;
-        anyhow::Ok((user, token))
+        anyhow::Ok((user, link))
     }
     .await;
     store.close().await;
-    let (user, token) = result.map_err(|e| match e.downcast::<AccountError>() {
+    let (user, link) = result.map_err(|e| match e.downcast::<AccountError>() {
         Ok(AccountError::EmailTaken) => {
             anyhow::anyhow!("a user with the email {email} already exists")
         }
@@ -496,11 +494,7 @@ async fn user_create(
         "Open this one-time address within 24 hours to choose the password:"
     )?;
     writeln!(out)?;
-    writeln!(
-        out,
-        "    {}",
-        config.public_url_for(&format!("/auth/reset?token={token}"))
-    )?;
+    writeln!(out, "    {link}",)?;
     writeln!(out)?;
     Ok(())
 }

@@ -4,10 +4,12 @@
 
 pub mod cookies;
 pub mod guard;
+pub mod links;
 pub mod mail;
 pub mod model;
 pub mod pages;
 pub mod password;
+pub mod sessions;
 pub mod store;
 pub mod throttle;
 pub mod tokens;

@@ -179,7 +179,7 @@ async fn store_keeps_at_least_one_owner(backend: Backend) {
     );
     // With a second owner, the first may step down.
     let other = make_user(&store, "other@example.com", None).await;
-    let (t, h) = leadsment::auth::pages::fresh_secret();
+    let (t, h) = leadsment::auth::links::fresh_secret();
     let _ = t;
     leadsment::accounts::store::create_invitation(
         &store,
@@ -1086,7 +1086,7 @@ async fn tenant_isolation_every_authenticated_route_refuses_other_workspaces(bac
         .workspace
         .id;
     let viewer = make_user(&store, "viewer@example.com", None).await;
-    let (_, h) = leadsment::auth::pages::fresh_secret();
+    let (_, h) = leadsment::auth::links::fresh_secret();
     leadsment::accounts::store::create_invitation(
         &store,
         vws,
@@ -1101,7 +1101,7 @@ async fn tenant_isolation_every_authenticated_route_refuses_other_workspaces(bac
     leadsment::accounts::store::accept_invitation(&store, &h, viewer.id)
         .await
         .unwrap();
-    let (_, pending) = leadsment::auth::pages::fresh_secret();
+    let (_, pending) = leadsment::auth::links::fresh_secret();
     let inv = leadsment::accounts::store::create_invitation(
         &store,
         vws,

@@ -127,7 +127,7 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths(backend: 
         .await
         .unwrap();
     let bob = make_user(&store, "bob@example.com", None).await;
-    let (_, h) = leadsment::auth::pages::fresh_secret();
+    let (_, h) = leadsment::auth::links::fresh_secret();
     leadsment::accounts::store::create_invitation(
         &store,
         ws,
@@ -142,7 +142,7 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths(backend: 
     leadsment::accounts::store::accept_invitation(&store, &h, bob.id)
         .await
         .unwrap();
-    let (invite_token, ih) = leadsment::auth::pages::fresh_secret();
+    let (invite_token, ih) = leadsment::auth::links::fresh_secret();
     leadsment::accounts::store::create_invitation(
         &store,
         ws,

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use super::{DoneQuery, back, notice};
 use crate::accounts::users::{Email, Name, Password, User, UserId};
 use crate::auth::guard::Csrf;
+use crate::auth::links::make_link;
 use crate::auth::model::{LinkPurpose, Session, SessionId};
-use crate::auth::pages::make_link;
 use crate::auth::{CurrentUser, cookies, mail, password};
 use crate::web::error::AppError;
 use crate::web::page::{self, Chrome, Errors, when};
@@ -254,7 +254,8 @@ async fn change_email(
     };
     // The link goes to the new address, which proves it; the old one is told.
     let link = make_link(
-        &state,
+        &state.db,
+        &state.config,
         LinkPurpose::EmailChange,
         "/auth/confirm-email",
         Some(current.user.id),
@@ -287,7 +288,8 @@ async fn resend_verification(
 ) -> Result<Response, AppError> {
     if !current.user.email_verified {
         let link = make_link(
-            &state,
+            &state.db,
+            &state.config,
             LinkPurpose::Verify,
             "/auth/verify",
             Some(current.user.id),

@@ -12,7 +12,7 @@ use crate::accounts::context::WorkspaceCtx;
 use crate::accounts::invitations::{INVITATION_TTL_MS, Invitation};
 use crate::accounts::users::{Email, Role, UserId};
 use crate::accounts::{Member, WorkspaceId};
-use crate::auth::pages::fresh_secret;
+use crate::auth::links::fresh_secret;
 use crate::auth::{CurrentMember, CurrentUser, mail};
 use crate::store::now_ms;
 use crate::web::error::AppError;

@@ -1,0 +1,38 @@
+//! Single-use secrets: emailed links (verify, reset, email change, set password, setup) and
+//! invitation tokens. Only a digest is stored; the token itself exists in the link alone.
+//! Pages and the command line both make links here.
+
+use super::model::LinkPurpose;
+use super::tokens::{digest, random_token};
+use crate::accounts::users::UserId;
+use crate::config::Config;
+use crate::store::{Db, StoreError, now_ms};
+
+/// Creates a single-use link to `path` and returns its address.
+pub async fn make_link(
+    db: &Db,
+    config: &Config,
+    purpose: LinkPurpose,
+    path: &str,
+    user: Option<UserId>,
+    email: Option<&str>,
+) -> Result<String, StoreError> {
+    let token = random_token();
+    super::store::create_link(
+        db,
+        &digest(&token),
+        purpose,
+        user,
+        email,
+        now_ms() + purpose.ttl_ms(),
+    )
+    .await?;
+    Ok(config.public_url_for(&format!("{path}?token={token}")))
+}
+
+/// A fresh secret and its digest (the digest is what gets stored).
+pub fn fresh_secret() -> (String, Vec<u8>) {
+    let t = random_token();
+    let d = digest(&t);
+    (t, d)
+}

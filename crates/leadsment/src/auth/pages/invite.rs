@@ -1,0 +1,175 @@
+//! Accepting an invitation to a workspace.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Extension, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::{TokenQuery, link_invalid, redirect_with, with_next};
+use crate::accounts::errors::AccountError;
+use crate::accounts::store::NewUser;
+use crate::accounts::users::{Name, Password};
+use crate::auth::guard::{Csrf, authenticate};
+use crate::auth::password;
+use crate::auth::sessions::open_session;
+use crate::auth::tokens::digest;
+use crate::web::error::AppError;
+use crate::web::page::{self, Errors};
+use crate::web::{Access, AppState, Route};
+
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/invite", Access::Public, invite_page),
+        Route::post("/invite", Access::Public, accept_invite),
+    ]
+}
+
+#[derive(Template)]
+#[template(path = "auth/invite.html")]
+struct InvitePage {
+    csrf: String,
+    token: String,
+    workspace: String,
+    role: &'static str,
+    email: String,
+    /// `join` (signed in as the invited address), `other` (signed in as someone else),
+    /// `sign_in` (the address has an account), `create` (a new account).
+    mode: &'static str,
+    signed_in_as: String,
+    name: String,
+    errors: Errors,
+}
+
+async fn invite_context(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: &str,
+    csrf: String,
+) -> Result<Option<InvitePage>, AppError> {
+    let Some((inv, ws)) =
+        crate::accounts::store::invitation_by_token(&state.db, &digest(token)).await?
+    else {
+        return Ok(None);
+    };
+    let current = authenticate(state, headers).await?;
+    let (mode, signed_in_as) = match &current {
+        Some(c) if c.user.email == inv.email => ("join", c.user.email.clone()),
+        Some(c) => ("other", c.user.email.clone()),
+        None if crate::accounts::store::user_by_email(&state.db, &inv.email)
+            .await?
+            .is_some() =>
+        {
+            ("sign_in", String::new())
+        }
+        None => ("create", String::new()),
+    };
+    Ok(Some(InvitePage {
+        csrf,
+        token: token.to_owned(),
+        workspace: ws.name,
+        role: inv.role.label(),
+        email: inv.email,
+        mode,
+        signed_in_as,
+        name: String::new(),
+        errors: Errors::default(),
+    }))
+}
+
+impl InvitePage {
+    fn sign_in_href(&self) -> String {
+        with_next(
+            "/auth/sign-in",
+            &format!("/invite?token={}", self.token),
+            None,
+        )
+    }
+}
+
+async fn invite_page(
+    State(state): State<AppState>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+) -> Result<Response, AppError> {
+    match invite_context(&state, &headers, &q.token, csrf).await? {
+        Some(p) => page::ok(&p),
+        None => link_invalid(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct InviteForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn accept_invite(
+    State(state): State<AppState>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+    headers: HeaderMap,
+    Form(form): Form<InviteForm>,
+) -> Result<Response, AppError> {
+    let Some(mut page) = invite_context(&state, &headers, &form.token, csrf).await? else {
+        return link_invalid();
+    };
+    let hash = digest(&form.token);
+    match page.mode {
+        "join" => {
+            let Some(current) = authenticate(&state, &headers).await? else {
+                return link_invalid();
+            };
+            match crate::accounts::store::accept_invitation(&state.db, &hash, current.user.id)
+                .await?
+            {
+                Some(ws) => Ok(Redirect::to(&format!("/w/{}", ws.0)).into_response()),
+                None => link_invalid(),
+            }
+        }
+        "create" => {
+            let name = page.errors.check("name", Name::parse(&form.name, "name"));
+            let pw = page
+                .errors
+                .check("password", Password::parse(&form.password));
+            let (Some(name), Some(pw)) = (name, pw) else {
+                page.name = form.name.chars().take(200).collect();
+                return page::render(StatusCode::BAD_REQUEST, &page);
+            };
+            let pw_hash = password::hash(&pw).await.map_err(AppError::internal)?;
+            let user = match crate::accounts::store::create_user(
+                &state.db,
+                &NewUser {
+                    email: page.email.clone(),
+                    name: name.as_str().to_owned(),
+                    password_hash: Some(pw_hash),
+                    // The invitation reached this address.
+                    email_verified: true,
+                    is_platform_admin: false,
+                },
+            )
+            .await
+            {
+                Ok(u) => u,
+                Err(AccountError::EmailTaken) => {
+                    return Ok(Redirect::to(&page.sign_in_href()).into_response());
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let Some(ws) =
+                crate::accounts::store::accept_invitation(&state.db, &hash, user.id).await?
+            else {
+                return link_invalid();
+            };
+            let c = open_session(&state, &user, false, &headers).await?;
+            Ok(redirect_with(&format!("/w/{}", ws.0), &c))
+        }
+        "sign_in" => Ok(Redirect::to(&page.sign_in_href()).into_response()),
+        _ => page::render(StatusCode::CONFLICT, &page),
+    }
+}

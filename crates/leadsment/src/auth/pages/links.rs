@@ -1,0 +1,249 @@
+//! The pages that emailed links open: verify an address, confirm a new one, choose a
+//! password. A GET shows a button; only the POST uses the link.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Extension, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::{NoticePage, TokenQuery, link_invalid, signed_out};
+use crate::accounts::errors::AccountError;
+use crate::accounts::users::Password;
+use crate::auth::guard::Csrf;
+use crate::auth::model::LinkPurpose;
+use crate::auth::password;
+use crate::auth::tokens::digest;
+use crate::store::Db;
+use crate::web::error::AppError;
+use crate::web::page::{self, Errors};
+use crate::web::{Access, AppState, Route};
+
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/auth/reset", Access::Public, reset_page),
+        Route::post("/auth/reset", Access::Public, reset),
+        Route::get("/auth/verify", Access::Public, verify_page),
+        Route::post("/auth/verify", Access::Public, verify),
+        Route::get("/auth/confirm-email", Access::Public, confirm_email_page),
+        Route::post("/auth/confirm-email", Access::Public, confirm_email),
+    ]
+}
+
+#[derive(Template)]
+#[template(path = "auth/confirm.html")]
+struct ConfirmPage {
+    csrf: String,
+    title: &'static str,
+    message: String,
+    action: &'static str,
+    button: &'static str,
+    token: String,
+}
+
+async fn verify_page(
+    State(state): State<AppState>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+    Query(q): Query<TokenQuery>,
+) -> Result<Response, AppError> {
+    if crate::auth::store::peek_link(&state.db, &digest(&q.token), LinkPurpose::Verify)
+        .await?
+        .is_none()
+    {
+        return link_invalid();
+    }
+    page::ok(&ConfirmPage {
+        csrf,
+        title: "Confirm your email address",
+        message: "Press the button to confirm that this address is yours.".to_owned(),
+        action: "/auth/verify",
+        button: "Confirm my email address",
+        token: q.token,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    token: String,
+}
+
+async fn verify(
+    State(state): State<AppState>,
+    Form(form): Form<TokenForm>,
+) -> Result<Response, AppError> {
+    let Some(link) =
+        crate::auth::store::consume_link(&state.db, &digest(&form.token), LinkPurpose::Verify)
+            .await?
+    else {
+        return link_invalid();
+    };
+    if let Some(user) = link.user_id {
+        crate::accounts::store::set_email_verified(&state.db, user).await?;
+    }
+    Ok(Redirect::to("/auth/sign-in?done=verified").into_response())
+}
+
+async fn confirm_email_page(
+    State(state): State<AppState>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+    Query(q): Query<TokenQuery>,
+) -> Result<Response, AppError> {
+    let Some(link) =
+        crate::auth::store::peek_link(&state.db, &digest(&q.token), LinkPurpose::EmailChange)
+            .await?
+    else {
+        return link_invalid();
+    };
+    page::ok(&ConfirmPage {
+        csrf,
+        title: "Confirm your new email address",
+        message: format!(
+            "Press the button to use {} to sign in from now on.",
+            link.email.unwrap_or_default()
+        ),
+        action: "/auth/confirm-email",
+        button: "Use this address",
+        token: q.token,
+    })
+}
+
+async fn confirm_email(
+    State(state): State<AppState>,
+    Form(form): Form<TokenForm>,
+) -> Result<Response, AppError> {
+    let Some(link) =
+        crate::auth::store::consume_link(&state.db, &digest(&form.token), LinkPurpose::EmailChange)
+            .await?
+    else {
+        return link_invalid();
+    };
+    let (Some(user), Some(email)) = (link.user_id, link.email) else {
+        return link_invalid();
+    };
+    match crate::accounts::store::change_email(&state.db, user, &email).await {
+        Ok(()) => {}
+        Err(refusal @ AccountError::EmailTaken) => {
+            let msg = refusal.to_string();
+            return page::render(
+                StatusCode::CONFLICT,
+                &NoticePage {
+                    title: "The address was not changed".to_owned(),
+                    message: msg,
+                    link: "/account",
+                    link_text: "Back to your account",
+                },
+            );
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Redirect::to("/account?done=email").into_response())
+}
+
+#[derive(Template)]
+#[template(path = "auth/reset.html")]
+struct ResetPage {
+    csrf: String,
+    title: &'static str,
+    token: String,
+    errors: Errors,
+}
+
+/// A reset link, or the set-password link of an account made on the command line.
+async fn password_link(
+    store: &Db,
+    token: &str,
+    consume: bool,
+) -> Result<Option<(LinkPurpose, crate::auth::model::LinkToken)>, AppError> {
+    for purpose in [LinkPurpose::Reset, LinkPurpose::SetPassword] {
+        let found = if consume {
+            crate::auth::store::consume_link(store, &digest(token), purpose).await?
+        } else {
+            crate::auth::store::peek_link(store, &digest(token), purpose).await?
+        };
+        if let Some(link) = found {
+            return Ok(Some((purpose, link)));
+        }
+    }
+    Ok(None)
+}
+
+fn reset_title(purpose: LinkPurpose) -> &'static str {
+    if purpose == LinkPurpose::SetPassword {
+        "Set your password"
+    } else {
+        "Choose a new password"
+    }
+}
+
+async fn reset_page(
+    State(state): State<AppState>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+    Query(q): Query<TokenQuery>,
+) -> Result<Response, AppError> {
+    let Some((purpose, _)) = password_link(&state.db, &q.token, false).await? else {
+        return link_invalid();
+    };
+    page::ok(&ResetPage {
+        csrf,
+        title: reset_title(purpose),
+        token: q.token,
+        errors: Errors::default(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn reset(
+    State(state): State<AppState>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+    Form(form): Form<ResetForm>,
+) -> Result<Response, AppError> {
+    let pw = match Password::parse(&form.password) {
+        Ok(p) => p,
+        Err(msg) => {
+            // The link is not used up by a password that was refused.
+            let Some((purpose, _)) = password_link(&state.db, &form.token, false).await? else {
+                return link_invalid();
+            };
+            let mut errors = Errors::default();
+            errors.add("password", msg);
+            return page::render(
+                StatusCode::BAD_REQUEST,
+                &ResetPage {
+                    csrf,
+                    title: reset_title(purpose),
+                    token: form.token,
+                    errors,
+                },
+            );
+        }
+    };
+    let hash = password::hash(&pw).await.map_err(AppError::internal)?;
+    let Some((_, link)) = password_link(&state.db, &form.token, true).await? else {
+        return link_invalid();
+    };
+    let Some(user_id) = link.user_id else {
+        return link_invalid();
+    };
+    crate::accounts::store::set_password(&state.db, user_id, &hash).await?;
+    // Whoever could read the inbox now owns the account: it is verified, and every session
+    // (perhaps an intruder's) ends.
+    crate::accounts::store::set_email_verified(&state.db, user_id).await?;
+    crate::auth::store::revoke_sessions(&state.db, user_id, None).await?;
+    if let Some(user) = crate::accounts::store::user(&state.db, user_id).await? {
+        crate::auth::store::clear_login_failures(
+            &state.db,
+            &state.auth.keys.throttle_key(&user.email),
+        )
+        .await?;
+    }
+    Ok(signed_out("/auth/sign-in?done=password"))
+}

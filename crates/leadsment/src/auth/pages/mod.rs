@@ -1,0 +1,119 @@
+//! The sign-in pages and endpoints: sign-in, sign-up, sign-out, refresh, forgotten password,
+//! emailed links (verify, reset, email change), first-run setup and invitations.
+//!
+//! Emailed links open a page whose button confirms: a GET never uses a link, so mail scanners
+//! that follow links cannot consume them.
+
+mod invite;
+mod links;
+mod recovery;
+mod session;
+mod setup;
+mod sign_in;
+mod sign_up;
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::Cookie;
+use serde::Deserialize;
+
+use super::cookies;
+use crate::web::error::AppError;
+use crate::web::page::{self};
+use crate::web::{AppState, Route};
+
+pub use self::setup::announce_setup;
+
+pub fn routes() -> Vec<Route> {
+    let mut routes = sign_in::routes();
+    routes.extend(sign_up::routes());
+    routes.extend(session::routes());
+    routes.extend(recovery::routes());
+    routes.extend(links::routes());
+    routes.extend(setup::routes());
+    routes.extend(invite::routes());
+    routes
+}
+
+fn redirect_with(to: &str, cookies_to_set: &[Cookie<'_>]) -> Response {
+    let mut r = Redirect::to(to).into_response();
+    for c in cookies_to_set {
+        cookies::set(&mut r, c);
+    }
+    r
+}
+
+fn signed_out(to: &str) -> Response {
+    redirect_with(to, &cookies::cleared())
+}
+
+fn with_next(path: &str, next: &str, extra: Option<&str>) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    if next != "/app" {
+        q.append_pair("next", next);
+    }
+    if let Some(e) = extra {
+        q.append_pair(e, "1");
+    }
+    let q = q.finish();
+    if q.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{q}")
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "auth/check_email.html")]
+struct CheckEmailPage {
+    title: &'static str,
+    message: String,
+    logs_links: bool,
+}
+
+fn check_email(
+    state: &AppState,
+    title: &'static str,
+    message: String,
+) -> Result<Response, AppError> {
+    page::ok(&CheckEmailPage {
+        title,
+        message,
+        logs_links: state.auth.mailer.logs_links(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+#[derive(Template)]
+#[template(path = "auth/notice.html")]
+struct NoticePage {
+    title: String,
+    message: String,
+    link: &'static str,
+    link_text: &'static str,
+}
+
+fn link_invalid() -> Result<Response, AppError> {
+    page::render(
+        StatusCode::BAD_REQUEST,
+        &NoticePage {
+            title: "This link does not work".to_owned(),
+            message:
+                "It has expired, was already used, or was copied incompletely. Ask for a new one."
+                    .to_owned(),
+            link: "/auth/sign-in",
+            link_text: "Go to sign-in",
+        },
+    )
+}

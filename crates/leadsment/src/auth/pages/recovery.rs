@@ -1,0 +1,96 @@
+//! A forgotten password: the request, and the reset link it sends.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Extension, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::check_email;
+use crate::accounts::users::Email;
+use crate::auth::guard::Csrf;
+use crate::auth::links::make_link;
+use crate::auth::mail;
+use crate::auth::model::LinkPurpose;
+use crate::web::error::AppError;
+use crate::web::page::{self, Errors};
+use crate::web::{Access, AppState, Route};
+
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/auth/forgot", Access::Public, forgot_page),
+        Route::post("/auth/forgot", Access::Public, forgot),
+    ]
+}
+
+#[derive(Template)]
+#[template(path = "auth/forgot.html")]
+struct ForgotPage {
+    csrf: String,
+    email: String,
+    errors: Errors,
+}
+
+async fn forgot_page(Extension(Csrf(csrf)): Extension<Csrf>) -> Result<Response, AppError> {
+    page::ok(&ForgotPage {
+        csrf,
+        email: String::new(),
+        errors: Errors::default(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct EmailForm {
+    #[serde(default)]
+    email: String,
+}
+
+async fn forgot(
+    State(state): State<AppState>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+    Form(form): Form<EmailForm>,
+) -> Result<Response, AppError> {
+    let email = match Email::parse(&form.email) {
+        Ok(e) => e,
+        Err(msg) => {
+            let mut errors = Errors::default();
+            errors.add("email", msg);
+            return page::render(
+                StatusCode::BAD_REQUEST,
+                &ForgotPage {
+                    csrf,
+                    email: form.email.chars().take(300).collect(),
+                    errors,
+                },
+            );
+        }
+    };
+    if let Some(found) = crate::accounts::store::user_by_email(&state.db, email.as_str()).await? {
+        let link = make_link(
+            &state.db,
+            &state.config,
+            LinkPurpose::Reset,
+            "/auth/reset",
+            Some(found.user.id),
+            None,
+        )
+        .await?;
+        state.auth.mailer.send_later(mail::Email {
+            to: found.user.email.clone(),
+            subject: "Choose a new Leadsment password".to_owned(),
+            body: format!(
+                "Hello {},\n\nOpen this link to choose a new password (it works once, for one hour). Choosing one signs you out everywhere:\n\n{link}\n\nIf you did not ask for this, ignore this message; your password stays as it is.\n",
+                found.user.name
+            ),
+            link: Some(link),
+        });
+    }
+    check_email(
+        &state,
+        "Check your email",
+        format!(
+            "If an account uses {email}, a message with a link to choose a new password is on its way. The link works once, for one hour."
+        ),
+    )
+}

@@ -1,0 +1,153 @@
+//! First run: the one-time setup link creates the first platform administrator.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Extension, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{TokenQuery, link_invalid, redirect_with};
+use crate::accounts::store::NewUser;
+use crate::accounts::users::{Email, Name, Password};
+use crate::auth::guard::Csrf;
+use crate::auth::model::LinkPurpose;
+use crate::auth::password;
+use crate::auth::sessions::open_session;
+use crate::auth::tokens::{digest, random_token};
+use crate::config::Config;
+use crate::store::{Db, now_ms};
+use crate::web::error::AppError;
+use crate::web::page::{self, Errors};
+use crate::web::{Access, AppState, Route};
+
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/auth/setup", Access::Public, setup_page),
+        Route::post("/auth/setup", Access::Public, setup),
+    ]
+}
+
+/// At start: while no platform administrator exists, print a one-time address that creates
+/// the first one. There is no default password.
+pub async fn announce_setup(config: &Config, store: &Db) -> anyhow::Result<Option<String>> {
+    if crate::accounts::store::count_platform_admins(store).await? > 0 {
+        return Ok(None);
+    }
+    let token = random_token();
+    crate::auth::store::create_link(
+        store,
+        &digest(&token),
+        LinkPurpose::Setup,
+        None,
+        None,
+        now_ms() + LinkPurpose::Setup.ttl_ms(),
+    )
+    .await?;
+    let url = config.public_url_for(&format!("/auth/setup?token={token}"));
+    tracing::warn!(
+        setup_url = %url,
+        "no administrator exists yet: open this one-time address (valid 24 hours, until the next start) to create the first one"
+    );
+    Ok(Some(url))
+}
+
+#[derive(Template)]
+#[template(path = "auth/setup.html")]
+struct SetupPage {
+    csrf: String,
+    token: String,
+    name: String,
+    email: String,
+    workspace: String,
+    errors: Errors,
+}
+
+async fn setup_page(
+    State(state): State<AppState>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+    Query(q): Query<TokenQuery>,
+) -> Result<Response, AppError> {
+    if crate::auth::store::peek_link(&state.db, &digest(&q.token), LinkPurpose::Setup)
+        .await?
+        .is_none()
+    {
+        return link_invalid();
+    }
+    page::ok(&SetupPage {
+        csrf,
+        token: q.token,
+        name: String::new(),
+        email: String::new(),
+        workspace: String::new(),
+        errors: Errors::default(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct SetupForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    workspace: String,
+}
+
+async fn setup(
+    State(state): State<AppState>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+    headers: HeaderMap,
+    Form(form): Form<SetupForm>,
+) -> Result<Response, AppError> {
+    let mut errors = Errors::default();
+    let name = errors.check("name", Name::parse(&form.name, "name"));
+    let email = errors.check("email", Email::parse(&form.email));
+    let pw = errors.check("password", Password::parse(&form.password));
+    let ws = errors.check("workspace", Name::parse(&form.workspace, "company name"));
+    let (Some(name), Some(email), Some(pw), Some(ws)) = (name, email, pw, ws) else {
+        if crate::auth::store::peek_link(&state.db, &digest(&form.token), LinkPurpose::Setup)
+            .await?
+            .is_none()
+        {
+            return link_invalid();
+        }
+        return page::render(
+            StatusCode::BAD_REQUEST,
+            &SetupPage {
+                csrf,
+                token: form.token,
+                name: form.name.chars().take(200).collect(),
+                email: form.email.chars().take(300).collect(),
+                workspace: form.workspace.chars().take(200).collect(),
+                errors,
+            },
+        );
+    };
+    let hash = password::hash(&pw).await.map_err(AppError::internal)?;
+    if crate::accounts::store::count_platform_admins(&state.db).await? > 0
+        || crate::auth::store::consume_link(&state.db, &digest(&form.token), LinkPurpose::Setup)
+            .await?
+            .is_none()
+    {
+        return link_invalid();
+    }
+    let (user, workspace) = crate::accounts::store::create_user_with_workspace(
+        &state.db,
+        &NewUser {
+            email: email.as_str().to_owned(),
+            name: name.as_str().to_owned(),
+            password_hash: Some(hash),
+            email_verified: true,
+            is_platform_admin: true,
+        },
+        ws.as_str(),
+    )
+    .await?;
+    let c = open_session(&state, &user, false, &headers).await?;
+    Ok(redirect_with(&format!("/w/{}", workspace.id.0), &c))
+}

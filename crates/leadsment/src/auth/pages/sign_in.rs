@@ -1,0 +1,191 @@
+//! The sign-in page and its throttles.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Extension, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::redirect_with;
+use crate::accounts::users::{Email, Password};
+use crate::auth::guard::{Csrf, authenticate};
+use crate::auth::sessions::open_session;
+use crate::auth::{password, safe_next};
+use crate::config::SignupMode;
+use crate::store::now_ms;
+use crate::web::error::AppError;
+use crate::web::page::{self, Errors};
+use crate::web::{Access, AppState, Route};
+
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/auth/sign-in", Access::Public, sign_in_page),
+        Route::post("/auth/sign-in", Access::Public, sign_in),
+    ]
+}
+
+#[derive(Template)]
+#[template(path = "auth/sign_in.html")]
+struct SignInPage {
+    csrf: String,
+    email: String,
+    next: String,
+    remember: bool,
+    errors: Errors,
+    notice: Option<&'static str>,
+    alert: Option<String>,
+    signup_open: bool,
+}
+
+#[derive(Deserialize)]
+pub struct SignInQuery {
+    next: Option<String>,
+    signed_out: Option<String>,
+    expired: Option<String>,
+    done: Option<String>,
+}
+
+async fn sign_in_page(
+    State(state): State<AppState>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+    headers: HeaderMap,
+    Query(q): Query<SignInQuery>,
+) -> Result<Response, AppError> {
+    let next = safe_next(q.next.as_deref());
+    if authenticate(&state, &headers).await?.is_some() {
+        return Ok(Redirect::to(&next).into_response());
+    }
+    let notice = if q.signed_out.is_some() {
+        Some("You are signed out.")
+    } else if q.expired.is_some() {
+        Some("Your session has ended. Sign in again.")
+    } else {
+        match q.done.as_deref() {
+            Some("password") => Some(
+                "Your password is changed and every session is signed out. Sign in with the new one.",
+            ),
+            Some("verified") => Some("Your email address is confirmed. Sign in to continue."),
+            Some("email") => Some("Your email address is changed. Sign in with the new one."),
+            Some("everywhere") => Some("You are signed out on every device."),
+            Some("deleted") => Some("Your account is deleted."),
+            _ => None,
+        }
+    };
+    page::ok(&SignInPage {
+        csrf,
+        email: String::new(),
+        next,
+        remember: false,
+        errors: Errors::default(),
+        notice,
+        alert: None,
+        signup_open: state.config.signup == SignupMode::Open,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    remember: Option<String>,
+    next: Option<String>,
+}
+
+fn too_many(wait_ms: i64, mut page_response: Response) -> Response {
+    let secs = ((wait_ms + 999) / 1000).max(1);
+    *page_response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        page_response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    page_response
+}
+
+fn wait_text(ms: i64) -> String {
+    let secs = ((ms + 999) / 1000).max(1);
+    if secs < 90 {
+        format!("{secs} seconds")
+    } else {
+        format!("{} minutes", (secs + 59) / 60)
+    }
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    Extension(Csrf(csrf)): Extension<Csrf>,
+    client: crate::web::client_addr::ClientAddr,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Result<Response, AppError> {
+    let next = safe_next(form.next.as_deref());
+    let remember = form.remember.is_some();
+    let mut page = SignInPage {
+        csrf,
+        email: form.email.trim().chars().take(Email::MAX_LEN).collect(),
+        next: next.clone(),
+        remember,
+        errors: Errors::default(),
+        notice: None,
+        alert: None,
+        signup_open: state.config.signup == SignupMode::Open,
+    };
+    if let Err(wait) = state.auth.limiter.check(client.limiter_key()) {
+        let ms = wait.as_millis() as i64;
+        page.alert = Some(format!(
+            "Too many sign-in attempts from your network. Try again in {}.",
+            wait_text(ms)
+        ));
+        return Ok(too_many(
+            ms,
+            page::render(StatusCode::TOO_MANY_REQUESTS, &page)?,
+        ));
+    }
+    let email = match Email::parse(&form.email) {
+        Ok(e) => e,
+        Err(msg) => {
+            page.errors.add("email", msg);
+            return page::render(StatusCode::BAD_REQUEST, &page);
+        }
+    };
+    if form.password.is_empty() {
+        page.errors.add("password", "Enter your password.");
+        return page::render(StatusCode::BAD_REQUEST, &page);
+    }
+    if form.password.chars().count() > Password::MAX_CHARS {
+        page.errors
+            .add("password", "The email or password is not right.");
+        return page::render(StatusCode::UNAUTHORIZED, &page);
+    }
+    // The same throttle for known and unknown addresses: it reveals nothing.
+    let key = state.auth.keys.throttle_key(email.as_str());
+    if let Some(until) = crate::auth::store::login_blocked_until(&state.db, &key).await? {
+        let ms = until - now_ms();
+        page.alert = Some(format!(
+            "Too many failed attempts for this account. Try again in {}.",
+            wait_text(ms)
+        ));
+        return Ok(too_many(
+            ms,
+            page::render(StatusCode::TOO_MANY_REQUESTS, &page)?,
+        ));
+    }
+    let found = crate::accounts::store::user_by_email(&state.db, email.as_str()).await?;
+    let stored = found.as_ref().and_then(|u| u.password_hash.clone());
+    let ok = password::verify(&form.password, stored)
+        .await
+        .map_err(AppError::internal)?;
+    let user = match (ok, found) {
+        (true, Some(u)) => u.user,
+        _ => {
+            crate::auth::throttle::record_failure(&state.db, &key).await?;
+            page.errors
+                .add("password", "The email or password is not right.");
+            return page::render(StatusCode::UNAUTHORIZED, &page);
+        }
+    };
+    crate::auth::store::clear_login_failures(&state.db, &key).await?;
+    let c = open_session(&state, &user, remember, &headers).await?;
+    Ok(redirect_with(&next, &c))
+}
