@@ -334,20 +334,20 @@ fn quiet_dns_resolver<S>() -> impl tracing_subscriber::layer::Filter<S> {
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Db> {
-    if config.database_url.backend() == Some(crate::config::Backend::Sqlite) {
+    if config.store.database_url.backend() == Some(crate::store::settings::Backend::Sqlite) {
         crate::server::ensure_writable_dir(&config.data_dir)?;
     }
-    let store = store::connect(config).await?;
+    let store = store::connect(&config.store).await?;
     crate::store::migrate(&store).await?;
     Ok(store)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     // Held until `serve` returns: one server per SQLite file (store/lockfile.rs).
-    let _lock = match config.database_url.backend() {
-        Some(crate::config::Backend::Sqlite) => {
+    let _lock = match config.store.database_url.backend() {
+        Some(crate::store::settings::Backend::Sqlite) => {
             crate::server::ensure_writable_dir(&config.data_dir)?;
-            match store::lockfile::sqlite_file(config.database_url.expose()) {
+            match store::lockfile::sqlite_file(config.store.database_url.expose()) {
                 Some(file) => Some(store::lockfile::ServeLock::acquire(&file)?),
                 None => None,
             }
@@ -360,7 +360,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
     crate::server::ensure_writable_dir(&config.data_dir)?;
-    let store = store::connect(&config).await?;
+    let store = store::connect(&config.store).await?;
     let report = crate::store::migrate(&store).await?;
     store.close().await;
     let mut out = std::io::stdout().lock();
@@ -368,7 +368,7 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
         writeln!(
             out,
             "The database at {} is up to date ({} migrations).",
-            config.database_url, report.already_applied
+            config.store.database_url, report.already_applied
         )?;
     } else {
         for m in &report.applied_now {
@@ -377,7 +377,7 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
         writeln!(
             out,
             "The database at {} is up to date ({} applied now, {} before).",
-            config.database_url,
+            config.store.database_url,
             report.applied_now.len(),
             report.already_applied
         )?;
@@ -416,7 +416,7 @@ async fn site_add(
         site.domain
     )?;
     writeln!(out)?;
-    writeln!(out, "    {}", site.snippet(config.public_url.as_str()))?;
+    writeln!(out, "    {}", site.snippet(config.web.public_url.as_str()))?;
     writeln!(out)?;
     Ok(())
 }
@@ -577,7 +577,7 @@ fn ipdb_lookup(config: &Config, ips: &[String]) -> anyhow::Result<()> {
     }
     let index = ipintel::Index::load(&path)
         .with_context(|| format!("cannot use the IP index {}", path.display()))?;
-    let overrides = match &config.ip_overrides {
+    let overrides = match &config.tracking.ip_overrides {
         Some(p) => ipintel::Overrides::from_path(p)?,
         None => ipintel::Overrides::default(),
     };

@@ -1,121 +1,40 @@
 //! Configuration: built-in defaults, overridden by a TOML file (`--config`), overridden by
 //! `LEADSMENT_*` environment variables, overridden by command-line flags.
 //!
-//! Every key is documented in `docs/configuration.md`; keep the two in step.
+//! Each capability declares its own keys beside its code (`web::settings`, `store::settings`,
+//! `tracking::settings`, `auth::settings`; the shared trait is `crate::settings::Settings`).
+//! This module reads the layers, refuses any key that no capability declares, and hands each
+//! capability its own. Every key is documented in `docs/configuration.md`; keep the two in
+//! step.
 
-use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::OnceLock;
 
 use figment::Figment;
+use figment::error::Kind;
 use figment::providers::{Env, Format, Serialized, Toml};
-use ipnet::IpNet;
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Deserializer, Serialize};
-use url::Url;
+use figment::value::Dict;
+use serde::{Deserialize, Serialize};
 
-use crate::web::client_addr::ClientIpHeader;
+pub use crate::auth::settings::{AuthSettings, SignupMode};
+pub use crate::settings::{Base, ConfigError, Settings, keys_of};
+pub use crate::store::settings::{Backend, DatabaseUrl, SqliteSynchronous, StoreSettings};
+pub use crate::tracking::settings::TrackingSettings;
+pub use crate::web::settings::WebSettings;
 
-/// Keys that may come from `LEADSMENT_*` environment variables. Other `LEADSMENT_*` variables
-/// (such as `LEADSMENT_CONFIG`, read by the command line) are left alone.
-const ENV_KEYS: &[&str] = &[
-    "listen",
-    "public_url",
-    "data_dir",
-    "database_url",
-    "trusted_proxies",
-    "client_ip_header",
-    "metrics_token",
-    "metrics_listen",
-    "log",
-    "log_format",
-    "body_limit",
-    "request_timeout_secs",
-    "sqlite_synchronous",
-    "database_max_connections",
-    "ip_overrides",
-    "ingest_queue",
-    "signup",
-    "session_secret",
-    "smtp_url",
-    "email_from",
-    "access_token_ttl_secs",
-    "login_attempts_per_minute",
-    "reverse_dns",
-    "reverse_dns_resolver",
-    "reverse_dns_timeout_ms",
-    "reverse_dns_cache_size",
-    "reverse_dns_cache_ttl_secs",
-];
-
-/// The whole configuration, validated.
+/// The whole configuration, validated: the keys every capability shares, then each
+/// capability's own.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Address the HTTP server listens on.
-    pub listen: SocketAddr,
-    /// The address users and snippets reach, without a trailing slash.
-    pub public_url: Url,
     /// Where the SQLite file and the IP index live.
     pub data_dir: PathBuf,
-    /// `sqlite://…` or `postgres://…`.
-    pub database_url: DatabaseUrl,
-    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
-    pub trusted_proxies: Vec<IpNet>,
-    /// The header a trusted proxy writes the client address in.
-    pub client_ip_header: ClientIpHeader,
-    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
-    pub metrics_token: Option<SecretString>,
-    /// When set, `/metrics` is served only on this separate address.
-    pub metrics_listen: Option<SocketAddr>,
     /// A `tracing` filter such as `info` or `leadsment=debug,info`.
     pub log: String,
     pub log_format: LogFormat,
-    /// Largest request body accepted, in bytes.
-    pub body_limit: usize,
-    /// How long one request may take before it is answered 408.
-    pub request_timeout: Duration,
-    /// SQLite's `synchronous` pragma: `normal` survives a process crash, `full` a power cut too.
-    pub sqlite_synchronous: SqliteSynchronous,
-    /// Connections in the PostgreSQL pool, or readers in the SQLite pool.
-    pub database_max_connections: u32,
-    /// A TOML file mapping networks to companies, which wins over the IP data.
-    pub ip_overrides: Option<PathBuf>,
-    /// Events waiting to be written before new ones are answered 503.
-    pub ingest_queue: usize,
-    /// Who may create an account: anyone, or only people with an invitation.
-    pub signup: SignupMode,
-    /// Key that signs access and CSRF tokens; when unset, one is made and kept in the database
-    /// so that every node agrees.
-    pub session_secret: Option<SecretString>,
-    /// `smtp://`, `smtps://` (or `smtp://…?tls=required`) URL of the mail server; when unset,
-    /// emailed links are written to the log.
-    pub smtp_url: Option<SecretString>,
-    /// The sender of Leadsment's emails.
-    pub email_from: String,
-    /// Lifetime of the access token, at most 15 minutes: how long a revoked session may
-    /// still be used at most.
-    pub access_token_ttl: Duration,
-    /// Sign-in attempts allowed per client address and minute.
-    pub login_attempts_per_minute: u32,
-    /// Whether PTR names may name companies. Off by default: each lookup sends a visitor's
-    /// address to the resolver.
-    pub reverse_dns: bool,
-    /// The resolver asked for PTR names; `None` uses the system's (`/etc/resolv.conf`).
-    pub reverse_dns_resolver: Option<SocketAddr>,
-    /// The most one PTR lookup may add to an event.
-    pub reverse_dns_timeout: Duration,
-    /// Addresses whose answer is kept in memory at most; 0 keeps none.
-    pub reverse_dns_cache_size: usize,
-    /// How long an answer is kept.
-    pub reverse_dns_cache_ttl: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SignupMode {
-    Open,
-    Invite,
+    pub web: WebSettings,
+    pub store: StoreSettings,
+    pub tracking: TrackingSettings,
+    pub auth: AuthSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -125,90 +44,17 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SqliteSynchronous {
-    Normal,
-    Full,
-}
-
-impl SqliteSynchronous {
-    /// The value of SQLite's `synchronous` pragma.
-    pub fn pragma_value(self) -> &'static str {
-        match self {
-            SqliteSynchronous::Normal => "NORMAL",
-            SqliteSynchronous::Full => "FULL",
-        }
-    }
-}
-
-/// The shape of the configuration as read, before defaults that depend on other keys are
-/// filled in and before validation.
+/// The keys that belong to no one capability.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default = "default_listen")]
-    listen: SocketAddr,
-    #[serde(default)]
-    public_url: Option<String>,
+struct RawBase {
     #[serde(default = "default_data_dir")]
     data_dir: PathBuf,
-    #[serde(default)]
-    database_url: Option<String>,
-    #[serde(default, deserialize_with = "string_or_list")]
-    trusted_proxies: Vec<String>,
-    #[serde(default = "default_client_ip_header")]
-    client_ip_header: String,
-    #[serde(default)]
-    metrics_token: Option<SecretString>,
-    #[serde(default)]
-    metrics_listen: Option<SocketAddr>,
     #[serde(default = "default_log")]
     log: String,
     #[serde(default = "default_log_format")]
     log_format: LogFormat,
-    #[serde(default = "default_body_limit")]
-    body_limit: usize,
-    #[serde(default = "default_request_timeout")]
-    request_timeout_secs: u64,
-    #[serde(default = "default_synchronous")]
-    sqlite_synchronous: SqliteSynchronous,
-    #[serde(default = "default_max_connections")]
-    database_max_connections: u32,
-    #[serde(default)]
-    ip_overrides: Option<PathBuf>,
-    #[serde(default = "default_ingest_queue")]
-    ingest_queue: usize,
-    #[serde(default = "default_signup")]
-    signup: SignupMode,
-    #[serde(default)]
-    session_secret: Option<SecretString>,
-    #[serde(default)]
-    smtp_url: Option<SecretString>,
-    #[serde(default = "default_email_from")]
-    email_from: String,
-    #[serde(default = "default_access_ttl")]
-    access_token_ttl_secs: u64,
-    #[serde(default = "default_login_attempts")]
-    login_attempts_per_minute: u32,
-    #[serde(default)]
-    reverse_dns: bool,
-    #[serde(default)]
-    reverse_dns_resolver: Option<String>,
-    #[serde(default = "default_reverse_dns_timeout")]
-    reverse_dns_timeout_ms: u64,
-    #[serde(default = "default_reverse_dns_cache_size")]
-    reverse_dns_cache_size: usize,
-    #[serde(default = "default_reverse_dns_cache_ttl")]
-    reverse_dns_cache_ttl_secs: u64,
 }
 
-fn default_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8080))
-}
-fn default_client_ip_header() -> String {
-    "X-Forwarded-For".to_owned()
-}
 fn default_data_dir() -> PathBuf {
     PathBuf::from("leadsment-data")
 }
@@ -218,66 +64,30 @@ fn default_log() -> String {
 fn default_log_format() -> LogFormat {
     LogFormat::Text
 }
-fn default_body_limit() -> usize {
-    64 * 1024
-}
-fn default_request_timeout() -> u64 {
-    30
-}
-fn default_synchronous() -> SqliteSynchronous {
-    SqliteSynchronous::Normal
-}
-fn default_max_connections() -> u32 {
-    8
-}
-fn default_ingest_queue() -> usize {
-    20_000
-}
-fn default_signup() -> SignupMode {
-    SignupMode::Open
-}
-fn default_email_from() -> String {
-    "Leadsment <leadsment@localhost>".to_owned()
-}
-fn default_access_ttl() -> u64 {
-    900
-}
-fn default_login_attempts() -> u32 {
-    20
-}
-fn default_reverse_dns_timeout() -> u64 {
-    300
-}
-fn default_reverse_dns_cache_size() -> usize {
-    10_000
-}
-fn default_reverse_dns_cache_ttl() -> u64 {
-    3600
-}
 
-/// Bounds of the reverse DNS keys: a lookup holds up the event that asked, and the cache holds
-/// visitors' addresses in memory.
-const MAX_REVERSE_DNS_TIMEOUT_MS: u64 = 5000;
-const MAX_REVERSE_DNS_CACHE_SIZE: usize = 1_000_000;
-const MAX_REVERSE_DNS_CACHE_TTL_SECS: u64 = 86_400;
-
-/// Accepts `"10.0.0.0/8, 192.168.0.0/16"` (as an environment variable gives it) or a TOML list.
-fn string_or_list<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match OneOrMany::deserialize(de)? {
-        OneOrMany::One(s) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        OneOrMany::Many(v) => v,
+/// Every key a file or a `LEADSMENT_*` variable may set: the union of the capabilities' keys.
+fn known_keys() -> &'static [&'static str] {
+    static KEYS: OnceLock<&'static [&'static str]> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let keys = [
+            keys_of::<RawBase>(),
+            keys_of::<<WebSettings as Settings>::Raw>(),
+            keys_of::<<StoreSettings as Settings>::Raw>(),
+            keys_of::<<TrackingSettings as Settings>::Raw>(),
+            keys_of::<<AuthSettings as Settings>::Raw>(),
+        ]
+        .concat();
+        // Once per process, for figment's error type, which wants a static list.
+        Box::leak(keys.into_boxed_slice())
     })
+}
+
+/// `LEADSMENT_*` variables that are not configuration: the command line's `LEADSMENT_CONFIG`
+/// and the test and benchmark scripts' own (`LEADSMENT_TEST_*`, `LEADSMENT_BENCH_*`). Any
+/// other is read as a key, and refused if no capability has it.
+fn is_configuration_variable(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key != "config" && !key.starts_with("test_") && !key.starts_with("bench_")
 }
 
 /// Values given as command-line flags; they win over everything else.
@@ -292,11 +102,6 @@ pub struct Overrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
 }
-
-/// A configuration problem, naming the key and what is wrong with it.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid configuration: {0}")]
-pub struct ConfigError(String);
 
 impl Config {
     /// Reads the layers in order: defaults, the TOML file (if any), the environment, the flags.
@@ -320,10 +125,32 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         let figment = figment
-            .merge(env.only(ENV_KEYS))
+            .merge(env.filter(|key| is_configuration_variable(key.as_str())))
             .merge(Serialized::defaults(overrides));
-        let raw: RawConfig = figment.extract().map_err(describe_figment_error)?;
-        raw.validate()
+        refuse_unknown_keys(&figment)?;
+
+        let raw: RawBase = figment.extract().map_err(describe_figment_error)?;
+        if raw.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::key("data_dir", "must not be empty"));
+        }
+        tracing_subscriber::EnvFilter::try_new(&raw.log).map_err(|e| {
+            ConfigError::key(
+                "log",
+                format!("`{}` is not a valid log filter: {e}", raw.log),
+            )
+        })?;
+        let base = Base {
+            data_dir: raw.data_dir,
+        };
+        Ok(Config {
+            web: section(&figment, &base)?,
+            store: section(&figment, &base)?,
+            tracking: section(&figment, &base)?,
+            auth: section(&figment, &base)?,
+            data_dir: base.data_dir,
+            log: raw.log,
+            log_format: raw.log_format,
+        })
     }
 
     /// Configuration for tests and tools: defaults only, with the given database and folder.
@@ -337,20 +164,27 @@ impl Config {
         // An empty environment so a developer's own LEADSMENT_* variables do not leak into tests.
         Self::load_from_env(None, &overrides, Env::prefixed("LEADSMENT_TEST_NOTHING_"))
     }
+}
 
-    /// What the reverse DNS client is built from, or `None` when reverse DNS is off.
-    pub fn reverse_dns_config(&self) -> Option<ipintel::rdns::ReverseDnsConfig> {
-        self.reverse_dns.then_some(ipintel::rdns::ReverseDnsConfig {
-            resolver: self.reverse_dns_resolver,
-            timeout: self.reverse_dns_timeout,
-            cache_size: self.reverse_dns_cache_size,
-            cache_ttl: self.reverse_dns_cache_ttl,
-        })
-    }
+/// One capability's settings, read from the layers and validated.
+fn section<S: Settings>(figment: &Figment, base: &Base) -> Result<S, ConfigError> {
+    let raw: S::Raw = figment.extract().map_err(describe_figment_error)?;
+    S::validate(raw, base)
+}
 
-    /// The public URL with `path` appended (`path` starts with `/`).
-    pub fn public_url_for(&self, path: &str) -> String {
-        format!("{}{}", self.public_url.as_str().trim_end_matches('/'), path)
+/// An unknown key gets the message serde's `deny_unknown_fields` would give, naming where it
+/// came from: the capabilities' structs are read one by one, so none of them can refuse it.
+fn refuse_unknown_keys(figment: &Figment) -> Result<(), ConfigError> {
+    let all: Dict = figment.extract().map_err(describe_figment_error)?;
+    let known = known_keys();
+    match all.keys().find(|key| !known.contains(&key.as_str())) {
+        None => Ok(()),
+        Some(key) => {
+            let mut error = figment::Error::from(Kind::UnknownField(key.clone(), known));
+            error.path = vec![key.clone()];
+            error.metadata = figment.find_metadata(key).cloned();
+            Err(describe_figment_error(error))
+        }
     }
 }
 
@@ -380,274 +214,12 @@ fn describe_figment_error(error: figment::Error) -> ConfigError {
     ConfigError(parts.join("; "))
 }
 
-impl RawConfig {
-    fn validate(self) -> Result<Config, ConfigError> {
-        let public_url = match self.public_url.as_deref() {
-            None | Some("") => {
-                let url = format!("http://{}", self.listen);
-                Url::parse(&url).map_err(|e| {
-                    ConfigError(format!("key `listen`: cannot form a URL from it: {e}"))
-                })?
-            }
-            Some(s) => {
-                let url = Url::parse(s).map_err(|e| {
-                    ConfigError(format!("key `public_url`: `{s}` is not a URL: {e}"))
-                })?;
-                if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-                    return Err(ConfigError(format!(
-                        "key `public_url`: `{s}` must be an http:// or https:// address with a host"
-                    )));
-                }
-                if url.query().is_some() || url.fragment().is_some() {
-                    return Err(ConfigError(format!(
-                        "key `public_url`: `{s}` must not have a query or fragment"
-                    )));
-                }
-                url
-            }
-        };
-
-        let data_dir = self.data_dir;
-        if data_dir.as_os_str().is_empty() {
-            return Err(ConfigError("key `data_dir`: must not be empty".to_owned()));
-        }
-
-        let database_url = match self.database_url.as_deref() {
-            None | Some("") => DatabaseUrl(format!(
-                "sqlite://{}",
-                data_dir.join("leadsment.db").display()
-            )),
-            Some(s) => DatabaseUrl::parse(s)?,
-        };
-
-        let trusted_proxies = self
-            .trusted_proxies
-            .iter()
-            .map(|s| parse_cidr(s))
-            .collect::<Result<Vec<_>, _>>()?;
-
-        let client_ip_header = ClientIpHeader::parse(&self.client_ip_header)
-            .map_err(|e| ConfigError(format!("key `client_ip_header`: {e}")))?;
-
-        if let Some(token) = &self.metrics_token
-            && token.expose_secret().len() < 16
-        {
-            return Err(ConfigError(
-                "key `metrics_token`: must be at least 16 characters long".to_owned(),
-            ));
-        }
-
-        if self.body_limit < 1024 {
-            return Err(ConfigError(format!(
-                "key `body_limit`: {} bytes is too small (at least 1024)",
-                self.body_limit
-            )));
-        }
-        if self.request_timeout_secs == 0 {
-            return Err(ConfigError(
-                "key `request_timeout_secs`: must be at least 1".to_owned(),
-            ));
-        }
-        if self.database_max_connections == 0 {
-            return Err(ConfigError(
-                "key `database_max_connections`: must be at least 1".to_owned(),
-            ));
-        }
-        if self.ingest_queue == 0 {
-            return Err(ConfigError(
-                "key `ingest_queue`: must be at least 1".to_owned(),
-            ));
-        }
-        if let Some(path) = &self.ip_overrides
-            && !path.is_file()
-        {
-            return Err(ConfigError(format!(
-                "key `ip_overrides`: {} does not exist or is not a file",
-                path.display()
-            )));
-        }
-        if let Some(secret) = &self.session_secret
-            && secret.expose_secret().len() < 32
-        {
-            return Err(ConfigError(
-                "key `session_secret`: must be at least 32 characters long".to_owned(),
-            ));
-        }
-        if let Some(url) = &self.smtp_url {
-            let u = url.expose_secret();
-            if !(u.starts_with("smtp://") || u.starts_with("smtps://")) {
-                return Err(ConfigError(
-                    "key `smtp_url`: must start with smtp:// or smtps://".to_owned(),
-                ));
-            }
-        }
-        if self.email_from.parse::<lettre::message::Mailbox>().is_err() {
-            return Err(ConfigError(format!(
-                "key `email_from`: `{}` is not an address such as Leadsment <stats@example.com>",
-                self.email_from
-            )));
-        }
-        if !(1..=900).contains(&self.access_token_ttl_secs) {
-            return Err(ConfigError(
-                "key `access_token_ttl_secs`: must be between 1 and 900 (15 minutes)".to_owned(),
-            ));
-        }
-        if self.login_attempts_per_minute == 0 {
-            return Err(ConfigError(
-                "key `login_attempts_per_minute`: must be at least 1".to_owned(),
-            ));
-        }
-        let reverse_dns_resolver = self
-            .reverse_dns_resolver
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(parse_resolver)
-            .transpose()?;
-        if !(1..=MAX_REVERSE_DNS_TIMEOUT_MS).contains(&self.reverse_dns_timeout_ms) {
-            return Err(ConfigError(format!(
-                "key `reverse_dns_timeout_ms`: must be between 1 and {MAX_REVERSE_DNS_TIMEOUT_MS} (5 seconds)"
-            )));
-        }
-        if self.reverse_dns_cache_size > MAX_REVERSE_DNS_CACHE_SIZE {
-            return Err(ConfigError(format!(
-                "key `reverse_dns_cache_size`: must be at most {MAX_REVERSE_DNS_CACHE_SIZE}"
-            )));
-        }
-        if !(1..=MAX_REVERSE_DNS_CACHE_TTL_SECS).contains(&self.reverse_dns_cache_ttl_secs) {
-            return Err(ConfigError(format!(
-                "key `reverse_dns_cache_ttl_secs`: must be between 1 and {MAX_REVERSE_DNS_CACHE_TTL_SECS} (a day)"
-            )));
-        }
-        tracing_subscriber::EnvFilter::try_new(&self.log).map_err(|e| {
-            ConfigError(format!(
-                "key `log`: `{}` is not a valid log filter: {e}",
-                self.log
-            ))
-        })?;
-
-        Ok(Config {
-            listen: self.listen,
-            public_url,
-            data_dir,
-            database_url,
-            trusted_proxies,
-            client_ip_header,
-            metrics_token: self.metrics_token,
-            metrics_listen: self.metrics_listen,
-            log: self.log,
-            log_format: self.log_format,
-            body_limit: self.body_limit,
-            request_timeout: Duration::from_secs(self.request_timeout_secs),
-            sqlite_synchronous: self.sqlite_synchronous,
-            database_max_connections: self.database_max_connections,
-            ip_overrides: self.ip_overrides,
-            ingest_queue: self.ingest_queue,
-            signup: self.signup,
-            session_secret: self.session_secret,
-            smtp_url: self.smtp_url,
-            email_from: self.email_from,
-            access_token_ttl: Duration::from_secs(self.access_token_ttl_secs),
-            login_attempts_per_minute: self.login_attempts_per_minute,
-            reverse_dns: self.reverse_dns,
-            reverse_dns_resolver,
-            reverse_dns_timeout: Duration::from_millis(self.reverse_dns_timeout_ms),
-            reverse_dns_cache_size: self.reverse_dns_cache_size,
-            reverse_dns_cache_ttl: Duration::from_secs(self.reverse_dns_cache_ttl_secs),
-        })
-    }
-}
-
-/// A single address (`10.0.0.1`) counts as a /32 (or /128).
-fn parse_cidr(s: &str) -> Result<IpNet, ConfigError> {
-    if let Ok(net) = s.parse::<IpNet>() {
-        return Ok(net.trunc());
-    }
-    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
-        return Ok(IpNet::from(ip));
-    }
-    Err(ConfigError(format!(
-        "key `trusted_proxies`: `{s}` is not a CIDR such as 10.0.0.0/8 or an IP address"
-    )))
-}
-
-/// A resolver's address; port 53 when only the IP address is given.
-fn parse_resolver(s: &str) -> Result<SocketAddr, ConfigError> {
-    if let Ok(addr) = s.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
-        return Ok(SocketAddr::new(ip, 53));
-    }
-    Err(ConfigError(format!(
-        "key `reverse_dns_resolver`: `{s}` is not an address such as 127.0.0.1:53, [::1]:53 or 127.0.0.1"
-    )))
-}
-
-/// A database URL. Its password, if any, never appears in `Debug` or `Display` output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DatabaseUrl(String);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl DatabaseUrl {
-    pub fn parse(s: &str) -> Result<DatabaseUrl, ConfigError> {
-        let url = DatabaseUrl(s.to_owned());
-        if url.backend().is_none() {
-            return Err(ConfigError(format!(
-                "key `database_url`: `{}` must start with sqlite:// or postgres://",
-                url.redacted()
-            )));
-        }
-        Ok(url)
-    }
-
-    pub fn backend(&self) -> Option<Backend> {
-        if self.0.starts_with("sqlite:") {
-            Some(Backend::Sqlite)
-        } else if self.0.starts_with("postgres://") || self.0.starts_with("postgresql://") {
-            Some(Backend::Postgres)
-        } else {
-            None
-        }
-    }
-
-    /// The URL with its password, for handing to the database driver only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// The URL with any password replaced by `***`, fit for logs and error messages.
-    pub fn redacted(&self) -> String {
-        match Url::parse(&self.0) {
-            Ok(mut url) if url.password().is_some() => {
-                // set_password only fails for URLs that cannot have one, which this one has.
-                let _ = url.set_password(Some("***"));
-                url.to_string()
-            }
-            _ => self.0.clone(),
-        }
-    }
-}
-
-impl fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DatabaseUrl({})", self.redacted())
-    }
-}
-
-impl fmt::Display for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted())
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use ipnet::IpNet;
+
     use super::*;
 
     /// Loads a configuration in a sandbox with its own files and environment.
@@ -680,33 +252,33 @@ mod tests {
     #[test]
     fn defaults_work_in_an_empty_folder() {
         let c = load("", &[], &Overrides::default());
-        assert_eq!(c.listen, default_listen());
-        assert_eq!(c.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(c.web.listen, crate::web::settings::default_listen());
+        assert_eq!(c.web.public_url.as_str(), "http://127.0.0.1:8080/");
         assert_eq!(
-            c.database_url.expose(),
+            c.store.database_url.expose(),
             "sqlite://leadsment-data/leadsment.db"
         );
-        assert!(c.trusted_proxies.is_empty());
+        assert!(c.web.trusted_proxies.is_empty());
     }
 
     #[test]
     fn environment_overrides_file_and_flags_override_environment() {
         let toml = "listen = \"127.0.0.1:9000\"\npublic_url = \"https://file.example\"\n";
         let c = load(toml, &[], &Overrides::default());
-        assert_eq!(c.listen.port(), 9000);
-        assert_eq!(c.public_url.as_str(), "https://file.example/");
+        assert_eq!(c.web.listen.port(), 9000);
+        assert_eq!(c.web.public_url.as_str(), "https://file.example/");
 
         let env = [("LEADSMENT_LISTEN", "127.0.0.1:9001")];
         let c = load(toml, &env, &Overrides::default());
-        assert_eq!(c.listen.port(), 9001);
-        assert_eq!(c.public_url.as_str(), "https://file.example/");
+        assert_eq!(c.web.listen.port(), 9001);
+        assert_eq!(c.web.public_url.as_str(), "https://file.example/");
 
         let flags = Overrides {
             listen: Some("127.0.0.1:9002".into()),
             ..Overrides::default()
         };
         let c = load(toml, &env, &flags);
-        assert_eq!(c.listen.port(), 9002);
+        assert_eq!(c.web.listen.port(), 9002);
     }
 
     #[test]
@@ -714,7 +286,7 @@ mod tests {
         let env = [("LEADSMENT_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7")];
         let c = load("", &env, &Overrides::default());
         assert_eq!(
-            c.trusted_proxies,
+            c.web.trusted_proxies,
             vec![
                 "10.0.0.0/8".parse::<IpNet>().unwrap(),
                 "192.0.2.7/32".parse::<IpNet>().unwrap()
@@ -725,7 +297,7 @@ mod tests {
             &[],
             &Overrides::default(),
         );
-        assert_eq!(c.trusted_proxies.len(), 1);
+        assert_eq!(c.web.trusted_proxies.len(), 1);
     }
 
     #[test]
@@ -758,7 +330,7 @@ mod tests {
         assert!(!debug.contains("s3cret"), "{debug}");
         assert!(debug.contains("***"), "{debug}");
         assert_eq!(
-            c.database_url.expose(),
+            c.store.database_url.expose(),
             "postgres://app:hunter2hunter2@db.internal/leadsment"
         );
     }
@@ -766,9 +338,9 @@ mod tests {
     #[test]
     fn reverse_dns_is_off_by_default_and_bounded() {
         let c = load("", &[], &Overrides::default());
-        assert!(!c.reverse_dns);
-        assert_eq!(c.reverse_dns_config(), None);
-        assert_eq!(c.reverse_dns_timeout, Duration::from_millis(300));
+        assert!(!c.tracking.reverse_dns);
+        assert_eq!(c.tracking.reverse_dns_config(), None);
+        assert_eq!(c.tracking.reverse_dns_timeout, Duration::from_millis(300));
 
         // A resolver alone does not turn it on.
         let c = load(
@@ -776,7 +348,7 @@ mod tests {
             &[],
             &Overrides::default(),
         );
-        assert_eq!(c.reverse_dns_config(), None);
+        assert_eq!(c.tracking.reverse_dns_config(), None);
 
         let env = [
             ("LEADSMENT_REVERSE_DNS", "true"),
@@ -787,7 +359,7 @@ mod tests {
         ];
         let c = load("", &env, &Overrides::default());
         assert_eq!(
-            c.reverse_dns_config(),
+            c.tracking.reverse_dns_config(),
             Some(ipintel::rdns::ReverseDnsConfig {
                 resolver: Some("192.0.2.53:53".parse().unwrap()),
                 timeout: Duration::from_millis(150),
@@ -800,7 +372,7 @@ mod tests {
             &[],
             &Overrides::default(),
         );
-        let rdns = c.reverse_dns_config().unwrap();
+        let rdns = c.tracking.reverse_dns_config().unwrap();
         assert_eq!(rdns.resolver, Some("[::1]:5353".parse().unwrap()));
         assert_eq!(rdns.cache_size, 10_000);
         assert_eq!(rdns.cache_ttl, Duration::from_secs(3600));
@@ -831,10 +403,59 @@ mod tests {
         assert!(e.contains("LEADSMENT_REVERSE_DNS_TIMEOUT_MS"), "{e}");
     }
 
+    /// The start of the message for an unknown key, as serde's `deny_unknown_fields` words it.
+    fn unknown_key_message(key: &str) -> String {
+        format!(
+            "invalid configuration: key `{key}`: unknown field: found `{key}`, expected `one of `data_dir`, `log`, `log_format`, `listen`, `public_url`,"
+        )
+    }
+
     #[test]
-    fn unrelated_leadsment_variables_are_ignored() {
-        let env = [("LEADSMENT_CONFIG", "x.toml"), ("LEADSMENT_SOMETHING", "1")];
+    fn a_typo_in_a_file_key_is_refused_in_one_line_naming_the_file() {
+        let e = load_err("listen = \"127.0.0.1:9000\"\ningest_qeue = 5\n", &[]);
+        assert!(e.starts_with(&unknown_key_message("ingest_qeue")), "{e}");
+        assert!(
+            e.contains("`ingest_queue`"),
+            "the known keys are listed: {e}"
+        );
+        assert!(
+            e.contains("(from TOML file ") && e.ends_with("leadsment.toml)"),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+
+    #[test]
+    fn a_typo_in_an_environment_name_is_refused_in_one_line_naming_the_variable() {
+        let e = load_err("", &[("LEADSMENT_LISTN", "127.0.0.1:9000")]);
+        assert!(e.starts_with(&unknown_key_message("listn")), "{e}");
+        assert!(
+            e.ends_with("(from the environment variable LEADSMENT_LISTN)"),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 1, "{e}");
+        // Keys of every capability are known, in the file and in the environment.
+        let env = [
+            ("LEADSMENT_SQLITE_SYNCHRONOUS", "full"),
+            ("LEADSMENT_INGEST_QUEUE", "7"),
+            ("LEADSMENT_SIGNUP", "invite"),
+            ("LEADSMENT_METRICS_LISTEN", "127.0.0.1:9100"),
+        ];
+        let c = load("log_format = \"json\"", &env, &Overrides::default());
+        assert_eq!(c.store.sqlite_synchronous, SqliteSynchronous::Full);
+        assert_eq!(c.tracking.ingest_queue, 7);
+        assert_eq!(c.auth.signup, SignupMode::Invite);
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn the_command_line_and_the_scripts_own_variables_are_not_keys() {
+        let env = [
+            ("LEADSMENT_CONFIG", "x.toml"),
+            ("LEADSMENT_TEST_POSTGRES_URL", "postgres://x"),
+            ("LEADSMENT_BENCH_INDEX", "ipintel.idx"),
+        ];
         let c = load("", &env, &Overrides::default());
-        assert_eq!(c.listen, default_listen());
+        assert_eq!(c.web.listen, crate::web::settings::default_listen());
     }
 }

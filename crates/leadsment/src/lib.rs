@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod ipdb;
 pub mod server;
+pub mod settings;
 pub mod site;
 pub mod store;
 pub mod tracking;

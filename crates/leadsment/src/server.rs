@@ -31,29 +31,29 @@ impl Server {
     /// Each failure names what failed: the folder, the database or the address.
     /// The sockets are bound first: a port in use is the cheapest failure to find.
     pub async fn bind(mut config: Config) -> anyhow::Result<Server> {
-        let listener = bind_listener(config.listen).await?;
+        let listener = bind_listener(config.web.listen).await?;
         // Listening on port 0 picks a free port; the public URL derived from it names that port.
-        if config.public_url.port() == Some(0) {
+        if config.web.public_url.port() == Some(0) {
             let port = listener.local_addr()?.port();
-            let _ = config.public_url.set_port(Some(port));
+            let _ = config.web.public_url.set_port(Some(port));
         }
-        let metrics_listener = match config.metrics_listen {
+        let metrics_listener = match config.web.metrics_listen {
             Some(addr) => Some(bind_listener(addr).await?),
             None => None,
         };
         ensure_writable_dir(&config.data_dir)?;
-        let store = store::connect(&config).await?;
+        let store = store::connect(&config.store).await?;
         let report = crate::store::migrate(&store).await?;
         for m in &report.applied_now {
             tracing::info!(migration = %m, "applied database migration");
         }
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
-            database = %config.database_url,
+            database = %config.store.database_url,
             data_dir = %config.data_dir.display(),
             "database ready"
         );
-        let auth = crate::auth::AuthState::load(&config, &store).await?;
+        let auth = crate::auth::AuthState::load(&config.auth, &store).await?;
         crate::auth::pages::announce_setup(&config, &store).await?;
         Self::with_listeners(config, store, auth, listener, metrics_listener)
     }
@@ -65,29 +65,30 @@ impl Server {
         listener: TcpListener,
         metrics_listener: Option<TcpListener>,
     ) -> anyhow::Result<Server> {
-        let overrides = match &config.ip_overrides {
+        let overrides = match &config.tracking.ip_overrides {
             Some(path) => ipintel::Overrides::from_path(path)
                 .with_context(|| format!("key `ip_overrides`: cannot use {}", path.display()))?,
             None => ipintel::Overrides::default(),
         };
         let ipdb = Arc::new(IpDb::open(&config.data_dir, overrides));
         let ipdb_watch = ipdb.watch(Duration::from_secs(5));
-        let rdns = match config.reverse_dns_config() {
+        let rdns = match config.tracking.reverse_dns_config() {
             Some(rdns) => {
                 let client = ipintel::rdns::HickoryReverseDns::new(rdns)
                     .context("key `reverse_dns`: cannot set up reverse DNS")?;
                 tracing::info!(
                     resolver = config
+                        .tracking
                         .reverse_dns_resolver
                         .map_or_else(|| "the system's".to_owned(), |a| a.to_string()),
-                    timeout_ms = config.reverse_dns_timeout.as_millis() as u64,
+                    timeout_ms = config.tracking.reverse_dns_timeout.as_millis() as u64,
                     "reverse DNS is on: visitors' addresses are sent to the resolver"
                 );
                 Some(client)
             }
             None => None,
         };
-        let writer = Writer::spawn(store.clone(), config.ingest_queue)
+        let writer = Writer::spawn(store.clone(), config.tracking.ingest_queue)
             .context("cannot start the event writer")?;
         let tracking = Tracking::new(store.clone(), writer.handle(), ipdb, rdns)?;
         let state = AppState::new(config, store, auth, tracking)
@@ -153,7 +154,7 @@ impl Server {
         });
 
         let addr = self.listener.local_addr()?;
-        tracing::info!(%addr, public_url = %self.state.config.public_url, "listening");
+        tracing::info!(%addr, public_url = %self.state.config.web.public_url, "listening");
         axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),

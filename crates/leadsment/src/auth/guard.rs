@@ -158,7 +158,7 @@ async fn check_csrf(
     if !is_form {
         return Err(csrf_error(expired));
     }
-    let bytes = axum::body::to_bytes(body, state.config.body_limit)
+    let bytes = axum::body::to_bytes(body, state.config.web.body_limit)
         .await
         .map_err(|_| {
             AppError::new(
@@ -188,7 +188,7 @@ fn origin_is_ours(state: &AppState, parts: &Parts, origin: &str) -> bool {
         Some(p) => format!("{host}:{p}"),
         None => host.to_owned(),
     };
-    let public = &state.config.public_url;
+    let public = &state.config.web.public_url;
     if url.origin() == public.origin() {
         return true;
     }

@@ -27,7 +27,7 @@ pub async fn make_link(
         now_ms() + purpose.ttl_ms(),
     )
     .await?;
-    Ok(config.public_url_for(&format!("{path}?token={token}")))
+    Ok(config.web.public_url_for(&format!("{path}?token={token}")))
 }
 
 /// A fresh secret and its digest (the digest is what gets stored).

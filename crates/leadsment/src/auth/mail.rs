@@ -8,7 +8,7 @@ use lettre::message::{Mailbox, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
-use crate::config::Config;
+use super::settings::AuthSettings;
 
 #[derive(Clone)]
 pub enum Mailer {
@@ -30,18 +30,18 @@ pub struct Email {
 }
 
 impl Mailer {
-    pub fn from_config(config: &Config) -> anyhow::Result<Mailer> {
-        let Some(url) = &config.smtp_url else {
+    pub fn from_settings(settings: &AuthSettings) -> anyhow::Result<Mailer> {
+        let Some(url) = &settings.smtp_url else {
             return Ok(Mailer::Log);
         };
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
             .context("key `smtp_url`: not a valid SMTP URL")?
             .timeout(Some(std::time::Duration::from_secs(20)))
             .build();
-        let from: Mailbox = config.email_from.parse().with_context(|| {
+        let from: Mailbox = settings.email_from.parse().with_context(|| {
             format!(
                 "key `email_from`: `{}` is not an address",
-                config.email_from
+                settings.email_from
             )
         })?;
         Ok(Mailer::Smtp {

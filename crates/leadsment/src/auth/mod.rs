@@ -10,6 +10,7 @@ pub mod model;
 pub mod pages;
 pub mod password;
 pub mod sessions;
+pub mod settings;
 pub mod store;
 pub mod throttle;
 pub mod tokens;
@@ -17,7 +18,6 @@ pub mod tokens;
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
-use crate::config::Config;
 use crate::store::Db;
 
 pub use self::guard::{CurrentKey, CurrentMember, CurrentUser};
@@ -57,8 +57,8 @@ pub struct AuthState {
 impl AuthState {
     /// Keys come from the configuration (`session_secret`) or else from the store, so every
     /// node signs and checks with the same ones.
-    pub async fn load(config: &Config, store: &Db) -> anyhow::Result<AuthState> {
-        let master = match &config.session_secret {
+    pub async fn load(settings: &settings::AuthSettings, store: &Db) -> anyhow::Result<AuthState> {
+        let master = match &settings.session_secret {
             Some(secret) => secret.expose_secret().as_bytes().to_vec(),
             None => crate::store::secrets::shared(store, "auth-signing-key", 32)
                 .await
@@ -67,8 +67,8 @@ impl AuthState {
         password::warm_up().await;
         Ok(AuthState {
             keys: tokens::Keys::derive(&master),
-            mailer: mail::Mailer::from_config(config)?,
-            limiter: throttle::AddressLimiter::new(config.login_attempts_per_minute),
+            mailer: mail::Mailer::from_settings(settings)?,
+            limiter: throttle::AddressLimiter::new(settings.login_attempts_per_minute),
         })
     }
 }

@@ -26,7 +26,7 @@ pub(crate) fn access_cookie(
     user: &User,
     session: super::model::SessionId,
 ) -> Cookie<'static> {
-    let ttl = state.config.access_token_ttl.as_millis() as i64;
+    let ttl = state.config.auth.access_token_ttl.as_millis() as i64;
     let token = state.auth.keys.sign_access(&AccessClaims {
         sid: session.0,
         uid: user.id.0,

@@ -20,7 +20,7 @@ struct HomePage<'a> {
 }
 
 async fn home(State(state): State<AppState>) -> Result<Html<String>, AppError> {
-    let public_url = state.config.public_url_for("");
+    let public_url = state.config.web.public_url_for("");
     let page = HomePage {
         version: env!("CARGO_PKG_VERSION"),
         public_url: &public_url,

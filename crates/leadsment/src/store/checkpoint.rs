@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, ffi};
 
+use super::settings::SqliteSynchronous;
 use super::sqlite::BulkWriter;
-use crate::config::SqliteSynchronous;
 
 /// How often a round runs.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);

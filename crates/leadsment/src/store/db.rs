@@ -24,8 +24,8 @@ use sqlx::postgres::{PgArguments, PgPool, PgRow};
 use sqlx::sqlite::{SqliteArguments, SqlitePool, SqliteRow};
 use sqlx::{Arguments, FromRow, Postgres, Sqlite, Transaction};
 
+use super::settings::Backend;
 use super::sqlite::SqliteDb;
-use crate::config::Backend;
 
 /// A row type both backends decode.
 pub trait Record:

@@ -10,12 +10,13 @@ pub mod lockfile;
 mod migrate;
 pub mod postgres;
 pub mod secrets;
+pub mod settings;
 pub mod sqlite;
 
 pub use db::{Column, Db, Record, Sql, Tx, is_unique_violation, sql};
 pub use migrate::{MigrationReport, migrate};
 
-use crate::config::{Backend, Config};
+use settings::{Backend, StoreSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -43,12 +44,12 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// Opens the database that `config.database_url` names. Does not migrate.
-pub async fn connect(config: &Config) -> Result<Db, StoreError> {
-    match config.database_url.backend() {
-        Some(Backend::Postgres) => Ok(Db::Postgres(postgres::connect(config).await?)),
-        // `Config` only holds URLs of the two known backends.
-        Some(Backend::Sqlite) | None => Ok(Db::Sqlite(sqlite::SqliteDb::connect(config).await?)),
+/// Opens the database that `config.store.database_url` names. Does not migrate.
+pub async fn connect(settings: &StoreSettings) -> Result<Db, StoreError> {
+    match settings.database_url.backend() {
+        Some(Backend::Postgres) => Ok(Db::Postgres(postgres::connect(settings).await?)),
+        // `StoreSettings` only hold URLs of the two known backends.
+        Some(Backend::Sqlite) | None => Ok(Db::Sqlite(sqlite::SqliteDb::connect(settings).await?)),
     }
 }
 

@@ -6,14 +6,14 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection};
 
 use super::StoreError;
-use crate::config::Config;
+use super::settings::StoreSettings;
 
-pub async fn connect(config: &Config) -> Result<PgPool, StoreError> {
+pub async fn connect(settings: &StoreSettings) -> Result<PgPool, StoreError> {
     let connect_error = |cause| StoreError::Connect {
-        url: config.database_url.redacted(),
+        url: settings.database_url.redacted(),
         cause,
     };
-    let options: PgConnectOptions = config
+    let options: PgConnectOptions = settings
         .database_url
         .expose()
         .parse::<PgConnectOptions>()
@@ -31,7 +31,7 @@ pub async fn connect(config: &Config) -> Result<PgPool, StoreError> {
     let _ = probe.ping().await;
     let _ = probe.close().await;
     PgPoolOptions::new()
-        .max_connections(config.database_max_connections)
+        .max_connections(settings.database_max_connections)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await

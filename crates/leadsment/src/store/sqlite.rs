@@ -16,7 +16,7 @@ use sqlx::{Sqlite, Transaction};
 
 use super::StoreError;
 use super::checkpoint::Checkpointer;
-use crate::config::{Config, SqliteSynchronous};
+use super::settings::{SqliteSynchronous, StoreSettings};
 
 /// Pages of write-ahead log after which a committing writer checkpoints it itself. The
 /// background checkpoints keep the log far below this.
@@ -55,15 +55,15 @@ impl Drop for Inner {
 }
 
 impl SqliteDb {
-    pub async fn connect(config: &Config) -> Result<SqliteDb, StoreError> {
-        let url = config.database_url.expose();
+    pub async fn connect(settings: &StoreSettings) -> Result<SqliteDb, StoreError> {
+        let url = settings.database_url.expose();
         let connect_error = |cause| StoreError::Connect {
-            url: config.database_url.redacted(),
+            url: settings.database_url.redacted(),
             cause,
         };
         if url.contains(":memory:") || url.contains("mode=memory") {
             return Err(StoreError::Connect {
-                url: config.database_url.redacted(),
+                url: settings.database_url.redacted(),
                 cause: sqlx::Error::Configuration(
                     "an in-memory SQLite database is not supported: give a file".into(),
                 ),
@@ -73,7 +73,7 @@ impl SqliteDb {
             .map_err(connect_error)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(match config.sqlite_synchronous {
+            .synchronous(match settings.sqlite_synchronous {
                 SqliteSynchronous::Normal => SqlxSynchronous::Normal,
                 SqliteSynchronous::Full => SqlxSynchronous::Full,
             })
@@ -95,7 +95,7 @@ impl SqliteDb {
             .await
             .map_err(connect_error)?;
         let readers = SqlitePoolOptions::new()
-            .max_connections(config.database_max_connections)
+            .max_connections(settings.database_max_connections)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.read_only(true).optimize_on_close(false, None))
             .await
@@ -104,7 +104,7 @@ impl SqliteDb {
             writer,
             readers,
             path,
-            synchronous: config.sqlite_synchronous,
+            synchronous: settings.sqlite_synchronous,
             bulk: Mutex::new(None),
         })))
     }

@@ -97,7 +97,7 @@ pub async fn render(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    if let Some(token) = &state.config.metrics_token {
+    if let Some(token) = &state.config.web.metrics_token {
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())

@@ -7,6 +7,7 @@ pub mod error;
 pub mod metrics;
 pub mod page;
 pub mod security;
+pub mod settings;
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -134,7 +135,7 @@ pub fn routes(config: &Config) -> Vec<Route> {
         Route::get("/healthz", Access::Public, healthz),
         Route::get("/assets/{name}", Access::Public, assets::serve),
     ];
-    if config.metrics_listen.is_none() {
+    if config.web.metrics_listen.is_none() {
         routes.push(Route::get("/metrics", Access::Operator, metrics::render));
     }
     routes.extend(crate::site::routes());
@@ -180,11 +181,11 @@ pub fn metrics_router(state: AppState) -> Router {
 }
 
 fn with_middleware(router: Router<AppState>, state: AppState) -> Router {
-    let https = state.config.public_url.scheme() == "https";
+    let https = state.config.web.public_url.scheme() == "https";
     let x_request_id = HeaderName::from_static("x-request-id");
     let client_addr = std::sync::Arc::new(client_addr::ClientAddrPolicy {
-        trusted_proxies: state.config.trusted_proxies.clone(),
-        header: state.config.client_ip_header.clone(),
+        trusted_proxies: state.config.web.trusted_proxies.clone(),
+        header: state.config.web.client_ip_header.clone(),
     });
     // Listed outermost first: every response, even a timeout or a panic, passes the error
     // negotiation, the security headers, the metrics and the trace.
@@ -216,10 +217,10 @@ fn with_middleware(router: Router<AppState>, state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            state.config.request_timeout,
+            state.config.web.request_timeout,
         ))
         // Every body is read through an extractor, which enforces this limit with a 413.
-        .layer(DefaultBodyLimit::max(state.config.body_limit));
+        .layer(DefaultBodyLimit::max(state.config.web.body_limit));
     router.layer(stack).with_state(state)
 }
 

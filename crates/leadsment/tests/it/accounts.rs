@@ -30,7 +30,7 @@ pub async fn spawn_with(
     let sink = MailSink::start().await;
     let url = sink.url();
     let app = TestApp::spawn_with(backend, move |c| {
-        c.smtp_url = Some(url.into());
+        c.auth.smtp_url = Some(url.into());
         configure(c);
     })
     .await;
@@ -1355,7 +1355,7 @@ on_both_backends!(an_expired_access_token_is_renewed_through_the_refresh_redirec
 
 async fn an_expired_access_token_is_renewed_through_the_refresh_redirect(backend: Backend) {
     let (app, _sink) = spawn_with(backend, |c| {
-        c.access_token_ttl = std::time::Duration::from_secs(1);
+        c.auth.access_token_ttl = std::time::Duration::from_secs(1);
     })
     .await;
     let store = app.db.store().await;
@@ -1426,7 +1426,7 @@ async fn failed_sign_ins_are_throttled_per_account_with_retry_after(backend: Bac
 on_both_backends!(sign_ins_are_throttled_per_address);
 
 async fn sign_ins_are_throttled_per_address(backend: Backend) {
-    let (app, _sink) = spawn_with(backend, |c| c.login_attempts_per_minute = 3).await;
+    let (app, _sink) = spawn_with(backend, |c| c.auth.login_attempts_per_minute = 3).await;
     let c = Client::new(&app);
     for i in 0..3 {
         let r = c
@@ -1476,8 +1476,8 @@ on_both_backends!(sign_ins_behind_a_trusted_proxy_are_counted_per_client);
 /// IPv6 clients are counted by their /64.
 async fn sign_ins_behind_a_trusted_proxy_are_counted_per_client(backend: Backend) {
     let (app, _sink) = spawn_with(backend, |c| {
-        c.login_attempts_per_minute = 3;
-        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        c.auth.login_attempts_per_minute = 3;
+        c.web.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
     let first = Client::forwarded_for(&app, "198.51.100.7");
@@ -1567,7 +1567,7 @@ on_both_backends!(invite_only_sign_up_is_refused_with_a_clear_message);
 
 async fn invite_only_sign_up_is_refused_with_a_clear_message(backend: Backend) {
     let (app, _sink) = spawn_with(backend, |c| {
-        c.signup = leadsment::config::SignupMode::Invite
+        c.auth.signup = leadsment::config::SignupMode::Invite
     })
     .await;
     let c = Client::new(&app);

@@ -86,7 +86,7 @@ on_both_backends!(metrics_can_require_a_bearer_token);
 
 async fn metrics_can_require_a_bearer_token(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| {
-        c.metrics_token = Some("0123456789abcdef-token".to_owned().into());
+        c.web.metrics_token = Some("0123456789abcdef-token".to_owned().into());
     })
     .await;
     let res = app.get("/metrics").await;
@@ -116,7 +116,7 @@ on_both_backends!(metrics_can_move_to_a_separate_address);
 async fn metrics_can_move_to_a_separate_address(backend: Backend) {
     let db = TestDb::new(backend).await;
     let mut config = db.config();
-    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    config.web.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     let server = Server::bind(config).await.unwrap();
     let metrics_addr = server.metrics_addr().unwrap();
     let app = TestApp::start(db, server, None).await;
@@ -251,7 +251,7 @@ async fn a_panicking_handler_answers_500_without_details() {
 #[tokio::test]
 async fn bodies_over_the_limit_get_413() {
     let app = spawn_with_routes(
-        |c| c.body_limit = 2048,
+        |c| c.web.body_limit = 2048,
         Router::new().route(
             "/echo",
             post(|body: Bytes| async move { body.len().to_string() }),
@@ -282,7 +282,7 @@ async fn bodies_over_the_limit_get_413() {
 #[tokio::test]
 async fn slow_requests_time_out_with_408() {
     let app = spawn_with_routes(
-        |c| c.request_timeout = Duration::from_millis(300),
+        |c| c.web.request_timeout = Duration::from_millis(300),
         Router::new().route(
             "/slow",
             get(|| async {
@@ -362,7 +362,7 @@ on_both_backends!(the_home_page_is_html_and_shows_the_public_url);
 
 async fn the_home_page_is_html_and_shows_the_public_url(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| {
-        c.public_url = "https://stats.example.org".parse().unwrap();
+        c.web.public_url = "https://stats.example.org".parse().unwrap();
     })
     .await;
     let res = app.get("/").await;

@@ -61,11 +61,11 @@ async fn spawn(backend: Backend, dns: &TestDns, on: bool) -> (TestApp, Site) {
     let resolver = dns.addr;
     let app = TestApp::spawn_with(backend, |c: &mut Config| {
         write_index(&c.data_dir);
-        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        c.web.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
         // The resolver is configured either way: only `reverse_dns` decides whether it is used.
-        c.reverse_dns_resolver = Some(resolver);
-        c.reverse_dns_timeout = TIMEOUT;
-        c.reverse_dns = on;
+        c.tracking.reverse_dns_resolver = Some(resolver);
+        c.tracking.reverse_dns_timeout = TIMEOUT;
+        c.tracking.reverse_dns = on;
     })
     .await;
     let site = add_site(&app, "acme.example", &[]).await;
@@ -230,7 +230,7 @@ async fn rdns_names_the_company_behind_an_isp_line_and_ignores_access_networks(b
 
 async fn rdns_off_by_default_sends_no_query(backend: Backend) {
     let defaults = Config::for_tests("sqlite://unused.db", Path::new("unused")).unwrap();
-    assert!(!defaults.reverse_dns, "off by default");
+    assert!(!defaults.tracking.reverse_dns, "off by default");
     let dns = TestDns::start(&dns_table()).await;
     let (app, site) = spawn(backend, &dns, false).await;
     for ip in [ISP_COMPANY, ISP_ACCESS, BUSINESS, HOSTING, MOBILE] {

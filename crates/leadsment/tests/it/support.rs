@@ -106,7 +106,7 @@ async fn pg_template() -> &'static str {
                 let dir = TempDir::new().unwrap();
                 let config =
                     Config::for_tests(&with_database(&admin_url(), &building), dir.path()).unwrap();
-                let store = store::connect(&config).await.unwrap();
+                let store = store::connect(&config.store).await.unwrap();
                 leadsment::store::migrate(&store).await.unwrap();
                 store.close().await;
                 // A closed pool's connections may still be ending; a rename needs none left.
@@ -218,7 +218,7 @@ impl TestDb {
 
     /// A migrated store on this database.
     pub async fn store(&self) -> Db {
-        let store = store::connect(&self.config()).await.unwrap();
+        let store = store::connect(&self.config().store).await.unwrap();
         leadsment::store::migrate(&store).await.unwrap();
         store
     }

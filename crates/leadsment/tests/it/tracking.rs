@@ -162,7 +162,7 @@ async fn events_are_stored_with_their_visit(backend: Backend) {
 }
 
 async fn bad_events_get_clear_errors_and_nothing_is_stored(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| c.body_limit = 4096).await;
+    let app = TestApp::spawn_with(backend, |c| c.web.body_limit = 4096).await;
     let site = add_site(&app, "acme.example", &[]).await;
     let cases: Vec<(String, StatusCode, &str, Option<&str>)> = vec![
         (
@@ -302,7 +302,7 @@ async fn bots_are_counted_not_stored(backend: Backend) {
 
 async fn ignored_networks_and_trusted_proxies(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| {
-        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        c.web.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
     let site = add_site(&app, "acme.example", &[]).await;
@@ -530,8 +530,8 @@ async fn a_forged_forwarded_header_does_not_choose_the_organisation(backend: Bac
     for (header, expected) in [("X-Forwarded-For", "Acme"), ("Forwarded", "Google")] {
         let db = TestDb::new(backend).await;
         let mut config = db.config();
-        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-        config.client_ip_header =
+        config.web.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        config.web.client_ip_header =
             leadsment::web::client_addr::ClientIpHeader::parse(header).unwrap();
         let csv = config.data_dir.join("asn.csv");
         std::fs::create_dir_all(&config.data_dir).unwrap();
@@ -569,7 +569,7 @@ on_both_backends!(the_ip_index_is_loaded_replaced_and_a_broken_one_refused);
 async fn the_ip_index_is_loaded_replaced_and_a_broken_one_refused(backend: Backend) {
     let db = TestDb::new(backend).await;
     let mut config = db.config();
-    config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    config.web.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     let data_dir = config.data_dir.clone();
     let server = leadsment::server::Server::bind(config).await.unwrap();
     let state = server.state().clone();

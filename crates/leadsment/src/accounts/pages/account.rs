@@ -122,7 +122,7 @@ async fn account_view(
         errors: Errors::default(),
         name: current.user.name.clone(),
         new_email: String::new(),
-        access_minutes: state.config.access_token_ttl.as_secs().div_ceil(60),
+        access_minutes: state.config.auth.access_token_ttl.as_secs().div_ceil(60),
     })
 }
 

@@ -201,6 +201,7 @@ async fn invite(
     .await?;
     let link = state
         .config
+        .web
         .public_url_for(&format!("/invite?token={token}"));
     state.auth.mailer.send_later(mail::Email {
         to: email.as_str().to_owned(),

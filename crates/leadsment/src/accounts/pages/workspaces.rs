@@ -122,7 +122,7 @@ async fn overview_view(
     done: Option<&str>,
 ) -> Result<OverviewPage, AppError> {
     let ws = &member.membership.workspace;
-    let public = state.config.public_url_for("");
+    let public = state.config.web.public_url_for("");
     let sites = crate::accounts::store::workspace_sites(&state.db, ws.id)
         .await?
         .into_iter()

@@ -44,7 +44,9 @@ pub async fn announce_setup(config: &Config, store: &Db) -> anyhow::Result<Optio
         now_ms() + LinkPurpose::Setup.ttl_ms(),
     )
     .await?;
-    let url = config.public_url_for(&format!("/auth/setup?token={token}"));
+    let url = config
+        .web
+        .public_url_for(&format!("/auth/setup?token={token}"));
     tracing::warn!(
         setup_url = %url,
         "no administrator exists yet: open this one-time address (valid 24 hours, until the next start) to create the first one"

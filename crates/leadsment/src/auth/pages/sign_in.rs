@@ -11,8 +11,8 @@ use super::redirect_with;
 use crate::accounts::users::{Email, Password};
 use crate::auth::guard::{Csrf, authenticate};
 use crate::auth::sessions::open_session;
+use crate::auth::settings::SignupMode;
 use crate::auth::{password, safe_next};
-use crate::config::SignupMode;
 use crate::store::now_ms;
 use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
@@ -80,7 +80,7 @@ async fn sign_in_page(
         errors: Errors::default(),
         notice,
         alert: None,
-        signup_open: state.config.signup == SignupMode::Open,
+        signup_open: state.config.auth.signup == SignupMode::Open,
     })
 }
 
@@ -129,7 +129,7 @@ async fn sign_in(
         errors: Errors::default(),
         notice: None,
         alert: None,
-        signup_open: state.config.signup == SignupMode::Open,
+        signup_open: state.config.auth.signup == SignupMode::Open,
     };
     if let Err(wait) = state.auth.limiter.check(client.limiter_key()) {
         let ms = wait.as_millis() as i64;

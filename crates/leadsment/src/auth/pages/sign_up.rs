@@ -14,8 +14,8 @@ use crate::accounts::users::{Email, Name, Password};
 use crate::auth::guard::Csrf;
 use crate::auth::links::make_link;
 use crate::auth::model::LinkPurpose;
+use crate::auth::settings::SignupMode;
 use crate::auth::{mail, password};
-use crate::config::SignupMode;
 use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
 use crate::web::{Access, AppState, Route};
@@ -44,7 +44,7 @@ async fn sign_up_page(
 ) -> Result<Response, AppError> {
     page::ok(&SignUpPage {
         csrf,
-        open: state.config.signup == SignupMode::Open,
+        open: state.config.auth.signup == SignupMode::Open,
         name: String::new(),
         email: String::new(),
         workspace: String::new(),
@@ -69,7 +69,7 @@ async fn sign_up(
     Extension(Csrf(csrf)): Extension<Csrf>,
     Form(form): Form<SignUpForm>,
 ) -> Result<Response, AppError> {
-    if state.config.signup != SignupMode::Open {
+    if state.config.auth.signup != SignupMode::Open {
         return Err(AppError::forbidden(
             "Sign-up is by invitation on this server. Ask someone in your company to invite you.",
         ));
@@ -128,7 +128,7 @@ async fn sign_up(
         }
         Err(AccountError::EmailTaken) => {
             // The address has an account: tell its owner, and answer as for a new one.
-            let link = state.config.public_url_for("/auth/forgot");
+            let link = state.config.web.public_url_for("/auth/forgot");
             state.auth.mailer.send_later(mail::Email {
                 to: email.as_str().to_owned(),
                 subject: "Someone tried to sign up with your address".to_owned(),

@@ -1,0 +1,115 @@
+//! Sign-in's settings: who may sign up, the signing key, mail, token lifetime and the
+//! sign-in limit. Documented in `docs/configuration.md`.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::settings::{Base, ConfigError, Settings, at_least};
+
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Who may create an account: anyone, or only people with an invitation.
+    pub signup: SignupMode,
+    /// Key that signs access and CSRF tokens; when unset, one is made and kept in the database
+    /// so that every node agrees.
+    pub session_secret: Option<SecretString>,
+    /// `smtp://`, `smtps://` (or `smtp://…?tls=required`) URL of the mail server; when unset,
+    /// emailed links are written to the log.
+    pub smtp_url: Option<SecretString>,
+    /// The sender of Leadsment's emails.
+    pub email_from: String,
+    /// Lifetime of the access token, at most 15 minutes: how long a revoked session may
+    /// still be used at most.
+    pub access_token_ttl: Duration,
+    /// Sign-in attempts allowed per client address and minute.
+    pub login_attempts_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupMode {
+    Open,
+    Invite,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawAuthSettings {
+    #[serde(default = "default_signup")]
+    signup: SignupMode,
+    #[serde(default)]
+    session_secret: Option<SecretString>,
+    #[serde(default)]
+    smtp_url: Option<SecretString>,
+    #[serde(default = "default_email_from")]
+    email_from: String,
+    #[serde(default = "default_access_ttl")]
+    access_token_ttl_secs: u64,
+    #[serde(default = "default_login_attempts")]
+    login_attempts_per_minute: u32,
+}
+
+fn default_signup() -> SignupMode {
+    SignupMode::Open
+}
+fn default_email_from() -> String {
+    "Leadsment <leadsment@localhost>".to_owned()
+}
+fn default_access_ttl() -> u64 {
+    900
+}
+fn default_login_attempts() -> u32 {
+    20
+}
+
+impl Settings for AuthSettings {
+    type Raw = RawAuthSettings;
+
+    fn validate(raw: RawAuthSettings, _: &Base) -> Result<AuthSettings, ConfigError> {
+        if let Some(secret) = &raw.session_secret
+            && secret.expose_secret().len() < 32
+        {
+            return Err(ConfigError::key(
+                "session_secret",
+                "must be at least 32 characters long",
+            ));
+        }
+        if let Some(url) = &raw.smtp_url {
+            let u = url.expose_secret();
+            if !(u.starts_with("smtp://") || u.starts_with("smtps://")) {
+                return Err(ConfigError::key(
+                    "smtp_url",
+                    "must start with smtp:// or smtps://",
+                ));
+            }
+        }
+        if raw.email_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::key(
+                "email_from",
+                format!(
+                    "`{}` is not an address such as Leadsment <stats@example.com>",
+                    raw.email_from
+                ),
+            ));
+        }
+        if !(1..=900).contains(&raw.access_token_ttl_secs) {
+            return Err(ConfigError::key(
+                "access_token_ttl_secs",
+                "must be between 1 and 900 (15 minutes)",
+            ));
+        }
+        Ok(AuthSettings {
+            signup: raw.signup,
+            session_secret: raw.session_secret,
+            smtp_url: raw.smtp_url,
+            email_from: raw.email_from,
+            access_token_ttl: Duration::from_secs(raw.access_token_ttl_secs),
+            login_attempts_per_minute: at_least(
+                "login_attempts_per_minute",
+                raw.login_attempts_per_minute,
+                1,
+            )?,
+        })
+    }
+}

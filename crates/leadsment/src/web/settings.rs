@@ -1,0 +1,150 @@
+//! The HTTP server's settings: where it listens, the address users reach, which proxies are
+//! believed, and the limits every request meets. Documented in `docs/configuration.md`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+use super::client_addr::ClientIpHeader;
+use crate::settings::{Base, ConfigError, Settings, at_least, string_or_list};
+
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// The address users and snippets reach, without a trailing slash.
+    pub public_url: Url,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The header a trusted proxy writes the client address in.
+    pub client_ip_header: ClientIpHeader,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<SecretString>,
+    /// When set, `/metrics` is served only on this separate address.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// How long one request may take before it is answered 408.
+    pub request_timeout: Duration,
+}
+
+impl WebSettings {
+    /// The public URL with `path` appended (`path` starts with `/`).
+    pub fn public_url_for(&self, path: &str) -> String {
+        format!("{}{}", self.public_url.as_str().trim_end_matches('/'), path)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawWebSettings {
+    #[serde(default = "default_listen")]
+    listen: SocketAddr,
+    #[serde(default)]
+    public_url: Option<String>,
+    #[serde(default, deserialize_with = "string_or_list")]
+    trusted_proxies: Vec<String>,
+    #[serde(default = "default_client_ip_header")]
+    client_ip_header: String,
+    #[serde(default)]
+    metrics_token: Option<SecretString>,
+    #[serde(default)]
+    metrics_listen: Option<SocketAddr>,
+    #[serde(default = "default_body_limit")]
+    body_limit: usize,
+    #[serde(default = "default_request_timeout")]
+    request_timeout_secs: u64,
+}
+
+pub fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_client_ip_header() -> String {
+    "X-Forwarded-For".to_owned()
+}
+fn default_body_limit() -> usize {
+    64 * 1024
+}
+fn default_request_timeout() -> u64 {
+    30
+}
+
+impl Settings for WebSettings {
+    type Raw = RawWebSettings;
+
+    fn validate(raw: RawWebSettings, _: &Base) -> Result<WebSettings, ConfigError> {
+        let public_url = match raw.public_url.as_deref() {
+            None | Some("") => Url::parse(&format!("http://{}", raw.listen)).map_err(|e| {
+                ConfigError::key("listen", format!("cannot form a URL from it: {e}"))
+            })?,
+            Some(s) => parse_public_url(s)?,
+        };
+        let trusted_proxies = raw
+            .trusted_proxies
+            .iter()
+            .map(|s| parse_cidr(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let client_ip_header = ClientIpHeader::parse(&raw.client_ip_header)
+            .map_err(|e| ConfigError::key("client_ip_header", e))?;
+        if let Some(token) = &raw.metrics_token
+            && token.expose_secret().len() < 16
+        {
+            return Err(ConfigError::key(
+                "metrics_token",
+                "must be at least 16 characters long",
+            ));
+        }
+        if raw.body_limit < 1024 {
+            return Err(ConfigError::key(
+                "body_limit",
+                format!("{} bytes is too small (at least 1024)", raw.body_limit),
+            ));
+        }
+        let timeout = at_least("request_timeout_secs", raw.request_timeout_secs, 1)?;
+        Ok(WebSettings {
+            listen: raw.listen,
+            public_url,
+            trusted_proxies,
+            client_ip_header,
+            metrics_token: raw.metrics_token,
+            metrics_listen: raw.metrics_listen,
+            body_limit: raw.body_limit,
+            request_timeout: Duration::from_secs(timeout),
+        })
+    }
+}
+
+fn parse_public_url(s: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(s)
+        .map_err(|e| ConfigError::key("public_url", format!("`{s}` is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::key(
+            "public_url",
+            format!("`{s}` must be an http:// or https:// address with a host"),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::key(
+            "public_url",
+            format!("`{s}` must not have a query or fragment"),
+        ));
+    }
+    Ok(url)
+}
+
+/// A single address (`10.0.0.1`) counts as a /32 (or /128).
+fn parse_cidr(s: &str) -> Result<IpNet, ConfigError> {
+    if let Ok(net) = s.parse::<IpNet>() {
+        return Ok(net.trunc());
+    }
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Ok(IpNet::from(ip));
+    }
+    Err(ConfigError::key(
+        "trusted_proxies",
+        format!("`{s}` is not a CIDR such as 10.0.0.0/8 or an IP address"),
+    ))
+}
