@@ -429,8 +429,8 @@ async fn user_create(
     workspace: Option<&str>,
 ) -> anyhow::Result<()> {
     use crate::accounts::errors::AccountError;
-    use crate::accounts::store::NewUser;
-    use crate::accounts::users::{Email, Name};
+    use crate::auth::store::NewUser;
+    use crate::auth::users::{Email, Name};
     use crate::auth::model::LinkPurpose;
 
     let email = Email::parse(email).map_err(|m| anyhow::anyhow!("--email: {m}"))?;
@@ -455,7 +455,7 @@ async fn user_create(
                     .await?
                     .0
             }
-            None => crate::accounts::store::create_user(&store, &new).await?,
+            None => crate::auth::store::create_user(&store, &new).await?,
         };
         let link = crate::auth::links::make_link(
             &store,

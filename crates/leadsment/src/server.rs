@@ -54,7 +54,7 @@ impl Server {
             "database ready"
         );
         let auth = crate::auth::AuthState::load(&config.auth, &store).await?;
-        crate::auth::pages::announce_setup(&config, &store).await?;
+        crate::accounts::pages::announce_setup(&config, &store).await?;
         Self::with_listeners(config, store, auth, listener, metrics_listener)
     }
 

@@ -33,6 +33,15 @@ impl From<sqlx::Error> for AccountError {
     }
 }
 
+impl From<crate::auth::errors::EmailTaken> for AccountError {
+    fn from(e: crate::auth::errors::EmailTaken) -> Self {
+        match e {
+            crate::auth::errors::EmailTaken::Taken => AccountError::EmailTaken,
+            crate::auth::errors::EmailTaken::Store(e) => AccountError::Store(e),
+        }
+    }
+}
+
 impl AccountError {
     /// Whether this is a refusal to show the user (rather than a failure of the store).
     pub fn is_refusal(&self) -> bool {

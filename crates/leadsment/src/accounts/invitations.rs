@@ -3,7 +3,8 @@
 use serde::Serialize;
 
 use super::WorkspaceId;
-use super::users::{Role, UserId};
+use super::roles::Role;
+use crate::auth::users::UserId;
 
 /// How long an invitation link works.
 pub const INVITATION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;

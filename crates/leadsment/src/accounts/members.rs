@@ -3,7 +3,8 @@
 use super::WorkspaceId;
 use super::errors::AccountError;
 use super::store;
-use super::users::{Role, UserId};
+use super::roles::Role;
+use crate::auth::users::UserId;
 use crate::store::{Db, Tx};
 
 /// Changes a member's role; false when the user is not a member. Refused

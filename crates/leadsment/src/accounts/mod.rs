@@ -7,13 +7,13 @@ pub mod errors;
 pub mod invitations;
 pub mod members;
 pub mod pages;
+pub mod roles;
 pub mod sites;
 pub mod store;
-pub mod users;
 
 use serde::Serialize;
 
-use self::users::Role;
+use self::roles::Role;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
@@ -37,7 +37,7 @@ pub struct Membership {
 /// A member of a workspace, for the members page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Member {
-    pub user: users::User,
+    pub user: crate::auth::users::User,
     pub role: Role,
     pub since: i64,
 }

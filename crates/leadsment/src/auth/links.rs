@@ -4,7 +4,7 @@
 
 use super::model::LinkPurpose;
 use super::tokens::{digest, random_token};
-use crate::accounts::users::UserId;
+use crate::auth::users::UserId;
 use crate::config::Config;
 use crate::store::{Db, StoreError, now_ms};
 

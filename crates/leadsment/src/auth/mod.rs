@@ -3,6 +3,7 @@
 //! the pages for them. `docs/accounts.md` describes the whole.
 
 pub mod cookies;
+pub mod errors;
 pub mod guard;
 pub mod links;
 pub mod mail;
@@ -14,6 +15,7 @@ pub mod settings;
 pub mod store;
 pub mod throttle;
 pub mod tokens;
+pub mod users;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;

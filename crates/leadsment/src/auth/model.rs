@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::accounts::users::{User, UserId};
+use crate::auth::users::{User, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]

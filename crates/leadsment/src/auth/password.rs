@@ -8,7 +8,7 @@ use anyhow::Context;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use crate::accounts::users::Password;
+use crate::auth::users::Password;
 
 /// Memory in KiB, iterations, lanes.
 const M_COST: u32 = 19 * 1024;

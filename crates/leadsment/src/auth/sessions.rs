@@ -6,7 +6,7 @@ use axum_extra::extract::cookie::Cookie;
 use super::store::NewSession;
 use super::tokens::{AccessClaims, digest, random_token};
 use super::{cookies, session_ttl};
-use crate::accounts::users::User;
+use crate::auth::users::User;
 use crate::store::now_ms;
 use crate::web::AppState;
 use crate::web::error::AppError;

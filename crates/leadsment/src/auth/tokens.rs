@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::accounts::users::UserId;
+use crate::auth::users::UserId;
 use crate::auth::model::SessionId;
 
 type HmacSha256 = Hmac<Sha256>;

@@ -85,7 +85,7 @@ pub enum Access {
     Session,
     /// A signed-in member of the workspace in the path (`{workspace_id}`) with at least this
     /// role. Non-members get 404, members with a lesser role 403.
-    Member(crate::accounts::users::Role),
+    Member(crate::accounts::roles::Role),
     /// A signed-in platform administrator (the operator's staff); others get 404.
     PlatformAdmin,
     /// An API key of the workspace in the path with at least this scope. No cookies, so no

@@ -3,8 +3,9 @@
 //! throttling, invitations, API keys, and tenant isolation walked from the route table.
 
 use leadsment::accounts::errors::AccountError;
-use leadsment::accounts::store::NewUser;
-use leadsment::accounts::users::{Password, Role, User};
+use leadsment::auth::store::NewUser;
+use leadsment::auth::users::{Password, User};
+use leadsment::accounts::roles::Role;
 use leadsment::auth::model::{LinkPurpose, RefreshOutcome, SessionTtl};
 use leadsment::auth::password;
 use leadsment::auth::store::{NewSession, PresentedRefresh};
@@ -54,7 +55,7 @@ pub async fn make_user(store: &Db, email: &str, workspace: Option<&str>) -> User
                 .unwrap()
                 .0
         }
-        None => leadsment::accounts::store::create_user(store, &new)
+        None => leadsment::auth::store::create_user(store, &new)
             .await
             .unwrap(),
     }
@@ -581,7 +582,7 @@ async fn state_changing_requests_without_the_csrf_token_get_403_and_change_nothi
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     assert_eq!(
-        leadsment::accounts::store::user(&store, user.id)
+        leadsment::auth::store::user(&store, user.id)
             .await
             .unwrap()
             .unwrap()
@@ -749,7 +750,7 @@ async fn taken_emails_and_unknown_accounts_get_the_same_answer(backend: Backend)
     assert_eq!(
         leadsment::accounts::store::memberships(
             &store,
-            leadsment::accounts::store::user_by_email(&store, "ada@example.com")
+            leadsment::auth::store::user_by_email(&store, "ada@example.com")
                 .await
                 .unwrap()
                 .unwrap()
@@ -863,7 +864,7 @@ async fn invitations_are_emailed_single_use_and_make_members(backend: Backend) {
         .await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     assert!(
-        leadsment::accounts::store::user_by_email(&store, "eve@example.com")
+        leadsment::auth::store::user_by_email(&store, "eve@example.com")
             .await
             .unwrap()
             .is_none()
@@ -990,7 +991,7 @@ async fn email_change_is_confirmed_by_a_link_to_the_new_address(backend: Backend
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     assert_eq!(
-        leadsment::accounts::store::user(&store, user.id)
+        leadsment::auth::store::user(&store, user.id)
             .await
             .unwrap()
             .unwrap()
@@ -1010,7 +1011,7 @@ async fn email_change_is_confirmed_by_a_link_to_the_new_address(backend: Backend
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     assert_eq!(
-        leadsment::accounts::store::user(&store, user.id)
+        leadsment::auth::store::user(&store, user.id)
             .await
             .unwrap()
             .unwrap()
@@ -1061,7 +1062,7 @@ async fn deleting_an_account_and_a_workspace(backend: Backend) {
     let res = c.post_form("/account/delete", &[("password", PW)]).await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     assert!(
-        leadsment::accounts::store::user(&store, owner.id)
+        leadsment::auth::store::user(&store, owner.id)
             .await
             .unwrap()
             .is_none()
@@ -1146,7 +1147,7 @@ async fn tenant_isolation_every_authenticated_route_refuses_other_workspaces(bac
     let viewer_c = Client::new(&app);
     viewer_c.sign_in("viewer@example.com", PW, false).await;
     // The outsider's own API key, for the API routes.
-    let outsider_user = leadsment::accounts::store::user_by_email(&store, "outsider@example.com")
+    let outsider_user = leadsment::auth::store::user_by_email(&store, "outsider@example.com")
         .await
         .unwrap()
         .unwrap()
@@ -1196,7 +1197,7 @@ async fn tenant_isolation_every_authenticated_route_refuses_other_workspaces(bac
                 .await
                 .unwrap()
                 .len(),
-            leadsment::accounts::store::user(&store, victim.id)
+            leadsment::auth::store::user(&store, victim.id)
                 .await
                 .unwrap()
                 .unwrap()
@@ -1546,7 +1547,7 @@ async fn oversize_and_bad_fields_get_clear_messages_and_change_nothing(backend: 
         page.body
     );
     assert_eq!(
-        leadsment::accounts::store::user(&store, user.id)
+        leadsment::auth::store::user(&store, user.id)
             .await
             .unwrap()
             .unwrap()
@@ -1588,7 +1589,7 @@ async fn invite_only_sign_up_is_refused_with_a_clear_message(backend: Backend) {
     assert!(res.body.contains("invitation"));
     let store = app.db.store().await;
     assert!(
-        leadsment::accounts::store::user_by_email(&store, "x@example.com")
+        leadsment::auth::store::user_by_email(&store, "x@example.com")
             .await
             .unwrap()
             .is_none()
@@ -1622,7 +1623,7 @@ async fn the_setup_link_creates_the_first_platform_admin_once(backend: Backend) 
     let app = TestApp::spawn(backend).await;
     let store = app.db.store().await;
     // The server printed a link at start; a new one (as at the next start) replaces it.
-    let url = leadsment::auth::pages::announce_setup(&app.db.config(), &store)
+    let url = leadsment::accounts::pages::announce_setup(&app.db.config(), &store)
         .await
         .unwrap()
         .unwrap();
@@ -1646,7 +1647,7 @@ async fn the_setup_link_creates_the_first_platform_admin_once(backend: Backend) 
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     assert!(res.location().starts_with("/w/"));
-    let admin = leadsment::accounts::store::user_by_email(&store, "op@example.com")
+    let admin = leadsment::auth::store::user_by_email(&store, "op@example.com")
         .await
         .unwrap()
         .unwrap()
@@ -1669,7 +1670,7 @@ async fn the_setup_link_creates_the_first_platform_admin_once(backend: Backend) 
         .await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     assert!(
-        leadsment::auth::pages::announce_setup(&app.db.config(), &store)
+        leadsment::accounts::pages::announce_setup(&app.db.config(), &store)
             .await
             .unwrap()
             .is_none()

@@ -353,7 +353,7 @@ async fn user_create_prints_a_one_time_link_to_set_the_password(backend: Backend
         .unwrap_or_else(|| panic!("{out}"));
     // The link is a set-password link for that user, and there is no password yet.
     let store = db.store().await;
-    let user = leadsment::accounts::store::user_by_email(&store, "op@example.com")
+    let user = leadsment::auth::store::user_by_email(&store, "op@example.com")
         .await
         .unwrap()
         .unwrap();

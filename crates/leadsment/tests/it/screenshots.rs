@@ -8,7 +8,7 @@ use std::time::Duration;
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
 use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
 use chromiumoxide::page::{Page, ScreenshotParams};
-use leadsment::accounts::users::Role;
+use leadsment::accounts::roles::Role;
 use leadsment::auth::model::LinkPurpose;
 use leadsment::auth::tokens::digest;
 
@@ -123,7 +123,7 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths(backend: 
         .unwrap()[0]
         .workspace
         .id;
-    leadsment::accounts::store::set_user_name(&store, owner.id, "Ada Lovelace")
+    leadsment::auth::store::set_user_name(&store, owner.id, "Ada Lovelace")
         .await
         .unwrap();
     let bob = make_user(&store, "bob@example.com", None).await;
@@ -175,7 +175,7 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths(backend: 
     )
     .await
     .unwrap();
-    let setup = leadsment::auth::pages::announce_setup(&app.db.config(), &store)
+    let setup = leadsment::accounts::pages::announce_setup(&app.db.config(), &store)
         .await
         .unwrap()
         .unwrap();

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{DoneQuery, back, notice};
-use crate::accounts::users::{Email, Name, Password, User, UserId};
+use crate::auth::users::{Email, Name, Password, User, UserId};
 use crate::auth::guard::Csrf;
 use crate::auth::links::make_link;
 use crate::auth::model::{LinkPurpose, Session, SessionId};
@@ -161,7 +161,7 @@ async fn change_name(
 ) -> Result<Response, AppError> {
     match Name::parse(&form.name, "name") {
         Ok(name) => {
-            crate::accounts::store::set_user_name(&state.db, current.user.id, name.as_str())
+            crate::auth::store::set_user_name(&state.db, current.user.id, name.as_str())
                 .await?;
             Ok(back("/account", "name"))
         }
@@ -179,7 +179,7 @@ async fn check_password(state: &AppState, user: UserId, given: &str) -> Result<b
     if given.chars().count() > Password::MAX_CHARS {
         return Ok(false);
     }
-    let stored = crate::accounts::store::user_with_password(&state.db, user)
+    let stored = crate::auth::store::user_with_password(&state.db, user)
         .await?
         .and_then(|u| u.password_hash);
     password::verify(given, stored)
@@ -213,7 +213,7 @@ async fn change_password(
         .await;
     };
     let hash = password::hash(&new).await.map_err(AppError::internal)?;
-    crate::accounts::store::set_password(&state.db, current.user.id, &hash).await?;
+    crate::auth::store::set_password(&state.db, current.user.id, &hash).await?;
     crate::auth::store::revoke_sessions(&state.db, current.user.id, Some(current.session.id))
         .await?;
     Ok(back("/account", "password"))

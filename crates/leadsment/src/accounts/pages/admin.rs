@@ -38,7 +38,7 @@ async fn admin_users(
     Extension(current): Extension<CurrentUser>,
     Extension(Csrf(csrf)): Extension<Csrf>,
 ) -> Result<Response, AppError> {
-    let users = crate::accounts::store::list_users(&state.db)
+    let users = crate::auth::store::list_users(&state.db)
         .await?
         .into_iter()
         .map(|u| UserView {

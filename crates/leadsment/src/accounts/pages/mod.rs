@@ -1,11 +1,15 @@
-//! The signed-in application's account and workspace pages: the account (sessions, email,
-//! password, deletion), workspaces, members and invitations, API keys, the API that keys
-//! open, and the platform administrators' list of users.
+//! The account and workspace pages: sign-up and first-run setup (a user with a workspace),
+//! accepting an invitation, the account (sessions, email, password, deletion), workspaces,
+//! members and invitations, API keys, the API that keys open, and the platform
+//! administrators' list of users.
 
 mod account;
 mod admin;
 mod api_keys;
+mod invite;
 mod members;
+mod setup;
+mod sign_up;
 mod workspaces;
 
 use axum::extract::{Extension, State};
@@ -16,6 +20,8 @@ use crate::auth::CurrentUser;
 use crate::web::error::AppError;
 use crate::web::{Access, AppState, Route};
 
+pub use self::setup::announce_setup;
+
 pub fn routes() -> Vec<Route> {
     let mut routes = vec![Route::get("/app", Access::Session, app_home)];
     routes.extend(account::routes());
@@ -23,6 +29,9 @@ pub fn routes() -> Vec<Route> {
     routes.extend(members::routes());
     routes.extend(api_keys::routes());
     routes.extend(admin::routes());
+    routes.extend(sign_up::routes());
+    routes.extend(setup::routes());
+    routes.extend(invite::routes());
     routes
 }
 

@@ -2,7 +2,7 @@
 
 use crate::accounts::WorkspaceId;
 use crate::accounts::api_keys::{ApiKey, Scope};
-use crate::accounts::users::UserId;
+use crate::auth::users::UserId;
 use crate::store::{Db, StoreError, now_ms, sql};
 
 #[derive(sqlx::FromRow)]

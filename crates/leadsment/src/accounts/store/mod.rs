@@ -15,7 +15,7 @@ pub use sites::*;
 pub use users::*;
 pub use workspaces::*;
 
-use super::users::Role;
+use super::roles::Role;
 use crate::store::StoreError;
 
 fn parse_role(s: &str) -> Result<Role, StoreError> {

@@ -9,8 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{NoticePage, TokenQuery, link_invalid, signed_out};
-use crate::accounts::errors::AccountError;
-use crate::accounts::users::Password;
+use crate::auth::users::Password;
 use crate::auth::guard::Csrf;
 use crate::auth::model::LinkPurpose;
 use crate::auth::password;
@@ -80,7 +79,7 @@ async fn verify(
         return link_invalid();
     };
     if let Some(user) = link.user_id {
-        crate::accounts::store::set_email_verified(&state.db, user).await?;
+        crate::auth::store::set_email_verified(&state.db, user).await?;
     }
     Ok(Redirect::to("/auth/sign-in?done=verified").into_response())
 }
@@ -122,9 +121,9 @@ async fn confirm_email(
     let (Some(user), Some(email)) = (link.user_id, link.email) else {
         return link_invalid();
     };
-    match crate::accounts::store::change_email(&state.db, user, &email).await {
+    match crate::auth::store::change_email(&state.db, user, &email).await {
         Ok(()) => {}
-        Err(refusal @ AccountError::EmailTaken) => {
+        Err(refusal @ crate::auth::errors::EmailTaken::Taken) => {
             let msg = refusal.to_string();
             return page::render(
                 StatusCode::CONFLICT,
@@ -233,12 +232,12 @@ async fn reset(
     let Some(user_id) = link.user_id else {
         return link_invalid();
     };
-    crate::accounts::store::set_password(&state.db, user_id, &hash).await?;
+    crate::auth::store::set_password(&state.db, user_id, &hash).await?;
     // Whoever could read the inbox now owns the account: it is verified, and every session
     // (perhaps an intruder's) ends.
-    crate::accounts::store::set_email_verified(&state.db, user_id).await?;
+    crate::auth::store::set_email_verified(&state.db, user_id).await?;
     crate::auth::store::revoke_sessions(&state.db, user_id, None).await?;
-    if let Some(user) = crate::accounts::store::user(&state.db, user_id).await? {
+    if let Some(user) = crate::auth::store::user(&state.db, user_id).await? {
         crate::auth::store::clear_login_failures(
             &state.db,
             &state.auth.keys.throttle_key(&user.email),

@@ -1,16 +1,14 @@
-//! The sign-in pages and endpoints: sign-in, sign-up, sign-out, refresh, forgotten password,
-//! emailed links (verify, reset, email change), first-run setup and invitations.
+//! The sign-in pages and endpoints: sign-in, sign-out, refresh, forgotten password and
+//! emailed links (verify, reset, email change). Pages that create a user with a workspace
+//! (sign-up, first-run setup, invitations) belong to `accounts` and use the helpers here.
 //!
 //! Emailed links open a page whose button confirms: a GET never uses a link, so mail scanners
 //! that follow links cannot consume them.
 
-mod invite;
 mod links;
 mod recovery;
 mod session;
-mod setup;
 mod sign_in;
-mod sign_up;
 
 use askama::Template;
 use axum::http::StatusCode;
@@ -23,20 +21,15 @@ use crate::web::error::AppError;
 use crate::web::page::{self};
 use crate::web::{AppState, Route};
 
-pub use self::setup::announce_setup;
-
 pub fn routes() -> Vec<Route> {
     let mut routes = sign_in::routes();
-    routes.extend(sign_up::routes());
     routes.extend(session::routes());
     routes.extend(recovery::routes());
     routes.extend(links::routes());
-    routes.extend(setup::routes());
-    routes.extend(invite::routes());
     routes
 }
 
-fn redirect_with(to: &str, cookies_to_set: &[Cookie<'_>]) -> Response {
+pub fn redirect_with(to: &str, cookies_to_set: &[Cookie<'_>]) -> Response {
     let mut r = Redirect::to(to).into_response();
     for c in cookies_to_set {
         cookies::set(&mut r, c);
@@ -44,11 +37,11 @@ fn redirect_with(to: &str, cookies_to_set: &[Cookie<'_>]) -> Response {
     r
 }
 
-fn signed_out(to: &str) -> Response {
+pub fn signed_out(to: &str) -> Response {
     redirect_with(to, &cookies::cleared())
 }
 
-fn with_next(path: &str, next: &str, extra: Option<&str>) -> String {
+pub fn with_next(path: &str, next: &str, extra: Option<&str>) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     if next != "/app" {
         q.append_pair("next", next);
@@ -66,7 +59,7 @@ fn with_next(path: &str, next: &str, extra: Option<&str>) -> String {
 
 #[derive(Deserialize)]
 pub struct NextQuery {
-    next: Option<String>,
+    pub next: Option<String>,
 }
 
 #[derive(Template)]
@@ -77,7 +70,7 @@ struct CheckEmailPage {
     logs_links: bool,
 }
 
-fn check_email(
+pub fn check_email(
     state: &AppState,
     title: &'static str,
     message: String,
@@ -92,7 +85,7 @@ fn check_email(
 #[derive(Deserialize)]
 pub struct TokenQuery {
     #[serde(default)]
-    token: String,
+    pub token: String,
 }
 
 #[derive(Template)]
@@ -104,7 +97,7 @@ struct NoticePage {
     link_text: &'static str,
 }
 
-fn link_invalid() -> Result<Response, AppError> {
+pub fn link_invalid() -> Result<Response, AppError> {
     page::render(
         StatusCode::BAD_REQUEST,
         &NoticePage {

@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::check_email;
-use crate::accounts::users::Email;
+use crate::auth::users::Email;
 use crate::auth::guard::Csrf;
 use crate::auth::links::make_link;
 use crate::auth::mail;
@@ -66,7 +66,7 @@ async fn forgot(
             );
         }
     };
-    if let Some(found) = crate::accounts::store::user_by_email(&state.db, email.as_str()).await? {
+    if let Some(found) = crate::auth::store::user_by_email(&state.db, email.as_str()).await? {
         let link = make_link(
             &state.db,
             &state.config,

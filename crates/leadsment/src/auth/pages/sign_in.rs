@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::redirect_with;
-use crate::accounts::users::{Email, Password};
+use crate::auth::users::{Email, Password};
 use crate::auth::guard::{Csrf, authenticate};
 use crate::auth::sessions::open_session;
 use crate::auth::settings::SignupMode;
@@ -171,7 +171,7 @@ async fn sign_in(
             page::render(StatusCode::TOO_MANY_REQUESTS, &page)?,
         ));
     }
-    let found = crate::accounts::store::user_by_email(&state.db, email.as_str()).await?;
+    let found = crate::auth::store::user_by_email(&state.db, email.as_str()).await?;
     let stored = found.as_ref().and_then(|u| u.password_hash.clone());
     let ok = password::verify(&form.password, stored)
         .await

@@ -1,7 +1,11 @@
-//! Sign-in's queries: sessions and their rotating refresh tokens, single-use emailed links,
-//! and the per-account login throttle.
+//! Sign-in's queries: users, sessions and their rotating refresh tokens, single-use emailed
+//! links, and the per-account login throttle.
 
-use crate::accounts::users::{User, UserId};
+mod users;
+
+pub use users::*;
+
+use crate::auth::users::{User, UserId};
 use crate::auth::model::{LinkPurpose, LinkToken, RefreshOutcome, Session, SessionId, SessionTtl};
 use crate::store::{Db, StoreError, Tx, now_ms, sql};
 
@@ -95,7 +99,7 @@ pub async fn active_session(db: &Db, id: SessionId) -> Result<Option<(Session, U
         .await?;
     let Some(row) = row else { return Ok(None) };
     let session: Session = row.into();
-    Ok(crate::accounts::store::user(db, session.user_id)
+    Ok(crate::auth::store::user(db, session.user_id)
         .await?
         .map(|u| (session, u)))
 }
@@ -165,7 +169,7 @@ pub async fn refresh(db: &Db, p: &PresentedRefresh) -> Result<RefreshOutcome, St
         let session = load_session(&mut tx, row.session_id).await?;
         tx.commit().await?;
         return Ok(
-            match crate::accounts::store::user(db, session.user_id).await? {
+            match crate::auth::store::user(db, session.user_id).await? {
                 Some(user) => RefreshOutcome::Rotated { session, user },
                 None => RefreshOutcome::Invalid,
             },
@@ -188,7 +192,7 @@ pub async fn refresh(db: &Db, p: &PresentedRefresh) -> Result<RefreshOutcome, St
         let session = load_session(&mut tx, row.session_id).await?;
         tx.commit().await?;
         return Ok(
-            match crate::accounts::store::user(db, session.user_id).await? {
+            match crate::auth::store::user(db, session.user_id).await? {
                 Some(user) => RefreshOutcome::Replayed { session, user },
                 None => RefreshOutcome::Invalid,
             },

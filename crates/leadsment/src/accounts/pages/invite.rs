@@ -7,10 +7,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{TokenQuery, link_invalid, redirect_with, with_next};
-use crate::accounts::errors::AccountError;
-use crate::accounts::store::NewUser;
-use crate::accounts::users::{Name, Password};
+use crate::auth::pages::{TokenQuery, link_invalid, redirect_with, with_next};
+use crate::auth::store::NewUser;
+use crate::auth::users::{Name, Password};
 use crate::auth::guard::{Csrf, authenticate};
 use crate::auth::password;
 use crate::auth::sessions::open_session;
@@ -57,7 +56,7 @@ async fn invite_context(
     let (mode, signed_in_as) = match &current {
         Some(c) if c.user.email == inv.email => ("join", c.user.email.clone()),
         Some(c) => ("other", c.user.email.clone()),
-        None if crate::accounts::store::user_by_email(&state.db, &inv.email)
+        None if crate::auth::store::user_by_email(&state.db, &inv.email)
             .await?
             .is_some() =>
         {
@@ -142,7 +141,7 @@ async fn accept_invite(
                 return page::render(StatusCode::BAD_REQUEST, &page);
             };
             let pw_hash = password::hash(&pw).await.map_err(AppError::internal)?;
-            let user = match crate::accounts::store::create_user(
+            let user = match crate::auth::store::create_user(
                 &state.db,
                 &NewUser {
                     email: page.email.clone(),
@@ -156,7 +155,7 @@ async fn accept_invite(
             .await
             {
                 Ok(u) => u,
-                Err(AccountError::EmailTaken) => {
+                Err(crate::auth::errors::EmailTaken::Taken) => {
                     return Ok(Redirect::to(&page.sign_in_href()).into_response());
                 }
                 Err(e) => return Err(e.into()),

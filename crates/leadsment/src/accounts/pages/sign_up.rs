@@ -7,10 +7,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::check_email;
+use crate::auth::pages::check_email;
 use crate::accounts::errors::AccountError;
-use crate::accounts::store::NewUser;
-use crate::accounts::users::{Email, Name, Password};
+use crate::auth::store::NewUser;
+use crate::auth::users::{Email, Name, Password};
 use crate::auth::guard::Csrf;
 use crate::auth::links::make_link;
 use crate::auth::model::LinkPurpose;

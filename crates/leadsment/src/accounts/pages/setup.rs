@@ -7,9 +7,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{TokenQuery, link_invalid, redirect_with};
-use crate::accounts::store::NewUser;
-use crate::accounts::users::{Email, Name, Password};
+use crate::auth::pages::{TokenQuery, link_invalid, redirect_with};
+use crate::auth::store::NewUser;
+use crate::auth::users::{Email, Name, Password};
 use crate::auth::guard::Csrf;
 use crate::auth::model::LinkPurpose;
 use crate::auth::password;
@@ -31,7 +31,7 @@ pub(super) fn routes() -> Vec<Route> {
 /// At start: while no platform administrator exists, print a one-time address that creates
 /// the first one. There is no default password.
 pub async fn announce_setup(config: &Config, store: &Db) -> anyhow::Result<Option<String>> {
-    if crate::accounts::store::count_platform_admins(store).await? > 0 {
+    if crate::auth::store::count_platform_admins(store).await? > 0 {
         return Ok(None);
     }
     let token = random_token();
@@ -131,7 +131,7 @@ async fn setup(
         );
     };
     let hash = password::hash(&pw).await.map_err(AppError::internal)?;
-    if crate::accounts::store::count_platform_admins(&state.db).await? > 0
+    if crate::auth::store::count_platform_admins(&state.db).await? > 0
         || crate::auth::store::consume_link(&state.db, &digest(&form.token), LinkPurpose::Setup)
             .await?
             .is_none()
