@@ -429,9 +429,9 @@ async fn user_create(
     workspace: Option<&str>,
 ) -> anyhow::Result<()> {
     use crate::accounts::errors::AccountError;
+    use crate::auth::model::LinkPurpose;
     use crate::auth::store::NewUser;
     use crate::auth::users::{Email, Name};
-    use crate::auth::model::LinkPurpose;
 
     let email = Email::parse(email).map_err(|m| anyhow::anyhow!("--email: {m}"))?;
     let default_name = email.as_str().split('@').next().unwrap_or("").to_owned();
@@ -455,11 +455,13 @@ async fn user_create(
                     .await?
                     .0
             }
-            None => crate::auth::store::create_user(&store, &new).await?,
+            None => crate::auth::store::create_user(&store, &new)
+                .await
+                .map_err(AccountError::from)?,
         };
         let link = crate::auth::links::make_link(
             &store,
-            &config,
+            &config.web,
             LinkPurpose::SetPassword,
             "/auth/reset",
             Some(user.id),

@@ -10,12 +10,12 @@ use tokio::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::app::{self, AppState};
 use crate::config::Config;
 use crate::ipdb::IpDb;
 use crate::store::{self, Db};
 use crate::tracking::Tracking;
 use crate::tracking::writer::Writer;
-use crate::web::{self, AppState};
 
 /// A server whose sockets are bound and whose database is open and migrated, ready to run.
 pub struct Server {
@@ -53,8 +53,9 @@ impl Server {
             data_dir = %config.data_dir.display(),
             "database ready"
         );
-        let auth = crate::auth::AuthState::load(&config.auth, &store).await?;
-        crate::accounts::pages::announce_setup(&config, &store).await?;
+        let web = Arc::new(config.web.clone());
+        let auth = crate::auth::AuthState::load(&config.auth, web, store.clone()).await?;
+        crate::accounts::pages::announce_setup(&config.web, &store).await?;
         Self::with_listeners(config, store, auth, listener, metrics_listener)
     }
 
@@ -122,7 +123,7 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let router = web::router(self.state.clone());
+        let router = app::router(self.state.clone());
         self.run_router(router, shutdown).await
     }
 
@@ -142,7 +143,7 @@ impl Server {
         });
 
         let metrics_task = self.metrics_listener.map(|listener| {
-            let router = web::metrics_router(self.state.clone());
+            let router = app::metrics_router(&self.state);
             let mut stop = stop_metrics;
             tokio::spawn(async move {
                 axum::serve(listener, router)

@@ -6,14 +6,14 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
+use super::{AccountsState, CurrentMember};
+use crate::auth::CurrentUser;
 use crate::auth::guard::Csrf;
-use crate::auth::{CurrentMember, CurrentUser};
-use crate::web::AppState;
 use crate::web::error::AppError;
 
 /// A workspace page's request: who asks, as which member, and the CSRF token for its forms.
 pub struct WorkspaceCtx {
-    pub state: AppState,
+    pub state: AccountsState,
     pub member: CurrentMember,
     pub current: CurrentUser,
     pub csrf: String,
@@ -26,12 +26,12 @@ impl WorkspaceCtx {
     }
 }
 
-impl FromRequestParts<AppState> for WorkspaceCtx {
+impl FromRequestParts<AccountsState> for WorkspaceCtx {
     type Rejection = AppError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &AppState,
+        state: &AccountsState,
     ) -> Result<WorkspaceCtx, AppError> {
         let missing = || {
             AppError::internal(anyhow::anyhow!(

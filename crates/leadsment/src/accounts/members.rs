@@ -2,8 +2,8 @@
 
 use super::WorkspaceId;
 use super::errors::AccountError;
-use super::store;
 use super::roles::Role;
+use super::store;
 use crate::auth::users::UserId;
 use crate::store::{Db, Tx};
 

@@ -2,8 +2,10 @@
 //! keys and the sites they track.
 
 pub mod api_keys;
+pub mod chrome;
 pub mod context;
 pub mod errors;
+pub mod guard;
 pub mod invitations;
 pub mod members;
 pub mod pages;
@@ -12,6 +14,10 @@ pub mod sites;
 pub mod store;
 
 use serde::Serialize;
+
+use crate::auth::AuthState;
+
+pub use self::guard::{Access, CurrentKey, CurrentMember};
 
 use self::roles::Role;
 
@@ -44,3 +50,17 @@ pub struct Member {
 
 /// Sites created from the command line, before accounts exist, belong to this workspace.
 pub const DEFAULT_WORKSPACE_NAME: &str = "Default";
+
+/// The state of the accounts pages: sign-in's (the database, the settings, the keys and the
+/// mailer), which every account page needs too. Cheap to clone.
+#[derive(Clone)]
+pub struct AccountsState {
+    pub auth: AuthState,
+}
+
+impl std::ops::Deref for AccountsState {
+    type Target = AuthState;
+    fn deref(&self) -> &AuthState {
+        &self.auth
+    }
+}

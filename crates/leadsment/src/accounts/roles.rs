@@ -55,3 +55,20 @@ impl fmt::Display for Role {
         f.write_str(self.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered_by_what_they_allow() {
+        assert!(Role::Owner.allows(Role::Admin));
+        assert!(Role::Admin.allows(Role::Admin));
+        assert!(!Role::Member.allows(Role::Admin));
+        assert!(!Role::Viewer.allows(Role::Member));
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Role::parse("root"), None);
+    }
+}

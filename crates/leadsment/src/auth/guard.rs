@@ -1,66 +1,96 @@
-//! Enforces each route's [`Access`]: one middleware per route, built from the route table, so
-//! a route cannot forget its check. It also carries the CSRF rule for every request
+//! Enforces each route's access level: one middleware per route, built from the route table,
+//! so a route cannot forget its check. It also carries the CSRF rule for every request
 //! authenticated by cookie: an unsafe method must come from our own pages (Sec-Fetch-Site,
 //! Origin) and echo the signed `__Host-csrf` token, or it gets 403 and changes nothing.
+//!
+//! The levels here need nothing but sign-in; `accounts` adds the workspace ones (a member's
+//! role, an API key's scope) on top of [`admit`] and [`proceed`].
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, RawPathParams, Request};
+use axum::extract::Request;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::{CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, cookies, tokens};
-use crate::accounts::Membership;
-use crate::accounts::api_keys::{ApiKey, KEY_PREFIX, Scope};
-use crate::auth::users::User;
-use crate::accounts::roles::Role;
+use super::users::User;
+use super::{AuthState, CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, cookies, tokens};
 use crate::auth::model::Session;
 use crate::web::error::AppError;
-use crate::web::{Access, AppState};
 
-/// The signed-in user of a request (routes with `Access::Session`, `Member`, `PlatformAdmin`).
+/// Who may call a route, as far as sign-in can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: public pages, sign-in. Requests with unsafe methods must pass the CSRF check.
+    Public,
+    /// Anyone, from any site, without credentials (the tracker's `POST /api/event`): no CSRF
+    /// check, and cookies are ignored.
+    Beacon,
+    /// The operator's monitoring (metrics): a bearer token or a separate address, checked by
+    /// the handler.
+    Operator,
+    /// Any signed-in user (by the session cookie).
+    Session,
+    /// A signed-in platform administrator (the operator's staff); others get 404.
+    PlatformAdmin,
+}
+
+/// The signed-in user of a request (routes with `Access::Session`, `PlatformAdmin`, and the
+/// workspace levels of `accounts`).
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     pub user: User,
     pub session: Session,
 }
 
-/// The member of the workspace named in the path (routes with `Access::Member`).
-#[derive(Debug, Clone)]
-pub struct CurrentMember {
-    pub user: User,
-    pub membership: Membership,
-}
-
-/// The API key of a request (routes with `Access::ApiKey`).
-#[derive(Debug, Clone)]
-pub struct CurrentKey {
-    pub key: ApiKey,
-}
-
 /// The CSRF token of this browser, for forms to echo.
 #[derive(Debug, Clone)]
 pub struct Csrf(pub String);
 
-pub async fn enforce(state: AppState, access: Access, req: Request, next: Next) -> Response {
-    match access {
+/// A request that passed its check: its parts (with `Csrf` and, when signed in, the
+/// `CurrentUser` in its extensions), its body, and whether the CSRF cookie is new.
+pub struct Admitted {
+    pub parts: Parts,
+    pub body: Body,
+    csrf: Option<(String, bool)>,
+}
+
+impl Admitted {
+    /// The signed-in user, for routes that need one.
+    pub fn current(&self) -> Option<&CurrentUser> {
+        self.parts.extensions.get::<CurrentUser>()
+    }
+}
+
+/// The middleware of a route with `access`.
+pub async fn enforce(state: AuthState, access: Access, req: Request, next: Next) -> Response {
+    match admit(&state, access, req).await {
+        Ok(admitted) => proceed(admitted, next).await,
+        Err(refused) => refused,
+    }
+}
+
+/// Checks CSRF and, unless `access` is public, the session; the refusal is the response.
+pub async fn admit(state: &AuthState, access: Access, req: Request) -> Result<Admitted, Response> {
+    if let Access::Beacon | Access::Operator = access {
         // No ambient credentials: the tracker's beacon and the operator's scraper.
-        Access::Beacon | Access::Operator => return next.run(req).await,
-        Access::ApiKey(scope) => return with_api_key(state, scope, req, next).await,
-        Access::Public | Access::Session | Access::PlatformAdmin | Access::Member(_) => {}
+        let (parts, body) = req.into_parts();
+        return Ok(Admitted {
+            parts,
+            body,
+            csrf: None,
+        });
     }
     let (mut parts, body) = req.into_parts();
-    let keys = &state.auth.keys;
+    let keys = &state.keys;
     let cookie_token =
         cookies::get(&parts.headers, CSRF_COOKIE).filter(|t| keys.csrf_is_genuine(t));
     let body = if is_safe(&parts.method) {
         body
     } else {
-        match check_csrf(&state, &parts, body, cookie_token.as_deref()).await {
-            Ok(body) => body,
-            Err(e) => return e.into_response(),
-        }
+        check_csrf(state, &parts, body, cookie_token.as_deref())
+            .await
+            .map_err(IntoResponse::into_response)?
     };
     let (csrf, fresh) = match cookie_token {
         Some(t) => (t, false),
@@ -69,41 +99,36 @@ pub async fn enforce(state: AppState, access: Access, req: Request, next: Next) 
     parts.extensions.insert(Csrf(csrf.clone()));
 
     if access != Access::Public {
-        let current = match authenticate(&state, &parts.headers).await {
+        let current = match authenticate(state, &parts.headers).await {
             Ok(Some(current)) => current,
-            Ok(None) => return unauthenticated(&parts),
-            Err(e) => return e.into_response(),
+            Ok(None) => return Err(unauthenticated(&parts)),
+            Err(e) => return Err(e.into_response()),
         };
-        match access {
-            Access::PlatformAdmin if !current.user.is_platform_admin => {
-                return AppError::not_found("There is nothing at this address.").into_response();
-            }
-            Access::Member(needed) => {
-                let membership = match member_of_path(&state, &mut parts, &current.user).await {
-                    Ok(m) => m,
-                    Err(e) => return e.into_response(),
-                };
-                if !membership.role.allows(needed) {
-                    return forbidden_role(membership.role, needed).into_response();
-                }
-                parts.extensions.insert(CurrentMember {
-                    user: current.user.clone(),
-                    membership,
-                });
-            }
-            _ => {}
+        if access == Access::PlatformAdmin && !current.user.is_platform_admin {
+            return Err(AppError::not_found("There is nothing at this address.").into_response());
         }
         parts.extensions.insert(current);
     }
+    Ok(Admitted {
+        parts,
+        body,
+        csrf: Some((csrf, fresh)),
+    })
+}
+
+/// Runs the handler; a page (which may hold a form) gets the CSRF cookie if it was new.
+pub async fn proceed(admitted: Admitted, next: Next) -> Response {
+    let Admitted { parts, body, csrf } = admitted;
     let mut response = next.run(Request::from_parts(parts, body)).await;
-    // Only pages (which may hold a form) get the cookie: scripts, assets, JSON and the
-    // tracker set none.
+    // Only pages get the cookie: scripts, assets, JSON and the tracker set none.
     let is_page = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/html"));
-    if fresh && is_page {
+    if let Some((csrf, true)) = csrf
+        && is_page
+    {
         cookies::set(&mut response, &cookies::csrf(csrf));
     }
     response
@@ -120,7 +145,7 @@ fn csrf_error(message: &str) -> AppError {
 /// Checks where the request came from and that it echoes the token; returns the body (read
 /// to find a form's token) for the handler.
 async fn check_csrf(
-    state: &AppState,
+    state: &AuthState,
     parts: &Parts,
     body: Body,
     cookie_token: Option<&str>,
@@ -159,7 +184,7 @@ async fn check_csrf(
     if !is_form {
         return Err(csrf_error(expired));
     }
-    let bytes = axum::body::to_bytes(body, state.config.web.body_limit)
+    let bytes = axum::body::to_bytes(body, state.web.body_limit)
         .await
         .map_err(|_| {
             AppError::new(
@@ -178,7 +203,7 @@ async fn check_csrf(
 }
 
 /// The Origin names this server: its public URL, or the host the request was sent to.
-fn origin_is_ours(state: &AppState, parts: &Parts, origin: &str) -> bool {
+fn origin_is_ours(state: &AuthState, parts: &Parts, origin: &str) -> bool {
     let Ok(url) = url::Url::parse(origin) else {
         return false;
     };
@@ -189,7 +214,7 @@ fn origin_is_ours(state: &AppState, parts: &Parts, origin: &str) -> bool {
         Some(p) => format!("{host}:{p}"),
         None => host.to_owned(),
     };
-    let public = &state.config.web.public_url;
+    let public = &state.web.public_url;
     if url.origin() == public.origin() {
         return true;
     }
@@ -203,13 +228,13 @@ fn origin_is_ours(state: &AppState, parts: &Parts, origin: &str) -> bool {
 /// The user of a valid, unexpired access token whose session is still active. Revoking a
 /// session therefore takes effect on the next request.
 pub async fn authenticate(
-    state: &AppState,
+    state: &AuthState,
     headers: &axum::http::HeaderMap,
 ) -> Result<Option<CurrentUser>, AppError> {
     let Some(token) = cookies::get(headers, super::ACCESS_COOKIE) else {
         return Ok(None);
     };
-    let Some(claims) = state.auth.keys.verify_access(&token) else {
+    let Some(claims) = state.keys.verify_access(&token) else {
         return Ok(None);
     };
     if claims.exp <= crate::store::now_ms() {
@@ -261,85 +286,4 @@ fn unauthenticated(parts: &Parts) -> Response {
         "Sign in first. If you were signed in, your session has expired: POST /auth/refresh renews it.",
     )
     .into_response()
-}
-
-fn forbidden_role(have: Role, needed: Role) -> AppError {
-    AppError::new(
-        StatusCode::FORBIDDEN,
-        "forbidden",
-        format!(
-            "Your role in this workspace ({}) does not allow this; it needs {}. Ask an owner or admin.",
-            have.label(),
-            needed.label()
-        ),
-    )
-}
-
-fn no_such_workspace() -> AppError {
-    AppError::not_found("There is no such workspace, or you are not a member of it.")
-}
-
-async fn workspace_param(state: &AppState, parts: &mut Parts) -> Result<i64, AppError> {
-    let params = RawPathParams::from_request_parts(parts, state)
-        .await
-        .map_err(|_| no_such_workspace())?;
-    params
-        .iter()
-        .find(|(k, _)| *k == "workspace_id")
-        .and_then(|(_, v)| v.parse::<i64>().ok())
-        .ok_or_else(no_such_workspace)
-}
-
-async fn member_of_path(
-    state: &AppState,
-    parts: &mut Parts,
-    user: &User,
-) -> Result<Membership, AppError> {
-    let ws = workspace_param(state, parts).await?;
-    crate::accounts::store::membership(&state.db, crate::accounts::WorkspaceId(ws), user.id)
-        .await?
-        .ok_or_else(no_such_workspace)
-}
-
-async fn with_api_key(state: AppState, scope: Scope, req: Request, next: Next) -> Response {
-    let (mut parts, body) = req.into_parts();
-    let given = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|k| k.starts_with(KEY_PREFIX));
-    let unauthorized = || {
-        let mut r = AppError::unauthorized(
-            "Send a valid API key as `Authorization: Bearer lm_…`; create one on the workspace's API keys page.",
-        )
-        .into_response();
-        r.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        r
-    };
-    let Some(given) = given else {
-        return unauthorized();
-    };
-    let key = match crate::accounts::store::use_api_key(&state.db, &tokens::digest(given)).await {
-        Ok(Some(key)) => key,
-        Ok(None) => return unauthorized(),
-        Err(e) => return AppError::from(e).into_response(),
-    };
-    match workspace_param(&state, &mut parts).await {
-        Ok(ws) if ws == key.workspace_id.0 => {}
-        Ok(_) => return no_such_workspace().into_response(),
-        Err(e) => return e.into_response(),
-    }
-    if !key.scope.allows(scope) {
-        return AppError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "This API key may only read; use a key with the write scope.",
-        )
-        .into_response();
-    }
-    parts.extensions.insert(CurrentKey { key });
-    next.run(Request::from_parts(parts, body)).await
 }

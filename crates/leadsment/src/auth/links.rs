@@ -5,13 +5,13 @@
 use super::model::LinkPurpose;
 use super::tokens::{digest, random_token};
 use crate::auth::users::UserId;
-use crate::config::Config;
 use crate::store::{Db, StoreError, now_ms};
+use crate::web::settings::WebSettings;
 
 /// Creates a single-use link to `path` and returns its address.
 pub async fn make_link(
     db: &Db,
-    config: &Config,
+    web: &WebSettings,
     purpose: LinkPurpose,
     path: &str,
     user: Option<UserId>,
@@ -27,7 +27,7 @@ pub async fn make_link(
         now_ms() + purpose.ttl_ms(),
     )
     .await?;
-    Ok(config.web.public_url_for(&format!("{path}?token={token}")))
+    Ok(web.public_url_for(&format!("{path}?token={token}")))
 }
 
 /// A fresh secret and its digest (the digest is what gets stored).

@@ -17,12 +17,16 @@ pub mod throttle;
 pub mod tokens;
 pub mod users;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
+use self::settings::AuthSettings;
 use crate::store::Db;
+use crate::web::settings::WebSettings;
 
-pub use self::guard::{CurrentKey, CurrentMember, CurrentUser};
+pub use self::guard::{Access, CurrentUser};
 
 /// The short-lived signed token that authenticates page and API requests.
 pub const ACCESS_COOKIE: &str = "sb-access-token";
@@ -49,29 +53,51 @@ pub fn session_ttl() -> model::SessionTtl {
     }
 }
 
-/// What sign-in needs at run time: the keys, the mailer and the per-address limiter.
-pub struct AuthState {
+/// Sign-in's state: the database, the settings it reads, the keys, the mailer and the
+/// per-address limiter. Cheap to clone; handlers of sign-in's routes receive it.
+#[derive(Clone)]
+pub struct AuthState(Arc<AuthInner>);
+
+pub struct AuthInner {
+    pub db: Db,
+    /// The server's settings (its public address, for links and the CSRF origin check).
+    pub web: Arc<WebSettings>,
+    pub settings: AuthSettings,
     pub keys: tokens::Keys,
     pub mailer: mail::Mailer,
     pub limiter: throttle::AddressLimiter,
 }
 
+impl std::ops::Deref for AuthState {
+    type Target = AuthInner;
+    fn deref(&self) -> &AuthInner {
+        &self.0
+    }
+}
+
 impl AuthState {
     /// Keys come from the configuration (`session_secret`) or else from the store, so every
     /// node signs and checks with the same ones.
-    pub async fn load(settings: &settings::AuthSettings, store: &Db) -> anyhow::Result<AuthState> {
+    pub async fn load(
+        settings: &AuthSettings,
+        web: Arc<WebSettings>,
+        db: Db,
+    ) -> anyhow::Result<AuthState> {
         let master = match &settings.session_secret {
             Some(secret) => secret.expose_secret().as_bytes().to_vec(),
-            None => crate::store::secrets::shared(store, "auth-signing-key", 32)
+            None => crate::store::secrets::shared(&db, "auth-signing-key", 32)
                 .await
                 .context("cannot read the signing key from the database")?,
         };
         password::warm_up().await;
-        Ok(AuthState {
+        Ok(AuthState(Arc::new(AuthInner {
             keys: tokens::Keys::derive(&master),
             mailer: mail::Mailer::from_settings(settings)?,
             limiter: throttle::AddressLimiter::new(settings.login_attempts_per_minute),
-        })
+            settings: settings.clone(),
+            web,
+            db,
+        })))
     }
 }
 

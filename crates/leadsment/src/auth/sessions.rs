@@ -6,9 +6,9 @@ use axum_extra::extract::cookie::Cookie;
 use super::store::NewSession;
 use super::tokens::{AccessClaims, digest, random_token};
 use super::{cookies, session_ttl};
+use crate::auth::AuthState;
 use crate::auth::users::User;
 use crate::store::now_ms;
-use crate::web::AppState;
 use crate::web::error::AppError;
 
 pub(crate) fn user_agent(headers: &HeaderMap) -> String {
@@ -22,12 +22,12 @@ pub(crate) fn user_agent(headers: &HeaderMap) -> String {
 }
 
 pub(crate) fn access_cookie(
-    state: &AppState,
+    state: &AuthState,
     user: &User,
     session: super::model::SessionId,
 ) -> Cookie<'static> {
-    let ttl = state.config.auth.access_token_ttl.as_millis() as i64;
-    let token = state.auth.keys.sign_access(&AccessClaims {
+    let ttl = state.settings.access_token_ttl.as_millis() as i64;
+    let token = state.keys.sign_access(&AccessClaims {
         sid: session.0,
         uid: user.id.0,
         exp: now_ms() + ttl,
@@ -37,7 +37,7 @@ pub(crate) fn access_cookie(
 
 /// Opens a session for `user` and returns its two cookies.
 pub async fn open_session(
-    state: &AppState,
+    state: &AuthState,
     user: &User,
     persistent: bool,
     headers: &HeaderMap,

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::auth::users::UserId;
 use crate::auth::model::SessionId;
+use crate::auth::users::UserId;
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -1,14 +1,18 @@
 //! The public site: the home page now; marketing and legal pages, and the cookie policy
 //! generated from the cookie registry, join it here.
 
+use std::sync::Arc;
+
 use askama::Template;
 use axum::extract::State;
 use axum::response::Html;
 
+use crate::auth::Access;
+use crate::web::Route;
 use crate::web::error::AppError;
-use crate::web::{Access, AppState, Route};
+use crate::web::settings::WebSettings;
 
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<Arc<WebSettings>, Access>> {
     vec![Route::get("/", Access::Public, home)]
 }
 
@@ -19,8 +23,8 @@ struct HomePage<'a> {
     public_url: &'a str,
 }
 
-async fn home(State(state): State<AppState>) -> Result<Html<String>, AppError> {
-    let public_url = state.config.web.public_url_for("");
+async fn home(State(web): State<Arc<WebSettings>>) -> Result<Html<String>, AppError> {
+    let public_url = web.public_url_for("");
     let page = HomePage {
         version: env!("CARGO_PKG_VERSION"),
         public_url: &public_url,

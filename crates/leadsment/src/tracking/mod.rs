@@ -34,13 +34,14 @@ use ipnet::IpNet;
 use self::ingest::{DropMetrics, Refusal, Stop};
 use self::writer::WriterHandle;
 use crate::accounts::sites::{Hostname, Site};
+use crate::auth::Access;
 use crate::ipdb::IpDb;
 use crate::store::{Db, StoreError};
+use crate::web::Route;
 use crate::web::client_addr::ClientAddr;
 use crate::web::error::AppError;
-use crate::web::{Access, AppState, Route};
 
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<Arc<Tracking>, Access>> {
     vec![
         Route {
             method: axum::http::Method::GET,
@@ -238,7 +239,7 @@ async fn preflight() -> Response {
 
 /// `POST /api/event`: the pipeline ([`ingest`]), and its outcome as an HTTP answer.
 async fn event(
-    State(state): State<AppState>,
+    State(tracking): State<Arc<Tracking>>,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     body: Bytes,
@@ -255,7 +256,7 @@ async fn event(
         user_agent: text(header::USER_AGENT).unwrap_or_default(),
         now: crate::store::now_ms(),
     };
-    let tracking = &state.tracking;
+    let tracking = &*tracking;
     cors(match ingest::ingest(tracking, request).await {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err(Stop::Dropped(reason)) => {

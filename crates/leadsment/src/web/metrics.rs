@@ -1,5 +1,6 @@
 //! Prometheus metrics: requests and latency by route, and build information.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -9,20 +10,21 @@ use axum::response::{IntoResponse, Response};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use super::AppState;
 use super::error::AppError;
 
 pub struct Metrics {
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    token: Option<SecretString>,
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
 }
 
 impl Metrics {
-    pub fn new() -> Result<Metrics, prometheus::Error> {
+    pub fn new(token: Option<SecretString>) -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
             Opts::new(
@@ -53,6 +55,7 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(build_info))?;
         Ok(Metrics {
+            token,
             registry,
             requests,
             latency,
@@ -72,7 +75,7 @@ impl Metrics {
 
 /// Counts and times each request under its route pattern (`/api/sites/{id}`), never the raw
 /// path, so the label set stays small and carries no user data.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -82,7 +85,6 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     let started = Instant::now();
     let response = next.run(req).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let m = &state.metrics;
     m.latency
         .with_label_values(&[method.as_str(), route.as_str()])
         .observe(elapsed);
@@ -94,10 +96,10 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 
 /// `GET /metrics`, in the Prometheus text format.
 pub async fn render(
-    State(state): State<AppState>,
+    State(metrics): State<Arc<Metrics>>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    if let Some(token) = &state.config.web.metrics_token {
+    if let Some(token) = &metrics.token {
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -115,7 +117,7 @@ pub async fn render(
             return Ok(response);
         }
     }
-    let body = state.metrics.render().map_err(AppError::internal)?;
+    let body = metrics.render().map_err(AppError::internal)?;
     Ok((
         StatusCode::OK,
         [(

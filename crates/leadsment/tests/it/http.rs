@@ -5,8 +5,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::routing::{get, post};
+use leadsment::app::{self, AppState};
 use leadsment::server::Server;
-use leadsment::web::{self, AppState};
+use leadsment::web;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::Value;
@@ -218,7 +219,7 @@ async fn spawn_with_routes(
     let mut config = db.config();
     configure(&mut config);
     let server = Server::bind(config).await.unwrap();
-    let router = web::router_with(server.state().clone(), extra);
+    let router = app::router_with(server.state().clone(), extra);
     TestApp::start(db, server, Some(router)).await
 }
 

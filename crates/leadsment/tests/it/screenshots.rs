@@ -175,7 +175,7 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths(backend: 
     )
     .await
     .unwrap();
-    let setup = leadsment::accounts::pages::announce_setup(&app.db.config(), &store)
+    let setup = leadsment::accounts::pages::announce_setup(&app.db.config().web, &store)
         .await
         .unwrap()
         .unwrap();

@@ -8,16 +8,18 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{DoneQuery, back, notice};
-use crate::auth::users::{Email, Name, Password, User, UserId};
+use crate::accounts::chrome::Chrome;
+use crate::accounts::{Access, AccountsState};
 use crate::auth::guard::Csrf;
 use crate::auth::links::make_link;
 use crate::auth::model::{LinkPurpose, Session, SessionId};
+use crate::auth::users::{Email, Name, Password, User, UserId};
 use crate::auth::{CurrentUser, cookies, mail, password};
+use crate::web::Route;
 use crate::web::error::AppError;
-use crate::web::page::{self, Chrome, Errors, when};
-use crate::web::{Access, AppState, Route};
+use crate::web::page::{self, Errors, when};
 
-pub(super) fn routes() -> Vec<Route> {
+pub(super) fn routes() -> Vec<Route<AccountsState, Access>> {
     vec![
         Route::get("/account", Access::Session, account_page),
         Route::post("/account/name", Access::Session, change_name),
@@ -106,7 +108,7 @@ struct AccountPage {
 }
 
 async fn account_view(
-    state: &AppState,
+    state: &AccountsState,
     current: &CurrentUser,
     csrf: &str,
     done: Option<&str>,
@@ -122,12 +124,12 @@ async fn account_view(
         errors: Errors::default(),
         name: current.user.name.clone(),
         new_email: String::new(),
-        access_minutes: state.config.auth.access_token_ttl.as_secs().div_ceil(60),
+        access_minutes: state.settings.access_token_ttl.as_secs().div_ceil(60),
     })
 }
 
 async fn account_page(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(current): Extension<CurrentUser>,
     Extension(Csrf(csrf)): Extension<Csrf>,
     Query(q): Query<DoneQuery>,
@@ -136,7 +138,7 @@ async fn account_page(
 }
 
 async fn account_error(
-    state: &AppState,
+    state: &AccountsState,
     current: &CurrentUser,
     csrf: &str,
     status: StatusCode,
@@ -154,15 +156,14 @@ pub struct NameForm {
 }
 
 async fn change_name(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(current): Extension<CurrentUser>,
     Extension(Csrf(csrf)): Extension<Csrf>,
     Form(form): Form<NameForm>,
 ) -> Result<Response, AppError> {
     match Name::parse(&form.name, "name") {
         Ok(name) => {
-            crate::auth::store::set_user_name(&state.db, current.user.id, name.as_str())
-                .await?;
+            crate::auth::store::set_user_name(&state.db, current.user.id, name.as_str()).await?;
             Ok(back("/account", "name"))
         }
         Err(msg) => {
@@ -175,7 +176,11 @@ async fn change_name(
     }
 }
 
-async fn check_password(state: &AppState, user: UserId, given: &str) -> Result<bool, AppError> {
+async fn check_password(
+    state: &AccountsState,
+    user: UserId,
+    given: &str,
+) -> Result<bool, AppError> {
     if given.chars().count() > Password::MAX_CHARS {
         return Ok(false);
     }
@@ -196,7 +201,7 @@ pub struct PasswordForm {
 }
 
 async fn change_password(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(current): Extension<CurrentUser>,
     Extension(Csrf(csrf)): Extension<Csrf>,
     Form(form): Form<PasswordForm>,
@@ -228,7 +233,7 @@ pub struct EmailChangeForm {
 }
 
 async fn change_email(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(current): Extension<CurrentUser>,
     Extension(Csrf(csrf)): Extension<Csrf>,
     Form(form): Form<EmailChangeForm>,
@@ -255,7 +260,7 @@ async fn change_email(
     // The link goes to the new address, which proves it; the old one is told.
     let link = make_link(
         &state.db,
-        &state.config,
+        &state.web,
         LinkPurpose::EmailChange,
         "/auth/confirm-email",
         Some(current.user.id),
@@ -283,13 +288,13 @@ async fn change_email(
 }
 
 async fn resend_verification(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(current): Extension<CurrentUser>,
 ) -> Result<Response, AppError> {
     if !current.user.email_verified {
         let link = make_link(
             &state.db,
-            &state.config,
+            &state.web,
             LinkPurpose::Verify,
             "/auth/verify",
             Some(current.user.id),
@@ -307,7 +312,7 @@ async fn resend_verification(
 }
 
 async fn revoke_session(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(current): Extension<CurrentUser>,
     Path(session_id): Path<i64>,
 ) -> Result<Response, AppError> {
@@ -332,7 +337,7 @@ fn signed_out_response(to: &str) -> Response {
 }
 
 async fn sign_out_everywhere(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(current): Extension<CurrentUser>,
 ) -> Result<Response, AppError> {
     crate::auth::store::revoke_sessions(&state.db, current.user.id, None).await?;
@@ -346,7 +351,7 @@ pub struct DeleteAccountForm {
 }
 
 async fn delete_account(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(current): Extension<CurrentUser>,
     Extension(Csrf(csrf)): Extension<Csrf>,
     Form(form): Form<DeleteAccountForm>,

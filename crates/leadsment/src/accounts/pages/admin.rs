@@ -4,13 +4,15 @@ use askama::Template;
 use axum::extract::{Extension, State};
 use axum::response::Response;
 
+use crate::accounts::chrome::Chrome;
+use crate::accounts::{Access, AccountsState};
 use crate::auth::CurrentUser;
 use crate::auth::guard::Csrf;
+use crate::web::Route;
 use crate::web::error::AppError;
-use crate::web::page::{self, Chrome, when};
-use crate::web::{Access, AppState, Route};
+use crate::web::page::{self, when};
 
-pub(super) fn routes() -> Vec<Route> {
+pub(super) fn routes() -> Vec<Route<AccountsState, Access>> {
     vec![Route::get(
         "/admin/users",
         Access::PlatformAdmin,
@@ -34,7 +36,7 @@ struct AdminUsersPage {
 }
 
 async fn admin_users(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(current): Extension<CurrentUser>,
     Extension(Csrf(csrf)): Extension<Csrf>,
 ) -> Result<Response, AppError> {

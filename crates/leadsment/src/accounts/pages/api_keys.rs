@@ -10,16 +10,19 @@ use serde_json::json;
 
 use super::{DoneQuery, back, notice};
 use crate::accounts::api_keys::{ApiKey, KEY_PREFIX, Scope};
+use crate::accounts::chrome::Chrome;
 use crate::accounts::context::WorkspaceCtx;
-use crate::accounts::sites::NewSite;
-use crate::auth::users::Name;
 use crate::accounts::roles::Role;
-use crate::auth::{CurrentKey, CurrentMember, CurrentUser};
+use crate::accounts::sites::NewSite;
+use crate::accounts::{Access, AccountsState};
+use crate::accounts::{CurrentKey, CurrentMember};
+use crate::auth::CurrentUser;
+use crate::auth::users::Name;
+use crate::web::Route;
 use crate::web::error::AppError;
-use crate::web::page::{self, Chrome, Errors, when, when_opt};
-use crate::web::{Access, AppState, Route};
+use crate::web::page::{self, Errors, when, when_opt};
 
-pub(super) fn routes() -> Vec<Route> {
+pub(super) fn routes() -> Vec<Route<AccountsState, Access>> {
     use Access::{ApiKey as Key, Member as M};
     vec![
         Route::get("/w/{workspace_id}/api-keys", M(Role::Admin), keys_page),
@@ -65,7 +68,7 @@ struct KeysPage {
 }
 
 async fn keys_view(
-    state: &AppState,
+    state: &AccountsState,
     member: &CurrentMember,
     current: &CurrentUser,
     csrf: &str,
@@ -177,7 +180,7 @@ async fn revoke_key(
 // --- the API that keys open ------------------------------------------------------------
 
 async fn api_sites(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(CurrentKey { key }): Extension<CurrentKey>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let sites = crate::accounts::store::workspace_sites(&state.db, key.workspace_id).await?;
@@ -192,7 +195,7 @@ pub struct ApiSite {
 }
 
 async fn api_add_site(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(CurrentKey { key }): Extension<CurrentKey>,
     Json(body): Json<ApiSite>,
 ) -> Result<Response, AppError> {

@@ -7,18 +7,19 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use crate::auth::pages::{TokenQuery, link_invalid, redirect_with, with_next};
-use crate::auth::store::NewUser;
-use crate::auth::users::{Name, Password};
+use crate::accounts::{Access, AccountsState};
 use crate::auth::guard::{Csrf, authenticate};
+use crate::auth::pages::{TokenQuery, link_invalid, redirect_with, with_next};
 use crate::auth::password;
 use crate::auth::sessions::open_session;
+use crate::auth::store::NewUser;
 use crate::auth::tokens::digest;
+use crate::auth::users::{Name, Password};
+use crate::web::Route;
 use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
-use crate::web::{Access, AppState, Route};
 
-pub(super) fn routes() -> Vec<Route> {
+pub(super) fn routes() -> Vec<Route<AccountsState, Access>> {
     vec![
         Route::get("/invite", Access::Public, invite_page),
         Route::post("/invite", Access::Public, accept_invite),
@@ -42,7 +43,7 @@ struct InvitePage {
 }
 
 async fn invite_context(
-    state: &AppState,
+    state: &AccountsState,
     headers: &HeaderMap,
     token: &str,
     csrf: String,
@@ -88,7 +89,7 @@ impl InvitePage {
 }
 
 async fn invite_page(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(Csrf(csrf)): Extension<Csrf>,
     headers: HeaderMap,
     Query(q): Query<TokenQuery>,
@@ -110,7 +111,7 @@ pub struct InviteForm {
 }
 
 async fn accept_invite(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(Csrf(csrf)): Extension<Csrf>,
     headers: HeaderMap,
     Form(form): Form<InviteForm>,

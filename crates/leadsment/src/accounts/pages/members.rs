@@ -8,19 +8,22 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{DoneQuery, back, notice};
+use crate::accounts::CurrentMember;
+use crate::accounts::chrome::Chrome;
 use crate::accounts::context::WorkspaceCtx;
 use crate::accounts::invitations::{INVITATION_TTL_MS, Invitation};
-use crate::auth::users::{Email, UserId};
 use crate::accounts::roles::Role;
+use crate::accounts::{Access, AccountsState};
 use crate::accounts::{Member, WorkspaceId};
 use crate::auth::links::fresh_secret;
-use crate::auth::{CurrentMember, CurrentUser, mail};
+use crate::auth::users::{Email, UserId};
+use crate::auth::{CurrentUser, mail};
 use crate::store::now_ms;
+use crate::web::Route;
 use crate::web::error::AppError;
-use crate::web::page::{self, Chrome, Errors, when};
-use crate::web::{Access, AppState, Route};
+use crate::web::page::{self, Errors, when};
 
-pub(super) fn routes() -> Vec<Route> {
+pub(super) fn routes() -> Vec<Route<AccountsState, Access>> {
     use Access::Member as M;
     vec![
         Route::get("/w/{workspace_id}/members", M(Role::Viewer), members_page),
@@ -94,7 +97,7 @@ impl MembersPage {
 }
 
 async fn members_view(
-    state: &AppState,
+    state: &AccountsState,
     member: &CurrentMember,
     current: &CurrentUser,
     csrf: &str,
@@ -200,10 +203,7 @@ async fn invite(
         now_ms() + INVITATION_TTL_MS,
     )
     .await?;
-    let link = state
-        .config
-        .web
-        .public_url_for(&format!("/invite?token={token}"));
+    let link = state.web.public_url_for(&format!("/invite?token={token}"));
     state.auth.mailer.send_later(mail::Email {
         to: email.as_str().to_owned(),
         subject: format!("{} invited you to {} on Leadsment", current.user.name, ws.name),
@@ -239,7 +239,11 @@ pub struct RoleForm {
 }
 
 /// The target's membership in this workspace, or 404.
-async fn target_member(state: &AppState, ws: WorkspaceId, user: i64) -> Result<Role, AppError> {
+async fn target_member(
+    state: &AccountsState,
+    ws: WorkspaceId,
+    user: i64,
+) -> Result<Role, AppError> {
     crate::accounts::store::membership(&state.db, ws, UserId(user))
         .await?
         .map(|m| m.role)

@@ -16,13 +16,14 @@ use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use crate::accounts::{Access, AccountsState};
 use crate::auth::CurrentUser;
+use crate::web::Route;
 use crate::web::error::AppError;
-use crate::web::{Access, AppState, Route};
 
 pub use self::setup::announce_setup;
 
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<AccountsState, Access>> {
     let mut routes = vec![Route::get("/app", Access::Session, app_home)];
     routes.extend(account::routes());
     routes.extend(workspaces::routes());
@@ -69,7 +70,7 @@ fn back(path: &str, done: &str) -> Response {
 // --- the app's entry ---------------------------------------------------------------------
 
 async fn app_home(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(current): Extension<CurrentUser>,
 ) -> Result<Response, AppError> {
     let first = crate::accounts::store::memberships(&state.db, current.user.id)

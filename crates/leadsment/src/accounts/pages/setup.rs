@@ -7,21 +7,23 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::auth::pages::{TokenQuery, link_invalid, redirect_with};
-use crate::auth::store::NewUser;
-use crate::auth::users::{Email, Name, Password};
+use crate::accounts::{Access, AccountsState};
 use crate::auth::guard::Csrf;
+use crate::auth::links::make_link;
 use crate::auth::model::LinkPurpose;
+use crate::auth::pages::{TokenQuery, link_invalid, redirect_with};
 use crate::auth::password;
 use crate::auth::sessions::open_session;
-use crate::auth::tokens::{digest, random_token};
-use crate::config::Config;
-use crate::store::{Db, now_ms};
+use crate::auth::store::NewUser;
+use crate::auth::tokens::digest;
+use crate::auth::users::{Email, Name, Password};
+use crate::store::Db;
+use crate::web::Route;
 use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
-use crate::web::{Access, AppState, Route};
+use crate::web::settings::WebSettings;
 
-pub(super) fn routes() -> Vec<Route> {
+pub(super) fn routes() -> Vec<Route<AccountsState, Access>> {
     vec![
         Route::get("/auth/setup", Access::Public, setup_page),
         Route::post("/auth/setup", Access::Public, setup),
@@ -30,23 +32,11 @@ pub(super) fn routes() -> Vec<Route> {
 
 /// At start: while no platform administrator exists, print a one-time address that creates
 /// the first one. There is no default password.
-pub async fn announce_setup(config: &Config, store: &Db) -> anyhow::Result<Option<String>> {
+pub async fn announce_setup(web: &WebSettings, store: &Db) -> anyhow::Result<Option<String>> {
     if crate::auth::store::count_platform_admins(store).await? > 0 {
         return Ok(None);
     }
-    let token = random_token();
-    crate::auth::store::create_link(
-        store,
-        &digest(&token),
-        LinkPurpose::Setup,
-        None,
-        None,
-        now_ms() + LinkPurpose::Setup.ttl_ms(),
-    )
-    .await?;
-    let url = config
-        .web
-        .public_url_for(&format!("/auth/setup?token={token}"));
+    let url = make_link(store, web, LinkPurpose::Setup, "/auth/setup", None, None).await?;
     tracing::warn!(
         setup_url = %url,
         "no administrator exists yet: open this one-time address (valid 24 hours, until the next start) to create the first one"
@@ -66,7 +56,7 @@ struct SetupPage {
 }
 
 async fn setup_page(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(Csrf(csrf)): Extension<Csrf>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
@@ -101,7 +91,7 @@ pub struct SetupForm {
 }
 
 async fn setup(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(Csrf(csrf)): Extension<Csrf>,
     headers: HeaderMap,
     Form(form): Form<SetupForm>,

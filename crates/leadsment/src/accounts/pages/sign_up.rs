@@ -7,20 +7,21 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::auth::pages::check_email;
 use crate::accounts::errors::AccountError;
-use crate::auth::store::NewUser;
-use crate::auth::users::{Email, Name, Password};
+use crate::accounts::{Access, AccountsState};
 use crate::auth::guard::Csrf;
 use crate::auth::links::make_link;
 use crate::auth::model::LinkPurpose;
+use crate::auth::pages::check_email;
 use crate::auth::settings::SignupMode;
+use crate::auth::store::NewUser;
+use crate::auth::users::{Email, Name, Password};
 use crate::auth::{mail, password};
+use crate::web::Route;
 use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
-use crate::web::{Access, AppState, Route};
 
-pub(super) fn routes() -> Vec<Route> {
+pub(super) fn routes() -> Vec<Route<AccountsState, Access>> {
     vec![
         Route::get("/auth/sign-up", Access::Public, sign_up_page),
         Route::post("/auth/sign-up", Access::Public, sign_up),
@@ -39,12 +40,12 @@ struct SignUpPage {
 }
 
 async fn sign_up_page(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(Csrf(csrf)): Extension<Csrf>,
 ) -> Result<Response, AppError> {
     page::ok(&SignUpPage {
         csrf,
-        open: state.config.auth.signup == SignupMode::Open,
+        open: state.settings.signup == SignupMode::Open,
         name: String::new(),
         email: String::new(),
         workspace: String::new(),
@@ -65,11 +66,11 @@ pub struct SignUpForm {
 }
 
 async fn sign_up(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(Csrf(csrf)): Extension<Csrf>,
     Form(form): Form<SignUpForm>,
 ) -> Result<Response, AppError> {
-    if state.config.auth.signup != SignupMode::Open {
+    if state.settings.signup != SignupMode::Open {
         return Err(AppError::forbidden(
             "Sign-up is by invitation on this server. Ask someone in your company to invite you.",
         ));
@@ -109,7 +110,7 @@ async fn sign_up(
         Ok((user, _)) => {
             let link = make_link(
                 &state.db,
-                &state.config,
+                &state.web,
                 LinkPurpose::Verify,
                 "/auth/verify",
                 Some(user.id),
@@ -128,7 +129,7 @@ async fn sign_up(
         }
         Err(AccountError::EmailTaken) => {
             // The address has an account: tell its owner, and answer as for a new one.
-            let link = state.config.web.public_url_for("/auth/forgot");
+            let link = state.web.public_url_for("/auth/forgot");
             state.auth.mailer.send_later(mail::Email {
                 to: email.as_str().to_owned(),
                 subject: "Someone tried to sign up with your address".to_owned(),

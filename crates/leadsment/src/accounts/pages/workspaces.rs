@@ -9,17 +9,20 @@ use serde::Deserialize;
 
 use super::account::NameForm;
 use super::{DoneQuery, back, notice};
+use crate::accounts::CurrentMember;
+use crate::accounts::chrome::Chrome;
 use crate::accounts::context::WorkspaceCtx;
-use crate::accounts::sites::{NewSite, Site};
-use crate::auth::users::Name;
 use crate::accounts::roles::Role;
+use crate::accounts::sites::{NewSite, Site};
+use crate::accounts::{Access, AccountsState};
+use crate::auth::CurrentUser;
 use crate::auth::guard::Csrf;
-use crate::auth::{CurrentMember, CurrentUser};
+use crate::auth::users::Name;
+use crate::web::Route;
 use crate::web::error::AppError;
-use crate::web::page::{self, Chrome, Errors, when};
-use crate::web::{Access, AppState, Route};
+use crate::web::page::{self, Errors, when};
 
-pub(super) fn routes() -> Vec<Route> {
+pub(super) fn routes() -> Vec<Route<AccountsState, Access>> {
     use Access::Member as M;
     vec![
         Route::get("/workspaces", Access::Session, workspaces_page),
@@ -45,7 +48,7 @@ struct WorkspacesPage {
 }
 
 async fn workspaces_view(
-    state: &AppState,
+    state: &AccountsState,
     current: &CurrentUser,
     csrf: &str,
 ) -> Result<WorkspacesPage, AppError> {
@@ -67,7 +70,7 @@ async fn workspaces_view(
 }
 
 async fn workspaces_page(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(current): Extension<CurrentUser>,
     Extension(Csrf(csrf)): Extension<Csrf>,
 ) -> Result<Response, AppError> {
@@ -75,7 +78,7 @@ async fn workspaces_page(
 }
 
 async fn create_workspace(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     Extension(current): Extension<CurrentUser>,
     Extension(Csrf(csrf)): Extension<Csrf>,
     Form(form): Form<NameForm>,
@@ -116,14 +119,14 @@ struct OverviewPage {
 }
 
 async fn overview_view(
-    state: &AppState,
+    state: &AccountsState,
     member: &CurrentMember,
     current: &CurrentUser,
     csrf: &str,
     done: Option<&str>,
 ) -> Result<OverviewPage, AppError> {
     let ws = &member.membership.workspace;
-    let public = state.config.web.public_url_for("");
+    let public = state.web.public_url_for("");
     let sites = crate::accounts::store::workspace_sites(&state.db, ws.id)
         .await?
         .into_iter()

@@ -3,9 +3,9 @@
 use super::parse_role;
 use super::workspaces::{add_or_raise_member, workspace};
 use crate::accounts::invitations::Invitation;
-use crate::auth::users::UserId;
 use crate::accounts::roles::Role;
 use crate::accounts::{Workspace, WorkspaceId};
+use crate::auth::users::UserId;
 use crate::store::{Db, StoreError, now_ms, sql};
 
 #[derive(sqlx::FromRow)]

@@ -1,11 +1,11 @@
 //! Workspaces and who belongs to them.
 
 use super::parse_role;
-use crate::auth::store::{NewUser, UserRow, insert_user};
 use crate::accounts::errors::AccountError;
-use crate::auth::users::{User, UserId};
 use crate::accounts::roles::Role;
 use crate::accounts::{DEFAULT_WORKSPACE_NAME, Member, Membership, Workspace, WorkspaceId};
+use crate::auth::store::{NewUser, UserRow, insert_user};
+use crate::auth::users::{User, UserId};
 use crate::store::{Db, StoreError, Tx, now_ms, sql};
 
 #[derive(sqlx::FromRow)]

@@ -9,17 +9,18 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{NoticePage, TokenQuery, link_invalid, signed_out};
-use crate::auth::users::Password;
 use crate::auth::guard::Csrf;
 use crate::auth::model::LinkPurpose;
 use crate::auth::password;
 use crate::auth::tokens::digest;
+use crate::auth::users::Password;
+use crate::auth::{Access, AuthState};
 use crate::store::Db;
+use crate::web::Route;
 use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
-use crate::web::{Access, AppState, Route};
 
-pub(super) fn routes() -> Vec<Route> {
+pub(super) fn routes() -> Vec<Route<AuthState, Access>> {
     vec![
         Route::get("/auth/reset", Access::Public, reset_page),
         Route::post("/auth/reset", Access::Public, reset),
@@ -42,7 +43,7 @@ struct ConfirmPage {
 }
 
 async fn verify_page(
-    State(state): State<AppState>,
+    State(state): State<AuthState>,
     Extension(Csrf(csrf)): Extension<Csrf>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
@@ -69,7 +70,7 @@ pub struct TokenForm {
 }
 
 async fn verify(
-    State(state): State<AppState>,
+    State(state): State<AuthState>,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, AppError> {
     let Some(link) =
@@ -85,7 +86,7 @@ async fn verify(
 }
 
 async fn confirm_email_page(
-    State(state): State<AppState>,
+    State(state): State<AuthState>,
     Extension(Csrf(csrf)): Extension<Csrf>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
@@ -109,7 +110,7 @@ async fn confirm_email_page(
 }
 
 async fn confirm_email(
-    State(state): State<AppState>,
+    State(state): State<AuthState>,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, AppError> {
     let Some(link) =
@@ -177,7 +178,7 @@ fn reset_title(purpose: LinkPurpose) -> &'static str {
 }
 
 async fn reset_page(
-    State(state): State<AppState>,
+    State(state): State<AuthState>,
     Extension(Csrf(csrf)): Extension<Csrf>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
@@ -201,7 +202,7 @@ pub struct ResetForm {
 }
 
 async fn reset(
-    State(state): State<AppState>,
+    State(state): State<AuthState>,
     Extension(Csrf(csrf)): Extension<Csrf>,
     Form(form): Form<ResetForm>,
 ) -> Result<Response, AppError> {
@@ -238,11 +239,8 @@ async fn reset(
     crate::auth::store::set_email_verified(&state.db, user_id).await?;
     crate::auth::store::revoke_sessions(&state.db, user_id, None).await?;
     if let Some(user) = crate::auth::store::user(&state.db, user_id).await? {
-        crate::auth::store::clear_login_failures(
-            &state.db,
-            &state.auth.keys.throttle_key(&user.email),
-        )
-        .await?;
+        crate::auth::store::clear_login_failures(&state.db, &state.keys.throttle_key(&user.email))
+            .await?;
     }
     Ok(signed_out("/auth/sign-in?done=password"))
 }

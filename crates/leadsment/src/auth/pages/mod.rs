@@ -17,11 +17,12 @@ use axum_extra::extract::cookie::Cookie;
 use serde::Deserialize;
 
 use super::cookies;
+use crate::auth::{Access, AuthState};
+use crate::web::Route;
 use crate::web::error::AppError;
 use crate::web::page::{self};
-use crate::web::{AppState, Route};
 
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<AuthState, Access>> {
     let mut routes = sign_in::routes();
     routes.extend(session::routes());
     routes.extend(recovery::routes());
@@ -71,14 +72,14 @@ struct CheckEmailPage {
 }
 
 pub fn check_email(
-    state: &AppState,
+    state: &AuthState,
     title: &'static str,
     message: String,
 ) -> Result<Response, AppError> {
     page::ok(&CheckEmailPage {
         title,
         message,
-        logs_links: state.auth.mailer.logs_links(),
+        logs_links: state.mailer.logs_links(),
     })
 }
 

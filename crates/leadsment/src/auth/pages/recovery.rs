@@ -8,16 +8,17 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::check_email;
-use crate::auth::users::Email;
 use crate::auth::guard::Csrf;
 use crate::auth::links::make_link;
 use crate::auth::mail;
 use crate::auth::model::LinkPurpose;
+use crate::auth::users::Email;
+use crate::auth::{Access, AuthState};
+use crate::web::Route;
 use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
-use crate::web::{Access, AppState, Route};
 
-pub(super) fn routes() -> Vec<Route> {
+pub(super) fn routes() -> Vec<Route<AuthState, Access>> {
     vec![
         Route::get("/auth/forgot", Access::Public, forgot_page),
         Route::post("/auth/forgot", Access::Public, forgot),
@@ -47,7 +48,7 @@ pub struct EmailForm {
 }
 
 async fn forgot(
-    State(state): State<AppState>,
+    State(state): State<AuthState>,
     Extension(Csrf(csrf)): Extension<Csrf>,
     Form(form): Form<EmailForm>,
 ) -> Result<Response, AppError> {
@@ -69,14 +70,14 @@ async fn forgot(
     if let Some(found) = crate::auth::store::user_by_email(&state.db, email.as_str()).await? {
         let link = make_link(
             &state.db,
-            &state.config,
+            &state.web,
             LinkPurpose::Reset,
             "/auth/reset",
             Some(found.user.id),
             None,
         )
         .await?;
-        state.auth.mailer.send_later(mail::Email {
+        state.mailer.send_later(mail::Email {
             to: found.user.email.clone(),
             subject: "Choose a new Leadsment password".to_owned(),
             body: format!(

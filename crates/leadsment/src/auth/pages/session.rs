@@ -10,11 +10,12 @@ use crate::auth::model::RefreshOutcome;
 use crate::auth::sessions::access_cookie;
 use crate::auth::store::PresentedRefresh;
 use crate::auth::tokens::digest;
+use crate::auth::{Access, AuthState};
 use crate::auth::{REFRESH_COOKIE, REFRESH_GRACE_MS, cookies, safe_next, session_ttl};
+use crate::web::Route;
 use crate::web::error::AppError;
-use crate::web::{Access, AppState, Route};
 
-pub(super) fn routes() -> Vec<Route> {
+pub(super) fn routes() -> Vec<Route<AuthState, Access>> {
     vec![
         Route::post("/auth/sign-out", Access::Public, sign_out),
         Route::get("/auth/refresh", Access::Public, refresh_page),
@@ -27,11 +28,11 @@ enum Refreshed {
     Failed,
 }
 
-async fn rotate(state: &AppState, headers: &HeaderMap) -> Result<Refreshed, AppError> {
+async fn rotate(state: &AuthState, headers: &HeaderMap) -> Result<Refreshed, AppError> {
     let Some(token) = cookies::get(headers, REFRESH_COOKIE) else {
         return Ok(Refreshed::Failed);
     };
-    let child = state.auth.keys.refresh_child(&token);
+    let child = state.keys.refresh_child(&token);
     let outcome = crate::auth::store::refresh(
         &state.db,
         &PresentedRefresh {
@@ -63,7 +64,7 @@ async fn rotate(state: &AppState, headers: &HeaderMap) -> Result<Refreshed, AppE
 /// `GET /auth/refresh?next=/path`: pages whose access token expired come here (the refresh
 /// cookie is sent only to `/auth`) and go back, or on to sign-in.
 async fn refresh_page(
-    State(state): State<AppState>,
+    State(state): State<AuthState>,
     headers: HeaderMap,
     Query(q): Query<NextQuery>,
 ) -> Result<Response, AppError> {
@@ -76,7 +77,7 @@ async fn refresh_page(
 
 /// `POST /auth/refresh`, for scripts: 204 with new cookies, or 401.
 async fn refresh_api(
-    State(state): State<AppState>,
+    State(state): State<AuthState>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     Ok(match rotate(&state, &headers).await? {
@@ -100,9 +101,12 @@ async fn refresh_api(
 
 /// `POST /auth/sign-out`: ends this session (found by the access token, even an expired one,
 /// or by the refresh token).
-async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+async fn sign_out(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     let by_access = cookies::get(&headers, crate::auth::ACCESS_COOKIE)
-        .and_then(|t| state.auth.keys.verify_access(&t))
+        .and_then(|t| state.keys.verify_access(&t))
         .map(|c| c.session());
     let by_refresh = match cookies::get(&headers, REFRESH_COOKIE) {
         Some(t) => crate::auth::store::session_of_refresh(&state.db, &digest(&t)).await?,

@@ -8,17 +8,18 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::redirect_with;
-use crate::auth::users::{Email, Password};
 use crate::auth::guard::{Csrf, authenticate};
 use crate::auth::sessions::open_session;
 use crate::auth::settings::SignupMode;
+use crate::auth::users::{Email, Password};
+use crate::auth::{Access, AuthState};
 use crate::auth::{password, safe_next};
 use crate::store::now_ms;
+use crate::web::Route;
 use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
-use crate::web::{Access, AppState, Route};
 
-pub(super) fn routes() -> Vec<Route> {
+pub(super) fn routes() -> Vec<Route<AuthState, Access>> {
     vec![
         Route::get("/auth/sign-in", Access::Public, sign_in_page),
         Route::post("/auth/sign-in", Access::Public, sign_in),
@@ -47,7 +48,7 @@ pub struct SignInQuery {
 }
 
 async fn sign_in_page(
-    State(state): State<AppState>,
+    State(state): State<AuthState>,
     Extension(Csrf(csrf)): Extension<Csrf>,
     headers: HeaderMap,
     Query(q): Query<SignInQuery>,
@@ -80,7 +81,7 @@ async fn sign_in_page(
         errors: Errors::default(),
         notice,
         alert: None,
-        signup_open: state.config.auth.signup == SignupMode::Open,
+        signup_open: state.settings.signup == SignupMode::Open,
     })
 }
 
@@ -113,7 +114,7 @@ fn wait_text(ms: i64) -> String {
 }
 
 async fn sign_in(
-    State(state): State<AppState>,
+    State(state): State<AuthState>,
     Extension(Csrf(csrf)): Extension<Csrf>,
     client: crate::web::client_addr::ClientAddr,
     headers: HeaderMap,
@@ -129,9 +130,9 @@ async fn sign_in(
         errors: Errors::default(),
         notice: None,
         alert: None,
-        signup_open: state.config.auth.signup == SignupMode::Open,
+        signup_open: state.settings.signup == SignupMode::Open,
     };
-    if let Err(wait) = state.auth.limiter.check(client.limiter_key()) {
+    if let Err(wait) = state.limiter.check(client.limiter_key()) {
         let ms = wait.as_millis() as i64;
         page.alert = Some(format!(
             "Too many sign-in attempts from your network. Try again in {}.",
@@ -159,7 +160,7 @@ async fn sign_in(
         return page::render(StatusCode::UNAUTHORIZED, &page);
     }
     // The same throttle for known and unknown addresses: it reveals nothing.
-    let key = state.auth.keys.throttle_key(email.as_str());
+    let key = state.keys.throttle_key(email.as_str());
     if let Some(until) = crate::auth::store::login_blocked_until(&state.db, &key).await? {
         let ms = until - now_ms();
         page.alert = Some(format!(

@@ -5,8 +5,8 @@ mod users;
 
 pub use users::*;
 
-use crate::auth::users::{User, UserId};
 use crate::auth::model::{LinkPurpose, LinkToken, RefreshOutcome, Session, SessionId, SessionTtl};
+use crate::auth::users::{User, UserId};
 use crate::store::{Db, StoreError, Tx, now_ms, sql};
 
 /// A session to open, with its first refresh token.
@@ -168,12 +168,10 @@ pub async fn refresh(db: &Db, p: &PresentedRefresh) -> Result<RefreshOutcome, St
         .await?;
         let session = load_session(&mut tx, row.session_id).await?;
         tx.commit().await?;
-        return Ok(
-            match crate::auth::store::user(db, session.user_id).await? {
-                Some(user) => RefreshOutcome::Rotated { session, user },
-                None => RefreshOutcome::Invalid,
-            },
-        );
+        return Ok(match crate::auth::store::user(db, session.user_id).await? {
+            Some(user) => RefreshOutcome::Rotated { session, user },
+            None => RefreshOutcome::Invalid,
+        });
     }
     // Used before. Moments ago, by the parent of the current token: racing tabs.
     let used_at: Option<i64> = tx
@@ -191,12 +189,10 @@ pub async fn refresh(db: &Db, p: &PresentedRefresh) -> Result<RefreshOutcome, St
     if recent && child_is_current {
         let session = load_session(&mut tx, row.session_id).await?;
         tx.commit().await?;
-        return Ok(
-            match crate::auth::store::user(db, session.user_id).await? {
-                Some(user) => RefreshOutcome::Replayed { session, user },
-                None => RefreshOutcome::Invalid,
-            },
-        );
+        return Ok(match crate::auth::store::user(db, session.user_id).await? {
+            Some(user) => RefreshOutcome::Replayed { session, user },
+            None => RefreshOutcome::Invalid,
+        });
     }
     // Reuse of an old token: someone else may hold the family. Revoke it all.
     tx.execute(

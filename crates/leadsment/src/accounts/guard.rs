@@ -1,0 +1,193 @@
+//! The workspace access levels, on top of sign-in's: a member of the workspace in the path
+//! with at least a role, or an API key of that workspace with at least a scope. The route
+//! table of the whole application is in these terms, and this guard enforces all of it,
+//! handing sign-in's levels to `auth::guard`.
+
+use axum::extract::{FromRequestParts, RawPathParams, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::api_keys::{ApiKey, KEY_PREFIX, Scope};
+use super::roles::Role;
+use super::{AccountsState, Membership, WorkspaceId, store};
+use crate::auth::guard::{self as auth_guard, CurrentUser};
+use crate::auth::tokens;
+use crate::auth::users::User;
+use crate::web::error::AppError;
+
+/// Who may call a route: sign-in's levels, and the workspace ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone; unsafe methods must pass the CSRF check.
+    Public,
+    /// Anyone, from any site, without credentials (the tracker's beacon).
+    Beacon,
+    /// The operator's monitoring (metrics).
+    Operator,
+    /// Any signed-in user.
+    Session,
+    /// A signed-in member of the workspace in the path (`{workspace_id}`) with at least this
+    /// role. Non-members get 404, members with a lesser role 403.
+    Member(Role),
+    /// A signed-in platform administrator; others get 404.
+    PlatformAdmin,
+    /// An API key of the workspace in the path with at least this scope. No cookies, so no
+    /// CSRF check.
+    ApiKey(Scope),
+}
+
+impl From<auth_guard::Access> for Access {
+    fn from(access: auth_guard::Access) -> Access {
+        match access {
+            auth_guard::Access::Public => Access::Public,
+            auth_guard::Access::Beacon => Access::Beacon,
+            auth_guard::Access::Operator => Access::Operator,
+            auth_guard::Access::Session => Access::Session,
+            auth_guard::Access::PlatformAdmin => Access::PlatformAdmin,
+        }
+    }
+}
+
+/// The level of sign-in's own: the workspace levels need a session first.
+fn sign_in_level(access: Access) -> auth_guard::Access {
+    match access {
+        Access::Public => auth_guard::Access::Public,
+        Access::Beacon => auth_guard::Access::Beacon,
+        Access::Operator => auth_guard::Access::Operator,
+        Access::PlatformAdmin => auth_guard::Access::PlatformAdmin,
+        Access::Session | Access::Member(_) | Access::ApiKey(_) => auth_guard::Access::Session,
+    }
+}
+
+/// The member of the workspace named in the path (routes with `Access::Member`).
+#[derive(Debug, Clone)]
+pub struct CurrentMember {
+    pub user: User,
+    pub membership: Membership,
+}
+
+/// The API key of a request (routes with `Access::ApiKey`).
+#[derive(Debug, Clone)]
+pub struct CurrentKey {
+    pub key: ApiKey,
+}
+
+/// The middleware of a route with `access`.
+pub async fn enforce(state: AccountsState, access: Access, req: Request, next: Next) -> Response {
+    let needed = match access {
+        Access::ApiKey(scope) => return with_api_key(state, scope, req, next).await,
+        Access::Member(needed) => needed,
+        Access::Public
+        | Access::Beacon
+        | Access::Operator
+        | Access::Session
+        | Access::PlatformAdmin => {
+            let level = sign_in_level(access);
+            return auth_guard::enforce(state.auth, level, req, next).await;
+        }
+    };
+    let signed_in = auth_guard::Access::Session;
+    let mut admitted = match auth_guard::admit(&state.auth, signed_in, req).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
+    };
+    let Some(CurrentUser { user, .. }) = admitted.current().cloned() else {
+        return AppError::internal(anyhow::anyhow!("a signed-in request without its user"))
+            .into_response();
+    };
+    let membership = match member_of_path(&state, &mut admitted.parts, &user).await {
+        Ok(m) => m,
+        Err(e) => return e.into_response(),
+    };
+    if !membership.role.allows(needed) {
+        return forbidden_role(membership.role, needed).into_response();
+    }
+    admitted
+        .parts
+        .extensions
+        .insert(CurrentMember { user, membership });
+    auth_guard::proceed(admitted, next).await
+}
+
+fn forbidden_role(have: Role, needed: Role) -> AppError {
+    AppError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!(
+            "Your role in this workspace ({}) does not allow this; it needs {}. Ask an owner or admin.",
+            have.label(),
+            needed.label()
+        ),
+    )
+}
+
+fn no_such_workspace() -> AppError {
+    AppError::not_found("There is no such workspace, or you are not a member of it.")
+}
+
+async fn workspace_param(parts: &mut Parts) -> Result<i64, AppError> {
+    let params = RawPathParams::from_request_parts(parts, &())
+        .await
+        .map_err(|_| no_such_workspace())?;
+    params
+        .iter()
+        .find(|(k, _)| *k == "workspace_id")
+        .and_then(|(_, v)| v.parse::<i64>().ok())
+        .ok_or_else(no_such_workspace)
+}
+
+async fn member_of_path(
+    state: &AccountsState,
+    parts: &mut Parts,
+    user: &User,
+) -> Result<Membership, AppError> {
+    let ws = workspace_param(parts).await?;
+    store::membership(&state.db, WorkspaceId(ws), user.id)
+        .await?
+        .ok_or_else(no_such_workspace)
+}
+
+async fn with_api_key(state: AccountsState, scope: Scope, req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let given = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|k| k.starts_with(KEY_PREFIX));
+    let unauthorized = || {
+        let mut r = AppError::unauthorized(
+            "Send a valid API key as `Authorization: Bearer lm_…`; create one on the workspace's API keys page.",
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        r
+    };
+    let Some(given) = given else {
+        return unauthorized();
+    };
+    let key = match store::use_api_key(&state.db, &tokens::digest(given)).await {
+        Ok(Some(key)) => key,
+        Ok(None) => return unauthorized(),
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    match workspace_param(&mut parts).await {
+        Ok(ws) if ws == key.workspace_id.0 => {}
+        Ok(_) => return no_such_workspace().into_response(),
+        Err(e) => return e.into_response(),
+    }
+    if !key.scope.allows(scope) {
+        return AppError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "This API key may only read; use a key with the write scope.",
+        )
+        .into_response();
+    }
+    parts.extensions.insert(CurrentKey { key });
+    next.run(Request::from_parts(parts, body)).await
+}
