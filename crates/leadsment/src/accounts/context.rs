@@ -1,5 +1,5 @@
-//! What a handler of a workspace page receives in one extractor, instead of the same four
-//! (state, member, user, CSRF token) on every handler. The route's guard (`Access::Member`)
+//! What a handler of a workspace or signed-in page receives in one extractor, instead of the
+//! same four (state, member, user, CSRF token) on every handler. The route's guard (`Access::Member`)
 //! has already checked the membership and left its findings in the request; a route without
 //! that guard gets a 500 here, never a page built without the check.
 
@@ -20,6 +20,11 @@ pub struct WorkspaceCtx {
 }
 
 impl WorkspaceCtx {
+    /// The state, the member, the user and the CSRF token, for handlers to take apart.
+    pub fn parts(self) -> (AccountsState, CurrentMember, CurrentUser, String) {
+        (self.state, self.member, self.current, self.csrf)
+    }
+
     /// The workspace in the path.
     pub fn workspace(&self) -> &super::Workspace {
         &self.member.membership.workspace
@@ -47,6 +52,43 @@ impl FromRequestParts<AccountsState> for WorkspaceCtx {
         Ok(WorkspaceCtx {
             state: state.clone(),
             member: member.clone(),
+            current: current.clone(),
+            csrf: csrf.clone(),
+        })
+    }
+}
+
+/// A signed-in page's request (routes with `Access::Session` and up): the state, who asks,
+/// and the CSRF token for its forms.
+pub struct SessionCtx {
+    pub state: AccountsState,
+    pub current: CurrentUser,
+    pub csrf: String,
+}
+
+impl SessionCtx {
+    /// The state, the user and the CSRF token, for handlers to take apart.
+    pub fn parts(self) -> (AccountsState, CurrentUser, String) {
+        (self.state, self.current, self.csrf)
+    }
+}
+
+impl FromRequestParts<AccountsState> for SessionCtx {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AccountsState,
+    ) -> Result<SessionCtx, AppError> {
+        let missing = || {
+            AppError::internal(anyhow::anyhow!(
+                "a signed-in page without its session check"
+            ))
+        };
+        let current = parts.extensions.get::<CurrentUser>().ok_or_else(missing)?;
+        let Csrf(csrf) = parts.extensions.get::<Csrf>().ok_or_else(missing)?;
+        Ok(SessionCtx {
+            state: state.clone(),
             current: current.clone(),
             csrf: csrf.clone(),
         })

@@ -67,6 +67,22 @@ impl<S: Clone + Send + Sync + 'static, A> Route<S, A> {
         }
     }
 
+    /// A page and the form it posts to itself: `GET path` shows it, `POST path` submits it,
+    /// both with the same access.
+    pub fn form<P, TP, F, TF>(path: &'static str, access: A, page: P, submit: F) -> [Route<S, A>; 2]
+    where
+        A: Copy,
+        P: axum::handler::Handler<TP, S>,
+        F: axum::handler::Handler<TF, S>,
+        TP: 'static,
+        TF: 'static,
+    {
+        [
+            Route::get(path, access, page),
+            Route::post(path, access, submit),
+        ]
+    }
+
     /// The route with its state supplied (any router state `S2` can then hold it) and its
     /// access in the table's terms.
     pub fn provide<S2, B: From<A>>(self, state: S) -> Route<S2, B>

@@ -2,15 +2,15 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{DoneQuery, back, notice};
 use crate::accounts::chrome::Chrome;
+use crate::accounts::context::SessionCtx;
 use crate::accounts::{Access, AccountsState};
-use crate::auth::guard::Csrf;
 use crate::auth::links::make_link;
 use crate::auth::model::{LinkPurpose, Session, SessionId};
 use crate::auth::users::{Email, Name, Password, User, UserId};
@@ -128,12 +128,8 @@ async fn account_view(
     })
 }
 
-async fn account_page(
-    State(state): State<AccountsState>,
-    Extension(current): Extension<CurrentUser>,
-    Extension(Csrf(csrf)): Extension<Csrf>,
-    Query(q): Query<DoneQuery>,
-) -> Result<Response, AppError> {
+async fn account_page(ctx: SessionCtx, Query(q): Query<DoneQuery>) -> Result<Response, AppError> {
+    let (state, current, csrf) = ctx.parts();
     page::ok(&account_view(&state, &current, &csrf, q.done.as_deref()).await?)
 }
 
@@ -155,12 +151,8 @@ pub struct NameForm {
     pub(super) name: String,
 }
 
-async fn change_name(
-    State(state): State<AccountsState>,
-    Extension(current): Extension<CurrentUser>,
-    Extension(Csrf(csrf)): Extension<Csrf>,
-    Form(form): Form<NameForm>,
-) -> Result<Response, AppError> {
+async fn change_name(ctx: SessionCtx, Form(form): Form<NameForm>) -> Result<Response, AppError> {
+    let (state, current, csrf) = ctx.parts();
     match Name::parse(&form.name, "name") {
         Ok(name) => {
             crate::auth::store::set_user_name(&state.db, current.user.id, name.as_str()).await?;
@@ -201,11 +193,10 @@ pub struct PasswordForm {
 }
 
 async fn change_password(
-    State(state): State<AccountsState>,
-    Extension(current): Extension<CurrentUser>,
-    Extension(Csrf(csrf)): Extension<Csrf>,
+    ctx: SessionCtx,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
+    let (state, current, csrf) = ctx.parts();
     let mut errors = Errors::default();
     if !check_password(&state, current.user.id, &form.current).await? {
         errors.add("current", "This is not your current password.");
@@ -233,11 +224,10 @@ pub struct EmailChangeForm {
 }
 
 async fn change_email(
-    State(state): State<AccountsState>,
-    Extension(current): Extension<CurrentUser>,
-    Extension(Csrf(csrf)): Extension<Csrf>,
+    ctx: SessionCtx,
     Form(form): Form<EmailChangeForm>,
 ) -> Result<Response, AppError> {
+    let (state, current, csrf) = ctx.parts();
     let mut errors = Errors::default();
     let email = errors.check("email", Email::parse(&form.email));
     if email
@@ -287,10 +277,8 @@ async fn change_email(
     Ok(back("/account", "email_sent"))
 }
 
-async fn resend_verification(
-    State(state): State<AccountsState>,
-    Extension(current): Extension<CurrentUser>,
-) -> Result<Response, AppError> {
+async fn resend_verification(ctx: SessionCtx) -> Result<Response, AppError> {
+    let (state, current, _) = ctx.parts();
     if !current.user.email_verified {
         let link = make_link(
             &state.db,
@@ -312,10 +300,10 @@ async fn resend_verification(
 }
 
 async fn revoke_session(
-    State(state): State<AccountsState>,
-    Extension(current): Extension<CurrentUser>,
+    ctx: SessionCtx,
     Path(session_id): Path<i64>,
 ) -> Result<Response, AppError> {
+    let (state, current, _) = ctx.parts();
     // Only the user's own sessions: another's id matches nothing.
     if !crate::auth::store::revoke_session(&state.db, current.user.id, SessionId(session_id))
         .await?
@@ -336,10 +324,8 @@ fn signed_out_response(to: &str) -> Response {
     r
 }
 
-async fn sign_out_everywhere(
-    State(state): State<AccountsState>,
-    Extension(current): Extension<CurrentUser>,
-) -> Result<Response, AppError> {
+async fn sign_out_everywhere(ctx: SessionCtx) -> Result<Response, AppError> {
+    let (state, current, _) = ctx.parts();
     crate::auth::store::revoke_sessions(&state.db, current.user.id, None).await?;
     Ok(signed_out_response("/auth/sign-in?done=everywhere"))
 }
@@ -351,11 +337,10 @@ pub struct DeleteAccountForm {
 }
 
 async fn delete_account(
-    State(state): State<AccountsState>,
-    Extension(current): Extension<CurrentUser>,
-    Extension(Csrf(csrf)): Extension<Csrf>,
+    ctx: SessionCtx,
     Form(form): Form<DeleteAccountForm>,
 ) -> Result<Response, AppError> {
+    let (state, current, csrf) = ctx.parts();
     if !check_password(&state, current.user.id, &form.password).await? {
         return account_error(&state, &current, &csrf, StatusCode::BAD_REQUEST, |p| {
             p.errors

@@ -1,13 +1,11 @@
 //! The platform administrators' list of users.
 
 use askama::Template;
-use axum::extract::{Extension, State};
 use axum::response::Response;
 
 use crate::accounts::chrome::Chrome;
+use crate::accounts::context::SessionCtx;
 use crate::accounts::{Access, AccountsState};
-use crate::auth::CurrentUser;
-use crate::auth::guard::Csrf;
 use crate::web::Route;
 use crate::web::error::AppError;
 use crate::web::page::{self, when};
@@ -35,11 +33,8 @@ struct AdminUsersPage {
     users: Vec<UserView>,
 }
 
-async fn admin_users(
-    State(state): State<AccountsState>,
-    Extension(current): Extension<CurrentUser>,
-    Extension(Csrf(csrf)): Extension<Csrf>,
-) -> Result<Response, AppError> {
+async fn admin_users(ctx: SessionCtx) -> Result<Response, AppError> {
+    let (state, current, csrf) = ctx.parts();
     let users = crate::auth::store::list_users(&state.db)
         .await?
         .into_iter()

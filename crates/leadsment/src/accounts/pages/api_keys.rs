@@ -9,14 +9,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{DoneQuery, back, notice};
+use crate::accounts::CurrentKey;
 use crate::accounts::api_keys::{ApiKey, KEY_PREFIX, Scope};
 use crate::accounts::chrome::Chrome;
 use crate::accounts::context::WorkspaceCtx;
 use crate::accounts::roles::Role;
 use crate::accounts::sites::NewSite;
 use crate::accounts::{Access, AccountsState};
-use crate::accounts::{CurrentKey, CurrentMember};
-use crate::auth::CurrentUser;
 use crate::auth::users::Name;
 use crate::web::Route;
 use crate::web::error::AppError;
@@ -67,13 +66,9 @@ struct KeysPage {
     errors: Errors,
 }
 
-async fn keys_view(
-    state: &AccountsState,
-    member: &CurrentMember,
-    current: &CurrentUser,
-    csrf: &str,
-    done: Option<&str>,
-) -> Result<KeysPage, AppError> {
+async fn keys_view(ctx: &WorkspaceCtx, done: Option<&str>) -> Result<KeysPage, AppError> {
+    let (state, member, current) = (&ctx.state, &ctx.member, &ctx.current);
+    let csrf = ctx.csrf.as_str();
     let ws = &member.membership.workspace;
     let keys = crate::accounts::store::api_keys(&state.db, ws.id)
         .await?
@@ -100,16 +95,8 @@ async fn keys_view(
     })
 }
 
-async fn keys_page(
-    WorkspaceCtx {
-        state,
-        member,
-        current,
-        csrf,
-    }: WorkspaceCtx,
-    Query(q): Query<DoneQuery>,
-) -> Result<Response, AppError> {
-    page::ok(&keys_view(&state, &member, &current, &csrf, q.done.as_deref()).await?)
+async fn keys_page(ctx: WorkspaceCtx, Query(q): Query<DoneQuery>) -> Result<Response, AppError> {
+    page::ok(&keys_view(&ctx, q.done.as_deref()).await?)
 }
 
 #[derive(Deserialize)]
@@ -120,16 +107,9 @@ pub struct KeyForm {
     scope: String,
 }
 
-async fn create_key(
-    WorkspaceCtx {
-        state,
-        member,
-        current,
-        csrf,
-    }: WorkspaceCtx,
-    Form(form): Form<KeyForm>,
-) -> Result<Response, AppError> {
-    let mut page = keys_view(&state, &member, &current, &csrf, None).await?;
+async fn create_key(ctx: WorkspaceCtx, Form(form): Form<KeyForm>) -> Result<Response, AppError> {
+    let (state, member, current) = (&ctx.state, &ctx.member, &ctx.current);
+    let mut page = keys_view(&ctx, None).await?;
     let name = page
         .errors
         .check("name", Name::parse(&form.name, "key name"));
@@ -153,7 +133,7 @@ async fn create_key(
         current.user.id,
     )
     .await?;
-    let mut page = keys_view(&state, &member, &current, &csrf, None).await?;
+    let mut page = keys_view(&ctx, None).await?;
     page.new_key = Some(secret);
     // The key is in this page only: keep it out of caches and history.
     let mut r = page::ok(&page)?;

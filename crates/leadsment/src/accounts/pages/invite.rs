@@ -20,10 +20,7 @@ use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
 
 pub(super) fn routes() -> Vec<Route<AccountsState, Access>> {
-    vec![
-        Route::get("/invite", Access::Public, invite_page),
-        Route::post("/invite", Access::Public, accept_invite),
-    ]
+    Route::form("/invite", Access::Public, invite_page, accept_invite).into()
 }
 
 #[derive(Template)]

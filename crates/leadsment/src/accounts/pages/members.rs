@@ -8,7 +8,6 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{DoneQuery, back, notice};
-use crate::accounts::CurrentMember;
 use crate::accounts::chrome::Chrome;
 use crate::accounts::context::WorkspaceCtx;
 use crate::accounts::invitations::{INVITATION_TTL_MS, Invitation};
@@ -16,8 +15,8 @@ use crate::accounts::roles::Role;
 use crate::accounts::{Access, AccountsState};
 use crate::accounts::{Member, WorkspaceId};
 use crate::auth::links::fresh_secret;
+use crate::auth::mail;
 use crate::auth::users::{Email, UserId};
-use crate::auth::{CurrentUser, mail};
 use crate::store::now_ms;
 use crate::web::Route;
 use crate::web::error::AppError;
@@ -96,13 +95,9 @@ impl MembersPage {
     }
 }
 
-async fn members_view(
-    state: &AccountsState,
-    member: &CurrentMember,
-    current: &CurrentUser,
-    csrf: &str,
-    done: Option<&str>,
-) -> Result<MembersPage, AppError> {
+async fn members_view(ctx: &WorkspaceCtx, done: Option<&str>) -> Result<MembersPage, AppError> {
+    let (state, member, current) = (&ctx.state, &ctx.member, &ctx.current);
+    let csrf = ctx.csrf.as_str();
     let ws = &member.membership.workspace;
     let members = crate::accounts::store::members(&state.db, ws.id)
         .await?
@@ -146,16 +141,8 @@ async fn members_view(
     })
 }
 
-async fn members_page(
-    WorkspaceCtx {
-        state,
-        member,
-        current,
-        csrf,
-    }: WorkspaceCtx,
-    Query(q): Query<DoneQuery>,
-) -> Result<Response, AppError> {
-    page::ok(&members_view(&state, &member, &current, &csrf, q.done.as_deref()).await?)
+async fn members_page(ctx: WorkspaceCtx, Query(q): Query<DoneQuery>) -> Result<Response, AppError> {
+    page::ok(&members_view(&ctx, q.done.as_deref()).await?)
 }
 
 #[derive(Deserialize)]
@@ -166,15 +153,8 @@ pub struct InviteForm {
     role: String,
 }
 
-async fn invite(
-    WorkspaceCtx {
-        state,
-        member,
-        current,
-        csrf,
-    }: WorkspaceCtx,
-    Form(form): Form<InviteForm>,
-) -> Result<Response, AppError> {
+async fn invite(ctx: WorkspaceCtx, Form(form): Form<InviteForm>) -> Result<Response, AppError> {
+    let (state, member, current) = (&ctx.state, &ctx.member, &ctx.current);
     let ws = &member.membership.workspace;
     let mut errors = Errors::default();
     let email = errors.check("invite_email", Email::parse(&form.email));
@@ -187,7 +167,7 @@ async fn invite(
         _ => {}
     }
     let (Some(email), Some(role)) = (email, role.filter(|_| errors.is_empty())) else {
-        let mut page = members_view(&state, &member, &current, &csrf, None).await?;
+        let mut page = members_view(&ctx, None).await?;
         page.errors = errors;
         page.invite_email = form.email.chars().take(300).collect();
         return page::render(StatusCode::BAD_REQUEST, &page);

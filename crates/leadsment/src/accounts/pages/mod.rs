@@ -12,12 +12,11 @@ mod setup;
 mod sign_up;
 mod workspaces;
 
-use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use crate::accounts::context::SessionCtx;
 use crate::accounts::{Access, AccountsState};
-use crate::auth::CurrentUser;
 use crate::web::Route;
 use crate::web::error::AppError;
 
@@ -69,10 +68,8 @@ fn back(path: &str, done: &str) -> Response {
 
 // --- the app's entry ---------------------------------------------------------------------
 
-async fn app_home(
-    State(state): State<AccountsState>,
-    Extension(current): Extension<CurrentUser>,
-) -> Result<Response, AppError> {
+async fn app_home(ctx: SessionCtx) -> Result<Response, AppError> {
+    let (state, current, _) = ctx.parts();
     let first = crate::accounts::store::memberships(&state.db, current.user.id)
         .await?
         .into_iter()

@@ -11,7 +11,7 @@ use crate::accounts::{Access, AccountsState};
 use crate::auth::guard::Csrf;
 use crate::auth::links::make_link;
 use crate::auth::model::LinkPurpose;
-use crate::auth::pages::{TokenQuery, link_invalid, redirect_with};
+use crate::auth::pages::{TokenQuery, link_invalid, link_is_open, redirect_with};
 use crate::auth::password;
 use crate::auth::sessions::open_session;
 use crate::auth::store::NewUser;
@@ -24,10 +24,7 @@ use crate::web::page::{self, Errors};
 use crate::web::settings::WebSettings;
 
 pub(super) fn routes() -> Vec<Route<AccountsState, Access>> {
-    vec![
-        Route::get("/auth/setup", Access::Public, setup_page),
-        Route::post("/auth/setup", Access::Public, setup),
-    ]
+    Route::form("/auth/setup", Access::Public, setup_page, setup).into()
 }
 
 /// At start: while no platform administrator exists, print a one-time address that creates
@@ -60,10 +57,7 @@ async fn setup_page(
     Extension(Csrf(csrf)): Extension<Csrf>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
-    if crate::auth::store::peek_link(&state.db, &digest(&q.token), LinkPurpose::Setup)
-        .await?
-        .is_none()
-    {
+    if !link_is_open(&state.db, &q.token, LinkPurpose::Setup).await? {
         return link_invalid();
     }
     page::ok(&SetupPage {
@@ -102,10 +96,7 @@ async fn setup(
     let pw = errors.check("password", Password::parse(&form.password));
     let ws = errors.check("workspace", Name::parse(&form.workspace, "company name"));
     let (Some(name), Some(email), Some(pw), Some(ws)) = (name, email, pw, ws) else {
-        if crate::auth::store::peek_link(&state.db, &digest(&form.token), LinkPurpose::Setup)
-            .await?
-            .is_none()
-        {
+        if !link_is_open(&state.db, &form.token, LinkPurpose::Setup).await? {
             return link_invalid();
         }
         return page::render(

@@ -22,10 +22,7 @@ use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
 
 pub(super) fn routes() -> Vec<Route<AccountsState, Access>> {
-    vec![
-        Route::get("/auth/sign-up", Access::Public, sign_up_page),
-        Route::post("/auth/sign-up", Access::Public, sign_up),
-    ]
+    Route::form("/auth/sign-up", Access::Public, sign_up_page, sign_up).into()
 }
 
 #[derive(Template)]

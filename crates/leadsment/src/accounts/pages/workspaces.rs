@@ -2,21 +2,20 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Extension, Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::account::NameForm;
 use super::{DoneQuery, back, notice};
-use crate::accounts::CurrentMember;
 use crate::accounts::chrome::Chrome;
+use crate::accounts::context::SessionCtx;
 use crate::accounts::context::WorkspaceCtx;
 use crate::accounts::roles::Role;
 use crate::accounts::sites::{NewSite, Site};
 use crate::accounts::{Access, AccountsState};
 use crate::auth::CurrentUser;
-use crate::auth::guard::Csrf;
 use crate::auth::users::Name;
 use crate::web::Route;
 use crate::web::error::AppError;
@@ -69,20 +68,16 @@ async fn workspaces_view(
     })
 }
 
-async fn workspaces_page(
-    State(state): State<AccountsState>,
-    Extension(current): Extension<CurrentUser>,
-    Extension(Csrf(csrf)): Extension<Csrf>,
-) -> Result<Response, AppError> {
+async fn workspaces_page(ctx: SessionCtx) -> Result<Response, AppError> {
+    let (state, current, csrf) = ctx.parts();
     page::ok(&workspaces_view(&state, &current, &csrf).await?)
 }
 
 async fn create_workspace(
-    State(state): State<AccountsState>,
-    Extension(current): Extension<CurrentUser>,
-    Extension(Csrf(csrf)): Extension<Csrf>,
+    ctx: SessionCtx,
     Form(form): Form<NameForm>,
 ) -> Result<Response, AppError> {
+    let (state, current, csrf) = ctx.parts();
     match Name::parse(&form.name, "company name") {
         Ok(name) => {
             let ws =
@@ -118,13 +113,9 @@ struct OverviewPage {
     errors: Errors,
 }
 
-async fn overview_view(
-    state: &AccountsState,
-    member: &CurrentMember,
-    current: &CurrentUser,
-    csrf: &str,
-    done: Option<&str>,
-) -> Result<OverviewPage, AppError> {
+async fn overview_view(ctx: &WorkspaceCtx, done: Option<&str>) -> Result<OverviewPage, AppError> {
+    let (state, member, current) = (&ctx.state, &ctx.member, &ctx.current);
+    let csrf = ctx.csrf.as_str();
     let ws = &member.membership.workspace;
     let public = state.web.public_url_for("");
     let sites = crate::accounts::store::workspace_sites(&state.db, ws.id)
@@ -155,16 +146,8 @@ async fn overview_view(
     })
 }
 
-async fn overview(
-    WorkspaceCtx {
-        state,
-        member,
-        current,
-        csrf,
-    }: WorkspaceCtx,
-    Query(q): Query<DoneQuery>,
-) -> Result<Response, AppError> {
-    page::ok(&overview_view(&state, &member, &current, &csrf, q.done.as_deref()).await?)
+async fn overview(ctx: WorkspaceCtx, Query(q): Query<DoneQuery>) -> Result<Response, AppError> {
+    page::ok(&overview_view(&ctx, q.done.as_deref()).await?)
 }
 
 #[derive(Deserialize)]
@@ -173,15 +156,8 @@ pub struct SiteForm {
     domain: String,
 }
 
-async fn add_site(
-    WorkspaceCtx {
-        state,
-        member,
-        current,
-        csrf,
-    }: WorkspaceCtx,
-    Form(form): Form<SiteForm>,
-) -> Result<Response, AppError> {
+async fn add_site(ctx: WorkspaceCtx, Form(form): Form<SiteForm>) -> Result<Response, AppError> {
+    let (state, member, _current) = (&ctx.state, &ctx.member, &ctx.current);
     let ws = member.membership.workspace.id;
     let result = match NewSite::new(ws, &form.domain, &[]) {
         Ok(new) => crate::accounts::store::create_site(&state.db, &new)
@@ -195,7 +171,7 @@ async fn add_site(
     match result {
         Ok(_) => Ok(back(&format!("/w/{}", ws.0), "site")),
         Err(Ok(msg)) => {
-            let mut page = overview_view(&state, &member, &current, &csrf, None).await?;
+            let mut page = overview_view(&ctx, None).await?;
             page.errors.add("domain", msg);
             page.domain = form.domain.chars().take(300).collect();
             page::render(StatusCode::BAD_REQUEST, &page)

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{NoticePage, TokenQuery, link_invalid, signed_out};
+use super::{NoticePage, TokenQuery, link_invalid, link_is_open, signed_out};
 use crate::auth::guard::Csrf;
 use crate::auth::model::LinkPurpose;
 use crate::auth::password;
@@ -21,14 +21,19 @@ use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
 
 pub(super) fn routes() -> Vec<Route<AuthState, Access>> {
-    vec![
-        Route::get("/auth/reset", Access::Public, reset_page),
-        Route::post("/auth/reset", Access::Public, reset),
-        Route::get("/auth/verify", Access::Public, verify_page),
-        Route::post("/auth/verify", Access::Public, verify),
-        Route::get("/auth/confirm-email", Access::Public, confirm_email_page),
-        Route::post("/auth/confirm-email", Access::Public, confirm_email),
+    [
+        Route::form("/auth/reset", Access::Public, reset_page, reset),
+        Route::form("/auth/verify", Access::Public, verify_page, verify),
+        Route::form(
+            "/auth/confirm-email",
+            Access::Public,
+            confirm_email_page,
+            confirm_email,
+        ),
     ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 #[derive(Template)]
@@ -47,10 +52,7 @@ async fn verify_page(
     Extension(Csrf(csrf)): Extension<Csrf>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
-    if crate::auth::store::peek_link(&state.db, &digest(&q.token), LinkPurpose::Verify)
-        .await?
-        .is_none()
-    {
+    if !link_is_open(&state.db, &q.token, LinkPurpose::Verify).await? {
         return link_invalid();
     }
     page::ok(&ConfirmPage {

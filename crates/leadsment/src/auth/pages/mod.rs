@@ -17,7 +17,9 @@ use axum_extra::extract::cookie::Cookie;
 use serde::Deserialize;
 
 use super::cookies;
+use super::model::LinkPurpose;
 use crate::auth::{Access, AuthState};
+use crate::store::Db;
 use crate::web::Route;
 use crate::web::error::AppError;
 use crate::web::page::{self};
@@ -96,6 +98,13 @@ struct NoticePage {
     message: String,
     link: &'static str,
     link_text: &'static str,
+}
+
+/// Whether the link `token` of `purpose` is unused and unexpired. Peeking does not use it:
+/// the page a link opens only shows the button that does.
+pub async fn link_is_open(db: &Db, token: &str, purpose: LinkPurpose) -> Result<bool, AppError> {
+    let found = super::store::peek_link(db, &super::tokens::digest(token), purpose).await?;
+    Ok(found.is_some())
 }
 
 pub fn link_invalid() -> Result<Response, AppError> {

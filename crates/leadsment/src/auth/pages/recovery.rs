@@ -19,10 +19,7 @@ use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
 
 pub(super) fn routes() -> Vec<Route<AuthState, Access>> {
-    vec![
-        Route::get("/auth/forgot", Access::Public, forgot_page),
-        Route::post("/auth/forgot", Access::Public, forgot),
-    ]
+    Route::form("/auth/forgot", Access::Public, forgot_page, forgot).into()
 }
 
 #[derive(Template)]

@@ -20,10 +20,7 @@ use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
 
 pub(super) fn routes() -> Vec<Route<AuthState, Access>> {
-    vec![
-        Route::get("/auth/sign-in", Access::Public, sign_in_page),
-        Route::post("/auth/sign-in", Access::Public, sign_in),
-    ]
+    Route::form("/auth/sign-in", Access::Public, sign_in_page, sign_in).into()
 }
 
 #[derive(Template)]
