@@ -38,22 +38,18 @@ impl FromRequestParts<AccountsState> for WorkspaceCtx {
         parts: &mut Parts,
         state: &AccountsState,
     ) -> Result<WorkspaceCtx, AppError> {
-        let missing = || {
+        let member = parts.extensions.get::<CurrentMember>().cloned();
+        let member = member.ok_or_else(|| {
             AppError::internal(anyhow::anyhow!(
                 "a workspace page without its membership check"
             ))
-        };
-        let member = parts
-            .extensions
-            .get::<CurrentMember>()
-            .ok_or_else(missing)?;
-        let current = parts.extensions.get::<CurrentUser>().ok_or_else(missing)?;
-        let Csrf(csrf) = parts.extensions.get::<Csrf>().ok_or_else(missing)?;
+        })?;
+        let (state, current, csrf) = SessionCtx::from_request_parts(parts, state).await?.parts();
         Ok(WorkspaceCtx {
-            state: state.clone(),
-            member: member.clone(),
-            current: current.clone(),
-            csrf: csrf.clone(),
+            state,
+            member,
+            current,
+            csrf,
         })
     }
 }

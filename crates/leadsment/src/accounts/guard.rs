@@ -17,22 +17,18 @@ use crate::auth::tokens;
 use crate::auth::users::User;
 use crate::web::error::AppError;
 
-/// Who may call a route: sign-in's levels, and the workspace ones.
+/// Who may call a route: sign-in's levels (`Public` to `PlatformAdmin`, as `auth::Access`
+/// describes them), and the workspace ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone; unsafe methods must pass the CSRF check.
     Public,
-    /// Anyone, from any site, without credentials (the tracker's beacon).
     Beacon,
-    /// The operator's monitoring (metrics).
     Operator,
-    /// Any signed-in user.
     Session,
+    PlatformAdmin,
     /// A signed-in member of the workspace in the path (`{workspace_id}`) with at least this
     /// role. Non-members get 404, members with a lesser role 403.
     Member(Role),
-    /// A signed-in platform administrator; others get 404.
-    PlatformAdmin,
     /// An API key of the workspace in the path with at least this scope. No cookies, so no
     /// CSRF check.
     ApiKey(Scope),

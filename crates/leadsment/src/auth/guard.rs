@@ -7,7 +7,7 @@
 //! role, an API key's scope) on top of [`admit`] and [`proceed`].
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
@@ -46,6 +46,28 @@ pub struct CurrentUser {
 /// The CSRF token of this browser, for forms to echo.
 #[derive(Debug, Clone)]
 pub struct Csrf(pub String);
+
+/// A page's request, signed in or not: the state of its capability and the CSRF token for
+/// its forms (left by the guard; a route without it gets a 500, never a form without a token).
+pub struct PageCtx<S> {
+    pub state: S,
+    pub csrf: String,
+}
+
+impl<S: Clone + Send + Sync> FromRequestParts<S> for PageCtx<S> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<PageCtx<S>, AppError> {
+        let Csrf(csrf) = parts
+            .extensions
+            .get::<Csrf>()
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("a page without its CSRF check")))?;
+        Ok(PageCtx {
+            state: state.clone(),
+            csrf: csrf.clone(),
+        })
+    }
+}
 
 /// A request that passed its check: its parts (with `Csrf` and, when signed in, the
 /// `CurrentUser` in its extensions), its body, and whether the CSRF cookie is new.

@@ -27,7 +27,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, options, post};
+use axum::routing::{options, post};
 use ipintel::rdns::HickoryReverseDns;
 use ipnet::IpNet;
 
@@ -42,19 +42,16 @@ use crate::web::client_addr::ClientAddr;
 use crate::web::error::AppError;
 
 pub fn routes() -> Vec<Route<Arc<Tracking>, Access>> {
+    // The beacon answers its CORS preflight on the same path.
+    let beacon = post(event).merge(options(preflight));
     vec![
-        Route {
-            method: axum::http::Method::GET,
-            path: "/js/t.js",
-            access: Access::Public,
-            handler: get(script),
-        },
-        Route {
-            method: axum::http::Method::POST,
-            path: "/api/event",
-            access: Access::Beacon,
-            handler: post(event).merge(options(preflight)),
-        },
+        Route::get("/js/t.js", Access::Public, script),
+        Route::new(
+            axum::http::Method::POST,
+            "/api/event",
+            Access::Beacon,
+            beacon,
+        ),
     ]
 }
 

@@ -46,24 +46,23 @@ impl<S: Clone + Send + Sync + 'static, A> Route<S, A> {
         H: axum::handler::Handler<T, S>,
         T: 'static,
     {
-        Route {
-            method: Method::GET,
-            path,
-            access,
-            handler: get(handler),
-        }
+        Route::new(Method::GET, path, access, get(handler))
     }
 
-    pub fn post<H, T>(path: &'static str, access: A, handler: H) -> Route<S, A>
-    where
-        H: axum::handler::Handler<T, S>,
-        T: 'static,
-    {
+    pub fn post<H: axum::handler::Handler<T, S>, T: 'static>(
+        path: &'static str,
+        access: A,
+        handler: H,
+    ) -> Route<S, A> {
+        Route::new(Method::POST, path, access, axum::routing::post(handler))
+    }
+
+    pub fn new(method: Method, path: &'static str, access: A, handler: MethodRouter<S>) -> Self {
         Route {
-            method: Method::POST,
+            method,
             path,
             access,
-            handler: axum::routing::post(handler),
+            handler,
         }
     }
 

@@ -184,11 +184,10 @@ async fn check_password(
         .map_err(AppError::internal)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct PasswordForm {
-    #[serde(default)]
     current: String,
-    #[serde(default)]
     new: String,
 }
 
@@ -215,11 +214,10 @@ async fn change_password(
     Ok(back("/account", "password"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct EmailChangeForm {
-    #[serde(default)]
     email: String,
-    #[serde(default)]
     password: String,
 }
 
@@ -330,9 +328,9 @@ async fn sign_out_everywhere(ctx: SessionCtx) -> Result<Response, AppError> {
     Ok(signed_out_response("/auth/sign-in?done=everywhere"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct DeleteAccountForm {
-    #[serde(default)]
     password: String,
 }
 

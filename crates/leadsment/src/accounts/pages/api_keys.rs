@@ -99,11 +99,10 @@ async fn keys_page(ctx: WorkspaceCtx, Query(q): Query<DoneQuery>) -> Result<Resp
     page::ok(&keys_view(&ctx, q.done.as_deref()).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct KeyForm {
-    #[serde(default)]
     name: String,
-    #[serde(default)]
     scope: String,
 }
 

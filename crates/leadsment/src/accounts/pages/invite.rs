@@ -2,13 +2,13 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Extension, Query, State};
+use axum::extract::Query;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::accounts::{Access, AccountsState};
-use crate::auth::guard::{Csrf, authenticate};
+use crate::auth::guard::{PageCtx, authenticate};
 use crate::auth::pages::{TokenQuery, link_invalid, redirect_with, with_next};
 use crate::auth::password;
 use crate::auth::sessions::open_session;
@@ -86,8 +86,7 @@ impl InvitePage {
 }
 
 async fn invite_page(
-    State(state): State<AccountsState>,
-    Extension(Csrf(csrf)): Extension<Csrf>,
+    PageCtx { state, csrf }: PageCtx<AccountsState>,
     headers: HeaderMap,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
@@ -97,19 +96,16 @@ async fn invite_page(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct InviteForm {
-    #[serde(default)]
     token: String,
-    #[serde(default)]
     name: String,
-    #[serde(default)]
     password: String,
 }
 
 async fn accept_invite(
-    State(state): State<AccountsState>,
-    Extension(Csrf(csrf)): Extension<Csrf>,
+    PageCtx { state, csrf }: PageCtx<AccountsState>,
     headers: HeaderMap,
     Form(form): Form<InviteForm>,
 ) -> Result<Response, AppError> {

@@ -145,11 +145,10 @@ async fn members_page(ctx: WorkspaceCtx, Query(q): Query<DoneQuery>) -> Result<R
     page::ok(&members_view(&ctx, q.done.as_deref()).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct InviteForm {
-    #[serde(default)]
     email: String,
-    #[serde(default)]
     role: String,
 }
 
@@ -212,9 +211,9 @@ async fn revoke_invitation(
     Ok(back(&format!("/w/{}/members", ws.0), "invitation_revoked"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct RoleForm {
-    #[serde(default)]
     role: String,
 }
 
@@ -272,9 +271,9 @@ async fn leave(WorkspaceCtx { state, member, .. }: WorkspaceCtx) -> Result<Respo
     Ok(back("/workspaces", "left"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct DeleteWorkspaceForm {
-    #[serde(default)]
     confirm: String,
 }
 

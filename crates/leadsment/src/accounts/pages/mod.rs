@@ -8,6 +8,7 @@ mod admin;
 mod api_keys;
 mod invite;
 mod members;
+mod new_account;
 mod setup;
 mod sign_up;
 mod workspaces;

@@ -2,21 +2,19 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Extension, Query, State};
+use axum::extract::Query;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde::Deserialize;
 
+use super::new_account::{NewAccountForm, Typed};
 use crate::accounts::{Access, AccountsState};
-use crate::auth::guard::Csrf;
+use crate::auth::guard::PageCtx;
 use crate::auth::links::make_link;
 use crate::auth::model::LinkPurpose;
 use crate::auth::pages::{TokenQuery, link_invalid, link_is_open, redirect_with};
 use crate::auth::password;
 use crate::auth::sessions::open_session;
-use crate::auth::store::NewUser;
 use crate::auth::tokens::digest;
-use crate::auth::users::{Email, Name, Password};
 use crate::store::Db;
 use crate::web::Route;
 use crate::web::error::AppError;
@@ -46,15 +44,12 @@ pub async fn announce_setup(web: &WebSettings, store: &Db) -> anyhow::Result<Opt
 struct SetupPage {
     csrf: String,
     token: String,
-    name: String,
-    email: String,
-    workspace: String,
+    typed: Typed,
     errors: Errors,
 }
 
 async fn setup_page(
-    State(state): State<AccountsState>,
-    Extension(Csrf(csrf)): Extension<Csrf>,
+    PageCtx { state, csrf }: PageCtx<AccountsState>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
     if !link_is_open(&state.db, &q.token, LinkPurpose::Setup).await? {
@@ -63,55 +58,35 @@ async fn setup_page(
     page::ok(&SetupPage {
         csrf,
         token: q.token,
-        name: String::new(),
-        email: String::new(),
-        workspace: String::new(),
+        typed: Typed::default(),
         errors: Errors::default(),
     })
 }
 
-#[derive(Deserialize)]
-pub struct SetupForm {
-    #[serde(default)]
-    token: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    email: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    workspace: String,
-}
-
 async fn setup(
-    State(state): State<AccountsState>,
-    Extension(Csrf(csrf)): Extension<Csrf>,
+    PageCtx { state, csrf }: PageCtx<AccountsState>,
     headers: HeaderMap,
-    Form(form): Form<SetupForm>,
+    Form(form): Form<NewAccountForm>,
 ) -> Result<Response, AppError> {
-    let mut errors = Errors::default();
-    let name = errors.check("name", Name::parse(&form.name, "name"));
-    let email = errors.check("email", Email::parse(&form.email));
-    let pw = errors.check("password", Password::parse(&form.password));
-    let ws = errors.check("workspace", Name::parse(&form.workspace, "company name"));
-    let (Some(name), Some(email), Some(pw), Some(ws)) = (name, email, pw, ws) else {
-        if !link_is_open(&state.db, &form.token, LinkPurpose::Setup).await? {
-            return link_invalid();
-        }
-        return page::render(
-            StatusCode::BAD_REQUEST,
-            &SetupPage {
+    let account = match form.check() {
+        Ok(account) => account,
+        Err(errors) => {
+            if !link_is_open(&state.db, &form.token, LinkPurpose::Setup).await? {
+                return link_invalid();
+            }
+            let (token, typed) = (form.token.clone(), form.typed());
+            let page = SetupPage {
                 csrf,
-                token: form.token,
-                name: form.name.chars().take(200).collect(),
-                email: form.email.chars().take(300).collect(),
-                workspace: form.workspace.chars().take(200).collect(),
+                token,
+                typed,
                 errors,
-            },
-        );
+            };
+            return page::render(StatusCode::BAD_REQUEST, &page);
+        }
     };
-    let hash = password::hash(&pw).await.map_err(AppError::internal)?;
+    let hash = password::hash(&account.password)
+        .await
+        .map_err(AppError::internal)?;
     if crate::auth::store::count_platform_admins(&state.db).await? > 0
         || crate::auth::store::consume_link(&state.db, &digest(&form.token), LinkPurpose::Setup)
             .await?
@@ -121,14 +96,8 @@ async fn setup(
     }
     let (user, workspace) = crate::accounts::store::create_user_with_workspace(
         &state.db,
-        &NewUser {
-            email: email.as_str().to_owned(),
-            name: name.as_str().to_owned(),
-            password_hash: Some(hash),
-            email_verified: true,
-            is_platform_admin: true,
-        },
-        ws.as_str(),
+        &account.user(hash, true, true),
+        account.workspace.as_str(),
     )
     .await?;
     let c = open_session(&state, &user, false, &headers).await?;

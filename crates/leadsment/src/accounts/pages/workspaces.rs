@@ -150,9 +150,9 @@ async fn overview(ctx: WorkspaceCtx, Query(q): Query<DoneQuery>) -> Result<Respo
     page::ok(&overview_view(&ctx, q.done.as_deref()).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct SiteForm {
-    #[serde(default)]
     domain: String,
 }
 

@@ -3,13 +3,13 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Extension, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{NoticePage, TokenQuery, link_invalid, link_is_open, signed_out};
-use crate::auth::guard::Csrf;
+use crate::auth::guard::PageCtx;
 use crate::auth::model::LinkPurpose;
 use crate::auth::password;
 use crate::auth::tokens::digest;
@@ -48,8 +48,7 @@ struct ConfirmPage {
 }
 
 async fn verify_page(
-    State(state): State<AuthState>,
-    Extension(Csrf(csrf)): Extension<Csrf>,
+    PageCtx { state, csrf }: PageCtx<AuthState>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
     if !link_is_open(&state.db, &q.token, LinkPurpose::Verify).await? {
@@ -65,9 +64,9 @@ async fn verify_page(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct TokenForm {
-    #[serde(default)]
     token: String,
 }
 
@@ -88,8 +87,7 @@ async fn verify(
 }
 
 async fn confirm_email_page(
-    State(state): State<AuthState>,
-    Extension(Csrf(csrf)): Extension<Csrf>,
+    PageCtx { state, csrf }: PageCtx<AuthState>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
     let Some(link) =
@@ -180,8 +178,7 @@ fn reset_title(purpose: LinkPurpose) -> &'static str {
 }
 
 async fn reset_page(
-    State(state): State<AuthState>,
-    Extension(Csrf(csrf)): Extension<Csrf>,
+    PageCtx { state, csrf }: PageCtx<AuthState>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
     let Some((purpose, _)) = password_link(&state.db, &q.token, false).await? else {
@@ -195,17 +192,15 @@ async fn reset_page(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct ResetForm {
-    #[serde(default)]
     token: String,
-    #[serde(default)]
     password: String,
 }
 
 async fn reset(
-    State(state): State<AuthState>,
-    Extension(Csrf(csrf)): Extension<Csrf>,
+    PageCtx { state, csrf }: PageCtx<AuthState>,
     Form(form): Form<ResetForm>,
 ) -> Result<Response, AppError> {
     let pw = match Password::parse(&form.password) {

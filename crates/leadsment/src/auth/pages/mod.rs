@@ -85,9 +85,9 @@ pub fn check_email(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct TokenQuery {
-    #[serde(default)]
     pub token: String,
 }
 

@@ -2,13 +2,13 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Extension, State};
+use axum::extract::Extension;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::check_email;
-use crate::auth::guard::Csrf;
+use crate::auth::guard::{Csrf, PageCtx};
 use crate::auth::links::make_link;
 use crate::auth::mail;
 use crate::auth::model::LinkPurpose;
@@ -38,15 +38,14 @@ async fn forgot_page(Extension(Csrf(csrf)): Extension<Csrf>) -> Result<Response,
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct EmailForm {
-    #[serde(default)]
     email: String,
 }
 
 async fn forgot(
-    State(state): State<AuthState>,
-    Extension(Csrf(csrf)): Extension<Csrf>,
+    PageCtx { state, csrf }: PageCtx<AuthState>,
     Form(form): Form<EmailForm>,
 ) -> Result<Response, AppError> {
     let email = match Email::parse(&form.email) {

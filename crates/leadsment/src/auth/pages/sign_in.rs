@@ -2,13 +2,13 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Extension, Query, State};
+use axum::extract::Query;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::redirect_with;
-use crate::auth::guard::{Csrf, authenticate};
+use crate::auth::guard::{PageCtx, authenticate};
 use crate::auth::sessions::open_session;
 use crate::auth::settings::SignupMode;
 use crate::auth::users::{Email, Password};
@@ -45,8 +45,7 @@ pub struct SignInQuery {
 }
 
 async fn sign_in_page(
-    State(state): State<AuthState>,
-    Extension(Csrf(csrf)): Extension<Csrf>,
+    PageCtx { state, csrf }: PageCtx<AuthState>,
     headers: HeaderMap,
     Query(q): Query<SignInQuery>,
 ) -> Result<Response, AppError> {
@@ -111,8 +110,7 @@ fn wait_text(ms: i64) -> String {
 }
 
 async fn sign_in(
-    State(state): State<AuthState>,
-    Extension(Csrf(csrf)): Extension<Csrf>,
+    PageCtx { state, csrf }: PageCtx<AuthState>,
     client: crate::web::client_addr::ClientAddr,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
