@@ -10,6 +10,8 @@ use crate::web::error::AppError;
 pub struct NavWorkspace {
     pub id: i64,
     pub name: String,
+    /// The user's role there, as pages show it.
+    pub role: &'static str,
 }
 
 /// The frame around every signed-in page.
@@ -42,6 +44,7 @@ impl Chrome {
             .map(|m| NavWorkspace {
                 id: m.workspace.id.0,
                 name: m.workspace.name,
+                role: m.role.label(),
             })
             .collect();
         Ok(Chrome {

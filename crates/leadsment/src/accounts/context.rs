@@ -34,17 +34,14 @@ impl WorkspaceCtx {
 impl FromRequestParts<AccountsState> for WorkspaceCtx {
     type Rejection = AppError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AccountsState,
-    ) -> Result<WorkspaceCtx, AppError> {
+    async fn from_request_parts(parts: &mut Parts, s: &AccountsState) -> Result<Self, AppError> {
         let member = parts.extensions.get::<CurrentMember>().cloned();
         let member = member.ok_or_else(|| {
             AppError::internal(anyhow::anyhow!(
                 "a workspace page without its membership check"
             ))
         })?;
-        let (state, current, csrf) = SessionCtx::from_request_parts(parts, state).await?.parts();
+        let (state, current, csrf) = SessionCtx::from_request_parts(parts, s).await?.parts();
         Ok(WorkspaceCtx {
             state,
             member,

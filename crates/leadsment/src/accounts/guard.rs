@@ -17,15 +17,11 @@ use crate::auth::tokens;
 use crate::auth::users::User;
 use crate::web::error::AppError;
 
-/// Who may call a route: sign-in's levels (`Public` to `PlatformAdmin`, as `auth::Access`
-/// describes them), and the workspace ones.
+/// Who may call a route: one of sign-in's levels, or a workspace one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    Public,
-    Beacon,
-    Operator,
-    Session,
-    PlatformAdmin,
+    /// Public, beacon, operator, session or platform admin, as `auth::Access` describes them.
+    SignIn(auth_guard::Access),
     /// A signed-in member of the workspace in the path (`{workspace_id}`) with at least this
     /// role. Non-members get 404, members with a lesser role 403.
     Member(Role),
@@ -34,26 +30,15 @@ pub enum Access {
     ApiKey(Scope),
 }
 
-impl From<auth_guard::Access> for Access {
-    fn from(access: auth_guard::Access) -> Access {
-        match access {
-            auth_guard::Access::Public => Access::Public,
-            auth_guard::Access::Beacon => Access::Beacon,
-            auth_guard::Access::Operator => Access::Operator,
-            auth_guard::Access::Session => Access::Session,
-            auth_guard::Access::PlatformAdmin => Access::PlatformAdmin,
-        }
-    }
+impl Access {
+    pub const PUBLIC: Access = Access::SignIn(auth_guard::Access::Public);
+    pub const SESSION: Access = Access::SignIn(auth_guard::Access::Session);
+    pub const PLATFORM_ADMIN: Access = Access::SignIn(auth_guard::Access::PlatformAdmin);
 }
 
-/// The level of sign-in's own: the workspace levels need a session first.
-fn sign_in_level(access: Access) -> auth_guard::Access {
-    match access {
-        Access::Public => auth_guard::Access::Public,
-        Access::Beacon => auth_guard::Access::Beacon,
-        Access::Operator => auth_guard::Access::Operator,
-        Access::PlatformAdmin => auth_guard::Access::PlatformAdmin,
-        Access::Session | Access::Member(_) | Access::ApiKey(_) => auth_guard::Access::Session,
+impl From<auth_guard::Access> for Access {
+    fn from(access: auth_guard::Access) -> Access {
+        Access::SignIn(access)
     }
 }
 
@@ -73,16 +58,9 @@ pub struct CurrentKey {
 /// The middleware of a route with `access`.
 pub async fn enforce(state: AccountsState, access: Access, req: Request, next: Next) -> Response {
     let needed = match access {
+        Access::SignIn(level) => return auth_guard::enforce(state.auth, level, req, next).await,
         Access::ApiKey(scope) => return with_api_key(state, scope, req, next).await,
         Access::Member(needed) => needed,
-        Access::Public
-        | Access::Beacon
-        | Access::Operator
-        | Access::Session
-        | Access::PlatformAdmin => {
-            let level = sign_in_level(access);
-            return auth_guard::enforce(state.auth, level, req, next).await;
-        }
     };
     let signed_in = auth_guard::Access::Session;
     let mut admitted = match auth_guard::admit(&state.auth, signed_in, req).await {

@@ -4,7 +4,8 @@
 
 use super::model::LinkPurpose;
 use super::tokens::{digest, random_token};
-use crate::auth::users::UserId;
+use super::{AuthState, mail};
+use crate::auth::users::{User, UserId};
 use crate::store::{Db, StoreError, now_ms};
 use crate::web::settings::WebSettings;
 
@@ -35,4 +36,20 @@ pub fn fresh_secret() -> (String, Vec<u8>) {
     let t = random_token();
     let d = digest(&t);
     (t, d)
+}
+
+/// Mails `user` a link that confirms their address (after sign-up, or again on request).
+pub async fn send_verification(state: &AuthState, user: &User) -> Result<(), StoreError> {
+    let (purpose, path) = (LinkPurpose::Verify, "/auth/verify");
+    let link = make_link(&state.db, &state.web, purpose, path, Some(user.id), None).await?;
+    state.mailer.send_later(mail::Email {
+        to: user.email.clone(),
+        subject: "Confirm your email address for Leadsment".to_owned(),
+        body: format!(
+            "Hello {},\n\nConfirm your email address by opening this link (it works once, for 24 hours):\n\n{link}\n\nIf you did not sign up, ignore this message.\n",
+            user.name
+        ),
+        link: Some(link),
+    });
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! refresh tokens and reuse detection, CSRF, emailed links through a real SMTP exchange,
 //! throttling, invitations, API keys, and tenant isolation walked from the route table.
 
+use leadsment::accounts::WorkspaceId;
 use leadsment::accounts::errors::AccountError;
 use leadsment::accounts::roles::Role;
 use leadsment::auth::model::{LinkPurpose, RefreshOutcome, SessionTtl};
@@ -9,8 +10,8 @@ use leadsment::auth::password;
 use leadsment::auth::store::NewUser;
 use leadsment::auth::store::{NewSession, PresentedRefresh};
 use leadsment::auth::tokens::digest;
-use leadsment::auth::users::{Password, User};
-use leadsment::store::Db;
+use leadsment::auth::users::{Password, User, UserId};
+use leadsment::store::{Db, sql};
 use reqwest::StatusCode;
 
 use crate::client::{Client, between};
@@ -39,6 +40,19 @@ pub async fn spawn_with(
 }
 
 /// A user with a password and, when `workspace` is given, a workspace they own.
+/// Makes `user` a member of `ws` with `role`, the way people join: an invitation from
+/// `inviter`, accepted.
+pub async fn join(store: &Db, ws: WorkspaceId, user: &User, role: Role, inviter: UserId) {
+    let (_, h) = leadsment::auth::links::fresh_secret();
+    let email = user.email.as_str();
+    leadsment::accounts::store::create_invitation(store, ws, email, role, &h, inviter, i64::MAX)
+        .await
+        .unwrap();
+    leadsment::accounts::store::accept_invitation(store, &h, user.id)
+        .await
+        .unwrap();
+}
+
 pub async fn make_user(store: &Db, email: &str, workspace: Option<&str>) -> User {
     let hash = password::hash(&Password::parse(PW).unwrap()).await.unwrap();
     let new = NewUser {
@@ -87,8 +101,7 @@ on_both_backends!(
 );
 
 async fn store_refresh_rotation_detects_reuse_and_tolerates_racing_tabs(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = db.store().await;
+    let (_db, store) = TestDb::open(backend).await;
     let user = make_user(&store, "ada@example.com", None).await;
     let session = leadsment::auth::store::create_session(
         &store,
@@ -154,8 +167,7 @@ async fn store_refresh_rotation_detects_reuse_and_tolerates_racing_tabs(backend:
 }
 
 async fn store_keeps_at_least_one_owner(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = db.store().await;
+    let (_db, store) = TestDb::open(backend).await;
     let owner = make_user(&store, "owner@example.com", Some("Acme")).await;
     let ws = leadsment::accounts::store::memberships(&store, owner.id)
         .await
@@ -220,8 +232,7 @@ async fn store_keeps_at_least_one_owner(backend: Backend) {
 }
 
 async fn store_links_work_once(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = db.store().await;
+    let (_db, store) = TestDb::open(backend).await;
     let user = make_user(&store, "ada@example.com", None).await;
     let now = leadsment::store::now_ms();
     leadsment::auth::store::create_link(
@@ -439,22 +450,12 @@ async fn session_cookies_have_the_policy_names_and_attributes(backend: Backend) 
     assert_eq!(refresh.path(), Some("/auth"));
     // The refresh token is opaque and stored only as a digest.
     assert_eq!(refresh.value().len(), 43);
-    let stored: Vec<Vec<u8>> = match backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
-            sqlx::query_scalar("SELECT token_hash FROM refresh_tokens")
-                .fetch_all(&pool)
-                .await
-                .unwrap()
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
-            sqlx::query_scalar("SELECT token_hash FROM refresh_tokens")
-                .fetch_all(&pool)
-                .await
-                .unwrap()
-        }
-    };
+    let db = app.db.store().await;
+    let stored: Vec<Vec<u8>> = db
+        .values(sql("SELECT token_hash FROM refresh_tokens"))
+        .await
+        .unwrap();
+    db.close().await;
     assert_eq!(stored, vec![digest(refresh.value())]);
 
     // "Keep me signed in": the refresh cookie lasts 30 days.
@@ -1078,6 +1079,7 @@ async fn deleting_an_account_and_a_workspace(backend: Backend) {
 /// review, so a route that forgets its check fails here.
 async fn tenant_isolation_every_authenticated_route_refuses_other_workspaces(backend: Backend) {
     use leadsment::accounts::Access;
+    use leadsment::auth::Access as SignIn;
     let (app, _sink) = spawn(backend).await;
     let store = app.db.store().await;
     let victim = make_user(&store, "victim@example.com", Some("Victim Corp")).await;
@@ -1087,21 +1089,7 @@ async fn tenant_isolation_every_authenticated_route_refuses_other_workspaces(bac
         .workspace
         .id;
     let viewer = make_user(&store, "viewer@example.com", None).await;
-    let (_, h) = leadsment::auth::links::fresh_secret();
-    leadsment::accounts::store::create_invitation(
-        &store,
-        vws,
-        "viewer@example.com",
-        Role::Viewer,
-        &h,
-        victim.id,
-        i64::MAX,
-    )
-    .await
-    .unwrap();
-    leadsment::accounts::store::accept_invitation(&store, &h, viewer.id)
-        .await
-        .unwrap();
+    join(&store, vws, &viewer, Role::Viewer, victim.id).await;
     let (_, pending) = leadsment::auth::links::fresh_secret();
     let inv = leadsment::accounts::store::create_invitation(
         &store,
@@ -1269,21 +1257,18 @@ async fn tenant_isolation_every_authenticated_route_refuses_other_workspaces(bac
                 route.access
             );
         }
-        match route.access {
-            Access::Public | Access::Beacon | Access::Operator => {
-                assert!(
-                    REVIEWED_PUBLIC.contains(&route.path) || route.path == "/metrics",
-                    "{} {} is public: review it and add it to REVIEWED_PUBLIC",
-                    route.method,
-                    route.path
-                );
-                continue;
-            }
-            _ => {}
+        if let Access::SignIn(SignIn::Public | SignIn::Beacon | SignIn::Operator) = route.access {
+            assert!(
+                REVIEWED_PUBLIC.contains(&route.path) || route.path == "/metrics",
+                "{} {} is public: review it and add it to REVIEWED_PUBLIC",
+                route.method,
+                route.path
+            );
+            continue;
         }
         let path = fill(route.path);
         match route.access {
-            Access::Public | Access::Beacon | Access::Operator => unreachable!(),
+            Access::SignIn(SignIn::Public | SignIn::Beacon | SignIn::Operator) => unreachable!(),
             Access::ApiKey(_) => {
                 let req = reqwest::Client::new()
                     .request(route.method.clone(), app.url(&path))
@@ -1330,7 +1315,7 @@ async fn tenant_isolation_every_authenticated_route_refuses_other_workspaces(bac
                     );
                 }
             }
-            Access::Session => {
+            Access::SESSION => {
                 // The outsider's own account is theirs to change; what must hold is that no
                 // other user's data changes, checked by the snapshot after the loop. A session
                 // id of another user is refused.
@@ -1340,7 +1325,7 @@ async fn tenant_isolation_every_authenticated_route_refuses_other_workspaces(bac
                 }
                 continue;
             }
-            Access::PlatformAdmin => {
+            Access::PLATFORM_ADMIN => {
                 let res = outsider.get(&path).await;
                 assert_eq!(res.status, StatusCode::NOT_FOUND, "{path}");
             }

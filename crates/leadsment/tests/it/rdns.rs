@@ -117,25 +117,12 @@ fn from<'a>(rows: &'a [Stored], ip: &str) -> &'a [Value; 3] {
 }
 
 /// The companies table: (key, name, org, domain, class), ordered by key.
-async fn companies(
-    app: &TestApp,
-    backend: Backend,
-) -> Vec<(String, String, Option<String>, Option<String>, String)> {
+async fn companies(app: &TestApp) -> Vec<(String, String, Option<String>, Option<String>, String)> {
     let q = "SELECT key, name, org, domain, class FROM companies ORDER BY key";
-    match backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
-            let rows = sqlx::query_as(q).fetch_all(&pool).await.unwrap();
-            pool.close().await;
-            rows
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
-            let rows = sqlx::query_as(q).fetch_all(&pool).await.unwrap();
-            pool.close().await;
-            rows
-        }
-    }
+    let db = app.db.store().await;
+    let rows = db.all(leadsment::store::sql(q)).await.unwrap();
+    db.close().await;
+    rows
 }
 
 on_both_backends!(
@@ -200,7 +187,7 @@ async fn rdns_names_the_company_behind_an_isp_line_and_ignores_access_networks(b
     assert_eq!(dns.asked_for(HOSTING), 0);
     assert_eq!(dns.asked_for(MOBILE), 0);
 
-    let acme = companies(&app, backend)
+    let acme = companies(&app)
         .await
         .into_iter()
         .find(|c| c.0 == "domain:acme-gmbh.de")

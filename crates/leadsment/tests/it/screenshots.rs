@@ -12,7 +12,7 @@ use leadsment::accounts::roles::Role;
 use leadsment::auth::model::LinkPurpose;
 use leadsment::auth::tokens::digest;
 
-use crate::accounts::{PW, make_user, spawn};
+use crate::accounts::{PW, join, make_user, spawn};
 use crate::chromium::TestBrowser;
 use crate::on_both_backends;
 use crate::support::Backend;
@@ -127,21 +127,7 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths(backend: 
         .await
         .unwrap();
     let bob = make_user(&store, "bob@example.com", None).await;
-    let (_, h) = leadsment::auth::links::fresh_secret();
-    leadsment::accounts::store::create_invitation(
-        &store,
-        ws,
-        "bob@example.com",
-        Role::Viewer,
-        &h,
-        owner.id,
-        i64::MAX,
-    )
-    .await
-    .unwrap();
-    leadsment::accounts::store::accept_invitation(&store, &h, bob.id)
-        .await
-        .unwrap();
+    join(&store, ws, &bob, Role::Viewer, owner.id).await;
     let (invite_token, ih) = leadsment::auth::links::fresh_secret();
     leadsment::accounts::store::create_invitation(
         &store,

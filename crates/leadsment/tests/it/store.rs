@@ -17,8 +17,7 @@ on_both_backends!(
 );
 
 async fn migrations_are_idempotent(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = db.store().await;
+    let (_db, store) = TestDb::open(backend).await;
     let again = leadsment::store::migrate(&store).await.unwrap();
     assert!(again.applied_now.is_empty(), "{again:?}");
     assert!(again.already_applied >= 1);
@@ -45,8 +44,7 @@ async fn the_default_workspace_is_created_once(backend: Backend) {
 }
 
 async fn sites_are_created_listed_and_found_by_host(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = db.store().await;
+    let (_db, store) = TestDb::open(backend).await;
     let ws = leadsment::accounts::store::default_workspace(&store)
         .await
         .unwrap();
@@ -95,8 +93,7 @@ async fn sites_are_created_listed_and_found_by_host(backend: Backend) {
 }
 
 async fn a_host_is_claimed_by_one_site_only(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = db.store().await;
+    let (_db, store) = TestDb::open(backend).await;
     let ws = leadsment::accounts::store::default_workspace(&store)
         .await
         .unwrap();

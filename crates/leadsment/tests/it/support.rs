@@ -212,6 +212,13 @@ impl TestDb {
         }
     }
 
+    /// A fresh database and a handle on it.
+    pub async fn open(backend: Backend) -> (TestDb, Db) {
+        let db = TestDb::new(backend).await;
+        let store = db.store().await;
+        (db, store)
+    }
+
     pub fn config(&self) -> Config {
         Config::for_tests(&self.url, self.dir.path()).unwrap()
     }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, TestDb};
-use leadsment::store::Db;
+use leadsment::store::{Db, sql};
 
 pub const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 const FIREFOX: &str =
@@ -273,23 +273,10 @@ async fn bots_are_counted_not_stored(backend: Backend) {
     assert!(export_all(&app, &site).await.is_empty());
     // The count is written by the writer with the next batch; give it a moment.
     let mut counted = 0i64;
+    let db = app.db.store().await;
     for _ in 0..50 {
-        let n: Option<i64> = match backend {
-            Backend::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
-                sqlx::query_scalar("SELECT SUM(count) FROM bot_counts")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap()
-            }
-            Backend::Postgres => {
-                let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
-                sqlx::query_scalar("SELECT SUM(count)::bigint FROM bot_counts")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap()
-            }
-        };
+        let sum = "SELECT CAST(SUM(count) AS BIGINT) FROM bot_counts";
+        let n: Option<i64> = db.value(sql(sum)).await.unwrap();
         counted = n.unwrap_or(0);
         if counted == 3 {
             break;
@@ -297,6 +284,7 @@ async fn bots_are_counted_not_stored(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(counted, 3);
+    db.close().await;
     app.shutdown().await.unwrap();
 }
 
@@ -342,8 +330,7 @@ async fn ignored_networks_and_trusted_proxies(backend: Backend) {
 
 /// A migrated store holding the site acme.example.
 pub async fn store_with_site(backend: Backend) -> (TestDb, Db, Site) {
-    let db = TestDb::new(backend).await;
-    let store = db.store().await;
+    let (db, store) = TestDb::open(backend).await;
     let ws = leadsment::accounts::store::default_workspace(&store)
         .await
         .unwrap();
@@ -661,28 +648,11 @@ async fn visitor_salts_live_in_the_store_and_are_deleted_after_48_hours(backend:
     add_site(&app, "acme.example", &[]).await;
     let three_days_ago = leadsment::store::now_ms() - 3 * 24 * 60 * 60 * 1000;
     let insert = "INSERT INTO shared_secrets (name, value, created_at) VALUES ('visitor-salt/2020-01-01', $1, $2)";
-    match backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
-            sqlx::query(insert)
-                .bind(vec![1u8; 32])
-                .bind(three_days_ago)
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
-            sqlx::query(insert)
-                .bind(vec![1u8; 32])
-                .bind(three_days_ago)
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-        }
-    }
+    let db = app.db.store().await;
+    db.write(sql(insert).bind(vec![1u8; 32]).bind(three_days_ago))
+        .await
+        .unwrap();
+    db.close().await;
     assert_eq!(
         post(&app, &pageview("https://acme.example/"), CHROME, None)
             .await
@@ -808,7 +778,7 @@ on_both_backends!(a_batch_keeps_every_visit_counter_right);
 
 /// New and known visits, several events each, in one batch and across batches.
 async fn a_batch_keeps_every_visit_counter_right(backend: Backend) {
-    let (db, store, site) = store_with_site(backend).await;
+    let (_db, store, site) = store_with_site(backend).await;
     let t0 = 1_800_000_000_000;
     let mut first = Vec::new();
     for (i, visitor) in [1, 1, 2, 1, 2].iter().enumerate() {
@@ -830,16 +800,7 @@ async fn a_batch_keeps_every_visit_counter_right(backend: Backend) {
     ingest_fresh(&store, second).await;
     let q = "SELECT visitor_hash, pageviews, events, engaged_ms, started_at, last_seen_at, exit_path \
              FROM visits ORDER BY visitor_hash";
-    let visits: Vec<(i64, i64, i64, i64, i64, i64, String)> = match backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-            sqlx::query_as(q).fetch_all(&pool).await.unwrap()
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            sqlx::query_as(q).fetch_all(&pool).await.unwrap()
-        }
-    };
+    let visits: Vec<(i64, i64, i64, i64, i64, i64, String)> = store.all(sql(q)).await.unwrap();
     assert_eq!(visits.len(), 3, "{visits:?}");
     assert_eq!(
         visits[0],

@@ -11,7 +11,7 @@ use super::{DoneQuery, back, notice};
 use crate::accounts::chrome::Chrome;
 use crate::accounts::context::SessionCtx;
 use crate::accounts::{Access, AccountsState};
-use crate::auth::links::make_link;
+use crate::auth::links::{make_link, send_verification};
 use crate::auth::model::{LinkPurpose, Session, SessionId};
 use crate::auth::users::{Email, Name, Password, User, UserId};
 use crate::auth::{CurrentUser, cookies, mail, password};
@@ -21,22 +21,22 @@ use crate::web::page::{self, Errors, when};
 
 pub(super) fn routes() -> Vec<Route<AccountsState, Access>> {
     vec![
-        Route::get("/account", Access::Session, account_page),
-        Route::post("/account/name", Access::Session, change_name),
-        Route::post("/account/password", Access::Session, change_password),
-        Route::post("/account/email", Access::Session, change_email),
-        Route::post("/account/verify", Access::Session, resend_verification),
+        Route::get("/account", Access::SESSION, account_page),
+        Route::post("/account/name", Access::SESSION, change_name),
+        Route::post("/account/password", Access::SESSION, change_password),
+        Route::post("/account/email", Access::SESSION, change_email),
+        Route::post("/account/verify", Access::SESSION, resend_verification),
         Route::post(
             "/account/sessions/{session_id}/revoke",
-            Access::Session,
+            Access::SESSION,
             revoke_session,
         ),
         Route::post(
             "/account/sign-out-everywhere",
-            Access::Session,
+            Access::SESSION,
             sign_out_everywhere,
         ),
-        Route::post("/account/delete", Access::Session, delete_account),
+        Route::post("/account/delete", Access::SESSION, delete_account),
     ]
 }
 
@@ -278,21 +278,7 @@ async fn change_email(
 async fn resend_verification(ctx: SessionCtx) -> Result<Response, AppError> {
     let (state, current, _) = ctx.parts();
     if !current.user.email_verified {
-        let link = make_link(
-            &state.db,
-            &state.web,
-            LinkPurpose::Verify,
-            "/auth/verify",
-            Some(current.user.id),
-            None,
-        )
-        .await?;
-        state.auth.mailer.send_later(mail::Email {
-            to: current.user.email.clone(),
-            subject: "Confirm your email address for Leadsment".to_owned(),
-            body: format!("Confirm your email address by opening this link:\n\n{link}\n"),
-            link: Some(link),
-        });
+        send_verification(&state, &current.user).await?;
     }
     Ok(back("/account", "verify_sent"))
 }

@@ -13,7 +13,7 @@ use crate::web::page::{self, when};
 pub(super) fn routes() -> Vec<Route<AccountsState, Access>> {
     vec![Route::get(
         "/admin/users",
-        Access::PlatformAdmin,
+        Access::PLATFORM_ADMIN,
         admin_users,
     )]
 }

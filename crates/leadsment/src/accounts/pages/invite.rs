@@ -20,7 +20,7 @@ use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
 
 pub(super) fn routes() -> Vec<Route<AccountsState, Access>> {
-    Route::form("/invite", Access::Public, invite_page, accept_invite).into()
+    Route::form("/invite", Access::PUBLIC, invite_page, accept_invite).into()
 }
 
 #[derive(Template)]

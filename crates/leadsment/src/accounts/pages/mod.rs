@@ -24,7 +24,7 @@ use crate::web::error::AppError;
 pub use self::setup::announce_setup;
 
 pub fn routes() -> Vec<Route<AccountsState, Access>> {
-    let mut routes = vec![Route::get("/app", Access::Session, app_home)];
+    let mut routes = vec![Route::get("/app", Access::SESSION, app_home)];
     routes.extend(account::routes());
     routes.extend(workspaces::routes());
     routes.extend(members::routes());

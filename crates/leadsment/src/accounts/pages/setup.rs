@@ -22,7 +22,7 @@ use crate::web::page::{self, Errors};
 use crate::web::settings::WebSettings;
 
 pub(super) fn routes() -> Vec<Route<AccountsState, Access>> {
-    Route::form("/auth/setup", Access::Public, setup_page, setup).into()
+    Route::form("/auth/setup", Access::PUBLIC, setup_page, setup).into()
 }
 
 /// At start: while no platform administrator exists, print a one-time address that creates

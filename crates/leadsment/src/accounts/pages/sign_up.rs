@@ -9,8 +9,7 @@ use super::new_account::{NewAccountForm, Typed};
 use crate::accounts::errors::AccountError;
 use crate::accounts::{Access, AccountsState};
 use crate::auth::guard::PageCtx;
-use crate::auth::links::make_link;
-use crate::auth::model::LinkPurpose;
+use crate::auth::links::send_verification;
 use crate::auth::pages::check_email;
 use crate::auth::settings::SignupMode;
 use crate::auth::{mail, password};
@@ -19,7 +18,7 @@ use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
 
 pub(super) fn routes() -> Vec<Route<AccountsState, Access>> {
-    Route::form("/auth/sign-up", Access::Public, sign_up_page, sign_up).into()
+    Route::form("/auth/sign-up", Access::PUBLIC, sign_up_page, sign_up).into()
 }
 
 #[derive(Template)]
@@ -75,26 +74,7 @@ async fn sign_up(
     let new = account.user(hash, false, false);
     let ws = account.workspace.as_str();
     match crate::accounts::store::create_user_with_workspace(&state.db, &new, ws).await {
-        Ok((user, _)) => {
-            let link = make_link(
-                &state.db,
-                &state.web,
-                LinkPurpose::Verify,
-                "/auth/verify",
-                Some(user.id),
-                None,
-            )
-            .await?;
-            state.auth.mailer.send_later(mail::Email {
-                to: user.email.clone(),
-                subject: "Confirm your email address for Leadsment".to_owned(),
-                body: format!(
-                    "Hello {},\n\nConfirm your email address by opening this link (it works once, for 24 hours):\n\n{link}\n\nIf you did not sign up, ignore this message.\n",
-                    user.name
-                ),
-                link: Some(link),
-            });
-        }
+        Ok((user, _)) => send_verification(&state, &user).await?,
         Err(AccountError::EmailTaken) => {
             // The address has an account: tell its owner, and answer as for a new one.
             let link = state.web.public_url_for("/auth/forgot");

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::account::NameForm;
 use super::{DoneQuery, back, notice};
-use crate::accounts::chrome::Chrome;
+use crate::accounts::chrome::{Chrome, NavWorkspace};
 use crate::accounts::context::SessionCtx;
 use crate::accounts::context::WorkspaceCtx;
 use crate::accounts::roles::Role;
@@ -24,24 +24,18 @@ use crate::web::page::{self, Errors, when};
 pub(super) fn routes() -> Vec<Route<AccountsState, Access>> {
     use Access::Member as M;
     vec![
-        Route::get("/workspaces", Access::Session, workspaces_page),
-        Route::post("/workspaces", Access::Session, create_workspace),
+        Route::get("/workspaces", Access::SESSION, workspaces_page),
+        Route::post("/workspaces", Access::SESSION, create_workspace),
         Route::get("/w/{workspace_id}", M(Role::Viewer), overview),
         Route::post("/w/{workspace_id}/sites", M(Role::Admin), add_site),
     ]
-}
-
-struct WorkspaceView {
-    id: i64,
-    name: String,
-    role: &'static str,
 }
 
 #[derive(Template)]
 #[template(path = "app/workspaces.html")]
 struct WorkspacesPage {
     chrome: Chrome,
-    workspaces: Vec<WorkspaceView>,
+    workspaces: Vec<NavWorkspace>,
     name: String,
     errors: Errors,
 }
@@ -51,18 +45,11 @@ async fn workspaces_view(
     current: &CurrentUser,
     csrf: &str,
 ) -> Result<WorkspacesPage, AppError> {
-    let workspaces = crate::accounts::store::memberships(&state.db, current.user.id)
-        .await?
-        .into_iter()
-        .map(|m| WorkspaceView {
-            id: m.workspace.id.0,
-            name: m.workspace.name,
-            role: m.role.label(),
-        })
-        .collect();
+    // The switcher's list is the page's list.
+    let chrome = Chrome::load(state, current, csrf, None, "workspaces").await?;
     Ok(WorkspacesPage {
-        chrome: Chrome::load(state, current, csrf, None, "workspaces").await?,
-        workspaces,
+        workspaces: chrome.workspaces.clone(),
+        chrome,
         name: String::new(),
         errors: Errors::default(),
     })

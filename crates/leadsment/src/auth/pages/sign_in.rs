@@ -91,6 +91,13 @@ pub struct SignInForm {
     next: Option<String>,
 }
 
+/// 429 with the form saying whose attempts were too many and how long to wait.
+fn throttled(mut page: SignInPage, what: &str, ms: i64) -> Result<Response, AppError> {
+    page.alert = Some(format!("Too many {what}. Try again in {}.", wait_text(ms)));
+    let rendered = page::render(StatusCode::TOO_MANY_REQUESTS, &page)?;
+    Ok(too_many(ms, rendered))
+}
+
 fn too_many(wait_ms: i64, mut page_response: Response) -> Response {
     let secs = ((wait_ms + 999) / 1000).max(1);
     *page_response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
@@ -129,14 +136,7 @@ async fn sign_in(
     };
     if let Err(wait) = state.limiter.check(client.limiter_key()) {
         let ms = wait.as_millis() as i64;
-        page.alert = Some(format!(
-            "Too many sign-in attempts from your network. Try again in {}.",
-            wait_text(ms)
-        ));
-        return Ok(too_many(
-            ms,
-            page::render(StatusCode::TOO_MANY_REQUESTS, &page)?,
-        ));
+        return throttled(page, "sign-in attempts from your network", ms);
     }
     let email = match Email::parse(&form.email) {
         Ok(e) => e,
@@ -157,15 +157,7 @@ async fn sign_in(
     // The same throttle for known and unknown addresses: it reveals nothing.
     let key = state.keys.throttle_key(email.as_str());
     if let Some(until) = crate::auth::store::login_blocked_until(&state.db, &key).await? {
-        let ms = until - now_ms();
-        page.alert = Some(format!(
-            "Too many failed attempts for this account. Try again in {}.",
-            wait_text(ms)
-        ));
-        return Ok(too_many(
-            ms,
-            page::render(StatusCode::TOO_MANY_REQUESTS, &page)?,
-        ));
+        return throttled(page, "failed attempts for this account", until - now_ms());
     }
     let found = crate::auth::store::user_by_email(&state.db, email.as_str()).await?;
     let stored = found.as_ref().and_then(|u| u.password_hash.clone());

@@ -104,22 +104,17 @@ pub async fn user_with_password(
 }
 
 pub async fn set_password(db: &Db, id: UserId, hash: &str) -> Result<(), StoreError> {
-    db.write(
-        sql("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind(hash)
-            .bind(id.0),
-    )
-    .await?;
-    Ok(())
+    set_text(db, id, "password_hash", hash).await
 }
 
 pub async fn set_user_name(db: &Db, id: UserId, name: &str) -> Result<(), StoreError> {
-    db.write(
-        sql("UPDATE users SET name = $1 WHERE id = $2")
-            .bind(name)
-            .bind(id.0),
-    )
-    .await?;
+    set_text(db, id, "name", name).await
+}
+
+/// Sets one text column of a user (`column` is one of ours, never input).
+async fn set_text(db: &Db, id: UserId, column: &str, value: &str) -> Result<(), StoreError> {
+    let statement = format!("UPDATE users SET {column} = $1 WHERE id = $2");
+    db.write(sql(statement).bind(value).bind(id.0)).await?;
     Ok(())
 }
 
