@@ -38,10 +38,23 @@ pub fn fresh_secret() -> (String, Vec<u8>) {
     (t, d)
 }
 
+impl AuthState {
+    /// [`make_link`] with this server's database and address.
+    pub async fn link(
+        &self,
+        purpose: LinkPurpose,
+        path: &str,
+        user: UserId,
+        email: Option<&str>,
+    ) -> Result<String, StoreError> {
+        make_link(&self.db, &self.web, purpose, path, Some(user), email).await
+    }
+}
+
 /// Mails `user` a link that confirms their address (after sign-up, or again on request).
 pub async fn send_verification(state: &AuthState, user: &User) -> Result<(), StoreError> {
     let (purpose, path) = (LinkPurpose::Verify, "/auth/verify");
-    let link = make_link(&state.db, &state.web, purpose, path, Some(user.id), None).await?;
+    let link = state.link(purpose, path, user.id, None).await?;
     state.mailer.send_later(mail::Email {
         to: user.email.clone(),
         subject: "Confirm your email address for Leadsment".to_owned(),

@@ -960,12 +960,8 @@ async fn api_keys_are_shown_once_scoped_and_revocable(backend: Backend) {
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     let res = api.get(&url).bearer_auth(&key).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let res = api
-        .get(&url)
-        .bearer_auth("lm_made_up")
-        .send()
-        .await
-        .unwrap();
+    let made_up = "lm_made_up";
+    let res = api.get(&url).bearer_auth(made_up).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     app.shutdown().await.unwrap();
 }

@@ -95,14 +95,8 @@ async fn pg_template() -> &'static str {
                     .unwrap();
             if !exists {
                 let building = format!("{name}_building");
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {building}"))
-                    .execute(&mut admin)
-                    .await
-                    .unwrap();
-                sqlx::query(&format!("CREATE DATABASE {building}"))
-                    .execute(&mut admin)
-                    .await
-                    .unwrap();
+                exec(&mut admin, &format!("DROP DATABASE IF EXISTS {building}")).await;
+                exec(&mut admin, &format!("CREATE DATABASE {building}")).await;
                 let dir = TempDir::new().unwrap();
                 let config =
                     Config::for_tests(&with_database(&admin_url(), &building), dir.path()).unwrap();
@@ -118,10 +112,11 @@ async fn pg_template() -> &'static str {
                 .execute(&mut admin)
                 .await
                 .unwrap();
-                sqlx::query(&format!("ALTER DATABASE {building} RENAME TO {name}"))
-                    .execute(&mut admin)
-                    .await
-                    .unwrap();
+                exec(
+                    &mut admin,
+                    &format!("ALTER DATABASE {building} RENAME TO {name}"),
+                )
+                .await;
             }
             sweep_stale_databases(&mut admin).await;
             sqlx::query("SELECT pg_advisory_unlock(727274)")
@@ -161,6 +156,11 @@ fn unix_secs() -> u64 {
 }
 
 /// Drops test databases left behind by runs that crashed more than an hour ago.
+/// Runs one statement on the administration connection.
+async fn exec(admin: &mut PgConnection, statement: &str) {
+    sqlx::query(statement).execute(admin).await.unwrap();
+}
+
 async fn sweep_stale_databases(admin: &mut PgConnection) {
     let names: Vec<String> =
         sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'lm_t\\_%'")
@@ -198,10 +198,11 @@ impl TestDb {
                 let template = pg_template().await;
                 let name = format!("lm_t_{}_{:08x}", unix_secs(), rand::random::<u32>());
                 let mut admin = admin_connection().await;
-                sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
-                    .execute(&mut admin)
-                    .await
-                    .unwrap();
+                exec(
+                    &mut admin,
+                    &format!("CREATE DATABASE {name} TEMPLATE {template}"),
+                )
+                .await;
                 let _ = admin.close().await;
                 TestDb {
                     url: with_database(&admin_url(), &name),

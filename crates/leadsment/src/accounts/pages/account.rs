@@ -11,7 +11,7 @@ use super::{DoneQuery, back, notice};
 use crate::accounts::chrome::Chrome;
 use crate::accounts::context::SessionCtx;
 use crate::accounts::{Access, AccountsState};
-use crate::auth::links::{make_link, send_verification};
+use crate::auth::links::send_verification;
 use crate::auth::model::{LinkPurpose, Session, SessionId};
 use crate::auth::users::{Email, Name, Password, User, UserId};
 use crate::auth::{CurrentUser, cookies, mail, password};
@@ -246,15 +246,10 @@ async fn change_email(
         .await;
     };
     // The link goes to the new address, which proves it; the old one is told.
-    let link = make_link(
-        &state.db,
-        &state.web,
-        LinkPurpose::EmailChange,
-        "/auth/confirm-email",
-        Some(current.user.id),
-        Some(email.as_str()),
-    )
-    .await?;
+    let (purpose, path) = (LinkPurpose::EmailChange, "/auth/confirm-email");
+    let link = state
+        .link(purpose, path, current.user.id, Some(email.as_str()))
+        .await?;
     state.auth.mailer.send_later(mail::Email {
         to: email.as_str().to_owned(),
         subject: "Confirm your new address for Leadsment".to_owned(),

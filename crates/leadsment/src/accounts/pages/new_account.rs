@@ -3,8 +3,10 @@
 
 use serde::Deserialize;
 
+use crate::auth::password;
 use crate::auth::store::NewUser;
 use crate::auth::users::{Email, Name, Password};
+use crate::web::error::AppError;
 use crate::web::page::Errors;
 
 #[derive(Deserialize, Default)]
@@ -27,15 +29,19 @@ pub struct NewAccount {
 }
 
 impl NewAccount {
-    /// The user to create, with the password's hash.
-    pub fn user(&self, password_hash: String, verified: bool, admin: bool) -> NewUser {
-        NewUser {
+    /// The user to create, with the password hashed (which takes its time whatever follows,
+    /// so that the answer does not tell whether the address was known).
+    pub async fn user(&self, verified: bool, admin: bool) -> Result<NewUser, AppError> {
+        let hash = password::hash(&self.password)
+            .await
+            .map_err(AppError::internal)?;
+        Ok(NewUser {
             email: self.email.as_str().to_owned(),
             name: self.name.as_str().to_owned(),
-            password_hash: Some(password_hash),
+            password_hash: Some(hash),
             email_verified: verified,
             is_platform_admin: admin,
-        }
+        })
     }
 }
 

@@ -11,10 +11,8 @@ use crate::accounts::{Access, AccountsState};
 use crate::auth::guard::PageCtx;
 use crate::auth::links::make_link;
 use crate::auth::model::LinkPurpose;
-use crate::auth::pages::{TokenQuery, link_invalid, link_is_open, redirect_with};
-use crate::auth::password;
+use crate::auth::pages::{TokenQuery, link_invalid, link_is_open, redirect_with, use_link};
 use crate::auth::sessions::open_session;
-use crate::auth::tokens::digest;
 use crate::store::Db;
 use crate::web::Route;
 use crate::web::error::AppError;
@@ -70,25 +68,11 @@ async fn setup(
 ) -> Result<Response, AppError> {
     let account = match form.check() {
         Ok(account) => account,
-        Err(errors) => {
-            if !link_is_open(&state.db, &form.token, LinkPurpose::Setup).await? {
-                return link_invalid();
-            }
-            let (token, typed) = (form.token.clone(), form.typed());
-            let page = SetupPage {
-                csrf,
-                token,
-                typed,
-                errors,
-            };
-            return page::render(StatusCode::BAD_REQUEST, &page);
-        }
+        Err(errors) => return refused(&state, csrf, &form, errors).await,
     };
-    let hash = password::hash(&account.password)
-        .await
-        .map_err(AppError::internal)?;
+    let new = account.user(true, true).await?;
     if crate::auth::store::count_platform_admins(&state.db).await? > 0
-        || crate::auth::store::consume_link(&state.db, &digest(&form.token), LinkPurpose::Setup)
+        || use_link(&state.db, &form.token, LinkPurpose::Setup)
             .await?
             .is_none()
     {
@@ -96,10 +80,32 @@ async fn setup(
     }
     let (user, workspace) = crate::accounts::store::create_user_with_workspace(
         &state.db,
-        &account.user(hash, true, true),
+        &new,
         account.workspace.as_str(),
     )
     .await?;
     let c = open_session(&state, &user, false, &headers).await?;
     Ok(redirect_with(&format!("/w/{}", workspace.id.0), &c))
+}
+
+/// The form again, with what was wrong next to each field, while the link still works.
+async fn refused(
+    state: &AccountsState,
+    csrf: String,
+    form: &NewAccountForm,
+    errors: Errors,
+) -> Result<Response, AppError> {
+    if !link_is_open(&state.db, &form.token, LinkPurpose::Setup).await? {
+        return link_invalid();
+    }
+    let (token, typed) = (form.token.clone(), form.typed());
+    page::render(
+        StatusCode::BAD_REQUEST,
+        &SetupPage {
+            csrf,
+            token,
+            typed,
+            errors,
+        },
+    )
 }

@@ -10,9 +10,9 @@ use crate::accounts::errors::AccountError;
 use crate::accounts::{Access, AccountsState};
 use crate::auth::guard::PageCtx;
 use crate::auth::links::send_verification;
+use crate::auth::mail;
 use crate::auth::pages::check_email;
 use crate::auth::settings::SignupMode;
-use crate::auth::{mail, password};
 use crate::web::Route;
 use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
@@ -52,26 +52,14 @@ async fn sign_up(
     }
     let account = match form.check() {
         Ok(account) => account,
-        Err(errors) => {
-            let typed = form.typed();
-            let page = SignUpPage {
-                csrf,
-                open: true,
-                typed,
-                errors,
-            };
-            return page::render(StatusCode::BAD_REQUEST, &page);
-        }
+        Err(errors) => return refused(csrf, form.typed(), errors),
     };
-    // Hash before looking the address up, so both answers take the same time.
-    let hash = password::hash(&account.password)
-        .await
-        .map_err(AppError::internal)?;
+    // Hashed before the address is looked up, so both answers take the same time.
+    let new = account.user(false, false).await?;
     let message = format!(
         "If {} can receive email, a message is on its way: open its link to confirm the address, then sign in.",
         account.email
     );
-    let new = account.user(hash, false, false);
     let ws = account.workspace.as_str();
     match crate::accounts::store::create_user_with_workspace(&state.db, &new, ws).await {
         Ok((user, _)) => send_verification(&state, &user).await?,
@@ -90,4 +78,18 @@ async fn sign_up(
         Err(e) => return Err(e.into()),
     }
     check_email(&state, "Check your email", message)
+}
+
+/// The form again, with what was wrong next to each field.
+fn refused(csrf: String, typed: Typed, errors: Errors) -> Result<Response, AppError> {
+    let open = true;
+    page::render(
+        StatusCode::BAD_REQUEST,
+        &SignUpPage {
+            csrf,
+            open,
+            typed,
+            errors,
+        },
+    )
 }

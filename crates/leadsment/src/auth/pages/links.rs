@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{NoticePage, TokenQuery, link_invalid, link_is_open, signed_out};
+use super::{NoticePage, TokenQuery, link_invalid, link_is_open, peek_link, signed_out, use_link};
 use crate::auth::guard::PageCtx;
 use crate::auth::model::LinkPurpose;
 use crate::auth::password;
@@ -74,10 +74,7 @@ async fn verify(
     State(state): State<AuthState>,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, AppError> {
-    let Some(link) =
-        crate::auth::store::consume_link(&state.db, &digest(&form.token), LinkPurpose::Verify)
-            .await?
-    else {
+    let Some(link) = use_link(&state.db, &form.token, LinkPurpose::Verify).await? else {
         return link_invalid();
     };
     if let Some(user) = link.user_id {
@@ -90,10 +87,7 @@ async fn confirm_email_page(
     PageCtx { state, csrf }: PageCtx<AuthState>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
-    let Some(link) =
-        crate::auth::store::peek_link(&state.db, &digest(&q.token), LinkPurpose::EmailChange)
-            .await?
-    else {
+    let Some(link) = peek_link(&state.db, &q.token, LinkPurpose::EmailChange).await? else {
         return link_invalid();
     };
     page::ok(&ConfirmPage {
@@ -113,10 +107,7 @@ async fn confirm_email(
     State(state): State<AuthState>,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, AppError> {
-    let Some(link) =
-        crate::auth::store::consume_link(&state.db, &digest(&form.token), LinkPurpose::EmailChange)
-            .await?
-    else {
+    let Some(link) = use_link(&state.db, &form.token, LinkPurpose::EmailChange).await? else {
         return link_invalid();
     };
     let (Some(user), Some(email)) = (link.user_id, link.email) else {

@@ -17,7 +17,7 @@ use axum_extra::extract::cookie::Cookie;
 use serde::Deserialize;
 
 use super::cookies;
-use super::model::LinkPurpose;
+use super::model::{LinkPurpose, LinkToken};
 use crate::auth::{Access, AuthState};
 use crate::store::Db;
 use crate::web::Route;
@@ -103,9 +103,20 @@ struct NoticePage {
 /// Whether the link `token` of `purpose` is unused and unexpired. Peeking does not use it:
 /// the page a link opens only shows the button that does.
 pub async fn link_is_open(db: &Db, token: &str, purpose: LinkPurpose) -> Result<bool, AppError> {
-    let found = super::store::peek_link(db, &super::tokens::digest(token), purpose).await?;
-    Ok(found.is_some())
+    Ok(peek_link(db, token, purpose).await?.is_some())
 }
+
+/// The link `token` of `purpose` if it is unused and unexpired, left unused.
+pub async fn peek_link(db: &Db, token: &str, purpose: LinkPurpose) -> StoreResult<LinkToken> {
+    super::store::peek_link(db, &super::tokens::digest(token), purpose).await
+}
+
+/// The link `token` of `purpose` if it is unused and unexpired, used up now.
+pub async fn use_link(db: &Db, token: &str, purpose: LinkPurpose) -> StoreResult<LinkToken> {
+    super::store::consume_link(db, &super::tokens::digest(token), purpose).await
+}
+
+type StoreResult<T> = Result<Option<T>, crate::store::StoreError>;
 
 pub fn link_invalid() -> Result<Response, AppError> {
     page::render(

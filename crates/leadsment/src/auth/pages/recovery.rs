@@ -9,7 +9,6 @@ use serde::Deserialize;
 
 use super::check_email;
 use crate::auth::guard::{Csrf, PageCtx};
-use crate::auth::links::make_link;
 use crate::auth::mail;
 use crate::auth::model::LinkPurpose;
 use crate::auth::users::Email;
@@ -64,15 +63,8 @@ async fn forgot(
         }
     };
     if let Some(found) = crate::auth::store::user_by_email(&state.db, email.as_str()).await? {
-        let link = make_link(
-            &state.db,
-            &state.web,
-            LinkPurpose::Reset,
-            "/auth/reset",
-            Some(found.user.id),
-            None,
-        )
-        .await?;
+        let (purpose, user) = (LinkPurpose::Reset, found.user.id);
+        let link = state.link(purpose, "/auth/reset", user, None).await?;
         state.mailer.send_later(mail::Email {
             to: found.user.email.clone(),
             subject: "Choose a new Leadsment password".to_owned(),
