@@ -64,3 +64,47 @@ impl std::ops::Deref for AccountsState {
         &self.auth
     }
 }
+
+/// The workspace a site added from the command line goes to: the one `given` names (its id or
+/// its name); without a name, the only workspace there is (the first administrator's, after
+/// set-up), or the default one while there is none. Several workspaces and no name is an
+/// error that lists them, so a site never lands where nobody looks.
+pub async fn workspace_for_new_site(
+    db: &crate::store::Db,
+    given: Option<&str>,
+) -> anyhow::Result<Workspace> {
+    let all = store::all_workspaces(db).await?;
+    let listed = || {
+        all.iter()
+            .map(|w| format!("{} ({})", w.id.0, w.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(given) = given.map(str::trim) else {
+        return match all.as_slice() {
+            [] => Ok(store::default_workspace(db).await?),
+            [only] => Ok(only.clone()),
+            _ => anyhow::bail!(
+                "there are {} workspaces; choose one with --workspace ID or NAME: {}",
+                all.len(),
+                listed()
+            ),
+        };
+    };
+    let by_id = given.parse::<i64>().ok();
+    let matching: Vec<&Workspace> = all
+        .iter()
+        .filter(|w| Some(w.id.0) == by_id || w.name == given)
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => anyhow::bail!(
+            "there is no workspace `{given}`; the workspaces are: {}",
+            listed()
+        ),
+        _ => anyhow::bail!(
+            "several workspaces are called `{given}`; give its id instead: {}",
+            listed()
+        ),
+    }
+}

@@ -37,20 +37,28 @@ pub(super) async fn migrate(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(super) async fn site_add(
-    config: Config,
-    domain: &str,
-    aliases: &[String],
-    time_zone: &str,
-) -> anyhow::Result<()> {
-    let mut new = NewSite::new(crate::accounts::WorkspaceId(0), domain, aliases)?;
-    new.set_time_zone(time_zone)?;
+/// What `site add` was given.
+pub(super) struct SiteArgs<'a> {
+    pub domain: &'a str,
+    pub aliases: &'a [String],
+    pub time_zone: &'a str,
+    /// `--workspace`: an id or a name.
+    pub workspace: Option<&'a str>,
+}
+
+pub(super) async fn site_add(config: Config, site: SiteArgs<'_>) -> anyhow::Result<()> {
+    let mut new = NewSite::new(crate::accounts::WorkspaceId(0), site.domain, site.aliases)?;
+    new.set_time_zone(site.time_zone)?;
     let store = open_store(&config).await?;
-    let workspace = crate::accounts::store::default_workspace(&store).await?;
-    new.workspace_id = workspace.id;
-    let site = crate::accounts::store::create_site(&store, &new).await;
+    let created = async {
+        let workspace = crate::accounts::workspace_for_new_site(&store, site.workspace).await?;
+        new.workspace_id = workspace.id;
+        let site = crate::accounts::store::create_site(&store, &new).await?;
+        anyhow::Ok((site, workspace))
+    }
+    .await;
     store.close().await;
-    let site = site?;
+    let (site, workspace) = created?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

@@ -16,7 +16,7 @@ use crate::store::{self, Db};
 
 mod commands;
 
-use commands::{export, ipdb_lookup, migrate, site_add, site_list, user_create};
+use commands::{SiteArgs, export, ipdb_lookup, migrate, site_add, site_list, user_create};
 
 /// Leadsment: see which companies visit your websites, without cookies.
 #[derive(Debug, Parser)]
@@ -152,6 +152,10 @@ enum SiteCommand {
         /// The IANA time zone where the site's days begin, such as Europe/Berlin.
         #[arg(long, value_name = "ZONE", default_value = "UTC")]
         time_zone: String,
+        /// The workspace (its id or name) the site belongs to [default: the only workspace;
+        /// several need this].
+        #[arg(long, value_name = "ID|NAME")]
+        workspace: Option<String>,
     },
     /// List the websites and their aliases.
     List {
@@ -262,8 +266,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 domain,
                 aliases,
                 time_zone,
+                workspace,
                 ..
-            }) => site_add(config, &domain, &aliases, &time_zone).await,
+            }) => {
+                let site = SiteArgs {
+                    domain: &domain,
+                    aliases: &aliases,
+                    time_zone: &time_zone,
+                    workspace: workspace.as_deref(),
+                };
+                site_add(config, site).await
+            }
             Command::Site(SiteCommand::List { format }) => site_list(config, format).await,
             Command::Ipdb(IpdbCommand::Fetch) => {
                 tokio::task::spawn_blocking(move || crate::ipdb::fetch(&config.data_dir)).await?

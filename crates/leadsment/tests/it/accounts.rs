@@ -1614,6 +1614,10 @@ async fn the_setup_link_creates_the_first_platform_admin_once(backend: Backend) 
         .unwrap();
     let path = format!("/auth/setup?{}", url.split('?').nth(1).unwrap());
     let token = url.split("token=").nth(1).unwrap().to_owned();
+    // A site added from the command line before set-up went to the default workspace.
+    let default = leadsment::accounts::store::default_workspace(&store)
+        .await
+        .unwrap();
     let c = Client::new(&app);
     let page = c.get(&path).await;
     assert_eq!(page.status, StatusCode::OK);
@@ -1639,6 +1643,26 @@ async fn the_setup_link_creates_the_first_platform_admin_once(backend: Backend) 
         .user;
     assert!(admin.is_platform_admin && admin.email_verified);
     assert_eq!(c.get("/admin/users").await.status, StatusCode::OK);
+    // The first administrator owns their own workspace and the default one, so the sites
+    // added before set-up are theirs to see.
+    let mut theirs: Vec<(String, Role)> = leadsment::accounts::store::memberships(&store, admin.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.workspace.name, m.role))
+        .collect();
+    theirs.sort();
+    assert_eq!(
+        theirs,
+        vec![
+            ("Default".into(), Role::Owner),
+            ("Operator".into(), Role::Owner)
+        ]
+    );
+    assert_eq!(
+        c.get(&format!("/w/{}", default.id.0)).await.status,
+        StatusCode::OK
+    );
     // Single use, and no more setup links once an administrator exists.
     let other = Client::new(&app);
     let res = other

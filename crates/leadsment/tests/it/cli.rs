@@ -154,6 +154,79 @@ async fn site_commands_use_the_configured_database(backend: Backend) {
     .unwrap();
 }
 
+on_both_backends!(site_add_goes_to_the_only_workspace_or_the_one_named);
+
+async fn site_add_goes_to_the_only_workspace_or_the_one_named(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let dir = db.dir.path().to_owned();
+    let url = db.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let lm = |args: &[&str]| {
+            let mut cmd = leadsment(&dir);
+            cmd.env("LEADSMENT_DATABASE_URL", &url).args(args);
+            cmd
+        };
+        let create = |email: &str, ws: &str| {
+            let (ok, _, stderr) = run(&mut lm(&[
+                "user",
+                "create",
+                "--email",
+                email,
+                "--workspace",
+                ws,
+            ]));
+            assert!(ok, "{stderr}");
+        };
+        let added = |args: &[&str], workspace: &str| {
+            let (ok, stdout, stderr) = run(&mut lm(args));
+            assert!(ok, "{stderr}");
+            assert!(
+                stdout.contains(&format!("to the workspace {workspace}.")),
+                "{stdout}"
+            );
+        };
+        // The first administrator's workspace is the only one: sites go there.
+        create("ada@example.com", "Acme");
+        added(&["site", "add", "one.example"], "Acme");
+        // With two, the command asks which, naming them.
+        create("bob@example.com", "Beta");
+        assert_one_line_error(&mut lm(&["site", "add", "two.example"]), "--workspace");
+        let (_, _, stderr) = run(&mut lm(&["site", "add", "two.example"]));
+        assert!(
+            stderr.contains("(Acme)") && stderr.contains("(Beta)"),
+            "{stderr}"
+        );
+        added(
+            &["site", "add", "two.example", "--workspace", "Beta"],
+            "Beta",
+        );
+        let acme_id = stderr
+            .split(" (Acme)")
+            .next()
+            .unwrap()
+            .rsplit(' ')
+            .next()
+            .unwrap();
+        added(
+            &["site", "add", "three.example", "--workspace", acme_id],
+            "Acme",
+        );
+        assert_one_line_error(
+            &mut lm(&["site", "add", "four.example", "--workspace", "Nope"]),
+            "no workspace `Nope`",
+        );
+        let (ok, stdout, _) = run(&mut lm(&["site", "list", "--format", "json"]));
+        assert!(ok);
+        assert_eq!(
+            stdout.lines().count(),
+            3,
+            "four.example was not added: {stdout}"
+        );
+    })
+    .await
+    .unwrap();
+}
+
 #[test]
 fn bad_input_gets_one_line_naming_the_problem() {
     let dir = tempfile::tempdir().unwrap();

@@ -78,7 +78,7 @@ async fn setup(
     {
         return link_invalid();
     }
-    let (user, workspace) = crate::accounts::store::create_user_with_workspace(
+    let (user, workspace) = crate::accounts::store::create_first_administrator(
         &state.db,
         &new,
         account.workspace.as_str(),

@@ -100,6 +100,40 @@ pub async fn create_user_with_workspace(
     Ok((created, ws))
 }
 
+/// Creates the first platform administrator with a workspace of their own, and makes them an
+/// owner of the default workspace too when it exists (sites added from the command line
+/// before set-up are there), all in one transaction.
+pub async fn create_first_administrator(
+    db: &Db,
+    user: &NewUser,
+    workspace: &str,
+) -> Result<(User, Workspace), AccountError> {
+    let mut tx = db.begin().await?;
+    let created = insert_user(&mut tx, user).await?;
+    let ws = insert_workspace(&mut tx, workspace, created.id).await?;
+    tx.execute(
+        sql(
+            "INSERT INTO memberships (workspace_id, user_id, role, created_at) \
+             SELECT id, $1, 'owner', $2 FROM workspaces WHERE is_default = TRUE",
+        )
+        .bind(created.id.0)
+        .bind(now_ms()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((created, ws))
+}
+
+/// Every workspace, oldest first (for the command line, which acts for the operator).
+pub async fn all_workspaces(db: &Db) -> Result<Vec<Workspace>, StoreError> {
+    let rows: Vec<WorkspaceRow> = db
+        .all(sql(
+            "SELECT id, name, created_at FROM workspaces ORDER BY id",
+        ))
+        .await?;
+    Ok(rows.into_iter().map(Workspace::from).collect())
+}
+
 #[derive(sqlx::FromRow)]
 struct MembershipRow {
     id: i64,
