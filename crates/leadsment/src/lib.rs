@@ -12,6 +12,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod csv_out;
 pub mod ipdb;
 pub mod server;
 pub mod settings;

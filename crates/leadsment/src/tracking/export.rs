@@ -4,6 +4,7 @@ use std::io::Write;
 
 use super::model::ExportedEvent;
 use crate::accounts::sites::Site;
+use crate::csv_out::{Cell, CsvOut};
 use crate::store::Db;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -27,7 +28,7 @@ pub fn day_start_ms(site: &Site, date: &str) -> anyhow::Result<i64> {
 }
 
 enum Sink<'a, W: Write> {
-    Csv(Box<csv::Writer<&'a mut W>>),
+    Csv(Box<CsvOut<&'a mut W>>),
     Json(&'a mut W),
 }
 
@@ -41,7 +42,11 @@ pub async fn export<W: Write>(
     out: &mut W,
 ) -> anyhow::Result<u64> {
     let mut sink = match format {
-        Format::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(out))),
+        Format::Csv => {
+            let mut csv = CsvOut::new(out);
+            csv.header(&COLUMNS)?;
+            Sink::Csv(Box::new(csv))
+        }
         Format::Jsonl => Sink::Json(out),
     };
     let mut after = None;
@@ -58,7 +63,7 @@ pub async fn export<W: Write>(
                 .unwrap_or_default();
             count += 1;
             match &mut sink {
-                Sink::Csv(w) => w.serialize::<&ExportedEvent>(&event)?,
+                Sink::Csv(w) => w.row(cells(&event))?,
                 Sink::Json(w) => {
                     serde_json::to_writer(&mut **w, &event)?;
                     w.write_all(b"\n")?;
@@ -67,18 +72,41 @@ pub async fn export<W: Write>(
         }
     }
     match sink {
-        Sink::Csv(mut w) => {
-            if count == 0 {
-                // An empty export still says which columns it would have.
-                w.write_record(COLUMNS)?;
-            }
-            w.flush()?;
-        }
+        Sink::Csv(mut w) => w.flush()?,
         Sink::Json(w) => w.flush()?,
     }
     Ok(count)
 }
 
+/// An event's cells, in the order of [`COLUMNS`] (the JSON lines have the same fields).
+fn cells(e: &ExportedEvent) -> [Cell<'_>; 21] {
+    use Cell::{Int, Text};
+    [
+        Int(Some(e.id)),
+        Text(Some(&e.time)),
+        Int(Some(e.visit_id)),
+        Text(Some(&e.name)),
+        Text(Some(&e.path)),
+        Text(e.props.as_deref()),
+        Int(e.engaged_ms),
+        Text(e.company.as_deref()),
+        Text(e.company_domain.as_deref()),
+        Text(Some(&e.class)),
+        Text(e.country.as_deref()),
+        Text(e.source.as_deref()),
+        Text(Some(&e.channel)),
+        Text(e.utm_source.as_deref()),
+        Text(e.utm_medium.as_deref()),
+        Text(e.utm_campaign.as_deref()),
+        Text(e.utm_term.as_deref()),
+        Text(e.utm_content.as_deref()),
+        Text(e.browser.as_deref()),
+        Text(e.os.as_deref()),
+        Text(Some(&e.device)),
+    ]
+}
+
+/// The CSV header; an empty export still says which columns it would have.
 const COLUMNS: [&str; 21] = [
     "id",
     "time",

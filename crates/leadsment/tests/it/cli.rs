@@ -773,6 +773,13 @@ async fn export_writes_the_days_of_the_site_time_zone(backend: Backend) {
         e.props = Some(r#"{"note":"a, \"quoted\" value"}"#.to_owned());
         events.push(e);
     }
+    // A visitor chooses the event name and campaign values: a spreadsheet must not run them.
+    events[0].name = r#"=HYPERLINK("http://evil.example","x")"#.to_owned();
+    events[0].utm_source = Some("+1+1".to_owned());
+    events[0].utm_medium = Some("-2+3".to_owned());
+    events[0].utm_campaign = Some("@SUM(A1)".to_owned());
+    events[0].utm_term = Some("\t=1".to_owned());
+    events[0].engaged_ms = Some(-5);
     crate::tracking::ingest_fresh(&store, events).await;
     store.close().await;
 
@@ -799,6 +806,13 @@ async fn export_writes_the_days_of_the_site_time_zone(backend: Backend) {
         assert_eq!(rows.len(), 2);
         assert_eq!(&rows[1][4], "/page-1");
         assert_eq!(&rows[0][5], r#"{"note":"a, \"quoted\" value"}"#);
+        assert_eq!(&rows[0][3], r#"'=HYPERLINK("http://evil.example","x")"#);
+        assert_eq!(&rows[0][13], "'+1+1");
+        assert_eq!(&rows[0][14], "'-2+3");
+        assert_eq!(&rows[0][15], "'@SUM(A1)");
+        assert_eq!(&rows[0][16], "'\t=1");
+        assert_eq!(&rows[0][6], "-5", "numbers are left alone");
+        assert_eq!(&rows[1][3], "pageview");
         // An empty export still names its columns.
         let empty = export(&[
             "--from",
