@@ -6,7 +6,7 @@
 //! hands each capability its keys, and refuses keys that no capability declares. This module
 //! imports no capability.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
@@ -27,12 +27,6 @@ pub trait Settings: Sized {
 pub struct Base {
     /// Where the SQLite file and the IP index live.
     pub data_dir: PathBuf,
-}
-
-impl Base {
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
-    }
 }
 
 /// A configuration problem, naming the key and what is wrong with it.

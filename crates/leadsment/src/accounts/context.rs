@@ -20,11 +20,6 @@ pub struct WorkspaceCtx {
 }
 
 impl WorkspaceCtx {
-    /// The state, the member, the user and the CSRF token, for handlers to take apart.
-    pub fn parts(self) -> (AccountsState, CurrentMember, CurrentUser, String) {
-        (self.state, self.member, self.current, self.csrf)
-    }
-
     /// The workspace in the path.
     pub fn workspace(&self) -> &super::Workspace {
         &self.member.membership.workspace

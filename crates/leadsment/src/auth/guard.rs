@@ -74,7 +74,8 @@ impl<S: Clone + Send + Sync> FromRequestParts<S> for PageCtx<S> {
 pub struct Admitted {
     pub parts: Parts,
     pub body: Body,
-    csrf: Option<(String, bool)>,
+    /// The CSRF token to set as a cookie, when this browser had none.
+    new_csrf: Option<String>,
 }
 
 impl Admitted {
@@ -97,16 +98,8 @@ pub async fn enforce(state: AuthState, access: Access, req: Request, next: Next)
 }
 
 /// Checks CSRF and, unless `access` is public, the session; the refusal is the response.
+/// (Beacon and operator routes have nothing to check: [`enforce`] passes them straight on.)
 pub async fn admit(state: &AuthState, access: Access, req: Request) -> Result<Admitted, Response> {
-    if let Access::Beacon | Access::Operator = access {
-        // No ambient credentials: the tracker's beacon and the operator's scraper.
-        let (parts, body) = req.into_parts();
-        return Ok(Admitted {
-            parts,
-            body,
-            csrf: None,
-        });
-    }
     let (mut parts, body) = req.into_parts();
     let keys = &state.keys;
     let cookie_token =
@@ -118,11 +111,14 @@ pub async fn admit(state: &AuthState, access: Access, req: Request) -> Result<Ad
             .await
             .map_err(IntoResponse::into_response)?
     };
-    let (csrf, fresh) = match cookie_token {
-        Some(t) => (t, false),
-        None => (keys.new_csrf(), true),
+    let (csrf, new_csrf) = match cookie_token {
+        Some(t) => (t, None),
+        None => {
+            let t = keys.new_csrf();
+            (t.clone(), Some(t))
+        }
     };
-    parts.extensions.insert(Csrf(csrf.clone()));
+    parts.extensions.insert(Csrf(csrf));
 
     if access != Access::Public {
         let current = match authenticate(state, &parts.headers).await {
@@ -138,13 +134,17 @@ pub async fn admit(state: &AuthState, access: Access, req: Request) -> Result<Ad
     Ok(Admitted {
         parts,
         body,
-        csrf: Some((csrf, fresh)),
+        new_csrf,
     })
 }
 
 /// Runs the handler; a page (which may hold a form) gets the CSRF cookie if it was new.
 pub async fn proceed(admitted: Admitted, next: Next) -> Response {
-    let Admitted { parts, body, csrf } = admitted;
+    let Admitted {
+        parts,
+        body,
+        new_csrf,
+    } = admitted;
     let mut response = next.run(Request::from_parts(parts, body)).await;
     // Only pages get the cookie: scripts, assets, JSON and the tracker set none.
     let is_page = response
@@ -152,7 +152,7 @@ pub async fn proceed(admitted: Admitted, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/html"));
-    if let Some((csrf, true)) = csrf
+    if let Some(csrf) = new_csrf
         && is_page
     {
         cookies::set(&mut response, &cookies::csrf(csrf));

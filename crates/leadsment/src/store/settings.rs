@@ -43,7 +43,7 @@ impl Settings for StoreSettings {
             // The default: a file in the data folder.
             None | Some("") => DatabaseUrl(format!(
                 "sqlite://{}",
-                base.data_dir().join("leadsment.db").display()
+                base.data_dir.join("leadsment.db").display()
             )),
             Some(s) => DatabaseUrl::parse(s)?,
         };

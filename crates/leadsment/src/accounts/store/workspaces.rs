@@ -93,11 +93,7 @@ pub async fn create_user_with_workspace(
     user: &NewUser,
     workspace: &str,
 ) -> Result<(User, Workspace), AccountError> {
-    let mut tx = db.begin().await?;
-    let created = insert_user(&mut tx, user).await?;
-    let ws = insert_workspace(&mut tx, workspace, created.id).await?;
-    tx.commit().await?;
-    Ok((created, ws))
+    create_owner(db, user, workspace, false).await
 }
 
 /// Creates the first platform administrator with a workspace of their own, and makes them an
@@ -108,18 +104,29 @@ pub async fn create_first_administrator(
     user: &NewUser,
     workspace: &str,
 ) -> Result<(User, Workspace), AccountError> {
+    create_owner(db, user, workspace, true).await
+}
+
+async fn create_owner(
+    db: &Db,
+    user: &NewUser,
+    workspace: &str,
+    and_default: bool,
+) -> Result<(User, Workspace), AccountError> {
     let mut tx = db.begin().await?;
     let created = insert_user(&mut tx, user).await?;
     let ws = insert_workspace(&mut tx, workspace, created.id).await?;
-    tx.execute(
-        sql(
-            "INSERT INTO memberships (workspace_id, user_id, role, created_at) \
-             SELECT id, $1, 'owner', $2 FROM workspaces WHERE is_default = TRUE",
+    if and_default {
+        tx.execute(
+            sql(
+                "INSERT INTO memberships (workspace_id, user_id, role, created_at) \
+                 SELECT id, $1, 'owner', $2 FROM workspaces WHERE is_default = TRUE",
+            )
+            .bind(created.id.0)
+            .bind(now_ms()),
         )
-        .bind(created.id.0)
-        .bind(now_ms()),
-    )
-    .await?;
+        .await?;
+    }
     tx.commit().await?;
     Ok((created, ws))
 }
