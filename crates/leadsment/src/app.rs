@@ -16,6 +16,7 @@ use serde_json::json;
 use crate::accounts::{Access, AccountsState};
 use crate::auth::AuthState;
 use crate::config::Config;
+use crate::leads::LeadsState;
 use crate::store::Db;
 use crate::tracking::Tracking;
 use crate::web::metrics::Metrics;
@@ -84,6 +85,15 @@ impl FromRef<AppState> for AccountsState {
     }
 }
 
+impl FromRef<AppState> for LeadsState {
+    fn from_ref(state: &AppState) -> LeadsState {
+        LeadsState {
+            accounts: AccountsState::from_ref(state),
+            ipdb: state.tracking.ipdb.clone(),
+        }
+    }
+}
+
 impl FromRef<AppState> for Arc<Tracking> {
     fn from_ref(state: &AppState) -> Arc<Tracking> {
         state.tracking.clone()
@@ -125,6 +135,8 @@ pub fn routes(state: &AppState) -> Vec<Route<AppState, Access>> {
     routes.extend(auth.map(|r| r.provide(AuthState::from_ref(state))));
     let accounts = crate::accounts::pages::routes().into_iter();
     routes.extend(accounts.map(|r| r.provide(AccountsState::from_ref(state))));
+    let leads = crate::leads::pages::routes().into_iter();
+    routes.extend(leads.map(|r| r.provide(LeadsState::from_ref(state))));
     routes
 }
 

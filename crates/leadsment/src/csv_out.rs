@@ -49,6 +49,11 @@ impl<W: Write> CsvOut<W> {
     pub fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
+
+    /// Flushes and hands back what was written to.
+    pub fn into_inner(self) -> std::io::Result<W> {
+        self.inner.into_inner().map_err(|e| e.into_error())
+    }
 }
 
 /// `text` as a spreadsheet will show it and never run it.

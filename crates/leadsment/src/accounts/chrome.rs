@@ -28,6 +28,19 @@ pub struct Chrome {
     pub section: &'static str,
     /// A one-line message at the top of the page (after an action).
     pub notice: Option<String>,
+    /// The current workspace's sites, for the navigation.
+    pub sites: Vec<NavSite>,
+    /// The site the page belongs to, if any.
+    pub site: Option<i64>,
+    /// Whether the user may change the current workspace's settings (admin or owner).
+    pub can_admin: bool,
+}
+
+/// A site in the navigation.
+#[derive(Debug, Clone)]
+pub struct NavSite {
+    pub id: i64,
+    pub domain: String,
 }
 
 impl Chrome {
@@ -38,8 +51,11 @@ impl Chrome {
         workspace: Option<i64>,
         section: &'static str,
     ) -> Result<Chrome, AppError> {
-        let workspaces = crate::accounts::store::memberships(&state.db, current.user.id)
-            .await?
+        let memberships = crate::accounts::store::memberships(&state.db, current.user.id).await?;
+        let can_admin = memberships.iter().any(|m| {
+            Some(m.workspace.id.0) == workspace && m.role.allows(crate::accounts::roles::Role::Admin)
+        });
+        let workspaces = memberships
             .into_iter()
             .map(|m| NavWorkspace {
                 id: m.workspace.id.0,
@@ -47,6 +63,17 @@ impl Chrome {
                 role: m.role.label(),
             })
             .collect();
+        let sites = match workspace {
+            Some(ws) => crate::accounts::store::workspace_sites(&state.db, super::WorkspaceId(ws))
+                .await?
+                .into_iter()
+                .map(|s| NavSite {
+                    id: s.id.0,
+                    domain: s.domain.to_string(),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         Ok(Chrome {
             csrf: csrf.to_owned(),
             user_name: current.user.name.clone(),
@@ -56,12 +83,25 @@ impl Chrome {
             current: workspace,
             section,
             notice: None,
+            sites,
+            site: None,
+            can_admin,
         })
     }
 
     pub fn with_notice(mut self, notice: Option<&'static str>) -> Chrome {
         self.notice = notice.map(str::to_owned);
         self
+    }
+
+    /// Marks the site the page belongs to in the navigation.
+    pub fn with_site(mut self, site: i64) -> Chrome {
+        self.site = Some(site);
+        self
+    }
+
+    pub fn is_site(&self, id: &i64) -> bool {
+        self.site == Some(*id)
     }
 
     pub fn is_current(&self, id: &i64) -> bool {

@@ -3,7 +3,7 @@
 //! has already checked the membership and left its findings in the request; a route without
 //! that guard gets a 500 here, never a page built without the check.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 
 use super::{AccountsState, CurrentMember};
@@ -26,10 +26,16 @@ impl WorkspaceCtx {
     }
 }
 
-impl FromRequestParts<AccountsState> for WorkspaceCtx {
+/// Any capability whose state holds the accounts' state (`leads`) takes the same context.
+impl<S> FromRequestParts<S> for WorkspaceCtx
+where
+    AccountsState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, s: &AccountsState) -> Result<Self, AppError> {
+    async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, AppError> {
+        let s = &AccountsState::from_ref(s);
         let member = parts.extensions.get::<CurrentMember>().cloned();
         let member = member.ok_or_else(|| {
             AppError::internal(anyhow::anyhow!(

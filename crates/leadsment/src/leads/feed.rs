@@ -1,0 +1,223 @@
+//! The company feed as named steps: the period's companies, narrowed by each filter, scored,
+//! ordered, cut at the cursor, then filled in with their top pages and first source.
+
+use std::cmp::Ordering;
+
+use ipintel::Class;
+
+use super::filters::{Cursor, CursorKey, FeedQuery, Sort};
+use super::score::{self, Score};
+use super::store::{self, CompanyPages, CompanyVisits, FirstVisit};
+use crate::accounts::sites::SiteId;
+use crate::store::{Db, StoreError};
+
+/// Rows per page of the feed.
+pub const PAGE_SIZE: usize = 50;
+/// Hosting networks shown beside the feed (all of them when they are the only class asked).
+pub const HOSTING_SHOWN: usize = 10;
+
+#[derive(Debug, Clone)]
+pub struct FeedRow {
+    pub company_id: i64,
+    pub name: String,
+    pub domain: Option<String>,
+    pub country: Option<String>,
+    pub class: String,
+    pub score: Score,
+    pub last_visit_at: i64,
+    pub visits: i64,
+    pub visitors: i64,
+    pub pageviews: i64,
+    pub engaged_ms: i64,
+    pub top_pages: Vec<(String, i64)>,
+    pub first: Option<FirstVisit>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Feed {
+    pub rows: Vec<FeedRow>,
+    /// Rows matching the filters, on every page.
+    pub total: usize,
+    /// Hosting networks, apart: the company behind them is not the network's owner.
+    pub hosting: Vec<FeedRow>,
+    pub hosting_total: usize,
+    pub next: Option<Cursor>,
+}
+
+/// How many rows to return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    Page,
+    Every,
+}
+
+pub async fn feed(
+    db: &Db,
+    site: SiteId,
+    q: &FeedQuery,
+    now_ms: i64,
+    rows: Rows,
+) -> Result<Feed, StoreError> {
+    let period = (q.period.start_ms, q.period.end_ms);
+    let companies =
+        store::company_visits(db, site, period, q.country.as_deref(), q.source.as_deref()).await?;
+    let companies = keep_matching(companies, q);
+    let pages = store::company_pageviews(db, site, period, q.page.as_ref()).await?;
+    let activity = store::activity(db, site, (now_ms - score::WINDOW_MS, now_ms + 1), None).await?;
+
+    let mut all: Vec<FeedRow> = companies
+        .into_iter()
+        .filter_map(|c| {
+            let p = pages.get(&c.id).copied().unwrap_or_default();
+            if q.page.is_some() && p.page_hits == 0 {
+                return None;
+            }
+            let score = activity
+                .get(&c.id)
+                .map(|a| score::score(a, now_ms))
+                .unwrap_or(Score {
+                    value: 0,
+                    lines: vec![],
+                });
+            if q.min_score.is_some_and(|min| score.value < min) {
+                return None;
+            }
+            Some(row(c, p, score))
+        })
+        .collect();
+    all.sort_by(|a, b| order(q.sort, a, b));
+
+    let hosting_only = q.classes == [Class::Hosting];
+    let (hosting, mut main): (Vec<FeedRow>, Vec<FeedRow>) = if hosting_only {
+        (Vec::new(), all)
+    } else {
+        all.into_iter().partition(|r| r.class == "hosting")
+    };
+    let total = main.len();
+    let hosting_total = hosting.len();
+    let mut hosting: Vec<FeedRow> = match rows {
+        Rows::Every => hosting,
+        Rows::Page => hosting.into_iter().take(HOSTING_SHOWN).collect(),
+    };
+    if let Some(c) = &q.cursor {
+        let from = main
+            .iter()
+            .position(|r| order_key(q.sort, r).cmp_after(c) == Ordering::Greater)
+            .unwrap_or(main.len());
+        main.drain(..from);
+        hosting.clear();
+    }
+    let next = if rows == Rows::Page && main.len() > PAGE_SIZE {
+        main.truncate(PAGE_SIZE);
+        main.last().map(|r| cursor_of(q.sort, r))
+    } else {
+        None
+    };
+
+    let shown: Vec<i64> = main.iter().chain(&hosting).map(|r| r.company_id).collect();
+    let mut tops = store::top_pages(db, site, period, &shown, 3).await?;
+    let mut firsts = store::first_visits(db, site, &shown).await?;
+    for r in main.iter_mut().chain(hosting.iter_mut()) {
+        r.top_pages = tops.remove(&r.company_id).unwrap_or_default();
+        r.first = firsts.remove(&r.company_id);
+    }
+    Ok(Feed {
+        rows: main,
+        total,
+        hosting,
+        hosting_total,
+        next,
+    })
+}
+
+/// Class, country, source and the name or domain searched.
+fn keep_matching(companies: Vec<CompanyVisits>, q: &FeedQuery) -> Vec<CompanyVisits> {
+    let needle = q.q.as_ref().map(|s| s.to_lowercase());
+    companies
+        .into_iter()
+        .filter(|c| {
+            let class = Class::from_name(&c.class).unwrap_or(Class::Unknown);
+            // Hosting networks are shown apart unless the link chose its classes.
+            q.classes.contains(&class) || (class == Class::Hosting && !q.classes_chosen)
+        })
+        .filter(|c| q.country.is_none() || c.country_hits > 0)
+        .filter(|c| q.source.is_none() || c.source_hits > 0)
+        .filter(|c| match &needle {
+            None => true,
+            Some(n) => {
+                c.name.to_lowercase().contains(n)
+                    || c.domain.as_deref().is_some_and(|d| d.contains(n.as_str()))
+            }
+        })
+        .collect()
+}
+
+fn row(c: CompanyVisits, p: CompanyPages, score: Score) -> FeedRow {
+    FeedRow {
+        company_id: c.id,
+        name: c.name,
+        domain: c.domain,
+        country: c.country,
+        class: c.class,
+        score,
+        last_visit_at: c.last_seen_at,
+        visits: c.visits,
+        visitors: c.visitors,
+        pageviews: p.pageviews,
+        engaged_ms: c.engaged_ms,
+        top_pages: Vec::new(),
+        first: None,
+    }
+}
+
+/// A row's place in an order: its sort value, then its id.
+struct Key {
+    sort: Sort,
+    key: CursorKey,
+    id: i64,
+}
+
+impl Key {
+    /// Whether this row comes after the cursor's (Greater) in the order.
+    fn cmp_after(&self, c: &Cursor) -> Ordering {
+        let by_key = match self.sort {
+            // Names ascend; every number descends.
+            Sort::Name => self.key.cmp(&c.key),
+            _ => c.key.cmp(&self.key),
+        };
+        by_key.then(self.id.cmp(&c.id))
+    }
+}
+
+fn order_key(sort: Sort, r: &FeedRow) -> Key {
+    let key = match sort {
+        Sort::Score => CursorKey::Int(i64::from(r.score.value)),
+        Sort::LastVisit => CursorKey::Int(r.last_visit_at),
+        Sort::Visits => CursorKey::Int(r.visits),
+        Sort::Pageviews => CursorKey::Int(r.pageviews),
+        Sort::Name => CursorKey::Text(r.name.to_lowercase()),
+    };
+    Key {
+        sort,
+        key,
+        id: r.company_id,
+    }
+}
+
+fn order(sort: Sort, a: &FeedRow, b: &FeedRow) -> Ordering {
+    let (ka, kb) = (order_key(sort, a), order_key(sort, b));
+    let by_key = match sort {
+        Sort::Name => ka.key.cmp(&kb.key),
+        _ => kb.key.cmp(&ka.key),
+    };
+    by_key.then(a.company_id.cmp(&b.company_id))
+}
+
+fn cursor_of(sort: Sort, r: &FeedRow) -> Cursor {
+    let k = order_key(sort, r);
+    Cursor {
+        sort,
+        key: k.key,
+        id: k.id,
+    }
+}

@@ -1,0 +1,74 @@
+//! The leads dashboard: which companies visited a site, what they read, how hot they are.
+//! The overview, the company feed with its filters and CSV, the company page, and the lead
+//! score. It reads `tracking`'s tables and `accounts`' sites and writes nothing; neither of
+//! them imports it ([leads.md](../../../../docs/leads.md)).
+
+pub mod company;
+pub mod feed;
+pub mod filters;
+pub mod pages;
+pub mod pattern;
+pub mod period;
+pub mod score;
+pub mod store;
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+
+use crate::accounts::AccountsState;
+use crate::ipdb::IpDb;
+
+/// What the dashboard's pages need: the accounts' state (database, sign-in, the frame) and
+/// the IP index, for its attribution and for saying when there is none.
+#[derive(Clone)]
+pub struct LeadsState {
+    pub accounts: AccountsState,
+    pub ipdb: Arc<IpDb>,
+}
+
+impl FromRef<LeadsState> for AccountsState {
+    fn from_ref(state: &LeadsState) -> AccountsState {
+        state.accounts.clone()
+    }
+}
+
+/// One data provider to credit, with its links.
+#[derive(Debug, Clone)]
+pub struct Credit {
+    pub text: String,
+    pub url: String,
+    pub licence: String,
+    pub licence_url: String,
+}
+
+impl LeadsState {
+    /// The credits the loaded IP index carries (the DB-IP, RouteViews and NRO data are
+    /// CC BY 4.0); none without an index.
+    pub fn credits(&self) -> Vec<Credit> {
+        self.ipdb
+            .index()
+            .map(|index| {
+                index
+                    .attribution()
+                    .credits
+                    .iter()
+                    .map(|c| Credit {
+                        text: c.text.clone(),
+                        url: c.url.clone(),
+                        licence: c.licence.clone(),
+                        licence_url: c.licence_url.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The credits as one line of plain text, for the CSV.
+    pub fn credit_line(&self) -> String {
+        self.ipdb
+            .index()
+            .map(|index| index.attribution().text().replace('\n', "; "))
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,175 @@
+//! `GET /w/{workspace_id}/sites/{site_id}/companies/{company_id}`: one company on one site.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::Response;
+
+use super::format::{ago, at, class_label, count, duration};
+use super::{Footer, site_of, zone};
+use crate::accounts::chrome::Chrome;
+use crate::accounts::context::WorkspaceCtx;
+use crate::accounts::sites::Site;
+use crate::leads::LeadsState;
+use crate::leads::company::{self, CompanyView, Step};
+use crate::leads::score::Line;
+use crate::store::now_ms;
+use crate::web::error::AppError;
+use crate::web::page;
+
+pub struct VisitItem {
+    pub when: String,
+    pub entry: String,
+    pub campaign: String,
+    pub device: String,
+    pub duration: String,
+    pub steps: Vec<StepItem>,
+}
+
+pub struct StepItem {
+    pub time: String,
+    pub is_page: bool,
+    pub name: String,
+    pub path: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "leads/company.html")]
+struct CompanyPage {
+    chrome: Chrome,
+    site: Site,
+    base: String,
+    name: String,
+    org: String,
+    domain: String,
+    country: String,
+    asn: String,
+    class: &'static str,
+    class_help: &'static str,
+    score: u8,
+    band: &'static str,
+    lines: Vec<Line>,
+    totals: Vec<(&'static str, String)>,
+    first_seen: String,
+    visits: Vec<VisitItem>,
+    truncated: bool,
+    footer: Footer,
+}
+
+pub async fn page(
+    State(state): State<LeadsState>,
+    ctx: WorkspaceCtx,
+    Path((workspace_id, site_id, company_id)): Path<(i64, i64, i64)>,
+) -> Result<Response, AppError> {
+    let site = site_of(&ctx, site_id).await?;
+    let tz = zone(&site);
+    let now = now_ms();
+    let view = company::company(&state.accounts.db, site.id, company_id, now)
+        .await?
+        .ok_or_else(|| AppError::not_found("No such company has visited this site."))?;
+    let chrome = Chrome::load(&ctx.state, &ctx.current, &ctx.csrf, Some(workspace_id), "companies")
+        .await?
+        .with_site(site_id);
+    let page = build(chrome, site, workspace_id, view, now, &tz, Footer::of(&state));
+    page::ok(&page)
+}
+
+fn build(
+    chrome: Chrome,
+    site: Site,
+    workspace_id: i64,
+    v: CompanyView,
+    now: i64,
+    tz: &jiff::tz::TimeZone,
+    footer: Footer,
+) -> CompanyPage {
+    let (class, class_help) = class_label(&v.company.class);
+    let t = &v.totals;
+    CompanyPage {
+        chrome,
+        base: format!("/w/{workspace_id}/sites/{}", site.id.0),
+        site,
+        name: v.company.name,
+        org: v.company.org.unwrap_or_default(),
+        domain: v.company.domain.unwrap_or_default(),
+        country: v.company.country.unwrap_or_default(),
+        asn: v.company.asn.map(|a| format!("AS{a}")).unwrap_or_default(),
+        class,
+        class_help,
+        score: v.score.value,
+        band: v.score.band(),
+        lines: v.score.lines,
+        totals: vec![
+            ("Visits", count(t.visits)),
+            ("Visitors", count(t.visitors)),
+            ("Pageviews", count(t.pageviews)),
+            ("Engaged", duration(t.engaged_ms)),
+            ("Last visit", ago(now, t.last_seen_at)),
+        ],
+        first_seen: at(tz, t.first_seen_at),
+        truncated: v.truncated,
+        visits: v
+            .visits
+            .into_iter()
+            .map(|visit| {
+                let r = &visit.visit;
+                let source = r.source.clone().unwrap_or_else(|| r.channel.clone());
+                let campaign = [&r.utm_source, &r.utm_medium, &r.utm_campaign]
+                    .into_iter()
+                    .flatten()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" / ");
+                VisitItem {
+                    when: at(tz, r.started_at),
+                    entry: format!("{source} ({})", r.channel),
+                    campaign,
+                    device: [r.device.as_str(), r.browser.as_deref().unwrap_or(""), r.os.as_deref().unwrap_or(""), r.country.as_deref().unwrap_or("")]
+                        .into_iter()
+                        .filter(|s| !s.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" · "),
+                    duration: duration(r.last_seen_at - r.started_at),
+                    steps: visit
+                        .steps
+                        .into_iter()
+                        .map(|s| match s {
+                            Step::Page {
+                                ts,
+                                path,
+                                engaged_ms,
+                            } => StepItem {
+                                time: at(tz, ts),
+                                is_page: true,
+                                name: String::new(),
+                                path,
+                                detail: if engaged_ms > 0 {
+                                    duration(engaged_ms)
+                                } else {
+                                    String::new()
+                                },
+                            },
+                            Step::Event {
+                                ts,
+                                name,
+                                path,
+                                props,
+                            } => StepItem {
+                                time: at(tz, ts),
+                                is_page: false,
+                                name,
+                                path,
+                                detail: props
+                                    .into_iter()
+                                    .map(|(k, v)| format!("{k}: {v}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                            },
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+        footer,
+    }
+}

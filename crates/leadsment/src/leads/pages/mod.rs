@@ -1,0 +1,70 @@
+//! The dashboard's pages: the overview, the company feed and its CSV, the company page. Every
+//! page is a workspace page (viewers and up) about one site of that workspace; a site of
+//! another workspace is 404, whatever its id.
+
+mod chart;
+mod company;
+mod csv;
+mod feed;
+mod format;
+mod overview;
+
+
+use super::{Credit, LeadsState};
+use crate::accounts::Access;
+use crate::accounts::context::WorkspaceCtx;
+use crate::accounts::roles::Role;
+use crate::accounts::sites::{Site, SiteId};
+use crate::web::Route;
+use crate::web::error::AppError;
+
+pub fn routes() -> Vec<Route<LeadsState, Access>> {
+    let viewer = Access::Member(Role::Viewer);
+    vec![
+        Route::get("/w/{workspace_id}/sites/{site_id}", viewer, overview::page),
+        Route::get(
+            "/w/{workspace_id}/sites/{site_id}/companies",
+            viewer,
+            feed::page,
+        ),
+        Route::get(
+            "/w/{workspace_id}/sites/{site_id}/companies.csv",
+            viewer,
+            csv::download,
+        ),
+        Route::get(
+            "/w/{workspace_id}/sites/{site_id}/companies/{company_id}",
+            viewer,
+            company::page,
+        ),
+    ]
+}
+
+/// The site in the path, if it belongs to the workspace in the path (the guard has checked
+/// the membership); otherwise 404, the same as a site that does not exist.
+async fn site_of(ctx: &WorkspaceCtx, site_id: i64) -> Result<Site, AppError> {
+    let ws = ctx.workspace().id;
+    crate::accounts::store::workspace_sites(&ctx.state.db, ws)
+        .await?
+        .into_iter()
+        .find(|s| s.id == SiteId(site_id))
+        .ok_or_else(|| AppError::not_found("No such site."))
+}
+
+/// The site's time zone (UTC if the stored name is no longer known).
+fn zone(site: &Site) -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get(&site.time_zone).unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
+/// What the footer of every dashboard page credits.
+pub struct Footer {
+    pub credits: Vec<Credit>,
+}
+
+impl Footer {
+    fn of(state: &LeadsState) -> Footer {
+        Footer {
+            credits: state.credits(),
+        }
+    }
+}

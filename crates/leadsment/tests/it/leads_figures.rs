@@ -1,0 +1,246 @@
+//! The dashboard's figures against fixed events: exact scores with their reasons, and every
+//! figure of a period recounted from the raw events across local midnight and a
+//! daylight-saving change (Europe/Berlin, 25 October 2026), on both backends.
+
+use std::collections::{HashMap, HashSet};
+
+use leadsment::accounts::sites::{NewSite, Site};
+use leadsment::leads::filters::{RawFilters, parse};
+use leadsment::leads::period::{self, Period, Range};
+use leadsment::store::{Db, sql};
+use leadsment::tracking::model::{CompanyInfo, NewEvent};
+
+use crate::on_both_backends;
+use crate::support::{Backend, TestDb};
+use crate::tracking::{event_at, ingest_fresh};
+
+const MIN: i64 = 60_000;
+const DAY: i64 = 86_400_000;
+
+fn ms(s: &str) -> i64 {
+    s.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+}
+
+fn acme() -> CompanyInfo {
+    CompanyInfo {
+        key: "domain:acme.example".into(),
+        name: "Acme".into(),
+        org: Some("ACME-NET - Acme Corporation Inc.".into()),
+        domain: Some("acme.example".into()),
+        asn: Some(64500),
+        country: Some("DE".into()),
+        class: "business".into(),
+    }
+}
+
+fn ev(site: &Site, ts: i64, visitor: i64, name: &str, path: &str, company: Option<CompanyInfo>) -> NewEvent {
+    let mut e = event_at(site, ts, visitor, None, name);
+    e.path = path.to_owned();
+    e.engaged_ms = (name == "engagement").then_some(4 * MIN);
+    if let Some(c) = company {
+        e.class = c.class.clone();
+        e.country = c.country.clone();
+        e.company = Some(c);
+    }
+    e
+}
+
+async fn site_in(store: &Db, zone: &str) -> Site {
+    let ws = leadsment::accounts::store::default_workspace(store).await.unwrap();
+    let mut new = NewSite::new(ws.id, "acme-customer.example", &[]).unwrap();
+    new.set_time_zone(zone).unwrap();
+    leadsment::accounts::store::create_site(store, &new).await.unwrap()
+}
+
+async fn company_id(store: &Db, key: &str) -> i64 {
+    store
+        .value(sql("SELECT id FROM companies WHERE key = $1").bind(key))
+        .await
+        .unwrap()
+}
+
+on_both_backends!(
+    scores_and_their_reasons_are_exact,
+    every_figure_equals_a_recount_across_midnight_and_daylight_saving,
+);
+
+async fn scores_and_their_reasons_are_exact(backend: Backend) {
+    let (_db, store) = TestDb::open(backend).await;
+    let site = site_in(&store, "UTC").await;
+    let now = ms("2026-11-20T12:00:00Z");
+    let a = || Some(acme());
+    let t1 = now - 10 * DAY;
+    let t2 = now - 3 * DAY;
+    let old = now - 40 * DAY;
+    ingest_fresh(
+        &store,
+        vec![
+            ev(&site, old, 3, "pageview", "/contact", a()),
+            ev(&site, t1, 1, "pageview", "/", a()),
+            ev(&site, t1 + MIN, 1, "pageview", "/pricing", a()),
+            ev(&site, t1 + 2 * MIN, 1, "pageview", "/pricing", a()),
+            ev(&site, t1 + 6 * MIN, 1, "engagement", "/pricing", a()),
+            ev(&site, t2, 2, "pageview", "/demo", a()),
+            ev(&site, t2 + MIN, 2, "pageview", "/careers", a()),
+        ],
+    )
+    .await;
+    let id = company_id(&store, "domain:acme.example").await;
+    let view = leadsment::leads::company::company(&store, site.id, id, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let lines: Vec<(String, i64)> = view
+        .score
+        .lines
+        .iter()
+        .map(|l| (l.text.clone(), l.points))
+        .collect();
+    let expected: Vec<(String, i64)> = [
+        ("2 visits in 30 days", 10),
+        ("2 visitors from the company", 5),
+        ("4 minutes engaged", 4),
+        ("visited /pricing twice", 20),
+        ("visited a demo page once", 15),
+        ("visited careers or jobs pages once", -10),
+        ("last visit 2 days ago", -4),
+    ]
+    .into_iter()
+    .map(|(t, p)| (t.to_owned(), p))
+    .collect();
+    assert_eq!(lines, expected);
+    assert_eq!(view.score.value, 40);
+    // The timeline holds every visit, the one outside the score's window too.
+    assert_eq!(view.totals.visits, 3);
+    assert_eq!(view.totals.pageviews, 6);
+
+    // The feed scores the same way, whatever its period.
+    let q = parse(&RawFilters::from_query(Some("period=7d")), &jiff::tz::TimeZone::UTC, now).unwrap();
+    let feed = leadsment::leads::feed::feed(&store, site.id, &q, now, leadsment::leads::feed::Rows::Page)
+        .await
+        .unwrap();
+    assert_eq!(feed.rows.len(), 1);
+    assert_eq!(feed.rows[0].score, view.score);
+    assert_eq!((feed.rows[0].visits, feed.rows[0].pageviews), (1, 2));
+    // A company seen only outside the window scores nothing, and a page of another tenant's
+    // site is not found.
+    assert!(
+        leadsment::leads::company::company(&store, leadsment::accounts::sites::SiteId(site.id.0 + 1), id, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// What the raw events say: per bucket, visits (by the start of each), distinct visitors and
+/// pageviews.
+fn recount(events: &[NewEvent], starts: &HashMap<i64, (i64, i64)>, b: &period::Bucket) -> (i64, i64, i64) {
+    let inside = |t: i64| t >= b.start && t < b.end;
+    let visits: Vec<&(i64, i64)> = starts.values().filter(|(t, _)| inside(*t)).collect();
+    let visitors: HashSet<i64> = visits.iter().map(|(_, h)| *h).collect();
+    let views = events
+        .iter()
+        .filter(|e| e.name == "pageview" && inside(e.ts))
+        .count() as i64;
+    (visits.len() as i64, visitors.len() as i64, views)
+}
+
+async fn every_figure_equals_a_recount_across_midnight_and_daylight_saving(backend: Backend) {
+    let (_db, store) = TestDb::open(backend).await;
+    let site = site_in(&store, "Europe/Berlin").await;
+    let a = || Some(acme());
+    // Local times: Berlin is UTC+2 until 03:00 on 25 October, UTC+1 after.
+    let events = vec![
+        // 24 Oct, 23:50 local, a visit that runs past midnight (its pages on two days).
+        ev(&site, ms("2026-10-24T21:50:00Z"), 10, "pageview", "/", a()),
+        ev(&site, ms("2026-10-24T22:10:00Z"), 10, "pageview", "/pricing", a()),
+        // 25 Oct, 00:30 local (22:30 UTC on the 24th).
+        ev(&site, ms("2026-10-24T22:30:00Z"), 11, "pageview", "/", None),
+        // 25 Oct, 02:30 local twice: before and after the clocks go back.
+        ev(&site, ms("2026-10-25T00:30:00Z"), 12, "pageview", "/a", a()),
+        ev(&site, ms("2026-10-25T01:30:00Z"), 13, "pageview", "/b", None),
+        // 25 Oct, 23:30 local (22:30 UTC): still the 25th, an hour later in UTC than before.
+        ev(&site, ms("2026-10-25T22:30:00Z"), 14, "pageview", "/c", a()),
+        // 26 Oct, 00:10 local (23:10 UTC on the 25th), the same visitor hash (same UTC day).
+        ev(&site, ms("2026-10-25T23:10:00Z"), 14, "pageview", "/d", a()),
+        // 26 Oct, 12:00 local, and 27 Oct, 00:00 local exactly (outside the period).
+        ev(&site, ms("2026-10-26T11:00:00Z"), 15, "pageview", "/e", a()),
+        ev(&site, ms("2026-10-26T23:00:00Z"), 16, "pageview", "/f", a()),
+    ];
+    ingest_fresh(&store, events.clone()).await;
+    // Each visit's start and visitor, from the raw events: a visit is one hash's run of
+    // events with no gap over 30 minutes.
+    let mut starts: HashMap<i64, (i64, i64)> = HashMap::new();
+    let mut last: HashMap<i64, i64> = HashMap::new();
+    let mut n = 0;
+    let mut current: HashMap<i64, i64> = HashMap::new();
+    for e in &events {
+        let fresh = last.get(&e.visitor_hash).is_none_or(|t| e.ts - t > 30 * MIN);
+        if fresh {
+            n += 1;
+            current.insert(e.visitor_hash, n);
+            starts.insert(n, (e.ts, e.visitor_hash));
+        }
+        last.insert(e.visitor_hash, e.ts);
+    }
+
+    let tz = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+    let p = Period::of(
+        Range::Custom {
+            from: "2026-10-24".parse().unwrap(),
+            to: "2026-10-26".parse().unwrap(),
+        },
+        &tz,
+        0,
+    );
+    let buckets = p.buckets();
+    assert_eq!(buckets.len(), 3);
+    assert_eq!(buckets[1].end - buckets[1].start, 25 * 3_600_000);
+    let series = leadsment::leads::store::series(&store, site.id, &period::segments(&buckets), 3)
+        .await
+        .unwrap();
+    for (b, got) in buckets.iter().zip(&series) {
+        let (visits, visitors, views) = recount(&events, &starts, b);
+        assert_eq!((got.visits, got.visitors, got.pageviews), (visits, visitors, views), "{}", b.label);
+    }
+    assert_eq!(
+        series.iter().map(|t| t.pageviews).collect::<Vec<_>>(),
+        [1, 5, 2],
+        "24th: 23:50; 25th: 00:10, 00:30, 02:30 twice, 23:30; 26th: 00:10, 12:00"
+    );
+
+    let whole = period::Bucket {
+        start: p.start_ms,
+        end: p.end_ms,
+        label: String::new(),
+    };
+    let totals = leadsment::leads::store::totals(&store, site.id, (p.start_ms, p.end_ms))
+        .await
+        .unwrap();
+    let (visits, visitors, views) = recount(&events, &starts, &whole);
+    assert_eq!((totals.visits, totals.visitors, totals.pageviews), (visits, visitors, views));
+    // Visitors are distinct over the period, not the sum of the days: hash 14 came on the
+    // 25th and the 26th (local), in one UTC day.
+    let daily: i64 = series.iter().map(|t| t.visitors).sum();
+    assert_eq!(daily, totals.visitors + 1);
+
+    // The feed's row for Acme recounts the same way.
+    let q = parse(
+        &RawFilters::from_query(Some("period=custom&from=2026-10-24&to=2026-10-26")),
+        &tz,
+        ms("2026-10-27T12:00:00Z"),
+    )
+    .unwrap();
+    let feed = leadsment::leads::feed::feed(&store, site.id, &q, ms("2026-10-27T12:00:00Z"), leadsment::leads::feed::Rows::Every)
+        .await
+        .unwrap();
+    let acme_events: Vec<NewEvent> = events.iter().filter(|e| e.company.is_some()).cloned().collect();
+    let acme_starts: HashMap<i64, (i64, i64)> = starts
+        .iter()
+        .filter(|(_, (t, h))| acme_events.iter().any(|e| e.ts == *t && e.visitor_hash == *h))
+        .map(|(k, v)| (*k, *v))
+        .collect();
+    let (visits, visitors, views) = recount(&acme_events, &acme_starts, &whole);
+    let row = &feed.rows[0];
+    assert_eq!((row.visits, row.visitors, row.pageviews), (visits, visitors, views));
+}
