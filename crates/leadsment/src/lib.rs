@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod csv_out;
 pub mod ipdb;
+pub mod leads;
 pub mod server;
 pub mod settings;
 pub mod site;

@@ -13,6 +13,8 @@ mod screenshots;
 
 mod cli;
 mod http;
+mod leads;
+mod leads_figures;
 mod rdns;
 mod store;
 mod tracking;
