@@ -6,6 +6,7 @@
 pub mod company;
 pub mod feed;
 pub mod filters;
+pub mod overview;
 pub mod pages;
 pub mod pattern;
 pub mod period;

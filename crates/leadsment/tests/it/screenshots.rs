@@ -18,7 +18,7 @@ use crate::on_both_backends;
 use crate::support::Backend;
 
 /// `target/screenshots/`, and its `postgres/` folder for the same pages over PostgreSQL.
-fn out_dir(backend: Backend) -> PathBuf {
+pub fn out_dir(backend: Backend) -> PathBuf {
     let mut dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
     if backend == Backend::Postgres {
         dir.push("postgres");
@@ -27,13 +27,13 @@ fn out_dir(backend: Backend) -> PathBuf {
     dir
 }
 
-async fn open(page: &Page, url: &str) {
+pub async fn open(page: &Page, url: &str) {
     page.goto(url).await.unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(5), page.wait_for_navigation()).await;
 }
 
 /// The HTTP status of the page's last navigation, as the browser received it.
-async fn status(page: &Page) -> i64 {
+pub async fn status(page: &Page) -> i64 {
     page.evaluate("performance.getEntriesByType('navigation')[0].responseStatus")
         .await
         .unwrap()
@@ -43,7 +43,7 @@ async fn status(page: &Page) -> i64 {
 
 /// Saves the page as `name-{width}.png` after checking that it answered `want_status` and
 /// shows `text`: a picture of an error page must not pass for the page.
-async fn save(dir: &Path, page: &Page, name: &str, want_status: i64, text: &str) {
+pub async fn save(dir: &Path, page: &Page, name: &str, want_status: i64, text: &str) {
     let got = status(page).await;
     let html = content_with(page, text).await;
     assert_eq!(got, want_status, "{name}: status {got}\n{html}");
@@ -60,7 +60,7 @@ async fn save(dir: &Path, page: &Page, name: &str, want_status: i64, text: &str)
 }
 
 /// Opens `url` at desktop and phone widths and saves each (see [`save`]).
-async fn shoot(dir: &Path, page: &Page, url: &str, name: &str, want_status: i64, text: &str) {
+pub async fn shoot(dir: &Path, page: &Page, url: &str, name: &str, want_status: i64, text: &str) {
     for (width, mobile) in [(1280, false), (390, true)] {
         page.execute(SetDeviceMetricsOverrideParams::new(
             width,
@@ -75,7 +75,7 @@ async fn shoot(dir: &Path, page: &Page, url: &str, name: &str, want_status: i64,
     }
 }
 
-async fn fill(page: &Page, selector: &str, text: &str) {
+pub async fn fill(page: &Page, selector: &str, text: &str) {
     page.find_element(selector)
         .await
         .unwrap()
@@ -87,7 +87,7 @@ async fn fill(page: &Page, selector: &str, text: &str) {
         .unwrap();
 }
 
-async fn submit(page: &Page, selector: &str) {
+pub async fn submit(page: &Page, selector: &str) {
     page.find_element(selector)
         .await
         .unwrap()
@@ -100,7 +100,7 @@ async fn submit(page: &Page, selector: &str) {
 
 /// The page's HTML once it holds `text`, or after 10 s whatever it holds: on a busy machine
 /// the page a form submission leads to can arrive after `submit` has returned.
-async fn content_with(page: &Page, text: &str) -> String {
+pub async fn content_with(page: &Page, text: &str) -> String {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let html = page.content().await.unwrap_or_default();

@@ -13,8 +13,9 @@ use crate::accounts::context::WorkspaceCtx;
 use crate::accounts::sites::Site;
 use crate::leads::LeadsState;
 use crate::leads::filters::RawFilters;
-use crate::leads::period::{self, Period};
-use crate::leads::store::{self, By, Totals};
+use crate::leads::overview::{self, Empty};
+use crate::leads::period::Period;
+use crate::leads::store::{By, Share, Totals};
 use crate::store::now_ms;
 use crate::web::error::AppError;
 use crate::web::page;
@@ -68,15 +69,6 @@ struct OverviewPage {
     unit: &'static str,
 }
 
-/// Why a site shows nothing, and so what to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Empty {
-    /// No event ever: paste the snippet.
-    NoEvents,
-    /// Events, none in this period: widen it.
-    NothingInPeriod,
-}
-
 pub async fn page(
     State(state): State<LeadsState>,
     ctx: WorkspaceCtx,
@@ -128,37 +120,25 @@ pub async fn page(
 }
 
 async fn fill(state: &LeadsState, view: &mut OverviewPage, p: &Period) -> Result<(), AppError> {
-    let db = &state.accounts.db;
-    let site = view.site.id;
-    let range = (p.start_ms, p.end_ms);
-    let prev = p.previous();
-    let now = store::totals(db, site, range).await?;
-    let before = store::totals(db, site, (prev.start_ms, prev.end_ms)).await?;
+    let o = overview::overview(&state.accounts.db, view.site.id, p).await?;
     view.period_key = p.range.key();
     view.period_label = p.label();
     if let crate::leads::period::Range::Custom { from, to } = &p.range {
         view.from = from.to_string();
         view.to = to.to_string();
     }
-    view.figures = figures(&now, &before);
-    if now.visits == 0 && now.pageviews == 0 {
-        let ever = store::totals(db, site, (0, i64::MAX)).await?;
-        view.empty = Some(if ever.visits == 0 {
-            Empty::NoEvents
-        } else {
-            Empty::NothingInPeriod
-        });
+    view.figures = figures(&o.now, &o.before);
+    view.empty = o.empty;
+    if o.empty.is_some() {
         return Ok(());
     }
-
-    let buckets = p.buckets();
     if p.days() == 1 {
         view.unit = "hour";
     }
-    let series = store::series(db, site, &period::segments(&buckets), buckets.len()).await?;
-    let points: Vec<Point<'_>> = buckets
+    let points: Vec<Point<'_>> = o
+        .buckets
         .iter()
-        .zip(&series)
+        .zip(&o.series)
         .map(|(b, t)| Point {
             label: &b.label,
             visitors: t.visitors,
@@ -180,12 +160,12 @@ async fn fill(state: &LeadsState, view: &mut OverviewPage, p: &Period) -> Result
         .collect();
 
     let feed = format!("{}/companies?{}", view.base, period_link(p));
-    let pages = store::top_paths(db, site, range, 10).await?;
-    let top = pages.first().map(|r| r.pageviews).unwrap_or(1);
+    let top = o.pages.first().map(|r| r.pageviews).unwrap_or(1);
     view.lists.push(List {
         title: "Top pages",
         column: "Pageviews",
-        rows: pages
+        rows: o
+            .pages
             .into_iter()
             .map(|r| ListRow {
                 link: Some(format!(
@@ -199,51 +179,52 @@ async fn fill(state: &LeadsState, view: &mut OverviewPage, p: &Period) -> Result
             })
             .collect(),
     });
-    for (by, title, column) in [
-        (By::Source, "Sources", "Visits"),
-        (By::Channel, "Channels", "Visits"),
-        (By::Country, "Countries", "Visits"),
-        (By::Device, "Devices", "Visits"),
-        (By::Browser, "Browsers", "Visits"),
-    ] {
-        let rows = store::breakdown(db, site, range, by, 10).await?;
-        let top = rows.first().map(|r| r.visits).unwrap_or(1);
-        view.lists.push(List {
-            title,
-            column,
-            rows: rows
-                .into_iter()
-                .map(|r| {
-                    let value = r.value.clone().unwrap_or_default();
-                    let link = match by {
-                        By::Source | By::Channel if !value.is_empty() => Some(format!(
-                            "{feed}&source={}",
-                            url::form_urlencoded::byte_serialize(value.as_bytes())
-                                .collect::<String>()
-                        )),
-                        By::Country if !value.is_empty() => {
-                            Some(format!("{feed}&country={value}"))
-                        }
-                        _ => None,
-                    };
-                    let label = match (by, r.value) {
-                        (_, Some(v)) if !v.is_empty() => v,
-                        (By::Source, _) => "Direct or none".to_owned(),
-                        (By::Country, _) => "Not known".to_owned(),
-                        _ => "Other".to_owned(),
-                    };
-                    ListRow {
-                        label,
-                        detail: r.detail.unwrap_or_default(),
-                        value: count(r.visits),
-                        bar: percent(r.visits, top),
-                        link,
-                    }
-                })
-                .collect(),
-        });
+    for (by, rows) in o.breakdowns {
+        view.lists.push(breakdown_list(&feed, by, rows));
     }
     Ok(())
+}
+
+fn breakdown_list(feed: &str, by: By, rows: Vec<Share>) -> List {
+    let title = match by {
+        By::Source => "Sources",
+        By::Channel => "Channels",
+        By::Country => "Countries",
+        By::Device => "Devices",
+        By::Browser => "Browsers",
+    };
+    let top = rows.first().map(|r| r.visits).unwrap_or(1);
+    List {
+        title,
+        column: "Visits",
+        rows: rows
+            .into_iter()
+            .map(|r| {
+                let value = r.value.clone().unwrap_or_default();
+                let link = match by {
+                    By::Source | By::Channel if !value.is_empty() => Some(format!(
+                        "{feed}&source={}",
+                        url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>()
+                    )),
+                    By::Country if !value.is_empty() => Some(format!("{feed}&country={value}")),
+                    _ => None,
+                };
+                let label = match (by, r.value) {
+                    (_, Some(v)) if !v.is_empty() => v,
+                    (By::Source, _) => "Direct or none".to_owned(),
+                    (By::Country, _) => "Not known".to_owned(),
+                    _ => "Other".to_owned(),
+                };
+                ListRow {
+                    label,
+                    detail: r.detail.unwrap_or_default(),
+                    value: count(r.visits),
+                    bar: percent(r.visits, top),
+                    link,
+                }
+            })
+            .collect(),
+    }
 }
 
 fn period_link(p: &Period) -> String {

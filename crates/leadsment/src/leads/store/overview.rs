@@ -182,3 +182,11 @@ pub async fn top_paths(
         )
         .await?)
 }
+
+/// Whether the site has any visit at all.
+pub async fn has_visits(db: &Db, site: SiteId) -> Result<bool, StoreError> {
+    let any: Option<i64> = db
+        .value_optional(sql("SELECT id FROM visits WHERE site_id = $1 LIMIT 1").bind(site.0))
+        .await?;
+    Ok(any.is_some())
+}
