@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use ipnet::IpNet;
 use serde::Serialize;
 
 use super::WorkspaceId;
@@ -32,7 +33,7 @@ impl Hostname {
             return Err(HostnameError::Empty);
         }
         let invalid = |reason: &str| HostnameError::Invalid {
-            input: trimmed.to_owned(),
+            input: shown(trimmed),
             reason: reason.to_owned(),
         };
 
@@ -48,7 +49,7 @@ impl Hostname {
             ));
         }
         if authority.starts_with('[') {
-            return Err(HostnameError::IpAddress(authority.to_owned()));
+            return Err(HostnameError::IpAddress(shown(authority)));
         }
         let host = match authority.rsplit_once(':') {
             Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
@@ -107,6 +108,15 @@ impl Hostname {
     /// Trusted constructor for values read back from the store, which only holds parsed names.
     pub(crate) fn from_stored(s: String) -> Hostname {
         Hostname(s)
+    }
+}
+
+/// Input as an error message repeats it: at most 100 characters, so that a pasted page does
+/// not come back as a message.
+fn shown(input: &str) -> String {
+    match input.char_indices().nth(100) {
+        Some((end, _)) => format!("{}…", &input[..end]),
+        None => input.to_owned(),
     }
 }
 
@@ -204,14 +214,8 @@ impl NewSite {
 
     /// Sets the IANA time zone where the site's days begin (`Europe/Berlin`).
     pub fn set_time_zone(&mut self, zone: &str) -> Result<(), NewSiteError> {
-        let zone = zone.trim();
-        match jiff::tz::TimeZone::get(zone) {
-            Ok(_) => {
-                self.time_zone = zone.to_owned();
-                Ok(())
-            }
-            Err(_) => Err(NewSiteError::TimeZone(zone.to_owned())),
-        }
+        self.time_zone = parse_time_zone(zone)?;
+        Ok(())
     }
 
     /// Every host the new site claims, compared without `www.`.
@@ -219,6 +223,46 @@ impl NewSite {
         std::iter::once(self.domain.without_www())
             .chain(self.aliases.iter().map(|a| a.without_www()))
     }
+}
+
+/// An IANA time zone name (`Europe/Berlin`, `UTC`), trimmed; checked against the bundled
+/// time zone database.
+pub fn parse_time_zone(zone: &str) -> Result<String, NewSiteError> {
+    let zone = zone.trim();
+    match jiff::tz::TimeZone::get(zone) {
+        Ok(_) => Ok(zone.to_owned()),
+        Err(_) => Err(NewSiteError::TimeZone(shown(zone))),
+    }
+}
+
+/// How long a change to a site's hosts or ignored networks may take to reach ingest: each
+/// node's tracking keeps a site and its ignore list this long (`tracking::SiteCache`). Stated
+/// here, where the pages that say it live, since accounts does not read tracking.
+pub const SITE_CHANGES_APPLY_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NetworkError {
+    #[error("the network is empty")]
+    Empty,
+    #[error("`{0}` is not a network such as 203.0.113.0/24 or 2001:db8::/48, or an IP address")]
+    Invalid(String),
+}
+
+/// A network whose visits a site ignores: a CIDR (`203.0.113.0/24`, `2001:db8::/48`) or one
+/// address (a /32 or /128). Bits past the prefix are cleared: `203.0.113.7/24` is
+/// `203.0.113.0/24`, the form it is stored and shown in.
+pub fn parse_ignored_network(input: &str) -> Result<IpNet, NetworkError> {
+    let s = input.trim();
+    if s.is_empty() {
+        return Err(NetworkError::Empty);
+    }
+    if let Ok(net) = s.parse::<IpNet>() {
+        return Ok(net.trunc());
+    }
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Ok(IpNet::from(ip));
+    }
+    Err(NetworkError::Invalid(shown(s)))
 }
 
 #[cfg(test)]
@@ -326,6 +370,25 @@ mod tests {
             Err(NewSiteError::TimeZone(_))
         ));
         assert_eq!(new.time_zone, "Europe/Berlin");
+    }
+
+    #[test]
+    fn ignored_networks_are_cidrs_or_addresses() {
+        let net = |s: &str| parse_ignored_network(s).unwrap().to_string();
+        assert_eq!(net(" 203.0.113.0/24 "), "203.0.113.0/24");
+        assert_eq!(net("203.0.113.7/24"), "203.0.113.0/24");
+        assert_eq!(net("198.51.100.23"), "198.51.100.23/32");
+        assert_eq!(net("2001:db8::/48"), "2001:db8::/48");
+        assert_eq!(net("2001:db8::1"), "2001:db8::1/128");
+        assert_eq!(parse_ignored_network(" "), Err(NetworkError::Empty));
+        for bad in ["203.0.113.0/33", "example.com", "10.0.0.0/8/8", "1.2.3"] {
+            assert!(
+                matches!(parse_ignored_network(bad), Err(NetworkError::Invalid(_))),
+                "{bad}"
+            );
+        }
+        let long = "9".repeat(10_000);
+        assert!(parse_ignored_network(&long).unwrap_err().to_string().len() < 200);
     }
 
     #[test]

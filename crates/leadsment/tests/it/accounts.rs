@@ -1109,7 +1109,7 @@ async fn tenant_isolation_every_authenticated_route_refuses_other_workspaces(bac
     )
     .await
     .unwrap();
-    leadsment::accounts::store::create_site(
+    let victim_site = leadsment::accounts::store::create_site(
         &store,
         &leadsment::accounts::sites::NewSite::new(vws, "victim.example", &[]).unwrap(),
     )
@@ -1221,6 +1221,7 @@ async fn tenant_isolation_every_authenticated_route_refuses_other_workspaces(bac
             ("{invitation_id}", inv.id.to_string()),
             ("{key_id}", key.id.to_string()),
             ("{session_id}", victim_session.to_string()),
+            ("{site_id}", victim_site.id.0.to_string()),
         ] {
             p = p.replace(name, &value);
         }

@@ -16,5 +16,6 @@ mod http;
 mod leads;
 mod leads_figures;
 mod rdns;
+mod site_settings;
 mod store;
 mod tracking;

@@ -11,6 +11,7 @@ mod members;
 mod new_account;
 mod setup;
 mod sign_up;
+mod site_settings;
 mod workspaces;
 
 use axum::response::{IntoResponse, Redirect, Response};
@@ -29,6 +30,7 @@ pub fn routes() -> Vec<Route<AccountsState, Access>> {
     routes.extend(workspaces::routes());
     routes.extend(members::routes());
     routes.extend(api_keys::routes());
+    routes.extend(site_settings::routes());
     routes.extend(admin::routes());
     routes.extend(sign_up::routes());
     routes.extend(setup::routes());

@@ -82,6 +82,7 @@ async fn create_workspace(
 }
 
 struct SiteView {
+    id: i64,
     domain: String,
     aliases: String,
     snippet: String,
@@ -109,6 +110,7 @@ async fn overview_view(ctx: &WorkspaceCtx, done: Option<&str>) -> Result<Overvie
         .await?
         .into_iter()
         .map(|s: Site| SiteView {
+            id: s.id.0,
             snippet: s.snippet(&public),
             aliases: s
                 .aliases

@@ -208,3 +208,130 @@ pub async fn add_ignored_network(db: &Db, site: SiteId, network: IpNet) -> Resul
     .await?;
     Ok(())
 }
+
+/// Takes a network off the site's ignore list; whether it was on it.
+pub async fn remove_ignored_network(
+    db: &Db,
+    site: SiteId,
+    network: IpNet,
+) -> Result<bool, StoreError> {
+    let removed = db
+        .write(
+            sql("DELETE FROM site_ignored_networks WHERE site_id = $1 AND network = $2")
+                .bind(site.0)
+                .bind(network.trunc().to_string()),
+        )
+        .await?;
+    Ok(removed > 0)
+}
+
+/// The site `site` if it belongs to `workspace`.
+pub async fn workspace_site(
+    db: &Db,
+    workspace: WorkspaceId,
+    site: SiteId,
+) -> Result<Option<Site>, StoreError> {
+    let row: Option<SiteRow> = db
+        .optional(
+            sql(format!(
+                "SELECT {SITE_COLUMNS} FROM sites s WHERE s.id = $1 AND s.workspace_id = $2"
+            ))
+            .bind(site.0)
+            .bind(workspace.0),
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let aliases = db
+        .all(
+            sql("SELECT site_id, alias FROM site_hosts \
+                 WHERE site_id = $1 AND is_alias = TRUE ORDER BY alias")
+            .bind(row.id),
+        )
+        .await?;
+    Ok(assemble(vec![row], aliases).pop())
+}
+
+/// Gives the site `site` of `new.workspace_id` the domain, aliases and time zone of `new`, and
+/// claims its hosts instead of the old ones, in one transaction. A host another site claims is
+/// [`AccountError::HostTaken`] and nothing changes; the other site is named only when it is in
+/// the same workspace (another customer's sites are none of this one's business). `None` when
+/// the workspace has no such site.
+pub async fn update_site(
+    db: &Db,
+    site: SiteId,
+    new: &NewSite,
+) -> Result<Option<Site>, AccountError> {
+    let mut tx = db.begin().await?;
+    for host in new.claimed_hosts() {
+        let owner: Option<OwnerRow> = tx
+            .optional(
+                sql("SELECT s.domain, s.workspace_id FROM site_hosts h \
+                     JOIN sites s ON s.id = h.site_id WHERE h.host = $1 AND h.site_id <> $2")
+                .bind(host)
+                .bind(site.0),
+            )
+            .await?;
+        if let Some(owner) = owner {
+            return Err(AccountError::HostTaken {
+                host: host.to_owned(),
+                owner: (owner.workspace_id == new.workspace_id.0).then_some(owner.domain),
+            });
+        }
+    }
+    // A claim made by another transaction since the check above (PostgreSQL) is refused by a
+    // key: `sites.domain` or `site_hosts.host`.
+    let taken = |host: &str| {
+        let host = host.to_owned();
+        move |e: sqlx::Error| match is_unique_violation(&e) {
+            true => AccountError::HostTaken { host, owner: None },
+            false => e.into(),
+        }
+    };
+    let row: Option<SiteRow> = tx
+        .optional(
+            sql("UPDATE sites SET domain = $1, time_zone = $2 \
+                 WHERE id = $3 AND workspace_id = $4 \
+                 RETURNING id, workspace_id, domain, time_zone, created_at")
+            .bind(new.domain.as_str())
+            .bind(&new.time_zone)
+            .bind(site.0)
+            .bind(new.workspace_id.0),
+        )
+        .await
+        .map_err(taken(new.domain.without_www()))?;
+    let Some(row) = row else { return Ok(None) };
+    tx.execute(sql("DELETE FROM site_hosts WHERE site_id = $1").bind(site.0))
+        .await?;
+    let claims = std::iter::once((new.domain.without_www(), None)).chain(
+        new.aliases
+            .iter()
+            .map(|a| (a.without_www(), Some(a.as_str()))),
+    );
+    for (host, alias) in claims {
+        tx.execute(
+            sql("INSERT INTO site_hosts (host, site_id, is_alias, alias) VALUES ($1, $2, $3, $4)")
+                .bind(host)
+                .bind(site.0)
+                .bind(alias.is_some())
+                .bind(alias),
+        )
+        .await
+        .map_err(taken(host))?;
+    }
+    tx.commit().await?;
+    let aliases = new
+        .aliases
+        .iter()
+        .map(|a| AliasRow {
+            site_id: row.id,
+            alias: a.as_str().to_owned(),
+        })
+        .collect();
+    Ok(assemble(vec![row], aliases).pop())
+}
+
+#[derive(sqlx::FromRow)]
+struct OwnerRow {
+    domain: String,
+    workspace_id: i64,
+}
