@@ -1222,6 +1222,8 @@ async fn tenant_isolation_every_authenticated_route_refuses_other_workspaces(bac
             ("{key_id}", key.id.to_string()),
             ("{session_id}", victim_session.to_string()),
             ("{site_id}", victim_site.id.0.to_string()),
+            // Any company: the member check comes first.
+            ("{company_id}", "1".to_owned()),
         ] {
             p = p.replace(name, &value);
         }
