@@ -15,6 +15,7 @@ mod cli;
 mod http;
 mod leads;
 mod leads_figures;
+mod leads_hostile;
 mod rdns;
 mod site_settings;
 mod store;

@@ -85,7 +85,11 @@ pub async fn download(
         let credit = state.credit_line();
         if !credit.is_empty() {
             let line = format!("Organisation data: {credit}");
-            out.row([Cell::Text(Some(&line))])?;
+            // As wide as the header: the writer refuses a shorter row (and so do strict
+            // readers), which made every download with an IP index loaded a 500.
+            let mut credit_row = vec![Cell::Text(None); COLUMNS.len()];
+            credit_row[0] = Cell::Text(Some(&line));
+            out.row(credit_row)?;
         }
         Ok(())
     };
