@@ -13,6 +13,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod csv_out;
+pub mod demo;
 pub mod ipdb;
 pub mod leads;
 pub mod server;

@@ -63,6 +63,9 @@ enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Create a Demo workspace and site with four weeks of made-up traffic from organisations
+    /// in the IP data (run `ipdb fetch` first).
+    Demo(crate::demo::DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -305,6 +308,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .await
             }
+            Command::Demo(args) => crate::demo::run(config, args, open_store).await,
         }
     })
 }
