@@ -1,15 +1,16 @@
 //! One company on one site: its details, its score and why, its totals, and a timeline of
 //! every visit with each page, the time spent on it and the custom events.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::score::{self, Score};
 use super::store::{self, Company, EventRow, VisitRow};
 use crate::accounts::sites::SiteId;
 use crate::store::{Db, StoreError};
 
-/// The most visits a timeline shows, newest first.
-pub const TIMELINE_VISITS: i64 = 500;
+/// The visits a timeline shows, newest first: at first, and at most.
+pub const TIMELINE_VISITS: i64 = 50;
+pub const TIMELINE_ALL: i64 = 1_000;
 
 #[derive(Debug, Clone)]
 pub struct CompanyView {
@@ -59,6 +60,7 @@ pub async fn company(
     site: SiteId,
     company_id: i64,
     now_ms: i64,
+    timeline_len: i64,
 ) -> Result<Option<CompanyView>, StoreError> {
     let Some(company) = store::company_on_site(db, site, company_id).await? else {
         return Ok(None);
@@ -69,12 +71,20 @@ pub async fn company(
         &activity.get(&company_id).cloned().unwrap_or_default(),
         now_ms,
     );
-    let mut visits = store::company_timeline(db, site, company_id, TIMELINE_VISITS + 1).await?;
-    let truncated = visits.len() as i64 > TIMELINE_VISITS;
-    visits.truncate(TIMELINE_VISITS as usize);
+    let mut visits = store::company_timeline(db, site, company_id, timeline_len + 1).await?;
+    let truncated = visits.len() as i64 > timeline_len;
+    visits.truncate(timeline_len as usize);
     let ids: Vec<i64> = visits.iter().map(|v| v.id).collect();
     let events = store::visit_events(db, &ids).await?;
-    let totals = totals(&visits, &events);
+    let t = store::company_totals(db, site, company_id).await?;
+    let totals = CompanyTotals {
+        visits: t.visits,
+        visitors: t.visitors,
+        pageviews: t.pageviews,
+        engaged_ms: t.engaged_ms,
+        first_seen_at: t.first_seen_at,
+        last_seen_at: t.last_seen_at,
+    };
     let visits = timeline(visits, events);
     Ok(Some(CompanyView {
         company,
@@ -83,18 +93,6 @@ pub async fn company(
         visits,
         truncated,
     }))
-}
-
-fn totals(visits: &[VisitRow], events: &[EventRow]) -> CompanyTotals {
-    let hashes: HashSet<i64> = visits.iter().map(|v| v.visitor_hash).collect();
-    CompanyTotals {
-        visits: visits.len() as i64,
-        visitors: hashes.len() as i64,
-        pageviews: events.iter().filter(|e| e.name == "pageview").count() as i64,
-        engaged_ms: visits.iter().map(|v| v.engaged_ms).sum(),
-        first_seen_at: visits.iter().map(|v| v.started_at).min().unwrap_or(0),
-        last_seen_at: visits.iter().map(|v| v.last_seen_at).max().unwrap_or(0),
-    }
 }
 
 /// Each visit's steps: a page's time is the engagement its page reported before the next

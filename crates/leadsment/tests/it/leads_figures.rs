@@ -86,7 +86,7 @@ async fn scores_and_their_reasons_are_exact(backend: Backend) {
     )
     .await;
     let id = company_id(&store, "domain:acme.example").await;
-    let view = leadsment::leads::company::company(&store, site.id, id, now)
+    let view = leadsment::leads::company::company(&store, site.id, id, now, 50)
         .await
         .unwrap()
         .unwrap();
@@ -125,7 +125,7 @@ async fn scores_and_their_reasons_are_exact(backend: Backend) {
     // A company seen only outside the window scores nothing, and a page of another tenant's
     // site is not found.
     assert!(
-        leadsment::leads::company::company(&store, leadsment::accounts::sites::SiteId(site.id.0 + 1), id, now)
+        leadsment::leads::company::company(&store, leadsment::accounts::sites::SiteId(site.id.0 + 1), id, now, 50)
             .await
             .unwrap()
             .is_none()

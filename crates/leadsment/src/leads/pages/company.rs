@@ -1,10 +1,11 @@
 //! `GET /w/{workspace_id}/sites/{site_id}/companies/{company_id}`: one company on one site.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
 use axum::response::Response;
 
-use super::format::{ago, at, class_label, count, duration};
+use super::format::{ago, at, class_label, clock, count, duration};
 use super::{Footer, site_of, zone};
 use crate::accounts::chrome::Chrome;
 use crate::accounts::context::WorkspaceCtx;
@@ -53,24 +54,38 @@ struct CompanyPage {
     first_seen: String,
     visits: Vec<VisitItem>,
     truncated: bool,
+    showing_all: bool,
+    company_id: i64,
     footer: Footer,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CompanyQuery {
+    /// `all` shows up to 1,000 visits instead of the latest 50.
+    visits: Option<String>,
 }
 
 pub async fn page(
     State(state): State<LeadsState>,
     ctx: WorkspaceCtx,
     Path((workspace_id, site_id, company_id)): Path<(i64, i64, i64)>,
+    Query(q): Query<CompanyQuery>,
 ) -> Result<Response, AppError> {
+    let all = q.visits.as_deref() == Some("all");
+    let len = if all { company::TIMELINE_ALL } else { company::TIMELINE_VISITS };
     let site = site_of(&ctx, site_id).await?;
     let tz = zone(&site);
     let now = now_ms();
-    let view = company::company(&state.accounts.db, site.id, company_id, now)
+    let view = company::company(&state.accounts.db, site.id, company_id, now, len)
         .await?
         .ok_or_else(|| AppError::not_found("No such company has visited this site."))?;
     let chrome = Chrome::load(&ctx.state, &ctx.current, &ctx.csrf, Some(workspace_id), "companies")
         .await?
         .with_site(site_id);
-    let page = build(chrome, site, workspace_id, view, now, &tz, Footer::of(&state));
+    let mut page = build(chrome, site, workspace_id, view, now, &tz, Footer::of(&state));
+    page.showing_all = all;
+    page.company_id = company_id;
     page::ok(&page)
 }
 
@@ -108,6 +123,8 @@ fn build(
         ],
         first_seen: at(tz, t.first_seen_at),
         truncated: v.truncated,
+        showing_all: false,
+        company_id: 0,
         visits: v
             .visits
             .into_iter()
@@ -139,7 +156,7 @@ fn build(
                                 path,
                                 engaged_ms,
                             } => StepItem {
-                                time: at(tz, ts),
+                                time: clock(tz, ts),
                                 is_page: true,
                                 name: String::new(),
                                 path,
@@ -155,7 +172,7 @@ fn build(
                                 path,
                                 props,
                             } => StepItem {
-                                time: at(tz, ts),
+                                time: clock(tz, ts),
                                 is_page: false,
                                 name,
                                 path,

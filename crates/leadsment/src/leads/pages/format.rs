@@ -36,6 +36,13 @@ pub fn at(tz: &TimeZone, ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The time of day in the site's zone: `14:05:09`.
+pub fn clock(tz: &TimeZone, ms: i64) -> String {
+    Timestamp::from_millisecond(ms)
+        .map(|t| t.to_zoned(tz.clone()).strftime("%H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
 /// A time in the site's zone as ISO 8601 with its offset, for the CSV.
 pub fn iso(tz: &TimeZone, ms: i64) -> String {
     Timestamp::from_millisecond(ms)

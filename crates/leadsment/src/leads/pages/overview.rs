@@ -65,6 +65,7 @@ struct OverviewPage {
     empty: Option<Empty>,
     footer: Footer,
     snippet: String,
+    has_ipdb: bool,
     /// What a bar of the chart covers: `hour` or `day`.
     unit: &'static str,
 }
@@ -105,6 +106,7 @@ pub async fn page(
         footer: Footer::of(&state),
         snippet: site.snippet(&ctx.state.web.public_url_for("")),
         unit: "day",
+        has_ipdb: state.ipdb.has_index(),
         site,
     };
     let period = match parsed {
@@ -250,6 +252,7 @@ fn figures(now: &Totals, before: &Totals) -> Vec<Figure> {
     let share_now = percent(now.business_visits, now.visits);
     let share_before = percent(before.business_visits, before.visits);
     let (share_change, share_trend) = match share_now - share_before {
+        _ if now.visits == 0 && before.visits == 0 => (String::new(), "flat"),
         0 => ("±0 pts".to_owned(), "flat"),
         d if d > 0 => (format!("+{d} pts"), "up"),
         d => (format!("\u{2212}{} pts", -d), "down"),

@@ -393,3 +393,29 @@ pub async fn visit_events(db: &Db, visits: &[i64]) -> Result<Vec<EventRow>, Stor
 pub fn is_sqlite(db: &Db) -> bool {
     db.backend() == Backend::Sqlite
 }
+
+#[derive(Debug, Clone, Copy, Default, sqlx::FromRow)]
+pub struct CompanyTotalsRow {
+    pub visits: i64,
+    pub visitors: i64,
+    pub pageviews: i64,
+    pub engaged_ms: i64,
+    pub first_seen_at: i64,
+    pub last_seen_at: i64,
+}
+
+/// Everything a company did on `site`, every visit counted.
+pub async fn company_totals(db: &Db, site: SiteId, company: i64) -> Result<CompanyTotalsRow, StoreError> {
+    Ok(db
+        .one(
+            sql("SELECT COUNT(*) AS visits, COUNT(DISTINCT visitor_hash) AS visitors, \
+                 CAST(COALESCE(SUM(pageviews), 0) AS BIGINT) AS pageviews, \
+                 CAST(COALESCE(SUM(engaged_ms), 0) AS BIGINT) AS engaged_ms, \
+                 COALESCE(MIN(started_at), 0) AS first_seen_at, \
+                 COALESCE(MAX(last_seen_at), 0) AS last_seen_at \
+                 FROM visits WHERE site_id = $1 AND company_id = $2")
+            .bind(site.0)
+            .bind(company),
+        )
+        .await?)
+}
