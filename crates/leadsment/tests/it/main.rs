@@ -15,6 +15,7 @@ mod cli;
 mod demo;
 mod http;
 mod leads;
+mod leads_browser;
 mod leads_figures;
 mod leads_hostile;
 mod rdns;

@@ -1,0 +1,166 @@
+//! The dashboard benchmark (BENCHMARKS.md, "Dashboard"): one site with about 10 million events
+//! over 30 days shaped like real traffic (the demo generator: a daily curve, 5 to 8 events a
+//! visit, 2,000 paths, 60,000 organisations drawn from the real IP index, 70% businesses),
+//! written in-process through the event writer's batch path, then the dashboard's reads timed:
+//! the feed with default filters, the feed with a page pattern, a company page and the
+//! overview, each as the pages call them. The database is kept between runs and reused when it
+//! already holds the site's traffic.
+//!
+//! Beside each read, in the same rounds, the baseline: one indexed count of the period's
+//! visits, the least any period query over the raw tables reads.
+//!
+//! Usage:
+//!   cargo run --release --example leads_bench -- DATABASE_URL DATA_DIR [EVENTS] [ROUNDS]
+//! DATA_DIR holds the IP index (`leadsment ipdb fetch`) and, for SQLite, the database.
+
+use std::time::Instant;
+
+use leadsment::accounts::sites::NewSite;
+use leadsment::config::Config;
+use leadsment::demo::generator::{Generator, Params};
+use leadsment::leads::feed::{self, Rows};
+use leadsment::leads::filters::{RawFilters, parse};
+use leadsment::leads::period::{Period, Range};
+use leadsment::store::settings::Backend;
+use leadsment::store::{Db, sql};
+
+const DOMAIN: &str = "bench.leadsment.test";
+const DAY_MS: i64 = 86_400_000;
+
+fn median_p95(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.95))
+}
+
+async fn timed<F, T>(f: F) -> (f64, T)
+where
+    F: std::future::Future<Output = T>,
+{
+    let t = Instant::now();
+    let out = f.await;
+    (t.elapsed().as_secs_f64() * 1000.0, out)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    anyhow::ensure!(args.len() >= 3, "usage: leads_bench DATABASE_URL DATA_DIR [EVENTS] [ROUNDS]");
+    let events: u64 = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(10_000_000);
+    let rounds: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(21);
+    let data_dir = std::path::PathBuf::from(&args[2]);
+    let config = Config::for_tests(&args[1], &data_dir)?;
+    let db = leadsment::store::connect(&config.store).await?;
+    leadsment::store::migrate(&db).await?;
+
+    // Load once; later runs reuse the database.
+    let site = match leadsment::accounts::store::list_sites(&db)
+        .await?
+        .into_iter()
+        .find(|s| s.domain.as_str() == DOMAIN)
+    {
+        Some(site) => {
+            eprintln!("reusing {DOMAIN} (site {})", site.id.0);
+            site
+        }
+        None => {
+            let ws = leadsment::accounts::store::default_workspace(&db).await?;
+            let mut new = NewSite::new(ws.id, DOMAIN, &[])?;
+            new.set_time_zone("Europe/Berlin")?;
+            let site = leadsment::accounts::store::create_site(&db, &new).await?;
+            let ipdb = leadsment::ipdb::IpDb::open(&data_dir, Default::default());
+            let orgs = leadsment::demo::organisations::draw(&ipdb, 60_000, 7)
+                .ok_or_else(|| anyhow::anyhow!("no IP index in {}: run `leadsment ipdb fetch`", data_dir.display()))?;
+            eprintln!("loading about {events} events from {} organisations...", orgs.len());
+            let params = Params {
+                events,
+                days: 30,
+                paths: 2_000,
+                seed: 7,
+                ..Params::demo(site.clone(), leadsment::store::now_ms())
+            };
+            let started = Instant::now();
+            let written = leadsment::demo::write_traffic(&db, Generator::new(params, orgs), |_| {}).await?;
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "load: {} events in {secs:.0} s, {:.0} events/s",
+                written.events,
+                written.events as f64 / secs
+            );
+            site
+        }
+    };
+    let stored: i64 = db
+        .value(sql("SELECT COUNT(*) FROM events WHERE site_id = $1").bind(site.id.0))
+        .await?;
+    let visits: i64 = db
+        .value(sql("SELECT COUNT(*) FROM visits WHERE site_id = $1").bind(site.id.0))
+        .await?;
+    let companies: i64 = db
+        .value(sql("SELECT COUNT(DISTINCT company_id) FROM visits WHERE site_id = $1").bind(site.id.0))
+        .await?;
+    println!("data: {stored} events, {visits} visits, {companies} organisations");
+    println!("database size: {:.0} MB", size(&db, &config).await? as f64 / 1e6);
+
+    // "Now" is the end of the loaded traffic, so the default 30 days cover it whenever the
+    // benchmark runs.
+    let last: i64 = db
+        .value(sql("SELECT MAX(ts) FROM events WHERE site_id = $1").bind(site.id.0))
+        .await?;
+    let now = last + 60_000;
+    let tz = jiff::tz::TimeZone::get(&site.time_zone)?;
+    let default_q = parse(&RawFilters::from_query(None), &tz, now).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let page_q = parse(&RawFilters::from_query(Some("page=%2Fpricing*")), &tz, now)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let top = feed::feed(&db, site.id, &default_q, now, Rows::Page).await?;
+    let company = top.rows.first().map(|r| r.company_id).unwrap_or(0);
+    let period = Period::of(Range::Last(30), &tz, now);
+
+    let names = ["feed, default filters", "feed, page=/pricing*", "company page", "overview", "baseline: count of the period's visits"];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for _ in 0..rounds {
+        times[0].push(timed(feed::feed(&db, site.id, &default_q, now, Rows::Page)).await.0);
+        times[1].push(timed(feed::feed(&db, site.id, &page_q, now, Rows::Page)).await.0);
+        times[2].push(timed(leadsment::leads::company::company(&db, site.id, company, now, 50)).await.0);
+        times[3].push(timed(leadsment::leads::overview::overview(&db, site.id, &period)).await.0);
+        times[4].push(
+            timed(db.value::<i64>(
+                sql("SELECT COUNT(*) FROM visits WHERE site_id = $1 AND started_at >= $2 AND started_at < $3")
+                    .bind(site.id.0)
+                    .bind(now - 30 * DAY_MS)
+                    .bind(now),
+            ))
+            .await
+            .0,
+        );
+    }
+    println!("| read ({rounds} rounds) | median ms | p95 ms | median / baseline |");
+    println!("|---|---:|---:|---:|");
+    let (base, _) = median_p95(times[4].clone());
+    for (name, t) in names.iter().zip(times) {
+        let (m, p) = median_p95(t);
+        println!("| {name} | {m:.1} | {p:.1} | {:.1}x |", m / base);
+    }
+    Ok(())
+}
+
+/// The database's size on disk: SQLite's file and log, or PostgreSQL's database.
+async fn size(db: &Db, config: &Config) -> anyhow::Result<i64> {
+    Ok(match db.backend() {
+        Backend::Sqlite => {
+            let file = config.data_dir.join("leadsment.db");
+            let url = config.store.database_url.expose();
+            let path = url
+                .strip_prefix("sqlite://")
+                .map(|p| std::path::PathBuf::from(p.split('?').next().unwrap_or(p)))
+                .unwrap_or(file);
+            let mut total = 0;
+            for suffix in ["", "-wal"] {
+                let p = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+                total += std::fs::metadata(&p).map(|m| m.len() as i64).unwrap_or(0);
+            }
+            total
+        }
+        Backend::Postgres => db.value(sql("SELECT pg_database_size(current_database())")).await?,
+    })
+}
