@@ -45,8 +45,15 @@ where
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    anyhow::ensure!(args.len() >= 3, "usage: leads_bench DATABASE_URL DATA_DIR [EVENTS] [ROUNDS]");
-    let events: u64 = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(10_000_000);
+    anyhow::ensure!(
+        args.len() >= 3,
+        "usage: leads_bench DATABASE_URL DATA_DIR [EVENTS] [ROUNDS]"
+    );
+    let events: u64 = args
+        .get(3)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(10_000_000);
     let rounds: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(21);
     let data_dir = std::path::PathBuf::from(&args[2]);
     let config = Config::for_tests(&args[1], &data_dir)?;
@@ -69,9 +76,16 @@ async fn main() -> anyhow::Result<()> {
             new.set_time_zone("Europe/Berlin")?;
             let site = leadsment::accounts::store::create_site(&db, &new).await?;
             let ipdb = leadsment::ipdb::IpDb::open(&data_dir, Default::default());
-            let orgs = leadsment::demo::organisations::draw(&ipdb, 60_000, 7)
-                .ok_or_else(|| anyhow::anyhow!("no IP index in {}: run `leadsment ipdb fetch`", data_dir.display()))?;
-            eprintln!("loading about {events} events from {} organisations...", orgs.len());
+            let orgs = leadsment::demo::organisations::draw(&ipdb, 60_000, 7).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no IP index in {}: run `leadsment ipdb fetch`",
+                    data_dir.display()
+                )
+            })?;
+            eprintln!(
+                "loading about {events} events from {} organisations...",
+                orgs.len()
+            );
             let params = Params {
                 events,
                 days: 30,
@@ -80,7 +94,8 @@ async fn main() -> anyhow::Result<()> {
                 ..Params::demo(site.clone(), leadsment::store::now_ms())
             };
             let started = Instant::now();
-            let written = leadsment::demo::write_traffic(&db, Generator::new(params, orgs), |_| {}).await?;
+            let written =
+                leadsment::demo::write_traffic(&db, Generator::new(params, orgs), |_| {}).await?;
             let secs = started.elapsed().as_secs_f64();
             println!(
                 "load: {} events in {secs:.0} s, {:.0} events/s",
@@ -97,10 +112,15 @@ async fn main() -> anyhow::Result<()> {
         .value(sql("SELECT COUNT(*) FROM visits WHERE site_id = $1").bind(site.id.0))
         .await?;
     let companies: i64 = db
-        .value(sql("SELECT COUNT(DISTINCT company_id) FROM visits WHERE site_id = $1").bind(site.id.0))
+        .value(
+            sql("SELECT COUNT(DISTINCT company_id) FROM visits WHERE site_id = $1").bind(site.id.0),
+        )
         .await?;
     println!("data: {stored} events, {visits} visits, {companies} organisations");
-    println!("database size: {:.0} MB", size(&db, &config).await? as f64 / 1e6);
+    println!(
+        "database size: {:.0} MB",
+        size(&db, &config).await? as f64 / 1e6
+    );
 
     // "Now" is the end of the loaded traffic, so the default 30 days cover it whenever the
     // benchmark runs.
@@ -109,20 +129,45 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let now = last + 60_000;
     let tz = jiff::tz::TimeZone::get(&site.time_zone)?;
-    let default_q = parse(&RawFilters::from_query(None), &tz, now).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let default_q =
+        parse(&RawFilters::from_query(None), &tz, now).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let page_q = parse(&RawFilters::from_query(Some("page=%2Fpricing*")), &tz, now)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let top = feed::feed(&db, site.id, &default_q, now, Rows::Page).await?;
     let company = top.rows.first().map(|r| r.company_id).unwrap_or(0);
     let period = Period::of(Range::Last(30), &tz, now);
 
-    let names = ["feed, default filters", "feed, page=/pricing*", "company page", "overview", "baseline: count of the period's visits"];
+    let names = [
+        "feed, default filters",
+        "feed, page=/pricing*",
+        "company page",
+        "overview",
+        "baseline: count of the period's visits",
+    ];
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     for _ in 0..rounds {
-        times[0].push(timed(feed::feed(&db, site.id, &default_q, now, Rows::Page)).await.0);
-        times[1].push(timed(feed::feed(&db, site.id, &page_q, now, Rows::Page)).await.0);
-        times[2].push(timed(leadsment::leads::company::company(&db, site.id, company, now, 50)).await.0);
-        times[3].push(timed(leadsment::leads::overview::overview(&db, site.id, &period)).await.0);
+        times[0].push(
+            timed(feed::feed(&db, site.id, &default_q, now, Rows::Page))
+                .await
+                .0,
+        );
+        times[1].push(
+            timed(feed::feed(&db, site.id, &page_q, now, Rows::Page))
+                .await
+                .0,
+        );
+        times[2].push(
+            timed(leadsment::leads::company::company(
+                &db, site.id, company, now, 50,
+            ))
+            .await
+            .0,
+        );
+        times[3].push(
+            timed(leadsment::leads::overview::overview(&db, site.id, &period))
+                .await
+                .0,
+        );
         times[4].push(
             timed(db.value::<i64>(
                 sql("SELECT COUNT(*) FROM visits WHERE site_id = $1 AND started_at >= $2 AND started_at < $3")
@@ -161,6 +206,9 @@ async fn size(db: &Db, config: &Config) -> anyhow::Result<i64> {
             }
             total
         }
-        Backend::Postgres => db.value(sql("SELECT pg_database_size(current_database())")).await?,
+        Backend::Postgres => {
+            db.value(sql("SELECT pg_database_size(current_database())"))
+                .await?
+        }
     })
 }

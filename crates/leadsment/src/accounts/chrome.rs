@@ -53,7 +53,8 @@ impl Chrome {
     ) -> Result<Chrome, AppError> {
         let memberships = crate::accounts::store::memberships(&state.db, current.user.id).await?;
         let can_admin = memberships.iter().any(|m| {
-            Some(m.workspace.id.0) == workspace && m.role.allows(crate::accounts::roles::Role::Admin)
+            Some(m.workspace.id.0) == workspace
+                && m.role.allows(crate::accounts::roles::Role::Admin)
         });
         let workspaces = memberships
             .into_iter()

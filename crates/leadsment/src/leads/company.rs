@@ -191,8 +191,20 @@ mod tests {
             ev(7, "engagement", "/other", Some(9_000)),
         ]);
         assert_eq!(steps.len(), 3);
-        assert!(matches!(&steps[0], Step::Page { engaged_ms: 5_000, .. }));
-        assert!(matches!(&steps[1], Step::Page { engaged_ms: 8_000, .. }));
+        assert!(matches!(
+            &steps[0],
+            Step::Page {
+                engaged_ms: 5_000,
+                ..
+            }
+        ));
+        assert!(matches!(
+            &steps[1],
+            Step::Page {
+                engaged_ms: 8_000,
+                ..
+            }
+        ));
         assert!(
             matches!(&steps[2], Step::Event { name, props, .. } if name == "Signup" && props == &[("plan".to_owned(), "team".to_owned())])
         );

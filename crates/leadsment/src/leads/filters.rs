@@ -212,7 +212,10 @@ pub fn parse(raw: &RawFilters, tz: &TimeZone, now_ms: i64) -> Result<FeedQuery, 
     let text = |field: &'static str, s: &str, refuse: &mut dyn FnMut(&'static str, String)| {
         let s = nonempty(s)?;
         if s.chars().count() > 100 || s.chars().any(char::is_control) {
-            refuse(field, format!("{field}: at most 100 characters, no control characters"));
+            refuse(
+                field,
+                format!("{field}: at most 100 characters, no control characters"),
+            );
             return None;
         }
         Some(s.to_owned())
@@ -222,7 +225,10 @@ pub fn parse(raw: &RawFilters, tz: &TimeZone, now_ms: i64) -> Result<FeedQuery, 
     let min_score = nonempty(&raw.min_score).and_then(|s| match s.parse::<u8>() {
         Ok(n) if n <= 100 => Some(n),
         _ => {
-            refuse("min_score", "min_score: a whole number from 0 to 100".to_owned());
+            refuse(
+                "min_score",
+                "min_score: a whole number from 0 to 100".to_owned(),
+            );
             None
         }
     });

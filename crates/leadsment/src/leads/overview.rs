@@ -7,7 +7,13 @@ use crate::accounts::sites::SiteId;
 use crate::store::{Db, StoreError};
 
 /// What the overview's lists break visits down by, in page order.
-pub const BREAKDOWNS: [By; 5] = [By::Source, By::Channel, By::Country, By::Device, By::Browser];
+pub const BREAKDOWNS: [By; 5] = [
+    By::Source,
+    By::Channel,
+    By::Country,
+    By::Device,
+    By::Browser,
+];
 
 /// Rows per list.
 const LIST_ROWS: i64 = 10;
@@ -57,8 +63,9 @@ pub async fn overview(db: &Db, site: SiteId, p: &Period) -> Result<Overview, Sto
         return Ok(out);
     }
     let segments = period::segments(&out.buckets);
-    let breakdowns =
-        futures_util::future::try_join_all(BREAKDOWNS.map(|by| store::breakdown(db, site, range, by, LIST_ROWS)));
+    let breakdowns = futures_util::future::try_join_all(
+        BREAKDOWNS.map(|by| store::breakdown(db, site, range, by, LIST_ROWS)),
+    );
     let (series, pages, breakdowns) = futures_util::try_join!(
         store::series(db, site, &segments, out.buckets.len()),
         store::top_paths(db, site, range, LIST_ROWS),

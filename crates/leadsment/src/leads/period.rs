@@ -152,7 +152,11 @@ impl Period {
 
     /// The number of local days.
     pub fn days(&self) -> i32 {
-        self.first.until(self.last).map(|s| s.get_days()).unwrap_or(0) + 1
+        self.first
+            .until(self.last)
+            .map(|s| s.get_days())
+            .unwrap_or(0)
+            + 1
     }
 
     /// The same number of days just before.
@@ -284,7 +288,13 @@ mod tests {
         let s = segments(&b);
         assert_eq!(s.len(), 3, "{s:?}");
         assert_eq!((s[0].width, s[1].width), (86_400_000, 90_000_000));
-        let today = Period::parse(Some("today"), None, None, &berlin(), ms("2026-10-25T12:00:00Z"));
+        let today = Period::parse(
+            Some("today"),
+            None,
+            None,
+            &berlin(),
+            ms("2026-10-25T12:00:00Z"),
+        );
         assert_eq!(today.unwrap().buckets().len(), 25);
     }
 

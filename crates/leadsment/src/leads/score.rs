@@ -140,7 +140,10 @@ pub fn score(a: &Activity, now_ms: i64) -> Score {
         (a.visits * VISIT_POINTS.0).min(VISIT_POINTS.1),
     );
     add(
-        format!("{} from the company", plural(a.visitors, "visitor", "visitors")),
+        format!(
+            "{} from the company",
+            plural(a.visitors, "visitor", "visitors")
+        ),
         ((a.visitors - 1).max(0) * VISITOR_POINTS.0).min(VISITOR_POINTS.1),
     );
     let minutes = a.engaged_ms / 60_000;

@@ -31,7 +31,11 @@ pub const INDEX: &str = "198.51.100.0,198.51.100.255,64500,ACMECORP - Acme Corpo
 
 /// A user owning a workspace with one site; returns the workspace, the site and a signed-in
 /// client.
-pub async fn owner_with_site(app: &TestApp, email: &str, domain: &str) -> (WorkspaceId, Site, Client) {
+pub async fn owner_with_site(
+    app: &TestApp,
+    email: &str,
+    domain: &str,
+) -> (WorkspaceId, Site, Client) {
     let store = app.db.store().await;
     let user = make_user(&store, email, Some("Acme Sales")).await;
     let ws = leadsment::accounts::store::memberships(&store, user.id)
@@ -39,9 +43,10 @@ pub async fn owner_with_site(app: &TestApp, email: &str, domain: &str) -> (Works
         .unwrap()[0]
         .workspace
         .id;
-    let site = leadsment::accounts::store::create_site(&store, &NewSite::new(ws, domain, &[]).unwrap())
-        .await
-        .unwrap();
+    let site =
+        leadsment::accounts::store::create_site(&store, &NewSite::new(ws, domain, &[]).unwrap())
+            .await
+            .unwrap();
     store.close().await;
     let client = Client::new(app);
     client.sign_in(email, PW, false).await;
@@ -50,7 +55,12 @@ pub async fn owner_with_site(app: &TestApp, email: &str, domain: &str) -> (Works
 
 pub async fn send(app: &TestApp, from: &str, body: Value) {
     let res = post(app, &body, CHROME, Some(from)).await;
-    assert_eq!(res.status(), StatusCode::ACCEPTED, "{}", res.text().await.unwrap());
+    assert_eq!(
+        res.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        res.text().await.unwrap()
+    );
 }
 
 fn pv(domain: &str, path: &str, referrer: &str) -> Value {
@@ -59,7 +69,9 @@ fn pv(domain: &str, path: &str, referrer: &str) -> Value {
 
 /// The company id the feed links to for `name`.
 fn company_link(body: &str, name: &str) -> String {
-    let at = body.find(&format!(">{name}</a>")).unwrap_or_else(|| panic!("{name} in {body}"));
+    let at = body
+        .find(&format!(">{name}</a>"))
+        .unwrap_or_else(|| panic!("{name} in {body}"));
     let start = body[..at].rfind("href=\"").unwrap() + 6;
     let end = start + body[start..].find('"').unwrap();
     body[start..end].split('?').next().unwrap().to_owned()
@@ -76,7 +88,12 @@ async fn the_feed_shows_companies_and_nothing_of_other_tenants(backend: Backend)
     let base = format!("/w/{}/sites/{}", ws.0, site.id.0);
     let d = "shop.example";
     let li = "https://www.linkedin.com/feed/";
-    send(&app, "198.51.100.7", pv(d, "/?utm_source=newsletter&utm_campaign=nov", li)).await;
+    send(
+        &app,
+        "198.51.100.7",
+        pv(d, "/?utm_source=newsletter&utm_campaign=nov", li),
+    )
+    .await;
     send(&app, "198.51.100.7", pv(d, "/pricing", "")).await;
     send(&app, "198.51.100.7", pv(d, "/pricing/teams", "")).await;
     send(&app, "198.51.100.7", json!({"name": "Signup", "url": "https://shop.example/pricing", "domain": d, "props": {"plan": "team"}})).await;
@@ -87,7 +104,16 @@ async fn the_feed_shows_companies_and_nothing_of_other_tenants(backend: Backend)
     // The overview: figures, the series, the lists, the attribution.
     let res = owner.get(&base).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
-    for text in ["Visitors", "Pageviews", "Identified as a business", "<svg", "Top pages", "/pricing/teams", "newsletter", "CC BY 4.0"] {
+    for text in [
+        "Visitors",
+        "Pageviews",
+        "Identified as a business",
+        "<svg",
+        "Top pages",
+        "/pricing/teams",
+        "newsletter",
+        "CC BY 4.0",
+    ] {
         assert!(res.body.contains(text), "overview lacks {text}");
     }
 
@@ -99,29 +125,61 @@ async fn the_feed_shows_companies_and_nothing_of_other_tenants(backend: Backend)
     assert!(feed.body.contains("via cloud or VPN"), "{}", feed.body);
     assert!(feed.body.contains("CC BY 4.0"));
     let all = owner.get(&format!("{base}/companies?class=isp")).await;
-    assert!(all.body.contains("Example Broadband") && !all.body.contains(">Acme</a>"), "{}", all.body);
-    let priced = owner.get(&format!("{base}/companies?page=%2Fpricing*")).await;
+    assert!(
+        all.body.contains("Example Broadband") && !all.body.contains(">Acme</a>"),
+        "{}",
+        all.body
+    );
+    let priced = owner
+        .get(&format!("{base}/companies?page=%2Fpricing*"))
+        .await;
     assert!(priced.body.contains(">Acme</a>"), "{}", priced.body);
-    let none = owner.get(&format!("{base}/companies?page=%2Fcareers*")).await;
+    let none = owner
+        .get(&format!("{base}/companies?page=%2Fcareers*"))
+        .await;
     assert!(!none.body.contains(">Acme</a>"));
     assert!(none.body.contains("No company matches"));
-    let linked = owner.get(&format!("{base}/companies?source=Newsletter")).await;
+    let linked = owner
+        .get(&format!("{base}/companies?source=Newsletter"))
+        .await;
     assert!(linked.body.contains(">Acme</a>"), "{}", linked.body);
 
     // The company page: the score's reasons and the timeline.
     let acme = company_link(&feed.body, "Acme");
     let page = owner.get(&acme).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    for text in ["visited /pricing twice", "+20", "Signup", "plan: team", "1m 35s on page", "nov", "First seen", "CC BY 4.0"] {
-        assert!(page.body.contains(text), "company page lacks {text}: {}", page.body);
+    for text in [
+        "visited /pricing twice",
+        "+20",
+        "Signup",
+        "plan: team",
+        "1m 35s on page",
+        "nov",
+        "First seen",
+        "CC BY 4.0",
+    ] {
+        assert!(
+            page.body.contains(text),
+            "company page lacks {text}: {}",
+            page.body
+        );
     }
 
     // The CSV: every row, the filters, the credit line.
     let csv = owner.get(&format!("{base}/companies.csv")).await;
     assert_eq!(csv.status, StatusCode::OK);
-    assert!(csv.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(
+        csv.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
     let lines: Vec<&str> = csv.body.lines().collect();
-    assert!(lines[0].starts_with("company,domain,country,class,score"), "{}", csv.body);
+    assert!(
+        lines[0].starts_with("company,domain,country,class,score"),
+        "{}",
+        csv.body
+    );
     assert!(lines.iter().any(|l| l.starts_with("Acme")), "{}", csv.body);
     assert!(lines.last().unwrap().contains("CC BY 4.0"), "{}", csv.body);
 
@@ -139,10 +197,21 @@ async fn the_feed_shows_companies_and_nothing_of_other_tenants(backend: Backend)
         assert_eq!(res.status, StatusCode::NOT_FOUND, "{path}: {}", res.body);
     }
     let res = other.get(&acme).await;
-    assert!(res.status == StatusCode::FORBIDDEN || res.status == StatusCode::NOT_FOUND, "{}", res.status);
-    let empty = other.get(&format!("/w/{}/sites/{}", ws_b.0, site_b.id.0)).await;
+    assert!(
+        res.status == StatusCode::FORBIDDEN || res.status == StatusCode::NOT_FOUND,
+        "{}",
+        res.status
+    );
+    let empty = other
+        .get(&format!("/w/{}/sites/{}", ws_b.0, site_b.id.0))
+        .await;
     assert_eq!(empty.status, StatusCode::OK);
-    assert!(empty.body.contains("No visits yet") && empty.body.contains("data-domain=&#34;rival.example&#34;"), "{}", empty.body);
+    assert!(
+        empty.body.contains("No visits yet")
+            && empty.body.contains("data-domain=&#34;rival.example&#34;"),
+        "{}",
+        empty.body
+    );
     app.shutdown().await.unwrap();
 }
 
@@ -154,8 +223,14 @@ async fn bad_filters_get_a_message_never_a_500(backend: Backend) {
         ("period=fortnight", "is not one of today"),
         ("period=custom&from=2026-02-30&to=2026-03-01", "YYYY-MM-DD"),
         ("period=custom&from=2026-03-01", "needs both"),
-        ("period=custom&from=2026-03-02&to=2026-03-01", "before it begins"),
-        ("period=custom&from=1999-01-01&to=2026-01-01", "outside the years"),
+        (
+            "period=custom&from=2026-03-02&to=2026-03-01",
+            "before it begins",
+        ),
+        (
+            "period=custom&from=1999-01-01&to=2026-01-01",
+            "outside the years",
+        ),
         ("class=spy", "is not one of business"),
         ("min_score=-1", "from 0 to 100"),
         ("min_score=1e9", "from 0 to 100"),
@@ -171,7 +246,9 @@ async fn bad_filters_get_a_message_never_a_500(backend: Backend) {
         assert_eq!(csv.status, StatusCode::BAD_REQUEST, "{query}: {}", csv.body);
         assert!(csv.body.contains(says), "{query}: {}", csv.body);
     }
-    let res = owner.get(&format!("{base}?period=custom&from=x&to=y")).await;
+    let res = owner
+        .get(&format!("{base}?period=custom&from=x&to=y"))
+        .await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     assert!(res.body.contains("YYYY-MM-DD"));
     for path in [
@@ -180,7 +257,11 @@ async fn bad_filters_get_a_message_never_a_500(backend: Backend) {
         format!("{base}/companies/abc"),
     ] {
         let res = owner.get(&path).await;
-        assert!(res.status == StatusCode::NOT_FOUND || res.status == StatusCode::BAD_REQUEST, "{path}: {}", res.status);
+        assert!(
+            res.status == StatusCode::NOT_FOUND || res.status == StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            res.status
+        );
     }
     app.shutdown().await.unwrap();
 }

@@ -18,12 +18,32 @@ use crate::screenshots::{fill, open, out_dir, shoot, submit};
 use crate::support::{Backend, TestApp, TestDb};
 
 const WORDS: [&str; 16] = [
-    "Northwind", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Wonka", "Stark",
-    "Tyrell", "Soylent", "Cyberdyne", "Aperture", "Massive", "Oscorp", "Wayne", "Acme",
+    "Northwind",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Vandelay",
+    "Wonka",
+    "Stark",
+    "Tyrell",
+    "Soylent",
+    "Cyberdyne",
+    "Aperture",
+    "Massive",
+    "Oscorp",
+    "Wayne",
+    "Acme",
 ];
 const KINDS: [&str; 8] = [
-    "Software GmbH", "Analytics AG", "Logistics Ltd", "Pharma Inc.", "Consulting GmbH",
-    "Robotics Corp.", "Energy SE", "Insurance AG",
+    "Software GmbH",
+    "Analytics AG",
+    "Logistics Ltd",
+    "Pharma Inc.",
+    "Consulting GmbH",
+    "Robotics Corp.",
+    "Energy SE",
+    "Insurance AG",
 ];
 
 /// An IP index of 320 organisations: businesses, some access providers, clouds, a university.
@@ -34,7 +54,10 @@ fn write_index(data_dir: &std::path::Path) -> Vec<PathBuf> {
     for i in 0..320u32 {
         let net = format!("11.{}.{}", i / 256, i % 256);
         let name = match i % 20 {
-            0 => format!("NET{i} - {} Broadband Telecom", WORDS[(i / 20) as usize % 16]),
+            0 => format!(
+                "NET{i} - {} Broadband Telecom",
+                WORDS[(i / 20) as usize % 16]
+            ),
             1 => "AMAZON-02 - Amazon.com, Inc.".to_owned(),
             2 => format!("UNI{i} - University of {}", WORDS[(i / 20) as usize % 16]),
             _ => format!(
@@ -45,7 +68,10 @@ fn write_index(data_dir: &std::path::Path) -> Vec<PathBuf> {
         };
         let number = if i % 20 == 1 { 16509 } else { 65000 + i };
         asn.push_str(&format!("{net}.0,{net}.255,{number},{name}\n"));
-        country.push_str(&format!("{net}.0,{net}.255,{}\n", ccs[i as usize % ccs.len()]));
+        country.push_str(&format!(
+            "{net}.0,{net}.255,{}\n",
+            ccs[i as usize % ccs.len()]
+        ));
     }
     std::fs::create_dir_all(data_dir).unwrap();
     [("asn-ipv4.csv", asn), ("country-ipv4.csv", country)]
@@ -109,16 +135,22 @@ async fn the_dashboard_in_a_browser_with_demo_sized_data(backend: Backend) {
     let config = db.config();
     let files = write_index(&config.data_dir);
     leadsment::ipdb::build(&config.data_dir, &files, Some("2026-11-01".into())).unwrap();
-    let server = leadsment::server::Server::bind(config.clone()).await.unwrap();
+    let server = leadsment::server::Server::bind(config.clone())
+        .await
+        .unwrap();
     let app = TestApp::start(db, server, None).await;
     let store = app.db.store().await;
     let user = make_user(&store, "ada@example.com", Some("Northwind Sales")).await;
-    let ws = leadsment::accounts::store::memberships(&store, user.id).await.unwrap()[0]
+    let ws = leadsment::accounts::store::memberships(&store, user.id)
+        .await
+        .unwrap()[0]
         .workspace
         .id;
     let mut new = NewSite::new(ws, "northwind.example", &[]).unwrap();
     new.set_time_zone("Europe/Berlin").unwrap();
-    let site = leadsment::accounts::store::create_site(&store, &new).await.unwrap();
+    let site = leadsment::accounts::store::create_site(&store, &new)
+        .await
+        .unwrap();
     let ipdb = leadsment::ipdb::IpDb::open(&config.data_dir, Default::default());
     let orgs = leadsment::demo::organisations::draw(&ipdb, 300, 1).unwrap();
     let params = Params::demo(site.clone(), leadsment::store::now_ms());
@@ -148,12 +180,30 @@ async fn the_dashboard_in_a_browser_with_demo_sized_data(backend: Backend) {
     fill(&page, "#f-password", PW).await;
     submit(&page, "button[type=submit]").await;
 
-    shoot(&dir, &page, &site_url, "leads-overview", 200, "Identified as a business").await;
-    shoot(&dir, &page, &format!("{site_url}/companies"), "leads-feed", 200, "Via cloud or VPN").await;
     shoot(
         &dir,
         &page,
-        &format!("{site_url}/companies?period=7d&page=%2Fpricing*&sort=visits&class=business&class=isp"),
+        &site_url,
+        "leads-overview",
+        200,
+        "Identified as a business",
+    )
+    .await;
+    shoot(
+        &dir,
+        &page,
+        &format!("{site_url}/companies"),
+        "leads-feed",
+        200,
+        "Via cloud or VPN",
+    )
+    .await;
+    shoot(
+        &dir,
+        &page,
+        &format!(
+            "{site_url}/companies?period=7d&page=%2Fpricing*&sort=visits&class=business&class=isp"
+        ),
         "leads-feed-filtered",
         200,
         "companies, last 7 days",
@@ -194,9 +244,17 @@ async fn the_dashboard_in_a_browser_with_demo_sized_data(backend: Backend) {
     }
     let why: String = eval(&page, "`${window.innerWidth} ${matchMedia('(max-width: 800px)').matches} ${document.styleSheets.length}`").await;
     assert_eq!(folded, "none", "width, media match, sheets: {why}");
-    let card: String = eval(&page, "getComputedStyle(document.querySelector('table.feed tbody tr')).display").await;
+    let card: String = eval(
+        &page,
+        "getComputedStyle(document.querySelector('table.feed tbody tr')).display",
+    )
+    .await;
     assert_eq!(card, "grid");
-    let wide: bool = eval(&page, "document.documentElement.scrollWidth <= window.innerWidth + 1").await;
+    let wide: bool = eval(
+        &page,
+        "document.documentElement.scrollWidth <= window.innerWidth + 1",
+    )
+    .await;
     assert!(wide, "the feed scrolls sideways at 390 pixels");
 
     // At 1280 pixels the keyboard reaches every filter, button and link of the main column.

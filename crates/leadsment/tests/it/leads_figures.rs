@@ -33,7 +33,14 @@ fn acme() -> CompanyInfo {
     }
 }
 
-fn ev(site: &Site, ts: i64, visitor: i64, name: &str, path: &str, company: Option<CompanyInfo>) -> NewEvent {
+fn ev(
+    site: &Site,
+    ts: i64,
+    visitor: i64,
+    name: &str,
+    path: &str,
+    company: Option<CompanyInfo>,
+) -> NewEvent {
     let mut e = event_at(site, ts, visitor, None, name);
     e.path = path.to_owned();
     e.engaged_ms = (name == "engagement").then_some(4 * MIN);
@@ -46,10 +53,14 @@ fn ev(site: &Site, ts: i64, visitor: i64, name: &str, path: &str, company: Optio
 }
 
 async fn site_in(store: &Db, zone: &str) -> Site {
-    let ws = leadsment::accounts::store::default_workspace(store).await.unwrap();
+    let ws = leadsment::accounts::store::default_workspace(store)
+        .await
+        .unwrap();
     let mut new = NewSite::new(ws.id, "acme-customer.example", &[]).unwrap();
     new.set_time_zone(zone).unwrap();
-    leadsment::accounts::store::create_site(store, &new).await.unwrap()
+    leadsment::accounts::store::create_site(store, &new)
+        .await
+        .unwrap()
 }
 
 async fn company_id(store: &Db, key: &str) -> i64 {
@@ -115,26 +126,42 @@ async fn scores_and_their_reasons_are_exact(backend: Backend) {
     assert_eq!(view.totals.pageviews, 6);
 
     // The feed scores the same way, whatever its period.
-    let q = parse(&RawFilters::from_query(Some("period=7d")), &jiff::tz::TimeZone::UTC, now).unwrap();
-    let feed = leadsment::leads::feed::feed(&store, site.id, &q, now, leadsment::leads::feed::Rows::Page)
-        .await
-        .unwrap();
+    let q = parse(
+        &RawFilters::from_query(Some("period=7d")),
+        &jiff::tz::TimeZone::UTC,
+        now,
+    )
+    .unwrap();
+    let feed =
+        leadsment::leads::feed::feed(&store, site.id, &q, now, leadsment::leads::feed::Rows::Page)
+            .await
+            .unwrap();
     assert_eq!(feed.rows.len(), 1);
     assert_eq!(feed.rows[0].score, view.score);
     assert_eq!((feed.rows[0].visits, feed.rows[0].pageviews), (1, 2));
     // A company seen only outside the window scores nothing, and a page of another tenant's
     // site is not found.
     assert!(
-        leadsment::leads::company::company(&store, leadsment::accounts::sites::SiteId(site.id.0 + 1), id, now, 50)
-            .await
-            .unwrap()
-            .is_none()
+        leadsment::leads::company::company(
+            &store,
+            leadsment::accounts::sites::SiteId(site.id.0 + 1),
+            id,
+            now,
+            50
+        )
+        .await
+        .unwrap()
+        .is_none()
     );
 }
 
 /// What the raw events say: per bucket, visits (by the start of each), distinct visitors and
 /// pageviews.
-fn recount(events: &[NewEvent], starts: &HashMap<i64, (i64, i64)>, b: &period::Bucket) -> (i64, i64, i64) {
+fn recount(
+    events: &[NewEvent],
+    starts: &HashMap<i64, (i64, i64)>,
+    b: &period::Bucket,
+) -> (i64, i64, i64) {
     let inside = |t: i64| t >= b.start && t < b.end;
     let visits: Vec<&(i64, i64)> = starts.values().filter(|(t, _)| inside(*t)).collect();
     let visitors: HashSet<i64> = visits.iter().map(|(_, h)| *h).collect();
@@ -153,12 +180,26 @@ async fn every_figure_equals_a_recount_across_midnight_and_daylight_saving(backe
     let events = vec![
         // 24 Oct, 23:50 local, a visit that runs past midnight (its pages on two days).
         ev(&site, ms("2026-10-24T21:50:00Z"), 10, "pageview", "/", a()),
-        ev(&site, ms("2026-10-24T22:10:00Z"), 10, "pageview", "/pricing", a()),
+        ev(
+            &site,
+            ms("2026-10-24T22:10:00Z"),
+            10,
+            "pageview",
+            "/pricing",
+            a(),
+        ),
         // 25 Oct, 00:30 local (22:30 UTC on the 24th).
         ev(&site, ms("2026-10-24T22:30:00Z"), 11, "pageview", "/", None),
         // 25 Oct, 02:30 local twice: before and after the clocks go back.
         ev(&site, ms("2026-10-25T00:30:00Z"), 12, "pageview", "/a", a()),
-        ev(&site, ms("2026-10-25T01:30:00Z"), 13, "pageview", "/b", None),
+        ev(
+            &site,
+            ms("2026-10-25T01:30:00Z"),
+            13,
+            "pageview",
+            "/b",
+            None,
+        ),
         // 25 Oct, 23:30 local (22:30 UTC): still the 25th, an hour later in UTC than before.
         ev(&site, ms("2026-10-25T22:30:00Z"), 14, "pageview", "/c", a()),
         // 26 Oct, 00:10 local (23:10 UTC on the 25th), the same visitor hash (same UTC day).
@@ -175,7 +216,9 @@ async fn every_figure_equals_a_recount_across_midnight_and_daylight_saving(backe
     let mut n = 0;
     let mut current: HashMap<i64, i64> = HashMap::new();
     for e in &events {
-        let fresh = last.get(&e.visitor_hash).is_none_or(|t| e.ts - t > 30 * MIN);
+        let fresh = last
+            .get(&e.visitor_hash)
+            .is_none_or(|t| e.ts - t > 30 * MIN);
         if fresh {
             n += 1;
             current.insert(e.visitor_hash, n);
@@ -201,7 +244,12 @@ async fn every_figure_equals_a_recount_across_midnight_and_daylight_saving(backe
         .unwrap();
     for (b, got) in buckets.iter().zip(&series) {
         let (visits, visitors, views) = recount(&events, &starts, b);
-        assert_eq!((got.visits, got.visitors, got.pageviews), (visits, visitors, views), "{}", b.label);
+        assert_eq!(
+            (got.visits, got.visitors, got.pageviews),
+            (visits, visitors, views),
+            "{}",
+            b.label
+        );
     }
     assert_eq!(
         series.iter().map(|t| t.pageviews).collect::<Vec<_>>(),
@@ -218,7 +266,10 @@ async fn every_figure_equals_a_recount_across_midnight_and_daylight_saving(backe
         .await
         .unwrap();
     let (visits, visitors, views) = recount(&events, &starts, &whole);
-    assert_eq!((totals.visits, totals.visitors, totals.pageviews), (visits, visitors, views));
+    assert_eq!(
+        (totals.visits, totals.visitors, totals.pageviews),
+        (visits, visitors, views)
+    );
     // Visitors are distinct over the period, not the sum of the days: hash 14 came on the
     // 25th and the 26th (local), in one UTC day.
     let daily: i64 = series.iter().map(|t| t.visitors).sum();
@@ -231,16 +282,33 @@ async fn every_figure_equals_a_recount_across_midnight_and_daylight_saving(backe
         ms("2026-10-27T12:00:00Z"),
     )
     .unwrap();
-    let feed = leadsment::leads::feed::feed(&store, site.id, &q, ms("2026-10-27T12:00:00Z"), leadsment::leads::feed::Rows::Every)
-        .await
-        .unwrap();
-    let acme_events: Vec<NewEvent> = events.iter().filter(|e| e.company.is_some()).cloned().collect();
+    let feed = leadsment::leads::feed::feed(
+        &store,
+        site.id,
+        &q,
+        ms("2026-10-27T12:00:00Z"),
+        leadsment::leads::feed::Rows::Every,
+    )
+    .await
+    .unwrap();
+    let acme_events: Vec<NewEvent> = events
+        .iter()
+        .filter(|e| e.company.is_some())
+        .cloned()
+        .collect();
     let acme_starts: HashMap<i64, (i64, i64)> = starts
         .iter()
-        .filter(|(_, (t, h))| acme_events.iter().any(|e| e.ts == *t && e.visitor_hash == *h))
+        .filter(|(_, (t, h))| {
+            acme_events
+                .iter()
+                .any(|e| e.ts == *t && e.visitor_hash == *h)
+        })
         .map(|(k, v)| (*k, *v))
         .collect();
     let (visits, visitors, views) = recount(&acme_events, &acme_starts, &whole);
     let row = &feed.rows[0];
-    assert_eq!((row.visits, row.visitors, row.pageviews), (visits, visitors, views));
+    assert_eq!(
+        (row.visits, row.visitors, row.pageviews),
+        (visits, visitors, views)
+    );
 }

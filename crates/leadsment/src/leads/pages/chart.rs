@@ -57,7 +57,13 @@ fn f(v: f64) -> String {
 }
 
 pub fn draw(points: &[Point<'_>]) -> Chart {
-    let max = nice_max(points.iter().map(|p| p.visits.max(p.visitors)).max().unwrap_or(0));
+    let max = nice_max(
+        points
+            .iter()
+            .map(|p| p.visits.max(p.visitors))
+            .max()
+            .unwrap_or(0),
+    );
     let n = points.len().max(1) as f64;
     let slot = WIDTH / n;
     let gap = (slot * 0.2).min(4.0);
@@ -131,7 +137,10 @@ mod tests {
                 pageviews: 0,
             },
         ]);
-        assert_eq!(c.bars[0].title, "Mon 2 Nov: 3 visitors, 4 visits, 1,200 pageviews");
+        assert_eq!(
+            c.bars[0].title,
+            "Mon 2 Nov: 3 visitors, 4 visits, 1,200 pageviews"
+        );
         assert_eq!(c.bars[1].h, "0.0");
     }
 }

@@ -2,8 +2,8 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use serde::Deserialize;
 use axum::response::Response;
+use serde::Deserialize;
 
 use super::format::{ago, at, class_label, clock, count, duration};
 use super::{Footer, site_of, zone};
@@ -73,17 +73,35 @@ pub async fn page(
     Query(q): Query<CompanyQuery>,
 ) -> Result<Response, AppError> {
     let all = q.visits.as_deref() == Some("all");
-    let len = if all { company::TIMELINE_ALL } else { company::TIMELINE_VISITS };
+    let len = if all {
+        company::TIMELINE_ALL
+    } else {
+        company::TIMELINE_VISITS
+    };
     let site = site_of(&ctx, site_id).await?;
     let tz = zone(&site);
     let now = now_ms();
     let view = company::company(&state.accounts.db, site.id, company_id, now, len)
         .await?
         .ok_or_else(|| AppError::not_found("No such company has visited this site."))?;
-    let chrome = Chrome::load(&ctx.state, &ctx.current, &ctx.csrf, Some(workspace_id), "companies")
-        .await?
-        .with_site(site_id);
-    let mut page = build(chrome, site, workspace_id, view, now, &tz, Footer::of(&state));
+    let chrome = Chrome::load(
+        &ctx.state,
+        &ctx.current,
+        &ctx.csrf,
+        Some(workspace_id),
+        "companies",
+    )
+    .await?
+    .with_site(site_id);
+    let mut page = build(
+        chrome,
+        site,
+        workspace_id,
+        view,
+        now,
+        &tz,
+        Footer::of(&state),
+    );
     page.showing_all = all;
     page.company_id = company_id;
     page::ok(&page)
@@ -141,11 +159,16 @@ fn build(
                     when: at(tz, r.started_at),
                     entry: format!("{source} ({})", r.channel),
                     campaign,
-                    device: [r.device.as_str(), r.browser.as_deref().unwrap_or(""), r.os.as_deref().unwrap_or(""), r.country.as_deref().unwrap_or("")]
-                        .into_iter()
-                        .filter(|s| !s.is_empty())
-                        .collect::<Vec<_>>()
-                        .join(" · "),
+                    device: [
+                        r.device.as_str(),
+                        r.browser.as_deref().unwrap_or(""),
+                        r.os.as_deref().unwrap_or(""),
+                        r.country.as_deref().unwrap_or(""),
+                    ]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" · "),
                     duration: duration(r.last_seen_at - r.started_at),
                     steps: visit
                         .steps

@@ -84,9 +84,15 @@ pub async fn page(
     let now = now_ms();
     let parsed = filters::parse(&raw, &tz, now);
     let base = format!("/w/{workspace_id}/sites/{site_id}");
-    let chrome = Chrome::load(&ctx.state, &ctx.current, &ctx.csrf, Some(workspace_id), "companies")
-        .await?
-        .with_site(site_id);
+    let chrome = Chrome::load(
+        &ctx.state,
+        &ctx.current,
+        &ctx.csrf,
+        Some(workspace_id),
+        "companies",
+    )
+    .await?
+    .with_site(site_id);
     let chosen: Vec<&str> = raw.classes.iter().map(|c| c.trim()).collect();
     let mut view = FeedPage {
         chrome,

@@ -32,7 +32,11 @@ pub fn duration(ms: i64) -> String {
 /// A time in the site's zone: `2026-11-03 14:05`.
 pub fn at(tz: &TimeZone, ms: i64) -> String {
     Timestamp::from_millisecond(ms)
-        .map(|t| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string())
+        .map(|t| {
+            t.to_zoned(tz.clone())
+                .strftime("%Y-%m-%d %H:%M")
+                .to_string()
+        })
         .unwrap_or_default()
 }
 
@@ -46,7 +50,11 @@ pub fn clock(tz: &TimeZone, ms: i64) -> String {
 /// A time in the site's zone as ISO 8601 with its offset, for the CSV.
 pub fn iso(tz: &TimeZone, ms: i64) -> String {
     Timestamp::from_millisecond(ms)
-        .map(|t| t.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
+        .map(|t| {
+            t.to_zoned(tz.clone())
+                .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string()
+        })
         .unwrap_or_default()
 }
 
@@ -91,7 +99,10 @@ pub fn percent(part: i64, whole: i64) -> i64 {
 /// A class as customers read it, with what it means.
 pub fn class_label(class: &str) -> (&'static str, &'static str) {
     match class {
-        "business" => ("Business", "A company: the organisation behind the network."),
+        "business" => (
+            "Business",
+            "A company: the organisation behind the network.",
+        ),
         "education" => ("Education", "A university, school or research network."),
         "government" => ("Government", "A public body, ministry or the military."),
         "isp" => (
@@ -103,7 +114,10 @@ pub fn class_label(class: &str) -> (&'static str, &'static str) {
             "Cloud or VPN",
             "A cloud, data-centre, VPN or corporate proxy network: the company behind the visit is not the network's owner.",
         ),
-        _ => ("Unknown", "The IP data names no organisation for this network."),
+        _ => (
+            "Unknown",
+            "The IP data names no organisation for this network.",
+        ),
     }
 }
 

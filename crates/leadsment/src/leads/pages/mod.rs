@@ -9,7 +9,6 @@ mod feed;
 mod format;
 mod overview;
 
-
 use super::{Credit, LeadsState};
 use crate::accounts::Access;
 use crate::accounts::context::WorkspaceCtx;

@@ -87,9 +87,15 @@ pub async fn page(
         &tz,
         now_ms(),
     );
-    let chrome = Chrome::load(&ctx.state, &ctx.current, &ctx.csrf, Some(workspace_id), "site")
-        .await?
-        .with_site(site_id);
+    let chrome = Chrome::load(
+        &ctx.state,
+        &ctx.current,
+        &ctx.csrf,
+        Some(workspace_id),
+        "site",
+    )
+    .await?
+    .with_site(site_id);
     let mut view = OverviewPage {
         chrome,
         base: format!("/w/{workspace_id}/sites/{site_id}"),
@@ -264,8 +270,18 @@ fn figures(now: &Totals, before: &Totals) -> Vec<Figure> {
             before.visitors,
             "Distinct visitors. Leadsment keeps no cookie and changes its salt every day (UTC), so a person who comes back on another day counts again.",
         ),
-        fig("Visits", now.visits, before.visits, "Visits that began in the period; a visit ends after 30 minutes without activity."),
-        fig("Pageviews", now.pageviews, before.pageviews, "Pages viewed in the period."),
+        fig(
+            "Visits",
+            now.visits,
+            before.visits,
+            "Visits that began in the period; a visit ends after 30 minutes without activity.",
+        ),
+        fig(
+            "Pageviews",
+            now.pageviews,
+            before.pageviews,
+            "Pages viewed in the period.",
+        ),
         Figure {
             label: "Identified as a business",
             value: format!("{share_now}%"),

@@ -311,9 +311,11 @@ pub async fn company_on_site(
 ) -> Result<Option<Company>, StoreError> {
     Ok(db
         .optional(
-            sql("SELECT c.id, c.name, c.org, c.domain, c.asn, c.country, c.class \
+            sql(
+                "SELECT c.id, c.name, c.org, c.domain, c.asn, c.country, c.class \
                  FROM companies c WHERE c.id = $2 AND EXISTS \
-                 (SELECT 1 FROM visits v WHERE v.site_id = $1 AND v.company_id = c.id)")
+                 (SELECT 1 FROM visits v WHERE v.site_id = $1 AND v.company_id = c.id)",
+            )
             .bind(site.0)
             .bind(company),
         )
@@ -350,10 +352,12 @@ pub async fn company_timeline(
 ) -> Result<Vec<VisitRow>, StoreError> {
     Ok(db
         .all(
-            sql("SELECT id, visitor_hash, started_at, last_seen_at, entry_path, pageviews, \
+            sql(
+                "SELECT id, visitor_hash, started_at, last_seen_at, entry_path, pageviews, \
                  engaged_ms, source, channel, utm_source, utm_medium, utm_campaign, country, \
                  browser, os, device FROM visits WHERE site_id = $1 AND company_id = $2 \
-                 ORDER BY started_at DESC, id DESC LIMIT $3")
+                 ORDER BY started_at DESC, id DESC LIMIT $3",
+            )
             .bind(site.0)
             .bind(company)
             .bind(limit),
@@ -405,15 +409,21 @@ pub struct CompanyTotalsRow {
 }
 
 /// Everything a company did on `site`, every visit counted.
-pub async fn company_totals(db: &Db, site: SiteId, company: i64) -> Result<CompanyTotalsRow, StoreError> {
+pub async fn company_totals(
+    db: &Db,
+    site: SiteId,
+    company: i64,
+) -> Result<CompanyTotalsRow, StoreError> {
     Ok(db
         .one(
-            sql("SELECT COUNT(*) AS visits, COUNT(DISTINCT visitor_hash) AS visitors, \
+            sql(
+                "SELECT COUNT(*) AS visits, COUNT(DISTINCT visitor_hash) AS visitors, \
                  CAST(COALESCE(SUM(pageviews), 0) AS BIGINT) AS pageviews, \
                  CAST(COALESCE(SUM(engaged_ms), 0) AS BIGINT) AS engaged_ms, \
                  COALESCE(MIN(started_at), 0) AS first_seen_at, \
                  COALESCE(MAX(last_seen_at), 0) AS last_seen_at \
-                 FROM visits WHERE site_id = $1 AND company_id = $2")
+                 FROM visits WHERE site_id = $1 AND company_id = $2",
+            )
             .bind(site.0)
             .bind(company),
         )

@@ -19,10 +19,12 @@ pub struct Totals {
 pub async fn totals(db: &Db, site: SiteId, (start, end): (i64, i64)) -> Result<Totals, StoreError> {
     let mut t: Totals = db
         .one(
-            sql("SELECT COUNT(*) AS visits, COUNT(DISTINCT visitor_hash) AS visitors, \
+            sql(
+                "SELECT COUNT(*) AS visits, COUNT(DISTINCT visitor_hash) AS visitors, \
                  CAST(COALESCE(SUM(CASE WHEN class = 'business' THEN 1 ELSE 0 END), 0) AS BIGINT) \
                  AS business_visits FROM visits \
-                 WHERE site_id = $1 AND started_at >= $2 AND started_at < $3")
+                 WHERE site_id = $1 AND started_at >= $2 AND started_at < $3",
+            )
             .bind(site.0)
             .bind(start)
             .bind(end),
@@ -30,8 +32,10 @@ pub async fn totals(db: &Db, site: SiteId, (start, end): (i64, i64)) -> Result<T
         .await?;
     t.pageviews = db
         .value(
-            sql("SELECT COUNT(*) FROM events WHERE site_id = $1 AND ts >= $2 AND ts < $3 \
-                 AND name = 'pageview'")
+            sql(
+                "SELECT COUNT(*) FROM events WHERE site_id = $1 AND ts >= $2 AND ts < $3 \
+                 AND name = 'pageview'",
+            )
             .bind(site.0)
             .bind(start)
             .bind(end),
@@ -76,9 +80,11 @@ pub async fn series(
         }
         let views: Vec<BucketRow> = db
             .all(
-                sql("SELECT (ts - $2) / $4 AS bucket, COUNT(*) AS a, CAST(0 AS BIGINT) AS b \
+                sql(
+                    "SELECT (ts - $2) / $4 AS bucket, COUNT(*) AS a, CAST(0 AS BIGINT) AS b \
                      FROM events WHERE site_id = $1 AND ts >= $2 AND ts < $3 \
-                     AND name = 'pageview' GROUP BY (ts - $2) / $4")
+                     AND name = 'pageview' GROUP BY (ts - $2) / $4",
+                )
                 .bind(site.0)
                 .bind(s.start)
                 .bind(s.end)
@@ -172,9 +178,11 @@ pub async fn top_paths(
 ) -> Result<Vec<PageShare>, StoreError> {
     Ok(db
         .all(
-            sql("SELECT path, COUNT(*) AS pageviews, COUNT(DISTINCT visit_id) AS visits \
+            sql(
+                "SELECT path, COUNT(*) AS pageviews, COUNT(DISTINCT visit_id) AS visits \
                  FROM events WHERE site_id = $1 AND ts >= $2 AND ts < $3 \
-                 AND name = 'pageview' GROUP BY path ORDER BY pageviews DESC, path LIMIT $4")
+                 AND name = 'pageview' GROUP BY path ORDER BY pageviews DESC, path LIMIT $4",
+            )
             .bind(site.0)
             .bind(start)
             .bind(end)
