@@ -164,9 +164,11 @@ async fn main() -> anyhow::Result<()> {
             .0,
         );
         times[3].push(
-            timed(leadsment::leads::overview::overview(&db, site.id, &period))
-                .await
-                .0,
+            timed(leadsment::leads::overview::overview(
+                &db, site.id, &period, now,
+            ))
+            .await
+            .0,
         );
         times[4].push(
             timed(db.value::<i64>(

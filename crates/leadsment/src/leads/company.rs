@@ -22,15 +22,8 @@ pub struct CompanyView {
     pub truncated: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CompanyTotals {
-    pub visits: i64,
-    pub visitors: i64,
-    pub pageviews: i64,
-    pub engaged_ms: i64,
-    pub first_seen_at: i64,
-    pub last_seen_at: i64,
-}
+/// Everything the company did on the site, every visit counted.
+pub type CompanyTotals = store::CompanyTotalsRow;
 
 #[derive(Debug, Clone)]
 pub struct VisitView {
@@ -75,16 +68,8 @@ pub async fn company(
     let truncated = visits.len() as i64 > timeline_len;
     visits.truncate(timeline_len as usize);
     let ids: Vec<i64> = visits.iter().map(|v| v.id).collect();
-    let events = store::visit_events(db, &ids).await?;
-    let t = store::company_totals(db, site, company_id).await?;
-    let totals = CompanyTotals {
-        visits: t.visits,
-        visitors: t.visitors,
-        pageviews: t.pageviews,
-        engaged_ms: t.engaged_ms,
-        first_seen_at: t.first_seen_at,
-        last_seen_at: t.last_seen_at,
-    };
+    let events = store::visit_events(db, site, &ids).await?;
+    let totals = store::company_totals(db, site, company_id).await?;
     let visits = timeline(visits, events);
     Ok(Some(CompanyView {
         company,

@@ -58,6 +58,8 @@ pub async fn feed(
     now_ms: i64,
     rows: Rows,
 ) -> Result<Feed, StoreError> {
+    // Later pages score at the first page's time (never later than now).
+    let now_ms = q.cursor.as_ref().map_or(now_ms, |c| c.now.clamp(0, now_ms));
     let period = (q.period.start_ms, q.period.end_ms);
     let companies =
         store::company_visits(db, site, period, q.country.as_deref(), q.source.as_deref()).await?;
@@ -109,7 +111,7 @@ pub async fn feed(
     }
     let next = if rows == Rows::Page && main.len() > PAGE_SIZE {
         main.truncate(PAGE_SIZE);
-        main.last().map(|r| cursor_of(q.sort, r))
+        main.last().map(|r| cursor_of(q.sort, r, now_ms))
     } else {
         None
     };
@@ -146,7 +148,9 @@ fn keep_matching(companies: Vec<CompanyVisits>, q: &FeedQuery) -> Vec<CompanyVis
             None => true,
             Some(n) => {
                 c.name.to_lowercase().contains(n)
-                    || c.domain.as_deref().is_some_and(|d| d.contains(n.as_str()))
+                    || c.domain
+                        .as_deref()
+                        .is_some_and(|d| d.to_lowercase().contains(n.as_str()))
             }
         })
         .collect()
@@ -213,11 +217,12 @@ fn order(sort: Sort, a: &FeedRow, b: &FeedRow) -> Ordering {
     by_key.then(a.company_id.cmp(&b.company_id))
 }
 
-fn cursor_of(sort: Sort, r: &FeedRow) -> Cursor {
+fn cursor_of(sort: Sort, r: &FeedRow, now: i64) -> Cursor {
     let k = order_key(sort, r);
     Cursor {
         sort,
         key: k.key,
         id: k.id,
+        now,
     }
 }

@@ -58,6 +58,9 @@ pub struct Cursor {
     pub sort: Sort,
     pub key: CursorKey,
     pub id: i64,
+    /// The time the first page was scored at: later pages score at the same time, so rows
+    /// do not cross the cursor as their recency decays.
+    pub now: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -72,14 +75,19 @@ impl Cursor {
             CursorKey::Int(v) => v.to_string(),
             CursorKey::Text(t) => t.clone(),
         };
-        URL_SAFE_NO_PAD.encode(format!("{}|{}|{key}", self.sort.key(), self.id))
+        URL_SAFE_NO_PAD.encode(format!(
+            "{}|{}|{}|{key}",
+            self.sort.key(),
+            self.id,
+            self.now
+        ))
     }
 
     fn decode(s: &str, sort: Sort) -> Option<Cursor> {
         let raw = URL_SAFE_NO_PAD.decode(s.trim()).ok()?;
         let raw = String::from_utf8(raw).ok()?;
-        let mut parts = raw.splitn(3, '|');
-        let (s, id, key) = (parts.next()?, parts.next()?, parts.next()?);
+        let mut parts = raw.splitn(4, '|');
+        let (s, id, now, key) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         if s != sort.key() {
             return None;
         }
@@ -91,6 +99,7 @@ impl Cursor {
             sort,
             key,
             id: id.parse().ok()?,
+            now: now.parse().ok()?,
         })
     }
 }
@@ -139,7 +148,12 @@ impl RawFilters {
     pub fn from_query(query: Option<&str>) -> RawFilters {
         let mut raw = RawFilters::default();
         for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-            let v: String = v.chars().take(300).collect();
+            // Enough for any value a field accepts (they say when one is too long); a cursor
+            // carries a whole organisation name.
+            let v: String = v
+                .chars()
+                .take(if k == "cursor" { 4_000 } else { 300 })
+                .collect();
             match k.as_ref() {
                 "period" => raw.period = v,
                 "from" => raw.from = v,
@@ -180,7 +194,7 @@ pub fn parse(raw: &RawFilters, tz: &TimeZone, now_ms: i64) -> Result<FeedQuery, 
     .ok();
 
     let mut classes = Vec::new();
-    for c in raw.classes.iter().filter_map(|c| nonempty(c)) {
+    for c in raw.classes.iter().filter_map(|c| nonempty(c)).take(20) {
         match Class::from_name(c) {
             Some(class) if !classes.contains(&class) => classes.push(class),
             Some(_) => {}
@@ -367,6 +381,7 @@ mod tests {
             sort: Sort::Name,
             key: CursorKey::Text("a|b".into()),
             id: 7,
+            now: 1_800_000_000_000,
         };
         let s = c.encode();
         assert_eq!(Cursor::decode(&s, Sort::Name), Some(c));

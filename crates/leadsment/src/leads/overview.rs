@@ -38,12 +38,25 @@ pub struct Overview {
     pub empty: Option<Empty>,
 }
 
-pub async fn overview(db: &Db, site: SiteId, p: &Period) -> Result<Overview, StoreError> {
+/// The overview of `p` as seen at `now_ms`. A period that has not ended yet (today, the last
+/// 7 days) is compared with the same stretch of the period before: today until 09:00 against
+/// yesterday until 09:00, not against all of yesterday.
+pub async fn overview(
+    db: &Db,
+    site: SiteId,
+    p: &Period,
+    now_ms: i64,
+) -> Result<Overview, StoreError> {
     let range = (p.start_ms, p.end_ms);
     let prev = p.previous();
+    let prev_end = if now_ms < p.end_ms {
+        (prev.start_ms + (now_ms - p.start_ms).max(0)).min(prev.end_ms)
+    } else {
+        prev.end_ms
+    };
     let (now, before) = futures_util::try_join!(
         store::totals(db, site, range),
-        store::totals(db, site, (prev.start_ms, prev.end_ms)),
+        store::totals(db, site, (prev.start_ms, prev_end)),
     )?;
     let mut out = Overview {
         now,

@@ -68,7 +68,9 @@ impl PathPattern {
     pub fn condition(backend: Backend, column: &str, n: usize) -> String {
         match backend {
             Backend::Sqlite => format!("{column} GLOB ${n}"),
-            Backend::Postgres => format!("{column} LIKE ${n} ESCAPE '\\'"),
+            // `!` rather than a backslash, whose meaning in a literal depends on the server's
+            // `standard_conforming_strings`.
+            Backend::Postgres => format!("{column} LIKE ${n} ESCAPE '!'"),
         }
     }
 
@@ -81,8 +83,8 @@ impl PathPattern {
                 (_, '*') if backend == Backend::Postgres => out.push('%'),
                 (Backend::Sqlite, '?') => out.push_str("[?]"),
                 (Backend::Sqlite, '[') => out.push_str("[[]"),
-                (Backend::Postgres, '%' | '_' | '\\') => {
-                    out.push('\\');
+                (Backend::Postgres, '%' | '_' | '!') => {
+                    out.push('!');
                     out.push(c);
                 }
                 _ => out.push(c),
@@ -118,7 +120,7 @@ mod tests {
     #[test]
     fn wildcards_of_sql_are_literal() {
         assert_eq!(p("/a?[b]*").sql_value(Backend::Sqlite), "/a[?][[]b]*");
-        assert_eq!(p("/a%_\\*").sql_value(Backend::Postgres), "/a\\%\\_\\\\%");
+        assert_eq!(p("/a%_!\\*").sql_value(Backend::Postgres), "/a!%!_!!\\%");
     }
 
     #[test]

@@ -113,7 +113,7 @@ impl Period {
                 if days >= MAX_DAYS {
                     return Err(PeriodError(format!(
                         "a period is at most {MAX_DAYS} days; this one is {}",
-                        days + 1
+                        days.saturating_add(1)
                     )));
                 }
                 Range::Custom { from, to }

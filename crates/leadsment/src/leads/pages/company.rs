@@ -6,7 +6,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::format::{ago, at, class_label, clock, count, duration};
-use super::{Footer, site_of, zone};
+use super::{Footer, SitePage, site_page};
 use crate::accounts::chrome::Chrome;
 use crate::accounts::context::WorkspaceCtx;
 use crate::accounts::sites::Site;
@@ -78,21 +78,11 @@ pub async fn page(
     } else {
         company::TIMELINE_VISITS
     };
-    let site = site_of(&ctx, site_id).await?;
-    let tz = zone(&site);
+    let SitePage { site, tz, chrome } = site_page(&ctx, site_id, "companies").await?;
     let now = now_ms();
     let view = company::company(&state.accounts.db, site.id, company_id, now, len)
         .await?
         .ok_or_else(|| AppError::not_found("No such company has visited this site."))?;
-    let chrome = Chrome::load(
-        &ctx.state,
-        &ctx.current,
-        &ctx.csrf,
-        Some(workspace_id),
-        "companies",
-    )
-    .await?
-    .with_site(site_id);
     let mut page = build(
         chrome,
         site,

@@ -7,7 +7,7 @@ use axum::response::Response;
 use ipintel::Class;
 
 use super::format::{ago, at, class_label, count, duration};
-use super::{Footer, site_of, zone};
+use super::{Footer, SitePage, site_page};
 use crate::accounts::chrome::Chrome;
 use crate::accounts::context::WorkspaceCtx;
 use crate::accounts::sites::Site;
@@ -78,21 +78,11 @@ pub async fn page(
     Path((workspace_id, site_id)): Path<(i64, i64)>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
-    let site = site_of(&ctx, site_id).await?;
-    let tz = zone(&site);
+    let SitePage { site, tz, chrome } = site_page(&ctx, site_id, "companies").await?;
     let raw = RawFilters::from_query(query.as_deref());
     let now = now_ms();
     let parsed = filters::parse(&raw, &tz, now);
     let base = format!("/w/{workspace_id}/sites/{site_id}");
-    let chrome = Chrome::load(
-        &ctx.state,
-        &ctx.current,
-        &ctx.csrf,
-        Some(workspace_id),
-        "companies",
-    )
-    .await?
-    .with_site(site_id);
     let chosen: Vec<&str> = raw.classes.iter().map(|c| c.trim()).collect();
     let mut view = FeedPage {
         chrome,

@@ -50,6 +50,37 @@ async fn site_of(ctx: &WorkspaceCtx, site_id: i64) -> Result<Site, AppError> {
         .ok_or_else(|| AppError::not_found("No such site."))
 }
 
+/// What every dashboard page starts from: the site in the path (404 unless it is the
+/// workspace's), its time zone, and the frame with the site marked in the navigation.
+struct SitePage {
+    site: Site,
+    tz: jiff::tz::TimeZone,
+    chrome: crate::accounts::chrome::Chrome,
+}
+
+async fn site_page(
+    ctx: &WorkspaceCtx,
+    site_id: i64,
+    section: &'static str,
+) -> Result<SitePage, AppError> {
+    let site = site_of(ctx, site_id).await?;
+    let ws = ctx.workspace().id.0;
+    let chrome = crate::accounts::chrome::Chrome::load(
+        &ctx.state,
+        &ctx.current,
+        &ctx.csrf,
+        Some(ws),
+        section,
+    )
+    .await?
+    .with_site(site_id);
+    Ok(SitePage {
+        tz: zone(&site),
+        site,
+        chrome,
+    })
+}
+
 /// The site's time zone (UTC if the stored name is no longer known).
 fn zone(site: &Site) -> jiff::tz::TimeZone {
     jiff::tz::TimeZone::get(&site.time_zone).unwrap_or(jiff::tz::TimeZone::UTC)

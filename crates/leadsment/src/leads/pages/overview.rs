@@ -7,13 +7,14 @@ use axum::response::Response;
 
 use super::chart::{self, Chart, Point};
 use super::format::{change, count, percent};
-use super::{Footer, site_of, zone};
+use super::{Footer, SitePage, site_page};
 use crate::accounts::chrome::Chrome;
 use crate::accounts::context::WorkspaceCtx;
 use crate::accounts::sites::Site;
 use crate::leads::LeadsState;
 use crate::leads::filters::RawFilters;
 use crate::leads::overview::{self, Empty};
+use crate::leads::pattern::PathPattern;
 use crate::leads::period::Period;
 use crate::leads::store::{By, Share, Totals};
 use crate::store::now_ms;
@@ -56,6 +57,8 @@ struct OverviewPage {
     from: String,
     to: String,
     period_label: String,
+    /// The feed for the same period.
+    feed_link: String,
     errors: Vec<String>,
     figures: Vec<Figure>,
     chart: Option<Chart>,
@@ -76,8 +79,7 @@ pub async fn page(
     Path((workspace_id, site_id)): Path<(i64, i64)>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
-    let site = site_of(&ctx, site_id).await?;
-    let tz = zone(&site);
+    let SitePage { site, tz, chrome } = site_page(&ctx, site_id, "site").await?;
     let raw = RawFilters::from_query(query.as_deref());
     let nonempty = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
     let parsed = Period::parse(
@@ -87,21 +89,13 @@ pub async fn page(
         &tz,
         now_ms(),
     );
-    let chrome = Chrome::load(
-        &ctx.state,
-        &ctx.current,
-        &ctx.csrf,
-        Some(workspace_id),
-        "site",
-    )
-    .await?
-    .with_site(site_id);
     let mut view = OverviewPage {
         chrome,
         base: format!("/w/{workspace_id}/sites/{site_id}"),
         period_key: "30d",
         from: raw.from.clone(),
         to: raw.to.clone(),
+        feed_link: String::new(),
         period_label: String::new(),
         errors: Vec::new(),
         figures: Vec::new(),
@@ -128,7 +122,7 @@ pub async fn page(
 }
 
 async fn fill(state: &LeadsState, view: &mut OverviewPage, p: &Period) -> Result<(), AppError> {
-    let o = overview::overview(&state.accounts.db, view.site.id, p).await?;
+    let o = overview::overview(&state.accounts.db, view.site.id, p, now_ms()).await?;
     view.period_key = p.range.key();
     view.period_label = p.label();
     if let crate::leads::period::Range::Custom { from, to } = &p.range {
@@ -168,6 +162,7 @@ async fn fill(state: &LeadsState, view: &mut OverviewPage, p: &Period) -> Result
         .collect();
 
     let feed = format!("{}/companies?{}", view.base, period_link(p));
+    view.feed_link = feed.clone();
     let top = o.pages.first().map(|r| r.pageviews).unwrap_or(1);
     view.lists.push(List {
         title: "Top pages",
@@ -176,10 +171,14 @@ async fn fill(state: &LeadsState, view: &mut OverviewPage, p: &Period) -> Result
             .pages
             .into_iter()
             .map(|r| ListRow {
-                link: Some(format!(
-                    "{feed}&page={}",
-                    url::form_urlencoded::byte_serialize(r.path.as_bytes()).collect::<String>()
-                )),
+                // A path with a `*` would be read as a pattern, and one the feed refuses
+                // would lead to an error: those get no link.
+                link: (!r.path.contains('*') && PathPattern::parse(&r.path).is_ok()).then(|| {
+                    format!(
+                        "{feed}&page={}",
+                        url::form_urlencoded::byte_serialize(r.path.as_bytes()).collect::<String>()
+                    )
+                }),
                 bar: percent(r.pageviews, top),
                 label: r.path,
                 detail: String::new(),
@@ -210,10 +209,15 @@ fn breakdown_list(feed: &str, by: By, rows: Vec<Share>) -> List {
             .map(|r| {
                 let value = r.value.clone().unwrap_or_default();
                 let link = match by {
-                    By::Source | By::Channel if !value.is_empty() => Some(format!(
-                        "{feed}&source={}",
-                        url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>()
-                    )),
+                    By::Source | By::Channel
+                        if !value.is_empty() && value.chars().count() <= 100 =>
+                    {
+                        Some(format!(
+                            "{feed}&source={}",
+                            url::form_urlencoded::byte_serialize(value.as_bytes())
+                                .collect::<String>()
+                        ))
+                    }
                     By::Country if !value.is_empty() => Some(format!("{feed}&country={value}")),
                     _ => None,
                 };

@@ -375,15 +375,20 @@ pub struct EventRow {
     pub engaged_ms: Option<i64>,
 }
 
-/// The events of `visits`, in order.
-pub async fn visit_events(db: &Db, visits: &[i64]) -> Result<Vec<EventRow>, StoreError> {
+/// The events of `visits` (of `site`), in order.
+pub async fn visit_events(
+    db: &Db,
+    site: SiteId,
+    visits: &[i64],
+) -> Result<Vec<EventRow>, StoreError> {
     let mut out = Vec::new();
     for chunk in visits.chunks(CHUNK) {
         let mut q = sql(format!(
             "SELECT visit_id, ts, name, path, props, engaged_ms FROM events \
-             WHERE visit_id IN ({}) ORDER BY ts, id",
-            placeholders(1, chunk.len())
-        ));
+             WHERE site_id = $1 AND visit_id IN ({}) ORDER BY ts, id",
+            placeholders(2, chunk.len())
+        ))
+        .bind(site.0);
         for id in chunk {
             q = q.bind(*id);
         }
