@@ -133,7 +133,9 @@ async fn main() -> anyhow::Result<()> {
         parse(&RawFilters::from_query(None), &tz, now).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let page_q = parse(&RawFilters::from_query(Some("page=%2Fpricing*")), &tz, now)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let top = feed::feed(&db, site.id, &default_q, now, Rows::Page).await?;
+    let (ms, top) = timed(feed::feed(&db, site.id, &default_q, now, Rows::Page)).await;
+    let top = top?;
+    eprintln!("first feed: {ms:.0} ms");
     let company = top.rows.first().map(|r| r.company_id).unwrap_or(0);
     let period = Period::of(Range::Last(30), &tz, now);
 
@@ -145,7 +147,7 @@ async fn main() -> anyhow::Result<()> {
         "baseline: count of the period's visits",
     ];
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    for _ in 0..rounds {
+    for round in 0..rounds {
         times[0].push(
             timed(feed::feed(&db, site.id, &default_q, now, Rows::Page))
                 .await
@@ -180,6 +182,8 @@ async fn main() -> anyhow::Result<()> {
             .await
             .0,
         );
+        let last: Vec<String> = times.iter().map(|t| format!("{:.0}", t[round])).collect();
+        eprintln!("round {round}: {} ms", last.join(" / "));
     }
     println!("| read ({rounds} rounds) | median ms | p95 ms | median / baseline |");
     println!("|---|---:|---:|---:|");
