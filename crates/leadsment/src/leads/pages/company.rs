@@ -138,7 +138,10 @@ fn build(
             .into_iter()
             .map(|visit| {
                 let r = &visit.visit;
-                let source = r.source.clone().unwrap_or_else(|| r.channel.clone());
+                let entry = match &r.source {
+                    Some(s) => format!("{s} ({})", r.channel),
+                    None => r.channel.clone(),
+                };
                 let campaign = [&r.utm_source, &r.utm_medium, &r.utm_campaign]
                     .into_iter()
                     .flatten()
@@ -147,7 +150,7 @@ fn build(
                     .join(" / ");
                 VisitItem {
                     when: at(tz, r.started_at),
-                    entry: format!("{source} ({})", r.channel),
+                    entry,
                     campaign,
                     device: [
                         r.device.as_str(),
