@@ -8,7 +8,7 @@ use ipintel::Class;
 use jiff::tz::TimeZone;
 
 use super::pattern::PathPattern;
-use super::period::Period;
+use super::period::{Period, PeriodError};
 
 /// The classes a feed shows when the link names none: the organisations a sales team calls.
 pub const DEFAULT_CLASSES: [Class; 3] = [Class::Business, Class::Education, Class::Government];
@@ -173,6 +173,19 @@ impl RawFilters {
     }
 }
 
+impl RawFilters {
+    /// The period the link names (the overview reads only this).
+    pub fn period(&self, tz: &TimeZone, now_ms: i64) -> Result<Period, PeriodError> {
+        Period::parse(
+            nonempty(&self.period),
+            nonempty(&self.from),
+            nonempty(&self.to),
+            tz,
+            now_ms,
+        )
+    }
+}
+
 fn nonempty(s: &str) -> Option<&str> {
     let s = s.trim();
     (!s.is_empty()).then_some(s)
@@ -183,15 +196,10 @@ pub fn parse(raw: &RawFilters, tz: &TimeZone, now_ms: i64) -> Result<FeedQuery, 
     let mut bad = Vec::new();
     let mut refuse = |field: &'static str, message: String| bad.push(Invalid { field, message });
 
-    let period = Period::parse(
-        nonempty(&raw.period),
-        nonempty(&raw.from),
-        nonempty(&raw.to),
-        tz,
-        now_ms,
-    )
-    .map_err(|e| refuse("period", e.0))
-    .ok();
+    let period = raw
+        .period(tz, now_ms)
+        .map_err(|e| refuse("period", e.0))
+        .ok();
 
     let mut classes = Vec::new();
     for c in raw.classes.iter().filter_map(|c| nonempty(c)).take(20) {

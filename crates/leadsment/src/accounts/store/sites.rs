@@ -172,15 +172,20 @@ pub async fn site_by_host(db: &Db, host: &Hostname) -> Result<Option<Site>, Stor
             .bind(host.without_www()),
         )
         .await?;
-    let Some(site) = site else { return Ok(None) };
+    with_aliases(db, site).await
+}
+
+/// The site of `row`, if any, with its aliases.
+async fn with_aliases(db: &Db, row: Option<SiteRow>) -> Result<Option<Site>, StoreError> {
+    let Some(row) = row else { return Ok(None) };
     let aliases = db
         .all(
             sql("SELECT site_id, alias FROM site_hosts \
                  WHERE site_id = $1 AND is_alias = TRUE ORDER BY alias")
-            .bind(site.id),
+            .bind(row.id),
         )
         .await?;
-    Ok(assemble(vec![site], aliases).pop())
+    Ok(assemble(vec![row], aliases).pop())
 }
 
 /// Networks whose visits the site ignores.
@@ -240,15 +245,7 @@ pub async fn workspace_site(
             .bind(workspace.0),
         )
         .await?;
-    let Some(row) = row else { return Ok(None) };
-    let aliases = db
-        .all(
-            sql("SELECT site_id, alias FROM site_hosts \
-                 WHERE site_id = $1 AND is_alias = TRUE ORDER BY alias")
-            .bind(row.id),
-        )
-        .await?;
-    Ok(assemble(vec![row], aliases).pop())
+    with_aliases(db, row).await
 }
 
 /// Gives the site `site` of `new.workspace_id` the domain, aliases and time zone of `new`, and

@@ -42,11 +42,8 @@ pub fn routes() -> Vec<Route<LeadsState, Access>> {
 /// The site in the path, if it belongs to the workspace in the path (the guard has checked
 /// the membership); otherwise 404, the same as a site that does not exist.
 async fn site_of(ctx: &WorkspaceCtx, site_id: i64) -> Result<Site, AppError> {
-    let ws = ctx.workspace().id;
-    crate::accounts::store::workspace_sites(&ctx.state.db, ws)
+    crate::accounts::store::workspace_site(&ctx.state.db, ctx.workspace().id, SiteId(site_id))
         .await?
-        .into_iter()
-        .find(|s| s.id == SiteId(site_id))
         .ok_or_else(|| AppError::not_found("No such site."))
 }
 

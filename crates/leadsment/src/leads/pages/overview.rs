@@ -81,14 +81,7 @@ pub async fn page(
 ) -> Result<Response, AppError> {
     let SitePage { site, tz, chrome } = site_page(&ctx, site_id, "site").await?;
     let raw = RawFilters::from_query(query.as_deref());
-    let nonempty = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
-    let parsed = Period::parse(
-        nonempty(&raw.period).as_deref(),
-        nonempty(&raw.from).as_deref(),
-        nonempty(&raw.to).as_deref(),
-        &tz,
-        now_ms(),
-    );
+    let parsed = raw.period(&tz, now_ms());
     let mut view = OverviewPage {
         chrome,
         base: format!("/w/{workspace_id}/sites/{site_id}"),

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use super::pattern::PathPattern;
 use super::score::{Activity, PAGE_RULES};
 use crate::accounts::sites::SiteId;
-use crate::store::settings::Backend;
 use crate::store::{Db, Sql, StoreError, sql};
 
 /// How many ids go into one `IN (…)` list.
@@ -396,11 +395,6 @@ pub async fn visit_events(
     }
     out.sort_by_key(|e| (e.ts, e.visit_id));
     Ok(out)
-}
-
-/// Whether `backend` is SQLite (for the rare statement written per backend).
-pub fn is_sqlite(db: &Db) -> bool {
-    db.backend() == Backend::Sqlite
 }
 
 #[derive(Debug, Clone, Copy, Default, sqlx::FromRow)]
