@@ -58,8 +58,7 @@ pub async fn company(
     let Some(company) = store::company_on_site(db, site, company_id).await? else {
         return Ok(None);
     };
-    let window = (now_ms - score::WINDOW_MS, now_ms + 1);
-    let activity = store::activity(db, site, window, Some(company_id)).await?;
+    let activity = store::activity(db, site, score::window(now_ms), Some(company_id)).await?;
     let score = score::score(
         &activity.get(&company_id).cloned().unwrap_or_default(),
         now_ms,

@@ -2,12 +2,14 @@
 //! ordered, cut at the cursor, then filled in with their top pages and first source.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use ipintel::Class;
 
 use super::filters::{Cursor, CursorKey, FeedQuery, Sort};
 use super::score::{self, Score};
-use super::store::{self, CompanyPages, CompanyVisits, FirstVisit};
+use super::span::Span;
+use super::store::{self, CompanyVisits, FirstVisit};
 use crate::accounts::sites::SiteId;
 use crate::store::{Db, StoreError};
 
@@ -60,18 +62,16 @@ pub async fn feed(
 ) -> Result<Feed, StoreError> {
     // Later pages score at the first page's time (never later than now).
     let now_ms = q.cursor.as_ref().map_or(now_ms, |c| c.now.clamp(0, now_ms));
-    let period = (q.period.start_ms, q.period.end_ms);
-    let companies =
-        store::company_visits(db, site, period, q.country.as_deref(), q.source.as_deref()).await?;
-    let companies = keep_matching(companies, q);
-    let pages = store::company_pageviews(db, site, period, q.page.as_ref()).await?;
-    let activity = store::activity(db, site, (now_ms - score::WINDOW_MS, now_ms + 1), None).await?;
+    let span = span_of(q, now_ms);
+    let companies = keep_matching(period_companies(db, site, &span, q).await?, q);
+    let hits = page_hits(db, site, &span, q).await?;
+    let activity = store::activity(db, site, score::window(now_ms), None).await?;
 
     let mut all: Vec<FeedRow> = companies
         .into_iter()
         .filter_map(|c| {
-            let p = pages.get(&c.id).copied().unwrap_or_default();
-            if q.page.is_some() && p.page_hits == 0 {
+            let page_hits = hits.get(&c.id).copied().unwrap_or(0);
+            if q.page.is_some() && page_hits == 0 {
                 return None;
             }
             let score = activity
@@ -84,7 +84,7 @@ pub async fn feed(
             if q.min_score.is_some_and(|min| score.value < min) {
                 return None;
             }
-            Some(row(c, p, score))
+            Some(row(c, score))
         })
         .collect();
     all.sort_by(|a, b| order(q.sort, a, b));
@@ -117,7 +117,7 @@ pub async fn feed(
     };
 
     let shown: Vec<i64> = main.iter().chain(&hosting).map(|r| r.company_id).collect();
-    let mut tops = store::top_pages(db, site, period, &shown, 3).await?;
+    let mut tops = store::top_pages(db, site, &span, &shown, 3).await?;
     let mut firsts = store::first_visits(db, site, &shown).await?;
     for r in main.iter_mut().chain(hosting.iter_mut()) {
         r.top_pages = tops.remove(&r.company_id).unwrap_or_default();
@@ -130,6 +130,82 @@ pub async fn feed(
         hosting_total,
         next,
     })
+}
+
+/// The period as the feed reads it. The country and source of a visit are in no rollup, so a
+/// feed filtered by them reads the period's visits.
+fn span_of(q: &FeedQuery, now_ms: i64) -> Span {
+    let period = (q.period.start_ms, q.period.end_ms);
+    if q.country.is_some() || q.source.is_some() {
+        Span::raw(period)
+    } else {
+        Span::of(period, now_ms)
+    }
+}
+
+/// Every company with a visit that started in the period, with its sums: the whole UTC days'
+/// from the rollups, the edges' from the raw visits and events.
+async fn period_companies(
+    db: &Db,
+    site: SiteId,
+    span: &Span,
+    q: &FeedQuery,
+) -> Result<Vec<CompanyVisits>, StoreError> {
+    let mut by_id: HashMap<i64, CompanyVisits> = HashMap::new();
+    for c in store::rollups::company_days(db, site, span.days).await? {
+        by_id.insert(c.id, c);
+    }
+    for range in &span.raw {
+        let pages = store::company_pageviews(db, site, *range, None).await?;
+        let visits =
+            store::company_visits(db, site, *range, q.country.as_deref(), q.source.as_deref())
+                .await?;
+        for c in visits {
+            let e = by_id.entry(c.id).or_insert_with(|| CompanyVisits {
+                visits: 0,
+                visitors: 0,
+                engaged_ms: 0,
+                last_seen_at: 0,
+                country_hits: 0,
+                source_hits: 0,
+                pageviews: 0,
+                ..c.clone()
+            });
+            e.visits += c.visits;
+            e.visitors += c.visitors;
+            e.engaged_ms += c.engaged_ms;
+            e.last_seen_at = e.last_seen_at.max(c.last_seen_at);
+            e.country_hits += c.country_hits;
+            e.source_hits += c.source_hits;
+        }
+        for (id, p) in pages {
+            if let Some(e) = by_id.get_mut(&id) {
+                e.pageviews += p.pageviews;
+            }
+        }
+    }
+    Ok(by_id.into_values().filter(|c| c.visits > 0).collect())
+}
+
+/// Pageviews matching the page filter, per company: the rollups' rows of the site's paths that
+/// match, and the edges' events.
+async fn page_hits(
+    db: &Db,
+    site: SiteId,
+    span: &Span,
+    q: &FeedQuery,
+) -> Result<HashMap<i64, i64>, StoreError> {
+    let Some(page) = &q.page else {
+        return Ok(HashMap::new());
+    };
+    let paths = store::rollups::matching_paths(db, site, page).await?;
+    let mut hits = store::rollups::path_hits(db, site, span.days, &paths, None).await?;
+    for range in &span.raw {
+        for (id, p) in store::company_pageviews(db, site, *range, Some(page)).await? {
+            *hits.entry(id).or_default() += p.page_hits;
+        }
+    }
+    Ok(hits)
 }
 
 /// Class, country, source and the name or domain searched.
@@ -156,7 +232,7 @@ fn keep_matching(companies: Vec<CompanyVisits>, q: &FeedQuery) -> Vec<CompanyVis
         .collect()
 }
 
-fn row(c: CompanyVisits, p: CompanyPages, score: Score) -> FeedRow {
+fn row(c: CompanyVisits, score: Score) -> FeedRow {
     FeedRow {
         company_id: c.id,
         name: c.name,
@@ -167,7 +243,7 @@ fn row(c: CompanyVisits, p: CompanyPages, score: Score) -> FeedRow {
         last_visit_at: c.last_seen_at,
         visits: c.visits,
         visitors: c.visitors,
-        pageviews: p.pageviews,
+        pageviews: c.pageviews,
         engaged_ms: c.engaged_ms,
         top_pages: Vec::new(),
         first: None,

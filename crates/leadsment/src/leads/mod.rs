@@ -11,6 +11,7 @@ pub mod pages;
 pub mod pattern;
 pub mod period;
 pub mod score;
+pub mod span;
 pub mod store;
 
 use std::sync::Arc;

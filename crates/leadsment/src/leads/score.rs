@@ -10,9 +10,18 @@
 
 use super::pattern::PathPattern;
 
-/// The window every score looks at, whatever period a page shows.
-pub const WINDOW_MS: i64 = 30 * DAY_MS;
 const DAY_MS: i64 = 86_400_000;
+/// Whole UTC days before today in the window every score looks at, whatever period a page
+/// shows.
+pub const WINDOW_DAYS: i64 = 30;
+
+/// The score's window as UTC days `[first, end)`: today so far and the 30 days before it, so
+/// from 30 to 31 days ending now. Whole UTC days, because the per-company sums are kept by
+/// UTC day (`tracking::rollups`): the window is read from them alone.
+pub fn window(now_ms: i64) -> (i64, i64) {
+    let today = now_ms.div_euclid(DAY_MS);
+    (today - WINDOW_DAYS, today + 1)
+}
 
 /// Points per pageview matching one of `patterns`, up to `limit` (a floor when negative).
 #[derive(Debug, Clone, Copy)]

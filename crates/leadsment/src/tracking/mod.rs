@@ -9,6 +9,7 @@ pub mod event;
 pub mod export;
 pub mod ingest;
 pub mod model;
+pub mod rollups;
 pub mod settings;
 pub mod source;
 pub mod store;

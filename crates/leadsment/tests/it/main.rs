@@ -19,6 +19,7 @@ mod leads_browser;
 mod leads_figures;
 mod leads_hostile;
 mod rdns;
+mod rollups;
 mod site_settings;
 mod store;
 mod tracking;

@@ -6,13 +6,15 @@ use std::collections::HashMap;
 
 use super::pattern::PathPattern;
 use super::score::{Activity, PAGE_RULES};
+use super::span::Span;
 use crate::accounts::sites::SiteId;
-use crate::store::{Db, Sql, StoreError, sql};
+use crate::store::{Db, StoreError, sql};
 
-/// How many ids go into one `IN (…)` list.
 mod overview;
+pub mod rollups;
 pub use overview::*;
 
+/// How many ids go into one `IN (…)` list.
 const CHUNK: usize = 500;
 
 /// `$from, $from+1, …` for `n` arguments.
@@ -50,6 +52,9 @@ pub struct CompanyVisits {
     /// Visits from the filter's country, and from its source or channel.
     pub country_hits: i64,
     pub source_hits: i64,
+    /// Filled in from the pageviews (the query leaves it 0).
+    #[sqlx(default)]
+    pub pageviews: i64,
 }
 
 /// Every company with a visit to `site` that started in `[start, end)`.
@@ -119,105 +124,45 @@ pub async fn company_pageviews(
     Ok(rows.into_iter().map(|r| (r.company_id, r)).collect())
 }
 
-#[derive(sqlx::FromRow)]
-struct ActivityRow {
-    company_id: i64,
-    visits: i64,
-    visitors: i64,
-    engaged_ms: i64,
-    last_seen_at: i64,
-}
-
-#[derive(sqlx::FromRow)]
-struct HitsRow {
-    company_id: i64,
-    h0: i64,
-    h1: i64,
-    h2: i64,
-    h3: i64,
-}
-
-/// What each company (or the one named) did in `[start, end)`, for its score.
+/// What each company (or the one named) did over the UTC days `[first, end)`, for its score.
 pub async fn activity(
     db: &Db,
     site: SiteId,
-    (start, end): (i64, i64),
+    days: (i64, i64),
     company: Option<i64>,
 ) -> Result<HashMap<i64, Activity>, StoreError> {
-    let only = if company.is_some() {
-        "AND company_id = $4"
-    } else {
-        "AND company_id IS NOT NULL"
-    };
-    let with_company = |q: Sql| match company {
-        Some(id) => q.bind(id),
-        None => q,
-    };
-    let visits: Vec<ActivityRow> = db
-        .all(with_company(
-            sql(format!(
-                "SELECT company_id, COUNT(*) AS visits, \
-                 COUNT(DISTINCT visitor_hash) AS visitors, \
-                 CAST(SUM(engaged_ms) AS BIGINT) AS engaged_ms, \
-                 MAX(last_seen_at) AS last_seen_at FROM visits \
-                 WHERE site_id = $1 AND started_at >= $2 AND started_at < $3 {only} \
-                 GROUP BY company_id"
-            ))
-            .bind(site.0)
-            .bind(start)
-            .bind(end),
-        ))
-        .await?;
-    let backend = db.backend();
-    let first_rule_arg = if company.is_some() { 5 } else { 4 };
-    let mut n = first_rule_arg;
-    let mut columns = Vec::new();
-    let mut values = Vec::new();
-    for (i, rule) in PAGE_RULES.iter().enumerate() {
-        let mut any = Vec::new();
-        for p in rule.patterns {
-            any.push(PathPattern::condition(backend, "path", n));
-            values.push(PathPattern::fixed((*p).to_owned()).sql_value(backend));
-            n += 1;
-        }
-        columns.push(format!(
-            "CAST(SUM(CASE WHEN {} THEN 1 ELSE 0 END) AS BIGINT) AS h{i}",
-            any.join(" OR ")
-        ));
-    }
-    let mut q = with_company(
-        sql(format!(
-            "SELECT company_id, {} FROM events \
-             WHERE site_id = $1 AND ts >= $2 AND ts < $3 AND name = 'pageview' {only} \
-             GROUP BY company_id",
-            columns.join(", ")
-        ))
-        .bind(site.0)
-        .bind(start)
-        .bind(end),
-    );
-    for v in values {
-        q = q.bind(v);
-    }
-    let hits: Vec<HitsRow> = db.all(q).await?;
-    let mut out: HashMap<i64, Activity> = visits
-        .into_iter()
-        .map(|v| {
+    let sums = rollups::day_sums(db, site, days, company).await?;
+    let mut out: HashMap<i64, Activity> = sums
+        .into_values()
+        .filter(|s| s.visits > 0)
+        .map(|s| {
             (
-                v.company_id,
+                s.company_id,
                 Activity {
-                    visits: v.visits,
-                    visitors: v.visitors,
-                    engaged_ms: v.engaged_ms,
-                    last_visit_at: v.last_seen_at,
+                    visits: s.visits,
+                    visitors: s.visitors,
+                    engaged_ms: s.engaged_ms,
+                    last_visit_at: s.last_seen_at,
                     rule_hits: [0; PAGE_RULES.len()],
                 },
             )
         })
         .collect();
-    for h in hits {
-        if let Some(a) = out.get_mut(&h.company_id) {
-            a.rule_hits = [h.h0, h.h1, h.h2, h.h3];
+    if out.is_empty() {
+        return Ok(out);
+    }
+    let paths: Vec<String> = db
+        .values(sql("SELECT path FROM site_paths WHERE site_id = $1").bind(site.0))
+        .await?;
+    for (i, rule) in PAGE_RULES.iter().enumerate() {
+        let matching: Vec<String> = paths.iter().filter(|p| rule.matches(p)).cloned().collect();
+        if matching.is_empty() {
+            continue;
+        }
+        for (id, n) in rollups::path_hits(db, site, days, &matching, company).await? {
+            if let Some(a) = out.get_mut(&id) {
+                a.rule_hits[i] = n;
+            }
         }
     }
     Ok(out)
@@ -230,15 +175,45 @@ pub struct PathCount {
     pub pageviews: i64,
 }
 
-/// The most viewed pages in `[start, end)` of each of `companies`, most viewed first.
+/// The most viewed pages over `span` of each of `companies`, most viewed first.
 pub async fn top_pages(
+    db: &Db,
+    site: SiteId,
+    span: &Span,
+    companies: &[i64],
+    per_company: usize,
+) -> Result<HashMap<i64, Vec<(String, i64)>>, StoreError> {
+    let mut counts: HashMap<i64, HashMap<String, i64>> = HashMap::new();
+    let mut add = |id: i64, path: String, n: i64| {
+        *counts.entry(id).or_default().entry(path).or_default() += n;
+    };
+    for (id, path, n) in rollups::company_paths(db, site, span.days, companies).await? {
+        add(id, path, n);
+    }
+    for range in &span.raw {
+        for r in raw_company_paths(db, site, *range, companies).await? {
+            add(r.company_id, r.path, r.pageviews);
+        }
+    }
+    Ok(counts
+        .into_iter()
+        .map(|(id, paths)| {
+            let mut pages: Vec<(String, i64)> = paths.into_iter().collect();
+            pages.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            pages.truncate(per_company);
+            (id, pages)
+        })
+        .collect())
+}
+
+/// Pageviews per path in `[start, end)` of each of `companies`, from the raw events.
+async fn raw_company_paths(
     db: &Db,
     site: SiteId,
     (start, end): (i64, i64),
     companies: &[i64],
-    per_company: usize,
-) -> Result<HashMap<i64, Vec<(String, i64)>>, StoreError> {
-    let mut out: HashMap<i64, Vec<(String, i64)>> = HashMap::new();
+) -> Result<Vec<PathCount>, StoreError> {
+    let mut out = Vec::new();
     for chunk in companies.chunks(CHUNK) {
         let mut q = sql(format!(
             "SELECT company_id, path, COUNT(*) AS pageviews FROM events \
@@ -252,16 +227,7 @@ pub async fn top_pages(
         for id in chunk {
             q = q.bind(*id);
         }
-        let rows: Vec<PathCount> = db.all(q).await?;
-        for r in rows {
-            out.entry(r.company_id)
-                .or_default()
-                .push((r.path, r.pageviews));
-        }
-    }
-    for pages in out.values_mut() {
-        pages.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        pages.truncate(per_company);
+        out.extend(db.all::<PathCount>(q).await?);
     }
     Ok(out)
 }
@@ -276,27 +242,28 @@ pub struct FirstVisit {
     pub utm_campaign: Option<String>,
 }
 
-/// The first visit to `site` ever of each of `companies`.
+/// The first visit to `site` ever of each of `companies`: one read of the company's visits
+/// index each.
 pub async fn first_visits(
     db: &Db,
     site: SiteId,
     companies: &[i64],
 ) -> Result<HashMap<i64, FirstVisit>, StoreError> {
     let mut out = HashMap::new();
-    for chunk in companies.chunks(CHUNK) {
-        let mut q = sql(format!(
-            "SELECT v.company_id, v.started_at, v.source, v.channel, v.utm_campaign \
-             FROM visits v JOIN (SELECT company_id, MIN(id) AS id FROM visits \
-                 WHERE site_id = $1 AND company_id IN ({}) GROUP BY company_id) f \
-             ON f.id = v.id",
-            placeholders(2, chunk.len())
-        ))
-        .bind(site.0);
-        for id in chunk {
-            q = q.bind(*id);
+    for id in companies {
+        let first: Option<FirstVisit> = db
+            .optional(
+                sql(
+                    "SELECT company_id, started_at, source, channel, utm_campaign FROM visits \
+                     WHERE site_id = $1 AND company_id = $2 ORDER BY started_at, id LIMIT 1",
+                )
+                .bind(site.0)
+                .bind(*id),
+            )
+            .await?;
+        if let Some(f) = first {
+            out.insert(*id, f);
         }
-        let rows: Vec<FirstVisit> = db.all(q).await?;
-        out.extend(rows.into_iter().map(|r| (r.company_id, r)));
     }
     Ok(out)
 }
@@ -407,24 +374,30 @@ pub struct CompanyTotalsRow {
     pub last_seen_at: i64,
 }
 
-/// Everything a company did on `site`, every visit counted.
+/// Everything a company did on `site`, every visit counted: the sums of all its days, and
+/// its first visit.
 pub async fn company_totals(
     db: &Db,
     site: SiteId,
     company: i64,
 ) -> Result<CompanyTotalsRow, StoreError> {
-    Ok(db
-        .one(
-            sql(
-                "SELECT COUNT(*) AS visits, COUNT(DISTINCT visitor_hash) AS visitors, \
-                 CAST(COALESCE(SUM(pageviews), 0) AS BIGINT) AS pageviews, \
-                 CAST(COALESCE(SUM(engaged_ms), 0) AS BIGINT) AS engaged_ms, \
-                 COALESCE(MIN(started_at), 0) AS first_seen_at, \
-                 COALESCE(MAX(last_seen_at), 0) AS last_seen_at \
-                 FROM visits WHERE site_id = $1 AND company_id = $2",
-            )
-            .bind(site.0)
-            .bind(company),
+    let sums = rollups::day_sums(db, site, (i64::MIN, i64::MAX), Some(company))
+        .await?
+        .remove(&company)
+        .unwrap_or_default();
+    let first: Option<i64> = db
+        .value(
+            sql("SELECT MIN(started_at) FROM visits WHERE site_id = $1 AND company_id = $2")
+                .bind(site.0)
+                .bind(company),
         )
-        .await?)
+        .await?;
+    Ok(CompanyTotalsRow {
+        visits: sums.visits,
+        visitors: sums.visitors,
+        pageviews: sums.pageviews,
+        engaged_ms: sums.engaged_ms,
+        first_seen_at: first.unwrap_or(0),
+        last_seen_at: sums.last_seen_at,
+    })
 }

@@ -4,11 +4,14 @@
 //! updated in bulk, bot counts added), and the events in one `INSERT … SELECT * FROM UNNEST`.
 //! Other nodes write too, so the database stays the truth: a visit the cache misses is read.
 
+use std::collections::{BTreeMap, HashMap};
+
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 
 use crate::store::StoreError;
 use crate::tracking::model::IngestBatch;
+use crate::tracking::rollups::{DayDelta, Rollups, StoredVisit};
 use crate::tracking::visit_cache::VisitCache;
 use crate::tracking::visits::{
     EventRow, KnownVisits, VisitPlan, missing_companies, plan_visits, wanted_visits,
@@ -129,12 +132,16 @@ async fn write_in<'b>(
         }
     }
 
-    // 3. Each event to its visit, in order.
+    // 3. Each event to its visit, in order, and what that adds to the rollups (read from the
+    // visits it continues, locked, as they were).
+    let plan = plan_visits(batch, cache, &known);
+    let stored = stored_visits(tx, &plan).await?;
+    let mut rollups = Rollups::of(&plan, &stored);
     let VisitPlan {
         rows,
         new_visits,
         updates,
-    } = plan_visits(batch, cache, &known);
+    } = plan;
 
     // 4. New visits, with their final counters.
     for chunk in new_visits.chunks(CHUNK) {
@@ -219,7 +226,10 @@ async fn write_in<'b>(
         q.execute(&mut **tx).await?;
     }
 
-    // 6. Bots.
+    // 6. The rollups.
+    write_rollups(tx, &mut rollups).await?;
+
+    // 7. Bots.
     for (site, day, count) in &batch.bots {
         sqlx::query(
             "INSERT INTO bot_counts (site_id, day, count) VALUES ($1, $2, $3) \
@@ -232,6 +242,147 @@ async fn write_in<'b>(
         .await?;
     }
     Ok(rows)
+}
+
+/// The visits a plan updates, as they are before the batch, locked until it commits: a node
+/// that updates one of them at the same time waits, then reads what this one wrote.
+async fn stored_visits(
+    tx: &mut Transaction<'_, Postgres>,
+    plan: &VisitPlan<'_>,
+) -> Result<HashMap<i64, StoredVisit>, sqlx::Error> {
+    if plan.updates.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut ids: Vec<i64> = plan.updates.iter().map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    let rows: Vec<(i64, i64, i64, i64, Option<i64>, i64)> = sqlx::query_as(
+        "SELECT id, site_id, visitor_hash, started_at, company_id, last_seen_at FROM visits \
+         WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, site_id, visitor_hash, started_at, company_id, last_seen_at)| {
+                (
+                    id,
+                    StoredVisit {
+                        site_id,
+                        visitor_hash,
+                        started_at,
+                        company_id,
+                        last_seen_at,
+                    },
+                )
+            },
+        )
+        .collect())
+}
+
+/// Adds a batch's rollups, each table in one statement: the visitor rows first, since whether
+/// a row comes into being or empties decides the visitors of its company's day.
+async fn write_rollups(
+    tx: &mut Transaction<'_, Postgres>,
+    r: &mut Rollups,
+) -> Result<(), sqlx::Error> {
+    let visitors = std::mem::take(&mut r.visitors);
+    if !visitors.is_empty() {
+        fn col(
+            v: &BTreeMap<(i64, i64, i64, i64), i64>,
+            f: impl Fn(&(i64, i64, i64, i64), i64) -> i64,
+        ) -> Vec<i64> {
+            v.iter().map(|(k, n)| f(k, *n)).collect()
+        }
+        let after: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
+            "INSERT INTO visitor_days (site_id, day, company_id, visitor_hash, visits) \
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
+             $5::bigint[]) ON CONFLICT (site_id, day, company_id, visitor_hash) \
+             DO UPDATE SET visits = visitor_days.visits + excluded.visits \
+             RETURNING site_id, day, company_id, visitor_hash, visits",
+        )
+        .bind(col(&visitors, |k, _| k.0))
+        .bind(col(&visitors, |k, _| k.1))
+        .bind(col(&visitors, |k, _| k.2))
+        .bind(col(&visitors, |k, _| k.3))
+        .bind(col(&visitors, |_, n| n))
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut emptied: BTreeMap<(i64, i64, i64, i64), i64> = BTreeMap::new();
+        for (site, day, company, hash, now) in after {
+            let key = (site, day, company, hash);
+            let n = visitors.get(&key).copied().unwrap_or(0);
+            r.count_visitor(key, now - n, now);
+            if now <= 0 {
+                emptied.insert(key, 0);
+            }
+        }
+        if !emptied.is_empty() {
+            sqlx::query(
+                "DELETE FROM visitor_days v USING UNNEST($1::bigint[], $2::bigint[], \
+                 $3::bigint[], $4::bigint[]) AS k (site_id, day, company_id, visitor_hash) \
+                 WHERE v.site_id = k.site_id AND v.day = k.day AND v.company_id = k.company_id \
+                 AND v.visitor_hash = k.visitor_hash AND v.visits <= 0",
+            )
+            .bind(col(&emptied, |k, _| k.0))
+            .bind(col(&emptied, |k, _| k.1))
+            .bind(col(&emptied, |k, _| k.2))
+            .bind(col(&emptied, |k, _| k.3))
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    if !r.days.is_empty() {
+        let days: Vec<(&(i64, i64, i64), &DayDelta)> = r.days.iter().collect();
+        sqlx::query(
+            "INSERT INTO company_days (site_id, day, company_id, visits, visitors, pageviews, \
+             engaged_ms, last_seen_at) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], \
+             $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], \
+             $8::bigint[]) ON CONFLICT (site_id, day, company_id) DO UPDATE SET \
+             visits = company_days.visits + excluded.visits, \
+             visitors = company_days.visitors + excluded.visitors, \
+             pageviews = company_days.pageviews + excluded.pageviews, \
+             engaged_ms = company_days.engaged_ms + excluded.engaged_ms, \
+             last_seen_at = GREATEST(company_days.last_seen_at, excluded.last_seen_at)",
+        )
+        .bind(days.iter().map(|(k, _)| k.0).collect::<Vec<_>>())
+        .bind(days.iter().map(|(k, _)| k.1).collect::<Vec<_>>())
+        .bind(days.iter().map(|(k, _)| k.2).collect::<Vec<_>>())
+        .bind(days.iter().map(|(_, v)| v.visits).collect::<Vec<_>>())
+        .bind(days.iter().map(|(_, v)| v.visitors).collect::<Vec<_>>())
+        .bind(days.iter().map(|(_, v)| v.pageviews).collect::<Vec<_>>())
+        .bind(days.iter().map(|(_, v)| v.engaged_ms).collect::<Vec<_>>())
+        .bind(days.iter().map(|(_, v)| v.last_seen_at).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !r.paths.is_empty() {
+        sqlx::query(
+            "INSERT INTO company_paths (site_id, path, day, company_id, pageviews) \
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], \
+             $5::bigint[]) ON CONFLICT (site_id, path, day, company_id) \
+             DO UPDATE SET pageviews = company_paths.pageviews + excluded.pageviews",
+        )
+        .bind(r.paths.keys().map(|k| k.0).collect::<Vec<_>>())
+        .bind(r.paths.keys().map(|k| k.1.clone()).collect::<Vec<_>>())
+        .bind(r.paths.keys().map(|k| k.2).collect::<Vec<_>>())
+        .bind(r.paths.keys().map(|k| k.3).collect::<Vec<_>>())
+        .bind(r.paths.values().copied().collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !r.site_paths.is_empty() {
+        sqlx::query(
+            "INSERT INTO site_paths (site_id, path) SELECT * FROM UNNEST($1::bigint[], \
+             $2::text[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(r.site_paths.iter().map(|k| k.0).collect::<Vec<_>>())
+        .bind(r.site_paths.iter().map(|k| k.1.clone()).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// The event columns in insertion order.

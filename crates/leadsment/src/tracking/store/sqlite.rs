@@ -5,11 +5,14 @@
 //! This process is the database's only writer, so the [`VisitCache`] holds every recent
 //! visit and no visit is looked up by visitor hash (the table keeps no index for that).
 
+use std::collections::HashMap;
+
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use crate::store::sqlite::BulkWriter;
 use crate::store::{StoreError, now_ms};
 use crate::tracking::model::{ENGAGEMENT_LOOKBACK_MS, IngestBatch};
+use crate::tracking::rollups::{Rollups, StoredVisit};
 use crate::tracking::visit_cache::VisitCache;
 use crate::tracking::visits::{
     KnownVisits, VisitPlan, missing_companies, plan_visits, visit_id_floor, wanted_visits,
@@ -67,12 +70,16 @@ fn write_batch(
     debug_assert!(wanted_visits(batch, cache).0.is_empty());
     let known = KnownVisits::default();
 
-    // 3. Each event to its visit.
+    // 3. Each event to its visit, and what that adds to the rollups (read from the visits
+    // it continues, as they were).
+    let plan = plan_visits(batch, cache, &known);
+    let stored = stored_visits(&tx, &plan)?;
+    let mut rollups = Rollups::of(&plan, &stored);
     let VisitPlan {
         rows,
         new_visits,
         updates,
-    } = plan_visits(batch, cache, &known);
+    } = plan;
 
     // 4. New visits, with their final counters.
     if !new_visits.is_empty() {
@@ -150,7 +157,10 @@ fn write_batch(
         }
     }
 
-    // 7. The events.
+    // 7. The rollups.
+    write_rollups(&tx, &mut rollups)?;
+
+    // 8. The events.
     if !rows.is_empty() {
         let mut insert = tx.prepare_cached(
             "INSERT INTO events (site_id, visit_id, ts, name, path, props, engaged_ms, \
@@ -185,6 +195,93 @@ fn write_batch(
         }
     }
     tx.commit()
+}
+
+/// The visits a plan updates, as they are before the batch.
+fn stored_visits(
+    tx: &Connection,
+    plan: &VisitPlan<'_>,
+) -> rusqlite::Result<HashMap<i64, StoredVisit>> {
+    let mut select = tx.prepare_cached(
+        "SELECT site_id, visitor_hash, started_at, company_id, last_seen_at FROM visits \
+         WHERE id = ?1",
+    )?;
+    let mut out = HashMap::with_capacity(plan.updates.len());
+    for (id, _) in &plan.updates {
+        let v = select.query_row([id], |r| {
+            Ok(StoredVisit {
+                site_id: r.get(0)?,
+                visitor_hash: r.get(1)?,
+                started_at: r.get(2)?,
+                company_id: r.get(3)?,
+                last_seen_at: r.get(4)?,
+            })
+        })?;
+        out.insert(*id, v);
+    }
+    Ok(out)
+}
+
+/// Adds a batch's rollups: the visitor rows first, since whether a row comes into being or
+/// empties decides the visitors of its company's day.
+fn write_rollups(tx: &Connection, r: &mut Rollups) -> rusqlite::Result<()> {
+    let visitors = std::mem::take(&mut r.visitors);
+    if !visitors.is_empty() {
+        let mut add = tx.prepare_cached(
+            "INSERT INTO visitor_days (site_id, day, company_id, visitor_hash, visits) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (site_id, day, company_id, visitor_hash) \
+             DO UPDATE SET visits = visits + excluded.visits RETURNING visits",
+        )?;
+        let mut empty = tx.prepare_cached(
+            "DELETE FROM visitor_days WHERE site_id = ?1 AND day = ?2 AND company_id = ?3 \
+             AND visitor_hash = ?4 AND visits <= 0",
+        )?;
+        for (key, n) in &visitors {
+            let (site, day, company, hash) = *key;
+            let after: i64 =
+                add.query_row(params![site, day, company, hash, n], |row| row.get(0))?;
+            if after <= 0 {
+                empty.execute(params![site, day, company, hash])?;
+            }
+            r.count_visitor(*key, after - n, after);
+        }
+    }
+    let mut day = tx.prepare_cached(
+        "INSERT INTO company_days (site_id, day, company_id, visits, visitors, pageviews, \
+         engaged_ms, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (site_id, day, company_id) DO UPDATE SET \
+         visits = visits + excluded.visits, visitors = visitors + excluded.visitors, \
+         pageviews = pageviews + excluded.pageviews, \
+         engaged_ms = engaged_ms + excluded.engaged_ms, \
+         last_seen_at = MAX(last_seen_at, excluded.last_seen_at)",
+    )?;
+    for ((site, d, company), v) in &r.days {
+        day.execute(params![
+            site,
+            d,
+            company,
+            v.visits,
+            v.visitors,
+            v.pageviews,
+            v.engaged_ms,
+            v.last_seen_at
+        ])?;
+    }
+    let mut path = tx.prepare_cached(
+        "INSERT INTO company_paths (site_id, path, day, company_id, pageviews) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (site_id, path, day, company_id) \
+         DO UPDATE SET pageviews = pageviews + excluded.pageviews",
+    )?;
+    for ((site, p, d, company), n) in &r.paths {
+        path.execute(params![site, p, d, company, n])?;
+    }
+    let mut site_path = tx.prepare_cached(
+        "INSERT INTO site_paths (site_id, path) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?;
+    for (site, p) in &r.site_paths {
+        site_path.execute(params![site, p])?;
+    }
+    Ok(())
 }
 
 /// Reads every visit an event at `now` could still continue into `cache` and marks it
