@@ -29,7 +29,8 @@ CREATE TABLE company_days (
     last_seen_at  BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (site_id, day, company_id)
 );
-CREATE INDEX company_days_company ON company_days (site_id, company_id, day);
+-- A company's days, on every site: its page reads its own site's from them.
+CREATE INDEX company_days_company ON company_days (company_id, site_id, day);
 
 -- Pageviews per path, UTC day and company: page patterns are matched against a site's paths
 -- (`site_paths`), then the matching paths' rows read.
@@ -41,7 +42,8 @@ CREATE TABLE company_paths (
     pageviews   BIGINT NOT NULL,
     PRIMARY KEY (site_id, path, day, company_id)
 );
-CREATE INDEX company_paths_company ON company_paths (site_id, company_id, day);
+-- A company's pages: the index holds the counts, so they are read from it alone.
+CREATE INDEX company_paths_company ON company_paths (site_id, company_id, day, path, pageviews);
 
 -- Every path a site has had a pageview of.
 CREATE TABLE site_paths (

@@ -63,9 +63,13 @@ pub async fn feed(
     // Later pages score at the first page's time (never later than now).
     let now_ms = q.cursor.as_ref().map_or(now_ms, |c| c.now.clamp(0, now_ms));
     let span = span_of(q, now_ms);
-    let companies = keep_matching(period_companies(db, site, &span, q).await?, q);
-    let hits = page_hits(db, site, &span, q).await?;
-    let activity = store::activity(db, site, score::window(now_ms), None).await?;
+    // Three reads at once, on the pool's connections.
+    let (companies, hits, activity) = futures_util::try_join!(
+        period_companies(db, site, &span, q),
+        page_hits(db, site, &span, q),
+        store::activity(db, site, score::window(now_ms), None),
+    )?;
+    let companies = keep_matching(companies, q);
 
     let mut all: Vec<FeedRow> = companies
         .into_iter()
@@ -117,8 +121,10 @@ pub async fn feed(
     };
 
     let shown: Vec<i64> = main.iter().chain(&hosting).map(|r| r.company_id).collect();
-    let mut tops = store::top_pages(db, site, &span, &shown, 3).await?;
-    let mut firsts = store::first_visits(db, site, &shown).await?;
+    let (mut tops, mut firsts) = futures_util::try_join!(
+        store::top_pages(db, site, &span, &shown, 3),
+        store::first_visits(db, site, &shown),
+    )?;
     for r in main.iter_mut().chain(hosting.iter_mut()) {
         r.top_pages = tops.remove(&r.company_id).unwrap_or_default();
         r.first = firsts.remove(&r.company_id);

@@ -350,8 +350,10 @@ pub async fn visit_events(
     let mut out = Vec::new();
     for chunk in visits.chunks(CHUNK) {
         let mut q = sql(format!(
+            // The site is compared as an expression: as a column, SQLite would read the
+            // site's whole time index rather than the visits' events.
             "SELECT visit_id, ts, name, path, props, engaged_ms FROM events \
-             WHERE site_id = $1 AND visit_id IN ({}) ORDER BY ts, id",
+             WHERE site_id + 0 = $1 AND visit_id IN ({}) ORDER BY ts, id",
             placeholders(2, chunk.len())
         ))
         .bind(site.0);

@@ -52,8 +52,10 @@ pub async fn day_sums(
         .bind(site.0)
         .bind(first)
         .bind(end),
+        // The site is compared as an expression: as a column, SQLite would read every
+        // company's rows of the site rather than the company's (`company_days_company`).
         Some(id) => sql(format!(
-            "SELECT {SUMS} FROM company_days WHERE site_id = $1 AND company_id = $4 \
+            "SELECT {SUMS} FROM company_days WHERE company_id = $4 AND site_id + 0 = $1 \
              AND day >= $2 AND day < $3 GROUP BY company_id"
         ))
         .bind(site.0)
@@ -98,9 +100,11 @@ pub async fn path_hits(
     let from = if company.is_some() { 5 } else { 4 };
     for chunk in paths.chunks(CHUNK) {
         let mut q = sql(format!(
-            "SELECT company_id, CAST(SUM(pageviews) AS BIGINT) FROM company_paths \
+            // Grouped by an expression, not the column: SQLite would otherwise read the
+            // company index, in company order, whole, rather than the matching paths' rows.
+            "SELECT company_id + 0, CAST(SUM(pageviews) AS BIGINT) FROM company_paths \
              WHERE site_id = $1 AND day >= $2 AND day < $3 {only} AND path IN ({}) \
-             GROUP BY company_id",
+             GROUP BY company_id + 0",
             placeholders(from, chunk.len())
         ))
         .bind(site.0)
