@@ -6,12 +6,11 @@
 
 use leadsment::accounts::sites::{NewSite, Site};
 use leadsment::store::{Db, sql};
-use leadsment::tracking::model::{CompanyInfo, IngestBatch, NewEvent};
-use leadsment::tracking::visit_cache::VisitCache;
+use leadsment::tracking::model::{CompanyInfo, NewEvent};
 
 use crate::on_both_backends;
 use crate::support::{Backend, TestDb};
-use crate::tracking::event_at;
+use crate::tracking::{event_at, ingest_fresh as write};
 
 const MIN: i64 = 60_000;
 const DAY: i64 = 86_400_000;
@@ -87,19 +86,6 @@ fn traffic(site: &Site) -> Vec<NewEvent> {
     }
     events.sort_by_key(|e| e.ts);
     events
-}
-
-async fn write(store: &Db, events: Vec<NewEvent>) {
-    leadsment::tracking::store::ingest(
-        store,
-        &IngestBatch {
-            events,
-            bots: vec![],
-        },
-        &mut VisitCache::default(),
-    )
-    .await
-    .unwrap();
 }
 
 type Rows = Vec<(i64, i64, i64, i64, i64, i64, i64, i64)>;
