@@ -1,3 +1,8 @@
+-- Every node must be stopped for this migration: a node still running the previous version
+-- would write events without their rollups. The lock keeps writers out while the rollups are
+-- filled, so the four statements below see the same traffic.
+LOCK TABLE visits, events IN SHARE MODE;
+
 -- Rollups the dashboard reads instead of the raw visits and events: per-company sums by UTC
 -- day, kept by the event writer in the same transaction as the events they count (so they are
 -- exact on every node, commit or roll back with the events, and go with a site). A day is a

@@ -60,9 +60,11 @@ pub async fn feed(
     now_ms: i64,
     rows: Rows,
 ) -> Result<Feed, StoreError> {
+    // The period is split at the clock's now: whether today's rollup can stand for the rest
+    // of the period depends on what has happened by now, not by the first page.
+    let span = span_of(q, now_ms);
     // Later pages score at the first page's time (never later than now).
     let now_ms = q.cursor.as_ref().map_or(now_ms, |c| c.now.clamp(0, now_ms));
-    let span = span_of(q, now_ms);
     // Three reads at once, on the pool's connections.
     let (companies, hits, activity) = futures_util::try_join!(
         period_companies(db, site, &span, q),
@@ -161,8 +163,13 @@ async fn period_companies(
     for c in store::rollups::company_days(db, site, span.days).await? {
         by_id.insert(c.id, c);
     }
+    // Pageviews are added once every company of every piece is in: a company may have
+    // pageviews at the start and its first visit at the end.
+    let mut pageviews: HashMap<i64, i64> = HashMap::new();
     for range in &span.raw {
-        let pages = store::company_pageviews(db, site, *range, None).await?;
+        for (id, p) in store::company_pageviews(db, site, *range, None).await? {
+            *pageviews.entry(id).or_default() += p.pageviews;
+        }
         let visits =
             store::company_visits(db, site, *range, q.country.as_deref(), q.source.as_deref())
                 .await?;
@@ -184,10 +191,10 @@ async fn period_companies(
             e.country_hits += c.country_hits;
             e.source_hits += c.source_hits;
         }
-        for (id, p) in pages {
-            if let Some(e) = by_id.get_mut(&id) {
-                e.pageviews += p.pageviews;
-            }
+    }
+    for (id, n) in pageviews {
+        if let Some(e) = by_id.get_mut(&id) {
+            e.pageviews += n;
         }
     }
     Ok(by_id.into_values().filter(|c| c.visits > 0).collect())

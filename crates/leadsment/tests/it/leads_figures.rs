@@ -71,6 +71,8 @@ async fn company_id(store: &Db, key: &str) -> i64 {
 }
 
 on_both_backends!(
+    a_person_counts_once_per_utc_day_in_every_figure,
+    pageviews_at_both_edges_of_a_period_west_of_utc,
     scores_and_their_reasons_are_exact,
     every_figure_equals_a_recount_across_midnight_and_daylight_saving,
 );
@@ -311,4 +313,117 @@ async fn every_figure_equals_a_recount_across_midnight_and_daylight_saving(backe
         (row.visits, row.visitors, row.pageviews),
         (visits, visitors, views)
     );
+}
+
+/// A visit that runs past UTC midnight takes the new day's hash; the same person's next visit
+/// that day has it too. The person visited on two UTC days, so counts twice, in the feed (from
+/// the rollups), the overview and the company page (from the raw visits) alike.
+async fn a_person_counts_once_per_utc_day_in_every_figure(backend: Backend) {
+    let (_db, store) = TestDb::open(backend).await;
+    let site = site_in(&store, "UTC").await;
+    let day = ms("2026-11-10T00:00:00Z");
+    let mut late = ev(&site, day - 10 * MIN, 100, "pageview", "/", Some(acme()));
+    late.previous_visitor_hash = None;
+    let mut after_midnight = ev(
+        &site,
+        day + 10 * MIN,
+        200,
+        "pageview",
+        "/pricing",
+        Some(acme()),
+    );
+    after_midnight.previous_visitor_hash = Some(100);
+    let mut morning = ev(
+        &site,
+        day + 9 * 60 * MIN,
+        200,
+        "pageview",
+        "/",
+        Some(acme()),
+    );
+    morning.previous_visitor_hash = Some(100);
+    for e in [late, after_midnight, morning] {
+        ingest_fresh(&store, vec![e]).await;
+    }
+    let hashes: Vec<i64> = store
+        .values(sql("SELECT visitor_hash FROM visits ORDER BY started_at"))
+        .await
+        .unwrap();
+    assert_eq!(
+        hashes,
+        [200, 200],
+        "two visits, both under the new day's hash"
+    );
+
+    let now = day + DAY + 12 * 60 * MIN;
+    let q = parse(
+        &RawFilters::from_query(Some("period=custom&from=2026-11-09&to=2026-11-10")),
+        &jiff::tz::TimeZone::UTC,
+        now,
+    )
+    .unwrap();
+    let feed =
+        leadsment::leads::feed::feed(&store, site.id, &q, now, leadsment::leads::feed::Rows::Page)
+            .await
+            .unwrap();
+    assert_eq!((feed.rows[0].visits, feed.rows[0].visitors), (2, 2));
+    let totals =
+        leadsment::leads::store::totals(&store, site.id, (q.period.start_ms, q.period.end_ms))
+            .await
+            .unwrap();
+    assert_eq!((totals.visits, totals.visitors), (2, 2));
+    let id = company_id(&store, "domain:acme.example").await;
+    let view = leadsment::leads::company::company(&store, site.id, id, now, 50)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((view.totals.visits, view.totals.visitors), (2, 2));
+}
+
+/// Los Angeles: a period's edges are eight hours of a UTC day each, read raw. A company whose
+/// visit began before the period has a pageview in the first edge and its only visit of the
+/// period in the last: both pageviews count.
+async fn pageviews_at_both_edges_of_a_period_west_of_utc(backend: Backend) {
+    let (_db, store) = TestDb::open(backend).await;
+    let site = site_in(&store, "America/Los_Angeles").await;
+    let a = || Some(acme());
+    let events = vec![
+        ev(&site, ms("2026-11-10T07:55:00Z"), 1, "pageview", "/", a()),
+        ev(
+            &site,
+            ms("2026-11-10T08:05:00Z"),
+            1,
+            "pageview",
+            "/pricing",
+            a(),
+        ),
+        ev(
+            &site,
+            ms("2026-11-12T02:00:00Z"),
+            2,
+            "pageview",
+            "/demo",
+            a(),
+        ),
+    ];
+    for e in events {
+        ingest_fresh(&store, vec![e]).await;
+    }
+    let tz = jiff::tz::TimeZone::get("America/Los_Angeles").unwrap();
+    let now = ms("2026-11-13T12:00:00Z");
+    let q = parse(
+        &RawFilters::from_query(Some("period=custom&from=2026-11-10&to=2026-11-11")),
+        &tz,
+        now,
+    )
+    .unwrap();
+    let feed =
+        leadsment::leads::feed::feed(&store, site.id, &q, now, leadsment::leads::feed::Rows::Page)
+            .await
+            .unwrap();
+    let row = &feed.rows[0];
+    assert_eq!((row.visits, row.visitors, row.pageviews), (1, 1, 2));
+    let mut pages = row.top_pages.clone();
+    pages.sort();
+    assert_eq!(pages, [("/demo".to_owned(), 1), ("/pricing".to_owned(), 1)]);
 }

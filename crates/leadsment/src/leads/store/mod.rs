@@ -17,6 +17,16 @@ pub use overview::*;
 /// How many ids go into one `IN (…)` list.
 const CHUNK: usize = 500;
 
+/// Visitors among visits (`v.` before the columns, or nothing): a person counts once per UTC
+/// day, the day a visit starts, as in the rollups. A visit that runs past UTC midnight takes
+/// the new day's hash, so the hash alone would merge it with the person's next visit that day.
+fn visitors(v: &str) -> String {
+    format!(
+        "COUNT(DISTINCT CAST({v}started_at / 86400000 AS TEXT) || ':' || \
+         CAST({v}visitor_hash AS TEXT))"
+    )
+}
+
 /// `$from, $from+1, …` for `n` arguments.
 pub(super) fn placeholders(from: usize, n: usize) -> String {
     (from..from + n)
@@ -67,8 +77,8 @@ pub async fn company_visits(
 ) -> Result<Vec<CompanyVisits>, StoreError> {
     Ok(db
         .all(
-            sql("SELECT c.id, c.name, c.domain, c.country, c.class, \
-                 COUNT(*) AS visits, COUNT(DISTINCT v.visitor_hash) AS visitors, \
+            sql(format!("SELECT c.id, c.name, c.domain, c.country, c.class, \
+                 COUNT(*) AS visits, {} AS visitors, \
                  CAST(SUM(v.engaged_ms) AS BIGINT) AS engaged_ms, \
                  MAX(v.last_seen_at) AS last_seen_at, \
                  CAST(SUM(CASE WHEN v.country = $4 THEN 1 ELSE 0 END) AS BIGINT) AS country_hits, \
@@ -76,7 +86,7 @@ pub async fn company_visits(
                      OR LOWER(v.utm_source) = LOWER($5) THEN 1 ELSE 0 END) AS BIGINT) AS source_hits \
                  FROM visits v JOIN companies c ON c.id = v.company_id \
                  WHERE v.site_id = $1 AND v.started_at >= $2 AND v.started_at < $3 \
-                 GROUP BY c.id, c.name, c.domain, c.country, c.class")
+                 GROUP BY c.id, c.name, c.domain, c.country, c.class", visitors("v.")))
             .bind(site.0)
             .bind(start)
             .bind(end)

@@ -1,6 +1,7 @@
 //! The overview's queries: totals, the time series, and the breakdowns (pages, sources,
 //! channels, countries, devices, browsers) of one site in one period.
 
+use super::visitors;
 use crate::accounts::sites::SiteId;
 use crate::leads::period::Segment;
 use crate::store::{Db, StoreError, sql};
@@ -19,12 +20,13 @@ pub struct Totals {
 pub async fn totals(db: &Db, site: SiteId, (start, end): (i64, i64)) -> Result<Totals, StoreError> {
     let mut t: Totals = db
         .one(
-            sql(
-                "SELECT COUNT(*) AS visits, COUNT(DISTINCT visitor_hash) AS visitors, \
+            sql(format!(
+                "SELECT COUNT(*) AS visits, {} AS visitors, \
                  CAST(COALESCE(SUM(CASE WHEN class = 'business' THEN 1 ELSE 0 END), 0) AS BIGINT) \
                  AS business_visits FROM visits \
                  WHERE site_id = $1 AND started_at >= $2 AND started_at < $3",
-            )
+                visitors("")
+            ))
             .bind(site.0)
             .bind(start)
             .bind(end),
@@ -62,10 +64,13 @@ pub async fn series(
     for s in segments {
         let visits: Vec<BucketRow> = db
             .all(
-                sql("SELECT (started_at - $2) / $4 AS bucket, COUNT(*) AS a, \
-                     COUNT(DISTINCT visitor_hash) AS b FROM visits \
+                sql(format!(
+                    "SELECT (started_at - $2) / $4 AS bucket, COUNT(*) AS a, \
+                     {} AS b FROM visits \
                      WHERE site_id = $1 AND started_at >= $2 AND started_at < $3 \
-                     GROUP BY (started_at - $2) / $4")
+                     GROUP BY (started_at - $2) / $4",
+                    visitors("")
+                ))
                 .bind(site.0)
                 .bind(s.start)
                 .bind(s.end)
@@ -141,6 +146,7 @@ pub async fn breakdown(
     limit: i64,
 ) -> Result<Vec<Share>, StoreError> {
     let (value, detail) = by.columns();
+    let visitors = visitors("");
     let group = if detail == "NULL" {
         value.to_owned()
     } else {
@@ -150,7 +156,7 @@ pub async fn breakdown(
         .all(
             sql(format!(
                 "SELECT {value} AS value, {detail} AS detail, COUNT(*) AS visits, \
-                 COUNT(DISTINCT visitor_hash) AS visitors FROM visits \
+                 {visitors} AS visitors FROM visits \
                  WHERE site_id = $1 AND started_at >= $2 AND started_at < $3 \
                  GROUP BY {group} ORDER BY visits DESC, value LIMIT $4"
             ))
