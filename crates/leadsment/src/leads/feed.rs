@@ -3,6 +3,7 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use ipintel::Class;
 
@@ -174,22 +175,20 @@ async fn period_companies(
             store::company_visits(db, site, *range, q.country.as_deref(), q.source.as_deref())
                 .await?;
         for c in visits {
-            let e = by_id.entry(c.id).or_insert_with(|| CompanyVisits {
-                visits: 0,
-                visitors: 0,
-                engaged_ms: 0,
-                last_seen_at: 0,
-                country_hits: 0,
-                source_hits: 0,
-                pageviews: 0,
-                ..c.clone()
-            });
-            e.visits += c.visits;
-            e.visitors += c.visitors;
-            e.engaged_ms += c.engaged_ms;
-            e.last_seen_at = e.last_seen_at.max(c.last_seen_at);
-            e.country_hits += c.country_hits;
-            e.source_hits += c.source_hits;
+            match by_id.entry(c.id) {
+                Entry::Vacant(v) => {
+                    v.insert(c);
+                }
+                Entry::Occupied(mut o) => {
+                    let e = o.get_mut();
+                    e.visits += c.visits;
+                    e.visitors += c.visitors;
+                    e.engaged_ms += c.engaged_ms;
+                    e.last_seen_at = e.last_seen_at.max(c.last_seen_at);
+                    e.country_hits += c.country_hits;
+                    e.source_hits += c.source_hits;
+                }
+            }
         }
     }
     for (id, n) in pageviews {
@@ -211,7 +210,11 @@ async fn page_hits(
     let Some(page) = &q.page else {
         return Ok(HashMap::new());
     };
-    let paths = store::rollups::matching_paths(db, site, page).await?;
+    let paths: Vec<String> = store::rollups::site_paths(db, site)
+        .await?
+        .into_iter()
+        .filter(|p| page.matches(p))
+        .collect();
     let mut hits = store::rollups::path_hits(db, site, span.days, &paths, None).await?;
     for range in &span.raw {
         for (id, p) in store::company_pageviews(db, site, *range, Some(page)).await? {

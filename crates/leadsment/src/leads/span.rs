@@ -53,18 +53,6 @@ impl Span {
             raw: vec![range],
         }
     }
-
-    /// Whole UTC days only: `[first, end)`.
-    pub fn whole_days(first: i64, end: i64) -> Span {
-        Span {
-            days: (first, end),
-            raw: Vec::new(),
-        }
-    }
-
-    pub fn has_days(&self) -> bool {
-        self.days.0 < self.days.1
-    }
 }
 
 #[cfg(test)]
@@ -95,7 +83,7 @@ mod tests {
         // Today in New York (UTC-4): 04:00 UTC to 04:00 UTC tomorrow; the part after
         // midnight UTC is still to come.
         let s = Span::of((d * DAY_MS + 4 * H, (d + 1) * DAY_MS + 4 * H), now);
-        assert!(!s.has_days());
+        assert!(s.days.0 >= s.days.1, "no whole day");
         assert_eq!(s.raw, vec![(d * DAY_MS + 4 * H, (d + 1) * DAY_MS + 4 * H)]);
         // A period that ends just now is read raw at its end.
         let s = Span::of(((d - 2) * DAY_MS, now), now);
@@ -107,6 +95,6 @@ mod tests {
     fn utc_periods_need_no_raw_reads() {
         let d = 20_362;
         let s = Span::of(((d - 29) * DAY_MS, (d + 1) * DAY_MS), d * DAY_MS + H);
-        assert_eq!(s, Span::whole_days(d - 29, d + 1));
+        assert_eq!((s.days, s.raw), ((d - 29, d + 1), vec![]));
     }
 }

@@ -5,7 +5,8 @@
 use std::collections::{HashMap, HashSet};
 
 use leadsment::accounts::sites::{NewSite, Site};
-use leadsment::leads::filters::{RawFilters, parse};
+use leadsment::leads::feed::{Feed, Rows};
+use leadsment::leads::filters::{FeedQuery, RawFilters, parse};
 use leadsment::leads::period::{self, Period, Range};
 use leadsment::store::{Db, sql};
 use leadsment::tracking::model::{CompanyInfo, NewEvent};
@@ -61,6 +62,21 @@ async fn site_in(store: &Db, zone: &str) -> Site {
     leadsment::accounts::store::create_site(store, &new)
         .await
         .unwrap()
+}
+
+/// The feed of `site` for the link's `query` at `now` in `tz`, every row, with the parsed query.
+async fn feed_at(
+    store: &Db,
+    site: &Site,
+    query: &str,
+    tz: &jiff::tz::TimeZone,
+    now: i64,
+) -> (FeedQuery, Feed) {
+    let q = parse(&RawFilters::from_query(Some(query)), tz, now).unwrap();
+    let feed = leadsment::leads::feed::feed(store, site.id, &q, now, Rows::Every)
+        .await
+        .unwrap();
+    (q, feed)
 }
 
 async fn company_id(store: &Db, key: &str) -> i64 {
@@ -128,16 +144,7 @@ async fn scores_and_their_reasons_are_exact(backend: Backend) {
     assert_eq!(view.totals.pageviews, 6);
 
     // The feed scores the same way, whatever its period.
-    let q = parse(
-        &RawFilters::from_query(Some("period=7d")),
-        &jiff::tz::TimeZone::UTC,
-        now,
-    )
-    .unwrap();
-    let feed =
-        leadsment::leads::feed::feed(&store, site.id, &q, now, leadsment::leads::feed::Rows::Page)
-            .await
-            .unwrap();
+    let (_, feed) = feed_at(&store, &site, "period=7d", &jiff::tz::TimeZone::UTC, now).await;
     assert_eq!(feed.rows.len(), 1);
     assert_eq!(feed.rows[0].score, view.score);
     assert_eq!((feed.rows[0].visits, feed.rows[0].pageviews), (1, 2));
@@ -278,21 +285,14 @@ async fn every_figure_equals_a_recount_across_midnight_and_daylight_saving(backe
     assert_eq!(daily, totals.visitors + 1);
 
     // The feed's row for Acme recounts the same way.
-    let q = parse(
-        &RawFilters::from_query(Some("period=custom&from=2026-10-24&to=2026-10-26")),
+    let (_, feed) = feed_at(
+        &store,
+        &site,
+        "period=custom&from=2026-10-24&to=2026-10-26",
         &tz,
         ms("2026-10-27T12:00:00Z"),
     )
-    .unwrap();
-    let feed = leadsment::leads::feed::feed(
-        &store,
-        site.id,
-        &q,
-        ms("2026-10-27T12:00:00Z"),
-        leadsment::leads::feed::Rows::Every,
-    )
-    .await
-    .unwrap();
+    .await;
     let acme_events: Vec<NewEvent> = events
         .iter()
         .filter(|e| e.company.is_some())
@@ -356,16 +356,14 @@ async fn a_person_counts_once_per_utc_day_in_every_figure(backend: Backend) {
     );
 
     let now = day + DAY + 12 * 60 * MIN;
-    let q = parse(
-        &RawFilters::from_query(Some("period=custom&from=2026-11-09&to=2026-11-10")),
+    let (q, feed) = feed_at(
+        &store,
+        &site,
+        "period=custom&from=2026-11-09&to=2026-11-10",
         &jiff::tz::TimeZone::UTC,
         now,
     )
-    .unwrap();
-    let feed =
-        leadsment::leads::feed::feed(&store, site.id, &q, now, leadsment::leads::feed::Rows::Page)
-            .await
-            .unwrap();
+    .await;
     assert_eq!((feed.rows[0].visits, feed.rows[0].visitors), (2, 2));
     let totals =
         leadsment::leads::store::totals(&store, site.id, (q.period.start_ms, q.period.end_ms))
@@ -411,16 +409,14 @@ async fn pageviews_at_both_edges_of_a_period_west_of_utc(backend: Backend) {
     }
     let tz = jiff::tz::TimeZone::get("America/Los_Angeles").unwrap();
     let now = ms("2026-11-13T12:00:00Z");
-    let q = parse(
-        &RawFilters::from_query(Some("period=custom&from=2026-11-10&to=2026-11-11")),
+    let (_, feed) = feed_at(
+        &store,
+        &site,
+        "period=custom&from=2026-11-10&to=2026-11-11",
         &tz,
         now,
     )
-    .unwrap();
-    let feed =
-        leadsment::leads::feed::feed(&store, site.id, &q, now, leadsment::leads::feed::Rows::Page)
-            .await
-            .unwrap();
+    .await;
     let row = &feed.rows[0];
     assert_eq!((row.visits, row.visitors, row.pageviews), (1, 1, 2));
     let mut pages = row.top_pages.clone();

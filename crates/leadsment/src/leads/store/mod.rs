@@ -161,9 +161,7 @@ pub async fn activity(
     if out.is_empty() {
         return Ok(out);
     }
-    let paths: Vec<String> = db
-        .values(sql("SELECT path FROM site_paths WHERE site_id = $1").bind(site.0))
-        .await?;
+    let paths = rollups::site_paths(db, site).await?;
     for (i, rule) in PAGE_RULES.iter().enumerate() {
         let matching: Vec<String> = paths.iter().filter(|p| rule.matches(p)).cloned().collect();
         if matching.is_empty() {

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use super::{CHUNK, CompanyVisits, placeholders};
 use crate::accounts::sites::SiteId;
-use crate::leads::pattern::PathPattern;
 use crate::store::{Db, StoreError, sql};
 
 /// A company's sums over some days.
@@ -18,16 +17,6 @@ pub struct DaySums {
     pub pageviews: i64,
     pub engaged_ms: i64,
     pub last_seen_at: i64,
-}
-
-impl DaySums {
-    pub fn add(&mut self, o: &DaySums) {
-        self.visits += o.visits;
-        self.visitors += o.visitors;
-        self.pageviews += o.pageviews;
-        self.engaged_ms += o.engaged_ms;
-        self.last_seen_at = self.last_seen_at.max(o.last_seen_at);
-    }
 }
 
 const SUMS: &str = "company_id, CAST(SUM(visits) AS BIGINT) AS visits, \
@@ -67,16 +56,12 @@ pub async fn day_sums(
     Ok(rows.into_iter().map(|r| (r.company_id, r)).collect())
 }
 
-/// The paths of `site` that `pattern` matches.
-pub async fn matching_paths(
-    db: &Db,
-    site: SiteId,
-    pattern: &PathPattern,
-) -> Result<Vec<String>, StoreError> {
-    let paths: Vec<String> = db
+/// Every path of `site` with a pageview: page patterns (the feed's filter, the score's rules)
+/// are matched against these, then the matching paths' rows read.
+pub async fn site_paths(db: &Db, site: SiteId) -> Result<Vec<String>, StoreError> {
+    Ok(db
         .values(sql("SELECT path FROM site_paths WHERE site_id = $1").bind(site.0))
-        .await?;
-    Ok(paths.into_iter().filter(|p| pattern.matches(p)).collect())
+        .await?)
 }
 
 /// Pageviews of any of `paths` per company over the UTC days `[first, end)`, or the one
