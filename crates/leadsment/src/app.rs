@@ -34,6 +34,7 @@ pub struct AppInner {
     pub metrics: Arc<Metrics>,
     pub tracking: Arc<Tracking>,
     pub auth: AuthState,
+    pub leads_cache: Arc<crate::leads::cache::DayCache>,
 }
 
 impl std::ops::Deref for AppState {
@@ -61,6 +62,7 @@ impl AppState {
             metrics: Arc::new(metrics),
             tracking: Arc::new(tracking),
             auth,
+            leads_cache: Default::default(),
         })))
     }
 }
@@ -90,6 +92,7 @@ impl FromRef<AppState> for LeadsState {
         LeadsState {
             accounts: AccountsState::from_ref(state),
             ipdb: state.tracking.ipdb.clone(),
+            cache: state.leads_cache.clone(),
         }
     }
 }

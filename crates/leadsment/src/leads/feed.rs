@@ -7,12 +7,15 @@ use std::collections::hash_map::Entry;
 
 use ipintel::Class;
 
+use super::cache::DayCache;
 use super::filters::{Cursor, CursorKey, FeedQuery, Sort};
+use super::pieces::Reads;
 use super::score::{self, Score};
 use super::span::Span;
 use super::store::{self, CompanyVisits, FirstVisit};
 use crate::accounts::sites::SiteId;
 use crate::store::{Db, StoreError};
+use crate::tracking::rollups::day_of;
 
 /// Rows per page of the feed.
 pub const PAGE_SIZE: usize = 50;
@@ -56,6 +59,7 @@ pub enum Rows {
 
 pub async fn feed(
     db: &Db,
+    cache: &DayCache,
     site: SiteId,
     q: &FeedQuery,
     now_ms: i64,
@@ -66,12 +70,14 @@ pub async fn feed(
     let span = span_of(q, now_ms);
     // Later pages score at the first page's time (never later than now).
     let now_ms = q.cursor.as_ref().map_or(now_ms, |c| c.now.clamp(0, now_ms));
-    // Three reads at once, on the pool's connections.
-    let (companies, hits, activity) = futures_util::try_join!(
-        period_companies(db, site, &span, q),
-        page_hits(db, site, &span, q),
-        store::activity(db, site, score::window(now_ms), None),
-    )?;
+    let window = score::window(now_ms);
+    let reads = Reads::new(db, cache, site, days_read(&span, window)).await?;
+    let companies = period_companies(&reads, &span, q).await?;
+    let activity = reads.activity(window).await?;
+    let hits = match &q.page {
+        Some(page) => reads.page_hits(&span, page).await?,
+        None => HashMap::new(),
+    };
     let companies = keep_matching(companies, q);
 
     let mut all: Vec<FeedRow> = companies
@@ -124,10 +130,17 @@ pub async fn feed(
     };
 
     let shown: Vec<i64> = main.iter().chain(&hosting).map(|r| r.company_id).collect();
-    let (mut tops, mut firsts) = futures_util::try_join!(
-        store::top_pages(db, site, &span, &shown, 3),
-        store::first_visits(db, site, &shown),
-    )?;
+    let (mut tops, mut firsts) = match rows {
+        // A page's companies' pages are kept piece by piece; every row of a CSV is not.
+        Rows::Page => futures_util::try_join!(
+            reads.top_pages(&span, &shown, 3),
+            store::first_visits(db, site, &shown),
+        )?,
+        Rows::Every => futures_util::try_join!(
+            store::top_pages(db, site, &span, &shown, 3),
+            store::first_visits(db, site, &shown),
+        )?,
+    };
     for r in main.iter_mut().chain(hosting.iter_mut()) {
         r.top_pages = tops.remove(&r.company_id).unwrap_or_default();
         r.first = firsts.remove(&r.company_id);
@@ -145,25 +158,80 @@ pub async fn feed(
 /// feed filtered by them reads the period's visits.
 fn span_of(q: &FeedQuery, now_ms: i64) -> Span {
     let period = (q.period.start_ms, q.period.end_ms);
-    if q.country.is_some() || q.source.is_some() {
+    if raw_filters(q) {
         Span::raw(period)
     } else {
         Span::of(period, now_ms)
     }
 }
 
-/// Every company with a visit that started in the period, with its sums: the whole UTC days'
-/// from the rollups, the edges' from the raw visits and events.
+fn raw_filters(q: &FeedQuery) -> bool {
+    q.country.is_some() || q.source.is_some()
+}
+
+/// The UTC days a feed reads: its span's and the score's window.
+fn days_read(span: &Span, window: (i64, i64)) -> (i64, i64) {
+    let (mut first, mut end) = window;
+    if span.days.0 < span.days.1 {
+        first = first.min(span.days.0);
+        end = end.max(span.days.1);
+    }
+    for (a, b) in &span.raw {
+        first = first.min(day_of(*a));
+        end = end.max(day_of(*b - 1) + 1);
+    }
+    (first, end)
+}
+
+/// Every company with a visit that started in the period, with its sums: kept pieces of whole
+/// UTC days (the rollups) and of the edges (the raw tables), or, filtered by a visit's
+/// country or source, the period's visits.
 async fn period_companies(
+    reads: &Reads<'_>,
+    span: &Span,
+    q: &FeedQuery,
+) -> Result<Vec<CompanyVisits>, StoreError> {
+    if raw_filters(q) {
+        return raw_period_companies(reads.db, reads.site, span, q).await;
+    }
+    let sums = reads.span_sums(span).await?;
+    let ids: Vec<i64> = sums
+        .iter()
+        .filter(|(_, s)| s.visits > 0)
+        .map(|(id, _)| *id)
+        .collect();
+    let companies = reads.companies(&ids).await?;
+    Ok(ids
+        .into_iter()
+        .filter_map(|id| {
+            let (c, s) = (companies.get(&id)?, sums.get(&id)?);
+            Some(CompanyVisits {
+                id,
+                name: c.name.clone(),
+                domain: c.domain.clone(),
+                country: c.country.clone(),
+                class: c.class.clone(),
+                visits: s.visits,
+                visitors: s.visitors,
+                engaged_ms: s.engaged_ms,
+                last_seen_at: s.last_seen_at,
+                country_hits: 0,
+                source_hits: 0,
+                pageviews: s.pageviews,
+            })
+        })
+        .collect())
+}
+
+/// Every company with a visit that started in `span` (read raw), with what the country and
+/// source filters ask of it.
+async fn raw_period_companies(
     db: &Db,
     site: SiteId,
     span: &Span,
     q: &FeedQuery,
 ) -> Result<Vec<CompanyVisits>, StoreError> {
     let mut by_id: HashMap<i64, CompanyVisits> = HashMap::new();
-    for c in store::rollups::company_days(db, site, span.days).await? {
-        by_id.insert(c.id, c);
-    }
     // Pageviews are added once every company of every piece is in: a company may have
     // pageviews at the start and its first visit at the end.
     let mut pageviews: HashMap<i64, i64> = HashMap::new();
@@ -197,31 +265,6 @@ async fn period_companies(
         }
     }
     Ok(by_id.into_values().filter(|c| c.visits > 0).collect())
-}
-
-/// Pageviews matching the page filter, per company: the rollups' rows of the site's paths that
-/// match, and the edges' events.
-async fn page_hits(
-    db: &Db,
-    site: SiteId,
-    span: &Span,
-    q: &FeedQuery,
-) -> Result<HashMap<i64, i64>, StoreError> {
-    let Some(page) = &q.page else {
-        return Ok(HashMap::new());
-    };
-    let paths: Vec<String> = store::rollups::site_paths(db, site)
-        .await?
-        .into_iter()
-        .filter(|p| page.matches(p))
-        .collect();
-    let mut hits = store::rollups::path_hits(db, site, span.days, &paths, None).await?;
-    for range in &span.raw {
-        for (id, p) in store::company_pageviews(db, site, *range, Some(page)).await? {
-            *hits.entry(id).or_default() += p.page_hits;
-        }
-    }
-    Ok(hits)
 }
 
 /// Class, country, source and the name or domain searched.

@@ -3,6 +3,7 @@
 //! score. It reads `tracking`'s tables and `accounts`' sites and writes nothing; neither of
 //! them imports it ([leads.md](../../../../docs/leads.md)).
 
+pub mod cache;
 pub mod company;
 pub mod feed;
 pub mod filters;
@@ -10,6 +11,7 @@ pub mod overview;
 pub mod pages;
 pub mod pattern;
 pub mod period;
+pub mod pieces;
 pub mod score;
 pub mod span;
 pub mod store;
@@ -27,6 +29,8 @@ use crate::ipdb::IpDb;
 pub struct LeadsState {
     pub accounts: AccountsState,
     pub ipdb: Arc<IpDb>,
+    /// What the pages keep of the site's days ([`cache`]).
+    pub cache: Arc<cache::DayCache>,
 }
 
 impl FromRef<LeadsState> for AccountsState {

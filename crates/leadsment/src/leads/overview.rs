@@ -1,10 +1,18 @@
 //! A site's overview for a period: totals against the period before, the time series, the
 //! top pages and the breakdowns of visits. The queries run side by side.
 
-use super::period::{self, Bucket, Period};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::cache::DayCache;
+use super::period::{Bucket, Period};
+use super::pieces::Reads;
+use super::pieces::site::{self, SitePiece};
+use super::span::Span;
 use super::store::{self, By, PageShare, Share, Totals};
 use crate::accounts::sites::SiteId;
 use crate::store::{Db, StoreError};
+use crate::tracking::rollups::day_of;
 
 /// What the overview's lists break visits down by, in page order.
 pub const BREAKDOWNS: [By; 5] = [
@@ -16,7 +24,7 @@ pub const BREAKDOWNS: [By; 5] = [
 ];
 
 /// Rows per list.
-const LIST_ROWS: i64 = 10;
+const LIST_ROWS: usize = 10;
 
 /// Why a site shows nothing, and so what to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,24 +48,42 @@ pub struct Overview {
 
 /// The overview of `p` as seen at `now_ms`. A period that has not ended yet (today, the last
 /// 7 days) is compared with the same stretch of the period before: today until 09:00 against
-/// yesterday until 09:00, not against all of yesterday.
+/// yesterday until 09:00, not against all of yesterday. Every figure is a sum of the pieces of
+/// UTC days the [`DayCache`] keeps ([`pieces::site`]).
 pub async fn overview(
     db: &Db,
+    cache: &DayCache,
     site: SiteId,
     p: &Period,
     now_ms: i64,
 ) -> Result<Overview, StoreError> {
-    let range = (p.start_ms, p.end_ms);
     let prev = p.previous();
     let prev_end = if now_ms < p.end_ms {
         (prev.start_ms + (now_ms - p.start_ms).max(0)).min(prev.end_ms)
     } else {
         prev.end_ms
     };
-    let (now, before) = futures_util::try_join!(
-        store::totals(db, site, range),
-        store::totals(db, site, (prev.start_ms, prev_end)),
-    )?;
+    let now_ranges = site::ranges(&Span::of((p.start_ms, p.end_ms), now_ms));
+    let prev_ranges = site::ranges(&Span::of((prev.start_ms, prev_end), now_ms));
+    let days = now_ranges
+        .iter()
+        .chain(&prev_ranges)
+        .fold((i64::MAX, i64::MIN), |(a, b), r| {
+            (a.min(day_of(r.0)), b.max(day_of(r.1 - 1) + 1))
+        });
+    let reads = Reads::new(db, cache, site, days).await?;
+    let mut now_pieces = Vec::with_capacity(now_ranges.len());
+    for r in &now_ranges {
+        now_pieces.push((*r, reads.site_piece(*r).await?));
+    }
+    let mut before = Totals::default();
+    for r in &prev_ranges {
+        add(&mut before, &reads.site_piece(*r).await?.totals);
+    }
+    let mut now = Totals::default();
+    for (_, piece) in &now_pieces {
+        add(&mut now, &piece.totals);
+    }
     let mut out = Overview {
         now,
         before,
@@ -75,17 +101,81 @@ pub async fn overview(
         });
         return Ok(out);
     }
-    let segments = period::segments(&out.buckets);
-    let breakdowns = futures_util::future::try_join_all(
-        BREAKDOWNS.map(|by| store::breakdown(db, site, range, by, LIST_ROWS)),
-    );
-    let (series, pages, breakdowns) = futures_util::try_join!(
-        store::series(db, site, &segments, out.buckets.len()),
-        store::top_paths(db, site, range, LIST_ROWS),
-        breakdowns,
-    )?;
+    let mut series = vec![Totals::default(); out.buckets.len()];
+    for (b, bucket) in out.buckets.iter().enumerate() {
+        for (r, _) in &now_pieces {
+            let part = (bucket.start.max(r.0), bucket.end.min(r.1));
+            if part.0 < part.1 {
+                add(&mut series[b], &reads.site_part(*r, part).await?);
+            }
+        }
+    }
     out.series = series;
-    out.pages = pages;
-    out.breakdowns = BREAKDOWNS.into_iter().zip(breakdowns).collect();
+    out.pages = top_pages(&now_pieces);
+    out.breakdowns = BREAKDOWNS
+        .into_iter()
+        .map(|by| (by, breakdown(&now_pieces, by)))
+        .collect();
     Ok(out)
+}
+
+fn add(into: &mut Totals, t: &Totals) {
+    into.visits += t.visits;
+    into.visitors += t.visitors;
+    into.business_visits += t.business_visits;
+    into.pageviews += t.pageviews;
+}
+
+type Pieces = [((i64, i64), Arc<SitePiece>)];
+
+/// The most viewed pages of the pieces.
+fn top_pages(pieces: &Pieces) -> Vec<PageShare> {
+    let mut sums: HashMap<&str, (i64, i64)> = HashMap::new();
+    for (_, p) in pieces {
+        for (path, (views, visits)) in &p.paths {
+            let s = sums.entry(path.as_str()).or_default();
+            s.0 += views;
+            s.1 += visits;
+        }
+    }
+    let mut pages: Vec<PageShare> = sums
+        .into_iter()
+        .map(|(path, (pageviews, visits))| PageShare {
+            path: path.to_owned(),
+            pageviews,
+            visits,
+        })
+        .collect();
+    pages.sort_by(|a, b| {
+        b.pageviews
+            .cmp(&a.pageviews)
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    pages.truncate(LIST_ROWS);
+    pages
+}
+
+/// The largest groups of the pieces' visits by `by`.
+fn breakdown(pieces: &Pieces, by: By) -> Vec<Share> {
+    let i = site::BY.iter().position(|b| *b == by).unwrap_or(0);
+    let mut sums: HashMap<&(Option<String>, Option<String>), (i64, i64)> = HashMap::new();
+    for (_, p) in pieces {
+        for (value, (visits, visitors)) in &p.breakdowns[i] {
+            let s = sums.entry(value).or_default();
+            s.0 += visits;
+            s.1 += visitors;
+        }
+    }
+    let mut rows: Vec<Share> = sums
+        .into_iter()
+        .map(|((value, detail), (visits, visitors))| Share {
+            value: value.clone(),
+            detail: detail.clone(),
+            visits,
+            visitors,
+        })
+        .collect();
+    rows.sort_by(|a, b| b.visits.cmp(&a.visits).then_with(|| a.value.cmp(&b.value)));
+    rows.truncate(LIST_ROWS);
+    rows
 }

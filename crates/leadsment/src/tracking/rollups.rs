@@ -10,6 +10,9 @@
 //!   hash of its latest event (after midnight the new day's hash), so when a batch moves a
 //!   visit to another hash, its count moves too.
 //! - `company_paths`, `site_paths`: pageviews per path, day and company; the site's paths.
+//! - `site_days`: each day the batch touched, with or without a company (a visit's start day,
+//!   an event's day), gets the batch's random version: what the dashboard keeps of a day stays
+//!   good while the version does.
 //!
 //! Visits and events without a company are in none of them (the dashboard's companies are
 //! what they serve). Retention, when it comes, deletes whole UTC days of the raw tables and of
@@ -56,6 +59,8 @@ pub struct Rollups {
     pub visitors: BTreeMap<(i64, i64, i64, i64), i64>,
     pub paths: BTreeMap<(i64, String, i64, i64), i64>,
     pub site_paths: BTreeSet<(i64, String)>,
+    /// (site, day) of every day the batch changes.
+    pub touched: BTreeSet<(i64, i64)>,
 }
 
 impl Rollups {
@@ -64,6 +69,7 @@ impl Rollups {
     pub fn of(plan: &VisitPlan<'_>, stored: &HashMap<i64, StoredVisit>) -> Rollups {
         let mut r = Rollups::default();
         for v in &plan.new_visits {
+            r.touched.insert((v.first.site_id.0, day_of(v.first.ts)));
             let Some(company) = v.company_id else {
                 continue;
             };
@@ -80,6 +86,7 @@ impl Rollups {
             let Some(s) = stored.get(id) else {
                 continue;
             };
+            r.touched.insert((s.site_id, day_of(s.started_at)));
             let Some(company) = s.company_id else {
                 continue;
             };
@@ -104,6 +111,7 @@ impl Rollups {
         }
         for row in &plan.rows {
             let e = row.event;
+            r.touched.insert((e.site_id.0, day_of(e.ts)));
             if e.name != "pageview" {
                 continue;
             }

@@ -5,9 +5,11 @@
 use std::collections::{HashMap, HashSet};
 
 use leadsment::accounts::sites::{NewSite, Site};
+use leadsment::leads::cache::DayCache;
 use leadsment::leads::feed::{Feed, Rows};
 use leadsment::leads::filters::{FeedQuery, RawFilters, parse};
 use leadsment::leads::period::{self, Period, Range};
+use leadsment::leads::store::Totals;
 use leadsment::store::{Db, sql};
 use leadsment::tracking::model::{CompanyInfo, NewEvent};
 
@@ -73,9 +75,10 @@ async fn feed_at(
     now: i64,
 ) -> (FeedQuery, Feed) {
     let q = parse(&RawFilters::from_query(Some(query)), tz, now).unwrap();
-    let feed = leadsment::leads::feed::feed(store, site.id, &q, now, Rows::Every)
-        .await
-        .unwrap();
+    let feed =
+        leadsment::leads::feed::feed(store, &Default::default(), site.id, &q, now, Rows::Every)
+            .await
+            .unwrap();
     (q, feed)
 }
 
@@ -218,24 +221,6 @@ async fn every_figure_equals_a_recount_across_midnight_and_daylight_saving(backe
         ev(&site, ms("2026-10-26T23:00:00Z"), 16, "pageview", "/f", a()),
     ];
     ingest_fresh(&store, events.clone()).await;
-    // Each visit's start and visitor, from the raw events: a visit is one hash's run of
-    // events with no gap over 30 minutes.
-    let mut starts: HashMap<i64, (i64, i64)> = HashMap::new();
-    let mut last: HashMap<i64, i64> = HashMap::new();
-    let mut n = 0;
-    let mut current: HashMap<i64, i64> = HashMap::new();
-    for e in &events {
-        let fresh = last
-            .get(&e.visitor_hash)
-            .is_none_or(|t| e.ts - t > 30 * MIN);
-        if fresh {
-            n += 1;
-            current.insert(e.visitor_hash, n);
-            starts.insert(n, (e.ts, e.visitor_hash));
-        }
-        last.insert(e.visitor_hash, e.ts);
-    }
-
     let tz = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
     let p = Period::of(
         Range::Custom {
@@ -248,11 +233,75 @@ async fn every_figure_equals_a_recount_across_midnight_and_daylight_saving(backe
     let buckets = p.buckets();
     assert_eq!(buckets.len(), 3);
     assert_eq!(buckets[1].end - buckets[1].start, 25 * 3_600_000);
-    let series = leadsment::leads::store::series(&store, site.id, &period::segments(&buckets), 3)
+    // One cache for every read: what it keeps of a day must not outlive the day's changes.
+    let cache = DayCache::default();
+    let series = assert_recounts(&store, &cache, &site, &events, &p).await;
+    assert_eq!(
+        series.iter().map(|t| t.pageviews).collect::<Vec<_>>(),
+        [1, 5, 2],
+        "24th: 23:50; 25th: 00:10, 00:30, 02:30 twice, 23:30; 26th: 00:10, 12:00"
+    );
+    // Visitors are distinct over the period, not the sum of the days: hash 14 came on the
+    // 25th and the 26th (local), in one UTC day.
+    let daily: i64 = series.iter().map(|t| t.visitors).sum();
+    let whole = period::Bucket {
+        start: p.start_ms,
+        end: p.end_ms,
+        label: String::new(),
+    };
+    let (_, visitors, _) = recount(&events, &visit_starts(&events), &whole);
+    assert_eq!(daily, visitors + 1);
+
+    // Later traffic on days already read, at both edges and inside: read again through the
+    // same cache, every figure follows.
+    let later = vec![
+        ev(&site, ms("2026-10-24T22:40:00Z"), 20, "pageview", "/g", a()),
+        ev(&site, ms("2026-10-25T12:00:00Z"), 21, "pageview", "/", a()),
+        ev(&site, ms("2026-10-25T12:05:00Z"), 21, "pageview", "/h", a()),
+        ev(&site, ms("2026-10-26T22:30:00Z"), 22, "pageview", "/", None),
+    ];
+    ingest_fresh(&store, later.clone()).await;
+    let mut events = events;
+    events.extend(later);
+    events.sort_by_key(|e| e.ts);
+    assert_recounts(&store, &cache, &site, &events, &p).await;
+}
+
+/// Each visit's start and visitor, from the raw events: a visit is one hash's run of events
+/// with no gap over 30 minutes.
+fn visit_starts(events: &[NewEvent]) -> HashMap<i64, (i64, i64)> {
+    let mut starts: HashMap<i64, (i64, i64)> = HashMap::new();
+    let mut last: HashMap<i64, i64> = HashMap::new();
+    let mut n = 0;
+    for e in events {
+        let fresh = last
+            .get(&e.visitor_hash)
+            .is_none_or(|t| e.ts - t > 30 * MIN);
+        if fresh {
+            n += 1;
+            starts.insert(n, (e.ts, e.visitor_hash));
+        }
+        last.insert(e.visitor_hash, e.ts);
+    }
+    starts
+}
+
+/// The overview's series and totals and Acme's feed row for `p`, read through `cache`, equal
+/// a recount of `events`. Returns the series.
+async fn assert_recounts(
+    store: &Db,
+    cache: &DayCache,
+    site: &Site,
+    events: &[NewEvent],
+    p: &Period,
+) -> Vec<Totals> {
+    let starts = visit_starts(events);
+    let read_at = ms("2026-10-27T12:00:00Z");
+    let overview = leadsment::leads::overview::overview(store, cache, site.id, p, read_at)
         .await
         .unwrap();
-    for (b, got) in buckets.iter().zip(&series) {
-        let (visits, visitors, views) = recount(&events, &starts, b);
+    for (b, got) in p.buckets().iter().zip(&overview.series) {
+        let (visits, visitors, views) = recount(events, &starts, b);
         assert_eq!(
             (got.visits, got.visitors, got.pageviews),
             (visits, visitors, views),
@@ -260,39 +309,29 @@ async fn every_figure_equals_a_recount_across_midnight_and_daylight_saving(backe
             b.label
         );
     }
-    assert_eq!(
-        series.iter().map(|t| t.pageviews).collect::<Vec<_>>(),
-        [1, 5, 2],
-        "24th: 23:50; 25th: 00:10, 00:30, 02:30 twice, 23:30; 26th: 00:10, 12:00"
-    );
-
     let whole = period::Bucket {
         start: p.start_ms,
         end: p.end_ms,
         label: String::new(),
     };
-    let totals = leadsment::leads::store::totals(&store, site.id, (p.start_ms, p.end_ms))
-        .await
-        .unwrap();
-    let (visits, visitors, views) = recount(&events, &starts, &whole);
+    let totals = overview.now;
+    let (visits, visitors, views) = recount(events, &starts, &whole);
     assert_eq!(
         (totals.visits, totals.visitors, totals.pageviews),
         (visits, visitors, views)
     );
-    // Visitors are distinct over the period, not the sum of the days: hash 14 came on the
-    // 25th and the 26th (local), in one UTC day.
-    let daily: i64 = series.iter().map(|t| t.visitors).sum();
-    assert_eq!(daily, totals.visitors + 1);
 
     // The feed's row for Acme recounts the same way.
-    let (_, feed) = feed_at(
-        &store,
-        &site,
-        "period=custom&from=2026-10-24&to=2026-10-26",
+    let tz = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+    let q = parse(
+        &RawFilters::from_query(Some("period=custom&from=2026-10-24&to=2026-10-26")),
         &tz,
-        ms("2026-10-27T12:00:00Z"),
+        read_at,
     )
-    .await;
+    .unwrap();
+    let feed = leadsment::leads::feed::feed(store, cache, site.id, &q, read_at, Rows::Page)
+        .await
+        .unwrap();
     let acme_events: Vec<NewEvent> = events
         .iter()
         .filter(|e| e.company.is_some())
@@ -313,6 +352,7 @@ async fn every_figure_equals_a_recount_across_midnight_and_daylight_saving(backe
         (row.visits, row.visitors, row.pageviews),
         (visits, visitors, views)
     );
+    overview.series
 }
 
 /// A visit that runs past UTC midnight takes the new day's hash; the same person's next visit
@@ -356,7 +396,7 @@ async fn a_person_counts_once_per_utc_day_in_every_figure(backend: Backend) {
     );
 
     let now = day + DAY + 12 * 60 * MIN;
-    let (q, feed) = feed_at(
+    let (_, feed) = feed_at(
         &store,
         &site,
         "period=custom&from=2026-11-09&to=2026-11-10",
@@ -365,10 +405,12 @@ async fn a_person_counts_once_per_utc_day_in_every_figure(backend: Backend) {
     )
     .await;
     assert_eq!((feed.rows[0].visits, feed.rows[0].visitors), (2, 2));
-    let totals =
-        leadsment::leads::store::totals(&store, site.id, (q.period.start_ms, q.period.end_ms))
-            .await
-            .unwrap();
+    let p = Period::of(Range::Last(30), &jiff::tz::TimeZone::UTC, now);
+    let cache = DayCache::default();
+    let totals = leadsment::leads::overview::overview(&store, &cache, site.id, &p, now)
+        .await
+        .unwrap()
+        .now;
     assert_eq!((totals.visits, totals.visitors), (2, 2));
     let id = company_id(&store, "domain:acme.example").await;
     let view = leadsment::leads::company::company(&store, site.id, id, now, 50)

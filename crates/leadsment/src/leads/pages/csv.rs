@@ -51,7 +51,15 @@ pub async fn download(
             .join("; ");
         AppError::bad_request("invalid_filter", message).with_field(errors[0].field)
     })?;
-    let feed = feed::feed(&state.accounts.db, site.id, &q, now, Rows::Every).await?;
+    let feed = feed::feed(
+        &state.accounts.db,
+        &state.cache,
+        site.id,
+        &q,
+        now,
+        Rows::Every,
+    )
+    .await?;
     let mut out = CsvOut::new(Vec::new());
     let write = |out: &mut CsvOut<Vec<u8>>| -> csv::Result<()> {
         out.header(&COLUMNS)?;

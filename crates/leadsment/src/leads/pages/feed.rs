@@ -134,7 +134,15 @@ pub async fn page(
             return page::render(StatusCode::BAD_REQUEST, &view);
         }
     };
-    let feed = feed::feed(&state.accounts.db, view.site.id, &q, now, Rows::Page).await?;
+    let feed = feed::feed(
+        &state.accounts.db,
+        &state.cache,
+        view.site.id,
+        &q,
+        now,
+        Rows::Page,
+    )
+    .await?;
     fill(&mut view, &q, feed, now, &tz);
     page::ok(&view)
 }

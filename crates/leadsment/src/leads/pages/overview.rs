@@ -115,7 +115,7 @@ pub async fn page(
 }
 
 async fn fill(state: &LeadsState, view: &mut OverviewPage, p: &Period) -> Result<(), AppError> {
-    let o = overview::overview(&state.accounts.db, view.site.id, p, now_ms()).await?;
+    let o = overview::overview(&state.accounts.db, &state.cache, view.site.id, p, now_ms()).await?;
     view.period_key = p.range.key();
     view.period_label = p.label();
     if let crate::leads::period::Range::Custom { from, to } = &p.range {

@@ -199,8 +199,8 @@ pub async fn top_pages(
         add(id, path, n);
     }
     for range in &span.raw {
-        for r in raw_company_paths(db, site, *range, companies).await? {
-            add(r.company_id, r.path, r.pageviews);
+        for (id, path, n) in raw_company_paths(db, site, *range, companies).await? {
+            add(id, path, n);
         }
     }
     Ok(counts
@@ -215,12 +215,12 @@ pub async fn top_pages(
 }
 
 /// Pageviews per path in `[start, end)` of each of `companies`, from the raw events.
-async fn raw_company_paths(
+pub async fn raw_company_paths(
     db: &Db,
     site: SiteId,
     (start, end): (i64, i64),
     companies: &[i64],
-) -> Result<Vec<PathCount>, StoreError> {
+) -> Result<Vec<(i64, String, i64)>, StoreError> {
     let mut out = Vec::new();
     for chunk in companies.chunks(CHUNK) {
         let mut q = sql(format!(
@@ -235,7 +235,23 @@ async fn raw_company_paths(
         for id in chunk {
             q = q.bind(*id);
         }
-        out.extend(db.all::<PathCount>(q).await?);
+        out.extend(db.all::<(i64, String, i64)>(q).await?);
+    }
+    Ok(out)
+}
+
+/// The companies of `ids`.
+pub async fn companies(db: &Db, ids: &[i64]) -> Result<Vec<Company>, StoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let mut q = sql(format!(
+            "SELECT id, name, org, domain, asn, country, class FROM companies WHERE id IN ({})",
+            placeholders(1, chunk.len())
+        ));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        out.extend(db.all::<Company>(q).await?);
     }
     Ok(out)
 }

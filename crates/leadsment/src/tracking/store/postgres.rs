@@ -382,6 +382,18 @@ async fn write_rollups(
         .execute(&mut **tx)
         .await?;
     }
+    if !r.touched.is_empty() {
+        sqlx::query(
+            "INSERT INTO site_days (site_id, day, version) SELECT k.site_id, k.day, $3 \
+             FROM UNNEST($1::bigint[], $2::bigint[]) AS k (site_id, day) \
+             ON CONFLICT (site_id, day) DO UPDATE SET version = excluded.version",
+        )
+        .bind(r.touched.iter().map(|k| k.0).collect::<Vec<_>>())
+        .bind(r.touched.iter().map(|k| k.1).collect::<Vec<_>>())
+        .bind(rand::random::<i64>())
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }
 

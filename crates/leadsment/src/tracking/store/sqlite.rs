@@ -281,6 +281,14 @@ fn write_rollups(tx: &Connection, r: &mut Rollups) -> rusqlite::Result<()> {
     for (site, p) in &r.site_paths {
         site_path.execute(params![site, p])?;
     }
+    let mut touched = tx.prepare_cached(
+        "INSERT INTO site_days (site_id, day, version) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (site_id, day) DO UPDATE SET version = excluded.version",
+    )?;
+    let version: i64 = rand::random();
+    for (site, d) in &r.touched {
+        touched.execute(params![site, d, version])?;
+    }
     Ok(())
 }
 

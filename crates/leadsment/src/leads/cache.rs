@@ -1,0 +1,314 @@
+//! What the dashboard keeps of a site's days between requests, in this process.
+//!
+//! Every figure the dashboard shows is a sum over pieces of a UTC day: a whole day, or the
+//! hours of one at a period's local edge. A piece read once stays good while its day's
+//! version (`site_days`, which the event writer changes in the transaction of every batch
+//! that touches the day) stays the same, so a page reads the versions of its days (one small
+//! query), then only the pieces whose day changed since: on a live site, today's.
+//!
+//! Exact on every node: a node that has not seen another's batch reads the new version before
+//! it reads the day, and the versions are read before the pieces, so a piece is never kept
+//! under a version newer than what it counts. Companies are kept too: their rows are only
+//! ever inserted.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::store::Company;
+use crate::accounts::sites::SiteId;
+use crate::store::{Db, StoreError, sql};
+use crate::tracking::rollups::DAY_MS;
+
+/// How much the cache holds before it lets the least recently used pieces go, in (roughly)
+/// bytes: a site with 10 million events a month keeps about 2 MB a day.
+pub const DEFAULT_BUDGET: usize = 512 << 20;
+/// Companies kept at most (about 200 bytes each); past it they are read again.
+const MAX_COMPANIES: usize = 1_000_000;
+
+/// A piece: of which site, what it holds (`kind`), which stretch, and anything else it
+/// depends on (a page pattern, a company).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub site: i64,
+    pub kind: &'static str,
+    pub start: i64,
+    pub end: i64,
+    pub extra: String,
+}
+
+impl Key {
+    pub fn new(site: SiteId, kind: &'static str, (start, end): (i64, i64)) -> Key {
+        Key {
+            site: site.0,
+            kind,
+            start,
+            end,
+            extra: String::new(),
+        }
+    }
+
+    pub fn with(mut self, extra: impl Into<String>) -> Key {
+        self.extra = extra.into();
+        self
+    }
+}
+
+struct Entry {
+    version: Option<i64>,
+    value: Arc<dyn Any + Send + Sync>,
+    weight: usize,
+    used: u64,
+}
+
+/// The versions of a site's days, as read for one page.
+#[derive(Debug, Clone, Default)]
+pub struct Versions(HashMap<i64, i64>);
+
+impl Versions {
+    /// The version of the UTC day holding `ts_ms` (`None`: nothing was ever written there).
+    pub fn at(&self, ts_ms: i64) -> Option<i64> {
+        self.of_day(ts_ms.div_euclid(DAY_MS))
+    }
+
+    pub fn of_day(&self, day: i64) -> Option<i64> {
+        self.0.get(&day).copied()
+    }
+}
+
+pub struct DayCache {
+    entries: Mutex<HashMap<Key, Entry>>,
+    budget: usize,
+    clock: AtomicU64,
+    loads: AtomicU64,
+    companies: Mutex<HashMap<i64, Arc<Company>>>,
+}
+
+impl Default for DayCache {
+    fn default() -> DayCache {
+        DayCache::new(DEFAULT_BUDGET)
+    }
+}
+
+impl DayCache {
+    pub fn new(budget: usize) -> DayCache {
+        DayCache {
+            entries: Mutex::new(HashMap::new()),
+            budget,
+            clock: AtomicU64::new(0),
+            loads: AtomicU64::new(0),
+            companies: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The versions of `site`'s UTC days `[first, end)`.
+    pub async fn versions(
+        &self,
+        db: &Db,
+        site: SiteId,
+        (first, end): (i64, i64),
+    ) -> Result<Versions, StoreError> {
+        let rows: Vec<(i64, i64)> = db
+            .all(
+                sql(
+                    "SELECT day, version FROM site_days WHERE site_id = $1 AND day >= $2 \
+                     AND day < $3",
+                )
+                .bind(site.0)
+                .bind(first)
+                .bind(end),
+            )
+            .await?;
+        Ok(Versions(rows.into_iter().collect()))
+    }
+
+    /// The piece under `key` if it was read at `version`; otherwise `load`'s, kept.
+    pub async fn get<V, F>(
+        &self,
+        key: Key,
+        version: Option<i64>,
+        weight: impl FnOnce(&V) -> usize,
+        load: F,
+    ) -> Result<Arc<V>, StoreError>
+    where
+        V: Any + Send + Sync,
+        F: Future<Output = Result<V, StoreError>>,
+    {
+        let now = self.clock.fetch_add(1, Ordering::Relaxed);
+        if let Some(hit) = self.lookup::<V>(&key, version, now) {
+            return Ok(hit);
+        }
+        let value = Arc::new(load.await?);
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        let w = weight(&value) + 64;
+        let mut entries = self.lock();
+        entries.insert(
+            key,
+            Entry {
+                version,
+                value: value.clone(),
+                weight: w,
+                used: now,
+            },
+        );
+        self.shed(&mut entries);
+        Ok(value)
+    }
+
+    /// The piece under `key` if it was read at `version`.
+    pub fn peek<V: Any + Send + Sync>(&self, key: &Key, version: Option<i64>) -> Option<Arc<V>> {
+        let now = self.clock.fetch_add(1, Ordering::Relaxed);
+        self.lookup(key, version, now)
+    }
+
+    /// Keeps `value` under `key`, read at `version`.
+    pub fn put<V: Any + Send + Sync>(
+        &self,
+        key: Key,
+        version: Option<i64>,
+        value: V,
+        weight: usize,
+    ) {
+        let now = self.clock.fetch_add(1, Ordering::Relaxed);
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        let mut entries = self.lock();
+        entries.insert(
+            key,
+            Entry {
+                version,
+                value: Arc::new(value),
+                weight: weight + 64,
+                used: now,
+            },
+        );
+        self.shed(&mut entries);
+    }
+
+    /// The companies of `ids` already kept, and the ids of the others.
+    pub fn companies(&self, ids: &[i64]) -> (HashMap<i64, Arc<Company>>, Vec<i64>) {
+        let kept = self.companies.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for id in ids {
+            match kept.get(id) {
+                Some(c) => {
+                    out.insert(*id, c.clone());
+                }
+                None => missing.push(*id),
+            }
+        }
+        (out, missing)
+    }
+
+    pub fn remember_company(&self, c: Arc<Company>) {
+        let mut kept = self.companies.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() >= MAX_COMPANIES {
+            kept.clear();
+        }
+        kept.insert(c.id, c);
+    }
+
+    /// How many pieces were read from the database since the start.
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
+    }
+
+    /// Forgets everything (the benchmark's cold reads).
+    pub fn clear(&self) {
+        self.lock().clear();
+        self.companies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    fn lookup<V: Any + Send + Sync>(
+        &self,
+        key: &Key,
+        version: Option<i64>,
+        now: u64,
+    ) -> Option<Arc<V>> {
+        let mut entries = self.lock();
+        let e = entries.get_mut(key)?;
+        if e.version != version {
+            return None;
+        }
+        e.used = now;
+        e.value.clone().downcast::<V>().ok()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
+        // A panic while holding the lock leaves a map that is still whole.
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops the least recently used pieces until the rest fit the budget.
+    fn shed(&self, entries: &mut HashMap<Key, Entry>) {
+        let total: usize = entries.values().map(|e| e.weight).sum();
+        if total <= self.budget {
+            return;
+        }
+        let mut by_use: Vec<(u64, Key, usize)> = entries
+            .iter()
+            .map(|(k, e)| (e.used, k.clone(), e.weight))
+            .collect();
+        by_use.sort_by_key(|(used, _, _)| *used);
+        let mut over = total - self.budget * 3 / 4;
+        for (_, key, weight) in by_use {
+            if over == 0 {
+                break;
+            }
+            entries.remove(&key);
+            over = over.saturating_sub(weight);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(start: i64) -> Key {
+        Key::new(SiteId(1), "test", (start, start + 1))
+    }
+
+    #[tokio::test]
+    async fn a_piece_is_read_again_when_its_version_changes() {
+        let cache = DayCache::new(1 << 20);
+        let read = |n: i64| async move { Ok::<i64, StoreError>(n) };
+        assert_eq!(
+            *cache.get(key(0), Some(1), |_| 8, read(10)).await.unwrap(),
+            10
+        );
+        assert_eq!(
+            *cache.get(key(0), Some(1), |_| 8, read(11)).await.unwrap(),
+            10
+        );
+        assert_eq!(
+            *cache.get(key(0), Some(2), |_| 8, read(12)).await.unwrap(),
+            12
+        );
+        assert_eq!(*cache.get(key(0), None, |_| 8, read(13)).await.unwrap(), 13);
+        assert_eq!(cache.loads(), 3);
+    }
+
+    #[tokio::test]
+    async fn the_least_recently_used_go_first_when_over_budget() {
+        let cache = DayCache::new(1_000);
+        let read = |n: i64| async move { Ok::<i64, StoreError>(n) };
+        for i in 0..3 {
+            cache.get(key(i), Some(1), |_| 200, read(i)).await.unwrap();
+        }
+        // Key 0 is used again, so key 1 is now the oldest.
+        cache.get(key(0), Some(1), |_| 200, read(0)).await.unwrap();
+        cache.get(key(3), Some(1), |_| 200, read(3)).await.unwrap();
+        let before = cache.loads();
+        cache.get(key(0), Some(1), |_| 200, read(0)).await.unwrap();
+        assert_eq!(cache.loads(), before, "key 0 was kept");
+        cache.get(key(1), Some(1), |_| 200, read(1)).await.unwrap();
+        assert_eq!(cache.loads(), before + 1, "key 1 went");
+    }
+}

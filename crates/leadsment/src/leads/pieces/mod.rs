@@ -1,0 +1,340 @@
+//! The feed's figures as pieces of UTC days kept in the [`DayCache`]: per company, a whole
+//! day's sums from the rollups (with the score's page rules counted), the hours at a period's
+//! edge from the raw tables, a page pattern's pageviews, a company's pages. A request reads the
+//! versions of its days, then each piece, from memory unless its day changed.
+
+pub mod site;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::cache::{DayCache, Key, Versions};
+use super::pattern::PathPattern;
+use super::score::{Activity, PAGE_RULES};
+use super::span::Span;
+use super::store::{self, Company, rollups};
+use crate::accounts::sites::SiteId;
+use crate::store::{Db, StoreError};
+use crate::tracking::rollups::DAY_MS;
+
+/// What a company did in one piece.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sums {
+    pub visits: i64,
+    pub visitors: i64,
+    pub pageviews: i64,
+    pub engaged_ms: i64,
+    pub last_seen_at: i64,
+    /// Pageviews matching each of the score's [`PAGE_RULES`] (whole days only: the score's
+    /// window has no edges).
+    pub rule_hits: [i64; PAGE_RULES.len()],
+}
+
+impl Sums {
+    pub fn add(&mut self, o: &Sums) {
+        self.visits += o.visits;
+        self.visitors += o.visitors;
+        self.pageviews += o.pageviews;
+        self.engaged_ms += o.engaged_ms;
+        self.last_seen_at = self.last_seen_at.max(o.last_seen_at);
+        for (a, b) in self.rule_hits.iter_mut().zip(o.rule_hits) {
+            *a += b;
+        }
+    }
+
+    pub fn activity(&self) -> Activity {
+        Activity {
+            visits: self.visits,
+            visitors: self.visitors,
+            engaged_ms: self.engaged_ms,
+            last_visit_at: self.last_seen_at,
+            rule_hits: self.rule_hits,
+        }
+    }
+}
+
+type Pieces = HashMap<i64, Sums>;
+
+/// One request's reads: the site, its days' versions, and the site's paths once read.
+pub struct Reads<'a> {
+    pub db: &'a Db,
+    pub cache: &'a DayCache,
+    pub site: SiteId,
+    pub versions: Versions,
+    paths: tokio::sync::OnceCell<Vec<String>>,
+}
+
+impl<'a> Reads<'a> {
+    /// Reads the versions of the UTC days `[first, end)`, which every later read must lie in.
+    pub async fn new(
+        db: &'a Db,
+        cache: &'a DayCache,
+        site: SiteId,
+        days: (i64, i64),
+    ) -> Result<Reads<'a>, StoreError> {
+        let versions = cache.versions(db, site, days).await?;
+        Ok(Reads {
+            db,
+            cache,
+            site,
+            versions,
+            paths: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The site's paths matching `matches`.
+    async fn paths_matching(
+        &self,
+        matches: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, StoreError> {
+        let all = self
+            .paths
+            .get_or_try_init(|| rollups::site_paths(self.db, self.site))
+            .await?;
+        Ok(all.iter().filter(|p| matches(p)).cloned().collect())
+    }
+
+    fn key(&self, kind: &'static str, range: (i64, i64)) -> (Key, Option<i64>) {
+        (Key::new(self.site, kind, range), self.versions.at(range.0))
+    }
+
+    /// Each company's sums over a whole UTC day, from the rollups, page rules counted.
+    async fn day(&self, day: i64) -> Result<Arc<Pieces>, StoreError> {
+        let (key, version) = self.key("company_day", (day * DAY_MS, (day + 1) * DAY_MS));
+        self.cache
+            .get(key, version, weigh, async {
+                let days = (day, day + 1);
+                let mut out: Pieces = rollups::day_sums(self.db, self.site, days, None)
+                    .await?
+                    .into_iter()
+                    .map(|(id, s)| {
+                        let sums = Sums {
+                            visits: s.visits,
+                            visitors: s.visitors,
+                            pageviews: s.pageviews,
+                            engaged_ms: s.engaged_ms,
+                            last_seen_at: s.last_seen_at,
+                            rule_hits: Default::default(),
+                        };
+                        (id, sums)
+                    })
+                    .collect();
+                for (i, rule) in PAGE_RULES.iter().enumerate() {
+                    let paths = self.paths_matching(|p| rule.matches(p)).await?;
+                    if paths.is_empty() {
+                        continue;
+                    }
+                    let hits = rollups::path_hits(self.db, self.site, days, &paths, None).await?;
+                    for (id, n) in hits {
+                        out.entry(id).or_default().rule_hits[i] = n;
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    /// Each company's sums over `[start, end)` (inside one UTC day), from the raw tables.
+    async fn edge(&self, range: (i64, i64)) -> Result<Arc<Pieces>, StoreError> {
+        let (key, version) = self.key("company_edge", range);
+        self.cache
+            .get(key, version, weigh, async {
+                let mut out: Pieces = HashMap::new();
+                for c in store::company_visits(self.db, self.site, range, None, None).await? {
+                    let s = out.entry(c.id).or_default();
+                    s.visits = c.visits;
+                    s.visitors = c.visitors;
+                    s.engaged_ms = c.engaged_ms;
+                    s.last_seen_at = c.last_seen_at;
+                }
+                for (id, p) in store::company_pageviews(self.db, self.site, range, None).await? {
+                    out.entry(id).or_default().pageviews = p.pageviews;
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    /// Every company's sums over `span`: those with a visit started in it, and the others'
+    /// pageviews (which a caller may want to drop).
+    pub async fn span_sums(&self, span: &Span) -> Result<HashMap<i64, Sums>, StoreError> {
+        let mut out: HashMap<i64, Sums> = HashMap::new();
+        for day in span.days.0..span.days.1 {
+            merge(&mut out, &*self.day(day).await?);
+        }
+        for range in &span.raw {
+            for piece in split_by_day(*range) {
+                merge(&mut out, &*self.edge(piece).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Each company's activity over the UTC days `[first, end)`, for its score.
+    pub async fn activity(&self, days: (i64, i64)) -> Result<HashMap<i64, Activity>, StoreError> {
+        let mut sums: HashMap<i64, Sums> = HashMap::new();
+        for day in days.0..days.1 {
+            merge(&mut sums, &*self.day(day).await?);
+        }
+        Ok(sums
+            .into_iter()
+            .filter(|(_, s)| s.visits > 0)
+            .map(|(id, s)| (id, s.activity()))
+            .collect())
+    }
+
+    /// Pageviews matching `page` per company over `span`.
+    pub async fn page_hits(
+        &self,
+        span: &Span,
+        page: &PathPattern,
+    ) -> Result<HashMap<i64, i64>, StoreError> {
+        let mut out: HashMap<i64, i64> = HashMap::new();
+        let mut ranges: Vec<((i64, i64), bool)> = (span.days.0..span.days.1)
+            .map(|d| ((d * DAY_MS, (d + 1) * DAY_MS), true))
+            .collect();
+        for range in &span.raw {
+            ranges.extend(split_by_day(*range).into_iter().map(|r| (r, false)));
+        }
+        for (range, whole) in ranges {
+            let (key, version) = self.key("page_hits", range);
+            let hits = self
+                .cache
+                .get(key.with(page.as_str()), version, weigh_counts, async {
+                    if whole {
+                        let paths = self.paths_matching(|p| page.matches(p)).await?;
+                        let day = range.0.div_euclid(DAY_MS);
+                        rollups::path_hits(self.db, self.site, (day, day + 1), &paths, None).await
+                    } else {
+                        let rows =
+                            store::company_pageviews(self.db, self.site, range, Some(page)).await?;
+                        Ok(rows
+                            .into_iter()
+                            .filter(|(_, p)| p.page_hits > 0)
+                            .map(|(id, p)| (id, p.page_hits))
+                            .collect())
+                    }
+                })
+                .await?;
+            for (id, n) in hits.iter() {
+                *out.entry(*id).or_default() += n;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The most viewed pages over `span` of each of `companies`, most viewed first: each
+    /// company's pages of each piece kept on their own, read for the companies missing.
+    pub async fn top_pages(
+        &self,
+        span: &Span,
+        companies: &[i64],
+        per_company: usize,
+    ) -> Result<HashMap<i64, Vec<(String, i64)>>, StoreError> {
+        let mut ranges: Vec<(i64, i64)> = (span.days.0..span.days.1)
+            .map(|d| (d * DAY_MS, (d + 1) * DAY_MS))
+            .collect();
+        for range in &span.raw {
+            ranges.extend(split_by_day(*range));
+        }
+        let mut counts: HashMap<i64, HashMap<String, i64>> = HashMap::new();
+        for range in ranges {
+            let whole = range.1 - range.0 == DAY_MS && range.0.rem_euclid(DAY_MS) == 0;
+            let version = self.versions.at(range.0);
+            let key = |id: i64| Key::new(self.site, "company_pages", range).with(id.to_string());
+            let mut missing = Vec::new();
+            for id in companies {
+                match self.cache.peek::<Vec<(String, i64)>>(&key(*id), version) {
+                    Some(pages) => add_pages(&mut counts, *id, &pages),
+                    None => missing.push(*id),
+                }
+            }
+            if missing.is_empty() {
+                continue;
+            }
+            let rows = if whole {
+                let day = range.0.div_euclid(DAY_MS);
+                rollups::company_paths(self.db, self.site, (day, day + 1), &missing).await?
+            } else {
+                store::raw_company_paths(self.db, self.site, range, &missing).await?
+            };
+            let mut read: HashMap<i64, Vec<(String, i64)>> =
+                missing.iter().map(|id| (*id, Vec::new())).collect();
+            for (id, path, n) in rows {
+                read.entry(id).or_default().push((path, n));
+            }
+            for (id, pages) in read {
+                add_pages(&mut counts, id, &pages);
+                let weight = pages.iter().map(|(p, _)| p.len() + 32).sum();
+                self.cache.put(key(id), version, pages, weight);
+            }
+        }
+        Ok(counts
+            .into_iter()
+            .map(|(id, paths)| {
+                let mut pages: Vec<(String, i64)> = paths.into_iter().collect();
+                pages.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                pages.truncate(per_company);
+                (id, pages)
+            })
+            .collect())
+    }
+
+    /// The companies of `ids`, kept once read: their rows are only ever inserted.
+    pub async fn companies(&self, ids: &[i64]) -> Result<HashMap<i64, Arc<Company>>, StoreError> {
+        let (mut out, missing) = self.cache.companies(ids);
+        for c in store::companies(self.db, &missing).await? {
+            let c = Arc::new(c);
+            self.cache.remember_company(c.clone());
+            out.insert(c.id, c);
+        }
+        Ok(out)
+    }
+}
+
+fn add_pages(counts: &mut HashMap<i64, HashMap<String, i64>>, id: i64, pages: &[(String, i64)]) {
+    let c = counts.entry(id).or_default();
+    for (p, n) in pages {
+        *c.entry(p.clone()).or_default() += n;
+    }
+}
+
+fn merge(into: &mut HashMap<i64, Sums>, piece: &Pieces) {
+    for (id, s) in piece {
+        into.entry(*id).or_default().add(s);
+    }
+}
+
+fn weigh(p: &Pieces) -> usize {
+    p.len() * (std::mem::size_of::<(i64, Sums)>() + 16)
+}
+
+fn weigh_counts(p: &HashMap<i64, i64>) -> usize {
+    p.len() * 32
+}
+
+/// `[start, end)` cut at UTC midnights: the pieces of raw reads are each inside one day,
+/// under that day's version.
+pub fn split_by_day((start, end): (i64, i64)) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    let mut at = start;
+    while at < end {
+        let next = ((at.div_euclid(DAY_MS) + 1) * DAY_MS).min(end);
+        out.push((at, next));
+        at = next;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_reads_are_cut_at_utc_midnight() {
+        let d = 20_000 * DAY_MS;
+        assert_eq!(split_by_day((d - 5, d + 5)), vec![(d - 5, d), (d, d + 5)]);
+        assert_eq!(split_by_day((d, d + DAY_MS)), vec![(d, d + DAY_MS)]);
+        assert!(split_by_day((d, d)).is_empty());
+    }
+}
