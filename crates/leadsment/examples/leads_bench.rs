@@ -156,7 +156,11 @@ async fn main() -> anyhow::Result<()> {
     // Cold: the first read after a start, nothing kept. Warm: nothing written since the
     // last read. Live: one event written today before each round, as on a site in use.
     let mut report = Vec::new();
+    let modes = std::env::var("BENCH_MODES").unwrap_or_else(|_| "cold,warm,live".into());
     for mode in ["cold", "warm", "live"] {
+        if !modes.split(',').any(|m| m == mode) {
+            continue;
+        }
         let rounds = if mode == "cold" {
             3.min(rounds)
         } else {

@@ -18,6 +18,8 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use rustc_hash::FxHashMap;
+
 use super::store::Company;
 use crate::accounts::sites::SiteId;
 use crate::store::{Db, StoreError, sql};
@@ -77,6 +79,19 @@ impl Versions {
     pub fn of_day(&self, day: i64) -> Option<i64> {
         self.0.get(&day).copied()
     }
+
+    /// One value for the versions of the days `[first, end)`: it changes when any of them
+    /// does (the versions are random, so a mix of them is as good as they are).
+    pub fn fingerprint(&self, (first, end): (i64, i64)) -> i64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for day in first..end {
+            let v = self
+                .of_day(day)
+                .map_or(0x5bd1_e995, |v| v as u64 ^ 0x9e37_79b9);
+            h = (h ^ v).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29);
+        }
+        h as i64
+    }
 }
 
 pub struct DayCache {
@@ -84,7 +99,7 @@ pub struct DayCache {
     budget: usize,
     clock: AtomicU64,
     loads: AtomicU64,
-    companies: Mutex<HashMap<i64, Arc<Company>>>,
+    companies: Mutex<FxHashMap<i64, Arc<Company>>>,
 }
 
 impl Default for DayCache {
@@ -100,7 +115,7 @@ impl DayCache {
             budget,
             clock: AtomicU64::new(0),
             loads: AtomicU64::new(0),
-            companies: Mutex::new(HashMap::new()),
+            companies: Mutex::new(FxHashMap::default()),
         }
     }
 
@@ -165,11 +180,11 @@ impl DayCache {
     }
 
     /// Keeps `value` under `key`, read at `version`.
-    pub fn put<V: Any + Send + Sync>(
+    pub fn put_arc<V: Any + Send + Sync>(
         &self,
         key: Key,
         version: Option<i64>,
-        value: V,
+        value: Arc<V>,
         weight: usize,
     ) {
         let now = self.clock.fetch_add(1, Ordering::Relaxed);
@@ -179,7 +194,7 @@ impl DayCache {
             key,
             Entry {
                 version,
-                value: Arc::new(value),
+                value,
                 weight: weight + 64,
                 used: now,
             },
@@ -188,9 +203,9 @@ impl DayCache {
     }
 
     /// The companies of `ids` already kept, and the ids of the others.
-    pub fn companies(&self, ids: &[i64]) -> (HashMap<i64, Arc<Company>>, Vec<i64>) {
+    pub fn companies(&self, ids: &[i64]) -> (FxHashMap<i64, Arc<Company>>, Vec<i64>) {
         let kept = self.companies.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = HashMap::with_capacity(ids.len());
+        let mut out = FxHashMap::with_capacity_and_hasher(ids.len(), Default::default());
         let mut missing = Vec::new();
         for id in ids {
             match kept.get(id) {

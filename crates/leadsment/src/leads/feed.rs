@@ -7,12 +7,16 @@ use std::collections::hash_map::Entry;
 
 use ipintel::Class;
 
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
 use super::cache::DayCache;
 use super::filters::{Cursor, CursorKey, FeedQuery, Sort};
-use super::pieces::Reads;
+use super::pieces::{Reads, Sums};
 use super::score::{self, Score};
 use super::span::Span;
-use super::store::{self, CompanyVisits, FirstVisit};
+use super::store::{self, Company, CompanyVisits, FirstVisit};
 use crate::accounts::sites::SiteId;
 use crate::store::{Db, StoreError};
 use crate::tracking::rollups::day_of;
@@ -72,45 +76,40 @@ pub async fn feed(
     let now_ms = q.cursor.as_ref().map_or(now_ms, |c| c.now.clamp(0, now_ms));
     let window = score::window(now_ms);
     let reads = Reads::new(db, cache, site, days_read(&span, window)).await?;
-    let companies = period_companies(&reads, &span, q).await?;
+    let companies = keep_matching(period_companies(&reads, &span, q).await?, q);
     let activity = reads.activity(window).await?;
     let hits = match &q.page {
         Some(page) => reads.page_hits(&span, page).await?,
-        None => HashMap::new(),
+        None => FxHashMap::default(),
     };
-    let companies = keep_matching(companies, q);
 
-    let mut all: Vec<FeedRow> = companies
+    // Every company is ordered by its score's value; only the rows shown get their lines.
+    let mut all: Vec<Candidate> = companies
         .into_iter()
-        .filter_map(|c| {
-            let page_hits = hits.get(&c.id).copied().unwrap_or(0);
-            if q.page.is_some() && page_hits == 0 {
-                return None;
-            }
+        .filter(|(c, _)| q.page.is_none() || hits.get(&c.id).is_some_and(|n| *n > 0))
+        .map(|(company, sums)| {
             let score = activity
-                .get(&c.id)
-                .map(|a| score::score(a, now_ms))
-                .unwrap_or(Score {
-                    value: 0,
-                    lines: vec![],
-                });
-            if q.min_score.is_some_and(|min| score.value < min) {
-                return None;
+                .get(&company.id)
+                .map_or(0, |a| score::value(&a.activity(), now_ms));
+            Candidate {
+                company,
+                sums,
+                score,
             }
-            Some(row(c, score))
         })
+        .filter(|c| q.min_score.is_none_or(|min| c.score >= min))
         .collect();
-    all.sort_by(|a, b| order(q.sort, a, b));
+    sort(q.sort, &mut all);
 
     let hosting_only = q.classes == [Class::Hosting];
-    let (hosting, mut main): (Vec<FeedRow>, Vec<FeedRow>) = if hosting_only {
+    let (hosting, mut main): (Vec<Candidate>, Vec<Candidate>) = if hosting_only {
         (Vec::new(), all)
     } else {
-        all.into_iter().partition(|r| r.class == "hosting")
+        all.into_iter().partition(|c| c.company.class == "hosting")
     };
     let total = main.len();
     let hosting_total = hosting.len();
-    let mut hosting: Vec<FeedRow> = match rows {
+    let mut hosting: Vec<Candidate> = match rows {
         Rows::Every => hosting,
         Rows::Page => hosting.into_iter().take(HOSTING_SHOWN).collect(),
     };
@@ -129,7 +128,7 @@ pub async fn feed(
         None
     };
 
-    let shown: Vec<i64> = main.iter().chain(&hosting).map(|r| r.company_id).collect();
+    let shown: Vec<i64> = main.iter().chain(&hosting).map(|c| c.company.id).collect();
     let (mut tops, mut firsts) = match rows {
         // A page's companies' pages are kept piece by piece; every row of a CSV is not.
         Rows::Page => futures_util::try_join!(
@@ -141,17 +140,36 @@ pub async fn feed(
             store::first_visits(db, site, &shown),
         )?,
     };
-    for r in main.iter_mut().chain(hosting.iter_mut()) {
-        r.top_pages = tops.remove(&r.company_id).unwrap_or_default();
-        r.first = firsts.remove(&r.company_id);
-    }
+    let mut row = |c: Candidate| {
+        let score = activity
+            .get(&c.company.id)
+            .map(|a| score::score(&a.activity(), now_ms))
+            .unwrap_or(Score {
+                value: 0,
+                lines: vec![],
+            });
+        let id = c.company.id;
+        let mut r = row(&c.company, &c.sums, score);
+        r.top_pages = tops.remove(&id).unwrap_or_default();
+        r.first = firsts.remove(&id);
+        r
+    };
+    let rows: Vec<FeedRow> = main.into_iter().map(&mut row).collect();
+    let hosting: Vec<FeedRow> = hosting.into_iter().map(&mut row).collect();
     Ok(Feed {
-        rows: main,
+        rows,
         total,
         hosting,
         hosting_total,
         next,
     })
+}
+
+/// A company of the period before it is shown: its figures and its score's value.
+struct Candidate {
+    company: Arc<Company>,
+    sums: Sums,
+    score: u8,
 }
 
 /// The period as the feed reads it. The country and source of a visit are in no rollup, so a
@@ -190,7 +208,7 @@ async fn period_companies(
     reads: &Reads<'_>,
     span: &Span,
     q: &FeedQuery,
-) -> Result<Vec<CompanyVisits>, StoreError> {
+) -> Result<Vec<(Arc<Company>, Sums)>, StoreError> {
     if raw_filters(q) {
         return raw_period_companies(reads.db, reads.site, span, q).await;
     }
@@ -203,34 +221,18 @@ async fn period_companies(
     let companies = reads.companies(&ids).await?;
     Ok(ids
         .into_iter()
-        .filter_map(|id| {
-            let (c, s) = (companies.get(&id)?, sums.get(&id)?);
-            Some(CompanyVisits {
-                id,
-                name: c.name.clone(),
-                domain: c.domain.clone(),
-                country: c.country.clone(),
-                class: c.class.clone(),
-                visits: s.visits,
-                visitors: s.visitors,
-                engaged_ms: s.engaged_ms,
-                last_seen_at: s.last_seen_at,
-                country_hits: 0,
-                source_hits: 0,
-                pageviews: s.pageviews,
-            })
-        })
+        .filter_map(|id| Some((companies.get(&id)?.clone(), *sums.get(&id)?)))
         .collect())
 }
 
-/// Every company with a visit that started in `span` (read raw), with what the country and
-/// source filters ask of it.
+/// Every company with a visit that started in `span` (read raw) from the filter's country and
+/// source.
 async fn raw_period_companies(
     db: &Db,
     site: SiteId,
     span: &Span,
     q: &FeedQuery,
-) -> Result<Vec<CompanyVisits>, StoreError> {
+) -> Result<Vec<(Arc<Company>, Sums)>, StoreError> {
     let mut by_id: HashMap<i64, CompanyVisits> = HashMap::new();
     // Pageviews are added once every company of every piece is in: a company may have
     // pageviews at the start and its first visit at the end.
@@ -259,27 +261,45 @@ async fn raw_period_companies(
             }
         }
     }
-    for (id, n) in pageviews {
-        if let Some(e) = by_id.get_mut(&id) {
-            e.pageviews += n;
-        }
-    }
-    Ok(by_id.into_values().filter(|c| c.visits > 0).collect())
+    Ok(by_id
+        .into_values()
+        .filter(|c| c.visits > 0)
+        .filter(|c| q.country.is_none() || c.country_hits > 0)
+        .filter(|c| q.source.is_none() || c.source_hits > 0)
+        .map(|c| {
+            let sums = Sums {
+                visits: c.visits,
+                visitors: c.visitors,
+                pageviews: pageviews.get(&c.id).copied().unwrap_or(0),
+                engaged_ms: c.engaged_ms,
+                last_seen_at: c.last_seen_at,
+                rule_hits: Default::default(),
+            };
+            let company = Company {
+                id: c.id,
+                name: c.name,
+                org: None,
+                domain: c.domain,
+                asn: None,
+                country: c.country,
+                class: c.class,
+            };
+            (Arc::new(company), sums)
+        })
+        .collect())
 }
 
-/// Class, country, source and the name or domain searched.
-fn keep_matching(companies: Vec<CompanyVisits>, q: &FeedQuery) -> Vec<CompanyVisits> {
+/// Class and the name or domain searched.
+fn keep_matching(companies: Vec<(Arc<Company>, Sums)>, q: &FeedQuery) -> Vec<(Arc<Company>, Sums)> {
     let needle = q.q.as_ref().map(|s| s.to_lowercase());
     companies
         .into_iter()
-        .filter(|c| {
+        .filter(|(c, _)| {
             let class = Class::from_name(&c.class).unwrap_or(Class::Unknown);
             // Hosting networks are shown apart unless the link chose its classes.
             q.classes.contains(&class) || (class == Class::Hosting && !q.classes_chosen)
         })
-        .filter(|c| q.country.is_none() || c.country_hits > 0)
-        .filter(|c| q.source.is_none() || c.source_hits > 0)
-        .filter(|c| match &needle {
+        .filter(|(c, _)| match &needle {
             None => true,
             Some(n) => {
                 c.name.to_lowercase().contains(n)
@@ -291,19 +311,19 @@ fn keep_matching(companies: Vec<CompanyVisits>, q: &FeedQuery) -> Vec<CompanyVis
         .collect()
 }
 
-fn row(c: CompanyVisits, score: Score) -> FeedRow {
+fn row(c: &Company, s: &Sums, score: Score) -> FeedRow {
     FeedRow {
         company_id: c.id,
-        name: c.name,
-        domain: c.domain,
-        country: c.country,
-        class: c.class,
+        name: c.name.clone(),
+        domain: c.domain.clone(),
+        country: c.country.clone(),
+        class: c.class.clone(),
         score,
-        last_visit_at: c.last_seen_at,
-        visits: c.visits,
-        visitors: c.visitors,
-        pageviews: c.pageviews,
-        engaged_ms: c.engaged_ms,
+        last_visit_at: s.last_seen_at,
+        visits: s.visits,
+        visitors: s.visitors,
+        pageviews: s.pageviews,
+        engaged_ms: s.engaged_ms,
         top_pages: Vec::new(),
         first: None,
     }
@@ -328,32 +348,39 @@ impl Key {
     }
 }
 
-fn order_key(sort: Sort, r: &FeedRow) -> Key {
+fn order_key(sort: Sort, c: &Candidate) -> Key {
     let key = match sort {
-        Sort::Score => CursorKey::Int(i64::from(r.score.value)),
-        Sort::LastVisit => CursorKey::Int(r.last_visit_at),
-        Sort::Visits => CursorKey::Int(r.visits),
-        Sort::Pageviews => CursorKey::Int(r.pageviews),
-        Sort::Name => CursorKey::Text(r.name.to_lowercase()),
+        Sort::Score => CursorKey::Int(i64::from(c.score)),
+        Sort::LastVisit => CursorKey::Int(c.sums.last_seen_at),
+        Sort::Visits => CursorKey::Int(c.sums.visits),
+        Sort::Pageviews => CursorKey::Int(c.sums.pageviews),
+        Sort::Name => CursorKey::Text(c.company.name.to_lowercase()),
     };
     Key {
         sort,
         key,
-        id: r.company_id,
+        id: c.company.id,
     }
 }
 
-fn order(sort: Sort, a: &FeedRow, b: &FeedRow) -> Ordering {
-    let (ka, kb) = (order_key(sort, a), order_key(sort, b));
-    let by_key = match sort {
-        Sort::Name => ka.key.cmp(&kb.key),
-        _ => kb.key.cmp(&ka.key),
-    };
-    by_key.then(a.company_id.cmp(&b.company_id))
+/// Orders the candidates: by the sort's value (names ascending, numbers descending), then id.
+fn sort(sort: Sort, all: &mut Vec<Candidate>) {
+    let mut keyed: Vec<(Key, Candidate)> = std::mem::take(all)
+        .into_iter()
+        .map(|c| (order_key(sort, &c), c))
+        .collect();
+    keyed.sort_by(|(a, _), (b, _)| {
+        let by_key = match sort {
+            Sort::Name => a.key.cmp(&b.key),
+            _ => b.key.cmp(&a.key),
+        };
+        by_key.then(a.id.cmp(&b.id))
+    });
+    *all = keyed.into_iter().map(|(_, c)| c).collect();
 }
 
-fn cursor_of(sort: Sort, r: &FeedRow, now: i64) -> Cursor {
-    let k = order_key(sort, r);
+fn cursor_of(sort: Sort, c: &Candidate, now: i64) -> Cursor {
+    let k = order_key(sort, c);
     Cursor {
         sort,
         key: k.key,

@@ -136,8 +136,44 @@ fn plural(n: i64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// The points of each of the score's parts before the decay: visits, visitors, engaged
+/// minutes, then each of [`PAGE_RULES`].
+fn parts(a: &Activity) -> [i64; 3 + PAGE_RULES.len()] {
+    let mut out = [0; 3 + PAGE_RULES.len()];
+    out[0] = (a.visits * VISIT_POINTS.0).min(VISIT_POINTS.1);
+    out[1] = ((a.visitors - 1).max(0) * VISITOR_POINTS.0).min(VISITOR_POINTS.1);
+    out[2] = (a.engaged_ms / 60_000 * MINUTE_POINTS.0).min(MINUTE_POINTS.1);
+    for (i, (rule, &hits)) in PAGE_RULES.iter().zip(&a.rule_hits).enumerate() {
+        let points = hits * rule.points;
+        out[3 + i] = if rule.limit < 0 {
+            points.max(rule.limit)
+        } else {
+            points.min(rule.limit)
+        };
+    }
+    out
+}
+
+/// The sum of the parts after the decay, and the whole days since the last visit.
+fn decayed(a: &Activity, raw: i64, now_ms: i64) -> (i64, i64) {
+    let days = (now_ms - a.last_visit_at).max(0) / DAY_MS;
+    let decayed = (raw as f64 * 0.5f64.powf(days as f64 / HALF_LIFE_DAYS)).round() as i64;
+    (decayed, days)
+}
+
+/// The score of `a` at `now_ms` alone, as [`score`] gives it: the feed orders every company by
+/// it and writes the lines of the rows it shows.
+pub fn value(a: &Activity, now_ms: i64) -> u8 {
+    let raw: i64 = parts(a).iter().sum();
+    if a.visits == 0 || raw <= 0 {
+        return 0;
+    }
+    decayed(a, raw, now_ms).0.clamp(0, 100) as u8
+}
+
 /// The score of `a` at `now_ms`, with the lines that explain it.
 pub fn score(a: &Activity, now_ms: i64) -> Score {
+    let parts = parts(a);
     let mut lines = Vec::new();
     let mut add = |text: String, points: i64| {
         if points != 0 {
@@ -146,38 +182,34 @@ pub fn score(a: &Activity, now_ms: i64) -> Score {
     };
     add(
         format!("{} in 30 days", plural(a.visits, "visit", "visits")),
-        (a.visits * VISIT_POINTS.0).min(VISIT_POINTS.1),
+        parts[0],
     );
     add(
         format!(
             "{} from the company",
             plural(a.visitors, "visitor", "visitors")
         ),
-        ((a.visitors - 1).max(0) * VISITOR_POINTS.0).min(VISITOR_POINTS.1),
+        parts[1],
     );
     let minutes = a.engaged_ms / 60_000;
     add(
         format!("{} engaged", plural(minutes, "minute", "minutes")),
-        (minutes * MINUTE_POINTS.0).min(MINUTE_POINTS.1),
+        parts[2],
     );
-    for (rule, &hits) in PAGE_RULES.iter().zip(&a.rule_hits) {
-        let points = hits * rule.points;
-        let points = if rule.limit < 0 {
-            points.max(rule.limit)
-        } else {
-            points.min(rule.limit)
-        };
-        add(format!("visited {} {}", rule.label, times(hits)), points);
+    for (i, (rule, &hits)) in PAGE_RULES.iter().zip(&a.rule_hits).enumerate() {
+        add(
+            format!("visited {} {}", rule.label, times(hits)),
+            parts[3 + i],
+        );
     }
     let raw: i64 = lines.iter().map(|l| l.points).sum();
     if a.visits == 0 || raw <= 0 {
         return Score { value: 0, lines };
     }
-    let days = ((now_ms - a.last_visit_at).max(0) / DAY_MS) as f64;
-    let decayed = (raw as f64 * 0.5f64.powf(days / HALF_LIFE_DAYS)).round() as i64;
+    let (decayed, days) = decayed(a, raw, now_ms);
     if decayed != raw {
         lines.push(Line {
-            text: format!("last visit {} ago", plural(days as i64, "day", "days")),
+            text: format!("last visit {} ago", plural(days, "day", "days")),
             points: decayed - raw,
         });
     }
@@ -232,5 +264,8 @@ mod tests {
             rule_hits: [0, 0, 0, 5],
         };
         assert_eq!(score(&seeker, now).value, 0);
+        for a in [&hot, &old, &seeker] {
+            assert_eq!(value(a, now), score(a, now).value);
+        }
     }
 }

@@ -8,6 +8,8 @@ pub mod site;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
+
 use super::cache::{DayCache, Key, Versions};
 use super::pattern::PathPattern;
 use super::score::{Activity, PAGE_RULES};
@@ -53,7 +55,7 @@ impl Sums {
     }
 }
 
-type Pieces = HashMap<i64, Sums>;
+type Pieces = FxHashMap<i64, Sums>;
 
 /// One request's reads: the site, its days' versions, and the site's paths once read.
 pub struct Reads<'a> {
@@ -139,7 +141,7 @@ impl<'a> Reads<'a> {
         let (key, version) = self.key("company_edge", range);
         self.cache
             .get(key, version, weigh, async {
-                let mut out: Pieces = HashMap::new();
+                let mut out = Pieces::default();
                 for c in store::company_visits(self.db, self.site, range, None, None).await? {
                     let s = out.entry(c.id).or_default();
                     s.visits = c.visits;
@@ -155,13 +157,38 @@ impl<'a> Reads<'a> {
             .await
     }
 
+    /// Every company's sums over the whole UTC days `[first, end)`: the days before the last
+    /// merged once and kept (under the versions of all of them), the last day added.
+    async fn days_sums(&self, (first, end): (i64, i64)) -> Result<Pieces, StoreError> {
+        if first >= end {
+            return Ok(Pieces::default());
+        }
+        let last = end - 1;
+        let mut out = if first < last {
+            let key = Key::new(self.site, "company_days", (first * DAY_MS, last * DAY_MS));
+            let version = Some(self.versions.fingerprint((first, last)));
+            let merged = self
+                .cache
+                .get(key, version, weigh, async {
+                    let mut m = Pieces::default();
+                    for day in first..last {
+                        merge(&mut m, &*self.day(day).await?);
+                    }
+                    Ok(m)
+                })
+                .await?;
+            (*merged).clone()
+        } else {
+            Pieces::default()
+        };
+        merge(&mut out, &*self.day(last).await?);
+        Ok(out)
+    }
+
     /// Every company's sums over `span`: those with a visit started in it, and the others'
     /// pageviews (which a caller may want to drop).
-    pub async fn span_sums(&self, span: &Span) -> Result<HashMap<i64, Sums>, StoreError> {
-        let mut out: HashMap<i64, Sums> = HashMap::new();
-        for day in span.days.0..span.days.1 {
-            merge(&mut out, &*self.day(day).await?);
-        }
+    pub async fn span_sums(&self, span: &Span) -> Result<Pieces, StoreError> {
+        let mut out = self.days_sums(span.days).await?;
         for range in &span.raw {
             for piece in split_by_day(*range) {
                 merge(&mut out, &*self.edge(piece).await?);
@@ -170,17 +197,12 @@ impl<'a> Reads<'a> {
         Ok(out)
     }
 
-    /// Each company's activity over the UTC days `[first, end)`, for its score.
-    pub async fn activity(&self, days: (i64, i64)) -> Result<HashMap<i64, Activity>, StoreError> {
-        let mut sums: HashMap<i64, Sums> = HashMap::new();
-        for day in days.0..days.1 {
-            merge(&mut sums, &*self.day(day).await?);
-        }
-        Ok(sums
-            .into_iter()
-            .filter(|(_, s)| s.visits > 0)
-            .map(|(id, s)| (id, s.activity()))
-            .collect())
+    /// Each company's sums over the UTC days `[first, end)` of the score's window, for the
+    /// companies with a visit there.
+    pub async fn activity(&self, days: (i64, i64)) -> Result<Pieces, StoreError> {
+        let mut sums = self.days_sums(days).await?;
+        sums.retain(|_, s| s.visits > 0);
+        Ok(sums)
     }
 
     /// Pageviews matching `page` per company over `span`.
@@ -188,8 +210,8 @@ impl<'a> Reads<'a> {
         &self,
         span: &Span,
         page: &PathPattern,
-    ) -> Result<HashMap<i64, i64>, StoreError> {
-        let mut out: HashMap<i64, i64> = HashMap::new();
+    ) -> Result<FxHashMap<i64, i64>, StoreError> {
+        let mut out: FxHashMap<i64, i64> = FxHashMap::default();
         let mut ranges: Vec<((i64, i64), bool)> = (span.days.0..span.days.1)
             .map(|d| ((d * DAY_MS, (d + 1) * DAY_MS), true))
             .collect();
@@ -204,7 +226,10 @@ impl<'a> Reads<'a> {
                     if whole {
                         let paths = self.paths_matching(|p| page.matches(p)).await?;
                         let day = range.0.div_euclid(DAY_MS);
-                        rollups::path_hits(self.db, self.site, (day, day + 1), &paths, None).await
+                        let hits =
+                            rollups::path_hits(self.db, self.site, (day, day + 1), &paths, None)
+                                .await?;
+                        Ok(hits.into_iter().collect())
                     } else {
                         let rows =
                             store::company_pageviews(self.db, self.site, range, Some(page)).await?;
@@ -237,7 +262,8 @@ impl<'a> Reads<'a> {
         for range in &span.raw {
             ranges.extend(split_by_day(*range));
         }
-        let mut counts: HashMap<i64, HashMap<String, i64>> = HashMap::new();
+        // Each company's pages of each piece, kept or read, then summed by path.
+        let mut kept: Vec<(i64, Arc<Vec<(String, i64)>>)> = Vec::new();
         for range in ranges {
             let whole = range.1 - range.0 == DAY_MS && range.0.rem_euclid(DAY_MS) == 0;
             let version = self.versions.at(range.0);
@@ -245,7 +271,7 @@ impl<'a> Reads<'a> {
             let mut missing = Vec::new();
             for id in companies {
                 match self.cache.peek::<Vec<(String, i64)>>(&key(*id), version) {
-                    Some(pages) => add_pages(&mut counts, *id, &pages),
+                    Some(pages) => kept.push((*id, pages)),
                     None => missing.push(*id),
                 }
             }
@@ -264,24 +290,33 @@ impl<'a> Reads<'a> {
                 read.entry(id).or_default().push((path, n));
             }
             for (id, pages) in read {
-                add_pages(&mut counts, id, &pages);
                 let weight = pages.iter().map(|(p, _)| p.len() + 32).sum();
-                self.cache.put(key(id), version, pages, weight);
+                let pages = Arc::new(pages);
+                self.cache.put_arc(key(id), version, pages.clone(), weight);
+                kept.push((id, pages));
+            }
+        }
+        let mut counts: FxHashMap<i64, FxHashMap<&str, i64>> = FxHashMap::default();
+        for (id, pages) in &kept {
+            let c = counts.entry(*id).or_default();
+            for (p, n) in pages.iter() {
+                *c.entry(p.as_str()).or_default() += n;
             }
         }
         Ok(counts
             .into_iter()
             .map(|(id, paths)| {
-                let mut pages: Vec<(String, i64)> = paths.into_iter().collect();
-                pages.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                let mut pages: Vec<(&str, i64)> = paths.into_iter().collect();
+                pages.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
                 pages.truncate(per_company);
+                let pages = pages.into_iter().map(|(p, n)| (p.to_owned(), n)).collect();
                 (id, pages)
             })
             .collect())
     }
 
     /// The companies of `ids`, kept once read: their rows are only ever inserted.
-    pub async fn companies(&self, ids: &[i64]) -> Result<HashMap<i64, Arc<Company>>, StoreError> {
+    pub async fn companies(&self, ids: &[i64]) -> Result<FxHashMap<i64, Arc<Company>>, StoreError> {
         let (mut out, missing) = self.cache.companies(ids);
         for c in store::companies(self.db, &missing).await? {
             let c = Arc::new(c);
@@ -292,14 +327,7 @@ impl<'a> Reads<'a> {
     }
 }
 
-fn add_pages(counts: &mut HashMap<i64, HashMap<String, i64>>, id: i64, pages: &[(String, i64)]) {
-    let c = counts.entry(id).or_default();
-    for (p, n) in pages {
-        *c.entry(p.clone()).or_default() += n;
-    }
-}
-
-fn merge(into: &mut HashMap<i64, Sums>, piece: &Pieces) {
+fn merge(into: &mut Pieces, piece: &Pieces) {
     for (id, s) in piece {
         into.entry(*id).or_default().add(s);
     }
@@ -309,7 +337,7 @@ fn weigh(p: &Pieces) -> usize {
     p.len() * (std::mem::size_of::<(i64, Sums)>() + 16)
 }
 
-fn weigh_counts(p: &HashMap<i64, i64>) -> usize {
+fn weigh_counts(p: &FxHashMap<i64, i64>) -> usize {
     p.len() * 32
 }
 
