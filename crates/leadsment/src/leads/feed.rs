@@ -86,8 +86,8 @@ pub async fn feed(
     // Every company is ordered by its score's value; only the rows shown get their lines.
     let mut all: Vec<Candidate> = companies
         .into_iter()
-        .filter(|(c, _)| q.page.is_none() || hits.get(&c.id).is_some_and(|n| *n > 0))
-        .map(|(company, sums)| {
+        .filter(|(c, _, _)| q.page.is_none() || hits.get(&c.id).is_some_and(|n| *n > 0))
+        .map(|(company, sums, class)| {
             let score = activity
                 .get(&company.id)
                 .map_or(0, |a| score::value(&a.activity(), now_ms));
@@ -95,6 +95,7 @@ pub async fn feed(
                 company,
                 sums,
                 score,
+                class,
             }
         })
         .filter(|c| q.min_score.is_none_or(|min| c.score >= min))
@@ -105,7 +106,7 @@ pub async fn feed(
     let (hosting, mut main): (Vec<Candidate>, Vec<Candidate>) = if hosting_only {
         (Vec::new(), all)
     } else {
-        all.into_iter().partition(|c| c.company.class == "hosting")
+        all.into_iter().partition(|c| c.class == Class::Hosting)
     };
     let total = main.len();
     let hosting_total = hosting.len();
@@ -170,6 +171,7 @@ struct Candidate {
     company: Arc<Company>,
     sums: Sums,
     score: u8,
+    class: Class,
 }
 
 /// The period as the feed reads it. The country and source of a visit are in no rollup, so a
@@ -289,17 +291,22 @@ async fn raw_period_companies(
         .collect())
 }
 
-/// Class and the name or domain searched.
-fn keep_matching(companies: Vec<(Arc<Company>, Sums)>, q: &FeedQuery) -> Vec<(Arc<Company>, Sums)> {
+/// Class and the name or domain searched; each company with its class.
+fn keep_matching(
+    companies: Vec<(Arc<Company>, Sums)>,
+    q: &FeedQuery,
+) -> Vec<(Arc<Company>, Sums, Class)> {
     let needle = q.q.as_ref().map(|s| s.to_lowercase());
     companies
         .into_iter()
-        .filter(|(c, _)| {
+        .filter_map(|(c, s)| {
             let class = Class::from_name(&c.class).unwrap_or(Class::Unknown);
             // Hosting networks are shown apart unless the link chose its classes.
-            q.classes.contains(&class) || (class == Class::Hosting && !q.classes_chosen)
+            let shown =
+                q.classes.contains(&class) || (class == Class::Hosting && !q.classes_chosen);
+            shown.then_some((c, s, class))
         })
-        .filter(|(c, _)| match &needle {
+        .filter(|(c, _, _)| match &needle {
             None => true,
             Some(n) => {
                 c.name.to_lowercase().contains(n)
@@ -348,13 +355,21 @@ impl Key {
     }
 }
 
+/// The number a candidate is ordered by (none when by name).
+fn number(sort: Sort, c: &Candidate) -> Option<i64> {
+    match sort {
+        Sort::Score => Some(i64::from(c.score)),
+        Sort::LastVisit => Some(c.sums.last_seen_at),
+        Sort::Visits => Some(c.sums.visits),
+        Sort::Pageviews => Some(c.sums.pageviews),
+        Sort::Name => None,
+    }
+}
+
 fn order_key(sort: Sort, c: &Candidate) -> Key {
-    let key = match sort {
-        Sort::Score => CursorKey::Int(i64::from(c.score)),
-        Sort::LastVisit => CursorKey::Int(c.sums.last_seen_at),
-        Sort::Visits => CursorKey::Int(c.sums.visits),
-        Sort::Pageviews => CursorKey::Int(c.sums.pageviews),
-        Sort::Name => CursorKey::Text(c.company.name.to_lowercase()),
+    let key = match number(sort, c) {
+        Some(n) => CursorKey::Int(n),
+        None => CursorKey::Text(c.company.name.to_lowercase()),
     };
     Key {
         sort,
@@ -364,19 +379,37 @@ fn order_key(sort: Sort, c: &Candidate) -> Key {
 }
 
 /// Orders the candidates: by the sort's value (names ascending, numbers descending), then id.
+/// Numbers are sorted as plain pairs beside each row's place, which moves less memory.
 fn sort(sort: Sort, all: &mut Vec<Candidate>) {
-    let mut keyed: Vec<(Key, Candidate)> = std::mem::take(all)
-        .into_iter()
-        .map(|c| (order_key(sort, &c), c))
-        .collect();
-    keyed.sort_by(|(a, _), (b, _)| {
-        let by_key = match sort {
-            Sort::Name => a.key.cmp(&b.key),
-            _ => b.key.cmp(&a.key),
-        };
-        by_key.then(a.id.cmp(&b.id))
-    });
-    *all = keyed.into_iter().map(|(_, c)| c).collect();
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    match sort {
+        Sort::Name => {
+            let names: Vec<String> = all.iter().map(|c| c.company.name.to_lowercase()).collect();
+            order.sort_unstable_by(|&a, &b| {
+                names[a]
+                    .cmp(&names[b])
+                    .then(all[a].company.id.cmp(&all[b].company.id))
+            });
+        }
+        _ => {
+            let mut keyed: Vec<(std::cmp::Reverse<i64>, i64, usize)> = all
+                .iter()
+                .enumerate()
+                // Descending by value, ascending by id.
+                .map(|(i, c)| {
+                    (
+                        std::cmp::Reverse(number(sort, c).unwrap_or(0)),
+                        c.company.id,
+                        i,
+                    )
+                })
+                .collect();
+            keyed.sort_unstable();
+            order = keyed.into_iter().map(|(_, _, i)| i).collect();
+        }
+    }
+    let mut slots: Vec<Option<Candidate>> = std::mem::take(all).into_iter().map(Some).collect();
+    *all = order.into_iter().filter_map(|i| slots[i].take()).collect();
 }
 
 fn cursor_of(sort: Sort, c: &Candidate, now: i64) -> Cursor {

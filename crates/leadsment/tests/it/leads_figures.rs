@@ -352,6 +352,20 @@ async fn assert_recounts(
         (row.visits, row.visitors, row.pageviews),
         (visits, visitors, views)
     );
+    // Its top pages too: most viewed in the period first, then by path.
+    let mut by_path: HashMap<&str, i64> = HashMap::new();
+    for e in &acme_events {
+        if e.name == "pageview" && e.ts >= whole.start && e.ts < whole.end {
+            *by_path.entry(e.path.as_str()).or_default() += 1;
+        }
+    }
+    let mut top: Vec<(String, i64)> = by_path
+        .into_iter()
+        .map(|(p, n)| (p.to_owned(), n))
+        .collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    top.truncate(3);
+    assert_eq!(row.top_pages, top);
     overview.series
 }
 

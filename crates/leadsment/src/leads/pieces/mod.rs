@@ -248,23 +248,111 @@ impl<'a> Reads<'a> {
         Ok(out)
     }
 
-    /// The most viewed pages over `span` of each of `companies`, most viewed first: each
-    /// company's pages of each piece kept on their own, read for the companies missing.
+    /// The most viewed pages over `span` of each of `companies`, most viewed first. Each
+    /// company's pages of the span's days before the last are summed once and kept (under the
+    /// versions of those days); the last day's and the edges' are added per read. A page
+    /// among the first `per_company` either has views in those added pieces or is among the
+    /// kept sum's first `per_company`, so only those are weighed.
     pub async fn top_pages(
         &self,
         span: &Span,
         companies: &[i64],
         per_company: usize,
     ) -> Result<HashMap<i64, Vec<(String, i64)>>, StoreError> {
-        let mut ranges: Vec<(i64, i64)> = (span.days.0..span.days.1)
-            .map(|d| (d * DAY_MS, (d + 1) * DAY_MS))
-            .collect();
-        for range in &span.raw {
-            ranges.extend(split_by_day(*range));
+        let closed = (span.days.0, (span.days.1 - 1).max(span.days.0));
+        let mut open: Vec<(i64, i64)> = Vec::new();
+        if span.days.0 < span.days.1 {
+            open.push(((span.days.1 - 1) * DAY_MS, span.days.1 * DAY_MS));
         }
-        // Each company's pages of each piece, kept or read, then summed by path.
-        let mut kept: Vec<(i64, Arc<Vec<(String, i64)>>)> = Vec::new();
+        for range in &span.raw {
+            open.extend(split_by_day(*range));
+        }
+
+        // The kept sums of the closed days, made for the companies without one.
+        let version = Some(self.versions.fingerprint(closed));
+        let summed_key = |id: i64| {
+            Key::new(
+                self.site,
+                "company_pages_sum",
+                (closed.0 * DAY_MS, closed.1 * DAY_MS),
+            )
+            .with(id.to_string())
+        };
+        let mut sums: FxHashMap<i64, Arc<PageSums>> = FxHashMap::default();
+        let mut missing = Vec::new();
+        for id in companies {
+            match self.cache.peek::<PageSums>(&summed_key(*id), version) {
+                Some(s) => {
+                    sums.insert(*id, s);
+                }
+                None => missing.push(*id),
+            }
+        }
+        if !missing.is_empty() {
+            let days: Vec<(i64, i64)> = (closed.0..closed.1)
+                .map(|d| (d * DAY_MS, (d + 1) * DAY_MS))
+                .collect();
+            let pieces = self.company_pages(&days, &missing).await?;
+            let mut made: FxHashMap<i64, FxHashMap<String, i64>> = FxHashMap::default();
+            for (id, pages) in &pieces {
+                let m = made.entry(*id).or_default();
+                for (p, n) in pages.iter() {
+                    *m.entry(p.clone()).or_default() += n;
+                }
+            }
+            for id in missing {
+                let counts = made.remove(&id).unwrap_or_default();
+                let s = Arc::new(PageSums::new(counts, per_company));
+                let weight = s.counts.keys().map(|p| p.len() + 48).sum();
+                self.cache
+                    .put_arc(summed_key(id), version, s.clone(), weight);
+                sums.insert(id, s);
+            }
+        }
+
+        // The open pieces, added.
+        let mut added: FxHashMap<i64, FxHashMap<String, i64>> = FxHashMap::default();
+        for (id, pages) in self.company_pages(&open, companies).await? {
+            let m = added.entry(id).or_default();
+            for (p, n) in pages.iter() {
+                *m.entry(p.clone()).or_default() += n;
+            }
+        }
+        let mut out = HashMap::new();
+        for id in companies {
+            let kept = sums.get(id);
+            let extra = added.remove(id).unwrap_or_default();
+            let mut pages: Vec<(String, i64)> = Vec::new();
+            for (p, n) in &extra {
+                let before = kept.and_then(|k| k.counts.get(p)).copied().unwrap_or(0);
+                pages.push((p.clone(), before + n));
+            }
+            if let Some(k) = kept {
+                for (p, n) in &k.first {
+                    if !extra.contains_key(p) {
+                        pages.push((p.clone(), *n));
+                    }
+                }
+            }
+            pages.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            pages.truncate(per_company);
+            if !pages.is_empty() {
+                out.insert(*id, pages);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Each company's pages in each of `ranges` (whole UTC days or pieces of one), kept per
+    /// piece and company, read for those missing.
+    async fn company_pages(
+        &self,
+        ranges: &[(i64, i64)],
+        companies: &[i64],
+    ) -> Result<Vec<(i64, Arc<Vec<(String, i64)>>)>, StoreError> {
+        let mut kept = Vec::new();
         for range in ranges {
+            let range = *range;
             let whole = range.1 - range.0 == DAY_MS && range.0.rem_euclid(DAY_MS) == 0;
             let version = self.versions.at(range.0);
             let key = |id: i64| Key::new(self.site, "company_pages", range).with(id.to_string());
@@ -296,23 +384,7 @@ impl<'a> Reads<'a> {
                 kept.push((id, pages));
             }
         }
-        let mut counts: FxHashMap<i64, FxHashMap<&str, i64>> = FxHashMap::default();
-        for (id, pages) in &kept {
-            let c = counts.entry(*id).or_default();
-            for (p, n) in pages.iter() {
-                *c.entry(p.as_str()).or_default() += n;
-            }
-        }
-        Ok(counts
-            .into_iter()
-            .map(|(id, paths)| {
-                let mut pages: Vec<(&str, i64)> = paths.into_iter().collect();
-                pages.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-                pages.truncate(per_company);
-                let pages = pages.into_iter().map(|(p, n)| (p.to_owned(), n)).collect();
-                (id, pages)
-            })
-            .collect())
+        Ok(kept)
     }
 
     /// The companies of `ids`, kept once read: their rows are only ever inserted.
@@ -324,6 +396,21 @@ impl<'a> Reads<'a> {
             out.insert(c.id, c);
         }
         Ok(out)
+    }
+}
+
+/// A company's pageviews per path over some days, and its most viewed.
+struct PageSums {
+    counts: FxHashMap<String, i64>,
+    first: Vec<(String, i64)>,
+}
+
+impl PageSums {
+    fn new(counts: FxHashMap<String, i64>, n: usize) -> PageSums {
+        let mut first: Vec<(String, i64)> = counts.iter().map(|(p, c)| (p.clone(), *c)).collect();
+        first.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        first.truncate(n);
+        PageSums { counts, first }
     }
 }
 
