@@ -158,7 +158,7 @@ fn top_pages(pieces: &Pieces) -> Vec<PageShare> {
 /// The largest groups of the pieces' visits by `by`.
 fn breakdown(pieces: &Pieces, by: By) -> Vec<Share> {
     let i = site::BY.iter().position(|b| *b == by).unwrap_or(0);
-    let mut sums: HashMap<&(Option<String>, Option<String>), (i64, i64)> = HashMap::new();
+    let mut sums: HashMap<&site::Value, (i64, i64)> = HashMap::new();
     for (_, p) in pieces {
         for (value, (visits, visitors)) in &p.breakdowns[i] {
             let s = sums.entry(value).or_default();

@@ -15,8 +15,11 @@ use crate::tracking::rollups::DAY_MS;
 /// midnight falls on a slot's edge.
 pub const SLOT_MS: i64 = 15 * 60_000;
 
-/// A breakdown's value (and detail, a source's channel) with its visits and visitors.
-pub type Shares = HashMap<(Option<String>, Option<String>), (i64, i64)>;
+/// A breakdown's value, and its detail where it has one (a source's channel).
+pub type Value = (Option<String>, Option<String>);
+
+/// A breakdown's values with their visits and visitors.
+pub type Shares = HashMap<Value, (i64, i64)>;
 
 #[derive(Debug, Default)]
 pub struct SitePiece {
@@ -111,8 +114,7 @@ impl Reads<'_> {
             )
             .await?;
         let mut hashes: HashSet<i64> = HashSet::with_capacity(visits.len());
-        let mut by_value: Vec<HashMap<(Option<String>, Option<String>), HashSet<i64>>> =
-            vec![HashMap::new(); BY.len()];
+        let mut by_value: Vec<HashMap<Value, HashSet<i64>>> = vec![HashMap::new(); BY.len()];
         for v in visits {
             p.totals.visits += 1;
             hashes.insert(v.visitor_hash);
