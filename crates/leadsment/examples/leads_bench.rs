@@ -137,11 +137,6 @@ async fn main() -> anyhow::Result<()> {
     let page_q = parse(&RawFilters::from_query(Some("page=%2Fpricing*")), &tz, now)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let cache = DayCache::default();
-    // PostgreSQL's planner needs statistics of the freshly loaded tables, as autovacuum
-    // gathers them on a running server.
-    if db.backend() == Backend::Postgres {
-        db.write(sql("VACUUM ANALYZE")).await?;
-    }
     let period = Period::of(Range::Last(30), &tz, now);
     let top = feed::feed(&db, &cache, site.id, &default_q, now, Rows::Page).await?;
     let company = top.rows.first().map(|r| r.company_id).unwrap_or(0);

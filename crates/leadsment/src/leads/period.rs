@@ -222,33 +222,6 @@ pub struct Bucket {
     pub label: String,
 }
 
-/// Runs of buckets of equal width, each one `GROUP BY (ts - start) / width` away: days of 24
-/// hours between daylight-saving changes, and each 23- or 25-hour day alone.
-pub fn segments(buckets: &[Bucket]) -> Vec<Segment> {
-    let mut out: Vec<Segment> = Vec::new();
-    for (i, b) in buckets.iter().enumerate() {
-        let width = b.end - b.start;
-        match out.last_mut() {
-            Some(s) if s.width == width && s.end == b.start => s.end = b.end,
-            _ => out.push(Segment {
-                first_bucket: i,
-                start: b.start,
-                end: b.end,
-                width,
-            }),
-        }
-    }
-    out
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Segment {
-    pub first_bucket: usize,
-    pub start: i64,
-    pub end: i64,
-    pub width: i64,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,9 +258,6 @@ mod tests {
         let b = p.buckets();
         assert_eq!(b.len(), 4);
         assert_eq!(b[1].end - b[1].start, 25 * 3_600_000, "{b:?}");
-        let s = segments(&b);
-        assert_eq!(s.len(), 3, "{s:?}");
-        assert_eq!((s[0].width, s[1].width), (86_400_000, 90_000_000));
         let today = Period::parse(
             Some("today"),
             None,

@@ -176,13 +176,6 @@ pub async fn activity(
     Ok(out)
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct PathCount {
-    pub company_id: i64,
-    pub path: String,
-    pub pageviews: i64,
-}
-
 /// The most viewed pages over `span` of each of `companies`, most viewed first.
 pub async fn top_pages(
     db: &Db,
