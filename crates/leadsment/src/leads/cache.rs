@@ -100,6 +100,8 @@ pub struct DayCache {
     clock: AtomicU64,
     loads: AtomicU64,
     companies: Mutex<FxHashMap<i64, Arc<Company>>>,
+    /// The pieces being read, each with the lock its readers queue on.
+    gates: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Default for DayCache {
@@ -116,6 +118,7 @@ impl DayCache {
             clock: AtomicU64::new(0),
             loads: AtomicU64::new(0),
             companies: Mutex::new(FxHashMap::default()),
+            gates: Mutex::new(HashMap::new()),
         }
     }
 
@@ -156,21 +159,42 @@ impl DayCache {
         if let Some(hit) = self.lookup::<V>(&key, version, now) {
             return Ok(hit);
         }
-        let value = Arc::new(load.await?);
-        self.loads.fetch_add(1, Ordering::Relaxed);
-        let w = weight(&value) + 64;
-        let mut entries = self.lock();
-        entries.insert(
-            key,
-            Entry {
-                version,
-                value: value.clone(),
-                weight: w,
-                used: now,
-            },
-        );
-        self.shed(&mut entries);
-        Ok(value)
+        // One read of a piece at a time: requests that miss it together (the first pages
+        // after a start) wait for the first one's read rather than each reading it.
+        let gate = self.gates().entry(key.clone()).or_default().clone();
+        let turn = gate.lock().await;
+        let read = async {
+            if let Some(hit) = self.lookup::<V>(&key, version, now) {
+                return Ok(hit);
+            }
+            let value = Arc::new(load.await?);
+            self.loads.fetch_add(1, Ordering::Relaxed);
+            let w = weight(&value) + 64;
+            let mut entries = self.lock();
+            entries.insert(
+                key.clone(),
+                Entry {
+                    version,
+                    value: value.clone(),
+                    weight: w,
+                    used: now,
+                },
+            );
+            self.shed(&mut entries);
+            Ok(value)
+        }
+        .await;
+        drop(turn);
+        let mut gates = self.gates();
+        // The map's and ours: nobody else waits.
+        if Arc::strong_count(&gate) <= 2 {
+            gates.remove(&key);
+        }
+        read
+    }
+
+    fn gates(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<tokio::sync::Mutex<()>>>> {
+        self.gates.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The piece under `key` if it was read at `version`.
@@ -308,6 +332,31 @@ mod tests {
         );
         assert_eq!(*cache.get(key(0), None, |_| 8, read(13)).await.unwrap(), 13);
         assert_eq!(cache.loads(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_piece_missed_at_once_is_read_once() {
+        let cache = Arc::new(DayCache::new(1 << 20));
+        let slow = || async {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Ok::<i64, StoreError>(7)
+        };
+        let (a, b) = tokio::join!(
+            cache.get(key(0), Some(1), |_| 8, slow()),
+            cache.get(key(0), Some(1), |_| 8, slow()),
+        );
+        assert_eq!((*a.unwrap(), *b.unwrap()), (7, 7));
+        assert_eq!(cache.loads(), 1);
+        assert!(cache.gates().is_empty(), "no gate is left behind");
+        // A failed read lets the next one try.
+        let failed = cache
+            .get(key(1), Some(1), |_: &i64| 8, async {
+                Err(StoreError::from(sqlx::Error::RowNotFound))
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(*cache.get(key(1), Some(1), |_| 8, slow()).await.unwrap(), 7);
+        assert!(cache.gates().is_empty());
     }
 
     #[tokio::test]
