@@ -168,19 +168,8 @@ impl DayCache {
                 return Ok(hit);
             }
             let value = Arc::new(load.await?);
-            self.loads.fetch_add(1, Ordering::Relaxed);
-            let w = weight(&value) + 64;
-            let mut entries = self.lock();
-            entries.insert(
-                key.clone(),
-                Entry {
-                    version,
-                    value: value.clone(),
-                    weight: w,
-                    used: now,
-                },
-            );
-            self.shed(&mut entries);
+            let w = weight(&value);
+            self.keep(key.clone(), version, value.clone(), w, now);
             Ok(value)
         }
         .await;
@@ -212,17 +201,27 @@ impl DayCache {
         weight: usize,
     ) {
         let now = self.clock.fetch_add(1, Ordering::Relaxed);
+        self.keep(key, version, value, weight, now);
+    }
+
+    /// Keeps a piece just read, then lets the oldest go if over budget.
+    fn keep(
+        &self,
+        key: Key,
+        version: Option<i64>,
+        value: Arc<dyn Any + Send + Sync>,
+        weight: usize,
+        used: u64,
+    ) {
         self.loads.fetch_add(1, Ordering::Relaxed);
         let mut entries = self.lock();
-        entries.insert(
-            key,
-            Entry {
-                version,
-                value,
-                weight: weight + 64,
-                used: now,
-            },
-        );
+        let entry = Entry {
+            version,
+            value,
+            weight: weight + 64,
+            used,
+        };
+        entries.insert(key, entry);
         self.shed(&mut entries);
     }
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::cache::DayCache;
 use super::period::{Bucket, Period};
-use super::pieces::Reads;
 use super::pieces::site::{self, SitePiece};
+use super::pieces::{self, Reads};
 use super::span::Span;
 use super::store::{self, By, PageShare, Share, Totals};
 use crate::accounts::sites::SiteId;
@@ -63,8 +63,8 @@ pub async fn overview(
     } else {
         prev.end_ms
     };
-    let now_ranges = site::ranges(&Span::of((p.start_ms, p.end_ms), now_ms));
-    let prev_ranges = site::ranges(&Span::of((prev.start_ms, prev_end), now_ms));
+    let now_ranges = pieces::ranges(&Span::of((p.start_ms, p.end_ms), now_ms));
+    let prev_ranges = pieces::ranges(&Span::of((prev.start_ms, prev_end), now_ms));
     let days = now_ranges
         .iter()
         .chain(&prev_ranges)

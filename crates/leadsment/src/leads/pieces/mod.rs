@@ -212,18 +212,12 @@ impl<'a> Reads<'a> {
         page: &PathPattern,
     ) -> Result<FxHashMap<i64, i64>, StoreError> {
         let mut out: FxHashMap<i64, i64> = FxHashMap::default();
-        let mut ranges: Vec<((i64, i64), bool)> = (span.days.0..span.days.1)
-            .map(|d| ((d * DAY_MS, (d + 1) * DAY_MS), true))
-            .collect();
-        for range in &span.raw {
-            ranges.extend(split_by_day(*range).into_iter().map(|r| (r, false)));
-        }
-        for (range, whole) in ranges {
+        for range in ranges(span) {
             let (key, version) = self.key("page_hits", range);
             let hits = self
                 .cache
                 .get(key.with(page.as_str()), version, weigh_counts, async {
-                    if whole {
+                    if is_whole_day(range) {
                         let paths = self.paths_matching(|p| page.matches(p)).await?;
                         let day = range.0.div_euclid(DAY_MS);
                         let hits =
@@ -353,7 +347,6 @@ impl<'a> Reads<'a> {
         let mut kept = Vec::new();
         for range in ranges {
             let range = *range;
-            let whole = range.1 - range.0 == DAY_MS && range.0.rem_euclid(DAY_MS) == 0;
             let version = self.versions.at(range.0);
             let key = |id: i64| Key::new(self.site, "company_pages", range).with(id.to_string());
             let mut missing = Vec::new();
@@ -366,7 +359,7 @@ impl<'a> Reads<'a> {
             if missing.is_empty() {
                 continue;
             }
-            let rows = if whole {
+            let rows = if is_whole_day(range) {
                 let day = range.0.div_euclid(DAY_MS);
                 rollups::company_paths(self.db, self.site, (day, day + 1), &missing).await?
             } else {
@@ -426,6 +419,23 @@ fn weigh(p: &Pieces) -> usize {
 
 fn weigh_counts(p: &FxHashMap<i64, i64>) -> usize {
     p.len() * 32
+}
+
+/// The pieces of `span`: its whole UTC days and its edges, each inside one UTC day, in order.
+pub fn ranges(span: &Span) -> Vec<(i64, i64)> {
+    let mut out: Vec<(i64, i64)> = (span.days.0..span.days.1)
+        .map(|d| (d * DAY_MS, (d + 1) * DAY_MS))
+        .collect();
+    for r in &span.raw {
+        out.extend(split_by_day(*r));
+    }
+    out.sort_unstable();
+    out
+}
+
+/// Whether a piece is a whole UTC day, which the rollups hold (the others are read raw).
+fn is_whole_day((start, end): (i64, i64)) -> bool {
+    end - start == DAY_MS && start.rem_euclid(DAY_MS) == 0
 }
 
 /// `[start, end)` cut at UTC midnights: the pieces of raw reads are each inside one day,

@@ -9,7 +9,6 @@ use std::collections::{HashMap, HashSet};
 use super::Reads;
 use crate::leads::store::{By, Totals};
 use crate::store::{StoreError, sql};
-use crate::tracking::rollups::DAY_MS;
 
 /// The series' slots: every UTC offset in use is a multiple of 15 minutes, so a local hour or
 /// midnight falls on a slot's edge.
@@ -219,16 +218,4 @@ fn weigh(p: &SitePiece) -> usize {
     let paths: usize = p.paths.keys().map(|k| k.len() + 48).sum();
     let slots: usize = p.slots.iter().map(|s| s.hashes.len() * 8 + 48).sum();
     shares + paths + slots
-}
-
-/// Whole UTC days and day-cut edges of a span, as ranges.
-pub fn ranges(span: &crate::leads::span::Span) -> Vec<(i64, i64)> {
-    let mut out: Vec<(i64, i64)> = (span.days.0..span.days.1)
-        .map(|d| (d * DAY_MS, (d + 1) * DAY_MS))
-        .collect();
-    for r in &span.raw {
-        out.extend(super::split_by_day(*r));
-    }
-    out.sort_unstable();
-    out
 }
