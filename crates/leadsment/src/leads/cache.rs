@@ -1,10 +1,12 @@
 //! What the dashboard keeps of a site's days between requests, in this process.
 //!
-//! Every figure the dashboard shows is a sum over pieces of a UTC day: a whole day, or the
-//! hours of one at a period's local edge. A piece read once stays good while its day's
-//! version (`site_days`, which the event writer changes in the transaction of every batch
-//! that touches the day) stays the same, so a page reads the versions of its days (one small
-//! query), then only the pieces whose day changed since: on a live site, today's.
+//! Every figure the dashboard shows is a sum over pieces of a UTC day: a whole day, an hour,
+//! or the stretch of one at a period's local edge. A piece read once stays good while the
+//! versions of its hours (`site_hours`, which the event writer changes in the transaction of
+//! every batch that touches the hour) stay the same, so a page reads the versions of its
+//! hours (one small query), then only the pieces whose hours changed since: on a live site,
+//! the latest hour's (a day that changed is merged again from its hours where those are
+//! kept).
 //!
 //! Exact on every node: a node that has not seen another's batch reads the new version before
 //! it reads the day, and the versions are read before the pieces, so a piece is never kept
@@ -23,7 +25,7 @@ use rustc_hash::FxHashMap;
 use super::store::Company;
 use crate::accounts::sites::SiteId;
 use crate::store::{Db, StoreError, sql};
-use crate::tracking::rollups::DAY_MS;
+use crate::tracking::rollups::hour_of;
 
 /// How much the cache holds before it lets the least recently used pieces go, in (roughly)
 /// bytes: a site with 10 million events a month keeps about 2 MB a day.
@@ -66,31 +68,31 @@ struct Entry {
     used: u64,
 }
 
-/// The versions of a site's days, as read for one page.
+/// The versions of a site's UTC hours, as read for one page.
 #[derive(Debug, Clone, Default)]
 pub struct Versions(HashMap<i64, i64>);
 
 impl Versions {
-    /// The version of the UTC day holding `ts_ms` (`None`: nothing was ever written there).
-    pub fn at(&self, ts_ms: i64) -> Option<i64> {
-        self.of_day(ts_ms.div_euclid(DAY_MS))
-    }
-
-    pub fn of_day(&self, day: i64) -> Option<i64> {
-        self.0.get(&day).copied()
-    }
-
-    /// One value for the versions of the days `[first, end)`: it changes when any of them
-    /// does (the versions are random, so a mix of them is as good as they are).
-    pub fn fingerprint(&self, (first, end): (i64, i64)) -> i64 {
+    /// One value for the versions of the UTC hours `[start, end)` overlaps: it changes when
+    /// any of them does (the versions are random, so a mix of them is as good as they are).
+    /// `None` when nothing was ever written there.
+    pub fn of_range(&self, (start, end): (i64, i64)) -> Option<i64> {
+        if end <= start {
+            return None;
+        }
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for day in first..end {
-            let v = self
-                .of_day(day)
-                .map_or(0x5bd1_e995, |v| v as u64 ^ 0x9e37_79b9);
+        let mut any = false;
+        for hour in hour_of(start)..=hour_of(end - 1) {
+            let v = match self.0.get(&hour) {
+                Some(v) => {
+                    any = true;
+                    *v as u64 ^ 0x9e37_79b9
+                }
+                None => 0x5bd1_e995,
+            };
             h = (h ^ v).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29);
         }
-        h as i64
+        any.then_some(h as i64)
     }
 }
 
@@ -122,7 +124,7 @@ impl DayCache {
         }
     }
 
-    /// The versions of `site`'s UTC days `[first, end)`.
+    /// The versions of the hours of `site`'s UTC days `[first, end)`.
     pub async fn versions(
         &self,
         db: &Db,
@@ -132,12 +134,12 @@ impl DayCache {
         let rows: Vec<(i64, i64)> = db
             .all(
                 sql(
-                    "SELECT day, version FROM site_days WHERE site_id = $1 AND day >= $2 \
-                     AND day < $3",
+                    "SELECT hour, version FROM site_hours WHERE site_id = $1 AND hour >= $2 \
+                     AND hour < $3",
                 )
                 .bind(site.0)
-                .bind(first)
-                .bind(end),
+                .bind(first * 24)
+                .bind(end * 24),
             )
             .await?;
         Ok(Versions(rows.into_iter().collect()))

@@ -75,7 +75,7 @@ pub async fn feed(
     // Later pages score at the first page's time (never later than now).
     let now_ms = q.cursor.as_ref().map_or(now_ms, |c| c.now.clamp(0, now_ms));
     let window = score::window(now_ms);
-    let reads = Reads::new(db, cache, site, days_read(&span, window)).await?;
+    let reads = Reads::new(db, cache, site, days_read(&span, window), now_ms).await?;
     let companies = keep_matching(period_companies(&reads, &span, q).await?, q);
     let activity = reads.activity(window).await?;
     let hits = match &q.page {
@@ -90,6 +90,7 @@ pub async fn feed(
         .map(|(company, sums, class)| {
             let score = activity
                 .get(&company.id)
+                .filter(|a| a.visits > 0)
                 .map_or(0, |a| score::value(&a.activity(), now_ms));
             Candidate {
                 company,
@@ -144,6 +145,7 @@ pub async fn feed(
     let mut row = |c: Candidate| {
         let score = activity
             .get(&c.company.id)
+            .filter(|a| a.visits > 0)
             .map(|a| score::score(&a.activity(), now_ms))
             .unwrap_or(Score {
                 value: 0,

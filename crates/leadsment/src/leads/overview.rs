@@ -71,14 +71,14 @@ pub async fn overview(
         .fold((i64::MAX, i64::MIN), |(a, b), r| {
             (a.min(day_of(r.0)), b.max(day_of(r.1 - 1) + 1))
         });
-    let reads = Reads::new(db, cache, site, days).await?;
+    let reads = Reads::new(db, cache, site, days, now_ms).await?;
     let mut now_pieces = Vec::with_capacity(now_ranges.len());
     for r in &now_ranges {
         now_pieces.push((*r, reads.site_piece(*r).await?));
     }
     let mut before = Totals::default();
     for r in &prev_ranges {
-        add(&mut before, &reads.site_piece(*r).await?.totals);
+        add(&mut before, &reads.site_totals(*r).await?);
     }
     let mut now = Totals::default();
     for (_, piece) in &now_pieces {
@@ -130,20 +130,17 @@ type Pieces = [((i64, i64), Arc<SitePiece>)];
 
 /// The most viewed pages of the pieces.
 fn top_pages(pieces: &Pieces) -> Vec<PageShare> {
-    let mut sums: HashMap<&str, (i64, i64)> = HashMap::new();
+    let mut sums: HashMap<&str, i64> = HashMap::new();
     for (_, p) in pieces {
-        for (path, (views, visits)) in &p.paths {
-            let s = sums.entry(path.as_str()).or_default();
-            s.0 += views;
-            s.1 += visits;
+        for (path, views) in &p.paths {
+            *sums.entry(path.as_str()).or_default() += views;
         }
     }
     let mut pages: Vec<PageShare> = sums
         .into_iter()
-        .map(|(path, (pageviews, visits))| PageShare {
+        .map(|(path, pageviews)| PageShare {
             path: path.to_owned(),
             pageviews,
-            visits,
         })
         .collect();
     pages.sort_by(|a, b| {
@@ -158,21 +155,18 @@ fn top_pages(pieces: &Pieces) -> Vec<PageShare> {
 /// The largest groups of the pieces' visits by `by`.
 fn breakdown(pieces: &Pieces, by: By) -> Vec<Share> {
     let i = site::BY.iter().position(|b| *b == by).unwrap_or(0);
-    let mut sums: HashMap<&site::Value, (i64, i64)> = HashMap::new();
+    let mut sums: HashMap<&site::Value, i64> = HashMap::new();
     for (_, p) in pieces {
-        for (value, (visits, visitors)) in &p.breakdowns[i] {
-            let s = sums.entry(value).or_default();
-            s.0 += visits;
-            s.1 += visitors;
+        for (value, visits) in &p.breakdowns[i] {
+            *sums.entry(value).or_default() += visits;
         }
     }
     let mut rows: Vec<Share> = sums
         .into_iter()
-        .map(|((value, detail), (visits, visitors))| Share {
+        .map(|((value, detail), visits)| Share {
             value: value.clone(),
             detail: detail.clone(),
             visits,
-            visitors,
         })
         .collect();
     rows.sort_by(|a, b| b.visits.cmp(&a.visits).then_with(|| a.value.cmp(&b.value)));

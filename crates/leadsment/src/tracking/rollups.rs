@@ -10,9 +10,9 @@
 //!   hash of its latest event (after midnight the new day's hash), so when a batch moves a
 //!   visit to another hash, its count moves too.
 //! - `company_paths`, `site_paths`: pageviews per path, day and company; the site's paths.
-//! - `site_days`: each day the batch touched, with or without a company (a visit's start day,
-//!   an event's day), gets the batch's random version: what the dashboard keeps of a day stays
-//!   good while the version does.
+//! - `site_hours`: each UTC hour the batch touched, with or without a company (a visit's start
+//!   hour, an event's hour), gets the batch's random version: what the dashboard keeps of an
+//!   hour, or of a day, stays good while the versions do.
 //!
 //! Visits and events without a company are in none of them (the dashboard's companies are
 //! what they serve). Retention, when it comes, deletes whole UTC days of the raw tables and of
@@ -23,10 +23,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::visits::VisitPlan;
 
 pub const DAY_MS: i64 = 86_400_000;
+pub const HOUR_MS: i64 = 3_600_000;
 
 /// The UTC day of a time: days since 1970-01-01.
 pub fn day_of(ts_ms: i64) -> i64 {
     ts_ms.div_euclid(DAY_MS)
+}
+
+/// The UTC hour of a time: hours since 1970-01-01 00:00.
+pub fn hour_of(ts_ms: i64) -> i64 {
+    ts_ms.div_euclid(HOUR_MS)
 }
 
 /// A visit as the store held it before the batch: what its rollups were counted under.
@@ -59,7 +65,7 @@ pub struct Rollups {
     pub visitors: BTreeMap<(i64, i64, i64, i64), i64>,
     pub paths: BTreeMap<(i64, String, i64, i64), i64>,
     pub site_paths: BTreeSet<(i64, String)>,
-    /// (site, day) of every day the batch changes.
+    /// (site, hour) of every UTC hour the batch changes.
     pub touched: BTreeSet<(i64, i64)>,
 }
 
@@ -69,7 +75,7 @@ impl Rollups {
     pub fn of(plan: &VisitPlan<'_>, stored: &HashMap<i64, StoredVisit>) -> Rollups {
         let mut r = Rollups::default();
         for v in &plan.new_visits {
-            r.touched.insert((v.first.site_id.0, day_of(v.first.ts)));
+            r.touched.insert((v.first.site_id.0, hour_of(v.first.ts)));
             let Some(company) = v.company_id else {
                 continue;
             };
@@ -86,7 +92,7 @@ impl Rollups {
             let Some(s) = stored.get(id) else {
                 continue;
             };
-            r.touched.insert((s.site_id, day_of(s.started_at)));
+            r.touched.insert((s.site_id, hour_of(s.started_at)));
             let Some(company) = s.company_id else {
                 continue;
             };
@@ -111,7 +117,7 @@ impl Rollups {
         }
         for row in &plan.rows {
             let e = row.event;
-            r.touched.insert((e.site_id.0, day_of(e.ts)));
+            r.touched.insert((e.site_id.0, hour_of(e.ts)));
             if e.name != "pageview" {
                 continue;
             }

@@ -94,6 +94,7 @@ on_both_backends!(
     pageviews_at_both_edges_of_a_period_west_of_utc,
     scores_and_their_reasons_are_exact,
     every_figure_equals_a_recount_across_midnight_and_daylight_saving,
+    a_site_in_use_recounts_after_every_batch_through_one_cache,
 );
 
 async fn scores_and_their_reasons_are_exact(backend: Backend) {
@@ -478,4 +479,154 @@ async fn pageviews_at_both_edges_of_a_period_west_of_utc(backend: Backend) {
     let mut pages = row.top_pages.clone();
     pages.sort();
     assert_eq!(pages, [("/demo".to_owned(), 1), ("/pricing".to_owned(), 1)]);
+}
+
+/// A site in use, read through one cache as a server would: a running period (the last 7
+/// days, now at 10:07:30 UTC) against the period before it up to the same time of day, with
+/// batches landing in the current hour, the hour before it (a visit that goes on), and either
+/// side of the cut in the period before. After each batch every figure equals a recount: the
+/// overview's totals and its comparison, and the feed's row for Acme (today and yesterday are
+/// merged from their hours, the hour before now kept apart).
+async fn a_site_in_use_recounts_after_every_batch_through_one_cache(backend: Backend) {
+    let (_db, store) = TestDb::open(backend).await;
+    let site = site_in(&store, "Europe/Berlin").await;
+    let tz = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+    let a = || Some(acme());
+    let now = ms("2026-11-20T10:07:30Z");
+    let p = Period::of(Range::Last(7), &tz, now);
+    let prev = p.previous();
+    let cut = prev.start_ms + (now - p.start_ms);
+    let mut events = vec![
+        ev(&site, cut - 20 * MIN, 1, "pageview", "/", a()),
+        ev(&site, cut - 3 * MIN, 2, "pageview", "/pricing", None),
+        ev(&site, cut + 3 * MIN, 3, "pageview", "/late", a()),
+        ev(&site, now - 2 * DAY, 4, "pageview", "/pricing", a()),
+        ev(&site, now - DAY - 30 * MIN, 5, "pageview", "/demo", a()),
+        ev(&site, ms("2026-11-20T08:10:00Z"), 6, "pageview", "/", a()),
+        ev(&site, ms("2026-11-20T09:50:00Z"), 7, "pageview", "/a", a()),
+        ev(&site, ms("2026-11-20T10:01:00Z"), 8, "pageview", "/b", None),
+    ];
+    ingest_fresh(&store, events.clone()).await;
+    let cache = DayCache::default();
+    assert_live(&store, &cache, &site, &events, now).await;
+
+    let batches = [
+        // The visit of 09:50 goes on into this hour; a new one begins.
+        vec![
+            ev(
+                &site,
+                ms("2026-11-20T10:04:00Z"),
+                7,
+                "pageview",
+                "/pricing",
+                a(),
+            ),
+            ev(&site, ms("2026-11-20T10:06:00Z"), 9, "pageview", "/", a()),
+        ],
+        // Before the cut in the period before, and after it.
+        vec![
+            ev(&site, cut - MIN, 10, "pageview", "/x", None),
+            ev(&site, cut + MIN, 11, "pageview", "/y", a()),
+        ],
+        // The hour before now again.
+        vec![ev(
+            &site,
+            ms("2026-11-20T09:55:00Z"),
+            7,
+            "pageview",
+            "/c",
+            a(),
+        )],
+        // Hours merged and kept: earlier today, and yesterday's visit going on.
+        vec![
+            ev(
+                &site,
+                ms("2026-11-20T08:40:00Z"),
+                12,
+                "pageview",
+                "/pricing",
+                a(),
+            ),
+            ev(&site, now - DAY - 20 * MIN, 5, "pageview", "/pricing", a()),
+        ],
+    ];
+    let mut at = now;
+    for batch in batches {
+        ingest_fresh(&store, batch.clone()).await;
+        events.extend(batch);
+        events.sort_by_key(|e| e.ts);
+        at += MIN;
+        assert_live(&store, &cache, &site, &events, at).await;
+    }
+}
+
+/// The overview of the last 7 days at `now` and Acme's feed row equal a recount of `events`.
+async fn assert_live(store: &Db, cache: &DayCache, site: &Site, events: &[NewEvent], now: i64) {
+    let tz = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+    let p = Period::of(Range::Last(7), &tz, now);
+    let prev = p.previous();
+    let starts = visit_starts(events);
+    let bucket = |start, end| period::Bucket {
+        start,
+        end,
+        label: String::new(),
+    };
+    let o = leadsment::leads::overview::overview(store, cache, site.id, &p, now)
+        .await
+        .unwrap();
+    let (visits, visitors, views) = recount(events, &starts, &bucket(p.start_ms, now));
+    assert_eq!(
+        (o.now.visits, o.now.visitors, o.now.pageviews),
+        (visits, visitors, views),
+        "this period at {now}"
+    );
+    let cut = prev.start_ms + (now - p.start_ms);
+    let (visits, visitors, views) = recount(events, &starts, &bucket(prev.start_ms, cut));
+    assert_eq!(
+        (o.before.visits, o.before.visitors, o.before.pageviews),
+        (visits, visitors, views),
+        "the period before, up to the same time of day, at {now}"
+    );
+
+    let q = parse(&RawFilters::from_query(Some("period=7d")), &tz, now).unwrap();
+    let feed = leadsment::leads::feed::feed(store, cache, site.id, &q, now, Rows::Page)
+        .await
+        .unwrap();
+    let acme_events: Vec<NewEvent> = events
+        .iter()
+        .filter(|e| e.company.is_some())
+        .cloned()
+        .collect();
+    let acme_starts = visit_starts(&acme_events);
+    let whole = bucket(p.start_ms, now);
+    let (visits, visitors, views) = recount(&acme_events, &acme_starts, &whole);
+    let row = &feed.rows[0];
+    assert_eq!(
+        (row.visits, row.visitors, row.pageviews),
+        (visits, visitors, views),
+        "Acme at {now}"
+    );
+    let mut by_path: HashMap<&str, i64> = HashMap::new();
+    for e in &acme_events {
+        if e.ts >= whole.start && e.ts < whole.end {
+            *by_path.entry(e.path.as_str()).or_default() += 1;
+        }
+    }
+    let mut top: Vec<(String, i64)> = by_path
+        .into_iter()
+        .map(|(p, n)| (p.to_owned(), n))
+        .collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    top.truncate(3);
+    assert_eq!(row.top_pages, top, "Acme's pages at {now}");
+    // Its score's pages: /pricing and a demo page in the last 30 days, counted from the hours
+    // for today and yesterday.
+    let view = leadsment::leads::company::company(store, site.id, row.company_id, now, 50)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.score, view.score,
+        "the feed's score is the company page's"
+    );
 }

@@ -167,18 +167,18 @@ async fn assert_rollups_match(store: &Db) {
     )
     .await;
     assert_eq!(kept, recounted, "site_paths");
-    // Every day with a visit or an event has a version (what the dashboard keeps of a day
-    // is checked against it).
+    // Every UTC hour with a visit or an event has a version (what the dashboard keeps of an
+    // hour or a day is checked against it).
     let (kept, recounted) = pairs(
         store,
-        "SELECT CAST(site_id AS TEXT) || ' ' || CAST(day AS TEXT) FROM site_days \
-         ORDER BY site_id, day",
-        "SELECT CAST(site_id AS TEXT) || ' ' || CAST(day AS TEXT) FROM (\
-         SELECT site_id, started_at / 86400000 AS day FROM visits UNION \
-         SELECT site_id, ts / 86400000 FROM events) AS d ORDER BY site_id, day",
+        "SELECT CAST(site_id AS TEXT) || ' ' || CAST(hour AS TEXT) FROM site_hours \
+         ORDER BY site_id, hour",
+        "SELECT CAST(site_id AS TEXT) || ' ' || CAST(hour AS TEXT) FROM (\
+         SELECT site_id, started_at / 3600000 AS hour FROM visits UNION \
+         SELECT site_id, ts / 3600000 FROM events) AS d ORDER BY site_id, hour",
     )
     .await;
-    assert_eq!(kept, recounted, "site_days");
+    assert_eq!(kept, recounted, "site_hours");
 }
 
 async fn rollups_equal_a_recount_of_the_raw_tables(backend: Backend) {

@@ -3,6 +3,7 @@
 //! edge from the raw tables, a page pattern's pageviews, a company's pages. A request reads the
 //! versions of its days, then each piece, from memory unless its day changed.
 
+mod hours;
 pub mod site;
 
 use std::collections::HashMap;
@@ -55,7 +56,10 @@ impl Sums {
     }
 }
 
-type Pieces = FxHashMap<i64, Sums>;
+pub type Pieces = FxHashMap<i64, Sums>;
+
+/// Some whole UTC days, `[first, end)`, and every company's sums over them.
+type DaysSums = ((i64, i64), Arc<Pieces>);
 
 /// One request's reads: the site, its days' versions, and the site's paths once read.
 pub struct Reads<'a> {
@@ -63,16 +67,23 @@ pub struct Reads<'a> {
     pub cache: &'a DayCache,
     pub site: SiteId,
     pub versions: Versions,
+    /// The time the page is read at.
+    now_ms: i64,
+    /// From this UTC day on (yesterday), days are merged from their hours.
+    recent_from: i64,
+    last_days: std::sync::Mutex<Option<DaysSums>>,
     paths: tokio::sync::OnceCell<Vec<String>>,
 }
 
 impl<'a> Reads<'a> {
-    /// Reads the versions of the UTC days `[first, end)`, which every later read must lie in.
+    /// Reads the versions of the UTC days `[first, end)`, which every later read must lie in,
+    /// as seen at `now_ms`.
     pub async fn new(
         db: &'a Db,
         cache: &'a DayCache,
         site: SiteId,
         days: (i64, i64),
+        now_ms: i64,
     ) -> Result<Reads<'a>, StoreError> {
         let versions = cache.versions(db, site, days).await?;
         Ok(Reads {
@@ -80,6 +91,9 @@ impl<'a> Reads<'a> {
             cache,
             site,
             versions,
+            now_ms,
+            recent_from: now_ms.div_euclid(DAY_MS) - 1,
+            last_days: std::sync::Mutex::new(None),
             paths: tokio::sync::OnceCell::new(),
         })
     }
@@ -97,14 +111,21 @@ impl<'a> Reads<'a> {
     }
 
     fn key(&self, kind: &'static str, range: (i64, i64)) -> (Key, Option<i64>) {
-        (Key::new(self.site, kind, range), self.versions.at(range.0))
+        (
+            Key::new(self.site, kind, range),
+            self.versions.of_range(range),
+        )
     }
 
-    /// Each company's sums over a whole UTC day, from the rollups, page rules counted.
+    /// Each company's sums over a whole UTC day, page rules counted: a recent day's merged
+    /// from its hours ([`hours`]), an older one's from the rollups.
     async fn day(&self, day: i64) -> Result<Arc<Pieces>, StoreError> {
         let (key, version) = self.key("company_day", (day * DAY_MS, (day + 1) * DAY_MS));
         self.cache
             .get(key, version, weigh, async {
+                if day >= self.recent_from {
+                    return self.day_from_hours(day).await;
+                }
                 let days = (day, day + 1);
                 let mut out: Pieces = rollups::day_sums(self.db, self.site, days, None)
                     .await?
@@ -158,15 +179,22 @@ impl<'a> Reads<'a> {
     }
 
     /// Every company's sums over the whole UTC days `[first, end)`: the days before the last
-    /// merged once and kept (under the versions of all of them), the last day added.
-    async fn days_sums(&self, (first, end): (i64, i64)) -> Result<Pieces, StoreError> {
+    /// merged once and kept (under the versions of all of them), the last day added. The feed
+    /// asks twice (its period, the score's window), mostly for the same days: the last answer
+    /// is kept for the request.
+    async fn days_sums(&self, (first, end): (i64, i64)) -> Result<Arc<Pieces>, StoreError> {
+        if let Some((days, sums)) = &*self.last_days.lock().unwrap_or_else(|e| e.into_inner())
+            && *days == (first, end)
+        {
+            return Ok(sums.clone());
+        }
         if first >= end {
-            return Ok(Pieces::default());
+            return Ok(Arc::default());
         }
         let last = end - 1;
         let mut out = if first < last {
             let key = Key::new(self.site, "company_days", (first * DAY_MS, last * DAY_MS));
-            let version = Some(self.versions.fingerprint((first, last)));
+            let version = self.versions.of_range((first * DAY_MS, last * DAY_MS));
             let merged = self
                 .cache
                 .get(key, version, weigh, async {
@@ -182,27 +210,32 @@ impl<'a> Reads<'a> {
             Pieces::default()
         };
         merge(&mut out, &*self.day(last).await?);
+        let out = Arc::new(out);
+        *self.last_days.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(((first, end), out.clone()));
         Ok(out)
     }
 
     /// Every company's sums over `span`: those with a visit started in it, and the others'
     /// pageviews (which a caller may want to drop).
-    pub async fn span_sums(&self, span: &Span) -> Result<Pieces, StoreError> {
-        let mut out = self.days_sums(span.days).await?;
+    pub async fn span_sums(&self, span: &Span) -> Result<Arc<Pieces>, StoreError> {
+        let days = self.days_sums(span.days).await?;
+        if span.raw.is_empty() {
+            return Ok(days);
+        }
+        let mut out = (*days).clone();
         for range in &span.raw {
             for piece in split_by_day(*range) {
                 merge(&mut out, &*self.edge(piece).await?);
             }
         }
-        Ok(out)
+        Ok(Arc::new(out))
     }
 
-    /// Each company's sums over the UTC days `[first, end)` of the score's window, for the
-    /// companies with a visit there.
-    pub async fn activity(&self, days: (i64, i64)) -> Result<Pieces, StoreError> {
-        let mut sums = self.days_sums(days).await?;
-        sums.retain(|_, s| s.visits > 0);
-        Ok(sums)
+    /// Each company's sums over the UTC days `[first, end)` of the score's window; only those
+    /// with a visit there (`visits > 0`) have a score.
+    pub async fn activity(&self, days: (i64, i64)) -> Result<Arc<Pieces>, StoreError> {
+        self.days_sums(days).await
     }
 
     /// Pageviews matching `page` per company over `span`.
@@ -213,6 +246,13 @@ impl<'a> Reads<'a> {
     ) -> Result<FxHashMap<i64, i64>, StoreError> {
         let mut out: FxHashMap<i64, i64> = FxHashMap::default();
         for range in ranges(span) {
+            let day = range.0.div_euclid(DAY_MS);
+            if is_whole_day(range) && day >= self.recent_from {
+                for (id, n) in self.hits_from_hours(day, page).await? {
+                    *out.entry(id).or_default() += n;
+                }
+                continue;
+            }
             let (key, version) = self.key("page_hits", range);
             let hits = self
                 .cache
@@ -263,7 +303,9 @@ impl<'a> Reads<'a> {
         }
 
         // The kept sums of the closed days, made for the companies without one.
-        let version = Some(self.versions.fingerprint(closed));
+        let version = self
+            .versions
+            .of_range((closed.0 * DAY_MS, closed.1 * DAY_MS));
         let summed_key = |id: i64| {
             Key::new(
                 self.site,
@@ -347,7 +389,7 @@ impl<'a> Reads<'a> {
         let mut kept = Vec::new();
         for range in ranges {
             let range = *range;
-            let version = self.versions.at(range.0);
+            let version = self.versions.of_range(range);
             let key = |id: i64| Key::new(self.site, "company_pages", range).with(id.to_string());
             let mut missing = Vec::new();
             for id in companies {
@@ -359,8 +401,10 @@ impl<'a> Reads<'a> {
             if missing.is_empty() {
                 continue;
             }
-            let rows = if is_whole_day(range) {
-                let day = range.0.div_euclid(DAY_MS);
+            let day = range.0.div_euclid(DAY_MS);
+            let rows = if is_whole_day(range) && day >= self.recent_from {
+                self.pages_from_hours(day, &missing).await?
+            } else if is_whole_day(range) {
                 rollups::company_paths(self.db, self.site, (day, day + 1), &missing).await?
             } else {
                 store::raw_company_paths(self.db, self.site, range, &missing).await?

@@ -1,14 +1,20 @@
-//! The overview's figures as pieces of UTC days: a piece (a whole day, or the hours of one at
-//! a period's edge) holds the site's totals, each breakdown whole (not its top rows, so pieces
-//! add up), each page's pageviews and visits, and 15-minute slots for the time series. A
-//! piece's visitors are its distinct hashes, and a UTC day's hashes are its own, so the pieces
-//! of a period add up to its visitors; a page's visits likewise count once per UTC day.
+//! The overview's figures as pieces of UTC days: a piece holds the site's totals, each
+//! breakdown whole (not its top rows, so pieces add up), each page's pageviews, and 15-minute
+//! slots with their visitor hashes for the time series and for distinct visitors.
+//!
+//! Each UTC hour is kept as a piece of its own (under its version), and a longer stretch (a
+//! whole day, a day up to a period's local edge) as the merge of its hours: on a site in use
+//! only the latest hour is read again, and the day is merged anew from memory. A merged
+//! piece's visitors are the distinct hashes of all its slots; a UTC day's hashes are its own,
+//! so the pieces of different days add up to a period's visitors.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::Reads;
 use crate::leads::store::{By, Totals};
 use crate::store::{StoreError, sql};
+use crate::tracking::rollups::HOUR_MS;
 
 /// The series' slots: every UTC offset in use is a multiple of 15 minutes, so a local hour or
 /// midnight falls on a slot's edge.
@@ -17,24 +23,27 @@ pub const SLOT_MS: i64 = 15 * 60_000;
 /// A breakdown's value, and its detail where it has one (a source's channel).
 pub type Value = (Option<String>, Option<String>);
 
-/// A breakdown's values with their visits and visitors.
-pub type Shares = HashMap<Value, (i64, i64)>;
+/// A breakdown's values with their visits.
+pub type Shares = HashMap<Value, i64>;
 
 #[derive(Debug, Default)]
 pub struct SitePiece {
     pub totals: Totals,
     /// In the order of [`BY`].
     pub breakdowns: Vec<Shares>,
-    /// Per path: pageviews and visits.
-    pub paths: HashMap<String, (i64, i64)>,
-    /// From the piece's start: visits started, pageviews and the distinct visitor hashes (sorted)
-    /// of each slot.
+    /// Pageviews per path.
+    pub paths: HashMap<String, i64>,
+    /// The slot (15-minute steps since 1970, UTC) `slots` starts at.
+    pub first_slot: i64,
+    /// The slots the piece overlaps, in order: visits started, business visits, pageviews and
+    /// the distinct visitor hashes (sorted) of each.
     pub slots: Vec<Slot>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Slot {
     pub visits: i64,
+    pub business_visits: i64,
     pub pageviews: i64,
     pub hashes: Vec<i64>,
 }
@@ -61,15 +70,99 @@ struct VisitRow {
 }
 
 impl Reads<'_> {
-    /// The site's piece `[start, end)`, inside one UTC day.
-    pub async fn site_piece(
-        &self,
-        range: (i64, i64),
-    ) -> Result<std::sync::Arc<SitePiece>, StoreError> {
+    /// The site's piece `[start, end)`, inside one UTC day: one hour's or part of one's as
+    /// read, a longer stretch merged from its hours.
+    pub async fn site_piece(&self, range: (i64, i64)) -> Result<Arc<SitePiece>, StoreError> {
+        let parts = hours(range);
+        if parts.len() <= 1 {
+            return self.site_hour(range).await;
+        }
         let (key, version) = self.key("site", range);
         self.cache
-            .get(key, version, weigh, self.read_site_piece(range))
+            .get(key, version, weigh, async {
+                self.read_missing_hours(&parts).await?;
+                let mut pieces = Vec::with_capacity(parts.len());
+                for part in parts {
+                    pieces.push(self.site_hour(part).await?);
+                }
+                Ok(SitePiece::merge(&pieces))
+            })
             .await
+    }
+
+    /// The piece of one hour, or of part of one.
+    async fn site_hour(&self, range: (i64, i64)) -> Result<Arc<SitePiece>, StoreError> {
+        let (key, version) = self.key("site_hour", range);
+        self.cache
+            .get(key, version, weigh, async {
+                Ok(self
+                    .read_site(range)
+                    .await?
+                    .pop()
+                    .map(|(_, p)| p)
+                    .unwrap_or_default())
+            })
+            .await
+    }
+
+    /// Reads the hours of `parts` that are not kept in one read over their stretch (the first
+    /// page after a start reads a day at once, not hour by hour).
+    async fn read_missing_hours(&self, parts: &[(i64, i64)]) -> Result<(), StoreError> {
+        let missing: Vec<(i64, i64)> = parts
+            .iter()
+            .filter(|p| {
+                let (key, version) = self.key("site_hour", **p);
+                self.cache.peek::<SitePiece>(&key, version).is_none()
+            })
+            .copied()
+            .collect();
+        let (Some(first), Some(last)) = (missing.first(), missing.last()) else {
+            return Ok(());
+        };
+        if missing.len() < 2 {
+            return Ok(());
+        }
+        for (part, piece) in self.read_site((first.0, last.1)).await? {
+            if missing.contains(&part) {
+                let (key, version) = self.key("site_hour", part);
+                let w = weigh(&piece);
+                self.cache.put_arc(key, version, Arc::new(piece), w);
+            }
+        }
+        Ok(())
+    }
+
+    /// The visits, visitors, business visits and pageviews of `[start, end)`, inside one UTC
+    /// day, which may end at any millisecond (the period before a running one ends at the
+    /// time of day it is now): its whole slots from the kept pieces, the minutes after them
+    /// read raw and not kept.
+    pub async fn site_totals(&self, (start, end): (i64, i64)) -> Result<Totals, StoreError> {
+        let cut = end.div_euclid(SLOT_MS) * SLOT_MS;
+        if cut <= start || cut == end {
+            return Ok(self.site_piece((start, end)).await?.totals);
+        }
+        let kept = self.site_piece((start, cut)).await?;
+        let rest = self
+            .read_site((cut, end))
+            .await?
+            .pop()
+            .map(|(_, p)| p)
+            .unwrap_or_default();
+        let mut t = kept.totals;
+        t.visits += rest.totals.visits;
+        t.business_visits += rest.totals.business_visits;
+        t.pageviews += rest.totals.pageviews;
+        let seen = |h: &i64| kept.slots.iter().any(|s| s.hashes.binary_search(h).is_ok());
+        let mut new: Vec<i64> = rest
+            .slots
+            .iter()
+            .flat_map(|s| s.hashes.iter().copied())
+            .filter(|h| !seen(h))
+            .collect();
+        new.sort_unstable();
+        new.dedup();
+        t.visitors += new.len() as i64;
+        Ok(t)
     }
 
     /// The visits, visitors and pageviews of `[from, to)` inside the piece `range`.
@@ -85,19 +178,23 @@ impl Reads<'_> {
         let (key, version) = self.key("site_part", part);
         let totals = self
             .cache
-            .get(key, version, |_| 32, async {
-                Ok(piece.between(range.0, part))
-            })
+            .get(key, version, |_| 32, async { Ok(piece.between(part)) })
             .await?;
         Ok(*totals)
     }
 
-    async fn read_site_piece(&self, (start, end): (i64, i64)) -> Result<SitePiece, StoreError> {
-        let slots = ((end - start + SLOT_MS - 1) / SLOT_MS).max(0) as usize;
-        let mut p = SitePiece {
-            breakdowns: vec![Shares::new(); BY.len()],
-            slots: vec![Slot::default(); slots],
-            ..SitePiece::default()
+    /// The pieces of `[start, end)` (inside one UTC day) cut at UTC hours, read at once.
+    async fn read_site(
+        &self,
+        (start, end): (i64, i64),
+    ) -> Result<Vec<((i64, i64), SitePiece)>, StoreError> {
+        let parts = hours((start, end));
+        let mut pieces: Vec<SitePiece> = parts.iter().map(|p| SitePiece::empty(*p)).collect();
+        let index = |ts: i64| {
+            parts
+                .iter()
+                .position(|(a, b)| ts >= *a && ts < *b)
+                .unwrap_or(0)
         };
         let visits: Vec<VisitRow> = self
             .db
@@ -112,18 +209,15 @@ impl Reads<'_> {
                 .bind(end),
             )
             .await?;
-        let mut hashes: HashSet<i64> = HashSet::with_capacity(visits.len());
-        let mut by_value: Vec<HashMap<Value, HashSet<i64>>> = vec![HashMap::new(); BY.len()];
         for v in visits {
+            let p = &mut pieces[index(v.started_at)];
+            let business = v.class.as_deref() == Some("business");
             p.totals.visits += 1;
-            hashes.insert(v.visitor_hash);
-            if v.class.as_deref() == Some("business") {
-                p.totals.business_visits += 1;
-            }
-            if let Some(s) = p.slots.get_mut(((v.started_at - start) / SLOT_MS) as usize) {
-                s.visits += 1;
-                s.hashes.push(v.visitor_hash);
-            }
+            p.totals.business_visits += i64::from(business);
+            let slot = p.slot_mut(v.started_at);
+            slot.visits += 1;
+            slot.business_visits += i64::from(business);
+            slot.hashes.push(v.visitor_hash);
             let values = [
                 (v.source, v.channel.clone()),
                 (v.channel, None),
@@ -132,47 +226,33 @@ impl Reads<'_> {
                 (v.browser, None),
             ];
             for (i, value) in values.into_iter().enumerate() {
-                let share = p.breakdowns[i].entry(value.clone()).or_default();
-                share.0 += 1;
-                by_value[i].entry(value).or_default().insert(v.visitor_hash);
+                *p.breakdowns[i].entry(value).or_default() += 1;
             }
-        }
-        p.totals.visitors = hashes.len() as i64;
-        for (i, values) in by_value.into_iter().enumerate() {
-            for (value, set) in values {
-                if let Some(share) = p.breakdowns[i].get_mut(&value) {
-                    share.1 = set.len() as i64;
-                }
-            }
-        }
-        for s in &mut p.slots {
-            s.hashes.sort_unstable();
-            s.hashes.dedup();
         }
 
-        let paths: Vec<(String, i64, i64)> = self
+        let paths: Vec<(i64, String, i64)> = self
             .db
             .all(
-                sql(
-                    "SELECT path, COUNT(*), COUNT(DISTINCT visit_id) FROM events \
+                sql("SELECT ts / $4, path, COUNT(*) FROM events \
                      WHERE site_id = $1 AND ts >= $2 AND ts < $3 AND name = 'pageview' \
-                     GROUP BY path",
-                )
+                     GROUP BY ts / $4, path")
                 .bind(self.site.0)
                 .bind(start)
-                .bind(end),
+                .bind(end)
+                .bind(HOUR_MS),
             )
             .await?;
-        for (path, views, visits) in paths {
+        for (hour, path, views) in paths {
+            let p = &mut pieces[index((hour * HOUR_MS).max(start))];
             p.totals.pageviews += views;
-            p.paths.insert(path, (views, visits));
+            *p.paths.entry(path).or_default() += views;
         }
         let views: Vec<(i64, i64)> = self
             .db
             .all(
-                sql("SELECT (ts - $2) / $4, COUNT(*) FROM events \
+                sql("SELECT ts / $4, COUNT(*) FROM events \
                      WHERE site_id = $1 AND ts >= $2 AND ts < $3 AND name = 'pageview' \
-                     GROUP BY (ts - $2) / $4")
+                     GROUP BY ts / $4")
                 .bind(self.site.0)
                 .bind(start)
                 .bind(end)
@@ -180,20 +260,94 @@ impl Reads<'_> {
             )
             .await?;
         for (slot, n) in views {
-            if let Some(s) = p.slots.get_mut(slot as usize) {
-                s.pageviews += n;
-            }
+            let ts = (slot * SLOT_MS).max(start);
+            pieces[index(ts)].slot_mut(ts).pageviews += n;
         }
-        Ok(p)
+        for p in &mut pieces {
+            for s in &mut p.slots {
+                s.hashes.sort_unstable();
+                s.hashes.dedup();
+            }
+            p.totals.visitors = p.distinct_visitors();
+        }
+        Ok(parts.into_iter().zip(pieces).collect())
     }
 }
 
 impl SitePiece {
-    /// Visits, visitors and pageviews of the slots in `[from, to)` (milliseconds, the piece
-    /// starting at `start`).
-    pub fn between(&self, start: i64, (from, to): (i64, i64)) -> Totals {
-        let first = ((from - start).max(0) / SLOT_MS) as usize;
-        let last = (((to - start).max(0) + SLOT_MS - 1) / SLOT_MS) as usize;
+    fn empty((start, end): (i64, i64)) -> SitePiece {
+        let first_slot = start.div_euclid(SLOT_MS);
+        let last_slot = (end - 1).div_euclid(SLOT_MS);
+        SitePiece {
+            breakdowns: vec![Shares::new(); BY.len()],
+            first_slot,
+            slots: vec![Slot::default(); (last_slot - first_slot + 1).max(0) as usize],
+            ..SitePiece::default()
+        }
+    }
+
+    fn slot_mut(&mut self, ts: i64) -> &mut Slot {
+        let i = (ts.div_euclid(SLOT_MS) - self.first_slot).clamp(0, self.slots.len() as i64 - 1);
+        &mut self.slots[i as usize]
+    }
+
+    fn distinct_visitors(&self) -> i64 {
+        if self.slots.len() == 1 {
+            return self.slots[0].hashes.len() as i64;
+        }
+        let mut all: Vec<i64> = self
+            .slots
+            .iter()
+            .flat_map(|s| s.hashes.iter().copied())
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all.len() as i64
+    }
+
+    /// The pieces of a stretch of one UTC day, in order and touching, as one.
+    fn merge(pieces: &[Arc<SitePiece>]) -> SitePiece {
+        let mut out = SitePiece {
+            breakdowns: vec![Shares::new(); BY.len()],
+            first_slot: pieces.first().map_or(0, |p| p.first_slot),
+            ..SitePiece::default()
+        };
+        for p in pieces {
+            out.totals.visits += p.totals.visits;
+            out.totals.business_visits += p.totals.business_visits;
+            out.totals.pageviews += p.totals.pageviews;
+            for (into, from) in out.breakdowns.iter_mut().zip(&p.breakdowns) {
+                for (value, n) in from {
+                    *into.entry(value.clone()).or_default() += n;
+                }
+            }
+            for (path, n) in &p.paths {
+                *out.paths.entry(path.clone()).or_default() += n;
+            }
+            for (i, s) in p.slots.iter().enumerate() {
+                let at = p.first_slot + i as i64 - out.first_slot;
+                if at < out.slots.len() as i64 {
+                    // A slot cut by the pieces' edge: both halves in one.
+                    let into = &mut out.slots[at as usize];
+                    into.visits += s.visits;
+                    into.business_visits += s.business_visits;
+                    into.pageviews += s.pageviews;
+                    into.hashes.extend_from_slice(&s.hashes);
+                    into.hashes.sort_unstable();
+                    into.hashes.dedup();
+                } else {
+                    out.slots.push(s.clone());
+                }
+            }
+        }
+        out.totals.visitors = out.distinct_visitors();
+        out
+    }
+
+    /// Visits, visitors, business visits and pageviews of the slots that `[from, to)` overlaps.
+    pub fn between(&self, (from, to): (i64, i64)) -> Totals {
+        let first = (from.div_euclid(SLOT_MS) - self.first_slot).max(0) as usize;
+        let last = ((to - 1).div_euclid(SLOT_MS) + 1 - self.first_slot).max(0) as usize;
         let slots = &self.slots[first.min(self.slots.len())..last.min(self.slots.len())];
         if slots.len() == self.slots.len() {
             return self.totals;
@@ -207,15 +361,82 @@ impl SitePiece {
         Totals {
             visits: slots.iter().map(|s| s.visits).sum(),
             visitors: hashes.len() as i64,
-            business_visits: 0,
+            business_visits: slots.iter().map(|s| s.business_visits).sum(),
             pageviews: slots.iter().map(|s| s.pageviews).sum(),
         }
     }
 }
 
+/// `[start, end)` cut at UTC hours.
+fn hours((start, end): (i64, i64)) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    let mut at = start;
+    while at < end {
+        let next = ((at.div_euclid(HOUR_MS) + 1) * HOUR_MS).min(end);
+        out.push((at, next));
+        at = next;
+    }
+    out
+}
+
 fn weigh(p: &SitePiece) -> usize {
     let shares: usize = p.breakdowns.iter().map(|b| b.len() * 64).sum();
-    let paths: usize = p.paths.keys().map(|k| k.len() + 48).sum();
-    let slots: usize = p.slots.iter().map(|s| s.hashes.len() * 8 + 48).sum();
+    let paths: usize = p.paths.keys().map(|k| k.len() + 40).sum();
+    let slots: usize = p.slots.iter().map(|s| s.hashes.len() * 8 + 56).sum();
     shares + paths + slots
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(range: (i64, i64), slots: &[(i64, &[i64])]) -> Arc<SitePiece> {
+        let mut p = SitePiece::empty(range);
+        for (ts, hashes) in slots {
+            let s = p.slot_mut(*ts);
+            s.visits += hashes.len() as i64;
+            s.hashes.extend_from_slice(hashes);
+            s.hashes.sort_unstable();
+            p.totals.visits += hashes.len() as i64;
+        }
+        p.totals.visitors = p.distinct_visitors();
+        Arc::new(p)
+    }
+
+    #[test]
+    fn merged_hours_count_a_visitor_once() {
+        let h = 20_000 * 24 * HOUR_MS;
+        let a = piece(
+            (h, h + HOUR_MS),
+            &[(h, &[1, 2]), (h + 20 * 60_000, &[2, 3])],
+        );
+        let b = piece((h + HOUR_MS, h + 2 * HOUR_MS), &[(h + HOUR_MS, &[3, 4])]);
+        let m = SitePiece::merge(&[a, b]);
+        assert_eq!((m.totals.visits, m.totals.visitors), (6, 4));
+        assert_eq!(m.slots.len(), 8);
+        let second = m.between((h + HOUR_MS, h + 2 * HOUR_MS));
+        assert_eq!((second.visits, second.visitors), (2, 2));
+    }
+
+    #[test]
+    fn a_slot_cut_by_two_pieces_is_one_slot() {
+        let h = 20_000 * 24 * HOUR_MS;
+        let cut = h + 5 * 60_000;
+        let a = piece((h, cut), &[(h, &[1])]);
+        let b = piece((cut, h + HOUR_MS), &[(cut, &[1, 2])]);
+        let m = SitePiece::merge(&[a, b]);
+        assert_eq!(m.slots.len(), 4);
+        assert_eq!(m.slots[0].hashes, vec![1, 2]);
+        assert_eq!((m.totals.visits, m.totals.visitors), (3, 2));
+    }
+
+    #[test]
+    fn ranges_are_cut_at_utc_hours() {
+        let h = 20_000 * 24 * HOUR_MS;
+        assert_eq!(
+            hours((h - 5, h + HOUR_MS + 5)),
+            vec![(h - 5, h), (h, h + HOUR_MS), (h + HOUR_MS, h + HOUR_MS + 5)]
+        );
+        assert!(hours((h, h)).is_empty());
+    }
 }

@@ -267,19 +267,22 @@ pub async fn first_visits(
     companies: &[i64],
 ) -> Result<HashMap<i64, FirstVisit>, StoreError> {
     let mut out = HashMap::new();
-    for id in companies {
-        let first: Option<FirstVisit> = db
-            .optional(
-                sql(
-                    "SELECT company_id, started_at, source, channel, utm_campaign FROM visits \
-                     WHERE site_id = $1 AND company_id = $2 ORDER BY started_at, id LIMIT 1",
-                )
-                .bind(site.0)
-                .bind(*id),
-            )
-            .await?;
-        if let Some(f) = first {
-            out.insert(*id, f);
+    for chunk in companies.chunks(CHUNK) {
+        // One query: each company's first visit is one index seek (`visits_company`).
+        let mut q = sql(format!(
+            "SELECT v.company_id, v.started_at, v.source, v.channel, v.utm_campaign \
+             FROM visits v WHERE v.id IN (SELECT (SELECT w.id FROM visits w \
+                 WHERE w.site_id = $1 AND w.company_id = x.id \
+                 ORDER BY w.started_at, w.id LIMIT 1) \
+             FROM companies x WHERE x.id IN ({}))",
+            placeholders(2, chunk.len())
+        ))
+        .bind(site.0);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for f in db.all::<FirstVisit>(q).await? {
+            out.insert(f.company_id, f);
         }
     }
     Ok(out)

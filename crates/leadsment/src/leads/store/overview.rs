@@ -22,7 +22,6 @@ pub struct Share {
     /// A second value where the breakdown has one (a source's channel).
     pub detail: Option<String>,
     pub visits: i64,
-    pub visitors: i64,
 }
 
 /// What the overview breaks visits down by.
@@ -39,7 +38,6 @@ pub enum By {
 pub struct PageShare {
     pub path: String,
     pub pageviews: i64,
-    pub visits: i64,
 }
 
 /// Whether the site has any visit at all.

@@ -384,9 +384,9 @@ async fn write_rollups(
     }
     if !r.touched.is_empty() {
         sqlx::query(
-            "INSERT INTO site_days (site_id, day, version) SELECT k.site_id, k.day, $3 \
-             FROM UNNEST($1::bigint[], $2::bigint[]) AS k (site_id, day) \
-             ON CONFLICT (site_id, day) DO UPDATE SET version = excluded.version",
+            "INSERT INTO site_hours (site_id, hour, version) SELECT k.site_id, k.hour, $3 \
+             FROM UNNEST($1::bigint[], $2::bigint[]) AS k (site_id, hour) \
+             ON CONFLICT (site_id, hour) DO UPDATE SET version = excluded.version",
         )
         .bind(r.touched.iter().map(|k| k.0).collect::<Vec<_>>())
         .bind(r.touched.iter().map(|k| k.1).collect::<Vec<_>>())

@@ -282,12 +282,12 @@ fn write_rollups(tx: &Connection, r: &mut Rollups) -> rusqlite::Result<()> {
         site_path.execute(params![site, p])?;
     }
     let mut touched = tx.prepare_cached(
-        "INSERT INTO site_days (site_id, day, version) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (site_id, day) DO UPDATE SET version = excluded.version",
+        "INSERT INTO site_hours (site_id, hour, version) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (site_id, hour) DO UPDATE SET version = excluded.version",
     )?;
     let version: i64 = rand::random();
-    for (site, d) in &r.touched {
-        touched.execute(params![site, d, version])?;
+    for (site, hour) in &r.touched {
+        touched.execute(params![site, hour, version])?;
     }
     Ok(())
 }
