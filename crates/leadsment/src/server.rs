@@ -156,6 +156,23 @@ impl Server {
 
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, public_url = %self.state.config.web.public_url, "listening");
+        // The dashboard's first pages after a start would each read their whole period.
+        let warm = {
+            let (db, cache) = (self.state.db.clone(), self.state.leads_cache.clone());
+            tokio::spawn(async move {
+                // After a moment: a start's own work (and its first log lines, which tracing
+                // can drop while another thread registers new ones) comes first.
+                tokio::time::sleep(WARM_UP_AFTER).await;
+                let sites = crate::accounts::store::list_sites(&db).await;
+                let done = match sites {
+                    Ok(sites) => crate::leads::warm::warm_up(&db, &cache, sites).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = done {
+                    tracing::warn!(error = %e, "warming the dashboard cache failed");
+                }
+            })
+        };
         axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -175,11 +192,15 @@ impl Server {
         // No request can submit an event any more: write what is queued, then close.
         self.writer.shutdown().await;
         self.ipdb_watch.abort();
+        warm.abort();
         self.state.db.close().await;
         tracing::info!("stopped");
         Ok(())
     }
 }
+
+/// How long after a start the dashboard cache is warmed.
+const WARM_UP_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn bind_listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)

@@ -251,6 +251,16 @@ impl DayCache {
         kept.insert(c.id, c);
     }
 
+    /// Roughly how many bytes the kept pieces take.
+    pub fn weight(&self) -> usize {
+        self.lock().values().map(|e| e.weight).sum()
+    }
+
+    /// How many bytes the cache holds before it lets pieces go.
+    pub fn budget(&self) -> usize {
+        self.budget
+    }
+
     /// How many pieces were read from the database since the start.
     pub fn loads(&self) -> u64 {
         self.loads.load(Ordering::Relaxed)

@@ -15,6 +15,7 @@ pub mod pieces;
 pub mod score;
 pub mod span;
 pub mod store;
+pub mod warm;
 
 use std::sync::Arc;
 

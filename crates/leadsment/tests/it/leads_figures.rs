@@ -95,6 +95,7 @@ on_both_backends!(
     scores_and_their_reasons_are_exact,
     every_figure_equals_a_recount_across_midnight_and_daylight_saving,
     a_site_in_use_recounts_after_every_batch_through_one_cache,
+    a_server_warms_its_dashboard_cache_at_start,
 );
 
 async fn scores_and_their_reasons_are_exact(backend: Backend) {
@@ -629,4 +630,46 @@ async fn assert_live(store: &Db, cache: &DayCache, site: &Site, events: &[NewEve
         row.score, view.score,
         "the feed's score is the company page's"
     );
+}
+
+/// At start, before any page is asked for, the server reads the default pages of the sites
+/// with traffic into its dashboard cache, and the pages then show the same figures.
+async fn a_server_warms_its_dashboard_cache_at_start(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let site = site_in(&store, "Europe/Berlin").await;
+    let now = jiff::Timestamp::now().as_millisecond();
+    let events = vec![
+        ev(
+            &site,
+            now - 2 * DAY,
+            1,
+            "pageview",
+            "/pricing",
+            Some(acme()),
+        ),
+        ev(&site, now - 3 * 60 * MIN, 2, "pageview", "/", Some(acme())),
+        ev(&site, now - 5 * MIN, 3, "pageview", "/", None),
+    ];
+    ingest_fresh(&store, events).await;
+    store.close().await;
+
+    let server = leadsment::server::Server::bind(db.config()).await.unwrap();
+    let cache = server.state().leads_cache.clone();
+    assert_eq!(cache.loads(), 0);
+    let app = crate::support::TestApp::start(db, server, None).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while cache.weight() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cache was not warmed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        cache.loads() > 24,
+        "every hour of today and more: {}",
+        cache.loads()
+    );
+    app.shutdown().await.unwrap();
 }
