@@ -334,39 +334,10 @@ async fn assert_recounts(
     let feed = leadsment::leads::feed::feed(store, cache, site.id, &q, read_at, Rows::Page)
         .await
         .unwrap();
-    let acme_events: Vec<NewEvent> = events
-        .iter()
-        .filter(|e| e.company.is_some())
-        .cloned()
-        .collect();
-    let acme_starts: HashMap<i64, (i64, i64)> = starts
-        .iter()
-        .filter(|(_, (t, h))| {
-            acme_events
-                .iter()
-                .any(|e| e.ts == *t && e.visitor_hash == *h)
-        })
-        .map(|(k, v)| (*k, *v))
-        .collect();
-    let (visits, visitors, views) = recount(&acme_events, &acme_starts, &whole);
+    let (counts, top) = acme_recount(events, &whole);
     let row = &feed.rows[0];
-    assert_eq!(
-        (row.visits, row.visitors, row.pageviews),
-        (visits, visitors, views)
-    );
+    assert_eq!((row.visits, row.visitors, row.pageviews), counts);
     // Its top pages too: most viewed in the period first, then by path.
-    let mut by_path: HashMap<&str, i64> = HashMap::new();
-    for e in &acme_events {
-        if e.name == "pageview" && e.ts >= whole.start && e.ts < whole.end {
-            *by_path.entry(e.path.as_str()).or_default() += 1;
-        }
-    }
-    let mut top: Vec<(String, i64)> = by_path
-        .into_iter()
-        .map(|(p, n)| (p.to_owned(), n))
-        .collect();
-    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    top.truncate(3);
     assert_eq!(row.top_pages, top);
     overview.series
 }
@@ -593,32 +564,14 @@ async fn assert_live(store: &Db, cache: &DayCache, site: &Site, events: &[NewEve
     let feed = leadsment::leads::feed::feed(store, cache, site.id, &q, now, Rows::Page)
         .await
         .unwrap();
-    let acme_events: Vec<NewEvent> = events
-        .iter()
-        .filter(|e| e.company.is_some())
-        .cloned()
-        .collect();
-    let acme_starts = visit_starts(&acme_events);
     let whole = bucket(p.start_ms, now);
-    let (visits, visitors, views) = recount(&acme_events, &acme_starts, &whole);
+    let (counts, top) = acme_recount(events, &whole);
     let row = &feed.rows[0];
     assert_eq!(
         (row.visits, row.visitors, row.pageviews),
-        (visits, visitors, views),
+        counts,
         "Acme at {now}"
     );
-    let mut by_path: HashMap<&str, i64> = HashMap::new();
-    for e in &acme_events {
-        if e.ts >= whole.start && e.ts < whole.end {
-            *by_path.entry(e.path.as_str()).or_default() += 1;
-        }
-    }
-    let mut top: Vec<(String, i64)> = by_path
-        .into_iter()
-        .map(|(p, n)| (p.to_owned(), n))
-        .collect();
-    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    top.truncate(3);
     assert_eq!(row.top_pages, top, "Acme's pages at {now}");
     // Its score's pages: /pricing and a demo page in the last 30 days, counted from the hours
     // for today and yesterday.
@@ -672,4 +625,31 @@ async fn a_server_warms_its_dashboard_cache_at_start(backend: Backend) {
         cache.loads()
     );
     app.shutdown().await.unwrap();
+}
+
+/// Acme's visits, visitors and pageviews in `whole`, and its three most viewed pages (most
+/// viewed first, then by path), recounted from the raw events.
+fn acme_recount(
+    events: &[NewEvent],
+    whole: &period::Bucket,
+) -> ((i64, i64, i64), Vec<(String, i64)>) {
+    let acme_events: Vec<NewEvent> = events
+        .iter()
+        .filter(|e| e.company.is_some())
+        .cloned()
+        .collect();
+    let counts = recount(&acme_events, &visit_starts(&acme_events), whole);
+    let mut by_path: HashMap<&str, i64> = HashMap::new();
+    for e in &acme_events {
+        if e.name == "pageview" && e.ts >= whole.start && e.ts < whole.end {
+            *by_path.entry(e.path.as_str()).or_default() += 1;
+        }
+    }
+    let mut top: Vec<(String, i64)> = by_path
+        .into_iter()
+        .map(|(p, n)| (p.to_owned(), n))
+        .collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    top.truncate(3);
+    (counts, top)
 }

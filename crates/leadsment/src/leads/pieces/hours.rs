@@ -147,22 +147,10 @@ impl Reads<'_> {
     /// The 24 hours of the UTC day `day`, those not kept read at once.
     async fn hours_of_day(&self, day: i64) -> Result<Vec<Arc<Hour>>, StoreError> {
         let parts = day_hours(day);
-        let missing: Vec<(i64, i64)> = parts
-            .iter()
-            .filter(|p| {
-                let (key, version) = self.key("company_hour", **p);
-                self.cache.peek::<Hour>(&key, version).is_none()
-            })
-            .copied()
-            .collect();
+        let missing = self.missing::<Hour>("company_hour", &parts);
         if let (Some(first), Some(last)) = (missing.first(), missing.last()) {
-            for (part, hour) in self.read_hours((first.0, last.1)).await? {
-                if missing.contains(&part) {
-                    let (key, version) = self.key("company_hour", part);
-                    let w = weigh(&hour);
-                    self.cache.put_arc(key, version, Arc::new(hour), w);
-                }
-            }
+            let read = self.read_hours((first.0, last.1)).await?;
+            self.keep_missing("company_hour", &missing, read, weigh);
         }
         let mut out = Vec::with_capacity(parts.len());
         for part in parts {

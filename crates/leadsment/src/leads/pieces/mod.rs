@@ -117,6 +117,39 @@ impl<'a> Reads<'a> {
         )
     }
 
+    /// Those of `parts` whose `kind` of piece is not kept under their versions.
+    fn missing<V: std::any::Any + Send + Sync>(
+        &self,
+        kind: &'static str,
+        parts: &[(i64, i64)],
+    ) -> Vec<(i64, i64)> {
+        parts
+            .iter()
+            .filter(|p| {
+                let (key, version) = self.key(kind, **p);
+                self.cache.peek::<V>(&key, version).is_none()
+            })
+            .copied()
+            .collect()
+    }
+
+    /// Keeps the pieces of `read` (one read over a stretch) that are among `missing`.
+    fn keep_missing<V: std::any::Any + Send + Sync>(
+        &self,
+        kind: &'static str,
+        missing: &[(i64, i64)],
+        read: Vec<((i64, i64), V)>,
+        weigh: fn(&V) -> usize,
+    ) {
+        for (part, piece) in read {
+            if missing.contains(&part) {
+                let (key, version) = self.key(kind, part);
+                let w = weigh(&piece);
+                self.cache.put_arc(key, version, Arc::new(piece), w);
+            }
+        }
+    }
+
     /// Each company's sums over a whole UTC day, page rules counted: a recent day's merged
     /// from its hours ([`hours`]), an older one's from the rollups.
     async fn day(&self, day: i64) -> Result<Arc<Pieces>, StoreError> {
@@ -482,13 +515,17 @@ fn is_whole_day((start, end): (i64, i64)) -> bool {
     end - start == DAY_MS && start.rem_euclid(DAY_MS) == 0
 }
 
-/// `[start, end)` cut at UTC midnights: the pieces of raw reads are each inside one day,
-/// under that day's version.
-pub fn split_by_day((start, end): (i64, i64)) -> Vec<(i64, i64)> {
+/// `[start, end)` cut at UTC midnights: the pieces of raw reads are each inside one day.
+pub fn split_by_day(range: (i64, i64)) -> Vec<(i64, i64)> {
+    cut(range, DAY_MS)
+}
+
+/// `[start, end)` cut at the multiples of `step` (a UTC hour, a UTC day).
+pub fn cut((start, end): (i64, i64), step: i64) -> Vec<(i64, i64)> {
     let mut out = Vec::new();
     let mut at = start;
     while at < end {
-        let next = ((at.div_euclid(DAY_MS) + 1) * DAY_MS).min(end);
+        let next = ((at.div_euclid(step) + 1) * step).min(end);
         out.push((at, next));
         at = next;
     }

@@ -108,27 +108,15 @@ impl Reads<'_> {
     /// Reads the hours of `parts` that are not kept in one read over their stretch (the first
     /// page after a start reads a day at once, not hour by hour).
     async fn read_missing_hours(&self, parts: &[(i64, i64)]) -> Result<(), StoreError> {
-        let missing: Vec<(i64, i64)> = parts
-            .iter()
-            .filter(|p| {
-                let (key, version) = self.key("site_hour", **p);
-                self.cache.peek::<SitePiece>(&key, version).is_none()
-            })
-            .copied()
-            .collect();
+        let missing = self.missing::<SitePiece>("site_hour", parts);
         let (Some(first), Some(last)) = (missing.first(), missing.last()) else {
             return Ok(());
         };
         if missing.len() < 2 {
             return Ok(());
         }
-        for (part, piece) in self.read_site((first.0, last.1)).await? {
-            if missing.contains(&part) {
-                let (key, version) = self.key("site_hour", part);
-                let w = weigh(&piece);
-                self.cache.put_arc(key, version, Arc::new(piece), w);
-            }
-        }
+        let read = self.read_site((first.0, last.1)).await?;
+        self.keep_missing("site_hour", &missing, read, weigh);
         Ok(())
     }
 
@@ -368,15 +356,8 @@ impl SitePiece {
 }
 
 /// `[start, end)` cut at UTC hours.
-fn hours((start, end): (i64, i64)) -> Vec<(i64, i64)> {
-    let mut out = Vec::new();
-    let mut at = start;
-    while at < end {
-        let next = ((at.div_euclid(HOUR_MS) + 1) * HOUR_MS).min(end);
-        out.push((at, next));
-        at = next;
-    }
-    out
+fn hours(range: (i64, i64)) -> Vec<(i64, i64)> {
+    super::cut(range, HOUR_MS)
 }
 
 fn weigh(p: &SitePiece) -> usize {
