@@ -137,6 +137,7 @@ impl Server {
         let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
         let stop_metrics = stop_tx.subscribe();
         let mut stop_main = stop_tx.subscribe();
+        let mut stop_warm = stop_tx.subscribe();
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(());
@@ -159,19 +160,23 @@ impl Server {
         // The dashboard's first pages after a start would each read their whole period.
         let warm = {
             let (db, cache) = (self.state.db.clone(), self.state.leads_cache.clone());
-            tokio::spawn(async move {
-                // After a moment: a start's own work (and its first log lines, which tracing
-                // can drop while another thread registers new ones) comes first.
-                tokio::time::sleep(WARM_UP_AFTER).await;
-                let sites = crate::accounts::store::list_sites(&db).await;
-                let done = match sites {
-                    Ok(sites) => crate::leads::warm::warm_up(&db, &cache, sites).await,
-                    Err(e) => Err(e),
+            AbortOnDrop(tokio::spawn(async move {
+                let work = async {
+                    // After a moment: a start's own work (and its first log lines, which
+                    // tracing can drop while another thread registers new ones) comes first.
+                    tokio::time::sleep(WARM_UP_AFTER).await;
+                    let sites = crate::accounts::store::list_sites(&db).await?;
+                    crate::leads::warm::warm_up(&db, &cache, sites).await
                 };
-                if let Err(e) = done {
-                    tracing::warn!(error = %e, "warming the dashboard cache failed");
+                tokio::select! {
+                    _ = stop_warm.recv() => {}
+                    done = work => {
+                        if let Err(e) = done {
+                            tracing::warn!(error = %e, "warming the dashboard cache failed");
+                        }
+                    }
                 }
-            })
+            }))
         };
         axum::serve(
             self.listener,
@@ -192,10 +197,19 @@ impl Server {
         // No request can submit an event any more: write what is queued, then close.
         self.writer.shutdown().await;
         self.ipdb_watch.abort();
-        warm.abort();
+        drop(warm);
         self.state.db.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// A task that ends with its owner, on every way out.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

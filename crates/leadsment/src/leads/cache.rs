@@ -96,8 +96,15 @@ impl Versions {
     }
 }
 
+/// The kept pieces and the sum of their weights.
+#[derive(Default)]
+struct Entries {
+    map: HashMap<Key, Entry>,
+    weight: usize,
+}
+
 pub struct DayCache {
-    entries: Mutex<HashMap<Key, Entry>>,
+    entries: Mutex<Entries>,
     budget: usize,
     clock: AtomicU64,
     loads: AtomicU64,
@@ -115,7 +122,7 @@ impl Default for DayCache {
 impl DayCache {
     pub fn new(budget: usize) -> DayCache {
         DayCache {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries::default()),
             budget,
             clock: AtomicU64::new(0),
             loads: AtomicU64::new(0),
@@ -163,25 +170,19 @@ impl DayCache {
         }
         // One read of a piece at a time: requests that miss it together (the first pages
         // after a start) wait for the first one's read rather than each reading it.
-        let gate = self.gates().entry(key.clone()).or_default().clone();
-        let turn = gate.lock().await;
-        let read = async {
-            if let Some(hit) = self.lookup::<V>(&key, version, now) {
-                return Ok(hit);
-            }
-            let value = Arc::new(load.await?);
-            let w = weight(&value);
-            self.keep(key.clone(), version, value.clone(), w, now);
-            Ok(value)
+        let gate = Gate {
+            cache: self,
+            key: &key,
+            lock: self.gates().entry(key.clone()).or_default().clone(),
+        };
+        let _turn = gate.lock.lock().await;
+        if let Some(hit) = self.lookup::<V>(&key, version, now) {
+            return Ok(hit);
         }
-        .await;
-        drop(turn);
-        let mut gates = self.gates();
-        // The map's and ours: nobody else waits.
-        if Arc::strong_count(&gate) <= 2 {
-            gates.remove(&key);
-        }
-        read
+        let value = Arc::new(load.await?);
+        let w = weight(&value);
+        self.keep(key.clone(), version, value.clone(), w);
+        Ok(value)
     }
 
     fn gates(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<tokio::sync::Mutex<()>>>> {
@@ -202,20 +203,20 @@ impl DayCache {
         value: Arc<V>,
         weight: usize,
     ) {
-        let now = self.clock.fetch_add(1, Ordering::Relaxed);
-        self.keep(key, version, value, weight, now);
+        self.keep(key, version, value, weight);
     }
 
-    /// Keeps a piece just read, then lets the oldest go if over budget.
+    /// Keeps a piece just read (as used now: a read that took long must not make it the
+    /// first to go), then lets the oldest go if over budget.
     fn keep(
         &self,
         key: Key,
         version: Option<i64>,
         value: Arc<dyn Any + Send + Sync>,
         weight: usize,
-        used: u64,
     ) {
         self.loads.fetch_add(1, Ordering::Relaxed);
+        let used = self.clock.fetch_add(1, Ordering::Relaxed);
         let mut entries = self.lock();
         let entry = Entry {
             version,
@@ -223,7 +224,10 @@ impl DayCache {
             weight: weight + 64,
             used,
         };
-        entries.insert(key, entry);
+        entries.weight += entry.weight;
+        if let Some(old) = entries.map.insert(key, entry) {
+            entries.weight -= old.weight;
+        }
         self.shed(&mut entries);
     }
 
@@ -253,7 +257,7 @@ impl DayCache {
 
     /// Roughly how many bytes the kept pieces take.
     pub fn weight(&self) -> usize {
-        self.lock().values().map(|e| e.weight).sum()
+        self.lock().weight
     }
 
     /// How many bytes the cache holds before it lets pieces go.
@@ -268,7 +272,7 @@ impl DayCache {
 
     /// Forgets everything (the benchmark's cold reads).
     pub fn clear(&self) {
-        self.lock().clear();
+        *self.lock() = Entries::default();
         self.companies
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -282,7 +286,7 @@ impl DayCache {
         now: u64,
     ) -> Option<Arc<V>> {
         let mut entries = self.lock();
-        let e = entries.get_mut(key)?;
+        let e = entries.map.get_mut(key)?;
         if e.version != version {
             return None;
         }
@@ -290,29 +294,48 @@ impl DayCache {
         e.value.clone().downcast::<V>().ok()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         // A panic while holding the lock leaves a map that is still whole.
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Drops the least recently used pieces until the rest fit the budget.
-    fn shed(&self, entries: &mut HashMap<Key, Entry>) {
-        let total: usize = entries.values().map(|e| e.weight).sum();
-        if total <= self.budget {
+    fn shed(&self, entries: &mut Entries) {
+        if entries.weight <= self.budget {
             return;
         }
-        let mut by_use: Vec<(u64, Key, usize)> = entries
+        // Down to three quarters, so that the next pieces do not each sort the whole cache.
+        let mut by_use: Vec<(u64, Key)> = entries
+            .map
             .iter()
-            .map(|(k, e)| (e.used, k.clone(), e.weight))
+            .map(|(k, e)| (e.used, k.clone()))
             .collect();
-        by_use.sort_by_key(|(used, _, _)| *used);
-        let mut over = total - self.budget * 3 / 4;
-        for (_, key, weight) in by_use {
-            if over == 0 {
+        by_use.sort_by_key(|(used, _)| *used);
+        for (_, key) in by_use {
+            if entries.weight <= self.budget * 3 / 4 {
                 break;
             }
-            entries.remove(&key);
-            over = over.saturating_sub(weight);
+            if let Some(e) = entries.map.remove(&key) {
+                entries.weight -= e.weight;
+            }
+        }
+    }
+}
+
+/// A turn at reading one piece; the last one out takes the piece's lock out of the map, also
+/// when its request is dropped halfway (a closed tab).
+struct Gate<'a> {
+    cache: &'a DayCache,
+    key: &'a Key,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for Gate<'_> {
+    fn drop(&mut self) {
+        let mut gates = self.cache.gates();
+        // The map's and ours: nobody else waits.
+        if Arc::strong_count(&self.lock) <= 2 {
+            gates.remove(self.key);
         }
     }
 }
@@ -368,6 +391,20 @@ mod tests {
         assert!(failed.is_err());
         assert_eq!(*cache.get(key(1), Some(1), |_| 8, slow()).await.unwrap(), 7);
         assert!(cache.gates().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_read_dropped_halfway_leaves_no_gate() {
+        let cache = DayCache::new(1 << 20);
+        let never = std::future::pending::<Result<i64, StoreError>>();
+        let dropped = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            cache.get(key(0), Some(1), |_| 8, never),
+        )
+        .await;
+        assert!(dropped.is_err());
+        assert!(cache.gates().is_empty());
+        assert_eq!(cache.weight(), 0);
     }
 
     #[tokio::test]

@@ -34,17 +34,31 @@ pub async fn warm_up(db: &Db, cache: &DayCache, sites: Vec<Site>) -> Result<(), 
             continue;
         };
         let started = Instant::now();
-        let now = jiff::Timestamp::now().as_millisecond();
-        let period = Period::of(Range::Last(30), &tz, now);
-        overview::overview(db, cache, site.id, &period, now).await?;
-        if let Ok(q) = parse(&RawFilters::from_query(None), &tz, now) {
-            feed::feed(db, cache, site.id, &q, now, Rows::Page).await?;
+        match warm_site(db, cache, site, &tz).await {
+            Ok(()) => tracing::info!(
+                site = site.id.0,
+                ms = started.elapsed().as_millis() as u64,
+                "dashboard cache warmed"
+            ),
+            // One site's failure leaves the others to be warmed.
+            Err(e) => tracing::warn!(site = site.id.0, error = %e, "warming a site failed"),
         }
-        tracing::info!(
-            site = site.id.0,
-            ms = started.elapsed().as_millis() as u64,
-            "dashboard cache warmed"
-        );
+    }
+    Ok(())
+}
+
+/// The default overview and feed of one site, read into the cache.
+async fn warm_site(
+    db: &Db,
+    cache: &DayCache,
+    site: &Site,
+    tz: &jiff::tz::TimeZone,
+) -> Result<(), StoreError> {
+    let now = jiff::Timestamp::now().as_millisecond();
+    let period = Period::of(Range::Last(30), tz, now);
+    overview::overview(db, cache, site.id, &period, now).await?;
+    if let Ok(q) = parse(&RawFilters::from_query(None), tz, now) {
+        feed::feed(db, cache, site.id, &q, now, Rows::Page).await?;
     }
     Ok(())
 }

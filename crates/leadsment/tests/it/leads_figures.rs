@@ -96,6 +96,7 @@ on_both_backends!(
     every_figure_equals_a_recount_across_midnight_and_daylight_saving,
     a_site_in_use_recounts_after_every_batch_through_one_cache,
     a_server_warms_its_dashboard_cache_at_start,
+    reading_again_in_the_same_minutes_reads_nothing_new,
 );
 
 async fn scores_and_their_reasons_are_exact(backend: Backend) {
@@ -652,4 +653,39 @@ fn acme_recount(
     top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     top.truncate(3);
     (counts, top)
+}
+
+/// Seven minutes after UTC midnight the period before ends seven minutes into its last day:
+/// those minutes are read for each page, not kept under a key that changes with every read.
+/// Read again a second later, the overview reads no piece anew.
+async fn reading_again_in_the_same_minutes_reads_nothing_new(backend: Backend) {
+    let (_db, store) = TestDb::open(backend).await;
+    let site = site_in(&store, "UTC").await;
+    let now = ms("2026-11-20T00:07:30.123Z");
+    let events = vec![
+        ev(
+            &site,
+            now - 7 * DAY - 3 * MIN,
+            1,
+            "pageview",
+            "/",
+            Some(acme()),
+        ),
+        ev(&site, now - 7 * DAY + 3 * MIN, 2, "pageview", "/", None),
+        ev(&site, now - DAY, 3, "pageview", "/", Some(acme())),
+    ];
+    ingest_fresh(&store, events).await;
+    let tz = jiff::tz::TimeZone::UTC;
+    let cache = DayCache::default();
+    let p = Period::of(Range::Last(7), &tz, now);
+    let first = leadsment::leads::overview::overview(&store, &cache, site.id, &p, now)
+        .await
+        .unwrap();
+    assert_eq!(first.before.visits, 1, "00:04 on the first day, not 00:10");
+    let loads = cache.loads();
+    let again = leadsment::leads::overview::overview(&store, &cache, site.id, &p, now + 1_333)
+        .await
+        .unwrap();
+    assert_eq!(again.before, first.before);
+    assert_eq!(cache.loads(), loads, "nothing read anew");
 }

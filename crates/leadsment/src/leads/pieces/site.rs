@@ -126,8 +126,22 @@ impl Reads<'_> {
     /// read raw and not kept.
     pub async fn site_totals(&self, (start, end): (i64, i64)) -> Result<Totals, StoreError> {
         let cut = end.div_euclid(SLOT_MS) * SLOT_MS;
-        if cut <= start || cut == end {
+        if cut == end {
             return Ok(self.site_piece((start, end)).await?.totals);
+        }
+        if cut <= start {
+            // Minutes into the first slot: read, not kept (their key changes with every read).
+            let rest = self.read_site((start, end)).await?;
+            return Ok(rest.into_iter().map(|(_, p)| p.totals).fold(
+                Totals::default(),
+                |mut t, p| {
+                    t.visits += p.visits;
+                    t.visitors += p.visitors;
+                    t.business_visits += p.business_visits;
+                    t.pageviews += p.pageviews;
+                    t
+                },
+            ));
         }
         let kept = self.site_piece((start, cut)).await?;
         let rest = self
