@@ -97,6 +97,7 @@ on_both_backends!(
     a_site_in_use_recounts_after_every_batch_through_one_cache,
     a_server_warms_its_dashboard_cache_at_start,
     reading_again_in_the_same_minutes_reads_nothing_new,
+    today_west_of_utc_recounts_after_every_batch,
 );
 
 async fn scores_and_their_reasons_are_exact(backend: Backend) {
@@ -688,4 +689,101 @@ async fn reading_again_in_the_same_minutes_reads_nothing_new(backend: Backend) {
         .unwrap();
     assert_eq!(again.before, first.before);
     assert_eq!(cache.loads(), loads, "nothing read anew");
+}
+
+/// New York's today (05:00 UTC to 05:00 UTC tomorrow) is no whole UTC day: the feed reads it
+/// as a stretch of today's hours. Read through one cache while batches land in the current
+/// hour and in hours already merged, Acme's row, its top pages and a page pattern's rows
+/// equal a recount.
+async fn today_west_of_utc_recounts_after_every_batch(backend: Backend) {
+    let (_db, store) = TestDb::open(backend).await;
+    let site = site_in(&store, "America/New_York").await;
+    let tz = jiff::tz::TimeZone::get("America/New_York").unwrap();
+    let a = || Some(acme());
+    let now = ms("2026-11-20T15:07:30Z");
+    let mut events = vec![
+        // Yesterday in New York (before 05:00 UTC), then today.
+        ev(
+            &site,
+            ms("2026-11-20T04:50:00Z"),
+            1,
+            "pageview",
+            "/pricing",
+            a(),
+        ),
+        ev(&site, ms("2026-11-20T06:10:00Z"), 2, "pageview", "/", a()),
+        ev(
+            &site,
+            ms("2026-11-20T12:30:00Z"),
+            3,
+            "pageview",
+            "/pricing",
+            a(),
+        ),
+        ev(
+            &site,
+            ms("2026-11-20T14:55:00Z"),
+            4,
+            "pageview",
+            "/demo",
+            a(),
+        ),
+        ev(&site, ms("2026-11-20T15:01:00Z"), 5, "pageview", "/", None),
+    ];
+    ingest_fresh(&store, events.clone()).await;
+    let cache = DayCache::default();
+    let batches = [
+        vec![],
+        vec![ev(
+            &site,
+            ms("2026-11-20T15:05:00Z"),
+            4,
+            "pageview",
+            "/pricing",
+            a(),
+        )],
+        vec![ev(
+            &site,
+            ms("2026-11-20T07:00:00Z"),
+            6,
+            "pageview",
+            "/pricing",
+            a(),
+        )],
+        vec![ev(
+            &site,
+            ms("2026-11-20T05:00:00Z"),
+            7,
+            "pageview",
+            "/b",
+            a(),
+        )],
+    ];
+    let mut at = now;
+    for batch in batches {
+        ingest_fresh(&store, batch.clone()).await;
+        events.extend(batch);
+        events.sort_by_key(|e| e.ts);
+        at += MIN;
+        let p = Period::of(Range::Today, &tz, at);
+        let whole = period::Bucket {
+            start: p.start_ms,
+            end: at,
+            label: String::new(),
+        };
+        let (counts, top) = acme_recount(&events, &whole);
+        for query in ["period=today", "period=today&page=%2Fpricing"] {
+            let q = parse(&RawFilters::from_query(Some(query)), &tz, at).unwrap();
+            let feed = leadsment::leads::feed::feed(&store, &cache, site.id, &q, at, Rows::Page)
+                .await
+                .unwrap();
+            let row = &feed.rows[0];
+            assert_eq!(
+                (row.visits, row.visitors, row.pageviews),
+                counts,
+                "{query} at {at}"
+            );
+            assert_eq!(row.top_pages, top, "{query} at {at}");
+        }
+    }
 }

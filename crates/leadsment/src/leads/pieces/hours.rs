@@ -1,5 +1,5 @@
-//! The feed's recent days (today and yesterday, which a site in use keeps changing) merged
-//! from pieces of one UTC hour each, read from the raw visits and events: a batch changes the
+//! The feed's recent days (today and yesterday, which a site in use keeps changing), whole or
+//! up to a period's local edge, merged from pieces of one UTC hour each (or of part of one), read from the raw visits and events: a batch changes the
 //! version of the hours it touched, so only those are read again, not the day's rollups.
 //! An hour's piece keeps each company's visitor hashes (so that the day's visitors are the
 //! distinct hashes of its hours, as the rollups count them) and pageviews per path (for the
@@ -14,7 +14,7 @@ use super::{Pieces, Reads, Sums};
 use crate::leads::pattern::PathPattern;
 use crate::leads::score::PAGE_RULES;
 use crate::store::{StoreError, sql};
-use crate::tracking::rollups::{DAY_MS, HOUR_MS};
+use crate::tracking::rollups::HOUR_MS;
 
 /// What one company did in an hour.
 #[derive(Debug, Clone, Default)]
@@ -32,14 +32,15 @@ type Hour = FxHashMap<i64, InHour>;
 type Merged = FxHashMap<i64, (Sums, Vec<i64>)>;
 
 impl Reads<'_> {
-    /// Each company's sums over the UTC day `day`, merged from its hours: those before the
-    /// hour before now merged once and kept (with their visitor hashes), the later ones added
-    /// per read, their visitors counted against the kept hashes.
-    pub(super) async fn day_from_hours(&self, day: i64) -> Result<Pieces, StoreError> {
-        let hours = self.hours_of_day(day).await?;
-        let open = (self.now_ms.div_euclid(HOUR_MS) - 1 - day * 24).clamp(0, 24) as usize;
-        let start = day * DAY_MS;
-        let closed = (start, start + open as i64 * HOUR_MS);
+    /// Each company's sums over `range` (inside one recent UTC day), merged from its hours:
+    /// those before the hour before now merged once and kept (with their visitor hashes), the
+    /// later ones added per read, their visitors counted against the kept hashes.
+    pub(super) async fn sums_from_hours(&self, range: (i64, i64)) -> Result<Pieces, StoreError> {
+        let parts = hours(range);
+        let hours = self.hour_pieces(&parts).await?;
+        let settled = (self.now_ms.div_euclid(HOUR_MS) - 1) * HOUR_MS;
+        let open = parts.iter().take_while(|p| p.1 <= settled).count();
+        let closed = (range.0, parts[..open].last().map_or(range.0, |p| p.1));
         let (key, version) = self.key("company_hours", closed);
         let kept = self
             .cache
@@ -86,14 +87,14 @@ impl Reads<'_> {
         Ok(out)
     }
 
-    /// Pageviews per path of each of `companies` over the UTC day `day`.
+    /// Pageviews per path of each of `companies` over `range` (inside one recent UTC day).
     pub(super) async fn pages_from_hours(
         &self,
-        day: i64,
+        range: (i64, i64),
         companies: &[i64],
     ) -> Result<Vec<(i64, String, i64)>, StoreError> {
         let mut sums: FxHashMap<(i64, &str), i64> = FxHashMap::default();
-        let hours = self.hours_of_day(day).await?;
+        let hours = self.hour_pieces(&hours(range)).await?;
         for hour in &hours {
             for id in companies {
                 if let Some(c) = hour.get(id) {
@@ -109,15 +110,17 @@ impl Reads<'_> {
             .collect())
     }
 
-    /// Pageviews matching `page` per company over the UTC day `day`, each hour's kept.
+    /// Pageviews matching `page` per company over `range` (inside one recent UTC day), each
+    /// hour's kept.
     pub(super) async fn hits_from_hours(
         &self,
-        day: i64,
+        range: (i64, i64),
         page: &PathPattern,
     ) -> Result<FxHashMap<i64, i64>, StoreError> {
         let mut out: FxHashMap<i64, i64> = FxHashMap::default();
-        let hours = self.hours_of_day(day).await?;
-        for (part, hour) in day_hours(day).into_iter().zip(hours) {
+        let parts = hours(range);
+        let hours = self.hour_pieces(&parts).await?;
+        for (part, hour) in parts.into_iter().zip(hours) {
             let (key, version) = self.key("page_hits_hour", part);
             let hits = self
                 .cache
@@ -144,16 +147,15 @@ impl Reads<'_> {
         Ok(out)
     }
 
-    /// The 24 hours of the UTC day `day`, those not kept read at once.
-    async fn hours_of_day(&self, day: i64) -> Result<Vec<Arc<Hour>>, StoreError> {
-        let parts = day_hours(day);
-        let missing = self.missing::<Hour>("company_hour", &parts);
+    /// The pieces of `parts` (hours, or parts of one, in order), those not kept read at once.
+    async fn hour_pieces(&self, parts: &[(i64, i64)]) -> Result<Vec<Arc<Hour>>, StoreError> {
+        let missing = self.missing::<Hour>("company_hour", parts);
         if let (Some(first), Some(last)) = (missing.first(), missing.last()) {
             let read = self.read_hours((first.0, last.1)).await?;
             self.keep_missing("company_hour", &missing, read, weigh);
         }
         let mut out = Vec::with_capacity(parts.len());
-        for part in parts {
+        for part in parts.iter().copied() {
             let (key, version) = self.key("company_hour", part);
             out.push(
                 self.cache
@@ -171,15 +173,20 @@ impl Reads<'_> {
         Ok(out)
     }
 
-    /// The hours of `[start, end)` (whole UTC hours), read at once.
+    /// The pieces of `[start, end)` cut at UTC hours, read at once.
     async fn read_hours(
         &self,
         (start, end): (i64, i64),
     ) -> Result<Vec<((i64, i64), Hour)>, StoreError> {
-        let first = start.div_euclid(HOUR_MS);
-        let count = (end - start).div_euclid(HOUR_MS).max(0) as usize;
-        let mut hours: Vec<Hour> = vec![Hour::default(); count];
-        let at = |ts: i64| (ts.div_euclid(HOUR_MS) - first).clamp(0, count as i64 - 1) as usize;
+        let parts = hours((start, end));
+        let mut hours: Vec<Hour> = vec![Hour::default(); parts.len()];
+        let at = |ts: i64| {
+            let ts = ts.max(start);
+            parts
+                .iter()
+                .position(|(a, b)| ts >= *a && ts < *b)
+                .unwrap_or(0)
+        };
 
         let visits: Vec<(i64, i64, i64, i64, i64)> = self
             .db
@@ -235,22 +242,13 @@ impl Reads<'_> {
                 c.sums.visitors = c.hashes.len() as i64;
             }
         }
-        Ok(hours
-            .into_iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let from = (first + i as i64) * HOUR_MS;
-                ((from, from + HOUR_MS), h)
-            })
-            .collect())
+        Ok(parts.into_iter().zip(hours).collect())
     }
 }
 
-/// The 24 hours of the UTC day `day`.
-fn day_hours(day: i64) -> Vec<(i64, i64)> {
-    (0..24)
-        .map(|h| (day * DAY_MS + h * HOUR_MS, day * DAY_MS + (h + 1) * HOUR_MS))
-        .collect()
+/// `[start, end)` cut at UTC hours.
+fn hours(range: (i64, i64)) -> Vec<(i64, i64)> {
+    super::cut(range, HOUR_MS)
 }
 
 fn weigh_merged(m: &Merged) -> usize {

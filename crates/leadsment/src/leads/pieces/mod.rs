@@ -157,7 +157,9 @@ impl<'a> Reads<'a> {
         self.cache
             .get(key, version, weigh, async {
                 if day >= self.recent_from {
-                    return self.day_from_hours(day).await;
+                    return self
+                        .sums_from_hours((day * DAY_MS, (day + 1) * DAY_MS))
+                        .await;
                 }
                 let days = (day, day + 1);
                 let mut out: Pieces = rollups::day_sums(self.db, self.site, days, None)
@@ -190,11 +192,15 @@ impl<'a> Reads<'a> {
             .await
     }
 
-    /// Each company's sums over `[start, end)` (inside one UTC day), from the raw tables.
+    /// Each company's sums over `[start, end)` (inside one UTC day), from the raw tables (a
+    /// recent day's from its hours).
     async fn edge(&self, range: (i64, i64)) -> Result<Arc<Pieces>, StoreError> {
         let (key, version) = self.key("company_edge", range);
         self.cache
             .get(key, version, weigh, async {
+                if range.0.div_euclid(DAY_MS) >= self.recent_from {
+                    return self.sums_from_hours(range).await;
+                }
                 let mut out = Pieces::default();
                 for c in store::company_visits(self.db, self.site, range, None, None).await? {
                     let s = out.entry(c.id).or_default();
@@ -279,9 +285,8 @@ impl<'a> Reads<'a> {
     ) -> Result<FxHashMap<i64, i64>, StoreError> {
         let mut out: FxHashMap<i64, i64> = FxHashMap::default();
         for range in ranges(span) {
-            let day = range.0.div_euclid(DAY_MS);
-            if is_whole_day(range) && day >= self.recent_from {
-                for (id, n) in self.hits_from_hours(day, page).await? {
+            if range.0.div_euclid(DAY_MS) >= self.recent_from {
+                for (id, n) in self.hits_from_hours(range, page).await? {
                     *out.entry(id).or_default() += n;
                 }
                 continue;
@@ -435,8 +440,8 @@ impl<'a> Reads<'a> {
                 continue;
             }
             let day = range.0.div_euclid(DAY_MS);
-            let rows = if is_whole_day(range) && day >= self.recent_from {
-                self.pages_from_hours(day, &missing).await?
+            let rows = if day >= self.recent_from {
+                self.pages_from_hours(range, &missing).await?
             } else if is_whole_day(range) {
                 rollups::company_paths(self.db, self.site, (day, day + 1), &missing).await?
             } else {
