@@ -97,6 +97,8 @@ on_both_backends!(
     api_keys_are_shown_once_scoped_and_revocable,
     tenant_isolation_every_authenticated_route_refuses_other_workspaces,
     email_change_is_confirmed_by_a_link_to_the_new_address,
+    a_password_change_or_sign_out_everywhere_ends_every_pending_link,
+    an_email_change_is_confirmed_only_by_its_user_signed_in,
     deleting_an_account_and_a_workspace,
 );
 
@@ -1205,7 +1207,6 @@ async fn tenant_isolation_every_authenticated_route_refuses_other_workspaces(bac
         "/auth/forgot",
         "/auth/reset",
         "/auth/verify",
-        "/auth/confirm-email",
         "/auth/setup",
         "/invite",
         // The tracker script: static, the same for everyone.
@@ -1687,5 +1688,156 @@ async fn the_setup_link_creates_the_first_platform_admin_once(backend: Backend) 
             .unwrap()
             .is_none()
     );
+    app.shutdown().await.unwrap();
+}
+
+/// The takeover an outside review reproduced: with the victim's password an attacker asks to
+/// move the account to his own address and keeps an older reset link; the victim changes the
+/// password (or signs out everywhere). Neither link works any more, signed in or not.
+async fn a_password_change_or_sign_out_everywhere_ends_every_pending_link(backend: Backend) {
+    for how in ["password", "everywhere"] {
+        let (app, sink) = spawn(backend).await;
+        let store = app.db.store().await;
+        let user = make_user(&store, "ada@example.com", Some("Acme")).await;
+        let attacker = Client::new(&app);
+        attacker.sign_in("ada@example.com", PW, false).await;
+        let res = attacker
+            .post_form(
+                "/account/email",
+                &[("email", "mallory@attacker.example"), ("password", PW)],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER);
+        let mail = sink
+            .wait_for("mallory@attacker.example", "/auth/confirm-email")
+            .await;
+        let change = mail.link_path("/auth/confirm-email").unwrap();
+        let change_token = change.split("token=").nth(1).unwrap().to_owned();
+        let res = attacker
+            .post_form("/auth/forgot", &[("email", "ada@example.com")])
+            .await;
+        assert_eq!(res.status, StatusCode::OK);
+        let mail = sink.wait_for("ada@example.com", "/auth/reset").await;
+        let reset = mail.link_path("/auth/reset").unwrap();
+        let reset_token = reset.split("token=").nth(1).unwrap().to_owned();
+
+        let victim = Client::new(&app);
+        victim.sign_in("ada@example.com", PW, false).await;
+        let res = match how {
+            "password" => {
+                victim
+                    .post_form(
+                        "/account/password",
+                        &[("current", PW), ("new", "a brand new password")],
+                    )
+                    .await
+            }
+            _ => victim.post_form("/account/sign-out-everywhere", &[]).await,
+        };
+        assert_eq!(res.status, StatusCode::SEE_OTHER, "{how}: {}", res.body);
+
+        // The attacker, signed out by the change, tries both links.
+        let res = attacker
+            .post_form("/auth/confirm-email", &[("token", &change_token)])
+            .await;
+        assert_ne!(res.location(), "/account?done=email", "{how}");
+        let res = attacker
+            .post_form(
+                "/auth/reset",
+                &[
+                    ("token", &reset_token),
+                    ("password", "mallory owns this now"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            res.status,
+            StatusCode::BAD_REQUEST,
+            "{how}: the reset link is dead"
+        );
+        // Signed in, the victim cannot be made to use the attacker's link either.
+        if how == "password" {
+            let res = victim
+                .post_form("/auth/confirm-email", &[("token", &change_token)])
+                .await;
+            assert_eq!(
+                res.status,
+                StatusCode::BAD_REQUEST,
+                "{how}: the change link is dead"
+            );
+        }
+        assert_eq!(
+            leadsment::auth::store::user(&store, user.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .email,
+            "ada@example.com",
+            "{how}"
+        );
+        app.shutdown().await.unwrap();
+    }
+}
+
+/// An email change is confirmed in a browser signed in as the user who asked for it: signed
+/// out, the link leads to sign-in and back; signed in as someone else, it is refused.
+async fn an_email_change_is_confirmed_only_by_its_user_signed_in(backend: Backend) {
+    let (app, sink) = spawn(backend).await;
+    let store = app.db.store().await;
+    let user = make_user(&store, "ada@example.com", Some("Acme")).await;
+    make_user(&store, "bob@example.com", Some("Bobco")).await;
+    let ada = Client::new(&app);
+    ada.sign_in("ada@example.com", PW, false).await;
+    let res = ada
+        .post_form(
+            "/account/email",
+            &[("email", "ada@new.example"), ("password", PW)],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    let mail = sink
+        .wait_for("ada@new.example", "/auth/confirm-email")
+        .await;
+    let link = mail.link_path("/auth/confirm-email").unwrap();
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+
+    let stranger = Client::new(&app);
+    let res = stranger.get(&link).await;
+    // Signed out: on to sign-in (through the refresh step), and back to the link after.
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    assert!(
+        res.location().starts_with("/auth/") && res.location().contains("confirm-email"),
+        "{}",
+        res.location()
+    );
+    let res = stranger
+        .post_form("/auth/confirm-email", &[("token", &token)])
+        .await;
+    assert_ne!(res.location(), "/account?done=email");
+    let bob = Client::new(&app);
+    bob.sign_in("bob@example.com", PW, false).await;
+    let res = bob
+        .post_form("/auth/confirm-email", &[("token", &token)])
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::BAD_REQUEST,
+        "another user: {}",
+        res.body
+    );
+    let email = |s: Db| async move {
+        leadsment::auth::store::user(&s, user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .email
+    };
+    assert_eq!(email(store.clone()).await, "ada@example.com");
+    // Ada, signed in, confirms: the link still works for her.
+    let res = ada
+        .post_form("/auth/confirm-email", &[("token", &token)])
+        .await;
+    assert_eq!(res.location(), "/account?done=email", "{}", res.body);
+    assert_eq!(email(store.clone()).await, "ada@new.example");
     app.shutdown().await.unwrap();
 }

@@ -211,6 +211,7 @@ async fn change_password(
     crate::auth::store::set_password(&state.db, current.user.id, &hash).await?;
     crate::auth::store::revoke_sessions(&state.db, current.user.id, Some(current.session.id))
         .await?;
+    crate::auth::store::drop_links(&state.db, current.user.id).await?;
     Ok(back("/account", "password"))
 }
 
@@ -306,6 +307,7 @@ fn signed_out_response(to: &str) -> Response {
 async fn sign_out_everywhere(ctx: SessionCtx) -> Result<Response, AppError> {
     let (state, current, _) = ctx.parts();
     crate::auth::store::revoke_sessions(&state.db, current.user.id, None).await?;
+    crate::auth::store::drop_links(&state.db, current.user.id).await?;
     Ok(signed_out_response("/auth/sign-in?done=everywhere"))
 }
 

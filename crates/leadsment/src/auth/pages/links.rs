@@ -2,14 +2,14 @@
 //! password. A GET shows a button; only the POST uses the link.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use serde::Deserialize;
 
 use super::{NoticePage, TokenQuery, link_invalid, link_is_open, peek_link, signed_out, use_link};
-use crate::auth::guard::PageCtx;
+use crate::auth::guard::{CurrentUser, PageCtx};
 use crate::auth::model::LinkPurpose;
 use crate::auth::password;
 use crate::auth::tokens::digest;
@@ -24,9 +24,11 @@ pub(super) fn routes() -> Vec<Route<AuthState, Access>> {
     [
         Route::form("/auth/reset", Access::Public, reset_page, reset),
         Route::form("/auth/verify", Access::Public, verify_page, verify),
+        // Confirmed signed in as the user who asked: a link alone (an attacker who once knew
+        // the password and asked for a move to his own address) is not enough.
         Route::form(
             "/auth/confirm-email",
-            Access::Public,
+            Access::Session,
             confirm_email_page,
             confirm_email,
         ),
@@ -85,11 +87,15 @@ async fn verify(
 
 async fn confirm_email_page(
     PageCtx { state, csrf }: PageCtx<AuthState>,
+    Extension(current): Extension<CurrentUser>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
     let Some(link) = peek_link(&state.db, &q.token, LinkPurpose::EmailChange).await? else {
         return link_invalid();
     };
+    if link.user_id != Some(current.user.id) {
+        return another_users_link();
+    }
     page::ok(&ConfirmPage {
         csrf,
         title: "Confirm your new email address",
@@ -105,8 +111,16 @@ async fn confirm_email_page(
 
 async fn confirm_email(
     State(state): State<AuthState>,
+    Extension(current): Extension<CurrentUser>,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, AppError> {
+    // Looked at before it is used: another user's attempt leaves the link to its owner.
+    let Some(link) = peek_link(&state.db, &form.token, LinkPurpose::EmailChange).await? else {
+        return link_invalid();
+    };
+    if link.user_id != Some(current.user.id) {
+        return another_users_link();
+    }
     let Some(link) = use_link(&state.db, &form.token, LinkPurpose::EmailChange).await? else {
         return link_invalid();
     };
@@ -129,7 +143,23 @@ async fn confirm_email(
         }
         Err(e) => return Err(e.into()),
     }
+    crate::auth::store::drop_links(&state.db, user).await?;
     Ok(Redirect::to("/account?done=email").into_response())
+}
+
+/// An email-change link opened in a browser signed in as someone else.
+fn another_users_link() -> Result<Response, AppError> {
+    page::render(
+        StatusCode::BAD_REQUEST,
+        &NoticePage {
+            title: "This link is for another account".to_owned(),
+            message: "Sign out, then sign in as the account that asked for the new address and \
+                      open the link again."
+                .to_owned(),
+            link: "/account",
+            link_text: "Back to your account",
+        },
+    )
 }
 
 #[derive(Template)]
@@ -223,7 +253,8 @@ async fn reset(
     };
     crate::auth::store::set_password(&state.db, user_id, &hash).await?;
     // Whoever could read the inbox now owns the account: it is verified, and every session
-    // (perhaps an intruder's) ends.
+    // (perhaps an intruder's) and every other link ends.
+    crate::auth::store::drop_links(&state.db, user_id).await?;
     crate::auth::store::set_email_verified(&state.db, user_id).await?;
     crate::auth::store::revoke_sessions(&state.db, user_id, None).await?;
     if let Some(user) = crate::auth::store::user(&state.db, user_id).await? {

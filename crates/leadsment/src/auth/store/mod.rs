@@ -337,6 +337,15 @@ pub async fn create_link(
     Ok(())
 }
 
+/// Ends every unused link of the user (a reset, an email change, a verification): after a
+/// password change, a reset, an email change or "sign out everywhere", nobody holding an
+/// older link can use it to take the account back.
+pub async fn drop_links(db: &Db, user: UserId) -> Result<u64, StoreError> {
+    Ok(db
+        .write(sql("DELETE FROM email_tokens WHERE user_id = $1 AND used_at IS NULL").bind(user.0))
+        .await?)
+}
+
 /// The link's payload while it is unused and unexpired, without using it.
 pub async fn peek_link(
     db: &Db,
