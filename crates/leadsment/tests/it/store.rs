@@ -103,6 +103,12 @@ async fn a_host_is_claimed_by_one_site_only(backend: Backend) {
     )
     .await
     .unwrap();
+    let tenant = crate::accounts::make_user(&store, "tenant@example.org", Some("Tenant")).await;
+    let other = leadsment::accounts::store::memberships(&store, tenant.id)
+        .await
+        .unwrap()[0]
+        .workspace
+        .clone();
     for (domain, aliases) in [
         ("example.com", vec![]),
         ("www.example.com", vec![]),
@@ -118,10 +124,24 @@ async fn a_host_is_claimed_by_one_site_only(backend: Backend) {
         match err {
             err @ AccountError::HostTaken { .. } => {
                 let msg = err.to_string();
-                assert!(msg.contains("already belongs"), "{msg}");
+                // In the same workspace the site is named.
+                assert!(
+                    msg.contains("already belongs to the site example.com"),
+                    "{msg}"
+                );
             }
             other => panic!("{domain}: expected a conflict, got {other:?}"),
         }
+        // From another tenant's workspace: only that it is taken.
+        let err = leadsment::accounts::store::create_site(
+            &store,
+            &NewSite::new(other.id, domain, &aliases).unwrap(),
+        )
+        .await
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("already belongs to another site"), "{msg}");
+        assert!(!msg.contains("the site"), "{msg}");
     }
     // Nothing of the refused sites was kept.
     assert_eq!(

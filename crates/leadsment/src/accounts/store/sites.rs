@@ -48,23 +48,23 @@ fn assemble(sites: Vec<SiteRow>, aliases: Vec<AliasRow>) -> Vec<Site> {
         .collect()
 }
 
-/// Creates a site. A domain or alias that another site claims is [`AccountError::HostTaken`].
+/// Creates a site. A domain or alias that another site claims is [`AccountError::HostTaken`],
+/// which names that site only when it is in the same workspace.
 pub async fn create_site(db: &Db, new: &NewSite) -> Result<Site, AccountError> {
     let mut tx = db.begin().await?;
     for host in new.claimed_hosts() {
-        let owner: Option<String> = tx
-            .value_optional(
-                sql(
-                    "SELECT s.domain FROM site_hosts h JOIN sites s ON s.id = h.site_id \
-                     WHERE h.host = $1",
-                )
+        let owner: Option<OwnerRow> = tx
+            .optional(
+                sql("SELECT s.domain, s.workspace_id FROM site_hosts h \
+                     JOIN sites s ON s.id = h.site_id WHERE h.host = $1")
                 .bind(host),
             )
             .await?;
         if let Some(owner) = owner {
+            // Named only to its own workspace: another customer's sites are none of its business.
             return Err(AccountError::HostTaken {
                 host: host.to_owned(),
-                owner: Some(owner),
+                owner: (owner.workspace_id == new.workspace_id.0).then_some(owner.domain),
             });
         }
     }
