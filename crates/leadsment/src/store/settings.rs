@@ -116,16 +116,46 @@ impl DatabaseUrl {
         &self.0
     }
 
-    /// The URL with any password replaced by `***`, fit for logs and error messages.
+    /// The URL with any password replaced by `***` (in its user part, or a query parameter
+    /// such as `?password=`), fit for logs and error messages. A URL that cannot be read is
+    /// not shown beyond its scheme.
     pub fn redacted(&self) -> String {
-        match Url::parse(&self.0) {
-            Ok(mut url) if url.password().is_some() => {
-                // set_password only fails for URLs that cannot have one, which this one has.
-                let _ = url.set_password(Some("***"));
-                url.to_string()
-            }
-            _ => self.0.clone(),
+        let Ok(mut url) = Url::parse(&self.0) else {
+            let scheme = self
+                .0
+                .split("://")
+                .next()
+                .filter(|s| s.len() < self.0.len());
+            return format!(
+                "{}://(not shown: the URL could not be read)",
+                scheme.unwrap_or("?")
+            );
+        };
+        if url.password().is_some() {
+            // set_password only fails for URLs that cannot have one, which this one has.
+            let _ = url.set_password(Some("***"));
         }
+        let secret = |key: &str| {
+            let key = key.to_ascii_lowercase();
+            ["pass", "secret", "token", "key"]
+                .iter()
+                .any(|w| key.contains(w))
+        };
+        if url.query_pairs().any(|(k, _)| secret(&k)) {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if secret(&k) {
+                        "***".to_owned()
+                    } else {
+                        v.into_owned()
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        url.to_string()
     }
 }
 
@@ -138,5 +168,43 @@ impl fmt::Debug for DatabaseUrl {
 impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted())
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn no_password_is_ever_shown() {
+        for (url, kept) in [
+            (
+                "postgres://lm:hunter2@db.example/lm",
+                "postgres://lm:***@db.example/lm",
+            ),
+            (
+                "postgres://lm@db.example/lm?password=hunter2&sslmode=require",
+                "postgres://lm@db.example/lm?password=***&sslmode=require",
+            ),
+            (
+                "postgres://lm@db.example/lm?sslpassword=hunter2",
+                "postgres://lm@db.example/lm?sslpassword=***",
+            ),
+            (
+                "sqlite:///data/leadsment.db?mode=rwc",
+                "sqlite:///data/leadsment.db?mode=rwc",
+            ),
+        ] {
+            let shown = DatabaseUrl(url.to_owned());
+            assert_eq!(shown.redacted(), kept);
+            assert!(!format!("{shown} {shown:?}").contains("hunter2"));
+        }
+        // A URL that cannot be read is not shown at all.
+        let broken = DatabaseUrl("postgres://lm:hunter2@[db/lm".to_owned());
+        assert!(
+            !broken.redacted().contains("hunter2"),
+            "{}",
+            broken.redacted()
+        );
     }
 }
