@@ -180,6 +180,9 @@ impl RawEvent {
                     }
                     props.insert(k, v);
                 }
+                if let Some(u) = props.get_mut("url") {
+                    *u = link_without_query(u);
+                }
                 props
             }
             Some(serde_json::Value::String(s)) => {
@@ -227,9 +230,35 @@ impl RawEvent {
     }
 }
 
+/// A clicked link or download (`props.url`) as kept: without its fragment and its query but
+/// for UTM parameters, as page paths are. Signed download links and mail links carry secrets
+/// and addresses there (`?X-Amz-Signature=…&email=…`). A value that is no web address is
+/// kept as sent.
+fn link_without_query(value: &str) -> String {
+    let Ok(mut url) = Url::parse(value) else {
+        return value.to_owned();
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        return value.to_owned();
+    }
+    url.set_fragment(None);
+    let utm: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k.starts_with("utm_"))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if utm.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(utm);
+    }
+    url.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use proptest::prelude::*;
 
     fn ok(body: &str) -> Event {
@@ -238,6 +267,26 @@ mod tests {
 
     fn field_of(body: &str) -> &'static str {
         parse(body.as_bytes()).unwrap_err().field
+    }
+
+    #[test]
+    fn a_clicked_link_keeps_no_query_but_utm() {
+        let e = ok(
+            r#"{"name":"File Download","url":"https://a.example/","domain":"a.example","props":{"url":"https://files.example/f.pdf?X-Amz-Signature=abc&email=ada%40example.com&utm_source=news#page=2","other":"x?y=1"}}"#,
+        );
+        assert_eq!(
+            e.props["url"],
+            "https://files.example/f.pdf?utm_source=news"
+        );
+        assert_eq!(e.props["other"], "x?y=1", "only props.url is a link");
+        let e = ok(
+            r#"{"name":"Outbound Link: Click","url":"https://a.example/","domain":"a.example","props":{"url":"https://b.example/x?token=t"}}"#,
+        );
+        assert_eq!(e.props["url"], "https://b.example/x");
+        let e = ok(
+            r#"{"name":"Outbound Link: Click","url":"https://a.example/","domain":"a.example","props":{"url":"mailto:ada@example.com"}}"#,
+        );
+        assert_eq!(e.props["url"], "mailto:ada@example.com");
     }
 
     #[test]
