@@ -52,7 +52,8 @@ impl AppState {
         auth: AuthState,
         tracking: Tracking,
     ) -> Result<AppState, prometheus::Error> {
-        let metrics = Metrics::new(config.web.metrics_token.clone())?;
+        let local_only = config.web.metrics_token.is_none() && config.web.metrics_listen.is_none();
+        let metrics = Metrics::new(config.web.metrics_token.clone(), local_only)?;
         tracking.writer.metrics.register(metrics.registry())?;
         tracking.dropped.register(metrics.registry())?;
         Ok(AppState(Arc::new(AppInner {

@@ -3,8 +3,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
@@ -18,13 +20,20 @@ use super::error::AppError;
 pub struct Metrics {
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     token: Option<SecretString>,
+    /// With neither a token nor a listener of its own, `/metrics` answers only a loopback
+    /// peer whose request carries no forwarded header (a proxy on the same machine passes on
+    /// other people's requests from loopback).
+    local_only: bool,
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
 }
 
 impl Metrics {
-    pub fn new(token: Option<SecretString>) -> Result<Metrics, prometheus::Error> {
+    pub fn new(
+        token: Option<SecretString>,
+        local_only: bool,
+    ) -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
             Opts::new(
@@ -56,6 +65,7 @@ impl Metrics {
         registry.register(Box::new(build_info))?;
         Ok(Metrics {
             token,
+            local_only,
             registry,
             requests,
             latency,
@@ -81,24 +91,52 @@ pub async fn track(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> R
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let started = Instant::now();
     let response = next.run(req).await;
     let elapsed = started.elapsed().as_secs_f64();
     m.latency
-        .with_label_values(&[method.as_str(), route.as_str()])
+        .with_label_values(&[method, route.as_str()])
         .observe(elapsed);
     m.requests
-        .with_label_values(&[method.as_str(), route.as_str(), response.status().as_str()])
+        .with_label_values(&[method, route.as_str(), response.status().as_str()])
         .inc();
     response
+}
+
+/// The method as a label: the standard ones by name, any other (clients may send any token,
+/// of any length) as `other`, so that the label set stays bounded.
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// `GET /metrics`, in the Prometheus text format.
 pub async fn render(
     State(metrics): State<Arc<Metrics>>,
-    headers: HeaderMap,
+    req: Request,
 ) -> Result<Response, AppError> {
+    let headers = req.headers();
+    if metrics.local_only {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"]
+            .iter()
+            .any(|h| headers.contains_key(*h));
+        if forwarded || !peer.is_some_and(|ip| ip.to_canonical().is_loopback()) {
+            return Err(AppError::not_found("There is nothing at this address."));
+        }
+    }
     if let Some(token) = &metrics.token {
         let given = headers
             .get(header::AUTHORIZATION)
