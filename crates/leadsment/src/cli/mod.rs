@@ -6,8 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use tracing_subscriber::filter::FilterExt as _;
-use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
+use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::config::{Config, LogFormat, Overrides};
@@ -329,18 +328,19 @@ fn init_logging(config: &Config, is_serve: bool) {
     };
     let env_filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let filter = env_filter.and(quiet_dns_resolver());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let layer = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
+    // Global filters, not per-layer ones: with a per-layer filter, events at a callsite
+    // another thread was registering (sqlx logs each statement from its own threads) were
+    // dropped, the setup address on a fresh PostgreSQL database among them.
+    let registry = tracing_subscriber::registry()
+        .with(env_filter)
+        .with(quiet_dns_resolver());
     let _ = match config.log_format {
-        LogFormat::Json => tracing_subscriber::registry()
-            .with(layer.json().with_filter(filter))
-            .try_init(),
-        LogFormat::Text => tracing_subscriber::registry()
-            .with(layer.with_filter(filter))
-            .try_init(),
+        LogFormat::Json => registry.with(layer.json()).try_init(),
+        LogFormat::Text => registry.with(layer).try_init(),
     };
 }
 
@@ -349,7 +349,7 @@ fn init_logging(config: &Config, is_serve: bool) {
 /// for odd answers (a forged or mismatched question section). None of its events pass,
 /// whatever `log` says, even a filter that names hickory's crates: no address in a log line.
 /// A resolver that cannot be set up stops start-up with its own error instead.
-fn quiet_dns_resolver<S>() -> impl tracing_subscriber::layer::Filter<S> {
+fn quiet_dns_resolver() -> tracing_subscriber::filter::FilterFn {
     tracing_subscriber::filter::filter_fn(|meta| !meta.target().starts_with("hickory"))
 }
 

@@ -450,25 +450,31 @@ async fn user_create_prints_a_one_time_link_to_set_the_password(backend: Backend
     );
 }
 
-#[test]
-fn serve_prints_a_one_time_setup_url_until_an_administrator_exists() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = leadsment(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
+on_both_backends!(serve_prints_a_one_time_setup_url_until_an_administrator_exists);
+
+/// On a fresh database of either kind (on PostgreSQL the statement log once swallowed it).
+async fn serve_prints_a_one_time_setup_url_until_an_administrator_exists(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut cmd = leadsment(db.dir.path());
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    if backend == Backend::Postgres {
+        cmd.env("LEADSMENT_DATABASE_URL", &db.url);
+    }
+    let mut child = cmd.spawn().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut log = String::new();
-    let _addr = wait_for_listen_line(&mut stderr, &mut log);
+    let _addr = tokio::task::block_in_place(|| wait_for_listen_line(&mut stderr, &mut log));
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    child.wait().unwrap();
-    log.push_str(&rest);
+    tokio::task::block_in_place(|| {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+        child.wait().unwrap();
+        log.push_str(&rest);
+    });
     assert!(log.contains("/auth/setup?token="), "{log}");
     assert!(!log.to_lowercase().contains("default password"), "{log}");
 }
