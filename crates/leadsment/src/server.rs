@@ -162,8 +162,7 @@ impl Server {
             let (db, cache) = (self.state.db.clone(), self.state.leads_cache.clone());
             AbortOnDrop(tokio::spawn(async move {
                 let work = async {
-                    // After a moment: a start's own work (and its first log lines, which
-                    // tracing can drop while another thread registers new ones) comes first.
+                    // After a moment: a start's own work (and the first requests) come first.
                     tokio::time::sleep(WARM_UP_AFTER).await;
                     let sites = crate::accounts::store::list_sites(&db).await?;
                     crate::leads::warm::warm_up(&db, &cache, sites).await
