@@ -1,4 +1,7 @@
-//! The rules on who belongs to a workspace: every workspace keeps an owner.
+//! The rules on who belongs to a workspace: every workspace keeps an owner. Each change
+//! first locks the workspaces it may leave without one, so that two changes at once (two
+//! owners demoting each other) are checked one after the other, on PostgreSQL too (under
+//! READ COMMITTED each would otherwise count the other as an owner still).
 
 use super::WorkspaceId;
 use super::errors::AccountError;
@@ -16,6 +19,7 @@ pub async fn set_role(
     role: Role,
 ) -> Result<bool, AccountError> {
     let mut tx = db.begin().await?;
+    store::lock_workspaces(&mut tx, &[workspace]).await?;
     let changed = store::set_role(&mut tx, workspace, user, role).await?;
     ensure_an_owner(&mut tx, workspace).await?;
     tx.commit().await?;
@@ -30,6 +34,7 @@ pub async fn remove_member(
     user: UserId,
 ) -> Result<bool, AccountError> {
     let mut tx = db.begin().await?;
+    store::lock_workspaces(&mut tx, &[workspace]).await?;
     let removed = store::remove_member(&mut tx, workspace, user).await?;
     ensure_an_owner(&mut tx, workspace).await?;
     tx.commit().await?;
@@ -41,6 +46,8 @@ pub async fn remove_member(
 /// other members.
 pub async fn delete_user(db: &Db, user: UserId) -> Result<(), AccountError> {
     let mut tx = db.begin().await?;
+    let owned = store::owned_workspaces(&mut tx, user).await?;
+    store::lock_workspaces(&mut tx, &owned).await?;
     if let Some(workspace) = store::workspace_only_owned_by(&mut tx, user).await? {
         return Err(AccountError::SoleOwner { workspace });
     }

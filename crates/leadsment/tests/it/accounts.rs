@@ -98,6 +98,7 @@ on_both_backends!(
     tenant_isolation_every_authenticated_route_refuses_other_workspaces,
     email_change_is_confirmed_by_a_link_to_the_new_address,
     a_password_change_or_sign_out_everywhere_ends_every_pending_link,
+    two_owners_demoting_each_other_at_once_leave_an_owner,
     an_email_change_is_confirmed_only_by_its_user_signed_in,
     deleting_an_account_and_a_workspace,
 );
@@ -1840,4 +1841,55 @@ async fn an_email_change_is_confirmed_only_by_its_user_signed_in(backend: Backen
     assert_eq!(res.location(), "/account?done=email", "{}", res.body);
     assert_eq!(email(store.clone()).await, "ada@new.example");
     app.shutdown().await.unwrap();
+}
+
+/// Two owners demote each other at the same moment, many times over: one of the two changes
+/// is refused, never both applied (on PostgreSQL each once counted the other as an owner
+/// still, and both went through).
+async fn two_owners_demoting_each_other_at_once_leave_an_owner(backend: Backend) {
+    let (_db, store) = TestDb::open(backend).await;
+    let a = make_user(&store, "a@example.com", Some("Acme")).await;
+    let b = make_user(&store, "b@example.com", None).await;
+    let ws = leadsment::accounts::store::memberships(&store, a.id)
+        .await
+        .unwrap()[0]
+        .workspace
+        .id;
+    let owners = |s: Db| async move {
+        let n: i64 = s
+            .value(
+                sql("SELECT COUNT(*) FROM memberships WHERE workspace_id = $1 AND role = 'owner'")
+                    .bind(ws.0),
+            )
+            .await
+            .unwrap();
+        n
+    };
+    for round in 0..30 {
+        for (user, role) in [(a.id, Role::Owner), (b.id, Role::Owner)] {
+            let mut tx = store.begin().await.unwrap();
+            leadsment::accounts::store::add_or_raise_member(&mut tx, ws, user, role)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        assert_eq!(owners(store.clone()).await, 2);
+        let (x, y) = tokio::join!(
+            leadsment::accounts::members::set_role(&store, ws, a.id, Role::Admin),
+            leadsment::accounts::members::set_role(&store, ws, b.id, Role::Admin),
+        );
+        assert!(
+            x.is_err() || y.is_err(),
+            "round {round}: both demotions went through"
+        );
+        assert!(owners(store.clone()).await >= 1, "round {round}");
+        // Put the demoted one back for the next round.
+        for user in [a.id, b.id] {
+            let mut tx = store.begin().await.unwrap();
+            leadsment::accounts::store::set_role(&mut tx, ws, user, Role::Owner)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+    }
 }

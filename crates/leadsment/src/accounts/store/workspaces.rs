@@ -264,6 +264,30 @@ pub async fn remove_member(
     Ok(n > 0)
 }
 
+/// Locks the rows of `workspaces` until the transaction ends (in id order, so that two
+/// transactions locking several never wait on each other in a circle); on SQLite it takes
+/// the database's write lock.
+pub async fn lock_workspaces(tx: &mut Tx, workspaces: &[WorkspaceId]) -> Result<(), StoreError> {
+    let mut ids: Vec<i64> = workspaces.iter().map(|w| w.0).collect();
+    ids.sort_unstable();
+    for id in ids {
+        tx.execute(sql("UPDATE workspaces SET id = id WHERE id = $1").bind(id))
+            .await?;
+    }
+    Ok(())
+}
+
+/// The workspaces the user owns.
+pub async fn owned_workspaces(tx: &mut Tx, user: UserId) -> Result<Vec<WorkspaceId>, StoreError> {
+    let ids: Vec<i64> = tx
+        .values(
+            sql("SELECT workspace_id FROM memberships WHERE user_id = $1 AND role = 'owner'")
+                .bind(user.0),
+        )
+        .await?;
+    Ok(ids.into_iter().map(WorkspaceId).collect())
+}
+
 /// How many owners the workspace has.
 pub async fn count_owners(tx: &mut Tx, workspace: WorkspaceId) -> Result<i64, StoreError> {
     Ok(tx
