@@ -271,7 +271,9 @@ pub async fn lock_workspaces(tx: &mut Tx, workspaces: &[WorkspaceId]) -> Result<
     let mut ids: Vec<i64> = workspaces.iter().map(|w| w.0).collect();
     ids.sort_unstable();
     for id in ids {
-        tx.execute(sql("UPDATE workspaces SET id = id WHERE id = $1").bind(id))
+        // A write that changes nothing: PostgreSQL's row lock, SQLite's write lock (the id is
+        // an identity column PostgreSQL will not let be written, even to itself).
+        tx.execute(sql("UPDATE workspaces SET name = name WHERE id = $1").bind(id))
             .await?;
     }
     Ok(())
