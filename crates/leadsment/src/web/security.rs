@@ -61,6 +61,9 @@ pub async fn headers(https: bool, mut req: Request, next: Next) -> Response {
         HeaderValue::from_static(PERMISSIONS_POLICY),
     );
     set(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Pages behind sign-in and pages with a token in their address must not be kept by a
+    // browser or a proxy: nothing is, but what says otherwise itself (assets, t.js).
+    set(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     set(
         HeaderName::from_static("cross-origin-opener-policy"),
         HeaderValue::from_static("same-origin"),

@@ -202,6 +202,37 @@ async fn every_response_carries_the_security_headers_with_a_fresh_nonce(backend:
     app.shutdown().await.unwrap();
 }
 
+on_both_backends!(pages_are_never_stored_and_static_files_are);
+
+/// A page (signed in, or holding a token in its address) is not kept by the browser or a
+/// proxy: every response that sets no caching of its own says `no-store`. The tracker
+/// script and the assets keep theirs.
+async fn pages_are_never_stored_and_static_files_are(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for path in [
+        "/",
+        "/auth/sign-in",
+        "/auth/reset?token=made-up",
+        "/auth/confirm-email?token=made-up",
+        "/account",
+        "/healthz",
+        "/nowhere",
+    ] {
+        let res = app.get(path).await;
+        assert_eq!(
+            res.headers()
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            Some("no-store".to_owned()),
+            "{path}"
+        );
+    }
+    let res = app.get("/js/t.js").await;
+    let cc = res.headers()["cache-control"].to_str().unwrap().to_owned();
+    assert!(cc.contains("max-age"), "{cc}");
+    app.shutdown().await.unwrap();
+}
+
 on_both_backends!(errors_are_json_for_programs_and_html_for_browsers);
 
 async fn errors_are_json_for_programs_and_html_for_browsers(backend: Backend) {
