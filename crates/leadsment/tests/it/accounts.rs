@@ -99,6 +99,7 @@ on_both_backends!(
     email_change_is_confirmed_by_a_link_to_the_new_address,
     a_password_change_or_sign_out_everywhere_ends_every_pending_link,
     two_owners_demoting_each_other_at_once_leave_an_owner,
+    an_unconfirmed_address_cannot_invite,
     an_email_change_is_confirmed_only_by_its_user_signed_in,
     deleting_an_account_and_a_workspace,
 );
@@ -1895,4 +1896,50 @@ async fn two_owners_demoting_each_other_at_once_leave_an_owner(backend: Backend)
             tx.commit().await.unwrap();
         }
     }
+}
+
+/// Someone whose own address is not confirmed cannot send invitations (a throwaway account
+/// would otherwise mail anyone it likes in our name).
+async fn an_unconfirmed_address_cannot_invite(backend: Backend) {
+    let (app, sink) = spawn(backend).await;
+    let store = app.db.store().await;
+    let hash = password::hash(&Password::parse(PW).unwrap()).await.unwrap();
+    let new = NewUser {
+        email: "fresh@example.com".to_owned(),
+        name: "Fresh".to_owned(),
+        password_hash: Some(hash),
+        email_verified: false,
+        is_platform_admin: false,
+    };
+    let (user, _) = leadsment::accounts::store::create_user_with_workspace(&store, &new, "Fresh")
+        .await
+        .unwrap();
+    let ws = leadsment::accounts::store::memberships(&store, user.id)
+        .await
+        .unwrap()[0]
+        .workspace
+        .id
+        .0;
+    let c = Client::new(&app);
+    c.sign_in("fresh@example.com", PW, false).await;
+    let res = c
+        .post_form(
+            &format!("/w/{ws}/invitations"),
+            &[("email", "target@example.org"), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+    assert!(
+        res.body.contains("Confirm your own address"),
+        "{}",
+        res.body
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        sink.messages()
+            .iter()
+            .all(|m| !m.to.iter().any(|t| t == "target@example.org")),
+        "no invitation was mailed"
+    );
+    app.shutdown().await.unwrap();
 }

@@ -157,6 +157,14 @@ async fn invite(ctx: WorkspaceCtx, Form(form): Form<InviteForm>) -> Result<Respo
     let ws = &member.membership.workspace;
     let mut errors = Errors::default();
     let email = errors.check("invite_email", Email::parse(&form.email));
+    if !current.user.email_verified {
+        // A throwaway account must not mail anyone it likes in our name.
+        errors.add(
+            "invite_email",
+            "Confirm your own address first: open the link we emailed you, or send it again \
+             from your account page.",
+        );
+    }
     let role = Role::parse(&form.role);
     match role {
         None => errors.add("invite_role", "Choose a role."),
