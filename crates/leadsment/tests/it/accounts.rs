@@ -75,6 +75,15 @@ pub async fn make_user(store: &Db, email: &str, workspace: Option<&str>) -> User
     }
 }
 
+/// The first workspace `user` belongs to.
+pub async fn first_workspace(store: &Db, user: UserId) -> WorkspaceId {
+    leadsment::accounts::store::memberships(store, user)
+        .await
+        .unwrap()[0]
+        .workspace
+        .id
+}
+
 fn ttl() -> SessionTtl {
     SessionTtl {
         persistent_ms: 30 * 24 * 3600 * 1000,
@@ -1851,11 +1860,7 @@ async fn two_owners_demoting_each_other_at_once_leave_an_owner(backend: Backend)
     let (_db, store) = TestDb::open(backend).await;
     let a = make_user(&store, "a@example.com", Some("Acme")).await;
     let b = make_user(&store, "b@example.com", None).await;
-    let ws = leadsment::accounts::store::memberships(&store, a.id)
-        .await
-        .unwrap()[0]
-        .workspace
-        .id;
+    let ws = first_workspace(&store, a.id).await;
     let owners = |s: Db| async move {
         let n: i64 = s
             .value(
@@ -1914,12 +1919,7 @@ async fn an_unconfirmed_address_cannot_invite(backend: Backend) {
     let (user, _) = leadsment::accounts::store::create_user_with_workspace(&store, &new, "Fresh")
         .await
         .unwrap();
-    let ws = leadsment::accounts::store::memberships(&store, user.id)
-        .await
-        .unwrap()[0]
-        .workspace
-        .id
-        .0;
+    let ws = first_workspace(&store, user.id).await.0;
     let c = Client::new(&app);
     c.sign_in("fresh@example.com", PW, false).await;
     let res = c

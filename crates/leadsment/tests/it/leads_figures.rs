@@ -569,12 +569,7 @@ async fn assert_live(store: &Db, cache: &DayCache, site: &Site, events: &[NewEve
     let whole = bucket(p.start_ms, now);
     let (counts, top) = acme_recount(events, &whole);
     let row = &feed.rows[0];
-    assert_eq!(
-        (row.visits, row.visitors, row.pageviews),
-        counts,
-        "Acme at {now}"
-    );
-    assert_eq!(row.top_pages, top, "Acme's pages at {now}");
+    assert_acme_row(row, &(counts, top), &format!("Acme at {now}"));
     // Its score's pages: /pricing and a demo page in the last 30 days, counted from the hours
     // for today and yesterday.
     let view = leadsment::leads::company::company(store, site.id, row.company_id, now, 50)
@@ -629,10 +624,7 @@ async fn a_server_warms_its_dashboard_cache_at_start(backend: Backend) {
 
 /// Acme's visits, visitors and pageviews in `whole`, and its three most viewed pages (most
 /// viewed first, then by path), recounted from the raw events.
-fn acme_recount(
-    events: &[NewEvent],
-    whole: &period::Bucket,
-) -> ((i64, i64, i64), Vec<(String, i64)>) {
+fn acme_recount(events: &[NewEvent], whole: &period::Bucket) -> Recount {
     let acme_events: Vec<NewEvent> = events
         .iter()
         .filter(|e| e.company.is_some())
@@ -775,13 +767,24 @@ async fn today_west_of_utc_recounts_after_every_batch(backend: Backend) {
             let feed = leadsment::leads::feed::feed(&store, &cache, site.id, &q, at, Rows::Page)
                 .await
                 .unwrap();
-            let row = &feed.rows[0];
-            assert_eq!(
-                (row.visits, row.visitors, row.pageviews),
-                counts,
-                "{query} at {at}"
+            assert_acme_row(
+                &feed.rows[0],
+                &(counts, top.clone()),
+                &format!("{query} at {at}"),
             );
-            assert_eq!(row.top_pages, top, "{query} at {at}");
         }
     }
+}
+
+/// Visits, visitors and pageviews, and the three most viewed pages.
+type Recount = ((i64, i64, i64), Vec<(String, i64)>);
+
+/// Acme's feed row has the recounted figures and top pages.
+fn assert_acme_row(row: &leadsment::leads::feed::FeedRow, (counts, top): &Recount, context: &str) {
+    assert_eq!(
+        (row.visits, row.visitors, row.pageviews),
+        *counts,
+        "{context}"
+    );
+    assert_eq!(&row.top_pages, top, "{context}");
 }

@@ -104,11 +104,7 @@ async fn a_host_is_claimed_by_one_site_only(backend: Backend) {
     .await
     .unwrap();
     let tenant = crate::accounts::make_user(&store, "tenant@example.org", Some("Tenant")).await;
-    let other = leadsment::accounts::store::memberships(&store, tenant.id)
-        .await
-        .unwrap()[0]
-        .workspace
-        .clone();
+    let other = crate::accounts::first_workspace(&store, tenant.id).await;
     for (domain, aliases) in [
         ("example.com", vec![]),
         ("www.example.com", vec![]),
@@ -135,7 +131,7 @@ async fn a_host_is_claimed_by_one_site_only(backend: Backend) {
         // From another tenant's workspace: only that it is taken.
         let err = leadsment::accounts::store::create_site(
             &store,
-            &NewSite::new(other.id, domain, &aliases).unwrap(),
+            &NewSite::new(other, domain, &aliases).unwrap(),
         )
         .await
         .unwrap_err();
