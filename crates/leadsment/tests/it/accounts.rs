@@ -1702,6 +1702,19 @@ async fn the_setup_link_creates_the_first_platform_admin_once(backend: Backend) 
     app.shutdown().await.unwrap();
 }
 
+/// Asks, as the signed-in `c` (password `PW`), to move the account to `to`; returns the
+/// confirmation link mailed there and its token.
+async fn ask_email_change(c: &Client, sink: &MailSink, to: &str) -> (String, String) {
+    let res = c
+        .post_form("/account/email", &[("email", to), ("password", PW)])
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let mail = sink.wait_for(to, "/auth/confirm-email").await;
+    let link = mail.link_path("/auth/confirm-email").unwrap();
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    (link, token)
+}
+
 /// The takeover an outside review reproduced: with the victim's password an attacker asks to
 /// move the account to his own address and keeps an older reset link; the victim changes the
 /// password (or signs out everywhere). Neither link works any more, signed in or not.
@@ -1712,18 +1725,8 @@ async fn a_password_change_or_sign_out_everywhere_ends_every_pending_link(backen
         let user = make_user(&store, "ada@example.com", Some("Acme")).await;
         let attacker = Client::new(&app);
         attacker.sign_in("ada@example.com", PW, false).await;
-        let res = attacker
-            .post_form(
-                "/account/email",
-                &[("email", "mallory@attacker.example"), ("password", PW)],
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::SEE_OTHER);
-        let mail = sink
-            .wait_for("mallory@attacker.example", "/auth/confirm-email")
-            .await;
-        let change = mail.link_path("/auth/confirm-email").unwrap();
-        let change_token = change.split("token=").nth(1).unwrap().to_owned();
+        let (_, change_token) =
+            ask_email_change(&attacker, &sink, "mallory@attacker.example").await;
         let res = attacker
             .post_form("/auth/forgot", &[("email", "ada@example.com")])
             .await;
@@ -1799,18 +1802,7 @@ async fn an_email_change_is_confirmed_only_by_its_user_signed_in(backend: Backen
     make_user(&store, "bob@example.com", Some("Bobco")).await;
     let ada = Client::new(&app);
     ada.sign_in("ada@example.com", PW, false).await;
-    let res = ada
-        .post_form(
-            "/account/email",
-            &[("email", "ada@new.example"), ("password", PW)],
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::SEE_OTHER);
-    let mail = sink
-        .wait_for("ada@new.example", "/auth/confirm-email")
-        .await;
-    let link = mail.link_path("/auth/confirm-email").unwrap();
-    let token = link.split("token=").nth(1).unwrap().to_owned();
+    let (link, token) = ask_email_change(&ada, &sink, "ada@new.example").await;
 
     let stranger = Client::new(&app);
     let res = stranger.get(&link).await;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::{Pieces, Reads, Sums};
+use super::{Pieces, Reads, Sums, hours};
 use crate::leads::pattern::PathPattern;
 use crate::leads::score::PAGE_RULES;
 use crate::store::{StoreError, sql};
@@ -244,11 +244,6 @@ impl Reads<'_> {
         }
         Ok(parts.into_iter().zip(hours).collect())
     }
-}
-
-/// `[start, end)` cut at UTC hours.
-fn hours(range: (i64, i64)) -> Vec<(i64, i64)> {
-    super::cut(range, HOUR_MS)
 }
 
 fn weigh_merged(m: &Merged) -> usize {

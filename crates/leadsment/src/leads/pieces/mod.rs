@@ -18,7 +18,7 @@ use super::span::Span;
 use super::store::{self, Company, rollups};
 use crate::accounts::sites::SiteId;
 use crate::store::{Db, StoreError};
-use crate::tracking::rollups::DAY_MS;
+use crate::tracking::rollups::{DAY_MS, HOUR_MS};
 
 /// What a company did in one piece.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,7 +61,7 @@ pub type Pieces = FxHashMap<i64, Sums>;
 /// Some whole UTC days, `[first, end)`, and every company's sums over them.
 type DaysSums = ((i64, i64), Arc<Pieces>);
 
-/// One request's reads: the site, its days' versions, and the site's paths once read.
+/// One request's reads: the site, its hours' versions, and the site's paths once read.
 pub struct Reads<'a> {
     pub db: &'a Db,
     pub cache: &'a DayCache,
@@ -523,6 +523,11 @@ fn is_whole_day((start, end): (i64, i64)) -> bool {
 /// `[start, end)` cut at UTC midnights: the pieces of raw reads are each inside one day.
 pub fn split_by_day(range: (i64, i64)) -> Vec<(i64, i64)> {
     cut(range, DAY_MS)
+}
+
+/// `[start, end)` cut at UTC hours.
+fn hours(range: (i64, i64)) -> Vec<(i64, i64)> {
+    cut(range, HOUR_MS)
 }
 
 /// `[start, end)` cut at the multiples of `step` (a UTC hour, a UTC day).

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::Reads;
+use super::{Reads, hours};
 use crate::leads::store::{By, Totals};
 use crate::store::{StoreError, sql};
 use crate::tracking::rollups::HOUR_MS;
@@ -94,15 +94,18 @@ impl Reads<'_> {
     async fn site_hour(&self, range: (i64, i64)) -> Result<Arc<SitePiece>, StoreError> {
         let (key, version) = self.key("site_hour", range);
         self.cache
-            .get(key, version, weigh, async {
-                Ok(self
-                    .read_site(range)
-                    .await?
-                    .pop()
-                    .map(|(_, p)| p)
-                    .unwrap_or_default())
-            })
+            .get(key, version, weigh, self.read_one(range))
             .await
+    }
+
+    /// The piece of `range`, inside one UTC hour, as read now.
+    async fn read_one(&self, range: (i64, i64)) -> Result<SitePiece, StoreError> {
+        Ok(self
+            .read_site(range)
+            .await?
+            .pop()
+            .map(|(_, p)| p)
+            .unwrap_or_default())
     }
 
     /// Reads the hours of `parts` that are not kept in one read over their stretch (the first
@@ -129,27 +132,13 @@ impl Reads<'_> {
         if cut == end {
             return Ok(self.site_piece((start, end)).await?.totals);
         }
+        // The minutes after the last whole slot lie in one slot, so in one hour: read, not kept
+        // (their key changes with every read).
         if cut <= start {
-            // Minutes into the first slot: read, not kept (their key changes with every read).
-            let rest = self.read_site((start, end)).await?;
-            return Ok(rest.into_iter().map(|(_, p)| p.totals).fold(
-                Totals::default(),
-                |mut t, p| {
-                    t.visits += p.visits;
-                    t.visitors += p.visitors;
-                    t.business_visits += p.business_visits;
-                    t.pageviews += p.pageviews;
-                    t
-                },
-            ));
+            return Ok(self.read_one((start, end)).await?.totals);
         }
         let kept = self.site_piece((start, cut)).await?;
-        let rest = self
-            .read_site((cut, end))
-            .await?
-            .pop()
-            .map(|(_, p)| p)
-            .unwrap_or_default();
+        let rest = self.read_one((cut, end)).await?;
         let mut t = kept.totals;
         t.visits += rest.totals.visits;
         t.business_visits += rest.totals.business_visits;
@@ -367,11 +356,6 @@ impl SitePiece {
             pageviews: slots.iter().map(|s| s.pageviews).sum(),
         }
     }
-}
-
-/// `[start, end)` cut at UTC hours.
-fn hours(range: (i64, i64)) -> Vec<(i64, i64)> {
-    super::cut(range, HOUR_MS)
 }
 
 fn weigh(p: &SitePiece) -> usize {
