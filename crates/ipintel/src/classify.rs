@@ -112,86 +112,180 @@ struct KeywordRule {
     pattern: String,
 }
 
+/// One rule file: its name (for errors) and its text.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleFile<'a> {
+    /// The file's name, as errors report it.
+    pub name: &'a str,
+    /// The file's text.
+    pub text: &'a str,
+}
+
+/// The three rule files the classifier is compiled from.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleFiles<'a> {
+    /// Reviewed ASNs: `ASN CLASS REASON` (see `data/asn-reviewed.txt`).
+    pub asn_reviewed: RuleFile<'a>,
+    /// Known ASNs and the carrier threshold (see `data/asn-classes.txt`).
+    pub asn_classes: RuleFile<'a>,
+    /// Keyword rules on names (see `data/org-keywords.txt`).
+    pub org_keywords: RuleFile<'a>,
+}
+
+impl RuleFiles<'static> {
+    /// The rule files shipped in `data/`.
+    pub const BUILTIN: RuleFiles<'static> = RuleFiles {
+        asn_reviewed: RuleFile {
+            name: "asn-reviewed.txt",
+            text: ASN_REVIEWED,
+        },
+        asn_classes: RuleFile {
+            name: "asn-classes.txt",
+            text: ASN_CLASSES,
+        },
+        org_keywords: RuleFile {
+            name: "org-keywords.txt",
+            text: ORG_KEYWORDS,
+        },
+    };
+}
+
+/// A rule file line that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {reason}")]
+pub struct RulesError {
+    /// The file's name.
+    pub file: String,
+    /// The line, counting from 1.
+    pub line: usize,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+const ASN_REVIEWED: &str = include_str!("../data/asn-reviewed.txt");
 const ASN_CLASSES: &str = include_str!("../data/asn-classes.txt");
 const ORG_KEYWORDS: &str = include_str!("../data/org-keywords.txt");
 
+/// The class word for a fixed-and-mobile carrier in `asn-reviewed.txt`: class `mobile`.
+const MIXED: &str = "mixed";
+
 /// Classifies with the built-in rules.
 pub fn classify(input: &ClassInput<'_>) -> (Class, String) {
-    Classifier::builtin().classify(input)
+    match Classifier::builtin() {
+        Ok(c) => c.classify(input),
+        Err(e) => (
+            Class::Unknown,
+            format!("the built-in rules are broken: {e}"),
+        ),
+    }
+}
+
+/// The data lines of a rule file: `(line number from 1, trimmed text)`, without comments.
+fn data_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(n, l)| (n + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
 }
 
 impl Classifier {
-    /// The rules shipped in `data/`, compiled once.
-    pub fn builtin() -> &'static Classifier {
-        static BUILTIN: OnceLock<Classifier> = OnceLock::new();
-        BUILTIN.get_or_init(|| {
-            // The embedded files are tested; a broken rule line is skipped rather than fatal.
-            Classifier::from_rules(ASN_CLASSES, ORG_KEYWORDS).unwrap_or_else(|_| Classifier {
-                known: HashMap::new(),
-                rules: Vec::new(),
-                matcher: None,
-                large_ipv4_space: u64::MAX,
-            })
+    /// The rules shipped in `data/`, compiled once. An error names the file and line (the
+    /// unit tests keep the shipped files clean).
+    pub fn builtin() -> Result<&'static Classifier, &'static RulesError> {
+        static BUILTIN: OnceLock<Result<Classifier, RulesError>> = OnceLock::new();
+        BUILTIN
+            .get_or_init(|| Classifier::from_files(&RuleFiles::BUILTIN))
+            .as_ref()
+    }
+
+    /// Compiles rules from the text of the two older rule files, with no reviewed ASNs.
+    pub fn from_rules(asn_classes: &str, org_keywords: &str) -> Result<Classifier, RulesError> {
+        Classifier::from_files(&RuleFiles {
+            asn_reviewed: RuleFile {
+                name: "asn-reviewed.txt",
+                text: "",
+            },
+            asn_classes: RuleFile {
+                name: "asn-classes.txt",
+                text: asn_classes,
+            },
+            org_keywords: RuleFile {
+                name: "org-keywords.txt",
+                text: org_keywords,
+            },
         })
     }
 
-    /// Compiles rules from the text of the two rule files.
-    pub fn from_rules(asn_classes: &str, org_keywords: &str) -> Result<Classifier, String> {
+    /// Compiles rules from rule files. A line with an unknown class, a malformed ASN, an ASN
+    /// listed twice, a reviewed entry without a reason or a keyword with a wildcard is refused
+    /// with the file and line.
+    pub fn from_files(files: &RuleFiles<'_>) -> Result<Classifier, RulesError> {
         let mut known = HashMap::new();
         let mut large_ipv4_space = u64::MAX;
-        for (n, line) in asn_classes.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
+        let asn_classes = files.asn_classes;
+        for (n, line) in data_lines(asn_classes.text) {
+            let err = |reason: String| RulesError {
+                file: asn_classes.name.to_owned(),
+                line: n,
+                reason,
+            };
             if let Some(v) = line.strip_prefix("@large-ipv4-space") {
                 large_ipv4_space = v
                     .trim()
                     .replace('_', "")
                     .parse()
-                    .map_err(|_| format!("asn-classes line {}: bad threshold", n + 1))?;
+                    .map_err(|_| err(format!("bad threshold {:?}", v.trim())))?;
                 continue;
             }
-            let mut parts = line.splitn(3, char::is_whitespace);
-            let asn = parts
-                .next()
-                .and_then(|a| a.trim_start_matches("AS").parse::<u32>().ok())
-                .ok_or_else(|| format!("asn-classes line {}: bad ASN", n + 1))?;
-            let class = parts
-                .next()
-                .and_then(Class::from_name)
-                .ok_or_else(|| format!("asn-classes line {}: bad class", n + 1))?;
-            let note = parts.next().unwrap_or("").trim();
+            let (asn, class, note) = asn_line(line, false).map_err(err)?;
             known.insert(asn, (class, format!("known ASN AS{asn}: {note}")));
         }
-        let mut rules = Vec::new();
-        for (n, line) in org_keywords.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
+        // Reviewed entries win over the older list: each was checked one by one.
+        let reviewed = files.asn_reviewed;
+        let mut seen = HashMap::new();
+        for (n, line) in data_lines(reviewed.text) {
+            let err = |reason: String| RulesError {
+                file: reviewed.name.to_owned(),
+                line: n,
+                reason,
+            };
+            let (asn, class, note) = asn_line(line, true).map_err(err)?;
+            if let Some(first) = seen.insert(asn, n) {
+                return Err(err(format!("AS{asn} is already listed on line {first}")));
             }
+            if note.is_empty() {
+                return Err(err(format!("AS{asn} has no reason")));
+            }
+            let reason = if line.split_whitespace().nth(1) == Some(MIXED) {
+                format!("reviewed: mixed fixed and mobile carrier: {note} (AS{asn})")
+            } else {
+                format!("reviewed: {note} (AS{asn})")
+            };
+            known.insert(asn, (class, reason));
+        }
+        let keywords = files.org_keywords;
+        let mut rules = Vec::new();
+        for (n, line) in data_lines(keywords.text) {
+            let err = |reason: String| RulesError {
+                file: keywords.name.to_owned(),
+                line: n,
+                reason,
+            };
             let fields: Vec<&str> = line.split('|').map(str::trim).collect();
             let [class, label, pattern] = fields.as_slice() else {
-                return Err(format!(
-                    "org-keywords line {}: want CLASS | LABEL | PATTERN",
-                    n + 1
-                ));
+                return Err(err("want CLASS | LABEL | PATTERN".to_owned()));
             };
-            let class = Class::from_name(class)
-                .ok_or_else(|| format!("org-keywords line {}: bad class {class:?}", n + 1))?;
-            let words = haystack(pattern.trim_matches('*'));
-            // Needles are space-delimited words, so "host" does not match "hostel"; a `*` at
-            // either end lets the word run on that side ("telecom*", "*net").
-            let mut needle = words.as_str();
-            if pattern.ends_with('*') {
-                needle = needle.trim_end();
+            let class =
+                Class::from_name(class).ok_or_else(|| err(format!("unknown class {class:?}")))?;
+            if pattern.contains('*') {
+                return Err(err(format!(
+                    "{pattern:?}: rules match whole words only; list each form of the word"
+                )));
             }
-            if pattern.starts_with('*') {
-                needle = needle.trim_start();
-            }
-            let needle = needle.to_owned();
+            // Needles are space-delimited words, so "tel" matches neither "Intel" nor "hotel".
+            let needle = haystack(pattern);
             if needle.trim().is_empty() {
-                return Err(format!("org-keywords line {}: empty pattern", n + 1));
+                return Err(err("empty pattern".to_owned()));
             }
             rules.push(KeywordRule {
                 class,
@@ -199,8 +293,12 @@ impl Classifier {
                 pattern: needle,
             });
         }
-        let matcher = AhoCorasick::new(rules.iter().map(|r| r.pattern.as_str()))
-            .map_err(|e| format!("org-keywords: {e}"))?;
+        let matcher =
+            AhoCorasick::new(rules.iter().map(|r| r.pattern.as_str())).map_err(|e| RulesError {
+                file: keywords.name.to_owned(),
+                line: 0,
+                reason: e.to_string(),
+            })?;
         Ok(Classifier {
             known,
             rules,
@@ -224,7 +322,7 @@ impl Classifier {
         let Some(org) = org else {
             return (Class::Unknown, "no organisation in the data".to_owned());
         };
-        let text = haystack(org);
+        let text = haystack(&split_camel_case(org));
         let best = self.matcher.as_ref().and_then(|m| {
             m.find_overlapping_iter(text.as_str())
                 .map(|m| m.pattern().as_usize())
@@ -250,6 +348,45 @@ impl Classifier {
             "no ISP, hosting, mobile, education or government rule matched".to_owned(),
         )
     }
+}
+
+/// `ASN CLASS NOTE` (the ASN may be written `AS64512`); `mixed` is a class only where allowed.
+fn asn_line(line: &str, allow_mixed: bool) -> Result<(u32, Class, &str), String> {
+    let mut parts = line.splitn(3, char::is_whitespace);
+    let raw = parts.next().unwrap_or("");
+    let asn = raw
+        .strip_prefix("AS")
+        .unwrap_or(raw)
+        .parse::<u32>()
+        .map_err(|_| format!("malformed ASN {raw:?}"))?;
+    let word = parts.next().unwrap_or("");
+    let class = match word {
+        MIXED if allow_mixed => Class::Mobile,
+        w => Class::from_name(w)
+            .filter(|c| *c != Class::Unknown)
+            .ok_or_else(|| format!("unknown class {w:?}"))?,
+    };
+    Ok((asn, class, parts.next().unwrap_or("").trim()))
+}
+
+/// Splits words where the name's own capitals mark a word inside them, so "CoreNET",
+/// "WestTel" and "NGTelecom" read as "Core NET", "West Tel" and "NG Telecom", while "Intel",
+/// "INTELSAT" and "Hotelplan" stay one word: a lower-case letter followed by a capital, or a
+/// capital followed by a capital and a lower-case letter, starts a new word.
+fn split_camel_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::with_capacity(name.len() + 8);
+    for (i, &c) in chars.iter().enumerate() {
+        if i > 0 && c.is_uppercase() {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            if prev.is_lowercase() || (prev.is_uppercase() && next_lower) {
+                out.push(' ');
+            }
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Lower-case words separated by single spaces, with a space at each end.
@@ -301,7 +438,121 @@ mod tests {
 
     #[test]
     fn builtin_rules_compile() {
-        Classifier::from_rules(ASN_CLASSES, ORG_KEYWORDS).unwrap();
+        Classifier::from_files(&RuleFiles::BUILTIN).unwrap();
+        assert!(Classifier::builtin().is_ok());
+    }
+
+    #[test]
+    fn keywords_match_whole_words_only() {
+        // "tel" is an ISP word, but not inside "Intel"; "hotel" ends in "tel".
+        assert_eq!(class_of(64512, "Intel Corporation", 0), Class::Business);
+        assert_eq!(
+            class_of(64512, "Hotelplan Management AG", 0),
+            Class::Business
+        );
+        assert_eq!(class_of(64512, "Turbonet Provedor", 0), Class::Isp);
+        assert_eq!(class_of(64512, "Turbonet", 0), Class::Business);
+        // The name's own capitals mark words inside a word.
+        assert_eq!(class_of(64512, "WestTel Ltd.", 0), Class::Isp);
+        assert_eq!(class_of(64512, "NGTelecom, Inc.", 0), Class::Isp);
+        assert_eq!(class_of(64512, "INTELSAT", 0), Class::Business);
+    }
+
+    #[test]
+    fn reviewed_entries_win_and_say_so() {
+        let (class, why) = class_and_reason(3320, "Deutsche Telekom AG");
+        assert_eq!(class, Class::Mobile);
+        assert!(
+            why.starts_with("reviewed: mixed fixed and mobile carrier: "),
+            "{why}"
+        );
+        assert!(why.ends_with("(AS3320)"), "{why}");
+        // The older list said hosting for Dimension Data; the review says ISP and wins.
+        let (class, why) = class_and_reason(3741, "Dimension Data");
+        assert_eq!(class, Class::Isp, "{why}");
+        assert!(why.starts_with("reviewed: "), "{why}");
+        let (_, why) = class_and_reason(64512, "Teleflora LLC");
+        assert!(!why.starts_with("reviewed"), "{why}");
+    }
+
+    fn class_and_reason(asn: u32, org: &str) -> (Class, String) {
+        classify(&ClassInput {
+            asn: Some(asn),
+            org: Some(org),
+            ipv4_addresses: 0,
+            cloud: None,
+        })
+    }
+
+    fn compile(reviewed: &str, keywords: &str) -> Result<Classifier, RulesError> {
+        Classifier::from_files(&RuleFiles {
+            asn_reviewed: RuleFile {
+                name: "asn-reviewed.txt",
+                text: reviewed,
+            },
+            asn_classes: RuleFiles::BUILTIN.asn_classes,
+            org_keywords: RuleFile {
+                name: "org-keywords.txt",
+                text: keywords,
+            },
+        })
+    }
+
+    #[test]
+    fn bad_rule_lines_are_named() {
+        let ok = "# comment\n64512 business Example: a company\n";
+        let cases = [
+            (
+                "64512 bizness Example\n",
+                "",
+                "asn-reviewed.txt:1: unknown class \"bizness\"",
+            ),
+            (
+                "# c\nAS64x business Example\n",
+                "",
+                "asn-reviewed.txt:2: malformed ASN \"AS64x\"",
+            ),
+            (
+                "64512 unknown Example\n",
+                "",
+                "asn-reviewed.txt:1: unknown class \"unknown\"",
+            ),
+            (
+                "64512 business\n",
+                "",
+                "asn-reviewed.txt:1: AS64512 has no reason",
+            ),
+            (
+                "64512 business A\n64512 isp B\n",
+                "",
+                "asn-reviewed.txt:2: AS64512 is already listed on line 1",
+            ),
+            (
+                ok,
+                "isp | isp | *net\n",
+                "org-keywords.txt:1: \"*net\": rules match whole words only",
+            ),
+            (
+                ok,
+                "\nnope | x | net\n",
+                "org-keywords.txt:2: unknown class \"nope\"",
+            ),
+            (
+                ok,
+                "isp | net\n",
+                "org-keywords.txt:1: want CLASS | LABEL | PATTERN",
+            ),
+        ];
+        for (reviewed, keywords, want) in cases {
+            let err = compile(reviewed, keywords).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{err:?} should start with {want:?}");
+        }
+        assert!(compile(ok, "isp | isp | net\n").is_ok());
+        // `mixed` belongs to the reviewed list only.
+        let err = Classifier::from_rules("64512 mixed Example\n", "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("asn-classes.txt:1: unknown class"), "{err}");
     }
 
     #[test]

@@ -39,7 +39,7 @@ mod open_data;
 mod overrides;
 pub mod rdns;
 
-pub use classify::{Class, ClassInput, Classifier, classify};
+pub use classify::{Class, ClassInput, Classifier, RuleFile, RuleFiles, RulesError, classify};
 pub use consent::in_consent_zone;
 pub use error::{Error, LoadError};
 pub use index::{Attribution, Credit, Index, Lookup, Record, Summary};

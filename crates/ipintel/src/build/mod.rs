@@ -23,7 +23,7 @@ mod text;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::classify::{ClassInput, Classifier};
+use crate::classify::{ClassInput, Classifier, RuleFile, RuleFiles};
 use crate::index::{
     Attribution, Credit, Index, IndexParts, MAX_COUNTRIES, MAX_RECORDS, NO_COUNTRY, NONE,
     OwnerData, RecordData, Strings, Summary,
@@ -177,6 +177,9 @@ pub enum BuildError {
         /// What the reader said.
         message: String,
     },
+    /// A rule file line cannot be read: the error names the file and line.
+    #[error("classification rules: {0}")]
+    Rules(#[from] crate::classify::RulesError),
     /// More distinct values than the index format holds.
     #[error("too many distinct {what} for the index format")]
     TooLarge {
@@ -434,6 +437,7 @@ pub struct Builder {
     sources: Vec<Source>,
     data_date: Option<String>,
     cloud_ranges: bool,
+    rules_dir: Option<PathBuf>,
 }
 
 impl Default for Builder {
@@ -454,6 +458,7 @@ impl Builder {
             sources: Vec::new(),
             data_date: None,
             cloud_ranges: true,
+            rules_dir: None,
         }
     }
 
@@ -478,11 +483,20 @@ impl Builder {
         self
     }
 
+    /// Classifies with the rule files in `dir` (`asn-reviewed.txt`, `asn-classes.txt`,
+    /// `org-keywords.txt`, each in the format of the shipped one) instead of the shipped ones;
+    /// a file that is not there keeps the shipped one. A bad line fails the build, named.
+    pub fn rules_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
+        self.rules_dir = Some(dir.into());
+        self
+    }
+
     /// Reads every source and compiles the index.
     pub fn build(
         self,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<(Index, BuildReport), BuildError> {
+        let classifier = self.classifier()?;
         let mut interner = Interner::default();
         let mut files = Vec::new();
         let mut layers4: Vec<Layer> = Vec::new();
@@ -606,7 +620,7 @@ impl Builder {
             interner: &interner,
             providers: &providers,
             asn_space: &asn_space,
-            classifier: Classifier::builtin(),
+            classifier: &classifier,
             strings: StringTable::default(),
             owners: Vec::new(),
             owner_map: HashMap::new(),
@@ -837,6 +851,38 @@ impl StringTable {
             buf: self.buf,
             offsets: self.offsets,
         }
+    }
+}
+
+impl Builder {
+    /// The shipped rules, or those in the rules directory; checked before any source is read.
+    fn classifier(&self) -> Result<Classifier, BuildError> {
+        let builtin = RuleFiles::BUILTIN;
+        let Some(dir) = &self.rules_dir else {
+            return Ok(Classifier::from_files(&builtin)?);
+        };
+        let read = |file: RuleFile<'static>| -> Result<Option<(String, String)>, BuildError> {
+            let path = dir.join(file.name);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => Ok(Some((path.display().to_string(), text))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(source) => Err(BuildError::Io { path, source }),
+            }
+        };
+        let reviewed = read(builtin.asn_reviewed)?;
+        let classes = read(builtin.asn_classes)?;
+        let keywords = read(builtin.org_keywords)?;
+        fn pick<'a>(own: &'a Option<(String, String)>, shipped: RuleFile<'a>) -> RuleFile<'a> {
+            match own {
+                Some((name, text)) => RuleFile { name, text },
+                None => shipped,
+            }
+        }
+        Ok(Classifier::from_files(&RuleFiles {
+            asn_reviewed: pick(&reviewed, builtin.asn_reviewed),
+            asn_classes: pick(&classes, builtin.asn_classes),
+            org_keywords: pick(&keywords, builtin.org_keywords),
+        })?)
     }
 }
 
