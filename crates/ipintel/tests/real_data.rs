@@ -184,3 +184,125 @@ fn real_index_round_trips_through_a_file() {
     let len = std::fs::metadata(&path).unwrap().len();
     assert!(len < 32 << 20, "file is {len} bytes");
 }
+
+#[test]
+fn ipv6_addresses_get_the_reviewed_class_of_their_asn() {
+    // Point 4 of the identification issue: the same ASNs, the same classes, on IPv6. For every
+    // reviewed ASN with IPv6 ranges, an address inside one of them is looked up, and so is an
+    // IPv4 address of the same ASN; outside the published cloud ranges both give the reviewed
+    // class and reason.
+    let index = real_index();
+    let data = common::open_data();
+    let reviewed: BTreeMap<u32, Class> = include_str!("../data/asn-reviewed.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let mut cols = l.split_whitespace();
+            let asn = cols.next().unwrap().parse().unwrap();
+            let class = match cols.next().unwrap() {
+                "mixed" => Class::Mobile,
+                c => Class::from_name(c).unwrap(),
+            };
+            (asn, class)
+        })
+        .collect();
+    let first_ip = |file: &str| -> BTreeMap<u32, std::net::IpAddr> {
+        let text = std::fs::read_to_string(data.file("@ip-location-db/asn", file)).unwrap();
+        let mut out = BTreeMap::new();
+        for line in text.lines() {
+            let mut cols = line.splitn(4, ',');
+            let (Some(start), _, Some(asn)) = (cols.next(), cols.next(), cols.next()) else {
+                continue;
+            };
+            if let Ok(asn) = asn.parse::<u32>() {
+                out.entry(asn).or_insert_with(|| start.parse().unwrap());
+            }
+        }
+        out
+    };
+    let v4 = first_ip("package/asn-ipv4.csv");
+    let v6 = first_ip("package/asn-ipv6.csv");
+    let (mut checked, mut cloud) = (0, 0);
+    for (asn, class) in &reviewed {
+        let Some(ip6) = v6.get(asn) else { continue };
+        let r6 = index
+            .lookup(*ip6)
+            .unwrap_or_else(|| panic!("AS{asn}: {ip6} not found"));
+        assert!(ip6.is_ipv6());
+        if r6.asn() != Some(*asn) {
+            continue; // a later row of another ASN covers the first address
+        }
+        if r6.class_reason().unwrap_or("").starts_with("cloud:") {
+            cloud += 1;
+            continue;
+        }
+        assert_eq!(
+            r6.class(),
+            *class,
+            "AS{asn} on IPv6: {}",
+            r6.class_reason().unwrap_or("")
+        );
+        assert!(
+            r6.class_reason().unwrap_or("").starts_with("reviewed: "),
+            "AS{asn}: {}",
+            r6.class_reason().unwrap_or("")
+        );
+        if let Some(r4) = v4.get(asn).and_then(|ip| index.lookup(*ip)) {
+            if r4.asn() == Some(*asn) && !r4.class_reason().unwrap_or("").starts_with("cloud:") {
+                assert_eq!(
+                    r4.class_reason().unwrap_or(""),
+                    r6.class_reason().unwrap_or(""),
+                    "AS{asn}"
+                );
+            }
+        }
+        checked += 1;
+    }
+    println!("{checked} reviewed ASNs checked on IPv6 ({cloud} first addresses in a cloud range)");
+    assert!(
+        checked > 2_500,
+        "only {checked} reviewed ASNs with IPv6 checked"
+    );
+}
+
+#[test]
+fn a_bad_line_in_an_operators_rule_files_fails_the_build_named() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bad-rules");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("asn-reviewed.txt"),
+        "# mine\n64512 business Example: our office\n64513 compnay Typo Ltd\n",
+    )
+    .unwrap();
+    let data = common::open_data();
+    let first = data.import_files().into_iter().next().unwrap();
+    let err = Builder::new()
+        .add(Source::from_path(&first).unwrap())
+        .rules_dir(&dir)
+        .build(&mut |_| {})
+        .unwrap_err()
+        .to_string();
+    let want = format!(
+        "classification rules: {}:3: unknown class \"compnay\"",
+        dir.join("asn-reviewed.txt").display()
+    );
+    assert_eq!(err, want);
+    // A good file of the operator's own wins over the shipped list.
+    std::fs::write(
+        dir.join("asn-reviewed.txt"),
+        "15169 business Example: reviewed by us\n",
+    )
+    .unwrap();
+    let (index, _) = Builder::new()
+        .add(Source::from_path(&first).unwrap())
+        .rules_dir(&dir)
+        .without_cloud_ranges()
+        .build(&mut |_| {})
+        .unwrap();
+    let r = index.lookup("8.8.8.8".parse().unwrap()).unwrap();
+    assert_eq!(r.class(), Class::Business);
+    assert_eq!(
+        r.class_reason(),
+        Some("reviewed: Example: reviewed by us (AS15169)")
+    );
+}
