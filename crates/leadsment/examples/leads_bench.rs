@@ -259,6 +259,7 @@ async fn write_one(db: &Db, site: &Site, ts: i64, n: usize) -> anyhow::Result<()
             asn: None,
             country: Some("DE".into()),
             class: "business".into(),
+            class_reason: None,
         }),
         class: "business".into(),
         country: Some("DE".into()),

@@ -33,6 +33,8 @@ pub struct FeedRow {
     pub domain: Option<String>,
     pub country: Option<String>,
     pub class: String,
+    /// Why the IP data gives that class, shown beside it.
+    pub class_reason: Option<String>,
     pub score: Score,
     pub last_visit_at: i64,
     pub visits: i64,
@@ -131,15 +133,17 @@ pub async fn feed(
     };
 
     let shown: Vec<i64> = main.iter().chain(&hosting).map(|c| c.company.id).collect();
-    let (mut tops, mut firsts) = match rows {
+    let (mut tops, mut firsts, mut reasons) = match rows {
         // A page's companies' pages are kept piece by piece; every row of a CSV is not.
         Rows::Page => futures_util::try_join!(
             reads.top_pages(&span, &shown, 3),
             store::first_visits(db, site, &shown),
+            store::class_reasons(db, &shown),
         )?,
         Rows::Every => futures_util::try_join!(
             store::top_pages(db, site, &span, &shown, 3),
             store::first_visits(db, site, &shown),
+            store::class_reasons(db, &shown),
         )?,
     };
     let mut row = |c: Candidate| {
@@ -155,6 +159,7 @@ pub async fn feed(
         let mut r = row(&c.company, &c.sums, score);
         r.top_pages = tops.remove(&id).unwrap_or_default();
         r.first = firsts.remove(&id);
+        r.class_reason = reasons.remove(&id);
         r
     };
     let rows: Vec<FeedRow> = main.into_iter().map(&mut row).collect();
@@ -287,6 +292,7 @@ async fn raw_period_companies(
                 asn: None,
                 country: c.country,
                 class: c.class,
+                class_reason: None,
             };
             (Arc::new(company), sums)
         })
@@ -327,6 +333,7 @@ fn row(c: &Company, s: &Sums, score: Score) -> FeedRow {
         domain: c.domain.clone(),
         country: c.country.clone(),
         class: c.class.clone(),
+        class_reason: c.class_reason.clone(),
         score,
         last_visit_at: s.last_seen_at,
         visits: s.visits,

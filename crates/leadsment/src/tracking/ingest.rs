@@ -202,6 +202,7 @@ pub fn build_event(
         asn: org.asn.map(i64::from),
         country: org.country.clone(),
         class: org.class.to_string(),
+        class_reason: org.class_reason.clone(),
     });
     NewEvent {
         site_id: site.site.id,

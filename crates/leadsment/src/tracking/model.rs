@@ -20,6 +20,8 @@ pub struct CompanyInfo {
     pub asn: Option<i64>,
     pub country: Option<String>,
     pub class: String,
+    /// Why the data gives that class ("reviewed: ...", "isp: name contains ...").
+    pub class_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -124,6 +124,19 @@ async fn the_feed_shows_companies_and_nothing_of_other_tenants(backend: Backend)
     assert!(!feed.body.contains("Example Broadband"));
     assert!(feed.body.contains("via cloud or VPN"), "{}", feed.body);
     assert!(feed.body.contains("CC BY 4.0"));
+    // Each class says why, in its tooltip: a reviewed network says so, a rule's guess too.
+    assert!(
+        feed.body
+            .contains("Why: reviewed: Amazon AWS: cloud provider (AS16509)"),
+        "{}",
+        feed.body
+    );
+    assert!(
+        feed.body
+            .contains("Why: no ISP, hosting, mobile, education or government rule matched"),
+        "{}",
+        feed.body
+    );
     let all = owner.get(&format!("{base}/companies?class=isp")).await;
     assert!(
         all.body.contains("Example Broadband") && !all.body.contains(">Acme</a>"),
@@ -157,6 +170,7 @@ async fn the_feed_shows_companies_and_nothing_of_other_tenants(backend: Backend)
         "nov",
         "First seen",
         "CC BY 4.0",
+        "Why: no ISP, hosting, mobile, education or government rule matched",
     ] {
         assert!(
             page.body.contains(text),
@@ -181,6 +195,17 @@ async fn the_feed_shows_companies_and_nothing_of_other_tenants(backend: Backend)
         csv.body
     );
     assert!(lines.iter().any(|l| l.starts_with("Acme")), "{}", csv.body);
+    assert!(
+        lines[0].ends_with(",company_id,class_reason"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("Amazon")
+            && l.ends_with(",reviewed: Amazon AWS: cloud provider (AS16509)")),
+        "{}",
+        csv.body
+    );
     assert!(lines.last().unwrap().contains("CC BY 4.0"), "{}", csv.body);
 
     // Another tenant: its own site is empty, ours is not found, and Acme's id on its site is

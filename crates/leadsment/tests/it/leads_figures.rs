@@ -33,6 +33,7 @@ fn acme() -> CompanyInfo {
         asn: Some(64500),
         country: Some("DE".into()),
         class: "business".into(),
+        class_reason: None,
     }
 }
 

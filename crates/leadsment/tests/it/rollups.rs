@@ -28,6 +28,7 @@ fn company(n: u64) -> CompanyInfo {
         asn: Some(64_500 + n as i64),
         country: Some("DE".into()),
         class: "business".into(),
+        class_reason: None,
     }
 }
 

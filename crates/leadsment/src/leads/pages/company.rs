@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::format::{ago, at, class_label, clock, count, duration};
+use super::format::{ago, at, class_help, class_label, clock, count, duration};
 use super::{Footer, SitePage, site_page};
 use crate::accounts::chrome::Chrome;
 use crate::accounts::context::WorkspaceCtx;
@@ -46,7 +46,7 @@ struct CompanyPage {
     country: String,
     asn: String,
     class: &'static str,
-    class_help: &'static str,
+    class_help: String,
     score: u8,
     band: &'static str,
     lines: Vec<Line>,
@@ -106,7 +106,8 @@ fn build(
     tz: &jiff::tz::TimeZone,
     footer: Footer,
 ) -> CompanyPage {
-    let (class, class_help) = class_label(&v.company.class);
+    let (class, help) = class_label(&v.company.class);
+    let class_help = class_help(help, v.company.class_reason.as_deref());
     let t = &v.totals;
     CompanyPage {
         chrome,

@@ -15,7 +15,7 @@ use crate::leads::filters::{self, RawFilters};
 use crate::store::now_ms;
 use crate::web::error::AppError;
 
-pub const COLUMNS: [&str; 15] = [
+pub const COLUMNS: [&str; 16] = [
     "company",
     "domain",
     "country",
@@ -31,6 +31,7 @@ pub const COLUMNS: [&str; 15] = [
     "first_channel",
     "first_campaign",
     "company_id",
+    "class_reason",
 ];
 
 pub async fn download(
@@ -88,6 +89,7 @@ pub async fn download(
                 Cell::Text(first.map(|f| f.channel.as_str())),
                 Cell::Text(first.and_then(|f| f.utm_campaign.as_deref())),
                 Cell::Int(Some(r.company_id)),
+                Cell::Text(r.class_reason.as_deref()),
             ])?;
         }
         let credit = state.credit_line();

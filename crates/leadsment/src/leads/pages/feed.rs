@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use ipintel::Class;
 
-use super::format::{ago, at, class_label, count, duration};
+use super::format::{ago, at, class_help, class_label, count, duration};
 use super::{Footer, SitePage, site_page};
 use crate::accounts::chrome::Chrome;
 use crate::accounts::context::WorkspaceCtx;
@@ -25,7 +25,7 @@ pub struct RowView {
     pub domain: String,
     pub country: String,
     pub class: &'static str,
-    pub class_help: &'static str,
+    pub class_help: String,
     pub score: u8,
     pub band: &'static str,
     pub why: String,
@@ -187,7 +187,8 @@ fn row_view(
     now: i64,
     tz: &jiff::tz::TimeZone,
 ) -> RowView {
-    let (class, class_help) = class_label(&r.class);
+    let (class, help) = class_label(&r.class);
+    let class_help = class_help(help, r.class_reason.as_deref());
     let first_source = r
         .first
         .as_ref()

@@ -121,6 +121,15 @@ pub fn class_label(class: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// The tooltip on a class: what the class means, then why the data gives it, so a user can
+/// tell a reviewed entry ("reviewed: ...") from a rule's guess ("isp: name contains ...").
+pub fn class_help(help: &str, reason: Option<&str>) -> String {
+    match reason.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(reason) => format!("{help} Why: {reason}"),
+        None => help.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,6 +45,9 @@ pub struct Company {
     pub asn: Option<i64>,
     pub country: Option<String>,
     pub class: String,
+    /// Why the IP data gives that class; only the reads that show it select it.
+    #[sqlx(default)]
+    pub class_reason: Option<String>,
 }
 
 /// A company's visits in a period, with what the feed's filters ask of them.
@@ -238,13 +241,31 @@ pub async fn companies(db: &Db, ids: &[i64]) -> Result<Vec<Company>, StoreError>
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
         let mut q = sql(format!(
-            "SELECT id, name, org, domain, asn, country, class FROM companies WHERE id IN ({})",
+            "SELECT id, name, org, domain, asn, country, class, class_reason FROM companies \
+             WHERE id IN ({})",
             placeholders(1, chunk.len())
         ));
         for id in chunk {
             q = q.bind(*id);
         }
         out.extend(db.all::<Company>(q).await?);
+    }
+    Ok(out)
+}
+
+/// Why the IP data gives each of `ids` its class, where it says.
+pub async fn class_reasons(db: &Db, ids: &[i64]) -> Result<HashMap<i64, String>, StoreError> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let mut q = sql(format!(
+            "SELECT id, class_reason FROM companies \
+             WHERE id IN ({}) AND class_reason IS NOT NULL",
+            placeholders(1, chunk.len())
+        ));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        out.extend(db.all::<(i64, String)>(q).await?);
     }
     Ok(out)
 }
@@ -298,7 +319,7 @@ pub async fn company_on_site(
     Ok(db
         .optional(
             sql(
-                "SELECT c.id, c.name, c.org, c.domain, c.asn, c.country, c.class \
+                "SELECT c.id, c.name, c.org, c.domain, c.asn, c.country, c.class, c.class_reason \
                  FROM companies c WHERE c.id = $2 AND EXISTS \
                  (SELECT 1 FROM visits v WHERE v.site_id = $1 AND v.company_id = c.id)",
             )

@@ -84,8 +84,9 @@ async fn write_in<'b>(
     for chunk in missing.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO companies (key, name, org, domain, asn, country, class, \
-             first_seen_at) VALUES {} ON CONFLICT (key) DO NOTHING",
-            values_list(chunk.len(), &["{}"; 8], 1)
+             class_reason, first_seen_at) VALUES {} ON CONFLICT (key) DO UPDATE \
+             SET class_reason = excluded.class_reason WHERE companies.class_reason IS NULL",
+            values_list(chunk.len(), &["{}"; 9], 1)
         );
         let mut q = sqlx::query(&sql);
         for c in chunk {
@@ -97,6 +98,7 @@ async fn write_in<'b>(
                 .bind(c.asn)
                 .bind(&c.country)
                 .bind(&c.class)
+                .bind(&c.class_reason)
                 .bind(now);
         }
         q.execute(&mut **tx).await?;

@@ -48,13 +48,23 @@ fn write_batch(
     if !missing.is_empty() {
         let now = batch.events.first().map_or(0, |e| e.ts);
         let mut insert = tx.prepare_cached(
-            "INSERT INTO companies (key, name, org, domain, asn, country, class, first_seen_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (key) DO NOTHING",
+            "INSERT INTO companies \
+             (key, name, org, domain, asn, country, class, class_reason, first_seen_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (key) DO UPDATE \
+             SET class_reason = excluded.class_reason WHERE companies.class_reason IS NULL",
         )?;
         let mut select = tx.prepare_cached("SELECT id FROM companies WHERE key = ?1")?;
         for c in missing {
             insert.execute(params![
-                c.key, c.name, c.org, c.domain, c.asn, c.country, c.class, now
+                c.key,
+                c.name,
+                c.org,
+                c.domain,
+                c.asn,
+                c.country,
+                c.class,
+                c.class_reason,
+                now
             ])?;
             let id: i64 = select.query_row([&c.key], |r| r.get(0))?;
             cache.remember_company(&c.key, id);
