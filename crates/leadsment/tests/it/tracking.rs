@@ -509,6 +509,52 @@ fn write_index(data_dir: &std::path::Path, org: &str) {
     leadsment::ipdb::build(data_dir, &[csv], Some("2026-11-01".into())).unwrap();
 }
 
+/// An operator's own rule files in `DATA_DIR/ip-rules/` replace the shipped ones; a bad line
+/// fails `ipdb build` with the file and line, and leaves the index that was there.
+#[test]
+fn own_rule_files_classify_and_a_bad_line_fails_the_build_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path();
+    write_index(data_dir, "ACME-NET - Acme Corporation Inc.");
+    let index = leadsment::ipdb::index_path(data_dir);
+    let before = std::fs::read(&index).unwrap();
+    let rules = leadsment::ipdb::rules_dir(data_dir);
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("asn-reviewed.txt"),
+        "# ours\n64501 business Example: a company, not an ISP\n64500 compnay Acme\n",
+    )
+    .unwrap();
+    let csv = data_dir.join("asn.csv");
+    let err = leadsment::ipdb::build(data_dir, &[csv.clone()], None)
+        .unwrap_err()
+        .to_string();
+    let want = format!(
+        "{}:3: unknown class \"compnay\"",
+        rules.join("asn-reviewed.txt").display()
+    );
+    assert!(err.contains(&want), "{err}");
+    assert_eq!(
+        std::fs::read(&index).unwrap(),
+        before,
+        "the old index stays"
+    );
+
+    std::fs::write(
+        rules.join("asn-reviewed.txt"),
+        "64501 business Example: a company, not an ISP\n",
+    )
+    .unwrap();
+    leadsment::ipdb::build(data_dir, &[csv], None).unwrap();
+    let ipdb = leadsment::ipdb::IpDb::open(data_dir, Default::default());
+    let l = ipdb.lookup("203.0.113.9".parse().unwrap());
+    assert_eq!(l.class, ipintel::Class::Business);
+    assert_eq!(
+        l.class_reason.as_deref(),
+        Some("reviewed: Example: a company, not an ISP (AS64501)")
+    );
+}
+
 on_both_backends!(a_forged_forwarded_header_does_not_choose_the_organisation);
 
 /// The documented proxies append to `X-Forwarded-For` and pass a client's own `Forwarded`
