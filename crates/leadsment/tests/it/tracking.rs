@@ -526,7 +526,7 @@ fn own_rule_files_classify_and_a_bad_line_fails_the_build_named() {
     )
     .unwrap();
     let csv = data_dir.join("asn.csv");
-    let err = leadsment::ipdb::build(data_dir, &[csv.clone()], None)
+    let err = leadsment::ipdb::build(data_dir, std::slice::from_ref(&csv), None)
         .unwrap_err()
         .to_string();
     let want = format!(
