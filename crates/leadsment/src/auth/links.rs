@@ -60,7 +60,7 @@ pub async fn send_verification(state: &AuthState, user: &User) -> Result<(), Sto
         subject: "Confirm your email address for Leadsment".to_owned(),
         body: format!(
             "Hello {},\n\nConfirm your email address by opening this link (it works once, for 24 hours):\n\n{link}\n\nIf you did not sign up, ignore this message.\n",
-            user.name
+            mail::quoted(&user.name)
         ),
         link: Some(link),
     });

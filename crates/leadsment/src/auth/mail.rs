@@ -100,3 +100,64 @@ impl Mailer {
         }
     }
 }
+
+/// A name a user chose (their own, a workspace's), as a mail quotes it: as data in quotation
+/// marks, never as words of ours. Line breaks and control characters become spaces, it is cut
+/// at 60 characters, and nothing in it can become a link a mail reader would follow: the dots
+/// between letters, slashes and at signs are written with look-alike characters, so
+/// "Sign in at https://evil.example/login" reads the same but links nowhere.
+pub fn quoted(name: &str) -> String {
+    const MAX: usize = 60;
+    let chars: Vec<char> = name
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut out = String::with_capacity(name.len() + 8);
+    out.push('\u{201c}');
+    let mut shown = 0;
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' && (out.ends_with(' ') || out.ends_with('\u{201c}')) {
+            continue;
+        }
+        if shown == MAX {
+            out.push('\u{2026}');
+            break;
+        }
+        let between_letters = |j: Option<usize>| {
+            j.and_then(|j| chars.get(j))
+                .is_some_and(|c| c.is_alphanumeric())
+        };
+        match c {
+            '.' if between_letters(i.checked_sub(1)) && between_letters(Some(i + 1)) => {
+                out.push('\u{2024}') // one dot leader
+            }
+            '/' => out.push('\u{2044}'), // fraction slash
+            '@' => out.push('\u{ff20}'), // full-width at sign
+            ':' => out.push('\u{a789}'), // modifier letter colon
+            c => out.push(c),
+        }
+        shown += 1;
+    }
+    while out.ends_with(' ') {
+        out.pop();
+    }
+    out.push('\u{201d}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quoted;
+
+    #[test]
+    fn a_quoted_name_holds_no_link_and_no_line_break() {
+        let q = quoted("Acme.\r\nSign in at https://evil.example/login or mail a@b.example");
+        assert!(q.starts_with('\u{201c}') && q.ends_with('\u{201d}'), "{q}");
+        for bad in ["\r", "\n", "://", "evil.example", "/login", "@", "http:"] {
+            assert!(!q.contains(bad), "{q:?} contains {bad:?}");
+        }
+        assert!(q.contains("Sign in at"), "{q}");
+        assert_eq!(quoted("Acme Inc."), "\u{201c}Acme Inc.\u{201d}");
+        assert_eq!(quoted(&"x".repeat(100)).chars().count(), 60 + 3);
+    }
+}

@@ -111,6 +111,7 @@ on_both_backends!(
     an_unconfirmed_address_cannot_invite,
     an_email_change_is_confirmed_only_by_its_user_signed_in,
     deleting_an_account_and_a_workspace,
+    mail_quotes_chosen_names_and_carries_no_link_of_theirs,
 );
 
 async fn store_refresh_rotation_detects_reuse_and_tolerates_racing_tabs(backend: Backend) {
@@ -1933,5 +1934,53 @@ async fn an_unconfirmed_address_cannot_invite(backend: Backend) {
             .all(|m| !m.to.iter().any(|t| t == "target@example.org")),
         "no invitation was mailed"
     );
+    app.shutdown().await.unwrap();
+}
+
+/// A user's and a workspace's names are theirs to choose: an invitation quotes them as data,
+/// and no link or line of theirs reaches the invited person's mail.
+async fn mail_quotes_chosen_names_and_carries_no_link_of_theirs(backend: Backend) {
+    let (app, sink) = spawn(backend).await;
+    let store = app.db.store().await;
+    let hostile = "Acme. Sign in at https://evil.example/login\nor www.evil.example";
+    let hash = password::hash(&Password::parse(PW).unwrap()).await.unwrap();
+    let new = NewUser {
+        email: "owner@example.com".to_owned(),
+        name: "Your IT team: open evil.example/reset".to_owned(),
+        password_hash: Some(hash),
+        email_verified: true,
+        is_platform_admin: false,
+    };
+    let (_owner, ws) =
+        leadsment::accounts::store::create_user_with_workspace(&store, &new, hostile)
+            .await
+            .unwrap();
+    let c = Client::new(&app);
+    c.sign_in("owner@example.com", PW, false).await;
+    let res = c
+        .post_form(
+            &format!("/w/{}/invitations", ws.id.0),
+            &[("email", "bob@example.com"), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let mail = sink.wait_for("bob@example.com", "/invite").await;
+    let text = mail.data.to_lowercase();
+    for bad in [
+        "evil.example",
+        "https://evil",
+        "www.evil",
+        "/login",
+        "/reset",
+    ] {
+        assert!(
+            !text.contains(bad),
+            "the mail carries {bad:?}: {}",
+            mail.data
+        );
+    }
+    assert!(mail.link("/invite").is_some(), "{}", mail.data);
+    // The names are still there to read, in quotation marks.
+    assert!(mail.data.contains("Sign in at"), "{}", mail.data);
     app.shutdown().await.unwrap();
 }

@@ -256,7 +256,7 @@ async fn change_email(
         subject: "Confirm your new address for Leadsment".to_owned(),
         body: format!(
             "Hello {},\n\nOpen this link to sign in with this address from now on (it works once, for one hour):\n\n{link}\n",
-            current.user.name
+            mail::quoted(&current.user.name)
         ),
         link: Some(link),
     });

@@ -193,12 +193,12 @@ async fn invite(ctx: WorkspaceCtx, Form(form): Form<InviteForm>) -> Result<Respo
     let link = state.web.public_url_for(&format!("/invite?token={token}"));
     state.auth.mailer.send_later(mail::Email {
         to: email.as_str().to_owned(),
-        subject: format!("{} invited you to {} on Leadsment", current.user.name, ws.name),
+        subject: "You are invited to a workspace on Leadsment".to_owned(),
         body: format!(
-            "{} ({}) invited you to join the workspace “{}” on Leadsment as {}.\n\nOpen this link to accept (it works once, for 7 days):\n\n{link}\n",
-            current.user.name,
+            "The user {} ({}) invited you to join the workspace {} on Leadsment as {}. Both names are as they chose them.\n\nOpen this link to accept (it works once, for 7 days):\n\n{link}\n",
+            mail::quoted(&current.user.name),
             current.user.email,
-            ws.name,
+            mail::quoted(&ws.name),
             role.label().to_lowercase()
         ),
         link: Some(link),
