@@ -1,7 +1,9 @@
 //! `HickoryReverseDns` against a DNS server that the test starts on 127.0.0.1 (UDP, port 0).
 //!
 //! The server is a minimal responder written with hickory-proto: it answers PTR queries from a
-//! fixed table (in-addr.arpa and ip6.arpa), NXDOMAIN otherwise, and counts the queries it gets.
+//! fixed table (in-addr.arpa and ip6.arpa), A and AAAA queries for those names with the address
+//! again (forward confirmation) except for the names listed as unconfirmed, NXDOMAIN otherwise,
+//! and counts the queries it gets.
 #![cfg(feature = "rdns")]
 
 use std::collections::HashMap;
@@ -11,8 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::rdata::PTR;
-use hickory_proto::rr::{Name, RData, Record};
+use hickory_proto::rr::rdata::{A, AAAA, PTR};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use ipintel::rdns::{HickoryReverseDns, ReverseDnsConfig};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
@@ -29,11 +31,19 @@ impl TestDns {
     async fn start(records: &[(&str, &str)], silent: bool) -> TestDns {
         let table: HashMap<String, Name> = records
             .iter()
+            .chain(UNCONFIRMED)
             .map(|(ip, ptr)| {
                 let ip: IpAddr = ip.parse().unwrap();
                 (key(&Name::from(ip)), Name::from_ascii(ptr).unwrap())
             })
             .collect();
+        // Forward records: each confirmed PTR name gives its address back; the unconfirmed
+        // names give another address, or nothing.
+        let mut forward: HashMap<String, Vec<IpAddr>> = HashMap::new();
+        for (ip, ptr) in records.iter().chain(FORWARD_ELSEWHERE) {
+            let name = key(&Name::from_ascii(ptr).unwrap());
+            forward.entry(name).or_default().push(ip.parse().unwrap());
+        }
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
         let queries = Arc::new(AtomicUsize::new(0));
@@ -56,7 +66,25 @@ impl TestDns {
                 response.metadata.recursion_available = true;
                 if let Some(query) = request.queries.first() {
                     response.add_query(query.clone());
+                    let forward_hit = match query.query_type() {
+                        RecordType::A | RecordType::AAAA => forward.get(&key(query.name())),
+                        _ => None,
+                    };
                     match table.get(&key(query.name())) {
+                        _ if forward_hit.is_some() => {
+                            for ip in forward_hit.into_iter().flatten() {
+                                let rdata = match (ip, query.query_type()) {
+                                    (IpAddr::V4(v4), RecordType::A) => RData::A(A(*v4)),
+                                    (IpAddr::V6(v6), RecordType::AAAA) => RData::AAAA(AAAA(*v6)),
+                                    _ => continue,
+                                };
+                                response.add_answer(Record::from_rdata(
+                                    query.name().clone(),
+                                    3600,
+                                    rdata,
+                                ));
+                            }
+                        }
                         Some(target) => {
                             response.add_answer(Record::from_rdata(
                                 query.name().clone(),
@@ -114,6 +142,35 @@ const RECORDS: &[(&str, &str)] = &[
     ("2001:db8::10", "gw.muster-ag.ch."),
     ("2001:db8::20", "2001-db8--20.pool.example-isp.net."),
 ];
+
+/// PTR names that claim a company's domain without its forward records agreeing: one name has
+/// no address at all, the other resolves to another address (`FORWARD_ELSEWHERE`).
+const UNCONFIRMED: &[(&str, &str)] = &[
+    ("192.0.2.30", "mail.bigbank-ag.de."),
+    ("192.0.2.31", "vpn.globex-gmbh.de."),
+    ("2001:db8::30", "gw.bigbank-ag.de."),
+];
+const FORWARD_ELSEWHERE: &[(&str, &str)] = &[("192.0.2.99", "vpn.globex-gmbh.de.")];
+
+#[tokio::test]
+async fn a_ptr_name_counts_only_when_its_forward_lookup_gives_the_address_back() {
+    let dns = TestDns::start(RECORDS, false).await;
+    let rdns = dns.client(Duration::from_millis(500));
+    // Anyone who runs a network can write a PTR record naming a bank's domain.
+    for spoofed in ["192.0.2.30", "192.0.2.31", "2001:db8::30"] {
+        assert!(rdns.ptr_name(ip(spoofed)).await.is_some(), "{spoofed}");
+        assert_eq!(rdns.company_domain(ip(spoofed)).await, None, "{spoofed}");
+    }
+    // The confirmed ones still name their company (forward A and AAAA both asked).
+    assert_eq!(
+        rdns.company_domain(ip("192.0.2.10")).await.as_deref(),
+        Some("acme-gmbh.de")
+    );
+    assert_eq!(
+        rdns.company_domain(ip("2001:db8::10")).await.as_deref(),
+        Some("muster-ag.ch")
+    );
+}
 
 #[tokio::test]
 async fn business_ptr_names_the_company_access_and_missing_do_not() {

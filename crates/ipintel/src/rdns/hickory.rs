@@ -9,7 +9,7 @@ use hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
 };
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::proto::rr::{Name, RData};
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
 
 use super::ptr::company_domain_from_ptr;
@@ -120,16 +120,29 @@ impl HickoryReverseDns {
 
     /// The company domain for `ip` from its PTR name (see
     /// [`company_domain_from_ptr`](super::company_domain_from_ptr)), or `None`: no PTR record,
-    /// a name that is not a company's, a failure, or no answer within the timeout. Cached.
-    /// An IPv4-mapped IPv6 address is looked up as IPv4.
+    /// a name that is not a company's, a name whose forward lookup does not give `ip` back, a
+    /// failure, or no answer within the timeout (both lookups together). Cached. An
+    /// IPv4-mapped IPv6 address is looked up as IPv4.
+    ///
+    /// Forward-confirmed: whoever runs a network writes its PTR records, so a PTR name alone
+    /// could claim any company's domain. The name must resolve (A for IPv4, AAAA for IPv6) to
+    /// the address again, which only the domain's owner can arrange.
     pub async fn company_domain(&self, ip: IpAddr) -> Option<String> {
         let ip = ip.to_canonical();
         let now = Instant::now();
         if let Some(hit) = self.lock().get(ip, now) {
             return hit;
         }
+        let deadline = tokio::time::Instant::now() + self.timeout;
         let (domain, ttl) = match self.query(ip).await {
-            Answer::Name(name) => (company_domain_from_ptr(&name, ip), None),
+            Answer::Name(name) => match company_domain_from_ptr(&name, ip) {
+                None => (None, None),
+                Some(domain) => match self.forward_confirms(&name, ip, deadline).await {
+                    Answer::Name(_) => (Some(domain), None),
+                    Answer::None => (None, None),
+                    Answer::Failed => (None, Some(FAILURE_TTL)),
+                },
+            },
             Answer::None => (None, None),
             Answer::Failed => (None, Some(FAILURE_TTL)),
         };
@@ -159,6 +172,43 @@ impl HickoryReverseDns {
     fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
         // The cache stays consistent at every step, so a panic elsewhere cannot break it.
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `name` resolves to `ip`: `Name` if it does, `None` if it does not (or does not
+    /// exist), `Failed` on an error or past `deadline`.
+    async fn forward_confirms(
+        &self,
+        name: &str,
+        ip: IpAddr,
+        deadline: tokio::time::Instant,
+    ) -> Answer {
+        let Ok(mut fqdn) = Name::from_ascii(name) else {
+            return Answer::None;
+        };
+        fqdn.set_fqdn(true);
+        let kind = if ip.is_ipv4() {
+            RecordType::A
+        } else {
+            RecordType::AAAA
+        };
+        let lookup = tokio::time::timeout_at(deadline, self.resolver.lookup(fqdn, kind)).await;
+        match lookup {
+            Err(_elapsed) => Answer::Failed,
+            Ok(Err(e)) if e.is_nx_domain() || e.is_no_records_found() => Answer::None,
+            Ok(Err(_)) => Answer::Failed,
+            Ok(Ok(found)) => {
+                let back = found.answers().iter().any(|record| match &record.data {
+                    RData::A(a) => IpAddr::V4(a.0) == ip,
+                    RData::AAAA(a) => IpAddr::V6(a.0) == ip,
+                    _ => false,
+                });
+                if back {
+                    Answer::Name(name.to_owned())
+                } else {
+                    Answer::None
+                }
+            }
+        }
     }
 
     async fn query(&self, ip: IpAddr) -> Answer {

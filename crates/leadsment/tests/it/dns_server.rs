@@ -8,16 +8,18 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::rdata::PTR;
-use hickory_proto::rr::{Name, RData, Record};
+use hickory_proto::rr::rdata::{A, AAAA, PTR};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
 /// What the server does when asked for an address's PTR name.
 #[derive(Debug, Clone, Copy)]
 pub enum Answer {
-    /// Answers with this name.
+    /// Answers with this name, whose forward record (A or AAAA) gives the address back.
     Ptr(&'static str),
+    /// Answers with this name, which has no forward record: a PTR record anyone could write.
+    PtrUnconfirmed(&'static str),
     /// Reads the query and never answers: a resolver that is down or filtered.
     Silent,
 }
@@ -41,6 +43,16 @@ fn key(name: &Name) -> String {
 impl TestDns {
     /// Starts the server on the current runtime; addresses not in `table` get NXDOMAIN.
     pub async fn start(table: &[(&str, Answer)]) -> TestDns {
+        let forward: HashMap<String, IpAddr> = table
+            .iter()
+            .filter_map(|(ip, answer)| match answer {
+                Answer::Ptr(name) => Some((
+                    key(&Name::from_ascii(name).unwrap()),
+                    ip.parse::<IpAddr>().unwrap().to_canonical(),
+                )),
+                _ => None,
+            })
+            .collect();
         let table: HashMap<String, Answer> = table
             .iter()
             .map(|(ip, answer)| (reverse_name(ip.parse().unwrap()), *answer))
@@ -67,9 +79,23 @@ impl TestDns {
                 response.metadata.recursion_desired = request.metadata.recursion_desired;
                 response.metadata.recursion_available = true;
                 response.add_query(query.clone());
+                let address = match (forward.get(&name), query.query_type()) {
+                    (Some(IpAddr::V4(v4)), RecordType::A) => Some(RData::A(A(*v4))),
+                    (Some(IpAddr::V6(v6)), RecordType::AAAA) => Some(RData::AAAA(AAAA(*v6))),
+                    _ => None,
+                };
                 match table.get(&name) {
+                    _ if forward.contains_key(&name) => {
+                        if let Some(rdata) = address {
+                            response.add_answer(Record::from_rdata(
+                                query.name().clone(),
+                                3600,
+                                rdata,
+                            ));
+                        }
+                    }
                     Some(Answer::Silent) => continue,
-                    Some(Answer::Ptr(target)) => {
+                    Some(Answer::Ptr(target) | Answer::PtrUnconfirmed(target)) => {
                         response.add_answer(Record::from_rdata(
                             query.name().clone(),
                             3600,

@@ -25,6 +25,8 @@ const ISP_SILENT: &str = "203.0.113.30";
 const BUSINESS: &str = "192.0.2.5";
 /// A hoster's server with a company-looking PTR name: its customer's, not a visitor's.
 const HOSTING: &str = "198.51.100.50";
+/// An ISP customer whose PTR claims a bank's domain, which does not resolve back to it.
+const ISP_SPOOFED: &str = "203.0.113.40";
 /// A mobile network address with a company-looking PTR name.
 const MOBILE: &str = "2001:db8:6::1";
 
@@ -35,6 +37,7 @@ fn dns_table() -> Vec<(&'static str, Answer)> {
         (ISP_COMPANY, Answer::Ptr("mail.acme-gmbh.de.")),
         (ISP_ACCESS, Answer::Ptr("dyn-203-0-113-9.pool.example.net.")),
         (ISP_SILENT, Answer::Silent),
+        (ISP_SPOOFED, Answer::PtrUnconfirmed("mail.bigbank-ag.de.")),
         (BUSINESS, Answer::Ptr("gw.globex.de.")),
         (HOSTING, Answer::Ptr("mail.hosted-shop.de.")),
         (MOBILE, Answer::Ptr("gw.acme-mobile.de.")),
@@ -138,6 +141,7 @@ async fn rdns_names_the_company_behind_an_isp_line_and_ignores_access_networks(b
         ISP_COMPANY,
         ISP_ACCESS,
         ISP_NXDOMAIN,
+        ISP_SPOOFED,
         BUSINESS,
         HOSTING,
         MOBILE,
@@ -158,8 +162,9 @@ async fn rdns_names_the_company_behind_an_isp_line_and_ignores_access_networks(b
         *from(&rows, ISP_COMPANY),
         [json!("Acme"), json!("acme-gmbh.de"), json!("business")]
     );
-    // Access-network names, no PTR record and no answer leave the ISP.
-    for ip in [ISP_ACCESS, ISP_NXDOMAIN, ISP_SILENT] {
+    // Access-network names, a PTR name that its domain does not confirm, no PTR record and no
+    // answer leave the ISP.
+    for ip in [ISP_ACCESS, ISP_SPOOFED, ISP_NXDOMAIN, ISP_SILENT] {
         assert_eq!(
             *from(&rows, ip),
             [json!("Example Broadband"), Value::Null, json!("isp")],
