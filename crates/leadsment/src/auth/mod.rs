@@ -46,10 +46,11 @@ pub const PERSISTENT_SESSION_MS: i64 = 30 * 24 * 3600 * 1000;
 /// Otherwise the session (a browser-session cookie) ends after this long without a refresh.
 pub const TRANSIENT_SESSION_MS: i64 = 12 * 3600 * 1000;
 
-pub fn session_ttl() -> model::SessionTtl {
+pub fn session_ttl(settings: &AuthSettings) -> model::SessionTtl {
     model::SessionTtl {
         persistent_ms: PERSISTENT_SESSION_MS,
         transient_ms: TRANSIENT_SESSION_MS,
+        max_age_ms: settings.session_max_age.as_millis() as i64,
     }
 }
 

@@ -27,6 +27,8 @@ pub struct Session {
 pub struct SessionTtl {
     pub persistent_ms: i64,
     pub transient_ms: i64,
+    /// The most a session lives from its start, refreshes included.
+    pub max_age_ms: i64,
 }
 
 impl SessionTtl {
@@ -36,6 +38,12 @@ impl SessionTtl {
         } else {
             self.transient_ms
         }
+    }
+
+    /// When a session started at `created_at` and refreshed at `now` expires: its lifetime
+    /// from now, but never past the absolute cap.
+    pub fn expiry(&self, persistent: bool, created_at: i64, now: i64) -> i64 {
+        (now + self.for_session(persistent)).min(created_at + self.max_age_ms)
     }
 }
 

@@ -50,7 +50,10 @@ pub async fn open_session(
             persistent,
             user_agent: user_agent(headers),
             refresh_hash: digest(&refresh),
-            expires_at: now_ms() + session_ttl().for_session(persistent),
+            expires_at: {
+                let now = now_ms();
+                session_ttl(&state.settings).expiry(persistent, now, now)
+            },
         },
     )
     .await?;

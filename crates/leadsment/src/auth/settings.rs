@@ -25,6 +25,8 @@ pub struct AuthSettings {
     pub access_token_ttl: Duration,
     /// Sign-in attempts allowed per client address and minute.
     pub login_attempts_per_minute: u32,
+    /// The most a session lives from sign-in, however often it is refreshed.
+    pub session_max_age: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -48,6 +50,8 @@ pub struct RawAuthSettings {
     access_token_ttl_secs: u64,
     #[serde(default = "default_login_attempts")]
     login_attempts_per_minute: u32,
+    #[serde(default = "default_session_max_age")]
+    session_max_age_days: u64,
 }
 
 fn default_signup() -> SignupMode {
@@ -61,6 +65,9 @@ fn default_access_ttl() -> u64 {
 }
 fn default_login_attempts() -> u32 {
     20
+}
+fn default_session_max_age() -> u64 {
+    30
 }
 
 impl Settings for AuthSettings {
@@ -99,7 +106,14 @@ impl Settings for AuthSettings {
                 "must be between 1 and 900 (15 minutes)",
             ));
         }
+        if !(1..=365).contains(&raw.session_max_age_days) {
+            return Err(ConfigError::key(
+                "session_max_age_days",
+                "must be between 1 and 365",
+            ));
+        }
         Ok(AuthSettings {
+            session_max_age: Duration::from_secs(raw.session_max_age_days * 24 * 3600),
             signup: raw.signup,
             session_secret: raw.session_secret,
             smtp_url: raw.smtp_url,

@@ -88,6 +88,7 @@ fn ttl() -> SessionTtl {
     SessionTtl {
         persistent_ms: 30 * 24 * 3600 * 1000,
         transient_ms: 3600 * 1000,
+        max_age_ms: 30 * 24 * 3600 * 1000,
     }
 }
 
@@ -112,6 +113,7 @@ on_both_backends!(
     an_email_change_is_confirmed_only_by_its_user_signed_in,
     deleting_an_account_and_a_workspace,
     mail_quotes_chosen_names_and_carries_no_link_of_theirs,
+    refreshes_never_carry_a_session_past_its_absolute_lifetime,
 );
 
 async fn store_refresh_rotation_detects_reuse_and_tolerates_racing_tabs(backend: Backend) {
@@ -1983,4 +1985,50 @@ async fn mail_quotes_chosen_names_and_carries_no_link_of_theirs(backend: Backend
     // The names are still there to read, in quotation marks.
     assert!(mail.data.contains("Sign in at"), "{}", mail.data);
     app.shutdown().await.unwrap();
+}
+
+/// Each refresh extends a session by its idle lifetime, but never past the absolute cap from
+/// sign-in (`session_max_age_days`): a stolen refresh token kept fresh dies at the cap.
+async fn refreshes_never_carry_a_session_past_its_absolute_lifetime(backend: Backend) {
+    let (_db, store) = TestDb::open(backend).await;
+    let user = make_user(&store, "ada@example.com", None).await;
+    let session = leadsment::auth::store::create_session(
+        &store,
+        &NewSession {
+            user_id: user.id,
+            persistent: true,
+            user_agent: "test".into(),
+            refresh_hash: digest("t0"),
+            expires_at: leadsment::store::now_ms() + 60_000,
+        },
+    )
+    .await
+    .unwrap();
+    let capped = SessionTtl {
+        max_age_ms: 600,
+        ..ttl()
+    };
+    let present = |t: &str, child: &str| PresentedRefresh {
+        hash: digest(t),
+        child_hash: digest(child),
+        grace_ms: 0,
+        ttl: capped,
+    };
+    let r = leadsment::auth::store::refresh(&store, &present("t0", "t1"))
+        .await
+        .unwrap();
+    let RefreshOutcome::Rotated { session: s, .. } = r else {
+        panic!("{r:?}");
+    };
+    assert!(
+        s.expires_at <= session.created_at + 600,
+        "refreshed to {} past the cap {}",
+        s.expires_at,
+        session.created_at + 600
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let r = leadsment::auth::store::refresh(&store, &present("t1", "t2"))
+        .await
+        .unwrap();
+    assert_eq!(r, RefreshOutcome::Invalid, "the session outlived its cap");
 }

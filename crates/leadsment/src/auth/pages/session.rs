@@ -39,7 +39,7 @@ async fn rotate(state: &AuthState, headers: &HeaderMap) -> Result<Refreshed, App
             hash: digest(&token),
             child_hash: digest(&child),
             grace_ms: REFRESH_GRACE_MS,
-            ttl: session_ttl(),
+            ttl: session_ttl(&state.settings),
         },
     )
     .await?;

@@ -111,6 +111,7 @@ struct RefreshRow {
     used_at: Option<i64>,
     revoked_at: Option<i64>,
     expires_at: i64,
+    created_at: i64,
 }
 
 /// Rotates a refresh token, with reuse detection (see [`RefreshOutcome`]).
@@ -120,7 +121,7 @@ pub async fn refresh(db: &Db, p: &PresentedRefresh) -> Result<RefreshOutcome, St
     let row: Option<RefreshRow> = tx
         .optional(
             sql(
-                "SELECT t.id, t.session_id, t.used_at, s.revoked_at, s.expires_at \
+                "SELECT t.id, t.session_id, t.used_at, s.revoked_at, s.expires_at, s.created_at \
                  FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
                  WHERE t.token_hash = $1",
             )
@@ -162,7 +163,7 @@ pub async fn refresh(db: &Db, p: &PresentedRefresh) -> Result<RefreshOutcome, St
         tx.execute(
             sql("UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE id = $3")
                 .bind(now)
-                .bind(now + p.ttl.for_session(persistent))
+                .bind(p.ttl.expiry(persistent, row.created_at, now))
                 .bind(row.session_id),
         )
         .await?;
