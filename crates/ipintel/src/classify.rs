@@ -257,9 +257,9 @@ impl Classifier {
                 return Err(err(format!("AS{asn} has no reason")));
             }
             let reason = if line.split_whitespace().nth(1) == Some(MIXED) {
-                format!("reviewed: mixed fixed and mobile carrier: {note} (AS{asn})")
+                format!("reviewed: mixed fixed and mobile carrier: {note}")
             } else {
-                format!("reviewed: {note} (AS{asn})")
+                format!("reviewed: {note}")
             };
             known.insert(asn, (class, reason));
         }
@@ -466,7 +466,6 @@ mod tests {
             why.starts_with("reviewed: mixed fixed and mobile carrier: "),
             "{why}"
         );
-        assert!(why.ends_with("(AS3320)"), "{why}");
         // The older list said hosting for Dimension Data; the review says ISP and wins.
         let (class, why) = class_and_reason(3741, "Dimension Data");
         assert_eq!(class, Class::Isp, "{why}");

@@ -551,7 +551,7 @@ fn own_rule_files_classify_and_a_bad_line_fails_the_build_named() {
     assert_eq!(l.class, ipintel::Class::Business);
     assert_eq!(
         l.class_reason.as_deref(),
-        Some("reviewed: Example: a company, not an ISP (AS64501)")
+        Some("reviewed: Example: a company, not an ISP")
     );
 }
 
