@@ -91,7 +91,11 @@ impl Server {
         };
         let writer = Writer::spawn(store.clone(), config.tracking.ingest_queue)
             .context("cannot start the event writer")?;
-        let tracking = Tracking::new(store.clone(), writer.handle(), ipdb, rdns)?;
+        let limits = crate::tracking::limits::EventLimits::new(
+            config.tracking.events_per_client_per_minute,
+            config.tracking.events_per_site_per_minute,
+        );
+        let tracking = Tracking::new(store.clone(), writer.handle(), ipdb, rdns, limits)?;
         let state = AppState::new(config, store, auth, tracking)
             .context("cannot set up the metrics registry")?;
         Ok(Server {

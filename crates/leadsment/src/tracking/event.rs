@@ -13,6 +13,8 @@ pub const MAX_URL_LEN: usize = 2048;
 pub const MAX_PROPS: usize = 30;
 pub const MAX_PROP_KEY_LEN: usize = 300;
 pub const MAX_PROP_VALUE_LEN: usize = 2000;
+/// The most bytes the props may take as stored: their JSON object of strings.
+pub const MAX_PROPS_BYTES: usize = 4096;
 /// A page kept in view for longer than a day is a tab left open, not attention.
 pub const MAX_ENGAGED_MS: u64 = 24 * 60 * 60 * 1000;
 
@@ -182,6 +184,17 @@ impl RawEvent {
                 }
                 if let Some(u) = props.get_mut("url") {
                     *u = link_without_query(u);
+                }
+                // Measured as stored; refused rather than trimmed, so the sender learns of it
+                // and nothing is stored that was not sent.
+                let bytes = serde_json::to_string(&props).map_or(usize::MAX, |j| j.len());
+                if bytes > MAX_PROPS_BYTES {
+                    return Err(err(
+                        "props",
+                        format!(
+                            "take {bytes} bytes as JSON, more than the {MAX_PROPS_BYTES} bytes allowed"
+                        ),
+                    ));
                 }
                 props
             }
@@ -355,6 +368,35 @@ mod tests {
             )),
             "name"
         );
+    }
+
+    #[test]
+    fn props_are_refused_over_4096_bytes_as_stored() {
+        let body = |c: usize| {
+            format!(
+                r#"{{"name":"x","url":"https://a.example/","domain":"a.example","props":{{"a":"{}","b":"{}","c":"{}"}}}}"#,
+                "x".repeat(2000),
+                "y".repeat(2000),
+                "é".repeat(c)
+            )
+        };
+        // 22 bytes of JSON around the values; "é" is two bytes.
+        let e = ok(&body(37));
+        assert_eq!(serde_json::to_string(&e.props).unwrap().len(), 4096);
+        let e = parse(body(38).as_bytes()).unwrap_err();
+        assert_eq!(e.field, "props");
+        assert!(e.message.contains("4098 bytes"), "{e}");
+        // Thirty keys within their own limits, together too large.
+        let many = (0..30)
+            .map(|i| format!(r#""k{i:02}":"{}""#, "v".repeat(150)))
+            .collect::<Vec<_>>()
+            .join(",");
+        let e = parse(
+            format!(r#"{{"name":"x","url":"https://a.example/","domain":"a.example","props":{{{many}}}}}"#)
+                .as_bytes(),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "props");
     }
 
     #[test]

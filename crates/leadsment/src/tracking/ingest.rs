@@ -1,8 +1,9 @@
 //! The ingest pipeline, from a request to a stored event, as named steps. Each step is a
 //! function that returns what the next one needs, or [`Stop`]: a [`DropReason`] (accepted and
 //! not stored, counted in `leadsment_events_dropped_total{reason}`) or a [`Refusal`] (the
-//! event is wrong or cannot be taken now). HTTP answers are chosen once, at the edge
-//! (`tracking::event_handler`), from these.
+//! event is wrong or cannot be taken now; those for its origin or rate are counted under a
+//! [`DropReason`] too). HTTP answers are chosen once, at the edge (`tracking::event_handler`),
+//! from these.
 //!
 //! The client-address, bot and identify steps need no site, so that other capabilities (the
 //! consent log's country) can run them too.
@@ -13,6 +14,7 @@ use prometheus::{IntCounterVec, Opts, Registry};
 
 use super::agent::{self, Agent};
 use super::event::{self, Event, EventError};
+use super::limits::Limited;
 use super::model::{CompanyInfo, NewEvent};
 use super::source::{self, Attribution};
 use super::visitor::VisitorHashes;
@@ -20,10 +22,13 @@ use super::writer::SubmitError;
 use super::{CachedSite, Tracking, page_path, site_day};
 use crate::accounts::sites::Hostname;
 use crate::store::StoreError;
+use crate::web::client_addr::limiter_key;
 
 /// What a request brings to the pipeline.
 pub struct Request<'a> {
     pub content_type: Option<&'a str>,
+    /// The `Origin` header, as sent: browsers name the page's origin there.
+    pub origin: Option<&'a [u8]>,
     pub body: &'a [u8],
     /// The client address as the web layer resolved it (socket peer or trusted proxy's
     /// header); it goes no further than [`hash_visitor`] and [`identify_organisation`].
@@ -33,23 +38,40 @@ pub struct Request<'a> {
     pub now: i64,
 }
 
-/// Why an accepted event was not stored. The values of [`DropReason::as_str`] are a contract
-/// (the `reason` label on `/metrics`, listed in docs/operations.md).
+/// Why an event was not stored, as counted on `/metrics`. The first two are drops (answered
+/// 202, [`Stop::Dropped`]); the others are refusals worth counting ([`Refusal::counted_as`]).
+/// The values of [`DropReason::as_str`] are a contract (the `reason` label on `/metrics`,
+/// listed in docs/operations.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
     /// The client address is on the site's ignore list (its own office, say).
     IgnoredNetwork,
     /// The user agent is a crawler's or a tool's; the site's bot count goes up instead.
     Bot,
+    /// The request's `Origin` is not one of the site's hosts (403).
+    OriginNotAllowed,
+    /// The client is over its limit for the site (429).
+    RateLimited,
+    /// The site is over its limit (429).
+    SiteRateLimited,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 2] = [DropReason::IgnoredNetwork, DropReason::Bot];
+    pub const ALL: [DropReason; 5] = [
+        DropReason::IgnoredNetwork,
+        DropReason::Bot,
+        DropReason::OriginNotAllowed,
+        DropReason::RateLimited,
+        DropReason::SiteRateLimited,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             DropReason::IgnoredNetwork => "ignored_network",
             DropReason::Bot => "bot",
+            DropReason::OriginNotAllowed => "origin_not_allowed",
+            DropReason::RateLimited => "rate_limited",
+            DropReason::SiteRateLimited => "site_rate_limited",
         }
     }
 }
@@ -65,12 +87,33 @@ pub enum Refusal {
     UnknownSite(Hostname),
     #[error("pages on {page} do not belong to the site {site}")]
     HostNotAllowed { page: Hostname, site: Hostname },
+    /// `origin` is the Origin's host, or `None` for `null` or an Origin that names no host.
+    #[error("a request from another origin than the site {site}'s")]
+    OriginNotAllowed {
+        origin: Option<Hostname>,
+        site: Hostname,
+    },
+    #[error("over the events' rate limit")]
+    RateLimited(Limited),
     #[error("the ingest queue is full")]
     Overloaded,
     #[error("the event could not be stored")]
     NotStored,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl Refusal {
+    /// The reason a refusal is counted under on `/metrics`, if it is: those that say where an
+    /// event came from or how often, not that it was malformed.
+    pub fn counted_as(&self) -> Option<DropReason> {
+        match self {
+            Refusal::OriginNotAllowed { .. } => Some(DropReason::OriginNotAllowed),
+            Refusal::RateLimited(Limited::Client(_)) => Some(DropReason::RateLimited),
+            Refusal::RateLimited(Limited::Site(_)) => Some(DropReason::SiteRateLimited),
+            _ => None,
+        }
+    }
 }
 
 /// Where the pipeline stopped before storing.
@@ -96,7 +139,9 @@ impl From<DropReason> for Stop {
 pub async fn ingest(t: &Tracking, req: Request<'_>) -> Result<(), Stop> {
     let event = parse(req.content_type, req.body)?;
     let site = resolve_site(t, &event.domain).await?;
+    check_origin(&site, req.origin)?;
     check_host(&site, &event.page_host)?;
+    limit_rate(t, &site, req.client)?;
     drop_ignored_network(&site, req.client)?;
     let agent = drop_bot(req.user_agent).inspect_err(|_| {
         t.writer
@@ -140,6 +185,37 @@ pub fn check_host(site: &CachedSite, page: &Hostname) -> Result<(), Refusal> {
         page: page.clone(),
         site: site.site.domain.clone(),
     })
+}
+
+/// A browser names the page's origin, which the page cannot change: it must be one of the
+/// site's hosts (as the page's `url` must), so that a page elsewhere cannot report into the
+/// site. A request without `Origin` (a server, curl, a proxy) passes; `null` (a sandboxed
+/// frame, a file, a cross-site redirect) and an Origin that names no host do not.
+pub fn check_origin(site: &CachedSite, origin: Option<&[u8]>) -> Result<(), Refusal> {
+    let Some(origin) = origin else {
+        return Ok(());
+    };
+    let host = std::str::from_utf8(origin)
+        .ok()
+        .and_then(|o| url::Url::parse(o).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .and_then(|u| u.host_str().and_then(|h| Hostname::parse(h).ok()));
+    match host {
+        Some(host) if site.site.matches_host(&host) => Ok(()),
+        origin => Err(Refusal::OriginNotAllowed {
+            origin,
+            site: site.site.domain.clone(),
+        }),
+    }
+}
+
+/// The client (by its limiter key: an IPv4 address, an IPv6 /64) and the site may send so
+/// many events a minute to this node (`events_per_client_per_minute`,
+/// `events_per_site_per_minute`).
+pub fn limit_rate(t: &Tracking, site: &CachedSite, client: IpAddr) -> Result<(), Refusal> {
+    t.limits
+        .check(site.site.id, limiter_key(client))
+        .map_err(Refusal::RateLimited)
 }
 
 /// Events from the site's ignored networks are accepted and forgotten.
@@ -240,7 +316,7 @@ pub async fn submit(t: &Tracking, new: NewEvent) -> Result<(), Stop> {
     })
 }
 
-/// `leadsment_events_dropped_total{reason}`: events accepted and not stored, by reason.
+/// `leadsment_events_dropped_total{reason}`: events not stored, by reason.
 #[derive(Clone)]
 pub struct DropMetrics(IntCounterVec);
 
@@ -249,7 +325,7 @@ impl DropMetrics {
         let counter = IntCounterVec::new(
             Opts::new(
                 "leadsment_events_dropped_total",
-                "Events accepted (202) and not stored, by reason.",
+                "Events not stored, by reason: dropped (answered 202) or refused for their origin or rate (403, 429).",
             ),
             &["reason"],
         )?;
@@ -266,5 +342,62 @@ impl DropMetrics {
 
     pub fn register(&self, registry: &Registry) -> Result<(), prometheus::Error> {
         registry.register(Box::new(self.0.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::WorkspaceId;
+    use crate::accounts::sites::{Site, SiteId};
+
+    fn site() -> CachedSite {
+        CachedSite {
+            site: Site {
+                id: SiteId(1),
+                workspace_id: WorkspaceId(1),
+                domain: Hostname::parse("acme.example").unwrap(),
+                aliases: vec![Hostname::parse("shop.acme.example").unwrap()],
+                time_zone: "UTC".into(),
+                created_at: 0,
+            },
+            ignored: vec![],
+        }
+    }
+
+    #[test]
+    fn only_the_sites_own_origins_or_none_pass() {
+        let site = site();
+        let check = |o: Option<&[u8]>| check_origin(&site, o).is_ok();
+        assert!(check(None));
+        for ok in [
+            "https://acme.example",
+            "http://www.acme.example:8080",
+            "https://shop.acme.example",
+            "https://ACME.example",
+        ] {
+            assert!(check(Some(ok.as_bytes())), "{ok}");
+        }
+        for no in [
+            "null",
+            "",
+            "https://attacker.example",
+            "https://acme.example.attacker.example",
+            "https://xacme.example",
+            "chrome-extension://acme.example",
+            "http://127.0.0.1:8080",
+            "http://[::1]",
+            "acme.example",
+        ] {
+            assert!(!check(Some(no.as_bytes())), "{no}");
+        }
+        assert!(!check(Some(b"https://acme.example\xff")));
+        let Err(Refusal::OriginNotAllowed { origin, site: name }) =
+            check_origin(&site, Some(b"https://evil.example:8443"))
+        else {
+            panic!("refused");
+        };
+        assert_eq!(origin.unwrap().as_str(), "evil.example");
+        assert_eq!(name.as_str(), "acme.example");
     }
 }

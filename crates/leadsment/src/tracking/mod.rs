@@ -1,13 +1,15 @@
 //! Cookieless tracking: the `t.js` snippet, `POST /api/event`, the pipeline from a request to
-//! a stored event ([`ingest`]: parse, resolve site, check host, drop ignored network, drop bot,
-//! hash visitor, identify organisation, attribute source, build event, submit; the address is
-//! dropped after identification), the visits ([`visits`], [`visit_cache`]), the one event
-//! writer ([`writer`]) and its queries ([`store`]), and the export.
+//! a stored event ([`ingest`]: parse, resolve site, check origin, check host, limit rate, drop
+//! ignored network, drop bot, hash visitor, identify organisation, attribute source, build
+//! event, submit; the address is dropped after identification), the rate limits ([`limits`]),
+//! the visits ([`visits`], [`visit_cache`]), the one event writer ([`writer`]) and its queries
+//! ([`store`]), and the export.
 
 pub mod agent;
 pub mod event;
 pub mod export;
 pub mod ingest;
+pub mod limits;
 pub mod model;
 pub mod rollups;
 pub mod settings;
@@ -33,6 +35,7 @@ use ipintel::rdns::HickoryReverseDns;
 use ipnet::IpNet;
 
 use self::ingest::{DropMetrics, Refusal, Stop};
+use self::limits::{EventLimits, Limited};
 use self::writer::WriterHandle;
 use crate::accounts::sites::{Hostname, Site};
 use crate::auth::Access;
@@ -59,9 +62,11 @@ pub fn routes() -> Vec<Route<Arc<Tracking>, Access>> {
 /// Everything the event handler needs besides the store.
 pub struct Tracking {
     pub writer: WriterHandle,
-    /// Events accepted and not stored, by reason.
+    /// Events not stored, by reason.
     pub dropped: DropMetrics,
     pub ipdb: Arc<IpDb>,
+    /// Events a minute per client of a site, and per site (this node's counts).
+    limits: EventLimits,
     /// PTR lookups, when `reverse_dns` is on.
     rdns: Option<HickoryReverseDns>,
     salts: visitor::Salts,
@@ -74,6 +79,7 @@ impl Tracking {
         writer: WriterHandle,
         ipdb: Arc<IpDb>,
         rdns: Option<HickoryReverseDns>,
+        limits: EventLimits,
     ) -> Result<Tracking, prometheus::Error> {
         agent::warm_up();
         Ok(Tracking {
@@ -81,6 +87,7 @@ impl Tracking {
             dropped: DropMetrics::new()?,
             ipdb,
             rdns,
+            limits,
             salts: visitor::Salts::new(db.clone()),
             sites: SiteCache::new(db),
         })
@@ -249,6 +256,7 @@ async fn event(
     };
     let request = ingest::Request {
         content_type: text(header::CONTENT_TYPE),
+        origin: headers.get(header::ORIGIN).map(HeaderValue::as_bytes),
         body: &body,
         client,
         user_agent: text(header::USER_AGENT).unwrap_or_default(),
@@ -261,7 +269,12 @@ async fn event(
             tracking.dropped.count(reason);
             StatusCode::ACCEPTED.into_response()
         }
-        Err(Stop::Refused(refusal)) => refusal_error(refusal).into_response(),
+        Err(Stop::Refused(refusal)) => {
+            if let Some(reason) = refusal.counted_as() {
+                tracking.dropped.count(reason);
+            }
+            refusal_error(refusal).into_response()
+        }
     })
 }
 
@@ -286,6 +299,31 @@ fn refusal_error(refusal: Refusal) -> AppError {
                 "Pages on {page} do not belong to the site {site}; add the host as an alias of the site."
             ),
         ),
+        Refusal::OriginNotAllowed { origin, site } => AppError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            match origin {
+                Some(origin) => format!(
+                    "Events for {site} are taken only from its own pages, and {origin} is not its domain, its www. form or an alias; add the host as an alias of the site if the pages are yours."
+                ),
+                None => format!(
+                    "Events for {site} are taken only from its own pages, and this request's Origin is null or names no host (a sandboxed frame, a local file or a cross-site redirect)."
+                ),
+            },
+        ),
+        Refusal::RateLimited(limited) => {
+            let secs = limited.retry_after_secs();
+            let message = match limited {
+                Limited::Client(_) => format!(
+                    "Too many events from this client for the site; send the next one in {secs} s."
+                ),
+                Limited::Site(_) => format!(
+                    "Too many events for the site this minute; send the next one in {secs} s."
+                ),
+            };
+            AppError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+                .with_header(header::RETRY_AFTER, HeaderValue::from(secs))
+        }
         Refusal::Overloaded => AppError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "overloaded",

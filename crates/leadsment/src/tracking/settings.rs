@@ -1,5 +1,5 @@
-//! Tracking's settings: the ingest queue, the company overrides, and reverse DNS. Documented
-//! in `docs/configuration.md`.
+//! Tracking's settings: the ingest queue, the events API's rate limits, the company overrides,
+//! and reverse DNS. Documented in `docs/configuration.md`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,6 +15,11 @@ pub struct TrackingSettings {
     pub ip_overrides: Option<PathBuf>,
     /// Events waiting to be written before new ones are answered 503.
     pub ingest_queue: usize,
+    /// Events a minute one client (an IPv4 address, an IPv6 /64) may send to one site, per
+    /// node; 0 for no limit.
+    pub events_per_client_per_minute: u32,
+    /// Events a minute one site may receive, per node; 0 (the default) for no limit.
+    pub events_per_site_per_minute: u32,
     /// Whether PTR names may name companies. Off by default: each lookup sends a visitor's
     /// address to the resolver.
     pub reverse_dns: bool,
@@ -46,6 +51,10 @@ pub struct RawTrackingSettings {
     ip_overrides: Option<PathBuf>,
     #[serde(default = "default_ingest_queue")]
     ingest_queue: usize,
+    #[serde(default = "default_events_per_client_per_minute")]
+    events_per_client_per_minute: u32,
+    #[serde(default)]
+    events_per_site_per_minute: u32,
     #[serde(default)]
     reverse_dns: bool,
     #[serde(default)]
@@ -60,6 +69,9 @@ pub struct RawTrackingSettings {
 
 fn default_ingest_queue() -> usize {
     20_000
+}
+fn default_events_per_client_per_minute() -> u32 {
+    1200
 }
 fn default_reverse_dns_timeout() -> u64 {
     300
@@ -118,6 +130,8 @@ impl Settings for TrackingSettings {
         Ok(TrackingSettings {
             ip_overrides: raw.ip_overrides,
             ingest_queue,
+            events_per_client_per_minute: raw.events_per_client_per_minute,
+            events_per_site_per_minute: raw.events_per_site_per_minute,
             reverse_dns: raw.reverse_dns,
             reverse_dns_resolver,
             reverse_dns_timeout: Duration::from_millis(raw.reverse_dns_timeout_ms),

@@ -23,3 +23,4 @@ mod rollups;
 mod site_settings;
 mod store;
 mod tracking;
+mod tracking_limits;
