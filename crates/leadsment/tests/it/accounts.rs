@@ -84,6 +84,27 @@ pub async fn first_workspace(store: &Db, user: UserId) -> WorkspaceId {
         .id
 }
 
+/// A session of `user` whose refresh token is `token`, expiring in a minute.
+async fn session_with_token(
+    store: &Db,
+    user: &User,
+    persistent: bool,
+    token: &str,
+) -> leadsment::auth::model::Session {
+    leadsment::auth::store::create_session(
+        store,
+        &NewSession {
+            user_id: user.id,
+            persistent,
+            user_agent: "test".into(),
+            refresh_hash: digest(token),
+            expires_at: leadsment::store::now_ms() + 60_000,
+        },
+    )
+    .await
+    .unwrap()
+}
+
 fn ttl() -> SessionTtl {
     SessionTtl {
         persistent_ms: 30 * 24 * 3600 * 1000,
@@ -119,18 +140,7 @@ on_both_backends!(
 async fn store_refresh_rotation_detects_reuse_and_tolerates_racing_tabs(backend: Backend) {
     let (_db, store) = TestDb::open(backend).await;
     let user = make_user(&store, "ada@example.com", None).await;
-    let session = leadsment::auth::store::create_session(
-        &store,
-        &NewSession {
-            user_id: user.id,
-            persistent: false,
-            user_agent: "test".into(),
-            refresh_hash: digest("t0"),
-            expires_at: leadsment::store::now_ms() + 60_000,
-        },
-    )
-    .await
-    .unwrap();
+    let session = session_with_token(&store, &user, false, "t0").await;
     let present = |t: &str, child: &str| PresentedRefresh {
         hash: digest(t),
         child_hash: digest(child),
@@ -1992,18 +2002,7 @@ async fn mail_quotes_chosen_names_and_carries_no_link_of_theirs(backend: Backend
 async fn refreshes_never_carry_a_session_past_its_absolute_lifetime(backend: Backend) {
     let (_db, store) = TestDb::open(backend).await;
     let user = make_user(&store, "ada@example.com", None).await;
-    let session = leadsment::auth::store::create_session(
-        &store,
-        &NewSession {
-            user_id: user.id,
-            persistent: true,
-            user_agent: "test".into(),
-            refresh_hash: digest("t0"),
-            expires_at: leadsment::store::now_ms() + 60_000,
-        },
-    )
-    .await
-    .unwrap();
+    let session = session_with_token(&store, &user, true, "t0").await;
     let capped = SessionTtl {
         max_age_ms: 600,
         ..ttl()
