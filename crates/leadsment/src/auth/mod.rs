@@ -53,8 +53,8 @@ pub fn session_ttl() -> model::SessionTtl {
     }
 }
 
-/// Sign-in's state: the database, the settings it reads, the keys, the mailer and the
-/// per-address limiter. Cheap to clone; handlers of sign-in's routes receive it.
+/// Sign-in's state: the database, the settings it reads, the keys, the mailer, the
+/// per-address limiter and the password hasher. Cheap to clone; handlers of sign-in's routes receive it.
 #[derive(Clone)]
 pub struct AuthState(Arc<AuthInner>);
 
@@ -66,6 +66,8 @@ pub struct AuthInner {
     pub keys: tokens::Keys,
     pub mailer: mail::Mailer,
     pub limiter: throttle::AddressLimiter,
+    /// Every password hash and check goes through it.
+    pub hasher: password::Hasher,
 }
 
 impl std::ops::Deref for AuthState {
@@ -94,6 +96,8 @@ impl AuthState {
             keys: tokens::Keys::derive(&master),
             mailer: mail::Mailer::from_settings(settings)?,
             limiter: throttle::AddressLimiter::new(settings.login_attempts_per_minute),
+            hasher: password::Hasher::for_this_machine()
+                .context("cannot set up the password hasher's metrics")?,
             settings: settings.clone(),
             web,
             db,

@@ -1,12 +1,19 @@
 //! Password hashing: Argon2id with OWASP's minimum (19 MiB, 2 iterations, 1 lane), always off
 //! the async runtime. Unknown accounts are verified against a dummy hash, so the time an
 //! answer takes does not reveal whether an account exists (zero2prod's habit).
+//!
+//! Every hash and every check goes through one [`Hasher`], which lets as many run at once as
+//! the machine has cores: each takes a core and 19 MiB for tens of milliseconds, so a crowd
+//! of password forms must not get more than that.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::users::Password;
 
@@ -30,14 +37,6 @@ fn hash_blocking(password: &str) -> anyhow::Result<String> {
         .to_string())
 }
 
-/// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) for the password.
-pub async fn hash(password: &Password) -> anyhow::Result<String> {
-    let password = password.expose().to_owned();
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
-        .await
-        .context("the hashing task failed")?
-}
-
 /// A hash of a random password, computed once, for unknown accounts.
 fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
@@ -51,23 +50,189 @@ fn dummy_hash() -> &'static str {
     })
 }
 
-/// Whether `password` matches `stored`; with `None` (no such account, or no password yet)
-/// the work is the same and the answer is false.
-pub async fn verify(password: &str, stored: Option<String>) -> anyhow::Result<bool> {
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let (phc, real) = match &stored {
-            Some(h) => (h.as_str(), true),
-            None => (dummy_hash(), false),
-        };
-        let parsed = PasswordHash::new(phc).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
-        let ok = argon2()?
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
-        Ok(ok && real)
-    })
-    .await
-    .context("the hashing task failed")?
+fn verify_blocking(password: &str, stored: Option<&str>) -> anyhow::Result<bool> {
+    let (phc, real) = match stored {
+        Some(h) => (h, true),
+        None => (dummy_hash(), false),
+    };
+    let parsed = PasswordHash::new(phc).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+    let ok = argon2()?
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok();
+    Ok(ok && real)
+}
+
+/// Why a password could not be hashed or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+impl From<HashError> for crate::web::error::AppError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Failed(e) => crate::web::error::AppError::internal(e),
+        }
+    }
+}
+
+fn closed() -> HashError {
+    HashError::Failed(anyhow::anyhow!("the password hasher is closed"))
+}
+
+/// The one way to hash and check passwords: at most one Argon2 computation per core at a
+/// time. Cheap to clone; clones share the limit.
+#[derive(Clone)]
+pub struct Hasher(Arc<HasherInner>);
+
+struct HasherInner {
+    permits: Arc<Semaphore>,
+    size: usize,
+    waiting: AtomicUsize,
+    metrics: HashMetrics,
+}
+
+#[derive(Clone)]
+struct HashMetrics {
+    /// Argon2 computations done, by `op` (`hash` or `verify`).
+    computed: IntCounterVec,
+    waiting: IntGauge,
+}
+
+impl HashMetrics {
+    fn new() -> Result<HashMetrics, prometheus::Error> {
+        let computed = IntCounterVec::new(
+            Opts::new(
+                "leadsment_password_hashes_total",
+                "Argon2 computations done: new passwords hashed (op=hash) and passwords checked (op=verify).",
+            ),
+            &["op"],
+        )?;
+        for op in ["hash", "verify"] {
+            computed.with_label_values(&[op]);
+        }
+        let waiting = IntGauge::new(
+            "leadsment_password_hash_waiting",
+            "Password hashes and checks waiting for a free core.",
+        )?;
+        Ok(HashMetrics { computed, waiting })
+    }
+}
+
+/// Counts a waiting request for as long as it waits, cancelled or not.
+struct Waiting<'a>(&'a HasherInner);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+        self.0.metrics.waiting.dec();
+    }
+}
+
+impl Hasher {
+    /// A hasher that runs as many computations at once as the machine has cores.
+    pub fn for_this_machine() -> Result<Hasher, prometheus::Error> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Hasher::new(cores)
+    }
+
+    /// A hasher that runs at most `size` computations at once.
+    pub fn new(size: usize) -> Result<Hasher, prometheus::Error> {
+        let size = size.max(1);
+        Ok(Hasher(Arc::new(HasherInner {
+            permits: Arc::new(Semaphore::new(size)),
+            size,
+            waiting: AtomicUsize::new(0),
+            metrics: HashMetrics::new()?,
+        })))
+    }
+
+    /// Adds the hasher's metrics to `registry`.
+    pub fn register(&self, registry: &Registry) -> Result<(), prometheus::Error> {
+        registry.register(Box::new(self.0.metrics.computed.clone()))?;
+        registry.register(Box::new(self.0.metrics.waiting.clone()))?;
+        Ok(())
+    }
+
+    /// Computations allowed at once.
+    pub fn size(&self) -> usize {
+        self.0.size
+    }
+
+    /// Requests waiting for a free core now.
+    pub fn waiting(&self) -> usize {
+        self.0.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Argon2 computations done so far (hashes and checks).
+    pub fn computed(&self) -> u64 {
+        ["hash", "verify"]
+            .iter()
+            .map(|op| self.0.metrics.computed.with_label_values(&[*op]).get())
+            .sum()
+    }
+
+    /// Takes every core until the guard is dropped, as though each were busy hashing:
+    /// requests meanwhile wait, or are refused past the queue. For tests, which fill the
+    /// queue this way without racing real hashes.
+    pub async fn occupy_all(&self) -> Result<OwnedSemaphorePermit, HashError> {
+        let n = u32::try_from(self.0.size).unwrap_or(u32::MAX);
+        self.0
+            .permits
+            .clone()
+            .acquire_many_owned(n)
+            .await
+            .map_err(|_| closed())
+    }
+
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, HashError> {
+        if let Ok(p) = self.0.permits.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        self.0.waiting.fetch_add(1, Ordering::SeqCst);
+        self.0.metrics.waiting.inc();
+        let _waiting = Waiting(&self.0);
+        self.0
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| closed())
+    }
+
+    /// Runs `work` on a blocking thread once a core is free. The permit goes with the work:
+    /// a request given up by its client still holds its core until the computation ends.
+    async fn run<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+    ) -> Result<T, HashError> {
+        let permit = self.permit().await?;
+        let computed = self.0.metrics.computed.with_label_values(&[op]);
+        let result = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            computed.inc();
+            work()
+        })
+        .await
+        .context("the hashing task failed")?;
+        Ok(result?)
+    }
+
+    /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) for the password.
+    pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
+        let password = password.expose().to_owned();
+        self.run("hash", move || hash_blocking(&password)).await
+    }
+
+    /// Whether `password` matches `stored`; with `None` (no such account, or no password
+    /// yet) the work is the same and the answer is false.
+    pub async fn verify(&self, password: &str, stored: Option<String>) -> Result<bool, HashError> {
+        let password = password.to_owned();
+        self.run("verify", move || verify_blocking(&password, stored.as_deref()))
+            .await
+    }
 }
 
 /// Computes the dummy hash now, so the first unknown sign-in is not faster than the others.
@@ -84,15 +249,17 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_use_argon2id_with_owasp_parameters_and_verify() {
+        let hasher = Hasher::for_this_machine().unwrap();
         let pw = Password::parse("correct horse battery").unwrap();
-        let h = hash(&pw).await.unwrap();
+        let h = hasher.hash(&pw).await.unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        assert!(
-            verify("correct horse battery", Some(h.clone()))
-                .await
-                .unwrap()
-        );
-        assert!(!verify("wrong horse battery", Some(h)).await.unwrap());
-        assert!(!verify("correct horse battery", None).await.unwrap());
+        let verify = |pw: &'static str, stored: Option<String>| {
+            let hasher = hasher.clone();
+            async move { hasher.verify(pw, stored).await.unwrap() }
+        };
+        assert!(verify("correct horse battery", Some(h.clone())).await);
+        assert!(!verify("wrong horse battery", Some(h)).await);
+        assert!(!verify("correct horse battery", None).await);
+        assert_eq!(hasher.computed(), 4);
     }
 }

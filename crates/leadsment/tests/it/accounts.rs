@@ -54,7 +54,11 @@ pub async fn join(store: &Db, ws: WorkspaceId, user: &User, role: Role, inviter:
 }
 
 pub async fn make_user(store: &Db, email: &str, workspace: Option<&str>) -> User {
-    let hash = password::hash(&Password::parse(PW).unwrap()).await.unwrap();
+    let hash = password::Hasher::new(1)
+        .unwrap()
+        .hash(&Password::parse(PW).unwrap())
+        .await
+        .unwrap();
     let new = NewUser {
         email: email.to_owned(),
         name: email.split('@').next().unwrap().to_owned(),
@@ -1900,7 +1904,11 @@ async fn two_owners_demoting_each_other_at_once_leave_an_owner(backend: Backend)
 async fn an_unconfirmed_address_cannot_invite(backend: Backend) {
     let (app, sink) = spawn(backend).await;
     let store = app.db.store().await;
-    let hash = password::hash(&Password::parse(PW).unwrap()).await.unwrap();
+    let hash = password::Hasher::new(1)
+        .unwrap()
+        .hash(&Password::parse(PW).unwrap())
+        .await
+        .unwrap();
     let new = NewUser {
         email: "fresh@example.com".to_owned(),
         name: "Fresh".to_owned(),

@@ -14,7 +14,7 @@ use crate::accounts::{Access, AccountsState};
 use crate::auth::links::send_verification;
 use crate::auth::model::{LinkPurpose, Session, SessionId};
 use crate::auth::users::{Email, Name, Password, User, UserId};
-use crate::auth::{CurrentUser, cookies, mail, password};
+use crate::auth::{CurrentUser, cookies, mail};
 use crate::web::Route;
 use crate::web::error::AppError;
 use crate::web::page::{self, Errors, when};
@@ -179,9 +179,7 @@ async fn check_password(
     let stored = crate::auth::store::user_with_password(&state.db, user)
         .await?
         .and_then(|u| u.password_hash);
-    password::verify(given, stored)
-        .await
-        .map_err(AppError::internal)
+    Ok(state.hasher.verify(given, stored).await?)
 }
 
 #[derive(Deserialize, Default)]
@@ -207,7 +205,7 @@ async fn change_password(
         })
         .await;
     };
-    let hash = password::hash(&new).await.map_err(AppError::internal)?;
+    let hash = state.hasher.hash(&new).await?;
     crate::auth::store::set_password(&state.db, current.user.id, &hash).await?;
     crate::auth::store::revoke_sessions(&state.db, current.user.id, Some(current.session.id))
         .await?;

@@ -70,7 +70,7 @@ async fn setup(
         Ok(account) => account,
         Err(errors) => return refused(&state, csrf, &form, errors).await,
     };
-    let new = account.user(true, true).await?;
+    let new = account.user(&state.hasher, true, true).await?;
     if crate::auth::store::count_platform_admins(&state.db).await? > 0
         || use_link(&state.db, &form.token, LinkPurpose::Setup)
             .await?

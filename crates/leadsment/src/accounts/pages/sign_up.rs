@@ -55,7 +55,7 @@ async fn sign_up(
         Err(errors) => return refused(csrf, form.typed(), errors),
     };
     // Hashed before the address is looked up, so both answers take the same time.
-    let new = account.user(false, false).await?;
+    let new = account.user(&state.hasher, false, false).await?;
     let message = format!(
         "If {} can receive email, a message is on its way: open its link to confirm the address, then sign in.",
         account.email

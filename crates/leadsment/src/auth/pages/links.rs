@@ -11,7 +11,6 @@ use serde::Deserialize;
 use super::{NoticePage, TokenQuery, link_invalid, link_is_open, peek_link, signed_out, use_link};
 use crate::auth::guard::{CurrentUser, PageCtx};
 use crate::auth::model::LinkPurpose;
-use crate::auth::password;
 use crate::auth::tokens::digest;
 use crate::auth::users::Password;
 use crate::auth::{Access, AuthState};
@@ -244,7 +243,7 @@ async fn reset(
             );
         }
     };
-    let hash = password::hash(&pw).await.map_err(AppError::internal)?;
+    let hash = state.hasher.hash(&pw).await?;
     let Some((_, link)) = password_link(&state.db, &form.token, true).await? else {
         return link_invalid();
     };

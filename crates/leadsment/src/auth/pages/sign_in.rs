@@ -13,7 +13,7 @@ use crate::auth::sessions::open_session;
 use crate::auth::settings::SignupMode;
 use crate::auth::users::{Email, Password};
 use crate::auth::{Access, AuthState};
-use crate::auth::{password, safe_next};
+use crate::auth::safe_next;
 use crate::store::now_ms;
 use crate::web::Route;
 use crate::web::error::AppError;
@@ -161,9 +161,7 @@ async fn sign_in(
     }
     let found = crate::auth::store::user_by_email(&state.db, email.as_str()).await?;
     let stored = found.as_ref().and_then(|u| u.password_hash.clone());
-    let ok = password::verify(&form.password, stored)
-        .await
-        .map_err(AppError::internal)?;
+    let ok = state.hasher.verify(&form.password, stored).await?;
     let user = match (ok, found) {
         (true, Some(u)) => u.user,
         _ => {
