@@ -10,6 +10,7 @@ pub mod mail;
 pub mod model;
 pub mod pages;
 pub mod password;
+pub mod recovery;
 pub mod sessions;
 pub mod settings;
 pub mod store;

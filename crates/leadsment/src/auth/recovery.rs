@@ -1,0 +1,87 @@
+//! A forgotten password: the reset link and the email that carries it.
+//!
+//! What a request touches, the store and the mail queue, is reached through two small traits,
+//! so that a test can count the calls and see that a known and an unknown address cost the
+//! same.
+
+use async_trait::async_trait;
+
+use super::mail::{self, Mailer};
+use super::model::LinkPurpose;
+use super::tokens::{digest, random_token};
+use super::users::{Email, UserId, UserWithPassword};
+use crate::store::{Db, StoreError, now_ms};
+use crate::web::settings::WebSettings;
+
+/// The queries a reset request makes.
+#[async_trait]
+pub trait RecoveryStore: Send + Sync {
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserWithPassword>, StoreError>;
+
+    async fn create_link(
+        &self,
+        hash: &[u8],
+        purpose: LinkPurpose,
+        user: Option<UserId>,
+        email: Option<&str>,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+impl RecoveryStore for Db {
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserWithPassword>, StoreError> {
+        super::store::user_by_email(self, email).await
+    }
+
+    async fn create_link(
+        &self,
+        hash: &[u8],
+        purpose: LinkPurpose,
+        user: Option<UserId>,
+        email: Option<&str>,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        super::store::create_link(self, hash, purpose, user, email, expires_at).await
+    }
+}
+
+/// Where emails wait to be sent.
+pub trait MailQueue: Send + Sync {
+    fn queue(&self, job: mail::Job);
+}
+
+impl MailQueue for Mailer {
+    fn queue(&self, job: mail::Job) {
+        Mailer::queue(self, job);
+    }
+}
+
+/// Sends the owner of `email`, if there is one, a link to choose a new password.
+pub async fn request_reset(
+    store: &impl RecoveryStore,
+    mail: &impl MailQueue,
+    web: &WebSettings,
+    email: &Email,
+) -> Result<(), StoreError> {
+    let Some(found) = store.user_by_email(email.as_str()).await? else {
+        return Ok(());
+    };
+    let purpose = LinkPurpose::Reset;
+    let token = random_token();
+    let expires_at = now_ms() + purpose.ttl_ms();
+    store
+        .create_link(&digest(&token), purpose, Some(found.user.id), None, expires_at)
+        .await?;
+    let link = web.public_url_for(&format!("/auth/reset?token={token}"));
+    mail.queue(mail::Job::Send(mail::Email {
+        to: found.user.email.clone(),
+        subject: "Choose a new Leadsment password".to_owned(),
+        body: format!(
+            "Hello {},\n\nOpen this link to choose a new password (it works once, for one hour). Choosing one signs you out everywhere:\n\n{link}\n\nIf you did not ask for this, ignore this message; your password stays as it is.\n",
+            found.user.name
+        ),
+        link: Some(link),
+    }));
+    Ok(())
+}
