@@ -34,6 +34,9 @@ pub struct Email {
 pub enum Job {
     /// Send this message.
     Send(Email),
+    /// Send nothing: queued where a message would be for a known address (a reset request
+    /// for an unknown one), so that both do the same work.
+    Nothing,
 }
 
 impl Job {
@@ -41,6 +44,7 @@ impl Job {
     pub fn recipient(&self) -> Option<&str> {
         match self {
             Job::Send(email) => Some(&email.to),
+            Job::Nothing => None,
         }
     }
 }
@@ -87,6 +91,7 @@ impl Mailer {
                         tracing::error!(error = %format!("{e:#}"), subject = %email.subject, "could not send an email");
                     }
                 }
+                Job::Nothing => {}
             }
         });
     }

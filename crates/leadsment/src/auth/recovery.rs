@@ -58,30 +58,37 @@ impl MailQueue for Mailer {
 }
 
 /// Sends the owner of `email`, if there is one, a link to choose a new password.
+///
+/// An unknown address costs the same: the same two queries (a link is stored for nobody,
+/// its token thrown away, and it replaces the previous one for nobody, so they do not pile
+/// up) and one job in the mail queue, which sends nothing.
 pub async fn request_reset(
     store: &impl RecoveryStore,
     mail: &impl MailQueue,
     web: &WebSettings,
     email: &Email,
 ) -> Result<(), StoreError> {
-    let Some(found) = store.user_by_email(email.as_str()).await? else {
-        return Ok(());
-    };
+    let found = store.user_by_email(email.as_str()).await?;
     let purpose = LinkPurpose::Reset;
     let token = random_token();
     let expires_at = now_ms() + purpose.ttl_ms();
+    let user = found.as_ref().map(|f| f.user.id);
     store
-        .create_link(&digest(&token), purpose, Some(found.user.id), None, expires_at)
+        .create_link(&digest(&token), purpose, user, None, expires_at)
         .await?;
     let link = web.public_url_for(&format!("/auth/reset?token={token}"));
-    mail.queue(mail::Job::Send(mail::Email {
-        to: found.user.email.clone(),
-        subject: "Choose a new Leadsment password".to_owned(),
-        body: format!(
-            "Hello {},\n\nOpen this link to choose a new password (it works once, for one hour). Choosing one signs you out everywhere:\n\n{link}\n\nIf you did not ask for this, ignore this message; your password stays as it is.\n",
-            found.user.name
-        ),
-        link: Some(link),
-    }));
+    let job = match found {
+        Some(found) => mail::Job::Send(mail::Email {
+            to: found.user.email,
+            subject: "Choose a new Leadsment password".to_owned(),
+            body: format!(
+                "Hello {},\n\nOpen this link to choose a new password (it works once, for one hour). Choosing one signs you out everywhere:\n\n{link}\n\nIf you did not ask for this, ignore this message; your password stays as it is.\n",
+                found.user.name
+            ),
+            link: Some(link),
+        }),
+        None => mail::Job::Nothing,
+    };
+    mail.queue(job);
     Ok(())
 }

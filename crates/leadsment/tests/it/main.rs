@@ -20,6 +20,7 @@ mod leads_figures;
 mod leads_hostile;
 mod rdns;
 mod rollups;
+mod recovery;
 mod site_settings;
 mod store;
 mod tracking;
