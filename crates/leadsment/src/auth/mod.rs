@@ -2,6 +2,7 @@
 //! refresh token with reuse detection), CSRF protection, login throttling, emailed links, and
 //! the pages for them. `docs/accounts.md` describes the whole.
 
+pub mod confirm;
 pub mod cookies;
 pub mod errors;
 pub mod guard;
@@ -55,7 +56,7 @@ pub fn session_ttl() -> model::SessionTtl {
 }
 
 /// Sign-in's state: the database, the settings it reads, the keys, the mailer, the
-/// per-address limiter and the password hasher. Cheap to clone; handlers of sign-in's routes receive it.
+/// per-address limiters and the password hasher. Cheap to clone; handlers of sign-in's routes receive it.
 #[derive(Clone)]
 pub struct AuthState(Arc<AuthInner>);
 
@@ -67,6 +68,8 @@ pub struct AuthInner {
     pub keys: tokens::Keys,
     pub mailer: mail::Mailer,
     pub limiter: throttle::AddressLimiter,
+    /// Sign-up, setup, reset and reset-request forms, per client address.
+    pub forms_limiter: throttle::AddressLimiter,
     /// Every password hash and check goes through it.
     pub hasher: password::Hasher,
 }
@@ -97,7 +100,8 @@ impl AuthState {
             keys: tokens::Keys::derive(&master),
             mailer: mail::Mailer::from_settings(settings)?,
             limiter: throttle::AddressLimiter::new(settings.login_attempts_per_minute),
-            hasher: password::Hasher::for_this_machine()
+            forms_limiter: throttle::AddressLimiter::new(settings.account_forms_per_minute),
+            hasher: password::Hasher::for_this_machine(settings.password_hash_queue)
                 .context("cannot set up the password hasher's metrics")?,
             settings: settings.clone(),
             web,

@@ -54,7 +54,7 @@ pub async fn join(store: &Db, ws: WorkspaceId, user: &User, role: Role, inviter:
 }
 
 pub async fn make_user(store: &Db, email: &str, workspace: Option<&str>) -> User {
-    let hash = password::Hasher::new(1)
+    let hash = password::Hasher::new(1, password::DEFAULT_QUEUE)
         .unwrap()
         .hash(&Password::parse(PW).unwrap())
         .await
@@ -1904,7 +1904,7 @@ async fn two_owners_demoting_each_other_at_once_leave_an_owner(backend: Backend)
 async fn an_unconfirmed_address_cannot_invite(backend: Backend) {
     let (app, sink) = spawn(backend).await;
     let store = app.db.store().await;
-    let hash = password::Hasher::new(1)
+    let hash = password::Hasher::new(1, password::DEFAULT_QUEUE)
         .unwrap()
         .hash(&Password::parse(PW).unwrap())
         .await

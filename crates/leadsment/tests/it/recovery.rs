@@ -42,7 +42,11 @@ impl RecoveryStore for CountingStore {
         expires_at: i64,
     ) -> Result<(), StoreError> {
         // The purpose is part of the call; who it is for is not (that is the secret).
-        let call = format!("create_link({}, email: {})", purpose.as_str(), email.is_some());
+        let call = format!(
+            "create_link({}, email: {})",
+            purpose.as_str(),
+            email.is_some()
+        );
         self.calls.lock().unwrap().push(call);
         self.db
             .create_link(hash, purpose, user, email, expires_at)
@@ -93,7 +97,10 @@ async fn a_reset_request_does_the_same_work_for_known_and_unknown_addresses(back
         ["user_by_email", "create_link(reset, email: false)"],
         "a known address"
     );
-    assert_eq!(unknown_calls, known_calls, "an unknown address: the same calls");
+    assert_eq!(
+        unknown_calls, known_calls,
+        "an unknown address: the same calls"
+    );
     assert_eq!(known_jobs.len(), 1, "one job for a known address");
     assert_eq!(unknown_jobs.len(), 1, "one job for an unknown address");
     // The known address gets its link; the unknown one gets no email at all.

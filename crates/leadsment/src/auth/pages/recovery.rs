@@ -13,6 +13,7 @@ use crate::auth::recovery::request_reset;
 use crate::auth::users::Email;
 use crate::auth::{Access, AuthState};
 use crate::web::Route;
+use crate::web::client_addr::ClientAddr;
 use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
 
@@ -44,8 +45,11 @@ pub struct EmailForm {
 
 async fn forgot(
     PageCtx { state, csrf }: PageCtx<AuthState>,
+    client: ClientAddr,
     Form(form): Form<EmailForm>,
 ) -> Result<Response, AppError> {
+    // Each request stores a link and may send an email: a budget per client.
+    state.forms_limiter.admit(client)?;
     let email = match Email::parse(&form.email) {
         Ok(e) => e,
         Err(msg) => {
