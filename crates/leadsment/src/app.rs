@@ -56,6 +56,7 @@ impl AppState {
         let metrics = Metrics::new(config.web.metrics_token.clone(), local_only)?;
         tracking.writer.metrics.register(metrics.registry())?;
         tracking.dropped.register(metrics.registry())?;
+        auth.hasher.register(metrics.registry())?;
         Ok(AppState(Arc::new(AppInner {
             web: auth.web.clone(),
             config,

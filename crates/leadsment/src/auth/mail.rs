@@ -29,6 +29,26 @@ pub struct Email {
     pub link: Option<String>,
 }
 
+/// A piece of work for the mail queue.
+#[derive(Debug, Clone)]
+pub enum Job {
+    /// Send this message.
+    Send(Email),
+    /// Send nothing: queued where a message would be for a known address (a reset request
+    /// for an unknown one), so that both do the same work.
+    Nothing,
+}
+
+impl Job {
+    /// Who the job writes to, if anyone.
+    pub fn recipient(&self) -> Option<&str> {
+        match self {
+            Job::Send(email) => Some(&email.to),
+            Job::Nothing => None,
+        }
+    }
+}
+
 impl Mailer {
     pub fn from_settings(settings: &AuthSettings) -> anyhow::Result<Mailer> {
         let Some(url) = &settings.smtp_url else {
@@ -58,10 +78,20 @@ impl Mailer {
     /// Sends in the background: how long the SMTP server takes must not show in the answer
     /// (a reset request answers the same, as fast, for known and unknown addresses).
     pub fn send_later(&self, email: Email) {
+        self.queue(Job::Send(email));
+    }
+
+    /// Does `job` in the background.
+    pub fn queue(&self, job: Job) {
         let mailer = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = mailer.send(&email).await {
-                tracing::error!(error = %format!("{e:#}"), subject = %email.subject, "could not send an email");
+            match job {
+                Job::Send(email) => {
+                    if let Err(e) = mailer.send(&email).await {
+                        tracing::error!(error = %format!("{e:#}"), subject = %email.subject, "could not send an email");
+                    }
+                }
+                Job::Nothing => {}
             }
         });
     }

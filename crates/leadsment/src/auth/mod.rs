@@ -2,6 +2,7 @@
 //! refresh token with reuse detection), CSRF protection, login throttling, emailed links, and
 //! the pages for them. `docs/accounts.md` describes the whole.
 
+pub mod confirm;
 pub mod cookies;
 pub mod errors;
 pub mod guard;
@@ -10,6 +11,7 @@ pub mod mail;
 pub mod model;
 pub mod pages;
 pub mod password;
+pub mod recovery;
 pub mod sessions;
 pub mod settings;
 pub mod store;
@@ -54,8 +56,8 @@ pub fn session_ttl(settings: &AuthSettings) -> model::SessionTtl {
     }
 }
 
-/// Sign-in's state: the database, the settings it reads, the keys, the mailer and the
-/// per-address limiter. Cheap to clone; handlers of sign-in's routes receive it.
+/// Sign-in's state: the database, the settings it reads, the keys, the mailer, the
+/// per-address limiters and the password hasher. Cheap to clone; handlers of sign-in's routes receive it.
 #[derive(Clone)]
 pub struct AuthState(Arc<AuthInner>);
 
@@ -67,6 +69,10 @@ pub struct AuthInner {
     pub keys: tokens::Keys,
     pub mailer: mail::Mailer,
     pub limiter: throttle::AddressLimiter,
+    /// Sign-up, setup, reset and reset-request forms, per client address.
+    pub forms_limiter: throttle::AddressLimiter,
+    /// Every password hash and check goes through it.
+    pub hasher: password::Hasher,
 }
 
 impl std::ops::Deref for AuthState {
@@ -95,6 +101,9 @@ impl AuthState {
             keys: tokens::Keys::derive(&master),
             mailer: mail::Mailer::from_settings(settings)?,
             limiter: throttle::AddressLimiter::new(settings.login_attempts_per_minute),
+            forms_limiter: throttle::AddressLimiter::new(settings.account_forms_per_minute),
+            hasher: password::Hasher::for_this_machine(settings.password_hash_queue)
+                .context("cannot set up the password hasher's metrics")?,
             settings: settings.clone(),
             web,
             db,

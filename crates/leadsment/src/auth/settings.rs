@@ -1,5 +1,5 @@
-//! Sign-in's settings: who may sign up, the signing key, mail, token lifetime and the
-//! sign-in limit. Documented in `docs/configuration.md`.
+//! Sign-in's settings: who may sign up, the signing key, mail, token lifetime, and the limits
+//! on sign-ins, password forms and password hashing. Documented in `docs/configuration.md`.
 
 use std::time::Duration;
 
@@ -23,10 +23,16 @@ pub struct AuthSettings {
     /// Lifetime of the access token, at most 15 minutes: how long a revoked session may
     /// still be used at most.
     pub access_token_ttl: Duration,
-    /// Sign-in attempts allowed per client address and minute.
+    /// Sign-in attempts allowed per client address and minute (the account page's password
+    /// checks count too).
     pub login_attempts_per_minute: u32,
     /// The most a session lives from sign-in, however often it is refreshed.
     pub session_max_age: Duration,
+    /// Sign-up, first-run setup, password-reset and reset-request forms allowed per client
+    /// address and minute, together.
+    pub account_forms_per_minute: u32,
+    /// Password hashes and checks that may wait for a free core; more are answered 503.
+    pub password_hash_queue: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -52,6 +58,10 @@ pub struct RawAuthSettings {
     login_attempts_per_minute: u32,
     #[serde(default = "default_session_max_age")]
     session_max_age_days: u64,
+    #[serde(default = "default_account_forms")]
+    account_forms_per_minute: u32,
+    #[serde(default = "default_hash_queue")]
+    password_hash_queue: usize,
 }
 
 fn default_signup() -> SignupMode {
@@ -69,6 +79,15 @@ fn default_login_attempts() -> u32 {
 fn default_session_max_age() -> u64 {
     30
 }
+fn default_account_forms() -> u32 {
+    10
+}
+fn default_hash_queue() -> usize {
+    crate::auth::password::DEFAULT_QUEUE
+}
+
+/// More waiters than this would only hold requests that time out anyway.
+const MAX_HASH_QUEUE: usize = 10_000;
 
 impl Settings for AuthSettings {
     type Raw = RawAuthSettings;
@@ -112,6 +131,12 @@ impl Settings for AuthSettings {
                 "must be between 1 and 365",
             ));
         }
+        if raw.password_hash_queue > MAX_HASH_QUEUE {
+            return Err(ConfigError::key(
+                "password_hash_queue",
+                format!("must be at most {MAX_HASH_QUEUE}"),
+            ));
+        }
         Ok(AuthSettings {
             session_max_age: Duration::from_secs(raw.session_max_age_days * 24 * 3600),
             signup: raw.signup,
@@ -124,6 +149,12 @@ impl Settings for AuthSettings {
                 raw.login_attempts_per_minute,
                 1,
             )?,
+            account_forms_per_minute: at_least(
+                "account_forms_per_minute",
+                raw.account_forms_per_minute,
+                1,
+            )?,
+            password_hash_queue: raw.password_hash_queue,
         })
     }
 }

@@ -1,14 +1,21 @@
 //! Login throttling. Per account: failures counted in the store under a keyed hash of the
 //! email address (so several nodes agree, and unknown addresses are throttled alike), with an
-//! exponential back-off capped at 15 minutes. Per client address: a token bucket in memory
-//! (governor), keyed by the address and never written anywhere.
+//! exponential back-off capped at 15 minutes. Per client address: token buckets in memory
+//! (governor), keyed by the address and never written anywhere: one for sign-ins (and the
+//! account page's password checks), one for the other password forms (sign-up, first-run
+//! setup, reset, reset request).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::web::client_addr::ClientAddr;
+use crate::web::error::AppError;
 
 /// Failed sign-ins allowed before the back-off starts.
 pub const FREE_FAILURES: i64 = 3;
@@ -77,6 +84,52 @@ impl AddressLimiter {
         }
         result
     }
+
+    /// [`AddressLimiter::check`] for a form: past the client's budget, 429 with
+    /// `Retry-After` and a message that says how long to wait.
+    pub fn admit(&self, client: ClientAddr) -> Result<(), AppError> {
+        self.check(client.limiter_key()).map_err(|wait| {
+            let ms = wait_ms(wait);
+            AppError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "Too many requests from your network. Try again in {}.",
+                    wait_text(ms)
+                ),
+            )
+            .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(ms)))
+        })
+    }
+}
+
+pub fn wait_ms(wait: Duration) -> i64 {
+    i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Whole seconds to wait, at least one.
+fn retry_after_secs(wait_ms: i64) -> i64 {
+    (wait_ms.saturating_add(999) / 1000).max(1)
+}
+
+/// "40 seconds", "3 minutes".
+pub fn wait_text(wait_ms: i64) -> String {
+    let secs = retry_after_secs(wait_ms);
+    if secs < 90 {
+        format!("{secs} seconds")
+    } else {
+        format!("{} minutes", (secs + 59) / 60)
+    }
+}
+
+/// A page answered 429, with `Retry-After`.
+pub fn too_many(wait_ms: i64, mut page: Response) -> Response {
+    *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    page.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry_after_secs(wait_ms)),
+    );
+    page
 }
 
 #[cfg(test)]

@@ -11,11 +11,14 @@ use super::{DoneQuery, back, notice};
 use crate::accounts::chrome::Chrome;
 use crate::accounts::context::SessionCtx;
 use crate::accounts::{Access, AccountsState};
+use crate::auth::confirm::{Confirmation, confirm_password};
 use crate::auth::links::send_verification;
 use crate::auth::model::{LinkPurpose, Session, SessionId};
-use crate::auth::users::{Email, Name, Password, User, UserId};
-use crate::auth::{CurrentUser, cookies, mail, password};
+use crate::auth::throttle::too_many;
+use crate::auth::users::{Email, Name, Password, User};
+use crate::auth::{CurrentUser, cookies, mail};
 use crate::web::Route;
+use crate::web::client_addr::ClientAddr;
 use crate::web::error::AppError;
 use crate::web::page::{self, Errors, when};
 
@@ -168,20 +171,29 @@ async fn change_name(ctx: SessionCtx, Form(form): Form<NameForm>) -> Result<Resp
     }
 }
 
+/// The user's password, asked again: `Ok(true)` when right, `Ok(false)` when wrong, and
+/// `Err` with the page answered 429 (the message next to `field`) when throttled.
 async fn check_password(
     state: &AccountsState,
-    user: UserId,
+    client: ClientAddr,
+    current: &CurrentUser,
+    csrf: &str,
     given: &str,
-) -> Result<bool, AppError> {
-    if given.chars().count() > Password::MAX_CHARS {
-        return Ok(false);
+    field: &'static str,
+) -> Result<Result<bool, Response>, AppError> {
+    match confirm_password(state, client, &current.user, given).await? {
+        Confirmation::Confirmed => Ok(Ok(true)),
+        Confirmation::Wrong => Ok(Ok(false)),
+        Confirmation::Throttled { wait_ms, what } => {
+            let status = StatusCode::TOO_MANY_REQUESTS;
+            let page = account_error(state, current, csrf, status, |p| {
+                p.errors
+                    .add(field, Confirmation::throttled_message(wait_ms, what))
+            })
+            .await?;
+            Ok(Err(too_many(wait_ms, page)))
+        }
     }
-    let stored = crate::auth::store::user_with_password(&state.db, user)
-        .await?
-        .and_then(|u| u.password_hash);
-    password::verify(given, stored)
-        .await
-        .map_err(AppError::internal)
 }
 
 #[derive(Deserialize, Default)]
@@ -193,12 +205,16 @@ pub struct PasswordForm {
 
 async fn change_password(
     ctx: SessionCtx,
+    client: ClientAddr,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
     let (state, current, csrf) = ctx.parts();
     let mut errors = Errors::default();
-    if !check_password(&state, current.user.id, &form.current).await? {
-        errors.add("current", "This is not your current password.");
+    let checked = check_password(&state, client, &current, &csrf, &form.current, "current");
+    match checked.await? {
+        Ok(true) => {}
+        Ok(false) => errors.add("current", "This is not your current password."),
+        Err(throttled) => return Ok(throttled),
     }
     let new = errors.check("new", Password::parse(&form.new));
     let Some(new) = new.filter(|_| errors.is_empty()) else {
@@ -207,7 +223,7 @@ async fn change_password(
         })
         .await;
     };
-    let hash = password::hash(&new).await.map_err(AppError::internal)?;
+    let hash = state.hasher.hash(&new).await?;
     crate::auth::store::set_password(&state.db, current.user.id, &hash).await?;
     crate::auth::store::revoke_sessions(&state.db, current.user.id, Some(current.session.id))
         .await?;
@@ -224,6 +240,7 @@ pub struct EmailChangeForm {
 
 async fn change_email(
     ctx: SessionCtx,
+    client: ClientAddr,
     Form(form): Form<EmailChangeForm>,
 ) -> Result<Response, AppError> {
     let (state, current, csrf) = ctx.parts();
@@ -235,8 +252,11 @@ async fn change_email(
     {
         errors.add("email", "This is already your address.");
     }
-    if !check_password(&state, current.user.id, &form.password).await? {
-        errors.add("email_password", "This is not your current password.");
+    let field = "email_password";
+    match check_password(&state, client, &current, &csrf, &form.password, field).await? {
+        Ok(true) => {}
+        Ok(false) => errors.add(field, "This is not your current password."),
+        Err(throttled) => return Ok(throttled),
     }
     let Some(email) = email.filter(|_| errors.is_empty()) else {
         let typed: String = form.email.chars().take(300).collect();
@@ -319,15 +339,20 @@ pub struct DeleteAccountForm {
 
 async fn delete_account(
     ctx: SessionCtx,
+    client: ClientAddr,
     Form(form): Form<DeleteAccountForm>,
 ) -> Result<Response, AppError> {
     let (state, current, csrf) = ctx.parts();
-    if !check_password(&state, current.user.id, &form.password).await? {
-        return account_error(&state, &current, &csrf, StatusCode::BAD_REQUEST, |p| {
-            p.errors
-                .add("delete_password", "This is not your current password.")
-        })
-        .await;
+    let field = "delete_password";
+    match check_password(&state, client, &current, &csrf, &form.password, field).await? {
+        Ok(true) => {}
+        Ok(false) => {
+            return account_error(&state, &current, &csrf, StatusCode::BAD_REQUEST, |p| {
+                p.errors.add(field, "This is not your current password.")
+            })
+            .await;
+        }
+        Err(throttled) => return Ok(throttled),
     }
     match crate::accounts::members::delete_user(&state.db, current.user.id).await {
         Ok(()) => Ok(signed_out_response("/auth/sign-in?done=deleted")),

@@ -10,7 +10,6 @@ use serde::Deserialize;
 use crate::accounts::{Access, AccountsState};
 use crate::auth::guard::{PageCtx, authenticate};
 use crate::auth::pages::{TokenQuery, link_invalid, redirect_with, with_next};
-use crate::auth::password;
 use crate::auth::sessions::open_session;
 use crate::auth::store::NewUser;
 use crate::auth::tokens::digest;
@@ -134,7 +133,7 @@ async fn accept_invite(
                 page.name = form.name.chars().take(200).collect();
                 return page::render(StatusCode::BAD_REQUEST, &page);
             };
-            let pw_hash = password::hash(&pw).await.map_err(AppError::internal)?;
+            let pw_hash = state.hasher.hash(&pw).await?;
             let user = match crate::auth::store::create_user(
                 &state.db,
                 &NewUser {

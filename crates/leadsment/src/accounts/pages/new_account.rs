@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::auth::password;
+use crate::auth::password::Hasher;
 use crate::auth::store::NewUser;
 use crate::auth::users::{Email, Name, Password};
 use crate::web::error::AppError;
@@ -31,10 +31,13 @@ pub struct NewAccount {
 impl NewAccount {
     /// The user to create, with the password hashed (which takes its time whatever follows,
     /// so that the answer does not tell whether the address was known).
-    pub async fn user(&self, verified: bool, admin: bool) -> Result<NewUser, AppError> {
-        let hash = password::hash(&self.password)
-            .await
-            .map_err(AppError::internal)?;
+    pub async fn user(
+        &self,
+        hasher: &Hasher,
+        verified: bool,
+        admin: bool,
+    ) -> Result<NewUser, AppError> {
+        let hash = hasher.hash(&self.password).await?;
         Ok(NewUser {
             email: self.email.as_str().to_owned(),
             name: self.name.as_str().to_owned(),

@@ -15,6 +15,7 @@ use crate::auth::pages::{TokenQuery, link_invalid, link_is_open, redirect_with, 
 use crate::auth::sessions::open_session;
 use crate::store::Db;
 use crate::web::Route;
+use crate::web::client_addr::ClientAddr;
 use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
 use crate::web::settings::WebSettings;
@@ -63,14 +64,21 @@ async fn setup_page(
 
 async fn setup(
     PageCtx { state, csrf }: PageCtx<AccountsState>,
+    client: ClientAddr,
     headers: HeaderMap,
     Form(form): Form<NewAccountForm>,
 ) -> Result<Response, AppError> {
+    state.forms_limiter.admit(client)?;
+    // The link is looked at first, so a made-up one costs no hash.
+    if !setup_is_open(&state.db, &form.token).await? {
+        return link_invalid();
+    }
     let account = match form.check() {
         Ok(account) => account,
         Err(errors) => return refused(&state, csrf, &form, errors).await,
     };
-    let new = account.user(true, true).await?;
+    let new = account.user(&state.hasher, true, true).await?;
+    // Used up only now; another request may have used it meanwhile.
     if crate::auth::store::count_platform_admins(&state.db).await? > 0
         || use_link(&state.db, &form.token, LinkPurpose::Setup)
             .await?
@@ -86,6 +94,12 @@ async fn setup(
     .await?;
     let c = open_session(&state, &user, false, &headers).await?;
     Ok(redirect_with(&format!("/w/{}", workspace.id.0), &c))
+}
+
+/// Whether `token` is an unused setup link while no administrator exists yet.
+async fn setup_is_open(store: &Db, token: &str) -> Result<bool, AppError> {
+    Ok(crate::auth::store::count_platform_admins(store).await? == 0
+        && link_is_open(store, token, LinkPurpose::Setup).await?)
 }
 
 /// The form again, with what was wrong next to each field, while the link still works.

@@ -14,6 +14,7 @@ use crate::auth::mail;
 use crate::auth::pages::check_email;
 use crate::auth::settings::SignupMode;
 use crate::web::Route;
+use crate::web::client_addr::ClientAddr;
 use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
 
@@ -43,8 +44,10 @@ async fn sign_up_page(
 
 async fn sign_up(
     PageCtx { state, csrf }: PageCtx<AccountsState>,
+    client: ClientAddr,
     Form(form): Form<NewAccountForm>,
 ) -> Result<Response, AppError> {
+    state.forms_limiter.admit(client)?;
     if state.settings.signup != SignupMode::Open {
         return Err(AppError::forbidden(
             "Sign-up is by invitation on this server. Ask someone in your company to invite you.",
@@ -55,7 +58,7 @@ async fn sign_up(
         Err(errors) => return refused(csrf, form.typed(), errors),
     };
     // Hashed before the address is looked up, so both answers take the same time.
-    let new = account.user(false, false).await?;
+    let new = account.user(&state.hasher, false, false).await?;
     let message = format!(
         "If {} can receive email, a message is on its way: open its link to confirm the address, then sign in.",
         account.email

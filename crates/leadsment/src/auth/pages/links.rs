@@ -11,12 +11,12 @@ use serde::Deserialize;
 use super::{NoticePage, TokenQuery, link_invalid, link_is_open, peek_link, signed_out, use_link};
 use crate::auth::guard::{CurrentUser, PageCtx};
 use crate::auth::model::LinkPurpose;
-use crate::auth::password;
 use crate::auth::tokens::digest;
 use crate::auth::users::Password;
 use crate::auth::{Access, AuthState};
 use crate::store::Db;
 use crate::web::Route;
+use crate::web::client_addr::ClientAddr;
 use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
 
@@ -222,15 +222,18 @@ pub struct ResetForm {
 
 async fn reset(
     PageCtx { state, csrf }: PageCtx<AuthState>,
+    client: ClientAddr,
     Form(form): Form<ResetForm>,
 ) -> Result<Response, AppError> {
+    state.forms_limiter.admit(client)?;
+    // The link is looked at first, so a made-up one costs no hash; it is used up only once
+    // the new password is accepted and hashed.
+    let Some((purpose, _)) = password_link(&state.db, &form.token, false).await? else {
+        return link_invalid();
+    };
     let pw = match Password::parse(&form.password) {
         Ok(p) => p,
         Err(msg) => {
-            // The link is not used up by a password that was refused.
-            let Some((purpose, _)) = password_link(&state.db, &form.token, false).await? else {
-                return link_invalid();
-            };
             let mut errors = Errors::default();
             errors.add("password", msg);
             return page::render(
@@ -244,7 +247,7 @@ async fn reset(
             );
         }
     };
-    let hash = password::hash(&pw).await.map_err(AppError::internal)?;
+    let hash = state.hasher.hash(&pw).await?;
     let Some((_, link)) = password_link(&state.db, &form.token, true).await? else {
         return link_invalid();
     };

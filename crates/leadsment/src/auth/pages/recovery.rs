@@ -9,11 +9,11 @@ use serde::Deserialize;
 
 use super::check_email;
 use crate::auth::guard::{Csrf, PageCtx};
-use crate::auth::mail;
-use crate::auth::model::LinkPurpose;
+use crate::auth::recovery::request_reset;
 use crate::auth::users::Email;
 use crate::auth::{Access, AuthState};
 use crate::web::Route;
+use crate::web::client_addr::ClientAddr;
 use crate::web::error::AppError;
 use crate::web::page::{self, Errors};
 
@@ -45,8 +45,11 @@ pub struct EmailForm {
 
 async fn forgot(
     PageCtx { state, csrf }: PageCtx<AuthState>,
+    client: ClientAddr,
     Form(form): Form<EmailForm>,
 ) -> Result<Response, AppError> {
+    // Each request stores a link and may send an email: a budget per client.
+    state.forms_limiter.admit(client)?;
     let email = match Email::parse(&form.email) {
         Ok(e) => e,
         Err(msg) => {
@@ -62,19 +65,7 @@ async fn forgot(
             );
         }
     };
-    if let Some(found) = crate::auth::store::user_by_email(&state.db, email.as_str()).await? {
-        let (purpose, user) = (LinkPurpose::Reset, found.user.id);
-        let link = state.link(purpose, "/auth/reset", user, None).await?;
-        state.mailer.send_later(mail::Email {
-            to: found.user.email.clone(),
-            subject: "Choose a new Leadsment password".to_owned(),
-            body: format!(
-                "Hello {},\n\nOpen this link to choose a new password (it works once, for one hour). Choosing one signs you out everywhere:\n\n{link}\n\nIf you did not ask for this, ignore this message; your password stays as it is.\n",
-                found.user.name
-            ),
-            link: Some(link),
-        });
-    }
+    request_reset(&state.db, &state.mailer, &state.web, &email).await?;
     check_email(
         &state,
         "Check your email",

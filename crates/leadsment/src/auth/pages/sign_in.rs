@@ -3,17 +3,18 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::Query;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::redirect_with;
 use crate::auth::guard::{PageCtx, authenticate};
+use crate::auth::safe_next;
 use crate::auth::sessions::open_session;
 use crate::auth::settings::SignupMode;
+use crate::auth::throttle::{too_many, wait_ms, wait_text};
 use crate::auth::users::{Email, Password};
 use crate::auth::{Access, AuthState};
-use crate::auth::{password, safe_next};
 use crate::store::now_ms;
 use crate::web::Route;
 use crate::web::error::AppError;
@@ -98,24 +99,6 @@ fn throttled(mut page: SignInPage, what: &str, ms: i64) -> Result<Response, AppE
     Ok(too_many(ms, rendered))
 }
 
-fn too_many(wait_ms: i64, mut page_response: Response) -> Response {
-    let secs = ((wait_ms + 999) / 1000).max(1);
-    *page_response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-        page_response.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    page_response
-}
-
-fn wait_text(ms: i64) -> String {
-    let secs = ((ms + 999) / 1000).max(1);
-    if secs < 90 {
-        format!("{secs} seconds")
-    } else {
-        format!("{} minutes", (secs + 59) / 60)
-    }
-}
-
 async fn sign_in(
     PageCtx { state, csrf }: PageCtx<AuthState>,
     client: crate::web::client_addr::ClientAddr,
@@ -135,7 +118,7 @@ async fn sign_in(
         signup_open: state.settings.signup == SignupMode::Open,
     };
     if let Err(wait) = state.limiter.check(client.limiter_key()) {
-        let ms = wait.as_millis() as i64;
+        let ms = wait_ms(wait);
         return throttled(page, "sign-in attempts from your network", ms);
     }
     let email = match Email::parse(&form.email) {
@@ -161,9 +144,7 @@ async fn sign_in(
     }
     let found = crate::auth::store::user_by_email(&state.db, email.as_str()).await?;
     let stored = found.as_ref().and_then(|u| u.password_hash.clone());
-    let ok = password::verify(&form.password, stored)
-        .await
-        .map_err(AppError::internal)?;
+    let ok = state.hasher.verify(&form.password, stored).await?;
     let user = match (ok, found) {
         (true, Some(u)) => u.user,
         _ => {
