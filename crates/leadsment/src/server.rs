@@ -91,7 +91,13 @@ impl Server {
         };
         let writer = Writer::spawn(store.clone(), config.tracking.ingest_queue)
             .context("cannot start the event writer")?;
-        let tracking = Tracking::new(store.clone(), writer.handle(), ipdb, rdns)?;
+        let tracking = Tracking::new(
+            store.clone(),
+            writer.handle(),
+            ipdb,
+            rdns,
+            config.tracking.site_cache_size,
+        )?;
         let state = AppState::new(config, store, auth, tracking)
             .context("cannot set up the metrics registry")?;
         Ok(Server {
