@@ -403,6 +403,42 @@ mod tests {
         assert!(e.contains("LEADSMENT_REVERSE_DNS_TIMEOUT_MS"), "{e}");
     }
 
+    #[test]
+    fn connection_limits_and_the_site_cache_have_defaults_and_bounds() {
+        let c = load("", &[], &Overrides::default());
+        assert_eq!(c.web.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.web.idle_timeout, Duration::from_secs(60));
+        assert_eq!(
+            c.web.max_connections,
+            crate::web::settings::default_max_connections()
+        );
+        assert!((1..=10_000).contains(&c.web.max_connections));
+        if let Some(limit) = crate::web::settings::open_files_limit() {
+            assert!(c.web.max_connections as u64 <= limit.saturating_sub(256).max(1));
+        }
+        assert_eq!(c.tracking.site_cache_size, 10_000);
+        let c = load(
+            "header_read_timeout_secs = 3\nidle_timeout_secs = 120\nmax_connections = 20000\nsite_cache_size = 50",
+            &[],
+            &Overrides::default(),
+        );
+        assert_eq!(c.web.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(c.web.idle_timeout, Duration::from_secs(120));
+        assert_eq!(c.web.max_connections, 20_000);
+        assert_eq!(c.tracking.site_cache_size, 50);
+        for (toml, key) in [
+            ("header_read_timeout_secs = 0", "header_read_timeout_secs"),
+            ("idle_timeout_secs = 0", "idle_timeout_secs"),
+            ("max_connections = 0", "max_connections"),
+            ("site_cache_size = 0", "site_cache_size"),
+            ("site_cache_size = 1000001", "site_cache_size"),
+        ] {
+            let e = load_err(toml, &[]);
+            assert!(e.contains(key), "{toml}: {e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+    }
+
     /// The start of the message for an unknown key, as serde's `deny_unknown_fields` words it.
     fn unknown_key_message(key: &str) -> String {
         format!(

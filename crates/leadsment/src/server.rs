@@ -16,6 +16,7 @@ use crate::ipdb::IpDb;
 use crate::store::{self, Db};
 use crate::tracking::Tracking;
 use crate::tracking::writer::Writer;
+use crate::web::{self, serve::ConnectionLimits};
 
 /// A server whose sockets are bound and whose database is open and migrated, ready to run.
 pub struct Server {
@@ -95,7 +96,14 @@ impl Server {
             config.tracking.events_per_client_per_minute,
             config.tracking.events_per_site_per_minute,
         );
-        let tracking = Tracking::new(store.clone(), writer.handle(), ipdb, rdns, limits)?;
+        let tracking = Tracking::new(
+            store.clone(),
+            writer.handle(),
+            ipdb,
+            rdns,
+            limits,
+            config.tracking.site_cache_size,
+        )?;
         let state = AppState::new(config, store, auth, tracking)
             .context("cannot set up the metrics registry")?;
         Ok(Server {
@@ -147,20 +155,32 @@ impl Server {
             let _ = stop_tx.send(());
         });
 
+        let limits = ConnectionLimits::from_settings(&self.state.web);
+        let connections = self.state.metrics.connections();
         let metrics_task = self.metrics_listener.map(|listener| {
+            let connections = connections.clone();
             let router = app::metrics_router(&self.state);
             let mut stop = stop_metrics;
-            tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.recv().await;
-                    })
-                    .await
-            })
+            tokio::spawn(web::serve::serve(
+                listener,
+                router,
+                limits,
+                connections,
+                async move {
+                    let _ = stop.recv().await;
+                },
+            ))
         });
 
         let addr = self.listener.local_addr()?;
-        tracing::info!(%addr, public_url = %self.state.config.web.public_url, "listening");
+        tracing::info!(
+            %addr,
+            public_url = %self.state.config.web.public_url,
+            max_connections = limits.max_connections,
+            header_read_timeout_secs = limits.header_read_timeout.as_secs(),
+            idle_timeout_secs = limits.idle_timeout.as_secs(),
+            "listening"
+        );
         // The dashboard's first pages after a start would each read their whole period.
         let warm = {
             let (db, cache) = (self.state.db.clone(), self.state.leads_cache.clone());
@@ -181,21 +201,14 @@ impl Server {
                 }
             }))
         };
-        axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        web::serve::serve(self.listener, router, limits, connections, async move {
             let _ = stop_main.recv().await;
             tracing::info!("shutting down: finishing requests in flight");
         })
-        .await
-        .context("the HTTP server failed")?;
+        .await;
 
         if let Some(task) = metrics_task {
-            task.await
-                .context("the metrics server task failed")?
-                .context("the metrics server failed")?;
+            task.await.context("the metrics server task failed")?;
         }
         // No request can submit an event any more: write what is queued, then close.
         self.writer.shutdown().await;

@@ -20,11 +20,10 @@ pub mod visitor;
 pub mod visits;
 pub mod writer;
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::IpAddr;
-use std::sync::{Arc, OnceLock, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -37,7 +36,7 @@ use ipnet::IpNet;
 use self::ingest::{DropMetrics, Refusal, Stop};
 use self::limits::{EventLimits, Limited};
 use self::writer::WriterHandle;
-use crate::accounts::sites::{Hostname, Site};
+use crate::accounts::sites::{Hostname, SITE_CHANGES_APPLY_WITHIN, Site};
 use crate::auth::Access;
 use crate::ipdb::IpDb;
 use crate::store::{Db, StoreError};
@@ -80,6 +79,7 @@ impl Tracking {
         ipdb: Arc<IpDb>,
         rdns: Option<HickoryReverseDns>,
         limits: EventLimits,
+        site_cache_size: u64,
     ) -> Result<Tracking, prometheus::Error> {
         agent::warm_up();
         Ok(Tracking {
@@ -89,7 +89,7 @@ impl Tracking {
             rdns,
             limits,
             salts: visitor::Salts::new(db.clone()),
-            sites: SiteCache::new(db),
+            sites: SiteCache::new(db, site_cache_size),
         })
     }
 
@@ -112,17 +112,23 @@ impl Tracking {
         }
         org
     }
+
+    /// Domains whose site (or its absence) is cached now.
+    pub fn cached_sites(&self) -> u64 {
+        self.sites.len()
+    }
 }
 
-/// Sites and their ignore lists, kept for a few seconds so an event needs no read of the store.
-/// A site added on another node is seen here within [`SITE_CACHE_TTL`].
+/// Sites and their ignore lists by domain (without `www.`), kept for a few seconds so an
+/// event needs no read of the store. A change to a site, or a site added on another node, is
+/// seen here within [`SITE_TTL`]. A domain with no site is kept too, for [`NO_SITE_TTL`], so
+/// repeated events for it cost no query. The cache holds at most `site_cache_size` domains and
+/// evicts the least used: a flood of made-up domains cannot grow it, and no request waits on
+/// another's lock.
 struct SiteCache {
     db: Db,
-    /// By host without `www.`: when it was read, and the site (or its absence).
-    entries: RwLock<HashMap<String, CacheEntry>>,
+    entries: moka::sync::Cache<String, Option<Arc<CachedSite>>>,
 }
-
-type CacheEntry = (Instant, Option<Arc<CachedSite>>);
 
 /// A site as the pipeline sees it: with its ignore list.
 pub struct CachedSite {
@@ -130,23 +136,57 @@ pub struct CachedSite {
     pub ignored: Vec<IpNet>,
 }
 
-const SITE_CACHE_TTL: Duration = Duration::from_secs(10);
+/// How long a site is kept: the time the site settings page promises for changes.
+const SITE_TTL: Duration = SITE_CHANGES_APPLY_WITHIN;
+/// How long a domain with no site is kept; shorter, so a new site is live sooner.
+const NO_SITE_TTL: Duration = Duration::from_secs(5);
+
+/// Each entry lives for its kind's time from when it was read from the store.
+struct SiteExpiry;
+
+impl moka::Expiry<String, Option<Arc<CachedSite>>> for SiteExpiry {
+    fn expire_after_create(
+        &self,
+        _: &String,
+        site: &Option<Arc<CachedSite>>,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(ttl_of(site))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &String,
+        site: &Option<Arc<CachedSite>>,
+        _: std::time::Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(ttl_of(site))
+    }
+}
+
+fn ttl_of(site: &Option<Arc<CachedSite>>) -> Duration {
+    match site {
+        Some(_) => SITE_TTL,
+        None => NO_SITE_TTL,
+    }
+}
 
 impl SiteCache {
-    fn new(db: Db) -> SiteCache {
+    fn new(db: Db, size: u64) -> SiteCache {
         SiteCache {
             db,
-            entries: RwLock::new(HashMap::new()),
+            entries: moka::sync::Cache::builder()
+                .max_capacity(size)
+                .expire_after(SiteExpiry)
+                .build(),
         }
     }
 
     async fn get(&self, domain: &Hostname) -> Result<Option<Arc<CachedSite>>, StoreError> {
-        let key = domain.without_www().to_owned();
-        if let Ok(entries) = self.entries.read()
-            && let Some((at, site)) = entries.get(&key)
-            && at.elapsed() < SITE_CACHE_TTL
-        {
-            return Ok(site.clone());
+        let key = domain.without_www();
+        if let Some(site) = self.entries.get(key) {
+            return Ok(site);
         }
         let site = match crate::accounts::store::site_by_host(&self.db, domain).await? {
             Some(site) => {
@@ -155,13 +195,14 @@ impl SiteCache {
             }
             None => None,
         };
-        if let Ok(mut entries) = self.entries.write() {
-            if entries.len() > 10_000 {
-                entries.retain(|_, (at, _)| at.elapsed() < SITE_CACHE_TTL);
-            }
-            entries.insert(key, (Instant::now(), site.clone()));
-        }
+        self.entries.insert(key.to_owned(), site.clone());
         Ok(site)
+    }
+
+    /// Domains held now, once pending evictions are done.
+    fn len(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
     }
 }
 

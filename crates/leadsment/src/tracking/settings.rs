@@ -31,6 +31,8 @@ pub struct TrackingSettings {
     pub reverse_dns_cache_size: usize,
     /// How long an answer is kept.
     pub reverse_dns_cache_ttl: Duration,
+    /// Domains whose site (or its absence) ingest keeps in memory at most.
+    pub site_cache_size: u64,
 }
 
 impl TrackingSettings {
@@ -65,6 +67,8 @@ pub struct RawTrackingSettings {
     reverse_dns_cache_size: usize,
     #[serde(default = "default_reverse_dns_cache_ttl")]
     reverse_dns_cache_ttl_secs: u64,
+    #[serde(default = "default_site_cache_size")]
+    site_cache_size: u64,
 }
 
 fn default_ingest_queue() -> usize {
@@ -82,12 +86,18 @@ fn default_reverse_dns_cache_size() -> usize {
 fn default_reverse_dns_cache_ttl() -> u64 {
     3600
 }
+fn default_site_cache_size() -> u64 {
+    10_000
+}
 
 /// Bounds of the reverse DNS keys: a lookup holds up the event that asked, and the cache holds
 /// visitors' addresses in memory.
 const MAX_REVERSE_DNS_TIMEOUT_MS: u64 = 5000;
 const MAX_REVERSE_DNS_CACHE_SIZE: usize = 1_000_000;
 const MAX_REVERSE_DNS_CACHE_TTL_SECS: u64 = 86_400;
+/// Bound of the site cache: each entry holds a domain and, for a site, its aliases and
+/// ignore list.
+const MAX_SITE_CACHE_SIZE: u64 = 1_000_000;
 
 impl Settings for TrackingSettings {
     type Raw = RawTrackingSettings;
@@ -127,6 +137,12 @@ impl Settings for TrackingSettings {
                 format!("must be between 1 and {MAX_REVERSE_DNS_CACHE_TTL_SECS} (a day)"),
             ));
         }
+        if !(1..=MAX_SITE_CACHE_SIZE).contains(&raw.site_cache_size) {
+            return Err(ConfigError::key(
+                "site_cache_size",
+                format!("must be between 1 and {MAX_SITE_CACHE_SIZE}"),
+            ));
+        }
         Ok(TrackingSettings {
             ip_overrides: raw.ip_overrides,
             ingest_queue,
@@ -137,6 +153,7 @@ impl Settings for TrackingSettings {
             reverse_dns_timeout: Duration::from_millis(raw.reverse_dns_timeout_ms),
             reverse_dns_cache_size: raw.reverse_dns_cache_size,
             reverse_dns_cache_ttl: Duration::from_secs(raw.reverse_dns_cache_ttl_secs),
+            site_cache_size: raw.site_cache_size,
         })
     }
 }

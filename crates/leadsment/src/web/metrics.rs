@@ -1,4 +1,5 @@
-//! Prometheus metrics: requests and latency by route, and build information.
+//! Prometheus metrics: requests and latency by route, connections (see [`super::serve`]), and
+//! build information.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,6 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use super::error::AppError;
+use super::serve::ConnectionMetrics;
 
 pub struct Metrics {
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
@@ -27,6 +29,7 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    connections: Arc<ConnectionMetrics>,
 }
 
 impl Metrics {
@@ -63,13 +66,21 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(build_info))?;
+        let connections = ConnectionMetrics::new()?;
+        connections.register(&registry)?;
         Ok(Metrics {
             token,
             local_only,
             registry,
             requests,
             latency,
+            connections: Arc::new(connections),
         })
+    }
+
+    /// The listeners' connection counts.
+    pub fn connections(&self) -> Arc<ConnectionMetrics> {
+        self.connections.clone()
     }
 
     pub fn registry(&self) -> &Registry {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod metrics;
 pub mod page;
 pub mod security;
+pub mod serve;
 pub mod settings;
 
 use std::sync::Arc;

@@ -30,6 +30,13 @@ pub struct WebSettings {
     pub body_limit: usize,
     /// How long one request may take before it is answered 408.
     pub request_timeout: Duration,
+    /// How long a client has to send a request's head (line and headers), from its connection
+    /// or from the first byte after an idle wait; past it the connection is closed.
+    pub header_read_timeout: Duration,
+    /// How long a connection may wait for its next request before it is closed.
+    pub idle_timeout: Duration,
+    /// Connections served at once, per listener; more wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl WebSettings {
@@ -57,6 +64,13 @@ pub struct RawWebSettings {
     body_limit: usize,
     #[serde(default = "default_request_timeout")]
     request_timeout_secs: u64,
+    #[serde(default = "default_header_read_timeout")]
+    header_read_timeout_secs: u64,
+    #[serde(default = "default_idle_timeout")]
+    idle_timeout_secs: u64,
+    /// Unset: from the open-files limit ([`default_max_connections`]).
+    #[serde(default)]
+    max_connections: Option<usize>,
 }
 
 pub fn default_listen() -> SocketAddr {
@@ -70,6 +84,37 @@ fn default_body_limit() -> usize {
 }
 fn default_request_timeout() -> u64 {
     30
+}
+fn default_header_read_timeout() -> u64 {
+    10
+}
+fn default_idle_timeout() -> u64 {
+    60
+}
+
+/// The most connections `max_connections` defaults to.
+const MAX_CONNECTIONS_DEFAULT_CEILING: usize = 10_000;
+/// Descriptors kept free of connections for the database, the IP index, logs and the like.
+const DESCRIPTORS_KEPT_FREE: u64 = 256;
+
+/// The smaller of 10,000 and the open-files limit less 256 (at least 1): past the limit,
+/// accepting fails and every file the server opens fails with it.
+pub fn default_max_connections() -> usize {
+    let limit = open_files_limit().unwrap_or(u64::MAX);
+    let by_limit =
+        usize::try_from(limit.saturating_sub(DESCRIPTORS_KEPT_FREE)).unwrap_or(usize::MAX);
+    by_limit.clamp(1, MAX_CONNECTIONS_DEFAULT_CEILING)
+}
+
+/// The process's soft limit on open files, when the system has one.
+pub fn open_files_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let (soft, _hard) = rlimit::Resource::NOFILE.get().ok()?;
+        (soft != rlimit::INFINITY).then_some(soft)
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 impl Settings for WebSettings {
@@ -104,6 +149,13 @@ impl Settings for WebSettings {
             ));
         }
         let timeout = at_least("request_timeout_secs", raw.request_timeout_secs, 1)?;
+        let header_read_timeout =
+            at_least("header_read_timeout_secs", raw.header_read_timeout_secs, 1)?;
+        let idle_timeout = at_least("idle_timeout_secs", raw.idle_timeout_secs, 1)?;
+        let max_connections = match raw.max_connections {
+            Some(n) => at_least("max_connections", n, 1)?,
+            None => default_max_connections(),
+        };
         Ok(WebSettings {
             listen: raw.listen,
             public_url,
@@ -113,6 +165,9 @@ impl Settings for WebSettings {
             metrics_listen: raw.metrics_listen,
             body_limit: raw.body_limit,
             request_timeout: Duration::from_secs(timeout),
+            header_read_timeout: Duration::from_secs(header_read_timeout),
+            idle_timeout: Duration::from_secs(idle_timeout),
+            max_connections,
         })
     }
 }

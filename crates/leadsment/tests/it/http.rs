@@ -11,6 +11,8 @@ use leadsment::web;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, TestDb};
@@ -437,4 +439,140 @@ async fn the_home_page_is_html_and_shows_the_public_url(backend: Backend) {
     let html = res.text().await.unwrap();
     assert!(html.contains("https://stats.example.org/js/t.js"), "{html}");
     app.shutdown().await.unwrap();
+}
+
+on_both_backends!(half_sent_request_heads_cannot_hold_the_server);
+
+/// Connections that send part of a request head (or nothing) and then wait are closed after
+/// the header timeout; with the connection cap full, the connections past it wait their turn
+/// and `/healthz` still gets through once the slots are freed.
+async fn half_sent_request_heads_cannot_hold_the_server(backend: Backend) {
+    let header_timeout = Duration::from_secs(2);
+    let app = TestApp::spawn_with(backend, |c| {
+        c.web.header_read_timeout = header_timeout;
+        c.web.max_connections = 50;
+    })
+    .await;
+    let mut held = Vec::new();
+    for i in 0..60 {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        // One in ten sends nothing at all.
+        if i % 10 != 0 {
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+                .await
+                .unwrap();
+        }
+        held.push(stream);
+    }
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .timeout(header_timeout + Duration::from_secs(2))
+        .send()
+        .await
+        .expect("/healthz answers while half-sent heads fill the connection cap");
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // Every held connection is closed by the server: the 50 admitted at once after the
+    // header timeout, the 10 that waited after theirs.
+    let until = tokio::time::Instant::now() + header_timeout * 2 + Duration::from_secs(5);
+    for (i, mut stream) in held.into_iter().enumerate() {
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout_at(until, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {}
+            Ok(Ok(n)) => panic!(
+                "connection {i} got an answer to half a request: {}",
+                String::from_utf8_lossy(&buf[..n])
+            ),
+            Err(_) => panic!("connection {i} is still open"),
+        }
+    }
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let timed_out = metric(
+        &text,
+        r#"leadsment_http_connections_closed_total{reason="header_timeout"}"#,
+    );
+    assert!(timed_out >= 60.0, "{text}");
+    assert!(
+        metric(&text, "leadsment_http_connection_limit_reached_total") >= 1.0,
+        "{text}"
+    );
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    app.shutdown().await.unwrap();
+}
+
+on_both_backends!(idle_connections_close_after_the_idle_timeout_not_the_header_timeout);
+
+/// Between two requests a connection may wait for the idle timeout, longer than the header
+/// timeout; then it is closed.
+async fn idle_connections_close_after_the_idle_timeout_not_the_header_timeout(backend: Backend) {
+    let header_timeout = Duration::from_secs(1);
+    let idle_timeout = Duration::from_secs(3);
+    let app = TestApp::spawn_with(backend, |c| {
+        c.web.header_read_timeout = header_timeout;
+        c.web.idle_timeout = idle_timeout;
+    })
+    .await;
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    stream.write_all(request).await.unwrap();
+    let first = read_response(&mut stream).await;
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    // Longer than the header timeout: an idle wait is not a slow head.
+    tokio::time::sleep(header_timeout * 2).await;
+    stream.write_all(request).await.unwrap();
+    let second = read_response(&mut stream).await;
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+
+    let mut buf = [0u8; 64];
+    let until = tokio::time::Instant::now() + idle_timeout + Duration::from_secs(5);
+    match tokio::time::timeout_at(until, stream.read(&mut buf)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => {}
+        Ok(Ok(n)) => panic!("unexpected bytes: {}", String::from_utf8_lossy(&buf[..n])),
+        Err(_) => panic!("the idle connection is still open"),
+    }
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let idle = metric(
+        &text,
+        r#"leadsment_http_connections_closed_total{reason="idle_timeout"}"#,
+    );
+    assert!(idle >= 1.0, "{text}");
+    app.shutdown().await.unwrap();
+}
+
+/// One HTTP/1.1 response with a `content-length`, read off a raw connection.
+async fn read_response(stream: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(
+            n > 0,
+            "closed mid-response: {}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
+                .expect("a content-length");
+            if buf.len() >= end + 4 + length {
+                return text;
+            }
+        }
+    }
+}
+
+/// The value of one sample in Prometheus' text format (0 when absent).
+fn metric(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
+        .unwrap_or(0.0)
 }

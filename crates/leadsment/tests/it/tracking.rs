@@ -859,3 +859,39 @@ async fn a_batch_keeps_every_visit_counter_right(backend: Backend) {
     assert_eq!(visits[2].1, 1);
     store.close().await;
 }
+
+on_both_backends!(a_flood_of_unknown_domains_keeps_the_site_cache_within_its_size);
+
+/// Events for made-up domains are refused 404, and what ingest remembers of them (a domain
+/// with no site is remembered too, so a repeat costs no query) stays within
+/// `site_cache_size`; the known site still ingests.
+async fn a_flood_of_unknown_domains_keeps_the_site_cache_within_its_size(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut config = db.config();
+    config.web.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    config.tracking.site_cache_size = 100;
+    let server = leadsment::server::Server::bind(config).await.unwrap();
+    let tracking = server.state().tracking.clone();
+    let app = TestApp::start(db, server, None).await;
+    let site = add_site(&app, "acme.example", &[]).await;
+    let known = pageview("https://acme.example/");
+    let res = post(&app, &known, CHROME, Some("198.51.100.7")).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+
+    for i in 0..1_000u32 {
+        let domain = format!("flood-{i}.example");
+        let body =
+            json!({"name": "pageview", "url": format!("https://{domain}/"), "domain": domain});
+        let from = format!("203.0.113.{}", i % 250 + 1);
+        let res = post(&app, &body, CHROME, Some(&from)).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{domain}");
+    }
+    let cached = tracking.cached_sites();
+    assert!(cached <= 100, "{cached} domains cached, the size is 100");
+
+    let res = post(&app, &known, CHROME, Some("198.51.100.8")).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let events = export_all(&app, &site).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    app.shutdown().await.unwrap();
+}
