@@ -53,12 +53,17 @@ pub async fn join(store: &Db, ws: WorkspaceId, user: &User, role: Role, inviter:
         .unwrap();
 }
 
-pub async fn make_user(store: &Db, email: &str, workspace: Option<&str>) -> User {
-    let hash = password::Hasher::new(1, password::DEFAULT_QUEUE)
+/// The Argon2 hash of the tests' password.
+pub async fn pw_hash() -> String {
+    password::Hasher::new(1, password::DEFAULT_QUEUE)
         .unwrap()
         .hash(&Password::parse(PW).unwrap())
         .await
-        .unwrap();
+        .unwrap()
+}
+
+pub async fn make_user(store: &Db, email: &str, workspace: Option<&str>) -> User {
+    let hash = pw_hash().await;
     let new = NewUser {
         email: email.to_owned(),
         name: email.split('@').next().unwrap().to_owned(),
@@ -1917,11 +1922,7 @@ async fn two_owners_demoting_each_other_at_once_leave_an_owner(backend: Backend)
 async fn an_unconfirmed_address_cannot_invite(backend: Backend) {
     let (app, sink) = spawn(backend).await;
     let store = app.db.store().await;
-    let hash = password::Hasher::new(1, password::DEFAULT_QUEUE)
-        .unwrap()
-        .hash(&Password::parse(PW).unwrap())
-        .await
-        .unwrap();
+    let hash = pw_hash().await;
     let new = NewUser {
         email: "fresh@example.com".to_owned(),
         name: "Fresh".to_owned(),
@@ -1963,11 +1964,7 @@ async fn mail_quotes_chosen_names_and_carries_no_link_of_theirs(backend: Backend
     let (app, sink) = spawn(backend).await;
     let store = app.db.store().await;
     let hostile = "Acme. Sign in at https://evil.example/login\nor www.evil.example";
-    let hash = password::Hasher::new(1, password::DEFAULT_QUEUE)
-        .unwrap()
-        .hash(&Password::parse(PW).unwrap())
-        .await
-        .unwrap();
+    let hash = pw_hash().await;
     let new = NewUser {
         email: "owner@example.com".to_owned(),
         name: "Your IT team: open evil.example/reset".to_owned(),
