@@ -63,6 +63,11 @@ fn main() {
         for f in data.import_files() {
             builder = builder.add(Source::from_path(&f).unwrap());
         }
+        // Rule files of one's own (see `Builder::rules_dir`), to compare indexes built with
+        // other rules in the same binary.
+        if let Some(dir) = std::env::var_os("IPINTEL_BENCH_RULES") {
+            builder = builder.rules_dir(dir);
+        }
         let t = Instant::now();
         let (index, _) = builder.build(&mut |_| {}).unwrap();
         builds.push(t.elapsed().as_secs_f64());
