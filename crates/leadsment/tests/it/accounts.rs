@@ -53,6 +53,15 @@ pub async fn join(store: &Db, ws: WorkspaceId, user: &User, role: Role, inviter:
         .unwrap();
 }
 
+/// The address a user has now.
+async fn email_of(store: &Db, user: UserId) -> String {
+    leadsment::auth::store::user(store, user)
+        .await
+        .unwrap()
+        .unwrap()
+        .email
+}
+
 /// The Argon2 hash of the tests' password.
 pub async fn pw_hash() -> String {
     password::Hasher::new(1, password::DEFAULT_QUEUE)
@@ -1023,11 +1032,7 @@ async fn email_change_is_confirmed_by_a_link_to_the_new_address(backend: Backend
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     assert_eq!(
-        leadsment::auth::store::user(&store, user.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .email,
+        email_of(&store, user.id).await,
         "ada@example.com",
         "not before the link"
     );
@@ -1042,14 +1047,7 @@ async fn email_change_is_confirmed_by_a_link_to_the_new_address(backend: Backend
         .post_form("/auth/confirm-email", &[("token", token)])
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
-    assert_eq!(
-        leadsment::auth::store::user(&store, user.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .email,
-        "ada@new.example"
-    );
+    assert_eq!(email_of(&store, user.id).await, "ada@new.example");
     app.shutdown().await.unwrap();
 }
 
@@ -1802,15 +1800,7 @@ async fn a_password_change_or_sign_out_everywhere_ends_every_pending_link(backen
                 "{how}: the change link is dead"
             );
         }
-        assert_eq!(
-            leadsment::auth::store::user(&store, user.id)
-                .await
-                .unwrap()
-                .unwrap()
-                .email,
-            "ada@example.com",
-            "{how}"
-        );
+        assert_eq!(email_of(&store, user.id).await, "ada@example.com", "{how}");
         app.shutdown().await.unwrap();
     }
 }
@@ -1850,20 +1840,13 @@ async fn an_email_change_is_confirmed_only_by_its_user_signed_in(backend: Backen
         "another user: {}",
         res.body
     );
-    let email = |s: Db| async move {
-        leadsment::auth::store::user(&s, user.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .email
-    };
-    assert_eq!(email(store.clone()).await, "ada@example.com");
+    assert_eq!(email_of(&store, user.id).await, "ada@example.com");
     // Ada, signed in, confirms: the link still works for her.
     let res = ada
         .post_form("/auth/confirm-email", &[("token", &token)])
         .await;
     assert_eq!(res.location(), "/account?done=email", "{}", res.body);
-    assert_eq!(email(store.clone()).await, "ada@new.example");
+    assert_eq!(email_of(&store, user.id).await, "ada@new.example");
     app.shutdown().await.unwrap();
 }
 
