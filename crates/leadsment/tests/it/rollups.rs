@@ -17,7 +17,10 @@ const DAY: i64 = 86_400_000;
 /// 2026-10-24, a UTC midnight.
 const D0: i64 = 20_750 * DAY;
 
-on_both_backends!(rollups_equal_a_recount_of_the_raw_tables);
+on_both_backends!(
+    rollups_equal_a_recount_of_the_raw_tables,
+    a_company_stored_without_a_class_reason_gets_one_when_next_seen,
+);
 
 fn company(n: u64) -> CompanyInfo {
     CompanyInfo {
@@ -230,4 +233,44 @@ async fn rollups_equal_a_recount_of_the_raw_tables(backend: Backend) {
         .await
         .unwrap();
     assert!(repeat > 0, "no visitor came twice in a day");
+}
+
+/// Companies stored before the class reason was kept get it from the next writer that sees
+/// them; a reason once stored stays (the class is what was stored first).
+async fn a_company_stored_without_a_class_reason_gets_one_when_next_seen(backend: Backend) {
+    let (_db, store) = TestDb::open(backend).await;
+    let ws = leadsment::accounts::store::default_workspace(&store)
+        .await
+        .unwrap();
+    let new = NewSite::new(ws.id, "reasons.example", &[]).unwrap();
+    let site = leadsment::accounts::store::create_site(&store, &new)
+        .await
+        .unwrap();
+    let reason = || async {
+        store
+            .value::<Option<String>>(
+                sql("SELECT class_reason FROM companies WHERE key = $1").bind(company(1).key),
+            )
+            .await
+            .unwrap()
+    };
+    let seen = |at: i64, why: Option<&str>| {
+        let mut e = event_at(&site, D0 + at * MIN, 1, None, "pageview");
+        let mut c = company(1);
+        c.class_reason = why.map(str::to_owned);
+        e.company = Some(c);
+        e
+    };
+    write(&store, vec![seen(0, None)]).await;
+    assert_eq!(reason().await, None);
+    write(&store, vec![seen(1, Some("reviewed: Company 1: a maker"))]).await;
+    assert_eq!(
+        reason().await.as_deref(),
+        Some("reviewed: Company 1: a maker")
+    );
+    write(&store, vec![seen(2, Some("isp: name contains \"net\""))]).await;
+    assert_eq!(
+        reason().await.as_deref(),
+        Some("reviewed: Company 1: a maker")
+    );
 }
