@@ -16,6 +16,14 @@
 //! cached table read per address, and with one uncached read, so the report shows what ratio
 //! to maxminddb is reachable at all. `IPINTEL_BENCH_ONLY=IPv6` runs only the sets whose name
 //! holds that text; `IPINTEL_BENCH_DIAG=1` adds country-only and sorted-address rates.
+//!
+//! Comparing rules: `IPINTEL_BENCH_RULES=DIR` builds the index with the rule files in `DIR`
+//! (see `Builder::rules_dir`), and `IPINTEL_BENCH_BASELINE_RULES=DIR` builds a second index,
+//! the baseline, with those in another. Each round then times both indexes (in alternating
+//! order) next to maxminddb, and the report adds the median of the per-round ratios new /
+//! baseline and whether the two indexes look addresses up through identical tables. Two
+//! processes place the tables at different addresses, which alone moves lookup rates by
+//! several percent; in one process that difference is shared by both indexes.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -56,24 +64,27 @@ fn main() {
     }
     let data = common::open_data();
     // Build three times; report the median build time and keep the last index.
-    let mut builds = Vec::new();
-    let mut built = None;
-    for _ in 0..3 {
+    let build = |rules: Option<std::ffi::OsString>| {
         let mut builder = Builder::new();
         for f in data.import_files() {
             builder = builder.add(Source::from_path(&f).unwrap());
         }
-        // Rule files of one's own (see `Builder::rules_dir`), to compare indexes built with
-        // other rules in the same binary.
-        if let Some(dir) = std::env::var_os("IPINTEL_BENCH_RULES") {
+        if let Some(dir) = rules {
             builder = builder.rules_dir(dir);
         }
         let t = Instant::now();
         let (index, _) = builder.build(&mut |_| {}).unwrap();
-        builds.push(t.elapsed().as_secs_f64());
+        (index, t.elapsed().as_secs_f64())
+    };
+    let mut builds = Vec::new();
+    let mut built = None;
+    for _ in 0..3 {
+        let (index, secs) = build(std::env::var_os("IPINTEL_BENCH_RULES"));
+        builds.push(secs);
         built = Some(index);
     }
     let index = built.unwrap();
+    let baseline = std::env::var_os("IPINTEL_BENCH_BASELINE_RULES").map(|dir| build(Some(dir)).0);
     let build_time = std::time::Duration::from_secs_f64(median(builds));
     // Load time: read, check and decode the file, and derive the lookup tables.
     let file = std::env::temp_dir().join(format!("ipintel-bench-{}.idx", std::process::id()));
@@ -119,6 +130,14 @@ fn main() {
         load_time,
         summary.data_date.as_deref().unwrap_or("?")
     );
+    if let Some(base) = &baseline {
+        let same = index.lookup_tables_digest() == base.lookup_tables_digest();
+        println!(
+            "baseline index: {} bytes in memory; lookup tables {} the new index's",
+            base.summary().bytes,
+            if same { "identical to" } else { "differ from" }
+        );
+    }
     println!("{COUNT} addresses per set, {ROUNDS} rounds, median lookups per second (min-max)\n");
     println!(
         "| set | ipintel lookup + country | maxminddb lookup + country | ratio of medians | median of per-round ratios |\n|---|---|---|---|---|"
@@ -143,6 +162,7 @@ fn main() {
     for (name, addrs) in sets.iter().filter(|(n, _)| n.contains(only.as_str())) {
         let mut ours = Vec::new();
         let mut theirs = Vec::new();
+        let mut base_rates = Vec::new();
         let mut ceil_small = Vec::new();
         let mut ceil_miss = Vec::new();
         let mut sorted = addrs.clone();
@@ -168,13 +188,26 @@ fn main() {
                 median(seq) / 1e6
             );
         }
-        for _ in 0..ROUNDS {
-            ours.push(rate(addrs, |ip| {
+        let lookups = |index: &ipintel::Index| {
+            rate(addrs, |ip| {
                 index
                     .lookup(ip)
                     .and_then(|r| r.country())
                     .map_or(0, |c| usize::from(c.as_bytes()[0]))
-            }));
+            })
+        };
+        for round in 0..ROUNDS {
+            match &baseline {
+                Some(base) if round % 2 == 1 => {
+                    base_rates.push(lookups(base));
+                    ours.push(lookups(&index));
+                }
+                Some(base) => {
+                    ours.push(lookups(&index));
+                    base_rates.push(lookups(base));
+                }
+                None => ours.push(lookups(&index)),
+            }
             theirs.push(rate(addrs, |ip| {
                 reader
                     .lookup(ip)
@@ -218,6 +251,16 @@ fn main() {
             let r: Vec<f64> = c.iter().zip(&theirs).map(|(a, b)| a / b).collect();
             median(r)
         };
+        if !base_rates.is_empty() {
+            let new_over_base: Vec<f64> =
+                ours.iter().zip(&base_rates).map(|(a, b)| a / b).collect();
+            println!(
+                "| {name}, baseline index | {} | (the same rounds) | | {:.1}x; new / baseline {:.3} |",
+                fmt(&base_rates),
+                ratio(&base_rates),
+                median(new_over_base)
+            );
+        }
         ceilings.push(format!(
             "| {name} | {} | {:.1}x | {} | {:.1}x |",
             fmt(&ceil_small),

@@ -143,7 +143,7 @@ impl<K: Key> Table<K> {
 ///   one cache line;
 /// - big: a 256-bit map of where a new value starts plus running counts, with the values in a
 ///   separate array; a slot's value is found by counting set bits (as in poptrie), two lines.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Dir4 {
     /// Per /16: a packed value, or a pointer (see [`PTR`]) to a chunk in `l2`.
     l1: Vec<u32>,
@@ -158,7 +158,7 @@ pub(crate) struct Dir4 {
 const SMALL_RUNS: usize = 12;
 
 /// A chunk of at most [`SMALL_RUNS`] values, in one cache line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(C, align(64))]
 struct Small {
     /// `marks[i]` = first slot of value `i + 1`, minus one; unused marks are 255. So the value
@@ -169,7 +169,7 @@ struct Small {
 
 /// A chunk of more values: a bitmap of run starts, running counts, and an offset into the
 /// level's value array.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(C, align(64))]
 struct Big {
     /// Bit i set = slot i starts a new value.
@@ -181,7 +181,7 @@ struct Big {
 }
 
 /// One level of 256-slot chunks.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 struct Level {
     small: Vec<Small>,
     big: Vec<Big>,
@@ -205,7 +205,7 @@ const WIDE_RUNS: usize = 9;
 /// A chunk over 16 bits (65,536 slots) that holds at most [`WIDE_RUNS`] values, in one cache
 /// line, used where it fits in place of two levels of [`Small`] or [`Big`] chunks. Its
 /// pointers lead two levels down. Same scheme as [`Small`], with 16-bit marks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(C, align(64))]
 struct Wide {
     marks: [u16; 8],
@@ -443,7 +443,7 @@ impl Dir4 {
 /// [`WIDE_RUNS`] values (a /32 cut into a few /48s, typically), one [`Wide`] chunk takes two
 /// levels in one read. Each level has its own chunks, so the upper levels that every lookup
 /// touches stay dense in the cache.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Dir6 {
     l1: Vec<u32>,
     /// `levels[d]` holds the chunks over bits `16 + 8d .. 24 + 8d`.
@@ -861,6 +861,17 @@ impl Index {
             data_date: parts.data_date,
             attribution: parts.attribution,
         }
+    }
+
+    /// A digest of the tables a lookup reads (not the names, reasons or other strings), to
+    /// show that two indexes look addresses up through the same tables: the benchmark prints
+    /// it when it compares an index with a baseline.
+    #[doc(hidden)]
+    pub fn lookup_tables_digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (&self.dir4, &self.dir6, &self.country_codes).hash(&mut h);
+        h.finish()
     }
 
     /// Looks up an address with the customer's overrides, which win over the data.

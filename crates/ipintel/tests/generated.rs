@@ -612,3 +612,44 @@ fn tampered_payload_with_valid_checksum_never_panics() {
     println!("tampered files: {refused} refused, {accepted} accepted (still consistent)");
     assert!(refused > 0);
 }
+
+/// Reasons and other strings live apart from the tables a lookup reads: an index whose
+/// reviewed list gives every ASN a long reason looks addresses up through the very same
+/// tables as one without, while one more range changes them.
+#[test]
+fn reasons_stay_out_of_the_lookup_tables() {
+    let d = dir("reasons_stay_out_of_the_lookup_tables");
+    let csv = write(&d, "asn-ipv4.csv", ASN_V4);
+    let six = write(&d, "asn-ipv6.csv", ASN_V6);
+    let plain = d.join("plain");
+    let reviewed = d.join("reviewed");
+    std::fs::create_dir_all(&plain).unwrap();
+    std::fs::create_dir_all(&reviewed).unwrap();
+    write(&plain, "asn-reviewed.txt", "");
+    let long = "a reason long enough to move every table if reasons were stored in them";
+    write(
+        &reviewed,
+        "asn-reviewed.txt",
+        &[1, 13335, 64500, 64511, 2, 64501, 64502]
+            .map(|asn| format!("{asn} business {long} ({asn})\n"))
+            .concat(),
+    );
+    let with = |rules: &std::path::Path, extra: Option<&str>| {
+        let mut b = Builder::new()
+            .without_cloud_ranges()
+            .rules_dir(rules)
+            .add(Source::from_path(&csv).unwrap())
+            .add(Source::from_path(&six).unwrap());
+        if let Some(text) = extra {
+            b = b.add(Source::from_path(write(&d, "more-ipv4.csv", text)).unwrap());
+        }
+        b.build(&mut |_| {}).unwrap().0
+    };
+    let (a, b) = (with(&plain, None), with(&reviewed, None));
+    let reason = b.lookup(ip("1.0.1.7")).unwrap().class_reason().unwrap();
+    assert!(reason.contains(long), "{reason}");
+    assert!(b.summary().bytes > a.summary().bytes);
+    assert_eq!(a.lookup_tables_digest(), b.lookup_tables_digest());
+    let more = with(&plain, Some("1.0.2.0,1.0.2.127,64503,Half Widgets AG\n"));
+    assert_ne!(a.lookup_tables_digest(), more.lookup_tables_digest());
+}
