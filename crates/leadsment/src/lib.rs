@@ -16,6 +16,7 @@ pub mod csv_out;
 pub mod demo;
 pub mod ipdb;
 pub mod leads;
+pub mod registry;
 pub mod server;
 pub mod settings;
 pub mod site;

@@ -30,12 +30,10 @@ use crate::web::settings::WebSettings;
 
 pub use self::guard::{Access, CurrentUser};
 
-/// The short-lived signed token that authenticates page and API requests.
-pub const ACCESS_COOKIE: &str = "sb-access-token";
-/// The opaque, single-use token that renews the access token; sent only to `/auth`.
-pub const REFRESH_COOKIE: &str = "sb-refresh-token";
-/// The signed token every state-changing request must echo.
-pub const CSRF_COOKIE: &str = "__Host-csrf";
+/// The sign-in cookies, named once in the cookie registry (the seed policy's contract): the
+/// short-lived signed access token; the opaque, single-use refresh token, sent only to
+/// `/auth`; and the signed token every state-changing request must echo.
+pub use crate::registry::{ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE};
 /// Form field and header that carry the CSRF token.
 pub const CSRF_FIELD: &str = "csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
