@@ -166,6 +166,11 @@ impl Client {
         }
     }
 
+    /// A request of any method to `path`, for [`Client::send`] (which adds the cookies).
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{}", self.base, path))
+    }
+
     /// A page load as a browser makes it.
     pub async fn get(&self, path: &str) -> Resp {
         let req = self

@@ -22,6 +22,7 @@ mod password_limits;
 mod rdns;
 mod recovery;
 mod rollups;
+mod route_walk;
 mod site_settings;
 mod store;
 mod tracking;
