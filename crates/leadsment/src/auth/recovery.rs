@@ -1,4 +1,5 @@
-//! A forgotten password: the reset link and the email that carries it.
+//! A forgotten password, or an account blocked by failed sign-ins: the reset link, the
+//! one-time sign-in link, and the emails that carry them.
 //!
 //! What a request touches, the store and the mail queue, is reached through two small traits,
 //! so that a test can count the calls and see that a known and an unknown address cost the
@@ -85,6 +86,34 @@ pub async fn request_reset(
             subject: "Choose a new Leadsment password".to_owned(),
             body: format!(
                 "Hello {},\n\nOpen this link to choose a new password (it works once, for one hour). Choosing one signs you out everywhere:\n\n{link}\n\nIf you did not ask for this, ignore this message; your password stays as it is.\n",
+                mail::quoted(&user.name)
+            ),
+            link: Some(link),
+        },
+    };
+    request_link(store, mail, web, email, wanted).await
+}
+
+/// Sends the owner of `email`, if there is one and the address is confirmed, a link that
+/// signs in once, even while failed attempts block the account. The same work and the same
+/// answer as [`request_reset`] for an unknown address. An unconfirmed address gets nothing:
+/// whoever made that account (perhaps not the owner of the inbox) chose its password, and a
+/// link must not let the inbox's owner into an account someone else can still enter.
+pub async fn request_sign_in_link(
+    store: &impl RecoveryStore,
+    mail: &impl MailQueue,
+    web: &WebSettings,
+    email: &Email,
+) -> Result<(), StoreError> {
+    let wanted = Wanted {
+        purpose: LinkPurpose::SignIn,
+        path: "/auth/sign-in-link/use",
+        for_user: |user: &User| user.email_verified,
+        compose: |user: &User, link: String| mail::Email {
+            to: user.email.clone(),
+            subject: "Your Leadsment sign-in link".to_owned(),
+            body: format!(
+                "Hello {},\n\nOpen this link to sign in to Leadsment (it works once, for 15 minutes):\n\n{link}\n\nIf you did not ask for it, ignore this message: nobody can use the link without this inbox. Someone may be trying to guess your password; a long, unique one keeps them out.\n",
                 mail::quoted(&user.name)
             ),
             link: Some(link),

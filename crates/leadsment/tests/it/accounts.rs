@@ -1238,6 +1238,8 @@ async fn tenant_isolation_every_authenticated_route_refuses_other_workspaces(bac
         "/auth/refresh",
         "/auth/forgot",
         "/auth/reset",
+        "/auth/sign-in-link",
+        "/auth/sign-in-link/use",
         "/auth/verify",
         "/auth/setup",
         "/invite",
