@@ -57,6 +57,7 @@ impl AppState {
         tracking.writer.metrics.register(metrics.registry())?;
         tracking.dropped.register(metrics.registry())?;
         auth.hasher.register(metrics.registry())?;
+        auth.mailer.register(metrics.registry())?;
         Ok(AppState(Arc::new(AppInner {
             web: auth.web.clone(),
             config,

@@ -52,10 +52,15 @@ impl AuthState {
 }
 
 /// Mails `user` a link that confirms their address (after sign-up, or again on request).
+/// Past the address's hourly cap, nothing is made or sent, and the links already sent keep
+/// working.
 pub async fn send_verification(state: &AuthState, user: &User) -> Result<(), StoreError> {
+    if !state.mailer.admit(&user.email) {
+        return Ok(());
+    }
     let (purpose, path) = (LinkPurpose::Verify, "/auth/verify");
     let link = state.link(purpose, path, user.id, None).await?;
-    state.mailer.send_later(mail::Email {
+    state.mailer.queue(mail::Job::Send(mail::Email {
         to: user.email.clone(),
         subject: "Confirm your email address for Leadsment".to_owned(),
         body: format!(
@@ -63,6 +68,6 @@ pub async fn send_verification(state: &AuthState, user: &User) -> Result<(), Sto
             mail::quoted(&user.name)
         ),
         link: Some(link),
-    });
+    }));
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! Email: through SMTP (lettre) to the configured server; without one, each message's link is
 //! written to the log on purpose, so a fresh install can still verify, reset and invite.
+//! Messages are not sent from here directly but through the bounded queue of
+//! [`super::outbox`].
 
 use std::sync::Arc;
 
@@ -73,27 +75,6 @@ impl Mailer {
     /// Whether links are written to the log rather than sent.
     pub fn logs_links(&self) -> bool {
         matches!(self, Mailer::Log)
-    }
-
-    /// Sends in the background: how long the SMTP server takes must not show in the answer
-    /// (a reset request answers the same, as fast, for known and unknown addresses).
-    pub fn send_later(&self, email: Email) {
-        self.queue(Job::Send(email));
-    }
-
-    /// Does `job` in the background.
-    pub fn queue(&self, job: Job) {
-        let mailer = self.clone();
-        tokio::spawn(async move {
-            match job {
-                Job::Send(email) => {
-                    if let Err(e) = mailer.send(&email).await {
-                        tracing::error!(error = %format!("{e:#}"), subject = %email.subject, "could not send an email");
-                    }
-                }
-                Job::Nothing => {}
-            }
-        });
     }
 
     pub async fn send(&self, email: &Email) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@ pub mod guard;
 pub mod links;
 pub mod mail;
 pub mod model;
+pub mod outbox;
 pub mod pages;
 pub mod password;
 pub mod recovery;
@@ -54,7 +55,7 @@ pub fn session_ttl(settings: &AuthSettings) -> model::SessionTtl {
     }
 }
 
-/// Sign-in's state: the database, the settings it reads, the keys, the mailer, the
+/// Sign-in's state: the database, the settings it reads, the keys, the mail queue, the
 /// per-address limiters and the password hasher. Cheap to clone; handlers of sign-in's routes receive it.
 #[derive(Clone)]
 pub struct AuthState(Arc<AuthInner>);
@@ -65,10 +66,13 @@ pub struct AuthInner {
     pub web: Arc<WebSettings>,
     pub settings: AuthSettings,
     pub keys: tokens::Keys,
-    pub mailer: mail::Mailer,
+    /// Every email goes through its bounded queue and per-address cap.
+    pub mailer: outbox::Outbox,
     pub limiter: throttle::AddressLimiter,
     /// Sign-up, setup, reset and reset-request forms, per client address.
     pub forms_limiter: throttle::AddressLimiter,
+    /// The forms that send email, per client address and hour.
+    pub mail_limiter: throttle::AddressLimiter,
     /// Every password hash and check goes through it.
     pub hasher: password::Hasher,
 }
@@ -95,9 +99,18 @@ impl AuthState {
                 .context("cannot read the signing key from the database")?,
         };
         password::warm_up().await;
+        let keys = tokens::Keys::derive(&master);
+        let mailer = outbox::Outbox::start(
+            mail::Mailer::from_settings(settings)?,
+            keys.clone(),
+            settings.mail_queue,
+            settings.mails_per_address_per_hour,
+        )
+        .context("cannot set up the mail queue's metrics")?;
         Ok(AuthState(Arc::new(AuthInner {
-            keys: tokens::Keys::derive(&master),
-            mailer: mail::Mailer::from_settings(settings)?,
+            keys,
+            mailer,
+            mail_limiter: throttle::AddressLimiter::per_hour(settings.mail_forms_per_hour),
             limiter: throttle::AddressLimiter::new(settings.login_attempts_per_minute),
             forms_limiter: throttle::AddressLimiter::new(settings.account_forms_per_minute),
             hasher: password::Hasher::for_this_machine(settings.password_hash_queue)

@@ -75,6 +75,9 @@ pub enum LinkPurpose {
     SetPassword,
     /// Move the account to a new address; the link goes to the new one.
     EmailChange,
+    /// Sign in once without the password: the way in while failed attempts (perhaps
+    /// someone else's) block the account.
+    SignIn,
 }
 
 impl LinkPurpose {
@@ -85,6 +88,7 @@ impl LinkPurpose {
             LinkPurpose::Reset => "reset",
             LinkPurpose::SetPassword => "set_password",
             LinkPurpose::EmailChange => "email_change",
+            LinkPurpose::SignIn => "sign_in",
         }
     }
 
@@ -97,6 +101,7 @@ impl LinkPurpose {
             LinkPurpose::Reset => 60 * MIN,
             LinkPurpose::SetPassword => 24 * 60 * MIN,
             LinkPurpose::EmailChange => 60 * MIN,
+            LinkPurpose::SignIn => 15 * MIN,
         }
     }
 }

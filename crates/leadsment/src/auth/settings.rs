@@ -1,5 +1,5 @@
 //! Sign-in's settings: who may sign up, the signing key, mail, token lifetime, and the limits
-//! on sign-ins, password forms and password hashing. Documented in `docs/configuration.md`.
+//! on sign-ins, password forms, password hashing and email. Documented in `docs/configuration.md`.
 
 use std::time::Duration;
 
@@ -33,6 +33,13 @@ pub struct AuthSettings {
     pub account_forms_per_minute: u32,
     /// Password hashes and checks that may wait for a free core; more are answered 503.
     pub password_hash_queue: usize,
+    /// Emails that may wait to be sent; more are dropped (and counted).
+    pub mail_queue: usize,
+    /// Emails one address receives at most in any hour, per node.
+    pub mails_per_address_per_hour: u32,
+    /// Submissions of the forms that send email allowed per client address and hour,
+    /// together.
+    pub mail_forms_per_hour: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -62,6 +69,12 @@ pub struct RawAuthSettings {
     account_forms_per_minute: u32,
     #[serde(default = "default_hash_queue")]
     password_hash_queue: usize,
+    #[serde(default = "default_mail_queue")]
+    mail_queue: usize,
+    #[serde(default = "default_mails_per_address")]
+    mails_per_address_per_hour: u32,
+    #[serde(default = "default_mail_forms")]
+    mail_forms_per_hour: u32,
 }
 
 fn default_signup() -> SignupMode {
@@ -82,12 +95,23 @@ fn default_session_max_age() -> u64 {
 fn default_account_forms() -> u32 {
     10
 }
+fn default_mail_queue() -> usize {
+    1_000
+}
+fn default_mails_per_address() -> u32 {
+    3
+}
+fn default_mail_forms() -> u32 {
+    30
+}
 fn default_hash_queue() -> usize {
     crate::auth::password::DEFAULT_QUEUE
 }
 
 /// More waiters than this would only hold requests that time out anyway.
 const MAX_HASH_QUEUE: usize = 10_000;
+/// A queue longer than this would take hours to send.
+const MAX_MAIL_QUEUE: usize = 100_000;
 
 impl Settings for AuthSettings {
     type Raw = RawAuthSettings;
@@ -137,6 +161,12 @@ impl Settings for AuthSettings {
                 format!("must be at most {MAX_HASH_QUEUE}"),
             ));
         }
+        if !(1..=MAX_MAIL_QUEUE).contains(&raw.mail_queue) {
+            return Err(ConfigError::key(
+                "mail_queue",
+                format!("must be between 1 and {MAX_MAIL_QUEUE}"),
+            ));
+        }
         Ok(AuthSettings {
             session_max_age: Duration::from_secs(raw.session_max_age_days * 24 * 3600),
             signup: raw.signup,
@@ -155,6 +185,13 @@ impl Settings for AuthSettings {
                 1,
             )?,
             password_hash_queue: raw.password_hash_queue,
+            mail_queue: raw.mail_queue,
+            mails_per_address_per_hour: at_least(
+                "mails_per_address_per_hour",
+                raw.mails_per_address_per_hour,
+                1,
+            )?,
+            mail_forms_per_hour: at_least("mail_forms_per_hour", raw.mail_forms_per_hour, 1)?,
         })
     }
 }

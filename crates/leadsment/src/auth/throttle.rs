@@ -3,7 +3,8 @@
 //! exponential back-off capped at 15 minutes. Per client address: token buckets in memory
 //! (governor), keyed by the address and never written anywhere: one for sign-ins (and the
 //! account page's password checks), one for the other password forms (sign-up, first-run
-//! setup, reset, reset request).
+//! setup, reset, reset request), one per hour for the forms that send email (sign-up, reset
+//! and sign-in link requests, verification again, email change, invitations).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -68,6 +69,14 @@ impl AddressLimiter {
         let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
         AddressLimiter {
             limiter: RateLimiter::keyed(Quota::per_minute(n)),
+        }
+    }
+
+    /// `per_hour` at once, then one more every hour / `per_hour`.
+    pub fn per_hour(per_hour: u32) -> AddressLimiter {
+        let n = NonZeroU32::new(per_hour).unwrap_or(NonZeroU32::MIN);
+        AddressLimiter {
+            limiter: RateLimiter::keyed(Quota::per_hour(n)),
         }
     }
 

@@ -23,6 +23,7 @@ pub struct Keys {
     csrf: Vec<u8>,
     refresh: Vec<u8>,
     throttle: Vec<u8>,
+    mail: Vec<u8>,
 }
 
 impl Keys {
@@ -33,6 +34,7 @@ impl Keys {
             csrf: sub("leadsment csrf v1"),
             refresh: sub("leadsment refresh child v1"),
             throttle: sub("leadsment login throttle v1"),
+            mail: sub("leadsment mail recipient v1"),
         }
     }
 
@@ -85,6 +87,11 @@ impl Keys {
     /// The key under which failed sign-ins for `email` are counted.
     pub fn throttle_key(&self, email: &str) -> Vec<u8> {
         mac(&self.throttle, email.as_bytes()).to_vec()
+    }
+
+    /// The key under which the emails sent to `email` (normalised) are counted.
+    pub fn mail_recipient(&self, email: &str) -> [u8; 32] {
+        mac(&self.mail, email.as_bytes())
     }
 }
 

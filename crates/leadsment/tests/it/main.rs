@@ -18,6 +18,8 @@ mod leads;
 mod leads_browser;
 mod leads_figures;
 mod leads_hostile;
+mod locked_sign_in;
+mod mail_limits;
 mod password_limits;
 mod rdns;
 mod recovery;

@@ -53,6 +53,10 @@ const REVIEWED_PUBLIC: &[&str] = &[
     "/auth/reset",
     "/auth/verify",
     "/auth/setup",
+    // Asking for a one-time sign-in link, and using one: the same answer for any address;
+    // the link is checked by the handler.
+    "/auth/sign-in-link",
+    "/auth/sign-in-link/use",
     "/invite",
     // The tracker script: static, the same for everyone.
     "/js/t.js",

@@ -266,12 +266,17 @@ async fn change_email(
         })
         .await;
     };
-    // The link goes to the new address, which proves it; the old one is told.
+    state.mail_limiter.admit(client)?;
+    // The link goes to the new address, which proves it; the old one is told. Past the new
+    // address's hourly cap, no link is made and none is sent.
+    if !state.mailer.admit(email.as_str()) {
+        return Ok(back("/account", "email_sent"));
+    }
     let (purpose, path) = (LinkPurpose::EmailChange, "/auth/confirm-email");
     let link = state
         .link(purpose, path, current.user.id, Some(email.as_str()))
         .await?;
-    state.auth.mailer.send_later(mail::Email {
+    state.auth.mailer.queue(mail::Job::Send(mail::Email {
         to: email.as_str().to_owned(),
         subject: "Confirm your new address for Leadsment".to_owned(),
         body: format!(
@@ -279,7 +284,7 @@ async fn change_email(
             mail::quoted(&current.user.name)
         ),
         link: Some(link),
-    });
+    }));
     state.auth.mailer.send_later(mail::Email {
         to: current.user.email.clone(),
         subject: "Your Leadsment address is about to change".to_owned(),
@@ -291,9 +296,10 @@ async fn change_email(
     Ok(back("/account", "email_sent"))
 }
 
-async fn resend_verification(ctx: SessionCtx) -> Result<Response, AppError> {
+async fn resend_verification(ctx: SessionCtx, client: ClientAddr) -> Result<Response, AppError> {
     let (state, current, _) = ctx.parts();
     if !current.user.email_verified {
+        state.mail_limiter.admit(client)?;
         send_verification(&state, &current.user).await?;
     }
     Ok(back("/account", "verify_sent"))

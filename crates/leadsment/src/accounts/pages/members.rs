@@ -19,6 +19,7 @@ use crate::auth::mail;
 use crate::auth::users::{Email, UserId};
 use crate::store::now_ms;
 use crate::web::Route;
+use crate::web::client_addr::ClientAddr;
 use crate::web::error::AppError;
 use crate::web::page::{self, Errors, when};
 
@@ -152,8 +153,13 @@ pub struct InviteForm {
     role: String,
 }
 
-async fn invite(ctx: WorkspaceCtx, Form(form): Form<InviteForm>) -> Result<Response, AppError> {
+async fn invite(
+    ctx: WorkspaceCtx,
+    client: ClientAddr,
+    Form(form): Form<InviteForm>,
+) -> Result<Response, AppError> {
     let (state, member, current) = (&ctx.state, &ctx.member, &ctx.current);
+    state.mail_limiter.admit(client)?;
     let ws = &member.membership.workspace;
     let mut errors = Errors::default();
     let email = errors.check("invite_email", Email::parse(&form.email));

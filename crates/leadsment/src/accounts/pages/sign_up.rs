@@ -48,6 +48,7 @@ async fn sign_up(
     Form(form): Form<NewAccountForm>,
 ) -> Result<Response, AppError> {
     state.forms_limiter.admit(client)?;
+    state.mail_limiter.admit(client)?;
     if state.settings.signup != SignupMode::Open {
         return Err(AppError::forbidden(
             "Sign-up is by invitation on this server. Ask someone in your company to invite you.",

@@ -1,10 +1,11 @@
-//! The sign-in pages and endpoints: sign-in, sign-out, refresh, forgotten password and
-//! emailed links (verify, reset, email change). Pages that create a user with a workspace
+//! The sign-in pages and endpoints: sign-in, sign-out, refresh, forgotten password, the
+//! one-time sign-in link and emailed links (verify, reset, email change). Pages that create a user with a workspace
 //! (sign-up, first-run setup, invitations) belong to `accounts` and use the helpers here.
 //!
 //! Emailed links open a page whose button confirms: a GET never uses a link, so mail scanners
 //! that follow links cannot consume them.
 
+mod link_sign_in;
 mod links;
 mod recovery;
 mod session;
@@ -29,6 +30,7 @@ pub fn routes() -> Vec<Route<AuthState, Access>> {
     routes.extend(session::routes());
     routes.extend(recovery::routes());
     routes.extend(links::routes());
+    routes.extend(link_sign_in::routes());
     routes
 }
 

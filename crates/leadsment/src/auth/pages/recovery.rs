@@ -50,6 +50,7 @@ async fn forgot(
 ) -> Result<Response, AppError> {
     // Each request stores a link and may send an email: a budget per client.
     state.forms_limiter.admit(client)?;
+    state.mail_limiter.admit(client)?;
     let email = match Email::parse(&form.email) {
         Ok(e) => e,
         Err(msg) => {

@@ -34,6 +34,8 @@ struct SignInPage {
     errors: Errors,
     notice: Option<&'static str>,
     alert: Option<String>,
+    /// Failed attempts block the account: offer the emailed sign-in link.
+    locked: bool,
     signup_open: bool,
 }
 
@@ -78,6 +80,7 @@ async fn sign_in_page(
         errors: Errors::default(),
         notice,
         alert: None,
+        locked: false,
         signup_open: state.settings.signup == SignupMode::Open,
     })
 }
@@ -115,6 +118,7 @@ async fn sign_in(
         errors: Errors::default(),
         notice: None,
         alert: None,
+        locked: false,
         signup_open: state.settings.signup == SignupMode::Open,
     };
     if let Err(wait) = state.limiter.check(client.limiter_key()) {
@@ -140,6 +144,9 @@ async fn sign_in(
     // The same throttle for known and unknown addresses: it reveals nothing.
     let key = state.keys.throttle_key(email.as_str());
     if let Some(until) = crate::auth::store::login_blocked_until(&state.db, &key).await? {
+        // The owner is not locked out with everyone else: an emailed link lets them in (for
+        // an unknown address the same offer, which sends nothing).
+        page.locked = true;
         return throttled(page, "failed attempts for this account", until - now_ms());
     }
     let found = crate::auth::store::user_by_email(&state.db, email.as_str()).await?;

@@ -300,8 +300,15 @@ impl From<LinkRow> for LinkToken {
     }
 }
 
-/// Stores a link; earlier unused links of the same purpose for the same user (or, for setup,
-/// any earlier setup link) stop working, and expired ones are swept.
+/// Links of one purpose that work at once for one user. Asking again leaves the links
+/// already in the inbox working (an attacker asking on the owner's behalf cannot break them),
+/// and asking many times does not pile them up: the oldest beyond these is deleted.
+pub const OPEN_LINKS_PER_PURPOSE: i64 = 3;
+
+/// Stores a link. For a user, the newest [`OPEN_LINKS_PER_PURPOSE`] unused links of the same
+/// purpose (this one included) work until they expire and older ones stop working; a link for
+/// nobody (setup, a reset request for an unknown address) replaces the previous one. Expired
+/// links are swept.
 pub async fn create_link(
     db: &Db,
     hash: &[u8],
@@ -314,11 +321,15 @@ pub async fn create_link(
     let mut tx = db.begin().await?;
     tx.execute(
         sql("DELETE FROM email_tokens WHERE expires_at < $1 \
-             OR (purpose = $2 AND used_at IS NULL \
-                 AND (user_id = $3 OR (user_id IS NULL AND $3 IS NULL)))")
+             OR (purpose = $2 AND used_at IS NULL AND user_id IS NULL AND $3 IS NULL) \
+             OR (purpose = $2 AND used_at IS NULL AND user_id = $3 AND token_hash NOT IN ( \
+                 SELECT token_hash FROM email_tokens \
+                 WHERE purpose = $2 AND used_at IS NULL AND user_id = $3 \
+                 ORDER BY created_at DESC, token_hash DESC LIMIT $4))")
         .bind(now)
         .bind(purpose.as_str())
-        .bind(user.map(|u| u.0)),
+        .bind(user.map(|u| u.0))
+        .bind(OPEN_LINKS_PER_PURPOSE - 1),
     )
     .await?;
     tx.execute(
