@@ -16,6 +16,7 @@ use serde_json::json;
 use crate::accounts::{Access, AccountsState};
 use crate::auth::AuthState;
 use crate::config::Config;
+use crate::consent::Consent;
 use crate::leads::LeadsState;
 use crate::store::Db;
 use crate::tracking::Tracking;
@@ -33,6 +34,7 @@ pub struct AppInner {
     pub web: Arc<WebSettings>,
     pub metrics: Arc<Metrics>,
     pub tracking: Arc<Tracking>,
+    pub consent: Arc<Consent>,
     pub auth: AuthState,
     pub leads_cache: Arc<crate::leads::cache::DayCache>,
 }
@@ -50,20 +52,23 @@ impl AppState {
         config: Config,
         db: Db,
         auth: AuthState,
-        tracking: Tracking,
+        tracking: Arc<Tracking>,
+        consent: Arc<Consent>,
     ) -> Result<AppState, prometheus::Error> {
         let local_only = config.web.metrics_token.is_none() && config.web.metrics_listen.is_none();
         let metrics = Metrics::new(config.web.metrics_token.clone(), local_only)?;
         tracking.writer.metrics.register(metrics.registry())?;
         tracking.dropped.register(metrics.registry())?;
         auth.hasher.register(metrics.registry())?;
+        consent.register(metrics.registry())?;
         auth.mailer.register(metrics.registry())?;
         Ok(AppState(Arc::new(AppInner {
             web: auth.web.clone(),
             config,
             db,
             metrics: Arc::new(metrics),
-            tracking: Arc::new(tracking),
+            tracking,
+            consent,
             auth,
             leads_cache: Default::default(),
         })))
@@ -106,6 +111,12 @@ impl FromRef<AppState> for Arc<Tracking> {
     }
 }
 
+impl FromRef<AppState> for Arc<Consent> {
+    fn from_ref(state: &AppState) -> Arc<Consent> {
+        state.consent.clone()
+    }
+}
+
 impl FromRef<AppState> for Arc<WebSettings> {
     fn from_ref(state: &AppState) -> Arc<WebSettings> {
         state.web.clone()
@@ -137,6 +148,8 @@ pub fn routes(state: &AppState) -> Vec<Route<AppState, Access>> {
     routes.extend(site.map(|r| r.provide(Arc::<WebSettings>::from_ref(state))));
     let tracking = crate::tracking::routes().into_iter();
     routes.extend(tracking.map(|r| r.provide(Arc::<Tracking>::from_ref(state))));
+    let consent = crate::consent::routes().into_iter();
+    routes.extend(consent.map(|r| r.provide(Arc::<Consent>::from_ref(state))));
     let auth = crate::auth::pages::routes().into_iter();
     routes.extend(auth.map(|r| r.provide(AuthState::from_ref(state))));
     let accounts = crate::accounts::pages::routes().into_iter();

@@ -17,6 +17,7 @@ use figment::value::Dict;
 use serde::{Deserialize, Serialize};
 
 pub use crate::auth::settings::{AuthSettings, SignupMode};
+pub use crate::consent::settings::ConsentSettings;
 pub use crate::settings::{Base, ConfigError, Settings, keys_of};
 pub use crate::store::settings::{Backend, DatabaseUrl, SqliteSynchronous, StoreSettings};
 pub use crate::tracking::settings::TrackingSettings;
@@ -35,6 +36,7 @@ pub struct Config {
     pub store: StoreSettings,
     pub tracking: TrackingSettings,
     pub auth: AuthSettings,
+    pub consent: ConsentSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -75,6 +77,7 @@ fn known_keys() -> &'static [&'static str] {
             keys_of::<<StoreSettings as Settings>::Raw>(),
             keys_of::<<TrackingSettings as Settings>::Raw>(),
             keys_of::<<AuthSettings as Settings>::Raw>(),
+            keys_of::<<ConsentSettings as Settings>::Raw>(),
         ]
         .concat();
         // Once per process, for figment's error type, which wants a static list.
@@ -147,6 +150,7 @@ impl Config {
             store: section(&figment, &base)?,
             tracking: section(&figment, &base)?,
             auth: section(&figment, &base)?,
+            consent: section(&figment, &base)?,
             data_dir: base.data_dir,
             log: raw.log,
             log_format: raw.log_format,

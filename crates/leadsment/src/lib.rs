@@ -12,6 +12,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod consent;
 pub mod csv_out;
 pub mod demo;
 pub mod ipdb;

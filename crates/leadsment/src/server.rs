@@ -57,10 +57,10 @@ impl Server {
         let web = Arc::new(config.web.clone());
         let auth = crate::auth::AuthState::load(&config.auth, web, store.clone()).await?;
         crate::accounts::pages::announce_setup(&config.web, &store).await?;
-        Self::with_listeners(config, store, auth, listener, metrics_listener)
+        Self::with_listeners(config, store, auth, listener, metrics_listener).await
     }
 
-    fn with_listeners(
+    async fn with_listeners(
         config: Config,
         store: Db,
         auth: crate::auth::AuthState,
@@ -104,7 +104,17 @@ impl Server {
             limits,
             config.tracking.site_cache_size,
         )?;
-        let state = AppState::new(config, store, auth, tracking)
+        let tracking = Arc::new(tracking);
+        let consent = crate::consent::Consent::start(
+            store.clone(),
+            auth.web.clone(),
+            tracking.clone(),
+            config.consent.clone(),
+            crate::auth::PERSISTENT_SESSION_MS / (24 * 3600 * 1000),
+        )
+        .await
+        .context("cannot set up the consent manager")?;
+        let state = AppState::new(config, store, auth, tracking, Arc::new(consent))
             .context("cannot set up the metrics registry")?;
         Ok(Server {
             listener,
@@ -198,6 +208,25 @@ impl Server {
                             tracing::warn!(error = %e, "warming the dashboard cache failed");
                         }
                     }
+                }
+            }))
+        };
+        // The consent proof log keeps decisions for the retention period, then forgets them.
+        let _retention = {
+            let consent = self.state.consent.clone();
+            AbortOnDrop(tokio::spawn(async move {
+                loop {
+                    match consent.apply_retention(crate::store::now_ms()).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(
+                            deleted = n,
+                            "consent decisions past their retention deleted"
+                        ),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "deleting old consent decisions failed")
+                        }
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(6 * 3600)).await;
                 }
             }))
         };

@@ -230,25 +230,7 @@ async fn check_csrf(
 
 /// The Origin names this server: its public URL, or the host the request was sent to.
 fn origin_is_ours(state: &AuthState, parts: &Parts, origin: &str) -> bool {
-    let Ok(url) = url::Url::parse(origin) else {
-        return false;
-    };
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let authority = match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_owned(),
-    };
-    let public = &state.web.public_url;
-    if url.origin() == public.origin() {
-        return true;
-    }
-    parts
-        .headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|h| h.eq_ignore_ascii_case(&authority))
+    crate::web::security::origin_is_own(&state.web.public_url, &parts.headers, origin)
 }
 
 /// The user of a valid, unexpired access token whose session is still active. Revoking a

@@ -11,6 +11,29 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
 
+/// Whether `origin` (an `Origin` header's value) is this instance's own: the public URL's
+/// origin, or the host the request was sent to (`Host`, as an `http://localhost:PORT`
+/// development server sees it). `null` and anything unparsable are not.
+pub fn origin_is_own(public_url: &url::Url, headers: &axum::http::HeaderMap, origin: &str) -> bool {
+    let Ok(url) = url::Url::parse(origin) else {
+        return false;
+    };
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    if url.origin() == public_url.origin() {
+        return true;
+    }
+    let authority = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
+    };
+    headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|h| h.eq_ignore_ascii_case(&authority))
+}
+
 /// The nonce of this response, for templates to put on `<script nonce="…">`.
 #[derive(Debug, Clone)]
 pub struct CspNonce(pub String);

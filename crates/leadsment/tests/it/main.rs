@@ -12,6 +12,7 @@ mod mail_sink;
 mod screenshots;
 
 mod cli;
+mod consent;
 mod demo;
 mod http;
 mod leads;

@@ -62,6 +62,10 @@ const REVIEWED_PUBLIC: &[&str] = &[
     "/js/t.js",
     // The tracker's events: no credentials, answered the same to everyone.
     "/api/event",
+    // The consent banner's rule and the visitor's decision: no session; the rule is the
+    // visitor's own, the decision is refused from other sites' pages and rate-limited.
+    "/api/consent/rule",
+    "/api/consent",
     // The operator's metrics: a token or the loopback address, checked by the handler.
     "/metrics",
 ];

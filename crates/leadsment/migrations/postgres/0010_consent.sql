@@ -1,0 +1,29 @@
+-- The consent manager. `consent_log` is the proof of every decision a visitor made in the
+-- banner, append-only: no IP address and no visitor hash, only what proves the choice.
+-- `policy_revisions` records each revision of the cookie policy (a hash of the cookie
+-- registry) and since when it holds, which is the policy's "Last updated" date.
+-- Times are milliseconds since the Unix epoch.
+
+CREATE TABLE consent_log (
+    id              BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    consent_id      TEXT    NOT NULL,
+    created_at      BIGINT  NOT NULL,
+    revision        TEXT    NOT NULL,
+    banner_version  TEXT    NOT NULL,
+    action          TEXT    NOT NULL CHECK (action IN ('accept_all', 'reject_all', 'save', 'close')),
+    analytics       BOOLEAN NOT NULL,
+    advertising     BOOLEAN NOT NULL,
+    gpc             BOOLEAN NOT NULL,
+    -- ISO 3166-1 alpha-2, or NULL when unknown.
+    country         TEXT,
+    -- The browser family ("Chrome"), never the user-agent string.
+    browser         TEXT
+);
+CREATE INDEX consent_log_consent_id ON consent_log (consent_id);
+CREATE INDEX consent_log_created_at ON consent_log (created_at);
+
+CREATE TABLE policy_revisions (
+    id        BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    revision  TEXT    NOT NULL,
+    since     BIGINT  NOT NULL
+);

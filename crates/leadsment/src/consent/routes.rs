@@ -1,0 +1,340 @@
+//! `GET /api/consent/rule` and `POST /api/consent`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use serde_json::json;
+
+use super::choice::{self, Choice, MAX_BODY};
+use super::cookie::{self, Stored};
+use super::settings::Mode;
+use super::{BANNER_VERSION, Consent, Policy, Proof, store};
+use crate::auth::Access;
+use crate::registry::{CONSENT_COOKIE, Category, Entry};
+use crate::store::now_ms;
+use crate::web::Route;
+use crate::web::client_addr::ClientAddr;
+use crate::web::error::AppError;
+
+pub const RULE_PATH: &str = "/api/consent/rule";
+pub const DECISION_PATH: &str = "/api/consent";
+
+pub fn routes() -> Vec<Route<Arc<Consent>, Access>> {
+    // Neither reads a session: the rule and the decision are the same for a signed-in
+    // visitor, and no cookie but `lm_consent` is looked at.
+    vec![
+        Route::new(Method::GET, RULE_PATH, Access::Beacon, get(rule)),
+        Route::new(Method::POST, DECISION_PATH, Access::Beacon, post(decide)),
+    ]
+}
+
+/// One key of the registry, as the banner lists it.
+#[derive(Serialize)]
+struct Key<'a> {
+    name: &'a str,
+    storage: &'static str,
+    purpose: &'a str,
+    duration: &'a str,
+    party: &'static str,
+    provider: &'a str,
+}
+
+impl<'a> From<&'a Entry> for Key<'a> {
+    fn from(e: &'a Entry) -> Key<'a> {
+        Key {
+            name: &e.name,
+            storage: e.storage.as_str(),
+            purpose: &e.purpose,
+            duration: &e.duration,
+            party: e.party.as_str(),
+            provider: &e.provider,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct CategoryRule<'a> {
+    id: &'static str,
+    title: &'static str,
+    /// Whether the visitor chooses it (strictly necessary ones are always on).
+    choice: bool,
+    keys: Vec<Key<'a>>,
+}
+
+/// Whether the visitor's country (unknown counts as inside) is in the consent zone, and the
+/// rule that follows.
+async fn mode_for(c: &Consent, client: IpAddr) -> (bool, Mode) {
+    let org = c.tracking.identify(client).await;
+    if org.consent_zone {
+        (true, Mode::OptIn)
+    } else {
+        (false, c.settings.outside_zone)
+    }
+}
+
+/// The valid `lm_consent` of a request, if any.
+fn stored_choice(c: &Consent, headers: &HeaderMap) -> Option<Stored> {
+    let value = crate::auth::cookies::get(headers, CONSENT_COOKIE)?;
+    c.signer.verify(&value, now_ms() / 1000)
+}
+
+fn gpc_header(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-gpc")
+        .is_some_and(|v| v.as_bytes().trim_ascii() == b"1")
+}
+
+/// The banner rule for this visitor. The page's HTML is the same for everyone; this answer
+/// is the visitor's own, so it is `private`.
+async fn rule(State(c): State<Arc<Consent>>, client: ClientAddr, headers: HeaderMap) -> Response {
+    let policy = c.policy();
+    let (zone, mode) = mode_for(&c, client.0).await;
+    let stored = stored_choice(&c, &headers);
+    let ask = mode != Mode::None
+        && stored
+            .as_ref()
+            .is_none_or(|s| s.revision != policy.revision);
+    let categories: Vec<CategoryRule<'_>> = [Category::Necessary]
+        .into_iter()
+        .chain(Category::CHOSEN)
+        .map(|cat| CategoryRule {
+            id: cat.as_str(),
+            title: cat.title(),
+            choice: cat != Category::Necessary,
+            keys: policy.registry.in_category(cat).map(Key::from).collect(),
+        })
+        .collect();
+    let body = json!({
+        "mode": mode.as_str(),
+        "zone": zone,
+        "revision": policy.revision,
+        "updated": date_of(policy.since),
+        "banner": BANNER_VERSION,
+        "gpc": gpc_header(&headers),
+        "categories": categories,
+        "consent": stored.map(|s| json!({
+            "id": s.consent_id,
+            "categories": s.categories,
+            "revision": s.revision,
+        })),
+        "ask": ask,
+    });
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    response
+}
+
+/// `YYYY-MM-DD` of a time in milliseconds, in UTC.
+pub fn date_of(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// Why a decision was refused: each is counted on `/metrics`
+/// (`leadsment_consent_refused_total{reason}`) and answered at the edge ([`Refused::answer`]).
+#[derive(Debug)]
+pub enum Refused {
+    /// The `Origin` is another site's, or `null` (403).
+    Origin,
+    /// The client is over its budget (429); answered by the limiter's own error.
+    RateLimited(AppError),
+    /// The body is over [`MAX_BODY`] (413).
+    TooLarge,
+    /// A field is malformed (400, naming it).
+    Invalid(choice::BadField),
+    /// The choice was made under another policy revision (409).
+    StaleRevision,
+}
+
+impl Refused {
+    pub const REASONS: [&str; 5] = [
+        "origin_not_allowed",
+        "rate_limited",
+        "too_large",
+        "invalid",
+        "stale_revision",
+    ];
+
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refused::Origin => Self::REASONS[0],
+            Refused::RateLimited(_) => Self::REASONS[1],
+            Refused::TooLarge => Self::REASONS[2],
+            Refused::Invalid(_) => Self::REASONS[3],
+            Refused::StaleRevision => Self::REASONS[4],
+        }
+    }
+
+    /// The HTTP answer: a status and a JSON body with `error`, `message` and, where one
+    /// field is at fault, `field`.
+    fn answer(self) -> Response {
+        let reason = self.reason();
+        let (status, field, message) = match self {
+            Refused::RateLimited(e) => return e.into_response(),
+            Refused::Origin => (
+                StatusCode::FORBIDDEN,
+                None,
+                "Consent is recorded only from this site's own pages.".to_owned(),
+            ),
+            Refused::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Some("body"),
+                format!("The body must be at most {MAX_BODY} bytes."),
+            ),
+            Refused::Invalid(e) => (StatusCode::BAD_REQUEST, Some(e.field), e.to_string()),
+            Refused::StaleRevision => (
+                StatusCode::CONFLICT,
+                Some("revision"),
+                "The cookie policy changed while the banner was open; ask for the rule again."
+                    .to_owned(),
+            ),
+        };
+        let mut body = json!({ "error": reason, "message": message });
+        if let Some(field) = field {
+            body["field"] = json!(field);
+        }
+        (status, Json(body)).into_response()
+    }
+}
+
+/// Step: the request comes from the instance's own pages (no `Origin`, as from a server or
+/// a test client, is let through; `null` and other sites are not).
+fn check_origin(c: &Consent, headers: &HeaderMap) -> Result<(), Refused> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("null");
+    if crate::web::security::origin_is_own(&c.web.public_url, headers, origin) {
+        return Ok(());
+    }
+    Err(Refused::Origin)
+}
+
+/// Step: the body, at most [`MAX_BODY`] bytes, checked field by field.
+async fn read_choice(body: Body, headers: &HeaderMap) -> Result<Choice, Refused> {
+    let bytes = to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| Refused::TooLarge)?;
+    choice::parse(&bytes, gpc_header(headers)).map_err(Refused::Invalid)
+}
+
+/// Step: the choice was made on the policy in force.
+fn check_revision(choice: &Choice, policy: &Policy) -> Result<(), Refused> {
+    if choice.revision == policy.revision {
+        return Ok(());
+    }
+    Err(Refused::StaleRevision)
+}
+
+/// A new consent ID: 128 random bits.
+fn new_consent_id() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    format!(
+        "c_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// The steps before anything is stored: origin, the client's budget, the body, the revision.
+async fn admit(
+    c: &Consent,
+    client: ClientAddr,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Choice, Arc<Policy>), Refused> {
+    check_origin(c, headers)?;
+    c.limiter.admit(client).map_err(Refused::RateLimited)?;
+    let choice = read_choice(body, headers).await?;
+    let policy = c.policy();
+    check_revision(&choice, &policy)?;
+    Ok((choice, policy))
+}
+
+/// `POST /api/consent`: stores the decision as proof, then answers with the signed
+/// `lm_consent` and removals for first-party HttpOnly keys of withdrawn categories.
+async fn decide(
+    State(c): State<Arc<Consent>>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
+    let (choice, policy) = match admit(&c, client, &headers, body).await {
+        Ok(admitted) => admitted,
+        Err(refused) => {
+            c.refused.with_label_values(&[refused.reason()]).inc();
+            return Ok(refused.answer());
+        }
+    };
+    let previous = stored_choice(&c, &headers);
+    let consent_id = previous
+        .as_ref()
+        .map_or_else(new_consent_id, |p| p.consent_id.clone());
+    let org = c.tracking.identify(client.0).await;
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let browser = crate::tracking::agent::classify(user_agent).and_then(|a| a.browser);
+    let now = now_ms();
+    let proof = Proof {
+        consent_id: consent_id.clone(),
+        created_at: now,
+        revision: policy.revision.clone(),
+        banner_version: choice.banner_version.clone(),
+        action: choice.action,
+        analytics: choice.granted.contains(&Category::Analytics),
+        advertising: choice.granted.contains(&Category::Advertising),
+        gpc: choice.gpc,
+        country: org.country,
+        browser,
+    };
+    store::record(&c.db, &proof).await?;
+    let stored = Stored {
+        categories: choice.granted.clone(),
+        consent_id: consent_id.clone(),
+        revision: policy.revision.clone(),
+        time: now / 1000,
+    };
+    let secure = c.web.public_url.scheme() == "https";
+    let mut response = Json(json!({
+        "consent_id": consent_id,
+        "categories": choice.granted,
+        "revision": policy.revision,
+    }))
+    .into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&cookie::set_cookie(&c.signer.sign(&stored), secure)) {
+        h.append(header::SET_COOKIE, v);
+    }
+    // Withdrawn categories: the server clears the first-party keys only it can reach
+    // (HttpOnly cookies); consent.js clears the rest.
+    let withdrawn = previous
+        .map(|p| p.categories)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|cat| !choice.granted.contains(cat));
+    for cat in withdrawn {
+        for e in policy.registry.in_category(cat) {
+            if e.http_only && e.party == crate::registry::Party::First && !e.name.ends_with('*') {
+                let removal = format!("{}=; Path=/; Max-Age=0", e.name);
+                if let Ok(v) = HeaderValue::from_str(&removal) {
+                    h.append(header::SET_COOKIE, v);
+                }
+            }
+        }
+    }
+    Ok(response)
+}
