@@ -7,6 +7,9 @@
 CREATE TABLE consent_log (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     consent_id      TEXT    NOT NULL,
+    -- The consent ID this decision replaces (the browser's earlier choice), if any: each
+    -- decision gets an ID of its own, so no one can fix another's ID on a visitor.
+    previous_id     TEXT,
     created_at      BIGINT  NOT NULL,
     revision        TEXT    NOT NULL,
     banner_version  TEXT    NOT NULL,

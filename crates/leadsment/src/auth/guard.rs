@@ -145,16 +145,50 @@ pub async fn proceed(admitted: Admitted, next: Next) -> Response {
         body,
         new_csrf,
     } = admitted;
-    let mut response = next.run(Request::from_parts(parts, body)).await;
-    // Only pages get the cookie: scripts, assets, JSON and the tracker set none.
+    let response = next.run(Request::from_parts(parts, body)).await;
+    match new_csrf {
+        Some(csrf) => with_csrf_cookie_if_used(response, csrf).await,
+        None => response,
+    }
+}
+
+/// The largest page read to look for the token; larger pages get the cookie unread.
+const MAX_PAGE_READ: usize = 8 << 20;
+
+/// Sets the CSRF cookie only on a page that holds a form: one whose HTML carries the token
+/// (forms echo it in a hidden field). Scripts, assets, JSON and pages without a form (the
+/// landing page, the cookie policy) set no cookie at all, as the cookie policy promises.
+async fn with_csrf_cookie_if_used(response: Response, csrf: String) -> Response {
     let is_page = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/html"));
-    if let Some(csrf) = new_csrf
-        && is_page
-    {
+    if !is_page {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // Rendered pages have a known size; a streamed or very large one is not read and gets
+    // the cookie, as every page did before.
+    let known_small = http_body::Body::size_hint(&body)
+        .upper()
+        .is_some_and(|n| n <= MAX_PAGE_READ as u64);
+    let (holds_form, body) = if known_small {
+        match axum::body::to_bytes(body, MAX_PAGE_READ).await {
+            Ok(bytes) => {
+                let found = bytes.windows(csrf.len()).any(|w| w == csrf.as_bytes());
+                (found, Body::from(bytes))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "a page's body could not be read");
+                (false, Body::empty())
+            }
+        }
+    } else {
+        (true, body)
+    };
+    let mut response = Response::from_parts(parts, body);
+    if holds_form {
         cookies::set(&mut response, &cookies::csrf(csrf));
     }
     response

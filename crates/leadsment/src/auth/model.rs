@@ -101,7 +101,9 @@ impl LinkPurpose {
             LinkPurpose::Reset => 60 * MIN,
             LinkPurpose::SetPassword => 24 * 60 * MIN,
             LinkPurpose::EmailChange => 60 * MIN,
-            LinkPurpose::SignIn => 15 * MIN,
+            // As long as the mail cap's window: any link an attacker has the owner sent
+            // stays usable until the cap lets another through.
+            LinkPurpose::SignIn => 60 * MIN,
         }
     }
 }

@@ -22,6 +22,20 @@ use super::tokens::Keys;
 pub const WORKERS: usize = 4;
 /// The window of the per-address cap.
 const WINDOW: Duration = Duration::from_secs(3600);
+
+/// Notices an address receives at most in [`WINDOW`] (within its cap).
+pub const NOTICES_PER_WINDOW: usize = 1;
+
+/// What a message gives its reader: a way in to their account (a reset or sign-in link, a
+/// verification), or only news.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Access,
+    Notice,
+}
+
+/// The messages an address received in the last [`WINDOW`], oldest first.
+type Sent = VecDeque<(Instant, Kind)>;
 /// Addresses whose recent messages are remembered; past this, the least used are forgotten
 /// (memory stays bounded whatever a crowd of clients asks for).
 const REMEMBERED_ADDRESSES: u64 = 100_000;
@@ -55,7 +69,7 @@ struct Inner {
     keys: Keys,
     per_address: usize,
     /// When each remembered address (by its keyed hash) was last written to, oldest first.
-    recent: moka::sync::Cache<[u8; 32], Arc<Mutex<VecDeque<Instant>>>>,
+    recent: moka::sync::Cache<[u8; 32], Arc<Mutex<Sent>>>,
     dropped: IntCounterVec,
 }
 
@@ -129,17 +143,32 @@ impl Outbox {
     /// the address has had its messages. Call it before making a link the message would
     /// carry, so that a refused request leaves the links already sent alone.
     pub fn admit(&self, to: &str) -> bool {
+        self.admit_kind(to, Kind::Access)
+    }
+
+    /// [`Outbox::admit`] for a notice: a message that gives its reader no way in (someone
+    /// tried to sign up with the address, an invitation, an email change). Notices take at
+    /// most [`NOTICES_PER_WINDOW`] of an address's messages an hour, so whoever can trigger
+    /// them cannot spend the cap that reset and sign-in links need.
+    pub fn admit_notice(&self, to: &str) -> bool {
+        self.admit_kind(to, Kind::Notice)
+    }
+
+    fn admit_kind(&self, to: &str, kind: Kind) -> bool {
         let key = self.0.keys.mail_recipient(&normalised(to));
         let times = self.0.recent.get_with(key, Arc::default);
         let mut times = times.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         while times
             .front()
-            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+            .is_some_and(|(t, _)| now.duration_since(*t) >= WINDOW)
         {
             times.pop_front();
         }
-        if times.len() >= self.0.per_address {
+        let notices = times.iter().filter(|(_, k)| *k == Kind::Notice).count();
+        if times.len() >= self.0.per_address
+            || (kind == Kind::Notice && notices >= NOTICES_PER_WINDOW)
+        {
             self.0
                 .dropped
                 .with_label_values(&[Dropped::RecipientLimit.as_str()])
@@ -150,7 +179,7 @@ impl Outbox {
             );
             return false;
         }
-        times.push_back(now);
+        times.push_back((now, kind));
         true
     }
 
@@ -180,6 +209,13 @@ impl Outbox {
     /// the SMTP server takes must not show in the answer.
     pub fn send_later(&self, email: Email) {
         if self.admit(&email.to) {
+            self.queue(Job::Send(email));
+        }
+    }
+
+    /// [`Outbox::send_later`] for a notice ([`Outbox::admit_notice`]).
+    pub fn send_notice_later(&self, email: Email) {
+        if self.admit_notice(&email.to) {
             self.queue(Job::Send(email));
         }
     }

@@ -113,7 +113,7 @@ pub async fn request_sign_in_link(
             to: user.email.clone(),
             subject: "Your Leadsment sign-in link".to_owned(),
             body: format!(
-                "Hello {},\n\nOpen this link to sign in to Leadsment (it works once, for 15 minutes):\n\n{link}\n\nIf you did not ask for it, ignore this message: nobody can use the link without this inbox. Someone may be trying to guess your password; a long, unique one keeps them out.\n",
+                "Hello {},\n\nOpen this link to sign in to Leadsment (it works once, for one hour):\n\n{link}\n\nIf you did not ask for it, ignore this message: nobody can use the link without this inbox. Someone may be trying to guess your password; a long, unique one keeps them out.\n",
                 mail::quoted(&user.name)
             ),
             link: Some(link),

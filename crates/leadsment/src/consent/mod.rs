@@ -9,6 +9,7 @@
 
 pub mod choice;
 pub mod cookie;
+mod policy_page;
 mod routes;
 pub mod settings;
 pub mod store;
@@ -36,6 +37,8 @@ pub const BANNER_VERSION: &str = "2026-12-04";
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Proof {
     pub consent_id: String,
+    /// The consent ID of the browser's earlier decision, which this one replaces.
+    pub previous_id: Option<String>,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
     pub revision: String,

@@ -31,6 +31,11 @@ pub fn routes() -> Vec<Route<Arc<Consent>, Access>> {
     vec![
         Route::new(Method::GET, RULE_PATH, Access::Beacon, get(rule)),
         Route::new(Method::POST, DECISION_PATH, Access::Beacon, post(decide)),
+        Route::get(
+            super::policy_page::PATH,
+            Access::Public,
+            super::policy_page::cookie_policy,
+        ),
     ]
 }
 
@@ -69,19 +74,36 @@ struct CategoryRule<'a> {
 
 /// Whether the visitor's country (unknown counts as inside) is in the consent zone, and the
 /// rule that follows.
-async fn mode_for(c: &Consent, client: IpAddr) -> (bool, Mode) {
-    let org = c.tracking.identify(client).await;
-    if org.consent_zone {
+fn mode_for(c: &Consent, client: IpAddr) -> (bool, Mode) {
+    if country_of(c, client).1 {
         (true, Mode::OptIn)
     } else {
         (false, c.settings.outside_zone)
     }
 }
 
-/// The valid `lm_consent` of a request, if any.
+/// The visitor's country and whether it is in the consent zone (unknown counts as inside),
+/// from the IP index alone: no reverse DNS, which would send the address to a resolver for
+/// nothing a banner needs.
+fn country_of(c: &Consent, client: IpAddr) -> (Option<String>, bool) {
+    let org = c.tracking.ipdb.lookup(client);
+    (org.country, org.consent_zone)
+}
+
+/// The valid `lm_consent` of a request, if any. Two or more (one planted from a sibling
+/// domain beside the browser's own) count as none.
 fn stored_choice(c: &Consent, headers: &HeaderMap) -> Option<Stored> {
-    let value = crate::auth::cookies::get(headers, CONSENT_COOKIE)?;
-    c.signer.verify(&value, now_ms() / 1000)
+    let mut values = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().strip_prefix(CONSENT_COOKIE)?.strip_prefix('='));
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    c.signer.verify(value, now_ms() / 1000)
 }
 
 fn gpc_header(headers: &HeaderMap) -> bool {
@@ -94,8 +116,13 @@ fn gpc_header(headers: &HeaderMap) -> bool {
 /// is the visitor's own, so it is `private`.
 async fn rule(State(c): State<Arc<Consent>>, client: ClientAddr, headers: HeaderMap) -> Response {
     let policy = c.policy();
-    let (zone, mode) = mode_for(&c, client.0).await;
-    let stored = stored_choice(&c, &headers);
+    let (zone, mode) = mode_for(&c, client.0);
+    let gpc = gpc_header(&headers);
+    let mut stored = stored_choice(&c, &headers);
+    if gpc && let Some(s) = stored.as_mut() {
+        // A Global Privacy Control signal refuses advertising, whatever was chosen before.
+        s.categories.retain(|cat| *cat != Category::Advertising);
+    }
     let ask = mode != Mode::None
         && stored
             .as_ref()
@@ -116,7 +143,7 @@ async fn rule(State(c): State<Arc<Consent>>, client: ClientAddr, headers: Header
         "revision": policy.revision,
         "updated": date_of(policy.since),
         "banner": BANNER_VERSION,
-        "gpc": gpc_header(&headers),
+        "gpc": gpc,
         "categories": categories,
         "consent": stored.map(|s| json!({
             "id": s.consent_id,
@@ -154,15 +181,18 @@ pub enum Refused {
     Invalid(choice::BadField),
     /// The choice was made under another policy revision (409).
     StaleRevision,
+    /// The banner's text version is not the one this server shows (409).
+    StaleBanner,
 }
 
 impl Refused {
-    pub const REASONS: [&str; 5] = [
+    pub const REASONS: [&str; 6] = [
         "origin_not_allowed",
         "rate_limited",
         "too_large",
         "invalid",
         "stale_revision",
+        "stale_banner",
     ];
 
     pub fn reason(&self) -> &'static str {
@@ -172,6 +202,7 @@ impl Refused {
             Refused::TooLarge => Self::REASONS[2],
             Refused::Invalid(_) => Self::REASONS[3],
             Refused::StaleRevision => Self::REASONS[4],
+            Refused::StaleBanner => Self::REASONS[5],
         }
     }
 
@@ -198,6 +229,13 @@ impl Refused {
                 "The cookie policy changed while the banner was open; ask for the rule again."
                     .to_owned(),
             ),
+            Refused::StaleBanner => (
+                StatusCode::CONFLICT,
+                Some("banner"),
+                format!(
+                    "This site's banner is version {BANNER_VERSION}; reload the page and choose again."
+                ),
+            ),
         };
         let mut body = json!({ "error": reason, "message": message });
         if let Some(field) = field {
@@ -207,11 +245,12 @@ impl Refused {
     }
 }
 
-/// Step: the request comes from the instance's own pages (no `Origin`, as from a server or
-/// a test client, is let through; `null` and other sites are not).
+/// Step: the request comes from the instance's own pages. Browsers send `Origin` with every
+/// POST, so a request without one (a script writing proof in bulk) is refused like `null` and
+/// other sites.
 fn check_origin(c: &Consent, headers: &HeaderMap) -> Result<(), Refused> {
     let Some(origin) = headers.get(header::ORIGIN) else {
-        return Ok(());
+        return Err(Refused::Origin);
     };
     let origin = origin.to_str().unwrap_or("null");
     if crate::web::security::origin_is_own(&c.web.public_url, headers, origin) {
@@ -228,12 +267,16 @@ async fn read_choice(body: Body, headers: &HeaderMap) -> Result<Choice, Refused>
     choice::parse(&bytes, gpc_header(headers)).map_err(Refused::Invalid)
 }
 
-/// Step: the choice was made on the policy in force.
+/// Step: the choice was made on the policy in force, in the banner this server shows (the
+/// proof records which text the visitor read, so it must be one that exists).
 fn check_revision(choice: &Choice, policy: &Policy) -> Result<(), Refused> {
-    if choice.revision == policy.revision {
-        return Ok(());
+    if choice.revision != policy.revision {
+        return Err(Refused::StaleRevision);
     }
-    Err(Refused::StaleRevision)
+    if choice.banner_version != BANNER_VERSION {
+        return Err(Refused::StaleBanner);
+    }
+    Ok(())
 }
 
 /// A new consent ID: 128 random bits.
@@ -277,11 +320,11 @@ async fn decide(
             return Ok(refused.answer());
         }
     };
+    // Every decision gets a consent ID of its own; the browser's earlier one is kept beside
+    // it, so the log links a visitor's choices without anyone fixing an ID on another.
     let previous = stored_choice(&c, &headers);
-    let consent_id = previous
-        .as_ref()
-        .map_or_else(new_consent_id, |p| p.consent_id.clone());
-    let org = c.tracking.identify(client.0).await;
+    let consent_id = new_consent_id();
+    let (country, _) = country_of(&c, client.0);
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -290,6 +333,7 @@ async fn decide(
     let now = now_ms();
     let proof = Proof {
         consent_id: consent_id.clone(),
+        previous_id: previous.as_ref().map(|p| p.consent_id.clone()),
         created_at: now,
         revision: policy.revision.clone(),
         banner_version: choice.banner_version.clone(),
@@ -297,7 +341,7 @@ async fn decide(
         analytics: choice.granted.contains(&Category::Analytics),
         advertising: choice.granted.contains(&Category::Advertising),
         gpc: choice.gpc,
-        country: org.country,
+        country,
         browser,
     };
     store::record(&c.db, &proof).await?;

@@ -63,10 +63,12 @@ impl Settings for ConsentSettings {
     fn validate(raw: RawConsentSettings, _base: &Base) -> Result<ConsentSettings, ConfigError> {
         Ok(ConsentSettings {
             outside_zone: raw.consent_outside_zone,
+            // Never shorter than a choice lasts in its cookie (six months), so no visitor holds
+            // a consent whose proof is gone.
             retention_months: at_least(
                 "consent_retention_months",
                 raw.consent_retention_months,
-                1,
+                7,
             )?,
             per_client_per_minute: at_least(
                 "consents_per_client_per_minute",
@@ -74,5 +76,34 @@ impl Settings for ConsentSettings {
                 1,
             )?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validate(json: serde_json::Value) -> Result<ConsentSettings, ConfigError> {
+        let base = Base {
+            data_dir: std::path::PathBuf::from("."),
+        };
+        ConsentSettings::validate(serde_json::from_value(json).unwrap(), &base)
+    }
+
+    #[test]
+    fn proof_outlives_the_cookie_it_backs() {
+        let d = validate(serde_json::json!({})).unwrap();
+        assert_eq!(
+            (d.outside_zone, d.retention_months, d.per_client_per_minute),
+            (Mode::OptIn, 24, 30)
+        );
+        let e = validate(serde_json::json!({"consent_retention_months": 6}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("consent_retention_months") && e.contains("at least 7"),
+            "{e}"
+        );
+        assert!(validate(serde_json::json!({"consent_retention_months": 7})).is_ok());
     }
 }

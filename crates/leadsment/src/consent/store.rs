@@ -8,6 +8,7 @@ use crate::store::{Db, StoreError, sql};
 struct ProofRow {
     id: i64,
     consent_id: String,
+    previous_id: Option<String>,
     created_at: i64,
     revision: String,
     banner_version: String,
@@ -19,7 +20,7 @@ struct ProofRow {
     browser: Option<String>,
 }
 
-const COLUMNS: &str = "id, consent_id, created_at, revision, banner_version, action, \
+const COLUMNS: &str = "id, consent_id, previous_id, created_at, revision, banner_version, action, \
                        analytics, advertising, gpc, country, browser";
 
 impl ProofRow {
@@ -30,6 +31,7 @@ impl ProofRow {
             self.id,
             Proof {
                 consent_id: self.consent_id,
+                previous_id: self.previous_id,
                 created_at: self.created_at,
                 revision: self.revision,
                 banner_version: self.banner_version,
@@ -48,11 +50,12 @@ impl ProofRow {
 pub async fn record(db: &Db, p: &Proof) -> Result<(), StoreError> {
     db.write(
         sql(
-            "INSERT INTO consent_log (consent_id, created_at, revision, banner_version, action, \
-             analytics, advertising, gpc, country, browser) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO consent_log (consent_id, previous_id, created_at, revision, \
+             banner_version, action, analytics, advertising, gpc, country, browser) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(p.consent_id.as_str())
+        .bind(p.previous_id.clone())
         .bind(p.created_at)
         .bind(p.revision.as_str())
         .bind(p.banner_version.as_str())

@@ -24,6 +24,11 @@ pub fn origin_is_own(public_url: &url::Url, headers: &axum::http::HeaderMap, ori
     if url.origin() == public_url.origin() {
         return true;
     }
+    // The Host fallback is for development servers on their own address; the scheme must
+    // still be the public URL's, so a page served over plain http cannot pass for the site.
+    if url.scheme() != public_url.scheme() {
+        return false;
+    }
     let authority = match url.port() {
         Some(p) => format!("{host}:{p}"),
         None => host.to_owned(),

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, TestDb};
 use crate::tracking::CHROME;
+use leadsment::consent::BANNER_VERSION as BANNER;
 use leadsment::consent::settings::Mode;
 use leadsment::store::sql;
 
@@ -59,12 +60,16 @@ async fn rule(
     (headers, res.json().await.unwrap())
 }
 
+/// Posts a decision from the site's own origin, unless `extra` names another `Origin` (or
+/// `-` for none).
 async fn decide(
     app: &TestApp,
     from: &str,
     body: &str,
     extra: &[(&str, &str)],
 ) -> reqwest::Response {
+    let own = app.url("");
+    let own = own.trim_end_matches('/');
     let mut req = app
         .client
         .post(app.url("/api/consent"))
@@ -72,8 +77,13 @@ async fn decide(
         .header("x-forwarded-for", from)
         .header("content-type", "application/json")
         .body(body.to_owned());
+    if !extra.iter().any(|(k, _)| *k == "origin") {
+        req = req.header("origin", own);
+    }
     for (k, v) in extra {
-        req = req.header(*k, *v);
+        if (*k, *v) != ("origin", "-") {
+            req = req.header(*k, *v);
+        }
     }
     req.send().await.unwrap()
 }
@@ -120,6 +130,7 @@ on_both_backends!(
     bad_and_foreign_decisions_are_refused_and_store_nothing,
     visitors_outside_the_zone_get_the_configured_rule,
     policy_revisions_and_retention,
+    the_cookie_policy_lists_the_registry_and_formless_pages_set_nothing,
 );
 
 /// A revision is recorded once, from when it took effect; one that comes back is a new
@@ -153,6 +164,7 @@ async fn policy_revisions_and_retention(backend: Backend) {
     let now = at("2026-12-04T12:00:00Z");
     let proof = |id: &str, created_at: i64| leadsment::consent::Proof {
         consent_id: id.to_owned(),
+        previous_id: None,
         created_at,
         revision: "aaaa".to_owned(),
         banner_version: "b".to_owned(),
@@ -206,8 +218,8 @@ async fn decisions_are_stored_as_proof_and_remembered_by_a_signed_cookie(backend
     assert_eq!(first["categories"][2]["id"], "advertising");
 
     // Accept all.
-    let body = json!({"action": "accept_all", "revision": revision, "banner": "b1"}).to_string();
-    let res = decide(&app, GERMANY, &body, &[("origin", &app.url(""))]).await;
+    let body = json!({"action": "accept_all", "revision": revision, "banner": BANNER}).to_string();
+    let res = decide(&app, GERMANY, &body, &[]).await;
     assert_eq!(res.status(), StatusCode::OK);
     let (cookie, header) = consent_cookie(&res);
     assert!(header.contains("SameSite=Lax"), "{header}");
@@ -231,9 +243,10 @@ async fn decisions_are_stored_as_proof_and_remembered_by_a_signed_cookie(backend
         json!(["analytics", "advertising"])
     );
 
-    // Withdrawn under the same consent ID, with Global Privacy Control on.
+    // Chosen again (advertising too) with Global Privacy Control on: a new consent ID that
+    // names the earlier one.
     let body = json!({"action": "save", "categories": ["analytics", "advertising"],
-                      "revision": revision, "banner": "b1"})
+                      "revision": revision, "banner": BANNER})
     .to_string();
     let res = decide(
         &app,
@@ -244,12 +257,19 @@ async fn decisions_are_stored_as_proof_and_remembered_by_a_signed_cookie(backend
     .await;
     assert_eq!(res.status(), StatusCode::OK);
     let answer: Value = res.json().await.unwrap();
-    assert_eq!(answer["consent_id"], id.as_str());
+    let second = answer["consent_id"].as_str().unwrap().to_owned();
+    assert_ne!(second, id, "each decision gets an ID of its own");
     assert_eq!(
         answer["categories"],
         json!(["analytics"]),
         "GPC refuses advertising"
     );
+    let store = app.db.store().await;
+    let linked = leadsment::consent::store::by_consent_id(&store, &second)
+        .await
+        .unwrap();
+    store.close().await;
+    assert_eq!(linked[0].previous_id.as_deref(), Some(id.as_str()));
 
     let rows = proof_rows(&app).await;
     assert_eq!(
@@ -257,7 +277,7 @@ async fn decisions_are_stored_as_proof_and_remembered_by_a_signed_cookie(backend
         [
             json!({"id": id, "revision": revision, "action": "accept_all", "analytics": true,
                    "advertising": true, "gpc": false, "country": "DE", "browser": "Chrome"}),
-            json!({"id": id, "revision": revision, "action": "save", "analytics": true,
+            json!({"id": second, "revision": revision, "action": "save", "analytics": true,
                    "advertising": false, "gpc": true, "country": "DE", "browser": "Chrome"}),
         ]
     );
@@ -273,12 +293,31 @@ async fn decisions_are_stored_as_proof_and_remembered_by_a_signed_cookie(backend
     store.close().await;
     assert!(!dump.concat().contains("198.51.100"), "{dump:?}");
 
+    // A second lm_consent beside the browser's own (planted from a sibling domain) makes
+    // neither count.
+    let (_, doubled) = rule(&app, GERMANY, Some(&format!("{cookie}; {cookie}"))).await;
+    assert_eq!(
+        (doubled["ask"].as_bool(), &doubled["consent"]),
+        (Some(true), &Value::Null)
+    );
+    // With Global Privacy Control on, a stored grant of advertising is not reported.
+    let mut req = app
+        .client
+        .get(app.url("/api/consent/rule"))
+        .header("x-forwarded-for", GERMANY)
+        .header("cookie", &cookie)
+        .header("sec-gpc", "1");
+    req = req.header("user-agent", CHROME);
+    let gpc: Value = req.send().await.unwrap().json().await.unwrap();
+    assert_eq!(gpc["gpc"], true);
+    assert_eq!(gpc["consent"]["categories"], json!(["analytics"]), "{gpc}");
+
     // A tampered cookie counts as none: the banner asks, and a new consent ID is made.
     let tampered = cookie.replace("lm_consent=v1.", "lm_consent=v1.e");
     let (_, fresh) = rule(&app, GERMANY, Some(&tampered)).await;
     assert_eq!(fresh["ask"], true);
     assert_eq!(fresh["consent"], Value::Null);
-    let body = json!({"action": "reject_all", "revision": revision, "banner": "b1"}).to_string();
+    let body = json!({"action": "reject_all", "revision": revision, "banner": BANNER}).to_string();
     let res = decide(&app, GERMANY, &body, &[("cookie", &tampered)]).await;
     let answer: Value = res.json().await.unwrap();
     assert_ne!(answer["consent_id"], id.as_str());
@@ -290,7 +329,7 @@ async fn bad_and_foreign_decisions_are_refused_and_store_nothing(backend: Backen
     let app = app(backend, |c| c.consent.per_client_per_minute = 12).await;
     let (_, r) = rule(&app, GERMANY, None).await;
     let revision = r["revision"].as_str().unwrap().to_owned();
-    let ok = json!({"action": "accept_all", "revision": revision, "banner": "b1"}).to_string();
+    let ok = json!({"action": "accept_all", "revision": revision, "banner": BANNER}).to_string();
     let bad = |body: String, headers: Vec<(&'static str, &'static str)>, status, field| Bad {
         body,
         headers,
@@ -300,20 +339,20 @@ async fn bad_and_foreign_decisions_are_refused_and_store_nothing(backend: Backen
     let cases = [
         bad("not json".into(), vec![], StatusCode::BAD_REQUEST, Some("body")),
         bad(
-            json!({"revision": revision, "banner": "b1"}).to_string(),
+            json!({"revision": revision, "banner": BANNER}).to_string(),
             vec![],
             StatusCode::BAD_REQUEST,
             Some("action"),
         ),
         bad(
-            json!({"action": "save", "categories": ["necessary"], "revision": revision, "banner": "b1"})
+            json!({"action": "save", "categories": ["necessary"], "revision": revision, "banner": BANNER})
                 .to_string(),
             vec![],
             StatusCode::BAD_REQUEST,
             Some("categories"),
         ),
         bad(
-            json!({"action": "accept_all", "revision": "0000000000000000", "banner": "b1"})
+            json!({"action": "accept_all", "revision": "0000000000000000", "banner": BANNER})
                 .to_string(),
             vec![],
             StatusCode::CONFLICT,
@@ -333,6 +372,14 @@ async fn bad_and_foreign_decisions_are_refused_and_store_nothing(backend: Backen
             None,
         ),
         bad(ok.clone(), vec![("origin", "null")], StatusCode::FORBIDDEN, None),
+        bad(ok.clone(), vec![("origin", "-")], StatusCode::FORBIDDEN, None),
+        bad(
+            json!({"action": "accept_all", "revision": revision, "banner": "legal-approved-v9"})
+                .to_string(),
+            vec![],
+            StatusCode::CONFLICT,
+            Some("banner"),
+        ),
     ];
     for case in &cases {
         let res = decide(&app, GERMANY, &case.body, &case.headers).await;
@@ -357,7 +404,8 @@ async fn bad_and_foreign_decisions_are_refused_and_store_nothing(backend: Backen
         ("invalid", 3),
         ("stale_revision", 1),
         ("too_large", 1),
-        ("origin_not_allowed", 2),
+        ("origin_not_allowed", 3),
+        ("stale_banner", 1),
     ] {
         let line = format!("leadsment_consent_refused_total{{reason=\"{reason}\"}} {n}");
         assert!(metrics.contains(&line), "{line} in\n{metrics}");
@@ -401,4 +449,60 @@ async fn visitors_outside_the_zone_get_the_configured_rule(backend: Backend) {
         assert_eq!(unknown["mode"], "opt_in");
         app.shutdown().await.unwrap();
     }
+}
+
+/// The cookie policy lists the registry's cookies by category with its "Last updated" date,
+/// and public pages without a form set no cookie at all; a page with a form sets only the
+/// CSRF cookie.
+async fn the_cookie_policy_lists_the_registry_and_formless_pages_set_nothing(backend: Backend) {
+    let app = app(backend, |_| {}).await;
+    let res = app.get("/legal/cookies").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers().get("set-cookie").is_none(),
+        "{:?}",
+        res.headers()
+    );
+    let html = res.text().await.unwrap();
+    let (_, r) = rule(&app, GERMANY, None).await;
+    let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+    assert!(
+        html.contains(&format!("Last updated: <time datetime=\"{today}\">")),
+        "{html}"
+    );
+    assert!(html.contains(r["revision"].as_str().unwrap()));
+    let necessary =
+        &html[html.find("id=\"necessary\"").unwrap()..html.find("id=\"analytics\"").unwrap()];
+    for name in [
+        "sb-access-token",
+        "sb-refresh-token",
+        "__Host-csrf",
+        "lm_consent",
+    ] {
+        assert!(
+            necessary.contains(&format!("<code>{name}</code>")),
+            "{name}"
+        );
+    }
+    assert!(
+        html.contains("href=\"/legal/cookies#cookie-settings\""),
+        "the footer's Cookie Settings"
+    );
+    let home = app.get("/").await;
+    assert_eq!(home.status(), StatusCode::OK);
+    assert!(
+        home.headers().get("set-cookie").is_none(),
+        "{:?}",
+        home.headers()
+    );
+    let form = app.get("/auth/sign-in").await;
+    let set: Vec<&str> = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(set.len(), 1, "{set:?}");
+    assert!(set[0].starts_with("__Host-csrf="), "{set:?}");
+    app.shutdown().await.unwrap();
 }

@@ -19,6 +19,7 @@ on_both_backends!(
     a_sign_in_link_works_once,
     asking_for_a_link_answers_alike_and_mails_only_confirmed_accounts,
     a_sign_in_link_dies_with_a_password_reset,
+    notices_an_attacker_triggers_leave_the_owner_a_way_in,
 );
 
 const SECRET: &str = "a session secret of the tests, 32+ characters long";
@@ -208,5 +209,52 @@ async fn a_sign_in_link_dies_with_a_password_reset(backend: Backend) {
         .post_form("/auth/sign-in-link/use", &[("token", &token)])
         .await;
     assert_eq!(used.status, StatusCode::BAD_REQUEST);
+    app.shutdown().await.unwrap();
+}
+
+/// Whoever may trigger mail to the owner's address (here: sign-ups with it, which mail a
+/// notice each) cannot spend the hourly cap that the owner's sign-in link needs: notices take
+/// at most one of the three messages an hour.
+async fn notices_an_attacker_triggers_leave_the_owner_a_way_in(backend: Backend) {
+    let (app, sink, store) = app(backend).await;
+    make_user(&store, "ada@example.com", Some("Acme")).await;
+    fail_many_times(&store, "ada@example.com").await;
+    let attacker = Client::forwarded_for(&app, "198.51.100.67");
+    for i in 0..3 {
+        let r = attacker
+            .post_form(
+                "/auth/sign-up",
+                &[
+                    ("name", "Mallory"),
+                    ("email", "ada@example.com"),
+                    ("password", PW),
+                    ("workspace", &format!("Spam {i}")),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    sink.wait_for("ada@example.com", "Someone (perhaps you)")
+        .await;
+    let owner = Client::forwarded_for(&app, "203.0.113.67");
+    assert_eq!(
+        ask_link(&owner, "ada@example.com").await.status,
+        StatusCode::OK
+    );
+    let token = mailed_token(&sink, "ada@example.com").await;
+    assert!(!token.is_empty());
+    let notices = sink
+        .messages()
+        .iter()
+        .filter(|m| m.to.iter().any(|t| t == "ada@example.com"))
+        .filter(|m| m.data.contains("Someone (perhaps you)"))
+        .count();
+    assert_eq!(notices, 1, "one notice an hour");
+    // The link works for an hour, as long as the cap's window.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let r = owner
+        .post_form("/auth/sign-in-link/use", &[("token", token.as_str())])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     app.shutdown().await.unwrap();
 }

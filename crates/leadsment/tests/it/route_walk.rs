@@ -66,6 +66,8 @@ const REVIEWED_PUBLIC: &[&str] = &[
     // visitor's own, the decision is refused from other sites' pages and rate-limited.
     "/api/consent/rule",
     "/api/consent",
+    // The cookie policy, generated from the registry: the same for everyone.
+    "/legal/cookies",
     // The operator's metrics: a token or the loopback address, checked by the handler.
     "/metrics",
 ];

@@ -269,7 +269,7 @@ async fn change_email(
     state.mail_limiter.admit(client)?;
     // The link goes to the new address, which proves it; the old one is told. Past the new
     // address's hourly cap, no link is made and none is sent.
-    if !state.mailer.admit(email.as_str()) {
+    if !state.mailer.admit_notice(email.as_str()) {
         return Ok(back("/account", "email_sent"));
     }
     let (purpose, path) = (LinkPurpose::EmailChange, "/auth/confirm-email");
@@ -285,7 +285,7 @@ async fn change_email(
         ),
         link: Some(link),
     }));
-    state.auth.mailer.send_later(mail::Email {
+    state.auth.mailer.send_notice_later(mail::Email {
         to: current.user.email.clone(),
         subject: "Your Leadsment address is about to change".to_owned(),
         body: format!(

@@ -197,7 +197,7 @@ async fn invite(
     )
     .await?;
     let link = state.web.public_url_for(&format!("/invite?token={token}"));
-    state.auth.mailer.send_later(mail::Email {
+    state.auth.mailer.send_notice_later(mail::Email {
         to: email.as_str().to_owned(),
         subject: "You are invited to a workspace on Leadsment".to_owned(),
         body: format!(

@@ -70,7 +70,7 @@ async fn sign_up(
         Err(AccountError::EmailTaken) => {
             // The address has an account: tell its owner, and answer as for a new one.
             let link = state.web.public_url_for("/auth/forgot");
-            state.auth.mailer.send_later(mail::Email {
+            state.auth.mailer.send_notice_later(mail::Email {
                 to: account.email.as_str().to_owned(),
                 subject: "Someone tried to sign up with your address".to_owned(),
                 body: format!(

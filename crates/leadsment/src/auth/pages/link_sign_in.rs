@@ -1,6 +1,6 @@
 //! The one-time sign-in link: the way in for the owner of an account that failed attempts
 //! (perhaps someone else's) block. Asking for one answers the same whether the address has an
-//! account or not; the link works once, for 15 minutes, and only its page's button uses it.
+//! account or not; the link works once, for one hour, and only its page's button uses it.
 
 use askama::Template;
 use axum::Form;
@@ -83,7 +83,7 @@ async fn ask(
         &state,
         "Check your email",
         format!(
-            "If an account uses {email}, a message with a sign-in link is on its way. The link works once, for 15 minutes."
+            "If an account uses {email}, a message with a sign-in link is on its way. The link works once, for one hour."
         ),
     )
 }

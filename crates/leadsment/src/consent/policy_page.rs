@@ -1,0 +1,87 @@
+//! `GET /legal/cookies`: the cookie policy, generated from the registry in force. Each
+//! category lists its cookies and storage keys with purpose, kind, duration and party; "Last
+//! updated" is the day the registry's content last changed.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+
+use super::Consent;
+use super::routes::date_of;
+use crate::registry::{Category, Entry, Party, Storage};
+use crate::web::error::AppError;
+use crate::web::page;
+
+pub const PATH: &str = "/legal/cookies";
+
+/// One row of a category's table.
+pub struct Row {
+    pub name: String,
+    pub kind: &'static str,
+    pub purpose: String,
+    pub duration: String,
+    pub source: String,
+}
+
+impl From<&Entry> for Row {
+    fn from(e: &Entry) -> Row {
+        let kind = match e.storage {
+            Storage::Cookie => "Cookie",
+            Storage::LocalStorage => "Local storage",
+            Storage::SessionStorage => "Session storage",
+        };
+        let source = match (e.party, e.domain.as_str()) {
+            (Party::First, _) if e.provider == "Leadsment" || e.provider.is_empty() => {
+                "First-party".to_owned()
+            }
+            (Party::First, _) => format!("First-party, set by {}'s script", e.provider),
+            (Party::Third, "") => format!("Third-party ({})", e.provider),
+            (Party::Third, domain) => format!("Third-party ({}, on {domain})", e.provider),
+        };
+        Row {
+            name: e.name.clone(),
+            kind,
+            purpose: e.purpose.clone(),
+            duration: e.duration.clone(),
+            source,
+        }
+    }
+}
+
+pub struct Section {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub needs_consent: bool,
+    pub rows: Vec<Row>,
+}
+
+#[derive(Template)]
+#[template(path = "legal_cookies.html")]
+struct PolicyPage {
+    updated: String,
+    revision: String,
+    sections: Vec<Section>,
+    version: &'static str,
+}
+
+pub async fn cookie_policy(State(c): State<Arc<Consent>>) -> Result<Response, AppError> {
+    let policy = c.policy();
+    let sections = [Category::Necessary]
+        .into_iter()
+        .chain(Category::CHOSEN)
+        .map(|cat| Section {
+            id: cat.as_str(),
+            title: cat.title(),
+            needs_consent: cat != Category::Necessary,
+            rows: policy.registry.in_category(cat).map(Row::from).collect(),
+        })
+        .collect();
+    page::ok(&PolicyPage {
+        updated: date_of(policy.since),
+        revision: policy.revision.clone(),
+        sections,
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
