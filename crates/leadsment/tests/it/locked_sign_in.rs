@@ -183,6 +183,18 @@ async fn asking_for_a_link_answers_alike_and_mails_only_confirmed_accounts(backe
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(sink.count_to("nobody@example.com"), 0);
     assert_eq!(sink.count_to("eve@example.com"), 0);
+    // Not an address: both forms come back with the message next to the field and what was
+    // typed, and send nothing.
+    for path in ["/auth/sign-in-link", "/auth/forgot"] {
+        let r = c.post_form(path, &[("email", "ada at example")]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(
+            r.body.contains("value=\"ada at example\""),
+            "{path}: {}",
+            r.body
+        );
+        assert!(r.body.contains("id=\"f-email-error\""), "{path}");
+    }
     app.shutdown().await.unwrap();
 }
 

@@ -5,16 +5,19 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Extension, Query};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{TokenQuery, check_email, link_invalid, peek_link, redirect_with, use_link};
+use super::{
+    EmailForm, TokenQuery, check_email, email_or_page, link_invalid, peek_link, redirect_with,
+    use_link,
+};
 use crate::auth::guard::{Csrf, PageCtx};
 use crate::auth::model::LinkPurpose;
 use crate::auth::recovery::request_sign_in_link;
 use crate::auth::sessions::open_session;
-use crate::auth::users::{Email, User};
+use crate::auth::users::User;
 use crate::auth::{Access, AuthState};
 use crate::web::Route;
 use crate::web::client_addr::ClientAddr;
@@ -51,32 +54,19 @@ async fn ask_page(Extension(Csrf(csrf)): Extension<Csrf>) -> Result<Response, Ap
     })
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct EmailForm {
-    email: String,
-}
-
 async fn ask(
     PageCtx { state, csrf }: PageCtx<AuthState>,
     client: ClientAddr,
     Form(form): Form<EmailForm>,
 ) -> Result<Response, AppError> {
     state.mail_limiter.admit(client)?;
-    let email = match Email::parse(&form.email) {
-        Ok(e) => e,
-        Err(msg) => {
-            let mut errors = Errors::default();
-            errors.add("email", msg);
-            return page::render(
-                StatusCode::BAD_REQUEST,
-                &AskPage {
-                    csrf,
-                    email: form.email.chars().take(300).collect(),
-                    errors,
-                },
-            );
-        }
+    let email = match email_or_page(&form.email, |email, errors| AskPage {
+        csrf,
+        email,
+        errors,
+    })? {
+        Ok(email) => email,
+        Err(page) => return Ok(page),
     };
     request_sign_in_link(&state.db, &state.mailer, &state.web, &email).await?;
     check_email(

@@ -34,6 +34,30 @@ pub fn routes() -> Vec<Route<AuthState, Access>> {
     routes
 }
 
+/// A form with one field, an email address (a forgotten password, a sign-in link).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct EmailForm {
+    pub email: String,
+}
+
+/// The form's address (`Ok(Ok(email))`), or its page again (`Ok(Err(page))`, 400) with the
+/// message next to the field and what was typed kept (at most 300 characters).
+pub(super) fn email_or_page<P: Template>(
+    raw: &str,
+    page: impl FnOnce(String, page::Errors) -> P,
+) -> Result<Result<crate::auth::users::Email, Response>, AppError> {
+    match crate::auth::users::Email::parse(raw) {
+        Ok(email) => Ok(Ok(email)),
+        Err(msg) => {
+            let mut errors = page::Errors::default();
+            errors.add("email", msg);
+            let page = page(raw.chars().take(300).collect(), errors);
+            page::render(StatusCode::BAD_REQUEST, &page).map(Err)
+        }
+    }
+}
+
 pub fn redirect_with(to: &str, cookies_to_set: &[Cookie<'_>]) -> Response {
     let mut r = Redirect::to(to).into_response();
     for c in cookies_to_set {

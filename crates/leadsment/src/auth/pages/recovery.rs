@@ -3,14 +3,11 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::Extension;
-use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
 
-use super::check_email;
+use super::{EmailForm, check_email, email_or_page};
 use crate::auth::guard::{Csrf, PageCtx};
 use crate::auth::recovery::request_reset;
-use crate::auth::users::Email;
 use crate::auth::{Access, AuthState};
 use crate::web::Route;
 use crate::web::client_addr::ClientAddr;
@@ -37,12 +34,6 @@ async fn forgot_page(Extension(Csrf(csrf)): Extension<Csrf>) -> Result<Response,
     })
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct EmailForm {
-    email: String,
-}
-
 async fn forgot(
     PageCtx { state, csrf }: PageCtx<AuthState>,
     client: ClientAddr,
@@ -51,20 +42,13 @@ async fn forgot(
     // Each request stores a link and may send an email: a budget per client.
     state.forms_limiter.admit(client)?;
     state.mail_limiter.admit(client)?;
-    let email = match Email::parse(&form.email) {
-        Ok(e) => e,
-        Err(msg) => {
-            let mut errors = Errors::default();
-            errors.add("email", msg);
-            return page::render(
-                StatusCode::BAD_REQUEST,
-                &ForgotPage {
-                    csrf,
-                    email: form.email.chars().take(300).collect(),
-                    errors,
-                },
-            );
-        }
+    let email = match email_or_page(&form.email, |email, errors| ForgotPage {
+        csrf,
+        email,
+        errors,
+    })? {
+        Ok(email) => email,
+        Err(page) => return Ok(page),
     };
     request_reset(&state.db, &state.mailer, &state.web, &email).await?;
     check_email(
