@@ -175,6 +175,15 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths(backend: 
     shoot(
         &dir,
         &page,
+        &format!("{base}/legal/cookies"),
+        "cookie-policy",
+        200,
+        "<h1>Cookie Policy</h1>",
+    )
+    .await;
+    shoot(
+        &dir,
+        &page,
         &format!("{base}/auth/sign-in"),
         "sign-in",
         200,
