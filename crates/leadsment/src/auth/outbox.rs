@@ -226,6 +226,17 @@ fn normalised(address: &str) -> String {
     address.trim().to_lowercase()
 }
 
+/// `text` with every email address in it replaced by `<address>`.
+fn without_addresses(text: &str) -> String {
+    static ADDRESS: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    match ADDRESS
+        .get_or_init(|| regex::Regex::new(r"[^\s<>()\[\]:;,\x22]+@[^\s<>()\[\]:;,\x22]+").ok())
+    {
+        Some(re) => re.replace_all(text, "<address>").into_owned(),
+        None => String::from("(the error text is withheld)"),
+    }
+}
+
 /// One worker: takes the next job and does it, until the outbox is gone.
 async fn work(mailer: Mailer, jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
     loop {
@@ -235,7 +246,9 @@ async fn work(mailer: Mailer, jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>
             Some(Job::Nothing) => {}
             Some(Job::Send(email)) => {
                 if let Err(e) = mailer.send(&email).await {
-                    tracing::error!(error = %format!("{e:#}"), subject = %email.subject, "could not send an email");
+                    // SMTP servers repeat the recipient in their refusals: not in our logs.
+                    let error = without_addresses(&format!("{e:#}"));
+                    tracing::error!(%error, subject = %email.subject, "could not send an email");
                 }
             }
         }
@@ -350,5 +363,20 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         assert_eq!(outbox.dropped(Dropped::QueueFull), 0);
+    }
+
+    #[test]
+    fn send_errors_are_logged_without_addresses() {
+        let t = "the SMTP server refused the message: permanent error (550): 5.1.1 <ada@example.com>: Recipient address rejected; also bob.smith+x@mail.example.org";
+        let out = without_addresses(t);
+        assert!(!out.contains('@'), "{out}");
+        assert!(
+            out.contains("5.1.1 <<address>>: Recipient address rejected"),
+            "{out}"
+        );
+        assert_eq!(
+            without_addresses("connection refused"),
+            "connection refused"
+        );
     }
 }
