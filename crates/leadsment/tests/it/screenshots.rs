@@ -346,7 +346,15 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths(backend: 
         .await
         .unwrap();
     submit(&page, "form[action='/auth/sign-out'] button").await;
-    let url = page.url().await.unwrap().unwrap_or_default();
+    // On a busy machine the redirect can land after `submit` has returned: wait up to 10 s.
+    let mut url = String::new();
+    for _ in 0..50 {
+        url = page.url().await.unwrap().unwrap_or_default();
+        if url.contains("/auth/sign-in") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert!(url.contains("/auth/sign-in"), "{url}");
     save(&dir, &page, "signed-out-1280", 200, "<h1>Sign in</h1>").await;
 
