@@ -17,6 +17,7 @@ use crate::accounts::{Access, AccountsState};
 use crate::auth::AuthState;
 use crate::config::Config;
 use crate::consent::Consent;
+use crate::consent::tags::page::TagsState;
 use crate::leads::LeadsState;
 use crate::store::Db;
 use crate::tracking::Tracking;
@@ -105,6 +106,15 @@ impl FromRef<AppState> for LeadsState {
     }
 }
 
+impl FromRef<AppState> for TagsState {
+    fn from_ref(state: &AppState) -> TagsState {
+        TagsState {
+            consent: state.consent.clone(),
+            accounts: AccountsState::from_ref(state),
+        }
+    }
+}
+
 impl FromRef<AppState> for Arc<Tracking> {
     fn from_ref(state: &AppState) -> Arc<Tracking> {
         state.tracking.clone()
@@ -156,6 +166,8 @@ pub fn routes(state: &AppState) -> Vec<Route<AppState, Access>> {
     routes.extend(accounts.map(|r| r.provide(AccountsState::from_ref(state))));
     let leads = crate::leads::pages::routes().into_iter();
     routes.extend(leads.map(|r| r.provide(LeadsState::from_ref(state))));
+    let tags = crate::consent::tags::page::routes().into_iter();
+    routes.extend(tags.map(|r| r.provide(TagsState::from_ref(state))));
     routes
 }
 

@@ -42,7 +42,10 @@ where
                 "a workspace page without its membership check"
             ))
         })?;
-        let (state, current, csrf) = SessionCtx::from_request_parts(parts, s).await?.parts();
+        let (state, current, csrf) =
+            <SessionCtx as FromRequestParts<AccountsState>>::from_request_parts(parts, s)
+                .await?
+                .parts();
         Ok(WorkspaceCtx {
             state,
             member,
@@ -67,13 +70,16 @@ impl SessionCtx {
     }
 }
 
-impl FromRequestParts<AccountsState> for SessionCtx {
+/// Any capability whose state holds the accounts' state (the consent tag panel) takes it too.
+impl<S> FromRequestParts<S> for SessionCtx
+where
+    AccountsState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = AppError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AccountsState,
-    ) -> Result<SessionCtx, AppError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<SessionCtx, AppError> {
+        let state = &AccountsState::from_ref(state);
         let missing = || {
             AppError::internal(anyhow::anyhow!(
                 "a signed-in page without its session check"

@@ -13,6 +13,7 @@ mod policy_page;
 mod routes;
 pub mod settings;
 pub mod store;
+pub mod tags;
 
 use std::sync::Arc;
 
@@ -78,6 +79,8 @@ pub struct Policy {
     pub revision: String,
     /// Milliseconds since the Unix epoch: the policy's "Last updated".
     pub since: i64,
+    /// The switched-on tags, whose keys are in the registry under their categories.
+    pub tags: Vec<tags::Tag>,
 }
 
 /// The consent capability's state.
@@ -121,6 +124,7 @@ impl Consent {
                 registry: Registry::default(),
                 revision: String::new(),
                 since: 0,
+                tags: Vec::new(),
             }),
             persistent_days,
             refused: refused_counter(),
@@ -139,16 +143,21 @@ impl Consent {
         self.policy.load_full()
     }
 
-    /// Rebuilds the registry from the built-in cookies (and, with the tag panel, the
-    /// switched-on tags), records its revision if it is new, and puts it in force.
+    /// Rebuilds the registry from the built-in cookies and the switched-on tags' keys,
+    /// records its revision if it is new, and puts it in force. The tag panel calls it after
+    /// every change.
     pub async fn refresh_policy(&self) -> Result<Arc<Policy>, StoreError> {
-        let registry = Registry::new(crate::registry::builtin(self.persistent_days));
+        let tags = tags::store::enabled(&self.db).await?;
+        let mut entries = crate::registry::builtin(self.persistent_days);
+        entries.extend(tags.iter().flat_map(|t| t.spec.entries()));
+        let registry = Registry::new(entries);
         let revision = registry.revision();
         let since = store::note_revision(&self.db, &revision, now_ms()).await?;
         let policy = Arc::new(Policy {
             registry,
             revision,
             since,
+            tags,
         });
         self.policy.store(policy.clone());
         Ok(policy)

@@ -70,6 +70,16 @@ struct CategoryRule<'a> {
     /// Whether the visitor chooses it (strictly necessary ones are always on).
     choice: bool,
     keys: Vec<Key<'a>>,
+    /// The switched-on tags that load once this category is granted.
+    tags: Vec<TagRef<'a>>,
+}
+
+/// A switched-on tag, as the banner names it.
+#[derive(Serialize)]
+struct TagRef<'a> {
+    id: i64,
+    kind: &'static str,
+    label: &'a str,
 }
 
 /// Whether the visitor's country (unknown counts as inside) is in the consent zone, and the
@@ -135,6 +145,16 @@ async fn rule(State(c): State<Arc<Consent>>, client: ClientAddr, headers: Header
             title: cat.title(),
             choice: cat != Category::Necessary,
             keys: policy.registry.in_category(cat).map(Key::from).collect(),
+            tags: policy
+                .tags
+                .iter()
+                .filter(|t| t.spec.category == cat)
+                .map(|t| TagRef {
+                    id: t.id,
+                    kind: t.spec.kind.as_str(),
+                    label: &t.spec.label,
+                })
+                .collect(),
         })
         .collect();
     let body = json!({

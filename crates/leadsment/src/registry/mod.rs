@@ -59,7 +59,7 @@ impl Category {
 }
 
 /// Where a key lives: the law treats local and session storage like cookies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Storage {
     Cookie,
@@ -89,7 +89,7 @@ impl Storage {
 
 /// Whose key it is: set for the site's own host (first party, even when a vendor's script
 /// writes it) or on the vendor's domain (third party).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Party {
     First,
