@@ -166,6 +166,15 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths(backend: 
         .unwrap()
         .unwrap();
     let setup_query = setup.split('?').nth(1).unwrap().to_owned();
+    // The owner runs the instance too, so the platform pages are in the walk (after the
+    // first-run setup link is made: setup is offered only while there is no administrator).
+    store
+        .write(
+            leadsment::store::sql("UPDATE users SET is_platform_admin = TRUE WHERE id = $1")
+                .bind(owner.id.0),
+        )
+        .await
+        .unwrap();
 
     let dir = out_dir(backend);
     let browser = TestBrowser::launch().await;
@@ -318,6 +327,41 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths(backend: 
         "workspaces",
         200,
         "<h1>Workspaces</h1>",
+    )
+    .await;
+
+    // The tag panel: a new GA4 tag's form, pre-filled from Google's documentation, then a bad
+    // ID refused next to the field, then the tag added.
+    shoot(
+        &dir,
+        &page,
+        &format!("{base}/admin/tags/new?kind=ga4"),
+        "admin-tag-new",
+        200,
+        "_ga_*",
+    )
+    .await;
+    page.execute(SetDeviceMetricsOverrideParams::new(1280, 900, 1.0, false))
+        .await
+        .unwrap();
+    open(&page, &format!("{base}/admin/tags/new?kind=ga4")).await;
+    fill(&page, "#f-target", "UA-12345").await;
+    submit(&page, "form[action='/admin/tags'] button[type=submit]").await;
+    content_with(&page, "field-error").await;
+    save(&dir, &page, "admin-tag-bad-id-1280", 400, "field-error").await;
+    page.evaluate("document.querySelector('#f-target').value = ''")
+        .await
+        .unwrap();
+    fill(&page, "#f-target", "G-ABC1234").await;
+    submit(&page, "form[action='/admin/tags'] button[type=submit]").await;
+    content_with(&page, "G-ABC1234").await;
+    shoot(
+        &dir,
+        &page,
+        &format!("{base}/admin/tags"),
+        "admin-tags",
+        200,
+        "G-ABC1234",
     )
     .await;
 
