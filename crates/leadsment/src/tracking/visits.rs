@@ -57,7 +57,9 @@ pub struct NewVisit<'a> {
     pub delta: VisitDelta,
 }
 
-/// The companies of a batch that the cache has no id for, each once.
+/// The companies of a batch that the cache has no id for, each once, in the order of their
+/// keys: two nodes inserting the same new companies then take their row locks in the same
+/// order, where the order of events could make PostgreSQL's upserts deadlock.
 pub fn missing_companies<'b>(batch: &'b IngestBatch, cache: &VisitCache) -> Vec<&'b CompanyInfo> {
     let mut missing: Vec<&CompanyInfo> = Vec::new();
     let mut seen = HashSet::new();
@@ -69,6 +71,7 @@ pub fn missing_companies<'b>(batch: &'b IngestBatch, cache: &VisitCache) -> Vec<
             missing.push(c);
         }
     }
+    missing.sort_unstable_by(|a, b| a.key.cmp(&b.key));
     missing
 }
 
@@ -201,5 +204,73 @@ pub fn plan_visits<'b>(
         rows,
         new_visits,
         updates: updates.into_iter().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::sites::SiteId;
+
+    fn event(company: &str) -> NewEvent {
+        NewEvent {
+            site_id: SiteId(1),
+            ts: 1,
+            name: "pageview".into(),
+            path: "/".into(),
+            props: None,
+            engaged_ms: None,
+            visitor_hash: 1,
+            previous_visitor_hash: None,
+            company: Some(CompanyInfo {
+                key: company.into(),
+                name: company.into(),
+                org: None,
+                domain: None,
+                asn: None,
+                country: None,
+                class: "business".into(),
+                class_reason: None,
+            }),
+            class: "business".into(),
+            country: None,
+            source: None,
+            channel: "direct".into(),
+            utm_source: None,
+            utm_medium: None,
+            utm_campaign: None,
+            utm_term: None,
+            utm_content: None,
+            browser: None,
+            os: None,
+            device: "desktop".into(),
+        }
+    }
+
+    #[test]
+    fn missing_companies_come_once_each_in_key_order() {
+        let batch = IngestBatch {
+            events: [
+                "domain:zeta.example",
+                "domain:acme.example",
+                "asn:64500:mid",
+                "domain:acme.example",
+            ]
+            .map(event)
+            .to_vec(),
+            bots: Vec::new(),
+        };
+        let keys: Vec<&str> = missing_companies(&batch, &VisitCache::default())
+            .iter()
+            .map(|c| c.key.as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "asn:64500:mid",
+                "domain:acme.example",
+                "domain:zeta.example"
+            ]
+        );
     }
 }
