@@ -108,7 +108,7 @@ impl Server {
         let consent = crate::consent::Consent::start(
             store.clone(),
             auth.web.clone(),
-            tracking.clone(),
+            tracking.ipdb.clone(),
             config.consent.clone(),
             crate::auth::PERSISTENT_SESSION_MS / (24 * 3600 * 1000),
         )

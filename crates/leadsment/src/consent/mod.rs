@@ -4,8 +4,8 @@
 //! Decisions come to `POST /api/consent` (public like the events API, but only from the
 //! instance's own pages) as named steps: the origin, the client's budget, the body, the
 //! policy revision, then the proof is stored before the cookie is set, so a visitor never
-//! holds a consent the log cannot show. The country comes from the tracking pipeline's
-//! identify step, in memory: no address or visitor hash is kept with a decision.
+//! holds a consent the log cannot show. The country comes from the IP index, in memory (no
+//! reverse DNS): no address or visitor hash is kept with a decision.
 
 pub mod choice;
 pub mod cookie;
@@ -23,9 +23,9 @@ use self::choice::Action;
 use self::cookie::Signer;
 use self::settings::ConsentSettings;
 use crate::auth::throttle::AddressLimiter;
-use crate::registry::{Category, Registry};
+use crate::ipdb::IpDb;
+use crate::registry::Registry;
 use crate::store::{Db, StoreError, now_ms};
-use crate::tracking::Tracking;
 use crate::web::settings::WebSettings;
 
 pub use routes::routes;
@@ -58,20 +58,6 @@ impl serde::Serialize for Action {
     }
 }
 
-impl Proof {
-    /// The categories this decision granted.
-    pub fn granted(&self) -> Vec<Category> {
-        let mut out = Vec::new();
-        if self.analytics {
-            out.push(Category::Analytics);
-        }
-        if self.advertising {
-            out.push(Category::Advertising);
-        }
-        out
-    }
-}
-
 /// The cookie policy in force: the registry, its revision, and since when it holds.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -87,7 +73,8 @@ pub struct Policy {
 pub struct Consent {
     pub db: Db,
     pub web: Arc<WebSettings>,
-    pub tracking: Arc<Tracking>,
+    /// The IP index, for the visitor's country (no reverse DNS: a banner needs none).
+    pub ipdb: Arc<IpDb>,
     pub settings: ConsentSettings,
     signer: Signer,
     limiter: AddressLimiter,
@@ -107,7 +94,7 @@ impl Consent {
     pub async fn start(
         db: Db,
         web: Arc<WebSettings>,
-        tracking: Arc<Tracking>,
+        ipdb: Arc<IpDb>,
         settings: ConsentSettings,
         persistent_days: i64,
     ) -> Result<Consent, StoreError> {
@@ -116,7 +103,7 @@ impl Consent {
         let consent = Consent {
             db,
             web,
-            tracking,
+            ipdb,
             settings,
             signer: Signer::new(key),
             limiter,

@@ -96,7 +96,7 @@ fn mode_for(c: &Consent, client: IpAddr) -> (bool, Mode) {
 /// from the IP index alone: no reverse DNS, which would send the address to a resolver for
 /// nothing a banner needs.
 fn country_of(c: &Consent, client: IpAddr) -> (Option<String>, bool) {
-    let org = c.tracking.ipdb.lookup(client);
+    let org = c.ipdb.lookup(client);
     (org.country, org.consent_zone)
 }
 

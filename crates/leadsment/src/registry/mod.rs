@@ -251,11 +251,6 @@ impl Registry {
             s
         })
     }
-
-    /// The keys of one category (what withdrawing that category removes).
-    pub fn keys_of(&self, category: Category) -> Vec<&Entry> {
-        self.in_category(category).collect()
-    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{
-    EmailForm, TokenQuery, check_email, email_or_page, link_invalid, peek_link, redirect_with,
-    use_link,
+    ConfirmPage, EmailForm, TokenQuery, check_email, email_or_page, link_invalid, peek_link,
+    redirect_with, use_link,
 };
 use crate::auth::guard::{Csrf, PageCtx};
 use crate::auth::model::LinkPurpose;
@@ -76,17 +76,6 @@ async fn ask(
             "If an account uses {email}, a message with a sign-in link is on its way. The link works once, for one hour."
         ),
     )
-}
-
-#[derive(Template)]
-#[template(path = "auth/confirm.html")]
-struct ConfirmPage {
-    csrf: String,
-    title: &'static str,
-    message: String,
-    action: &'static str,
-    button: &'static str,
-    token: String,
 }
 
 /// The user a sign-in link is for, while the link is unused and unexpired.

@@ -8,7 +8,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
 
-use super::{NoticePage, TokenQuery, link_invalid, link_is_open, peek_link, signed_out, use_link};
+use super::{
+    ConfirmPage, NoticePage, TokenQuery, link_invalid, link_is_open, peek_link, signed_out,
+    use_link,
+};
 use crate::auth::guard::{CurrentUser, PageCtx};
 use crate::auth::model::LinkPurpose;
 use crate::auth::tokens::digest;
@@ -36,17 +39,6 @@ pub(super) fn routes() -> Vec<Route<AuthState, Access>> {
     .into_iter()
     .flatten()
     .collect()
-}
-
-#[derive(Template)]
-#[template(path = "auth/confirm.html")]
-struct ConfirmPage {
-    csrf: String,
-    title: &'static str,
-    message: String,
-    action: &'static str,
-    button: &'static str,
-    token: String,
 }
 
 async fn verify_page(

@@ -34,6 +34,19 @@ pub fn routes() -> Vec<Route<AuthState, Access>> {
     routes
 }
 
+/// The page an emailed link opens: what pressing its one button will do. A GET never uses
+/// the link; the button's POST does.
+#[derive(Template)]
+#[template(path = "auth/confirm.html")]
+struct ConfirmPage {
+    csrf: String,
+    title: &'static str,
+    message: String,
+    action: &'static str,
+    button: &'static str,
+    token: String,
+}
+
 /// A form with one field, an email address (a forgotten password, a sign-in link).
 #[derive(Deserialize, Default)]
 #[serde(default)]
