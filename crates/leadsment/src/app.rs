@@ -197,7 +197,8 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         router = router.route(route.path, guarded);
     }
     let router = router.fallback(error::fallback).with_state(state.clone());
-    web::with_middleware(router, &state.web, state.metrics.clone())
+    let csp: Arc<dyn web::security::ExtraSources> = state.consent.clone();
+    web::with_middleware(router, &state.web, state.metrics.clone(), Some(csp))
 }
 
 /// The separate metrics listener, when `metrics_listen` is set.

@@ -7,6 +7,7 @@
 //! holds a consent the log cannot show. The country comes from the IP index, in memory (no
 //! reverse DNS): no address or visitor hash is kept with a decision.
 
+mod ask;
 pub mod choice;
 pub mod cookie;
 mod policy_page;
@@ -15,6 +16,7 @@ pub mod settings;
 pub mod store;
 pub mod tags;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -26,6 +28,7 @@ use crate::auth::throttle::AddressLimiter;
 use crate::ipdb::IpDb;
 use crate::registry::Registry;
 use crate::store::{Db, StoreError, now_ms};
+use crate::web::security::CspSources;
 use crate::web::settings::WebSettings;
 
 pub use routes::routes;
@@ -67,6 +70,30 @@ pub struct Policy {
     pub since: i64,
     /// The switched-on tags, whose keys are in the registry under their categories.
     pub tags: Vec<tags::Tag>,
+    /// The hosts the switched-on tags reach, for the Content-Security-Policy of the pages
+    /// where tags may load.
+    pub sources: Arc<CspSources>,
+    /// What the policy holds per consent category, to compare with a choice's revision.
+    pub content: ask::Content,
+}
+
+/// The first path segments under which tags never load: the pages that show customers'
+/// leads and accounts (consent.js refuses them too), the API and the static files.
+pub const NO_TAGS_UNDER: [&str; 10] = [
+    "app", "w", "auth", "admin", "account", "api", "js", "assets", "metrics", "healthz",
+];
+
+/// Whether tags may load on the page at `path`: the public and legal pages only.
+pub fn tags_may_load(path: &str) -> bool {
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    !NO_TAGS_UNDER.contains(&first)
+}
+
+impl crate::web::security::ExtraSources for Consent {
+    fn for_path(&self, path: &str) -> Option<Arc<CspSources>> {
+        let policy = self.policy.load();
+        (tags_may_load(path) && !policy.sources.is_empty()).then(|| policy.sources.clone())
+    }
 }
 
 /// The consent capability's state.
@@ -83,6 +110,8 @@ pub struct Consent {
     refused: prometheus::IntCounterVec,
     /// How long "keep me signed in" lasts, in days, for the registry's refresh cookie.
     persistent_days: i64,
+    /// Earlier revisions' contents, as read from the store (`None`: not recorded).
+    earlier: std::sync::Mutex<HashMap<String, Option<Arc<ask::Content>>>>,
 }
 
 /// The shared secret the consent cookie is signed with.
@@ -112,7 +141,10 @@ impl Consent {
                 revision: String::new(),
                 since: 0,
                 tags: Vec::new(),
+                sources: Arc::default(),
+                content: ask::Content::default(),
             }),
+            earlier: std::sync::Mutex::default(),
             persistent_days,
             refused: refused_counter(),
         };
@@ -139,15 +171,59 @@ impl Consent {
         entries.extend(tags.iter().flat_map(|t| t.spec.entries()));
         let registry = Registry::new(entries);
         let revision = registry.revision();
-        let since = store::note_revision(&self.db, &revision, now_ms()).await?;
+        let content = ask::content(&registry, &tags);
+        let json = serde_json::to_string(&content).unwrap_or_default();
+        let since = store::note_revision(&self.db, &revision, &json, now_ms()).await?;
+        let mut sources = CspSources::default();
+        for t in &tags {
+            sources.merge(&t.spec.requirements());
+        }
         let policy = Arc::new(Policy {
             registry,
             revision,
             since,
             tags,
+            sources: Arc::new(sources),
+            content,
         });
         self.policy.store(policy.clone());
         Ok(policy)
+    }
+
+    /// Whether a choice made under `revision`, granting `consented`, still holds under
+    /// `policy` (see [`ask`]). A revision that was never recorded does not.
+    pub async fn choice_holds(
+        &self,
+        revision: &str,
+        consented: &[crate::registry::Category],
+        policy: &Policy,
+    ) -> Result<bool, StoreError> {
+        if revision == policy.revision {
+            return Ok(true);
+        }
+        let known = self
+            .earlier
+            .lock()
+            .ok()
+            .and_then(|m| m.get(revision).cloned());
+        let then = match known {
+            Some(then) => then,
+            None => {
+                let then = store::revision_content(&self.db, revision)
+                    .await?
+                    .and_then(|json| serde_json::from_str::<ask::Content>(&json).ok())
+                    .map(Arc::new);
+                if let Ok(mut m) = self.earlier.lock() {
+                    // Revisions are few; a bound keeps a long-lived node's map small anyway.
+                    if m.len() >= 256 {
+                        m.clear();
+                    }
+                    m.insert(revision.to_owned(), then.clone());
+                }
+                then
+            }
+        };
+        Ok(then.is_some_and(|then| !ask::gained(&then, &policy.content, consented)))
     }
 
     /// Deletes decisions older than the retention period; returns how many.
@@ -187,6 +263,30 @@ pub fn retention_start(now: i64, months: u32) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tags_load_only_on_public_pages() {
+        for path in [
+            "/",
+            "/pricing",
+            "/how-it-works",
+            "/legal/cookies",
+            "/applications",
+        ] {
+            assert!(super::tags_may_load(path), "{path}");
+        }
+        for path in [
+            "/app",
+            "/app/",
+            "/w/3/sites/1",
+            "/auth/sign-in",
+            "/admin/tags",
+            "/account",
+            "/api/consent/rule",
+        ] {
+            assert!(!super::tags_may_load(path), "{path}");
+        }
+    }
+
     #[test]
     fn retention_counts_calendar_months() {
         let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap().as_millisecond();

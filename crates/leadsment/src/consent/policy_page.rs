@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use askama::Template;
+use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
 
@@ -13,6 +14,7 @@ use super::routes::date_of;
 use crate::registry::{Category, Entry, Party, Storage};
 use crate::web::error::AppError;
 use crate::web::page;
+use crate::web::security::CspNonce;
 
 pub const PATH: &str = "/legal/cookies";
 
@@ -64,9 +66,14 @@ struct PolicyPage {
     revision: String,
     sections: Vec<Section>,
     version: &'static str,
+    /// The response's CSP nonce, for consent.js.
+    nonce: String,
 }
 
-pub async fn cookie_policy(State(c): State<Arc<Consent>>) -> Result<Response, AppError> {
+pub async fn cookie_policy(
+    State(c): State<Arc<Consent>>,
+    Extension(nonce): Extension<CspNonce>,
+) -> Result<Response, AppError> {
     let policy = c.policy();
     let sections = [Category::Necessary]
         .into_iter()
@@ -83,5 +90,6 @@ pub async fn cookie_policy(State(c): State<Arc<Consent>>) -> Result<Response, Ap
         revision: policy.revision.clone(),
         sections,
         version: env!("CARGO_PKG_VERSION"),
+        nonce: nonce.0,
     })
 }

@@ -131,21 +131,53 @@ pub async fn latest_revision(db: &Db) -> Result<Option<(String, i64)>, StoreErro
     Ok(row.map(|r| (r.revision, r.since)))
 }
 
-/// Records `revision` as the policy's, from `now`, unless it already is the latest; returns
-/// since when the current revision holds. A revision that comes back (a tag switched on and
-/// off again) is recorded anew: the policy changed twice.
-pub async fn note_revision(db: &Db, revision: &str, now: i64) -> Result<i64, StoreError> {
+#[derive(sqlx::FromRow)]
+struct ContentRow {
+    content: String,
+}
+
+/// What `revision` held, as recorded with it (the latest record of it); `None` if it was
+/// never recorded, or before contents were.
+pub async fn revision_content(db: &Db, revision: &str) -> Result<Option<String>, StoreError> {
+    let row: Option<ContentRow> = db
+        .optional(
+            sql("SELECT content FROM policy_revisions WHERE revision = $1 \
+                 ORDER BY id DESC LIMIT 1")
+            .bind(revision),
+        )
+        .await?;
+    Ok(row.map(|r| r.content).filter(|c| !c.is_empty()))
+}
+
+/// Records `revision` (holding `content`) as the policy's, from `now`, unless it already is
+/// the latest; returns since when the current revision holds. A revision that comes back (a
+/// tag switched on and off again) is recorded anew: the policy changed twice.
+pub async fn note_revision(
+    db: &Db,
+    revision: &str,
+    content: &str,
+    now: i64,
+) -> Result<i64, StoreError> {
     let mut tx = db.begin().await?;
     let latest: Option<RevisionRow> = tx.optional(sql(LATEST_REVISION)).await?;
     if let Some(latest) = latest
         && latest.revision == revision
     {
+        // A revision recorded before contents were gets its content now.
+        tx.execute(
+            sql("UPDATE policy_revisions SET content = $1 WHERE revision = $2 AND content = ''")
+                .bind(content)
+                .bind(revision),
+        )
+        .await?;
+        tx.commit().await?;
         return Ok(latest.since);
     }
     tx.execute(
-        sql("INSERT INTO policy_revisions (revision, since) VALUES ($1, $2)")
+        sql("INSERT INTO policy_revisions (revision, since, content) VALUES ($1, $2, $3)")
             .bind(revision)
-            .bind(now),
+            .bind(now)
+            .bind(content),
     )
     .await?;
     tx.commit().await?;

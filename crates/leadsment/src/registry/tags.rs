@@ -33,13 +33,7 @@ pub enum TagKind {
 }
 
 /// The hosts a tag needs, by CSP directive.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TagRequirements {
-    pub script: Vec<String>,
-    pub connect: Vec<String>,
-    pub img: Vec<String>,
-    pub frame: Vec<String>,
-}
+pub type TagRequirements = crate::web::security::CspSources;
 
 impl TagKind {
     pub const ALL: [TagKind; 5] = [

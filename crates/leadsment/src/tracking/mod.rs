@@ -20,9 +20,8 @@ pub mod visitor;
 pub mod visits;
 pub mod writer;
 
-use std::io::Write;
 use std::net::IpAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -41,6 +40,7 @@ use crate::auth::Access;
 use crate::ipdb::IpDb;
 use crate::store::{Db, StoreError};
 use crate::web::Route;
+use crate::web::assets::Script;
 use crate::web::client_addr::ClientAddr;
 use crate::web::error::AppError;
 
@@ -206,47 +206,13 @@ impl SiteCache {
     }
 }
 
-const SCRIPT: &str = include_str!("../../assets/t.js");
-
-/// Gzips at the best level.
-fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    enc.write_all(bytes)?;
-    enc.finish()
-}
-
-/// t.js gzipped once; empty (and served plain) if compression failed.
-fn script_gzip() -> &'static [u8] {
-    static GZ: OnceLock<Vec<u8>> = OnceLock::new();
-    GZ.get_or_init(|| gzip(SCRIPT.as_bytes()).unwrap_or_default())
-}
+/// t.js.
+pub static SCRIPT: Script = Script::new(include_str!("../../assets/t.js"));
 
 /// `GET /js/t.js`: the tracker, gzipped for clients that accept it.
 async fn script(headers: HeaderMap) -> Response {
-    let gzip = headers
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")))
-        && !script_gzip().is_empty();
-    let mut response = if gzip {
-        (
-            [(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"))],
-            script_gzip(),
-        )
-            .into_response()
-    } else {
-        SCRIPT.into_response()
-    };
+    let mut response = SCRIPT.respond(&headers);
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/javascript; charset=utf-8"),
-    );
-    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=3600"),
-    );
     // Any site may load the script.
     h.insert(
         "cross-origin-resource-policy",
@@ -421,9 +387,9 @@ mod tests {
 
     #[test]
     fn the_script_is_small() {
-        // Compressed here, not through `script_gzip`, which serves plain t.js when
+        // Compressed here, not through `gzipped`, which serves plain t.js when
         // compression fails: an empty result must fail this test, not pass it.
-        let gz = gzip(SCRIPT.as_bytes()).expect("t.js compresses");
+        let gz = SCRIPT.compress().expect("t.js compresses");
         assert!(
             gz.len() > 100,
             "a gzip of t.js cannot be {} bytes",
@@ -434,6 +400,6 @@ mod tests {
             "t.js is {} bytes gzipped; the budget is 1,000",
             gz.len()
         );
-        assert_eq!(script_gzip(), gz.as_slice());
+        assert_eq!(SCRIPT.gzipped(), gz.as_slice());
     }
 }

@@ -86,3 +86,61 @@ pub fn content_type_of(name: &str) -> Option<&'static str> {
         .find(|a| a.name == name)
         .map(|a| a.content_type)
 }
+
+/// A script served as `text/javascript`, gzipped once (at the best level) for clients that
+/// accept it. t.js and consent.js are served this way.
+pub struct Script {
+    source: &'static str,
+    gzipped: OnceLock<Vec<u8>>,
+}
+
+impl Script {
+    pub const fn new(source: &'static str) -> Script {
+        Script {
+            source,
+            gzipped: OnceLock::new(),
+        }
+    }
+
+    /// The script gzipped, as [`Script::respond`] serves it (size tests measure this).
+    pub fn compress(&self) -> std::io::Result<Vec<u8>> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut enc, self.source.as_bytes())?;
+        enc.finish()
+    }
+
+    /// The gzipped bytes as served; empty (and the script served plain) if compression failed.
+    pub fn gzipped(&self) -> &[u8] {
+        self.gzipped
+            .get_or_init(|| self.compress().unwrap_or_default())
+    }
+
+    /// The answer to a `GET`: gzipped when the client accepts it, cacheable for an hour.
+    pub fn respond(&'static self, headers: &HeaderMap) -> Response {
+        let gzip = headers
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")))
+            && !self.gzipped().is_empty();
+        let mut response = if gzip {
+            (
+                [(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"))],
+                self.gzipped(),
+            )
+                .into_response()
+        } else {
+            self.source.into_response()
+        };
+        let h = response.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/javascript; charset=utf-8"),
+        );
+        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=3600"),
+        );
+        response
+    }
+}

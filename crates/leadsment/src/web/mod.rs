@@ -104,11 +104,17 @@ pub fn metrics_router(web: &WebSettings, metrics: Arc<Metrics>) -> Router {
         .route("/metrics", get(metrics::render))
         .fallback(error::fallback)
         .with_state(metrics.clone());
-    with_middleware(router, web, metrics)
+    with_middleware(router, web, metrics, None)
 }
 
 /// The middleware every response passes through, around `router` (whose state is supplied).
-pub fn with_middleware(router: Router, web: &WebSettings, metrics: Arc<Metrics>) -> Router {
+/// `csp` names the extra sources some pages' Content-Security-Policy allows.
+pub fn with_middleware(
+    router: Router,
+    web: &WebSettings,
+    metrics: Arc<Metrics>,
+    csp: Option<Arc<dyn security::ExtraSources>>,
+) -> Router {
     let https = web.public_url.scheme() == "https";
     let x_request_id = HeaderName::from_static("x-request-id");
     let client_addr = Arc::new(client_addr::ClientAddrPolicy {
@@ -139,7 +145,7 @@ pub fn with_middleware(router: Router, web: &WebSettings, metrics: Arc<Metrics>)
             metrics::track,
         ))
         .layer(axum::middleware::from_fn(move |req, next| {
-            security::headers(https, req, next)
+            security::headers(https, csp.clone(), req, next)
         }))
         .layer(axum::middleware::from_fn(error::negotiate))
         .layer(CatchPanicLayer::custom(error::panic_response))

@@ -3,6 +3,8 @@
 //! lets a nonced script (the consent manager) add the tags a visitor consented to, and nothing
 //! else.
 
+use std::sync::Arc;
+
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
@@ -51,12 +53,66 @@ impl CspNonce {
     }
 }
 
-pub fn content_security_policy(nonce: &str) -> String {
+/// Sources a page may reach beyond its own origin, by directive (`https://host`, or
+/// `https://*.host` for a host's subdomains).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CspSources {
+    pub script: Vec<String>,
+    pub connect: Vec<String>,
+    pub img: Vec<String>,
+    pub frame: Vec<String>,
+}
+
+impl CspSources {
+    /// Adds `other`'s sources that are not here yet.
+    pub fn merge(&mut self, other: &CspSources) {
+        for (mine, theirs) in [
+            (&mut self.script, &other.script),
+            (&mut self.connect, &other.connect),
+            (&mut self.img, &other.img),
+            (&mut self.frame, &other.frame),
+        ] {
+            for s in theirs {
+                if !mine.contains(s) {
+                    mine.push(s.clone());
+                }
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.script.is_empty()
+            && self.connect.is_empty()
+            && self.img.is_empty()
+            && self.frame.is_empty()
+    }
+}
+
+/// Which extra sources a request's page may reach. The application decides (the consent
+/// manager: the hosts of switched-on tags, on the pages where tags may load); the kernel
+/// only writes them into the policy.
+pub trait ExtraSources: Send + Sync + 'static {
+    fn for_path(&self, path: &str) -> Option<Arc<CspSources>>;
+}
+
+pub fn content_security_policy(nonce: &str, extra: Option<&CspSources>) -> String {
+    let list = |sources: Option<&Vec<String>>| {
+        sources
+            .map(|s| s.iter().fold(String::new(), |acc, h| acc + " " + h))
+            .unwrap_or_default()
+    };
+    let script = list(extra.map(|e| &e.script));
+    let connect = list(extra.map(|e| &e.connect));
+    let img = list(extra.map(|e| &e.img));
+    let frame = match extra.filter(|e| !e.frame.is_empty()) {
+        Some(e) => format!(" frame-src 'self'{};", list(Some(&e.frame))),
+        None => String::new(),
+    };
     format!(
-        "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic'; \
-         style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; font-src 'self'; \
-         connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
-         frame-ancestors 'none'"
+        "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic'{script}; \
+         style-src 'self' 'nonce-{nonce}'; img-src 'self' data:{img}; font-src 'self'; \
+         connect-src 'self'{connect};{frame} object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
     )
 }
 
@@ -64,9 +120,15 @@ const PERMISSIONS_POLICY: &str = "accelerometer=(), camera=(), geolocation=(), g
      magnetometer=(), microphone=(), payment=(), usb=(), interest-cohort=(), browsing-topics=()";
 
 /// Sets the headers; a handler that sets one of them itself keeps its own value.
-pub async fn headers(https: bool, mut req: Request, next: Next) -> Response {
+pub async fn headers(
+    https: bool,
+    extra: Option<Arc<dyn ExtraSources>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let nonce = CspNonce::fresh();
-    let csp = content_security_policy(&nonce.0);
+    let sources = extra.and_then(|e| e.for_path(req.uri().path()));
+    let csp = content_security_policy(&nonce.0, sources.as_deref());
     req.extensions_mut().insert(nonce);
     let mut response = next.run(req).await;
     let h = response.headers_mut();

@@ -38,6 +38,11 @@ impl TestBrowser {
 
     /// The same with another user agent.
     pub async fn launch_with(user_agent: &str) -> TestBrowser {
+        TestBrowser::launch_args(user_agent, &[]).await
+    }
+
+    /// The same with more command-line switches, as `(name, value)` (no leading dashes).
+    pub async fn launch_args(user_agent: &str, extra: &[(&str, &str)]) -> TestBrowser {
         let dir = tempfile::tempdir().unwrap();
         let config = BrowserConfig::builder()
             .chrome_executable(chromium_path())
@@ -56,6 +61,7 @@ impl TestBrowser {
                 "hide-scrollbars",
             ])
             .arg(("user-agent", user_agent))
+            .args(extra.iter().copied())
             .launch_timeout(Duration::from_secs(60))
             .build()
             .unwrap();

@@ -18,7 +18,11 @@ const UNITED_STATES: &str = "203.0.113.40";
 
 /// An app behind a trusted proxy, with an index that knows both visitors' countries.
 async fn app(backend: Backend, configure: impl FnOnce(&mut leadsment::config::Config)) -> TestApp {
-    let db = TestDb::new(backend).await;
+    app_on(TestDb::new(backend).await, configure).await
+}
+
+/// The same on a database the caller prepared.
+pub async fn app_on(db: TestDb, configure: impl FnOnce(&mut leadsment::config::Config)) -> TestApp {
     let mut config = db.config();
     config.web.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     configure(&mut config);
@@ -140,19 +144,19 @@ async fn policy_revisions_and_retention(backend: Backend) {
     let (_db, db) = TestDb::open(backend).await;
     assert_eq!(store::latest_revision(&db).await.unwrap(), None);
     assert_eq!(
-        store::note_revision(&db, "aaaa", 1_000).await.unwrap(),
+        store::note_revision(&db, "aaaa", "", 1_000).await.unwrap(),
         1_000
     );
     assert_eq!(
-        store::note_revision(&db, "aaaa", 2_000).await.unwrap(),
+        store::note_revision(&db, "aaaa", "", 2_000).await.unwrap(),
         1_000
     );
     assert_eq!(
-        store::note_revision(&db, "bbbb", 3_000).await.unwrap(),
+        store::note_revision(&db, "bbbb", "", 3_000).await.unwrap(),
         3_000
     );
     assert_eq!(
-        store::note_revision(&db, "aaaa", 4_000).await.unwrap(),
+        store::note_revision(&db, "aaaa", "", 4_000).await.unwrap(),
         4_000
     );
     assert_eq!(

@@ -22,6 +22,7 @@ on_both_backends!(
     a_platform_admin_adds_switches_edits_and_sees_the_log,
     bad_ids_and_urls_are_refused_next_to_the_field_and_nothing_is_stored,
     only_platform_admins_reach_the_panel,
+    the_banner_asks_again_only_when_a_consented_category_gains,
 );
 
 async fn make_admin(store: &Db, email: &str) -> User {
@@ -327,5 +328,181 @@ async fn only_platform_admins_reach_the_panel(backend: Backend) {
     // The user's own pages do not offer the panel.
     let own = bob.get("/account").await;
     assert!(!own.body.contains("/admin/tags"));
+    app.shutdown().await.unwrap();
+}
+
+/// A decision posted from the site's own origin; the `lm_consent` cookie it set.
+async fn consent_to(app: &TestApp, action: &str, categories: &[&str], revision: &str) -> String {
+    let body = serde_json::json!({
+        "action": action,
+        "categories": categories,
+        "revision": revision,
+        "banner": leadsment::consent::BANNER_VERSION,
+    });
+    let res = app
+        .client
+        .post(app.url("/api/consent"))
+        .header("origin", app.url("").trim_end_matches('/'))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("lm_consent="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    cookie
+}
+
+/// The rule as a visitor holding `cookie` gets it.
+async fn rule_for(app: &TestApp, cookie: &str) -> Value {
+    let res = app
+        .client
+        .get(app.url("/api/consent/rule"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+fn loads(rule: &Value) -> Vec<String> {
+    rule["load"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            format!(
+                "{}:{}",
+                t["kind"].as_str().unwrap(),
+                t["target"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// The Content-Security-Policy of a page.
+async fn csp(c: &Client, path: &str) -> String {
+    let res = c.get(path).await;
+    assert_eq!(res.status, StatusCode::OK, "{path}");
+    res.headers
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn the_banner_asks_again_only_when_a_consented_category_gains(backend: Backend) {
+    let (app, store, c) = setup(backend).await;
+    assert!(
+        post(&c, "/admin/tags", &ga4("G-ABC123XYZ9"))
+            .await
+            .status
+            .is_redirection()
+    );
+    let linkedin = vec![
+        ("kind", "linkedin".to_owned()),
+        ("label", String::new()),
+        ("target", "123456".to_owned()),
+        ("category", "advertising".to_owned()),
+        ("keys", default_keys_text(TagKind::LinkedIn)),
+    ];
+    assert!(
+        post(&c, "/admin/tags", &linkedin)
+            .await
+            .status
+            .is_redirection()
+    );
+    let list = tags::list(&store).await.unwrap();
+    let id = |kind: TagKind| list.iter().find(|t| t.spec.kind == kind).unwrap().id;
+    let (ga, li) = (id(TagKind::Ga4), id(TagKind::LinkedIn));
+    let switch = |tag: i64, to: &'static str| {
+        let c = &c;
+        async move {
+            let res = post(
+                c,
+                &format!("/admin/tags/{tag}"),
+                &[("action", to.to_owned())],
+            )
+            .await;
+            assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+        }
+    };
+
+    // Switched off, a tag is on no page's policy; switched on, only the public pages allow
+    // its hosts.
+    assert!(!csp(&c, "/legal/cookies").await.contains("googletagmanager"));
+    switch(ga, "on").await;
+    switch(li, "on").await;
+    let public = csp(&c, "/legal/cookies").await;
+    assert!(
+        public.contains("https://www.googletagmanager.com")
+            && public.contains("https://px.ads.linkedin.com")
+            && public.contains("https://*.google-analytics.com"),
+        "{public}"
+    );
+    for signed_in in ["/account", "/admin/tags", "/app"] {
+        let policy = c
+            .get(signed_in)
+            .await
+            .headers
+            .get("content-security-policy")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            !policy.contains("google") && !policy.contains("linkedin"),
+            "{signed_in}: {policy}"
+        );
+    }
+
+    // Without a choice nothing is listed to load (opt-in); analytics alone lists GA4 alone.
+    let (revision, _, _) = rule(&app, "analytics").await;
+    let fresh = rule_for(&app, "x=1").await;
+    assert!(loads(&fresh).is_empty(), "{fresh}");
+    assert_eq!(fresh["ask"], true);
+    let analytics_only = consent_to(&app, "save", &["analytics"], &revision).await;
+    let refused_all = consent_to(&app, "reject_all", &[], &revision).await;
+    let r = rule_for(&app, &analytics_only).await;
+    assert_eq!(
+        (r["ask"].clone(), loads(&r)),
+        (Value::Bool(false), vec!["ga4:G-ABC123XYZ9".to_owned()])
+    );
+
+    // A tag switched off takes things away: a new revision, and nobody is asked again.
+    switch(li, "off").await;
+    let r = rule_for(&app, &analytics_only).await;
+    assert_ne!(r["revision"], revision.as_str());
+    assert_eq!(r["ask"], false, "{r}");
+    assert!(!csp(&c, "/legal/cookies").await.contains("linkedin"));
+    // Advertising gains a tag again: refused there, so not asked.
+    switch(li, "on").await;
+    assert_eq!(rule_for(&app, &analytics_only).await["ask"], false);
+    assert_eq!(rule_for(&app, &refused_all).await["ask"], false);
+
+    // Analytics gains a key (GA4's edited keys): asked again, and so is... only who consented.
+    let path = format!("/admin/tags/{ga}");
+    let mut fields = ga4("G-ABC123XYZ9");
+    fields[4]
+        .1
+        .push_str("\n_ga_extra | local_storage | 1 day | first | | Google | A test key.");
+    fields.push(("action", "save".to_owned()));
+    let saved = post(&c, &path, &fields).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let r = rule_for(&app, &analytics_only).await;
+    assert_eq!(r["ask"], true, "{r}");
+    assert_eq!(rule_for(&app, &refused_all).await["ask"], false);
     app.shutdown().await.unwrap();
 }

@@ -58,8 +58,9 @@ const REVIEWED_PUBLIC: &[&str] = &[
     "/auth/sign-in-link",
     "/auth/sign-in-link/use",
     "/invite",
-    // The tracker script: static, the same for everyone.
+    // The tracker script and the consent banner's: static, the same for everyone.
     "/js/t.js",
+    "/js/consent.js",
     // The tracker's events: no credentials, answered the same to everyone.
     "/api/event",
     // The consent banner's rule and the visitor's decision: no session; the rule is the
