@@ -10,6 +10,7 @@
 pub mod choice;
 pub mod cookie;
 mod policy_page;
+pub mod proof_page;
 mod routes;
 pub mod settings;
 pub mod store;
