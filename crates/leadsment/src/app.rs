@@ -168,6 +168,8 @@ pub fn routes(state: &AppState) -> Vec<Route<AppState, Access>> {
     routes.extend(leads.map(|r| r.provide(LeadsState::from_ref(state))));
     let tags = crate::consent::tags::page::routes().into_iter();
     routes.extend(tags.map(|r| r.provide(TagsState::from_ref(state))));
+    let proof = crate::consent::proof_page::routes().into_iter();
+    routes.extend(proof.map(|r| r.provide(TagsState::from_ref(state))));
     routes
 }
 

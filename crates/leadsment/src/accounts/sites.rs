@@ -143,6 +143,9 @@ pub struct Site {
     pub time_zone: String,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
+    /// Whether the snippet waits for the visitor's consent before it sends anything
+    /// (`data-require-consent`): the site's consent manager releases it.
+    pub require_consent: bool,
 }
 
 impl Site {
@@ -156,8 +159,12 @@ impl Site {
     /// The script tag customers paste into their pages.
     pub fn snippet(&self, public_url: &str) -> String {
         format!(
-            "<script defer data-domain=\"{}\" src=\"{}/js/t.js\"></script>",
+            "<script defer data-domain=\"{}\"{} src=\"{}/js/t.js\"></script>",
             self.domain,
+            match self.require_consent {
+                true => " data-require-consent",
+                false => "",
+            },
             public_url.trim_end_matches('/')
         )
     }
@@ -327,6 +334,7 @@ mod tests {
             aliases: new.aliases,
             time_zone: "UTC".into(),
             created_at: 0,
+            require_consent: false,
         };
         for ok in [
             "example.com",
@@ -400,10 +408,19 @@ mod tests {
             aliases: vec![],
             time_zone: "UTC".into(),
             created_at: 0,
+            require_consent: false,
         };
         assert_eq!(
             site.snippet("https://stats.example.org/"),
             "<script defer data-domain=\"example.com\" src=\"https://stats.example.org/js/t.js\"></script>"
+        );
+        let waiting = Site {
+            require_consent: true,
+            ..site
+        };
+        assert_eq!(
+            waiting.snippet("https://stats.example.org"),
+            "<script defer data-domain=\"example.com\" data-require-consent src=\"https://stats.example.org/js/t.js\"></script>"
         );
     }
 }

@@ -11,6 +11,7 @@ mod ask;
 pub mod choice;
 pub mod cookie;
 mod policy_page;
+pub mod proof_page;
 mod routes;
 pub mod settings;
 pub mod store;

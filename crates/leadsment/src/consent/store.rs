@@ -85,6 +85,63 @@ pub async fn by_consent_id(db: &Db, consent_id: &str) -> Result<Vec<Proof>, Stor
         .collect()
 }
 
+/// The decisions that replaced `consent_id` (made by a browser that held it), oldest first.
+pub async fn replaced_by(db: &Db, consent_id: &str) -> Result<Vec<Proof>, StoreError> {
+    let rows: Vec<ProofRow> = db
+        .all(
+            sql(format!(
+                "SELECT {COLUMNS} FROM consent_log WHERE previous_id = $1 ORDER BY id"
+            ))
+            .bind(consent_id),
+        )
+        .await?;
+    rows.into_iter()
+        .map(|r| r.into_proof().map(|(_, p)| p))
+        .collect()
+}
+
+/// The latest `limit` decisions, newest first.
+pub async fn latest(db: &Db, limit: i64) -> Result<Vec<Proof>, StoreError> {
+    let rows: Vec<ProofRow> = db
+        .all(
+            sql(format!(
+                "SELECT {COLUMNS} FROM consent_log ORDER BY id DESC LIMIT $1"
+            ))
+            .bind(limit),
+        )
+        .await?;
+    rows.into_iter()
+        .map(|r| r.into_proof().map(|(_, p)| p))
+        .collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct ActionCount {
+    action: String,
+    n: i64,
+}
+
+/// How many decisions of each action were made since `since` (milliseconds); actions without
+/// one are left out.
+pub async fn counts_since(db: &Db, since: i64) -> Result<Vec<(Action, i64)>, StoreError> {
+    let rows: Vec<ActionCount> = db
+        .all(
+            sql(
+                "SELECT action, COUNT(*) AS n FROM consent_log WHERE created_at >= $1 \
+                 GROUP BY action",
+            )
+            .bind(since),
+        )
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            Action::parse(&r.action)
+                .map(|a| (a, r.n))
+                .ok_or_else(|| StoreError::Corrupt(format!("consent action {:?}", r.action)))
+        })
+        .collect()
+}
+
 /// A page of the decisions made in `from .. to` (milliseconds), after the row `after` (0 for
 /// the first page), in the order they were stored: the export streams page by page.
 pub async fn page_between(

@@ -401,6 +401,7 @@ mod tests {
             aliases: vec![],
             time_zone: "Europe/Berlin".into(),
             created_at: 0,
+            require_consent: false,
         }
     }
 

@@ -360,6 +360,7 @@ mod tests {
                 aliases: vec![Hostname::parse("shop.acme.example").unwrap()],
                 time_zone: "UTC".into(),
                 created_at: 0,
+                require_consent: false,
             },
             ignored: vec![],
         }

@@ -13,6 +13,7 @@ mod screenshots;
 
 mod cli;
 mod consent;
+mod consent_admin;
 mod consent_browser;
 mod consent_tags;
 mod demo;

@@ -365,6 +365,48 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths(backend: 
     )
     .await;
 
+    // The consents page: a decision looked up, linked to the one it replaced, and an export
+    // whose last day comes before its first, refused next to the field.
+    for (n, previous) in [(1, None), (2, Some("c_screenshotdecision0001"))] {
+        let proof = leadsment::consent::Proof {
+            consent_id: format!("c_screenshotdecision000{n}"),
+            previous_id: previous.map(str::to_owned),
+            created_at: leadsment::store::now_ms() - 3_600_000 + n * 60_000,
+            revision: "5069ba13025b9590".to_owned(),
+            banner_version: leadsment::consent::BANNER_VERSION.to_owned(),
+            action: match n {
+                1 => leadsment::consent::choice::Action::AcceptAll,
+                _ => leadsment::consent::choice::Action::Save,
+            },
+            analytics: true,
+            advertising: n == 1,
+            gpc: false,
+            country: Some("DE".to_owned()),
+            browser: Some("Firefox".to_owned()),
+        };
+        leadsment::consent::store::record(&store, &proof)
+            .await
+            .unwrap();
+    }
+    shoot(
+        &dir,
+        &page,
+        &format!("{base}/admin/consents?id=c_screenshotdecision0002"),
+        "admin-consents",
+        200,
+        "c_screenshotdecision0001</code></a>",
+    )
+    .await;
+    shoot(
+        &dir,
+        &page,
+        &format!("{base}/admin/consents.csv?from=2026-12-05&to=2026-12-01"),
+        "admin-consents-bad-range",
+        400,
+        "f-to-error",
+    )
+    .await;
+
     // Create an API key in the browser: the page shows it once.
     page.execute(SetDeviceMetricsOverrideParams::new(1280, 900, 1.0, false))
         .await

@@ -24,6 +24,7 @@ on_both_backends!(
     bad_input_is_refused_next_to_its_field_and_kept,
     ignored_networks_are_added_removed_and_applied_by_ingest,
     viewers_members_other_workspaces_and_forged_forms_are_refused,
+    waiting_for_consent_is_switched_by_admins_and_changes_every_shown_snippet,
 );
 
 /// The app (trusting 127.0.0.1 as a proxy, so tests can send events as other addresses), an
@@ -578,5 +579,117 @@ async fn viewers_members_other_workspaces_and_forged_forms_are_refused(backend: 
     let owner_c = Client::new(&app);
     owner_c.sign_in("owner@example.com", PW, false).await;
     assert_eq!(owner_c.get(&settings(&site)).await.status, StatusCode::OK);
+    app.shutdown().await.unwrap();
+}
+
+/// Whether the snippets a page shows wait for consent: every snippet on it (escaped, as the
+/// page shows it) carries the attribute, or none does.
+fn waits(body: &str) -> Option<bool> {
+    let snippets =
+        body.matches("&lt;script defer").count() + body.matches("&#60;script defer").count();
+    let waiting = body.matches("data-require-consent src=").count();
+    assert!(snippets > 0, "no snippet shown: {body}");
+    match waiting {
+        0 => Some(false),
+        n if n == snippets => Some(true),
+        _ => None,
+    }
+}
+
+async fn waiting_for_consent_is_switched_by_admins_and_changes_every_shown_snippet(
+    backend: Backend,
+) {
+    let (app, store, owner, site) = setup(backend).await;
+    let admin = signed_in(&app, &store, &site, &owner, Role::Admin).await;
+    let ws = site.workspace_id.0;
+    // Every page that shows the snippet: the settings, the workspace's overview and the
+    // site's page (which shows it while the site has no visit).
+    let pages = [
+        settings(&site),
+        format!("/w/{ws}"),
+        format!("/w/{ws}/sites/{}", site.id.0),
+    ];
+    for page in &pages {
+        assert_eq!(waits(&admin.get(page).await.body), Some(false), "{page}");
+    }
+    let page = admin.get(&settings(&site)).await;
+    assert!(page.body.contains("Require consent before counting"));
+    assert!(
+        !page
+            .body
+            .contains("name=\"require_consent\" type=\"checkbox\" value=\"on\" checked")
+    );
+
+    let on: Fields = vec![
+        ("section", "consent".to_owned()),
+        ("require_consent", "on".to_owned()),
+    ];
+    let res = submit(&admin, &site, &on).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert_eq!(
+        res.location(),
+        format!("{}?done=consent_on", settings(&site))
+    );
+    assert!(reload(&store, &site).await.require_consent);
+    let page = admin.get(res.location()).await;
+    assert!(
+        page.body.contains("Paste the new snippet below"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("value=\"on\" checked"));
+    for page in &pages {
+        assert_eq!(waits(&admin.get(page).await.body), Some(true), "{page}");
+    }
+
+    // Unticked, the box is not sent at all.
+    let off: Fields = vec![("section", "consent".to_owned())];
+    let res = submit(&admin, &site, &off).await;
+    assert_eq!(
+        res.location(),
+        format!("{}?done=consent_off", settings(&site))
+    );
+    assert!(!reload(&store, &site).await.require_consent);
+    assert!(
+        admin
+            .get(res.location())
+            .await
+            .body
+            .contains("Paste the new snippet below")
+    );
+    for page in &pages {
+        assert_eq!(waits(&admin.get(page).await.body), Some(false), "{page}");
+    }
+
+    // Viewers and members may not switch it; nor may a form without its CSRF token.
+    for role in [Role::Viewer, Role::Member] {
+        let c = signed_in(&app, &store, &site, &owner, role).await;
+        let res = submit(&c, &site, &on).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{role:?}");
+    }
+    let fields: Vec<(&str, &str)> = on.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let res = admin
+        .post_form_raw(
+            &settings(&site),
+            &fields,
+            &[("sec-fetch-site", "same-origin")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
+    // Nor an admin of another workspace, through its own workspace's address.
+    let stranger = make_user(&store, "stranger@example.com", Some("Other Ltd")).await;
+    let theirs = add_site(
+        &store,
+        workspace_of(&store, &stranger).await,
+        "other.example",
+    )
+    .await;
+    let res = submit(&admin, &theirs, &on).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    let path = format!("/w/{ws}/sites/{}/settings", theirs.id.0);
+    let res = admin.post_form(&path, &fields).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert!(!reload(&store, &site).await.require_consent);
+    assert!(!reload(&store, &theirs).await.require_consent);
     app.shutdown().await.unwrap();
 }

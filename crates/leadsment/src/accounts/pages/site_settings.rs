@@ -1,5 +1,6 @@
-//! A site's settings page, for the workspace's admins: its domain, aliases and time zone, the
-//! snippet to paste, and the networks whose visits it ignores. The page is made of sections,
+//! A site's settings page, for the workspace's admins: its domain, aliases and time zone,
+//! whether counting waits for consent, the snippet to paste, and the networks whose visits it
+//! ignores. The page is made of sections,
 //! each a form of its own that posts to the page with a hidden `section` naming it; a new
 //! section (consent mode, ownership) adds its part of the template, its fields to
 //! [`SettingsForm`] and its arm to [`submit`].
@@ -47,6 +48,8 @@ struct SettingsPage {
     /// The saved domain, for the heading (the form's may hold what was typed).
     saved_domain: String,
     snippet: String,
+    /// Whether the snippet waits for consent (`data-require-consent`).
+    require_consent: bool,
     domain: String,
     aliases: String,
     time_zone: String,
@@ -89,6 +92,7 @@ async fn settings_view(
         site_id: site.id.0,
         saved_domain: site.domain.to_string(),
         snippet: site.snippet(&state.web.public_url_for("")),
+        require_consent: site.require_consent,
         domain: site.domain.to_string(),
         aliases: site
             .aliases
@@ -110,6 +114,14 @@ fn notice(done: Option<&str>) -> Option<String> {
     let secs = SITE_CHANGES_APPLY_WITHIN.as_secs();
     Some(match done? {
         "site" => format!("The site is saved. New visits see the change within {secs} seconds."),
+        "consent_on" => "Counting now waits for consent. Paste the new snippet below into every \
+                         page of the site, in place of the old one: until then your pages count \
+                         without asking."
+            .to_owned(),
+        "consent_off" => "Counting no longer waits for consent. Paste the new snippet below into \
+                          every page of the site, in place of the old one: until then your pages \
+                          still wait for consent."
+            .to_owned(),
         "network_added" => {
             format!("The network is ignored: its visits stop being recorded within {secs} seconds.")
         }
@@ -165,6 +177,8 @@ pub struct SettingsForm {
     aliases: String,
     time_zone: String,
     network: String,
+    /// The consent section's checkbox: present (`on`) when ticked.
+    require_consent: Option<String>,
 }
 
 async fn submit(
@@ -175,6 +189,7 @@ async fn submit(
     let site = path_site(&ctx, site_id).await?;
     match form.section.as_str() {
         "site" => save_site(&ctx, &site, &form).await,
+        "consent" => save_consent(&ctx, &site, &form).await,
         "add_network" => add_network(&ctx, &site, &form).await,
         "remove_network" => remove_network(&ctx, &site, &form).await,
         _ => Err(AppError::bad_request(
@@ -274,6 +289,23 @@ async fn save_site(
     page.aliases = form.aliases.chars().take(3000).collect();
     page.time_zone = form.time_zone.chars().take(100).collect();
     page::render(status, &page)
+}
+
+/// Switches waiting for consent on (the box ticked) or off (not sent).
+async fn save_consent(
+    ctx: &WorkspaceCtx,
+    site: &Site,
+    form: &SettingsForm,
+) -> Result<Response, AppError> {
+    let on = form.require_consent.is_some();
+    let db = &ctx.state.db;
+    if !crate::accounts::store::set_require_consent(db, site.workspace_id, site.id, on).await? {
+        return Err(AppError::not_found(
+            "There is no such site in this workspace.",
+        ));
+    }
+    let done = if on { "consent_on" } else { "consent_off" };
+    Ok(back(&settings_path(site), done))
 }
 
 fn host_taken(host: &str, owner: Option<&str>) -> String {

@@ -16,6 +16,7 @@ struct SiteRow {
     domain: String,
     time_zone: String,
     created_at: i64,
+    require_consent: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -24,7 +25,8 @@ struct AliasRow {
     alias: String,
 }
 
-const SITE_COLUMNS: &str = "s.id, s.workspace_id, s.domain, s.time_zone, s.created_at";
+const SITE_COLUMNS: &str =
+    "s.id, s.workspace_id, s.domain, s.time_zone, s.created_at, s.require_consent";
 
 /// Joins site rows with their alias rows, keeping the sites' order.
 fn assemble(sites: Vec<SiteRow>, aliases: Vec<AliasRow>) -> Vec<Site> {
@@ -44,6 +46,7 @@ fn assemble(sites: Vec<SiteRow>, aliases: Vec<AliasRow>) -> Vec<Site> {
             aliases: by_site.remove(&s.id).unwrap_or_default(),
             time_zone: s.time_zone,
             created_at: s.created_at,
+            require_consent: s.require_consent,
         })
         .collect()
 }
@@ -73,7 +76,7 @@ pub async fn create_site(db: &Db, new: &NewSite) -> Result<Site, AccountError> {
             sql(
                 "INSERT INTO sites (workspace_id, domain, time_zone, created_at) \
                  VALUES ($1, $2, $3, $4) \
-                 RETURNING id, workspace_id, domain, time_zone, created_at",
+                 RETURNING id, workspace_id, domain, time_zone, created_at, require_consent",
             )
             .bind(new.workspace_id.0)
             .bind(new.domain.as_str())
@@ -288,7 +291,7 @@ pub async fn update_site(
         .optional(
             sql("UPDATE sites SET domain = $1, time_zone = $2 \
                  WHERE id = $3 AND workspace_id = $4 \
-                 RETURNING id, workspace_id, domain, time_zone, created_at")
+                 RETURNING id, workspace_id, domain, time_zone, created_at, require_consent")
             .bind(new.domain.as_str())
             .bind(&new.time_zone)
             .bind(site.0)
@@ -325,6 +328,25 @@ pub async fn update_site(
         })
         .collect();
     Ok(assemble(vec![row], aliases).pop())
+}
+
+/// Sets whether the site's snippet waits for consent; `false` when the workspace has no such
+/// site.
+pub async fn set_require_consent(
+    db: &Db,
+    workspace: WorkspaceId,
+    site: SiteId,
+    on: bool,
+) -> Result<bool, StoreError> {
+    let changed = db
+        .write(
+            sql("UPDATE sites SET require_consent = $1 WHERE id = $2 AND workspace_id = $3")
+                .bind(on)
+                .bind(site.0)
+                .bind(workspace.0),
+        )
+        .await?;
+    Ok(changed > 0)
 }
 
 #[derive(sqlx::FromRow)]
