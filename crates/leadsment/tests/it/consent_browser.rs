@@ -250,12 +250,18 @@ impl Visitor {
         self.take_hits();
     }
 
+    /// 1280: a desktop window; 640: the same window at 200% zoom; 390: a phone.
     async fn width(&self, width: i64) {
+        let (height, scale) = match width {
+            640 => (450, 2.0),
+            w if w < 600 => (844, 1.0),
+            _ => (900, 1.0),
+        };
         self.page
             .execute(SetDeviceMetricsOverrideParams::new(
                 width,
-                if width < 600 { 844 } else { 900 },
-                1.0,
+                height,
+                scale,
                 width < 600,
             ))
             .await
@@ -428,7 +434,8 @@ async fn consent_in_a_browser(backend: Backend) {
         looks["reject"]["contrast"].as_f64().unwrap() >= 4.5,
         "{looks}"
     );
-    for width in [1280, 390] {
+    // 1280 and 390 pixels wide, and 200% zoom of a 1280-pixel window (a 640-pixel layout).
+    for width in [1280, 640, 390] {
         de.width(width).await;
         de.open("/legal/cookies").await;
         de.shot(
@@ -601,6 +608,31 @@ async fn consent_in_a_browser(backend: Backend) {
     de.settle().await;
     assert_eq!(de.banner_layer().await, None);
     assert_eq!(tags_reached(&de.take_hits()).len(), 5);
+
+    // Global Privacy Control: the banner says so, and Accept all grants analytics alone.
+    let gpc = Visitor::new(&browser, &base, GERMANY).await;
+    gpc.page
+        .execute(SetExtraHttpHeadersParams::new(Headers::new(
+            serde_json::json!({ "X-Forwarded-For": GERMANY, "Sec-GPC": "1" }),
+        )))
+        .await
+        .unwrap();
+    gpc.reset().await;
+    gpc.open("/legal/cookies").await;
+    let text: String = gpc
+        .eval("document.getElementById('lm-consent').textContent")
+        .await;
+    assert!(text.contains("Global Privacy Control"), "{text}");
+    gpc.click("Accept all").await;
+    assert_eq!(tags_reached(&gpc.take_hits()), ["clarity", "ga4"]);
+    let consent: Vec<Value> = gpc
+        .eval("dataLayer.filter(a => a[0] == 'consent').map(a => [a[1], a[2].analytics_storage, a[2].ad_storage])")
+        .await;
+    assert_eq!(
+        consent.last(),
+        Some(&serde_json::json!(["update", "granted", "denied"]))
+    );
+    gpc.page.clone().close().await.unwrap();
 
     // The United States visitor gets the configured rule (notice): the banner says so, and
     // tags run unless refused.
