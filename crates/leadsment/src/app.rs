@@ -16,8 +16,8 @@ use serde_json::json;
 use crate::accounts::{Access, AccountsState};
 use crate::auth::AuthState;
 use crate::config::Config;
+use crate::consent::AdminState;
 use crate::consent::Consent;
-use crate::consent::tags::page::TagsState;
 use crate::leads::LeadsState;
 use crate::store::Db;
 use crate::tracking::Tracking;
@@ -106,9 +106,9 @@ impl FromRef<AppState> for LeadsState {
     }
 }
 
-impl FromRef<AppState> for TagsState {
-    fn from_ref(state: &AppState) -> TagsState {
-        TagsState {
+impl FromRef<AppState> for AdminState {
+    fn from_ref(state: &AppState) -> AdminState {
+        AdminState {
             consent: state.consent.clone(),
             accounts: AccountsState::from_ref(state),
         }
@@ -167,9 +167,9 @@ pub fn routes(state: &AppState) -> Vec<Route<AppState, Access>> {
     let leads = crate::leads::pages::routes().into_iter();
     routes.extend(leads.map(|r| r.provide(LeadsState::from_ref(state))));
     let tags = crate::consent::tags::page::routes().into_iter();
-    routes.extend(tags.map(|r| r.provide(TagsState::from_ref(state))));
+    routes.extend(tags.map(|r| r.provide(AdminState::from_ref(state))));
     let proof = crate::consent::proof_page::routes().into_iter();
-    routes.extend(proof.map(|r| r.provide(TagsState::from_ref(state))));
+    routes.extend(proof.map(|r| r.provide(AdminState::from_ref(state))));
     routes
 }
 

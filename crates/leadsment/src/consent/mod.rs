@@ -21,10 +21,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use axum::extract::FromRef;
 
 use self::choice::Action;
 use self::cookie::Signer;
 use self::settings::ConsentSettings;
+use crate::accounts::AccountsState;
 use crate::auth::throttle::AddressLimiter;
 use crate::ipdb::IpDb;
 use crate::registry::Registry;
@@ -94,6 +96,20 @@ impl crate::web::security::ExtraSources for Consent {
     fn for_path(&self, path: &str) -> Option<Arc<CspSources>> {
         let policy = self.policy.load();
         (tags_may_load(path) && !policy.sources.is_empty()).then(|| policy.sources.clone())
+    }
+}
+
+/// The state of the platform administrators' consent pages (the tag panel and the proof):
+/// the consent capability's, and the accounts' (for the pages' frame and sign-in).
+#[derive(Clone)]
+pub struct AdminState {
+    pub consent: Arc<Consent>,
+    pub accounts: AccountsState,
+}
+
+impl FromRef<AdminState> for AccountsState {
+    fn from_ref(s: &AdminState) -> AccountsState {
+        s.accounts.clone()
     }
 }
 

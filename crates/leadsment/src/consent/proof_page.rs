@@ -9,10 +9,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::AdminState;
 use super::Proof;
 use super::choice::Action;
 use super::store;
-use super::tags::page::TagsState;
 use crate::accounts::Access;
 use crate::accounts::chrome::Chrome;
 use crate::accounts::context::SessionCtx;
@@ -46,7 +46,7 @@ pub const CSV_COLUMNS: [&str; 11] = [
     "browser",
 ];
 
-pub fn routes() -> Vec<Route<TagsState, Access>> {
+pub fn routes() -> Vec<Route<AdminState, Access>> {
     let admin = Access::PLATFORM_ADMIN;
     vec![
         Route::get(PATH, admin, proof_page),
@@ -141,7 +141,7 @@ fn kept(s: &str) -> String {
 }
 
 /// The page, with the lookup empty and the export's range the last 30 days.
-async fn view(s: &TagsState, ctx: &SessionCtx) -> Result<ProofPage, AppError> {
+async fn view(s: &AdminState, ctx: &SessionCtx) -> Result<ProofPage, AppError> {
     let db = &s.consent.db;
     let now = now_ms();
     let since = now - COUNT_DAYS * 86_400_000;
@@ -192,7 +192,7 @@ fn well_formed(id: &str) -> bool {
 
 /// `GET /admin/consents`, with `?id=` to look a decision up.
 async fn proof_page(
-    State(s): State<TagsState>,
+    State(s): State<AdminState>,
     ctx: SessionCtx,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, AppError> {
@@ -267,7 +267,7 @@ fn day_start(day: jiff::civil::Date) -> i64 {
 /// both included, oldest first. A bad range is answered 400 with the page, the reason next to
 /// the field.
 async fn download(
-    State(s): State<TagsState>,
+    State(s): State<AdminState>,
     ctx: SessionCtx,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, AppError> {

@@ -3,11 +3,9 @@
 //! and the audit log. Bad fields are answered 400 next to the field, with nothing stored;
 //! every stored change puts the new cookie policy in force at once.
 
-use std::sync::Arc;
-
 use askama::Template;
 use axum::Form;
-use axum::extract::{FromRef, Path, Query};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -15,10 +13,10 @@ use serde_json::Value;
 
 use super::store::{self, TagChange, Who};
 use super::{Tag, TagForm, TagSpec, default_keys_text};
+use crate::accounts::Access;
 use crate::accounts::chrome::Chrome;
 use crate::accounts::context::SessionCtx;
-use crate::accounts::{Access, AccountsState};
-use crate::consent::Consent;
+use crate::consent::AdminState;
 use crate::registry::{Category, TagKind};
 use crate::store::now_ms;
 use crate::web::Route;
@@ -30,20 +28,7 @@ pub const PATH: &str = "/admin/tags";
 /// How many audit rows the panel shows.
 const LOG_SHOWN: i64 = 200;
 
-/// The panel's state: the consent capability's and the accounts' (for the page's frame).
-#[derive(Clone)]
-pub struct TagsState {
-    pub consent: Arc<Consent>,
-    pub accounts: AccountsState,
-}
-
-impl FromRef<TagsState> for AccountsState {
-    fn from_ref(s: &TagsState) -> AccountsState {
-        s.accounts.clone()
-    }
-}
-
-pub fn routes() -> Vec<Route<TagsState, Access>> {
+pub fn routes() -> Vec<Route<AdminState, Access>> {
     let admin = Access::PLATFORM_ADMIN;
     let mut routes = Vec::from(Route::form(PATH, admin, list_page, create));
     routes.push(Route::get("/admin/tags/new", admin, new_page));
@@ -153,7 +138,7 @@ async fn chrome(ctx: &SessionCtx, done: Option<&str>) -> Result<Chrome, AppError
 }
 
 async fn list_page(
-    axum::extract::State(s): axum::extract::State<TagsState>,
+    axum::extract::State(s): axum::extract::State<AdminState>,
     ctx: SessionCtx,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, AppError> {
@@ -204,14 +189,14 @@ async fn form_page(
     })
 }
 
-async fn tag_of(s: &TagsState, id: i64) -> Result<Tag, AppError> {
+async fn tag_of(s: &AdminState, id: i64) -> Result<Tag, AppError> {
     store::get(&s.consent.db, id)
         .await?
         .ok_or_else(|| AppError::not_found("There is no such tag."))
 }
 
 async fn edit_page(
-    axum::extract::State(s): axum::extract::State<TagsState>,
+    axum::extract::State(s): axum::extract::State<AdminState>,
     ctx: SessionCtx,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
@@ -268,7 +253,7 @@ fn capitalised(message: &str) -> String {
 
 /// `POST /admin/tags`: adds a tag, switched off.
 async fn create(
-    axum::extract::State(s): axum::extract::State<TagsState>,
+    axum::extract::State(s): axum::extract::State<AdminState>,
     ctx: SessionCtx,
     Form(form): Form<TagForm>,
 ) -> Result<Response, AppError> {
@@ -296,7 +281,7 @@ pub struct ChangeForm {
 /// `POST /admin/tags/{id}`: saves the fields (`action=save`) or flips the switch
 /// (`action=on`, `action=off`), then puts the new policy in force.
 async fn change(
-    axum::extract::State(s): axum::extract::State<TagsState>,
+    axum::extract::State(s): axum::extract::State<AdminState>,
     ctx: SessionCtx,
     Path(id): Path<i64>,
     Form(form): Form<ChangeForm>,
