@@ -79,6 +79,12 @@ impl SiteState {
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot set up the platform workspace: {e}"))?;
                 if own.site.workspace_id == own.workspace.id {
+                    tracing::info!(
+                        host = %host,
+                        workspace = own.workspace.id.0,
+                        site = own.site.id.0,
+                        "the public pages are counted in the platform workspace"
+                    );
                     Some(TrackingTag {
                         domain: own.site.domain.to_string(),
                         allow_localhost: host.as_str() == "localhost"
@@ -127,15 +133,17 @@ struct SitePage<'a> {
     version: &'static str,
 }
 
-const PLAIN_HOME: &str = include_str!("defaults/plain.md");
+/// The landing page while the marketing pages are off.
+static PLAIN_HOME: std::sync::LazyLock<markdown::Rendered> =
+    std::sync::LazyLock::new(|| markdown::render(include_str!("defaults/plain.md")));
 
 async fn home(
     State(s): State<SiteState>,
     nonce: Extension<CspNonce>,
 ) -> Result<Response, AppError> {
     if !s.settings.marketing_pages {
-        let plain = markdown::render(PLAIN_HOME);
-        return render(&s, &nonce, "Leadsment".to_owned(), "", &plain.html, None);
+        let html = &PLAIN_HOME.html;
+        return render(&s, &nonce, "Leadsment".to_owned(), "", html, None);
     }
     let page = s.pages.get(PageKind::Home).await;
     let title = match &page.title {
