@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::consent::AdminState;
 use crate::consent::Consent;
 use crate::leads::LeadsState;
+use crate::site::SiteState;
 use crate::store::Db;
 use crate::tracking::Tracking;
 use crate::web::metrics::Metrics;
@@ -38,6 +39,7 @@ pub struct AppInner {
     pub consent: Arc<Consent>,
     pub auth: AuthState,
     pub leads_cache: Arc<crate::leads::cache::DayCache>,
+    pub site: SiteState,
 }
 
 impl std::ops::Deref for AppState {
@@ -55,6 +57,7 @@ impl AppState {
         auth: AuthState,
         tracking: Arc<Tracking>,
         consent: Arc<Consent>,
+        site: SiteState,
     ) -> Result<AppState, prometheus::Error> {
         let local_only = config.web.metrics_token.is_none() && config.web.metrics_listen.is_none();
         let metrics = Metrics::new(config.web.metrics_token.clone(), local_only)?;
@@ -72,6 +75,7 @@ impl AppState {
             consent,
             auth,
             leads_cache: Default::default(),
+            site,
         })))
     }
 }
@@ -133,6 +137,12 @@ impl FromRef<AppState> for Arc<WebSettings> {
     }
 }
 
+impl FromRef<AppState> for SiteState {
+    fn from_ref(state: &AppState) -> SiteState {
+        state.site.clone()
+    }
+}
+
 impl FromRef<AppState> for Arc<Metrics> {
     fn from_ref(state: &AppState) -> Arc<Metrics> {
         state.metrics.clone()
@@ -155,7 +165,7 @@ pub fn routes(state: &AppState) -> Vec<Route<AppState, Access>> {
         routes.push(route.provide(Arc::<Metrics>::from_ref(state)));
     }
     let site = crate::site::routes().into_iter();
-    routes.extend(site.map(|r| r.provide(Arc::<WebSettings>::from_ref(state))));
+    routes.extend(site.map(|r| r.provide(SiteState::from_ref(state))));
     let tracking = crate::tracking::routes().into_iter();
     routes.extend(tracking.map(|r| r.provide(Arc::<Tracking>::from_ref(state))));
     let consent = crate::consent::routes().into_iter();

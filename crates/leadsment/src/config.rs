@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::auth::settings::{AuthSettings, SignupMode};
 pub use crate::consent::settings::ConsentSettings;
 pub use crate::settings::{Base, ConfigError, Settings, keys_of};
+pub use crate::site::settings::SiteSettings;
 pub use crate::store::settings::{Backend, DatabaseUrl, SqliteSynchronous, StoreSettings};
 pub use crate::tracking::settings::TrackingSettings;
 pub use crate::web::settings::WebSettings;
@@ -37,6 +38,7 @@ pub struct Config {
     pub tracking: TrackingSettings,
     pub auth: AuthSettings,
     pub consent: ConsentSettings,
+    pub site: SiteSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -78,6 +80,7 @@ fn known_keys() -> &'static [&'static str] {
             keys_of::<<TrackingSettings as Settings>::Raw>(),
             keys_of::<<AuthSettings as Settings>::Raw>(),
             keys_of::<<ConsentSettings as Settings>::Raw>(),
+            keys_of::<<SiteSettings as Settings>::Raw>(),
         ]
         .concat();
         // Once per process, for figment's error type, which wants a static list.
@@ -151,6 +154,7 @@ impl Config {
             tracking: section(&figment, &base)?,
             auth: section(&figment, &base)?,
             consent: section(&figment, &base)?,
+            site: section(&figment, &base)?,
             data_dir: base.data_dir,
             log: raw.log,
             log_format: raw.log_format,

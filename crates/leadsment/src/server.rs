@@ -114,7 +114,15 @@ impl Server {
         )
         .await
         .context("cannot set up the consent manager")?;
-        let state = AppState::new(config, store, auth, tracking, Arc::new(consent))
+        // The instance's own pages are counted in the platform workspace.
+        let site = crate::site::SiteState::start(
+            &store,
+            auth.web.clone(),
+            config.site.clone(),
+            &config.data_dir,
+        )
+        .await?;
+        let state = AppState::new(config, store, auth, tracking, Arc::new(consent), site)
             .context("cannot set up the metrics registry")?;
         Ok(Server {
             listener,

@@ -51,7 +51,8 @@ impl Chrome {
         workspace: Option<i64>,
         section: &'static str,
     ) -> Result<Chrome, AppError> {
-        let memberships = crate::accounts::store::memberships(&state.db, current.user.id).await?;
+        let memberships =
+            crate::accounts::platform::memberships_of(&state.db, &current.user).await?;
         let can_admin = memberships.iter().any(|m| {
             Some(m.workspace.id.0) == workspace
                 && m.role.allows(crate::accounts::roles::Role::Admin)

@@ -118,7 +118,7 @@ async fn member_of_path(
     user: &User,
 ) -> Result<Membership, AppError> {
     let ws = workspace_param(parts).await?;
-    store::membership(&state.db, WorkspaceId(ws), user.id)
+    super::platform::membership_of(&state.db, WorkspaceId(ws), user)
         .await?
         .ok_or_else(no_such_workspace)
 }

@@ -9,6 +9,7 @@ pub mod guard;
 pub mod invitations;
 pub mod members;
 pub mod pages;
+pub mod platform;
 pub mod roles;
 pub mod sites;
 pub mod store;
@@ -51,6 +52,9 @@ pub struct Member {
 /// Sites created from the command line, before accounts exist, belong to this workspace.
 pub const DEFAULT_WORKSPACE_NAME: &str = "Default";
 
+/// The name the platform workspace (the instance's own site) is created with.
+pub const PLATFORM_WORKSPACE_NAME: &str = "Platform";
+
 /// The state of the accounts pages: sign-in's (the database, the settings, the keys and the
 /// mailer), which every account page needs too. Cheap to clone.
 #[derive(Clone)]
@@ -68,7 +72,8 @@ impl std::ops::Deref for AccountsState {
 /// The workspace a site added from the command line goes to: the one `given` names (its id or
 /// its name); without a name, the only workspace there is (the first administrator's, after
 /// set-up), or the default one while there is none. Several workspaces and no name is an
-/// error that lists them, so a site never lands where nobody looks.
+/// error that lists them, so a site never lands where nobody looks. The platform workspace
+/// counts only when named.
 pub async fn workspace_for_new_site(
     db: &crate::store::Db,
     given: Option<&str>,
@@ -81,12 +86,14 @@ pub async fn workspace_for_new_site(
             .join(", ")
     };
     let Some(given) = given.map(str::trim) else {
-        return match all.as_slice() {
+        let platform = store::platform_workspace(db).await?.map(|w| w.id);
+        let customers: Vec<&Workspace> = all.iter().filter(|w| Some(w.id) != platform).collect();
+        return match customers.as_slice() {
             [] => Ok(store::default_workspace(db).await?),
-            [only] => Ok(only.clone()),
+            [only] => Ok((*only).clone()),
             _ => anyhow::bail!(
                 "there are {} workspaces; choose one with --workspace ID or NAME: {}",
-                all.len(),
+                customers.len(),
                 listed()
             ),
         };

@@ -389,7 +389,7 @@ async fn consent_in_a_browser(backend: Backend) {
     let de = Visitor::new(&browser, &base, GERMANY).await;
 
     // A first visit from Germany: the banner, and nothing of any tag.
-    de.open("/legal/cookies").await;
+    de.open("/").await;
     assert_eq!(de.banner_layer().await.as_deref(), Some("1"));
     assert!(de.take_hits().is_empty(), "no tag host before consent");
     assert!(
@@ -492,7 +492,7 @@ async fn consent_in_a_browser(backend: Backend) {
 
     // Accept: exactly the switched-on tags, GA4 told "denied" before "granted", no CSP report.
     de.reset().await;
-    de.open("/legal/cookies").await;
+    de.open("/pricing").await;
     de.click("Accept all").await;
     let hits = de.take_hits();
     assert_eq!(
@@ -523,7 +523,7 @@ async fn consent_in_a_browser(backend: Backend) {
     }
     assert_eq!(de.storage_keys().await, ["tc_id", "tc_s", "tc_seen_2"]);
     // The next page loads them again, with no banner.
-    de.open("/legal/cookies").await;
+    de.open("/how-it-works").await;
     assert_eq!(de.banner_layer().await, None);
     assert_eq!(tags_reached(&de.take_hits()).len(), 5);
     let violations: Vec<String> = de.eval("window.__csp").await;

@@ -25,6 +25,7 @@ mod leads_hostile;
 mod locked_sign_in;
 mod mail_limits;
 mod password_limits;
+mod public_pages;
 mod rdns;
 mod recovery;
 mod rollups;

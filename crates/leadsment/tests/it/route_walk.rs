@@ -43,6 +43,9 @@ on_both_backends!(
 /// public must be added here after review, so a route that forgets its check fails.
 const REVIEWED_PUBLIC: &[&str] = &[
     "/",
+    // The public site's marketing pages: the same for everyone.
+    "/pricing",
+    "/how-it-works",
     "/healthz",
     "/assets/{name}",
     "/auth/sign-in",

@@ -181,6 +181,17 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths(backend: 
     let page = browser.browser.new_page("about:blank").await.unwrap();
 
     // Public pages.
+    for (path, name, text) in [
+        (
+            "/",
+            "home",
+            "<h1>See which companies visit your website</h1>",
+        ),
+        ("/pricing", "pricing", "<h1>Pricing</h1>"),
+        ("/how-it-works", "how-it-works", "<h1>How it works</h1>"),
+    ] {
+        shoot(&dir, &page, &format!("{base}{path}"), name, 200, text).await;
+    }
     shoot(
         &dir,
         &page,

@@ -5,12 +5,14 @@
 
 mod api_keys;
 mod invitations;
+mod platform;
 mod sites;
 mod users;
 mod workspaces;
 
 pub use api_keys::*;
 pub use invitations::*;
+pub use platform::*;
 pub use sites::*;
 pub use users::*;
 pub use workspaces::*;
