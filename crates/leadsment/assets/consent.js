@@ -76,7 +76,8 @@
   // Withdrawn categories: their cookies on this host and every parent domain, and their
   // storage keys. (HttpOnly cookies are cleared by the server's answer.)
   function clear(cats) {
-    var host = w.location.hostname.split("."), domains = [""], i;
+    var host = w.location.hostname.split("."), domains = [""], i,
+      secure = w.location.protocol == "https:" ? "; Secure" : "";
     for (i = 0; i < host.length - 1; i++) domains.push("; domain=" + host.slice(i).join("."));
     rule.categories.forEach(function (c) {
       if (cats.indexOf(c.id) < 0) return;
@@ -87,7 +88,7 @@
           d.cookie.split(";").forEach(function (p) {
             var n = p.split("=")[0].trim();
             if (hit(n)) domains.forEach(function (dm) {
-              d.cookie = n + "=; Max-Age=0; path=/" + dm;
+              d.cookie = n + "=; Max-Age=0; path=/" + dm + secure;
             });
           });
         } else {
@@ -100,18 +101,24 @@
     });
   }
 
+  function notGranted() {
+    return ["analytics", "advertising"].filter(function (c) { return !granted(c); });
+  }
   function choose(action, cats) {
-    var before = rule.granted || [];
+    var before = rule.granted || [], layer = box && box.getAttribute("data-layer");
     api("/api/consent", { action: action, categories: cats, revision: rule.revision, banner: rule.banner, gpc: gpc })
       .then(function (a) {
         var gone = before.filter(function (c) { return a.categories.indexOf(c) < 0; });
         rule.granted = a.categories; rule.load = a.load; rule.ask = false;
         close();
-        if (gone.length) { clear(gone); w.location.reload(); } else load();
+        if (gone.length) {
+          // Tags still on the page are told first, so they write nothing more.
+          signals(); clear(notGranted()); w.location.reload();
+        } else load();
       }, function (e) {
-        // The policy changed while the banner was open: show the new one.
-        if (e && e.field == "revision") start();
-        else if (box) say(e && e.message || "Your choice could not be saved. Please try again.");
+        // The policy changed while the banner was open: the visitor chooses again on it.
+        if (e && e.field == "revision") start(layer);
+        else if (box) say(e && e.error == "rate_limited" ? e.message : "Your choice could not be saved. Please try again.");
       });
   }
 
@@ -164,7 +171,7 @@
   function second() {
     var boxes = {};
     var cats = rule.categories.map(function (c) {
-      var on = c.choice ? granted(c.id) : true,
+      var on = c.choice ? !!rule.consent && granted(c.id) : true,
         input = el("input", { type: "checkbox", id: "lm-c-" + c.id, role: "switch" }),
         items = c.tags.map(function (t) { return el("li", { text: t.label }); }).concat(c.keys.map(function (k) {
           return el("li", {}, [el("code", { text: k.name }), d.createTextNode(": " + k.purpose + " (" + k.duration + ", " + k.party + " party" + (k.provider ? ", " + k.provider : "") + ")")]);
@@ -206,16 +213,21 @@
     d.head.appendChild(s);
   }
 
-  function start() {
+  function start(layer) {
     api("/api/consent/rule").then(function (r) {
       rule = r;
+      gpc = gpc || r.gpc;
       rule.granted = r.consent ? r.consent.categories : r.mode == "opt_in" ? [] : ["analytics", "advertising"];
       if (gpc) rule.granted = rule.granted.filter(function (c) { return c != "advertising"; });
-      rule.gpc = gpc = gpc || r.gpc;
+      // Whatever is not granted now (withdrawn, expired, refused by GPC) leaves no key behind.
+      clear(notGranted());
       if (r.categories.some(function (c) { return c.tags.some(function (t) { return t.kind == "ga4"; }); })) gtagDefaults();
       if (r.ask) first(); else close();
       load();
-      if (w.location.hash == "#cookie-settings") second();
+      if (layer) {
+        layer == "2" ? second() : first();
+        say("The cookie policy changed while you were choosing. Please choose again.");
+      } else if (w.location.hash == "#cookie-settings") second();
     }, function () { /* no rule: no banner, and nothing loads */ });
   }
 

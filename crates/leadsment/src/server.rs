@@ -238,6 +238,21 @@ impl Server {
                 }
             }))
         };
+        // A tag switched on or off at one node's panel takes effect at every node within
+        // seconds: each follows the change log.
+        let _follow = {
+            let consent = self.state.consent.clone();
+            AbortOnDrop(tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(FOLLOW_TAG_CHANGES_EVERY).await;
+                    match consent.follow_changes().await {
+                        Ok(true) => tracing::info!("the cookie policy changed at another node"),
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!(error = %e, "checking for tag changes failed"),
+                    }
+                }
+            }))
+        };
         web::serve::serve(self.listener, router, limits, connections, async move {
             let _ = stop_main.recv().await;
             tracing::info!("shutting down: finishing requests in flight");
@@ -265,6 +280,9 @@ impl Drop for AbortOnDrop {
         self.0.abort();
     }
 }
+
+/// How often a node checks for tag changes made at another.
+const FOLLOW_TAG_CHANGES_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// How long after a start the dashboard cache is warmed.
 const WARM_UP_AFTER: std::time::Duration = std::time::Duration::from_secs(2);

@@ -31,12 +31,35 @@ pub fn content(registry: &Registry, tags: &[Tag]) -> Content {
         .into_iter()
         .map(|cat| {
             let keys = registry.in_category(cat).map(key_line);
-            let tags = tags
-                .iter()
-                .filter(|t| t.spec.category == cat)
-                .map(|t| format!("tag {}|{}", t.spec.kind.as_str(), t.spec.target));
+            let tags = tags.iter().filter(|t| t.spec.category == cat).map(|t| {
+                format!(
+                    "tag {}|{}|{}",
+                    t.spec.kind.as_str(),
+                    t.spec.target,
+                    t.spec.hosts.join(" ")
+                )
+            });
             (cat.as_str().to_owned(), keys.chain(tags).collect())
         })
+        .collect()
+}
+
+/// The policy revision: a hash of the registry's content and of what each switched-on tag
+/// loads (its kind, ID or URL, hosts and category), so a tag pointed elsewhere, or a second
+/// tag with the same cookies, is a new revision too. 16 hex digits.
+pub fn revision(registry: &Registry, content: &Content) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(registry.revision().as_bytes());
+    hash.update(b"\n");
+    hash.update(
+        serde_json::to_string(content)
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    hash.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
         .collect()
 }
 

@@ -127,6 +127,8 @@ pub struct Consent {
     refused: prometheus::IntCounterVec,
     /// How long "keep me signed in" lasts, in days, for the registry's refresh cookie.
     persistent_days: i64,
+    /// The newest tag change the policy in force includes (see [`Consent::follow_changes`]).
+    seen_change: std::sync::atomic::AtomicI64,
     /// Earlier revisions' contents, as read from the store (`None`: not recorded).
     earlier: std::sync::Mutex<HashMap<String, Option<Arc<ask::Content>>>>,
 }
@@ -162,6 +164,7 @@ impl Consent {
                 content: ask::Content::default(),
             }),
             earlier: std::sync::Mutex::default(),
+            seen_change: std::sync::atomic::AtomicI64::new(-1),
             persistent_days,
             refused: refused_counter(),
         };
@@ -183,12 +186,14 @@ impl Consent {
     /// records its revision if it is new, and puts it in force. The tag panel calls it after
     /// every change.
     pub async fn refresh_policy(&self) -> Result<Arc<Policy>, StoreError> {
+        // Read before the tags: a change made meanwhile is picked up by the next check.
+        let change = tags::store::latest_change(&self.db).await?;
         let tags = tags::store::enabled(&self.db).await?;
         let mut entries = crate::registry::builtin(self.persistent_days);
         entries.extend(tags.iter().flat_map(|t| t.spec.entries()));
         let registry = Registry::new(entries);
-        let revision = registry.revision();
         let content = ask::content(&registry, &tags);
+        let revision = ask::revision(&registry, &content);
         let json = serde_json::to_string(&content).unwrap_or_default();
         let since = store::note_revision(&self.db, &revision, &json, now_ms()).await?;
         let mut sources = CspSources::default();
@@ -204,7 +209,21 @@ impl Consent {
             content,
         });
         self.policy.store(policy.clone());
+        self.seen_change
+            .store(change, std::sync::atomic::Ordering::Relaxed);
         Ok(policy)
+    }
+
+    /// Puts a tag change made on another node in force here: one cheap query, and the policy
+    /// rebuilt only when the newest change is not the one it includes. The server runs it
+    /// every few seconds; returns whether the policy was rebuilt.
+    pub async fn follow_changes(&self) -> Result<bool, StoreError> {
+        let change = tags::store::latest_change(&self.db).await?;
+        if change == self.seen_change.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(false);
+        }
+        self.refresh_policy().await?;
+        Ok(true)
     }
 
     /// Whether a choice made under `revision`, granting `consented`, still holds under

@@ -157,11 +157,14 @@ impl Visitor {
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
 
-    /// Evaluates `js` (an expression) and reads its value as JSON (so `null` reads as `None`).
+    /// Evaluates `js` (an expression, or a promise of one) and reads its value as JSON (so
+    /// `null` reads as `None`).
     async fn eval<T: serde::de::DeserializeOwned>(&self, js: &str) -> T {
         let json: String = self
             .page
-            .evaluate(format!("JSON.stringify(({js}) ?? null)"))
+            .evaluate(format!(
+                "Promise.resolve(({js})).then(v => JSON.stringify(v ?? null))"
+            ))
             .await
             .unwrap()
             .into_value()
@@ -588,6 +591,31 @@ async fn consent_in_a_browser(backend: Backend) {
     assert_eq!(de.banner_layer().await.as_deref(), Some("1"));
     assert!(de.take_hits().is_empty());
 
+    // Keys a tag left behind without a standing consent (one that expired, say) go as the
+    // next page starts, on this host and on the parent domain.
+    de.reset().await;
+    for (name, domain) in [("_ga", ".leadsment.test"), ("_clck", HOST)] {
+        de.page
+            .set_cookie(
+                chromiumoxide::cdp::browser_protocol::network::CookieParam::builder()
+                    .name(name)
+                    .value("old")
+                    .domain(domain)
+                    .path("/")
+                    .build()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(de.cookie_names().await, ["_clck", "_ga"]);
+    de.open("/").await;
+    assert!(
+        de.cookie_names().await.is_empty(),
+        "{:?}",
+        de.cookie_names().await
+    );
+
     // By keyboard alone: focus starts in the banner; Tab reaches Accept, Enter accepts.
     de.reset().await;
     de.open("/legal/cookies").await;
@@ -608,6 +636,51 @@ async fn consent_in_a_browser(backend: Backend) {
     de.settle().await;
     assert_eq!(de.banner_layer().await, None);
     assert_eq!(tags_reached(&de.take_hits()).len(), 5);
+
+    // The policy changes while the banner is open (the switched-off tag is switched on at
+    // another node): the choice is refused as stale, the banner says so and stays; the
+    // second click is stored under the new policy and loads the new tag too.
+    de.reset().await;
+    de.open("/").await;
+    let before: String = de
+        .eval("fetch('/api/consent/rule').then(r => r.json()).then(r => r.revision)")
+        .await;
+    let off = tags::list(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| !t.enabled)
+        .unwrap();
+    let who = Who {
+        user_id: 1,
+        email: "ops@example.com".to_owned(),
+    };
+    tags::set_enabled(&db, off.id, true, &who, 3).await.unwrap();
+    let mut now = before.clone();
+    for _ in 0..50 {
+        now = de
+            .eval("fetch('/api/consent/rule').then(r => r.json()).then(r => r.revision)")
+            .await;
+        if now != before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_ne!(now, before, "the server never took the change in");
+    de.click("Accept all").await;
+    assert_eq!(de.banner_layer().await.as_deref(), Some("1"));
+    let said: String = de
+        .eval("document.querySelector('#lm-consent .lm-err').textContent")
+        .await;
+    assert!(said.contains("changed while you were choosing"), "{said}");
+    assert!(de.take_hits().is_empty(), "a stale choice loaded tags");
+    de.click("Accept all").await;
+    assert_eq!(de.banner_layer().await, None);
+    assert_eq!(tags_reached(&de.take_hits()).len(), 6);
+    tags::set_enabled(&db, off.id, false, &who, 4)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
 
     // Global Privacy Control: the banner says so, and Accept all grants analytics alone.
     let gpc = Visitor::new(&browser, &base, GERMANY).await;

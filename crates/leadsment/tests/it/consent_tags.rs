@@ -23,6 +23,7 @@ on_both_backends!(
     bad_ids_and_urls_are_refused_next_to_the_field_and_nothing_is_stored,
     only_platform_admins_reach_the_panel,
     the_banner_asks_again_only_when_a_consented_category_gains,
+    a_change_made_at_another_node_is_followed_within_seconds,
 );
 
 async fn make_admin(store: &Db, email: &str) -> User {
@@ -349,8 +350,7 @@ async fn consent_to(app: &TestApp, action: &str, categories: &[&str], revision: 
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let cookie = res
-        .headers()
+    res.headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -359,8 +359,7 @@ async fn consent_to(app: &TestApp, action: &str, categories: &[&str], revision: 
         .split(';')
         .next()
         .unwrap()
-        .to_owned();
-    cookie
+        .to_owned()
 }
 
 /// The rule as a visitor holding `cookie` gets it.
@@ -504,5 +503,77 @@ async fn the_banner_asks_again_only_when_a_consented_category_gains(backend: Bac
     let r = rule_for(&app, &analytics_only).await;
     assert_eq!(r["ask"], true, "{r}");
     assert_eq!(rule_for(&app, &refused_all).await["ask"], false);
+
+    // The same tag pointed at another measurement ID, with the same keys: a new revision, and
+    // those who consented to analytics are asked again.
+    let (before, _, _) = rule(&app, "analytics").await;
+    let accepted = consent_to(&app, "accept_all", &[], &before).await;
+    assert_eq!(rule_for(&app, &accepted).await["ask"], false);
+    let mut fields = ga4("G-OTHER12345");
+    fields[4].1 = saved_keys(&store, ga).await;
+    fields.push(("action", "save".to_owned()));
+    let saved = post(&c, &path, &fields).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let (after, _, _) = rule(&app, "analytics").await;
+    assert_ne!(after, before, "a new target is a new revision");
+    let r = rule_for(&app, &accepted).await;
+    assert_eq!(r["ask"], true, "{r}");
+    app.shutdown().await.unwrap();
+}
+
+/// The keys field of a stored tag, as the form shows it.
+async fn saved_keys(store: &Db, id: i64) -> String {
+    tags::get(store, id)
+        .await
+        .unwrap()
+        .unwrap()
+        .spec
+        .form()
+        .keys
+}
+
+async fn a_change_made_at_another_node_is_followed_within_seconds(backend: Backend) {
+    // A change written to the database by another node (here: straight to the store) reaches
+    // this node's rule and CSP without its panel being used.
+    let (app, store, c) = setup(backend).await;
+    let spec = leadsment::consent::tags::TagSpec::parse(&leadsment::consent::tags::TagForm {
+        kind: "ga4".to_owned(),
+        label: String::new(),
+        target: "G-ELSEWHERE1".to_owned(),
+        hosts: String::new(),
+        category: "analytics".to_owned(),
+        keys: default_keys_text(TagKind::Ga4),
+    })
+    .unwrap();
+    let who = tags::Who {
+        user_id: 1,
+        email: "ops@example.com".to_owned(),
+    };
+    let tag = tags::create(&store, &spec, &who, 1).await.unwrap();
+    tags::set_enabled(&store, tag.id, true, &who, 2)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..50 {
+        ids = rule(&app, "analytics").await.2;
+        if !ids.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(ids, [tag.id], "the other node's change never arrived");
+    assert!(csp(&c, "/legal/cookies").await.contains("googletagmanager"));
+    tags::set_enabled(&store, tag.id, false, &who, 3)
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        ids = rule(&app, "analytics").await.2;
+        if ids.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(ids.is_empty(), "the switch-off never arrived");
+    assert!(!csp(&c, "/legal/cookies").await.contains("googletagmanager"));
     app.shutdown().await.unwrap();
 }

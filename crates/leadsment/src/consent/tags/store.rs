@@ -285,3 +285,11 @@ pub async fn changes(db: &Db, limit: i64) -> Result<Vec<TagChange>, StoreError> 
         })
         .collect()
 }
+
+/// The id of the newest change (0 before the first): every stored change of a tag writes one
+/// row, so a node that sees a new id knows its policy is out of date.
+pub async fn latest_change(db: &Db) -> Result<i64, StoreError> {
+    Ok(db
+        .value(sql("SELECT COALESCE(MAX(id), 0) FROM consent_tag_changes"))
+        .await?)
+}
