@@ -5,8 +5,8 @@
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::AdminState;
@@ -294,22 +294,7 @@ async fn download(
     };
     let body = csv_out::streamed(&CSV_COLUMNS, 0, next_page, write_row);
     let name = format!("attachment; filename=\"consents-{first}-{last}.csv\"");
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&name)
-                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(page::csv_download(&name, body))
 }
 
 fn write_row(out: &mut CsvOut<Vec<u8>>, (_, p): &(i64, Proof)) -> csv::Result<()> {

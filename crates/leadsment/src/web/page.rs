@@ -61,6 +61,28 @@ impl Errors {
     }
 }
 
+/// A CSV file to download: `text/csv`, saved under the name `disposition` gives (an
+/// `attachment; filename="…"` value), never cached.
+pub fn csv_download(disposition: &str, body: impl Into<axum::body::Body>) -> Response {
+    use axum::http::{HeaderValue, header};
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(disposition)
+                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body.into(),
+    )
+        .into_response()
+}
+
 /// Milliseconds since the epoch as a short date and time (UTC).
 pub fn when(ms: &i64) -> String {
     jiff::Timestamp::from_millisecond(*ms)

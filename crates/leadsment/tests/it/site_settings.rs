@@ -94,6 +94,28 @@ fn save(domain: &str, aliases: &str, time_zone: &str) -> Fields {
     ]
 }
 
+/// Posts `fields` to the settings form without its CSRF token (or with `token`, a forged one)
+/// and checks the answer is 403.
+async fn assert_refused_without_token(
+    c: &Client,
+    site: &Site,
+    fields: &[(&'static str, String)],
+    token: Option<&str>,
+) {
+    let mut fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    if let Some(token) = token {
+        fields.push(("csrf", token));
+    }
+    let res = c
+        .post_form_raw(
+            &settings(site),
+            &fields,
+            &[("sec-fetch-site", "same-origin")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
+}
+
 async fn submit(c: &Client, site: &Site, fields: &[(&'static str, String)]) -> crate::client::Resp {
     let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     c.post_form(&settings(site), &fields).await
@@ -541,25 +563,8 @@ async fn viewers_members_other_workspaces_and_forged_forms_are_refused(backend: 
     assert_eq!(res.status, StatusCode::NOT_FOUND);
 
     // A form without the CSRF token, or with a forged one, is refused.
-    let fields: Vec<(&str, &str)> = change.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let res = admin
-        .post_form_raw(
-            &settings(&site),
-            &fields,
-            &[("sec-fetch-site", "same-origin")],
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
-    let mut forged = fields.clone();
-    forged.push(("csrf", "forged.token"));
-    let res = admin
-        .post_form_raw(
-            &settings(&site),
-            &forged,
-            &[("sec-fetch-site", "same-origin")],
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
+    assert_refused_without_token(&admin, &site, &change, None).await;
+    assert_refused_without_token(&admin, &site, &change, Some("forged.token")).await;
 
     assert_eq!(reload(&store, &site).await, site, "nothing changed");
     assert_eq!(
@@ -667,15 +672,7 @@ async fn waiting_for_consent_is_switched_by_admins_and_changes_every_shown_snipp
         let res = submit(&c, &site, &on).await;
         assert_eq!(res.status, StatusCode::FORBIDDEN, "{role:?}");
     }
-    let fields: Vec<(&str, &str)> = on.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let res = admin
-        .post_form_raw(
-            &settings(&site),
-            &fields,
-            &[("sec-fetch-site", "same-origin")],
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
+    assert_refused_without_token(&admin, &site, &on, None).await;
     // Nor an admin of another workspace, through its own workspace's address.
     let stranger = make_user(&store, "stranger@example.com", Some("Other Ltd")).await;
     let theirs = add_site(
@@ -687,6 +684,7 @@ async fn waiting_for_consent_is_switched_by_admins_and_changes_every_shown_snipp
     let res = submit(&admin, &theirs, &on).await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
     let path = format!("/w/{ws}/sites/{}/settings", theirs.id.0);
+    let fields: Vec<(&str, &str)> = on.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let res = admin.post_form(&path, &fields).await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
     assert!(!reload(&store, &site).await.require_consent);

@@ -1,9 +1,9 @@
 //! The platform workspace: the instance's own, created at start-up and holding the site of
 //! its public pages. Platform administrators open it without being members.
 
-use super::workspaces::WorkspaceRow;
+use super::workspaces::{WorkspaceRow, ensure_singleton};
 use crate::accounts::{PLATFORM_WORKSPACE_NAME, Workspace, WorkspaceId};
-use crate::store::{Db, StoreError, now_ms, sql};
+use crate::store::{Db, StoreError, sql};
 
 const SELECT_PLATFORM: &str =
     "SELECT id, name, created_at FROM workspaces WHERE is_platform = TRUE";
@@ -24,27 +24,15 @@ pub async fn is_platform_workspace(db: &Db, workspace: WorkspaceId) -> Result<bo
     Ok(found.is_some())
 }
 
-/// The platform workspace, created if it does not exist yet. Two nodes starting at once
-/// create one: the unique index on `is_platform` turns the second insert into a no-op, and
-/// that node reads the winner's row.
+/// The platform workspace, created if it does not exist yet (once, however many nodes start
+/// at once: see [`ensure_singleton`]).
 pub async fn ensure_platform_workspace(db: &Db) -> Result<Workspace, StoreError> {
-    if let Some(ws) = platform_workspace(db).await? {
-        return Ok(ws);
-    }
-    let mut tx = db.begin().await?;
-    let inserted: Option<WorkspaceRow> = tx
-        .optional(
-            sql("INSERT INTO workspaces (name, is_platform, created_at) \
-                 VALUES ($1, TRUE, $2) ON CONFLICT DO NOTHING \
-                 RETURNING id, name, created_at")
-            .bind(PLATFORM_WORKSPACE_NAME)
-            .bind(now_ms()),
-        )
-        .await?;
-    let row = match inserted {
-        Some(row) => row,
-        None => tx.one(sql(SELECT_PLATFORM)).await?,
-    };
-    tx.commit().await?;
-    Ok(row.into())
+    ensure_singleton(
+        db,
+        SELECT_PLATFORM,
+        "INSERT INTO workspaces (name, is_platform, created_at) \
+         VALUES ($1, TRUE, $2) ON CONFLICT DO NOTHING RETURNING id, name, created_at",
+        PLATFORM_WORKSPACE_NAME,
+    )
+    .await
 }

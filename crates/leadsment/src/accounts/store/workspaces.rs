@@ -29,24 +29,34 @@ const SELECT_DEFAULT: &str = "SELECT id, name, created_at FROM workspaces WHERE 
 
 /// The workspace that command-line sites belong to, created on first use.
 pub async fn default_workspace(db: &Db) -> Result<Workspace, StoreError> {
-    if let Some(row) = db.optional::<WorkspaceRow>(sql(SELECT_DEFAULT)).await? {
+    ensure_singleton(
+        db,
+        SELECT_DEFAULT,
+        "INSERT INTO workspaces (name, is_default, created_at) \
+         VALUES ($1, TRUE, $2) ON CONFLICT DO NOTHING RETURNING id, name, created_at",
+        DEFAULT_WORKSPACE_NAME,
+    )
+    .await
+}
+
+/// The one workspace `select` finds (by a flag with a unique index: the default workspace,
+/// the platform workspace), made by `insert` with `name` if there is none yet. Two nodes
+/// asking at once get the same one: the index turns the later insert into a no-op, and that
+/// node reads the winner's row.
+pub(super) async fn ensure_singleton(
+    db: &Db,
+    select: &'static str,
+    insert: &'static str,
+    name: &str,
+) -> Result<Workspace, StoreError> {
+    if let Some(row) = db.optional::<WorkspaceRow>(sql(select)).await? {
         return Ok(row.into());
     }
     let mut tx = db.begin().await?;
-    // Another node may have created it since the read above; the unique index on is_default
-    // makes the insert a no-op then, and the winner's row is read.
-    let inserted: Option<WorkspaceRow> = tx
-        .optional(
-            sql("INSERT INTO workspaces (name, is_default, created_at) \
-                 VALUES ($1, TRUE, $2) ON CONFLICT DO NOTHING \
-                 RETURNING id, name, created_at")
-            .bind(DEFAULT_WORKSPACE_NAME)
-            .bind(now_ms()),
-        )
-        .await?;
+    let inserted: Option<WorkspaceRow> = tx.optional(sql(insert).bind(name).bind(now_ms())).await?;
     let row = match inserted {
         Some(row) => row,
-        None => tx.one(sql(SELECT_DEFAULT)).await?,
+        None => tx.one(sql(select)).await?,
     };
     tx.commit().await?;
     Ok(row.into())

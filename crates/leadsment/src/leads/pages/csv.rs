@@ -2,8 +2,7 @@
 //! row, through the one formula-safe CSV writer, and a last line crediting the IP data.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use super::format::iso;
 use super::{site_of, zone};
@@ -110,19 +109,5 @@ pub async fn download(
         site.domain.without_www(),
         q.period.first
     );
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&name)
-                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(crate::web::page::csv_download(&name, body))
 }
