@@ -177,7 +177,13 @@ async fn rule(
         Some(s) => c.choice_holds(&s.revision, &s.categories, &policy).await?,
         None => false,
     };
-    let ask = mode != Mode::None && !holds;
+    // With no analytics or advertising key or tag there is nothing to consent to: no banner
+    // ("Cookie Settings" still shows the preferences).
+    let anything = Category::CHOSEN
+        .iter()
+        .any(|c| policy.registry.in_category(*c).next().is_some())
+        || !policy.tags.is_empty();
+    let ask = mode != Mode::None && anything && !holds;
     // What loads now: the stored choice; without one, nothing under opt-in, and under notice
     // or none everything the visitor has not refused (advertising never with GPC).
     let granted: Vec<Category> = match (&stored, mode) {

@@ -16,9 +16,44 @@ use leadsment::store::sql;
 const GERMANY: &str = "198.51.100.23";
 const UNITED_STATES: &str = "203.0.113.40";
 
-/// An app behind a trusted proxy, with an index that knows both visitors' countries.
+/// An app behind a trusted proxy, with an index that knows both visitors' countries, and a
+/// switched-on GA4 tag (with nothing to consent to, no banner is asked for).
 async fn app(backend: Backend, configure: impl FnOnce(&mut leadsment::config::Config)) -> TestApp {
-    app_on(TestDb::new(backend).await, configure).await
+    let db = TestDb::new(backend).await;
+    add_tag(&db.store().await, "ga4", "G-TEST1", "", None, true).await;
+    app_on(db, configure).await
+}
+
+/// Stores a tag of `kind` (its vendor's keys unless `keys` says otherwise), switched on if
+/// `on`, as the panel would.
+pub async fn add_tag(
+    db: &leadsment::store::Db,
+    kind: &str,
+    target: &str,
+    hosts: &str,
+    keys: Option<&str>,
+    on: bool,
+) {
+    use leadsment::consent::tags::store::{self as tags, Who};
+    use leadsment::consent::tags::{TagForm, TagSpec, default_keys_text};
+    let kind_of = leadsment::registry::TagKind::parse(kind).unwrap();
+    let form = TagForm {
+        kind: kind.to_owned(),
+        label: format!("{kind} tag"),
+        target: target.to_owned(),
+        hosts: hosts.to_owned(),
+        category: kind_of.default_category().as_str().to_owned(),
+        keys: keys.map_or_else(|| default_keys_text(kind_of), str::to_owned),
+    };
+    let spec = TagSpec::parse(&form).unwrap();
+    let who = Who {
+        user_id: 1,
+        email: "ops@example.com".to_owned(),
+    };
+    let tag = tags::create(db, &spec, &who, 1).await.unwrap();
+    if on {
+        tags::set_enabled(db, tag.id, true, &who, 2).await.unwrap();
+    }
 }
 
 /// The same on a database the caller prepared.
@@ -135,7 +170,19 @@ on_both_backends!(
     visitors_outside_the_zone_get_the_configured_rule,
     policy_revisions_and_retention,
     the_cookie_policy_lists_the_registry_and_formless_pages_set_nothing,
+    with_nothing_to_consent_to_no_banner_is_asked,
 );
+
+/// An instance with no analytics or advertising tag sets nothing that needs consent: the
+/// rule asks for no banner (the cookie policy's settings still show the categories).
+async fn with_nothing_to_consent_to_no_banner_is_asked(backend: Backend) {
+    let app = app_on(TestDb::new(backend).await, |_| {}).await;
+    let (_, body) = rule(&app, GERMANY, None).await;
+    assert_eq!(body["mode"], "opt_in");
+    assert_eq!(body["ask"], false, "{body}");
+    assert!(body["load"].as_array().unwrap().is_empty());
+    app.shutdown().await.unwrap();
+}
 
 /// A revision is recorded once, from when it took effect; one that comes back is a new
 /// change. Decisions older than the retention period go, newer ones stay.

@@ -22,7 +22,6 @@ use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
 use chromiumoxide::page::{Page, ScreenshotParams};
 use futures_util::StreamExt;
 use leadsment::consent::tags::store::{self as tags, Who};
-use leadsment::consent::tags::{TagForm, TagSpec};
 use serde_json::Value;
 
 use crate::accounts::{PW, make_user};
@@ -295,49 +294,13 @@ fn tags_reached(hits: &[String]) -> Vec<&'static str> {
     out
 }
 
-async fn add_tag(
-    db: &leadsment::store::Db,
-    kind: &str,
-    target: &str,
-    hosts: &str,
-    keys: Option<&str>,
-    on: bool,
-) {
-    let mut form = TagForm {
-        kind: kind.to_owned(),
-        label: format!("{kind} tag"),
-        target: target.to_owned(),
-        hosts: hosts.to_owned(),
-        category: leadsment::registry::tags::TagKind::parse(kind)
-            .unwrap()
-            .default_category()
-            .as_str()
-            .to_owned(),
-        keys: leadsment::consent::tags::default_keys_text(
-            leadsment::registry::tags::TagKind::parse(kind).unwrap(),
-        ),
-    };
-    if let Some(keys) = keys {
-        form.keys = keys.to_owned();
-    }
-    let spec = TagSpec::parse(&form).unwrap();
-    let who = Who {
-        user_id: 1,
-        email: "ops@example.com".to_owned(),
-    };
-    let tag = tags::create(db, &spec, &who, 1).await.unwrap();
-    if on {
-        tags::set_enabled(db, tag.id, true, &who, 2).await.unwrap();
-    }
-}
-
 async fn consent_in_a_browser(backend: Backend) {
     let test_db = TestDb::new(backend).await;
     let db = test_db.store().await;
-    add_tag(&db, "ga4", "G-TEST1", "", None, true).await;
-    add_tag(&db, "clarity", "abc123xyz", "", None, true).await;
-    add_tag(&db, "linkedin", "123456", "", None, true).await;
-    add_tag(
+    crate::consent::add_tag(&db, "ga4", "G-TEST1", "", None, true).await;
+    crate::consent::add_tag(&db, "clarity", "abc123xyz", "", None, true).await;
+    crate::consent::add_tag(&db, "linkedin", "123456", "", None, true).await;
+    crate::consent::add_tag(
         &db,
         "pixel",
         "https://px.adtarget.example/p.gif?c=1",
@@ -346,7 +309,7 @@ async fn consent_in_a_browser(backend: Backend) {
         true,
     )
     .await;
-    add_tag(
+    crate::consent::add_tag(
         &db,
         "custom",
         "https://cdn.tagco.example/on.js",
@@ -359,7 +322,7 @@ async fn consent_in_a_browser(backend: Backend) {
         true,
     )
     .await;
-    add_tag(
+    crate::consent::add_tag(
         &db,
         "custom",
         "https://off.tagco.example/off.js",
