@@ -7,6 +7,7 @@ pub mod cache;
 pub mod company;
 pub mod feed;
 pub mod filters;
+pub mod live;
 pub mod overview;
 pub mod pages;
 pub mod pattern;

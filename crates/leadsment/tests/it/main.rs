@@ -22,6 +22,7 @@ mod leads;
 mod leads_browser;
 mod leads_figures;
 mod leads_hostile;
+mod live;
 mod locked_sign_in;
 mod mail_limits;
 mod password_limits;

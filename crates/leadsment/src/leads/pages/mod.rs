@@ -1,12 +1,13 @@
-//! The dashboard's pages: the overview, the company feed and its CSV, the company page. Every
-//! page is a workspace page (viewers and up) about one site of that workspace; a site of
-//! another workspace is 404, whatever its id.
+//! The dashboard's pages: the overview, the company feed and its CSV, the company page, the
+//! live view. Every page is a workspace page (viewers and up) about one site of that
+//! workspace; a site of another workspace is 404, whatever its id.
 
 mod chart;
 mod company;
 mod csv;
 mod feed;
 mod format;
+mod live;
 mod overview;
 
 use super::{Credit, LeadsState};
@@ -36,6 +37,7 @@ pub fn routes() -> Vec<Route<LeadsState, Access>> {
             viewer,
             company::page,
         ),
+        Route::get("/w/{workspace_id}/sites/{site_id}/live", viewer, live::page),
     ]
 }
 

@@ -10,8 +10,10 @@ use super::span::Span;
 use crate::accounts::sites::SiteId;
 use crate::store::{Db, StoreError, sql};
 
+mod live;
 mod overview;
 pub mod rollups;
+pub use live::*;
 pub use overview::*;
 
 /// How many ids go into one `IN (…)` list.
