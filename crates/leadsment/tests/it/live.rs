@@ -263,6 +263,21 @@ async fn the_script_replaces_the_section_and_stops_after_failures(backend: Backe
         "Home and mobile lines",
     )
     .await;
+    let quiet = leadsment::accounts::store::create_site(
+        &store,
+        &leadsment::accounts::sites::NewSite::new(ws, "quiet.example", &[]).unwrap(),
+    )
+    .await
+    .unwrap();
+    shoot(
+        &dir,
+        &page,
+        &format!("{base}/w/{}/sites/{}/live", ws.0, quiet.id.0),
+        "leads-live-empty",
+        200,
+        "Nobody has been on quiet.example in the last 30 minutes",
+    )
+    .await;
     // At 390 pixels rows are cards and nothing scrolls sideways (the screenshot resets the
     // width: set it again).
     page.execute(SetDeviceMetricsOverrideParams::new(390, 844, 1.0, true))
