@@ -1,7 +1,7 @@
 //! Saved feeds: a member saves the feed's view under a name, it is listed under the site in
 //! the menu and opens the same filters; bad names and views are refused next to the field
 //! with nothing stored; viewers open them but neither save nor delete; other workspaces get
-//! 404; a site keeps at most 50. On both backends.
+//! 404; a site keeps at most 50, and they go with their workspace. On both backends.
 
 use leadsment::accounts::roles::Role;
 use leadsment::accounts::sites::SiteId;
@@ -300,6 +300,18 @@ async fn a_site_keeps_at_most_fifty_saved_feeds(backend: Backend) {
         res.body
     );
     assert_eq!(names(&store, site.id).await.len(), 50);
+
+    // A deleted workspace takes its sites' saved feeds with it.
+    assert!(
+        leadsment::accounts::store::delete_workspace(&store, ws)
+            .await
+            .unwrap()
+    );
+    let left: i64 = store
+        .value(leadsment::store::sql("SELECT COUNT(*) FROM saved_feeds"))
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
     store.close().await;
     app.shutdown().await.unwrap();
 }
