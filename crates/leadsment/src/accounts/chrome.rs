@@ -34,6 +34,18 @@ pub struct Chrome {
     pub site: Option<i64>,
     /// Whether the user may change the current workspace's settings (admin or owner).
     pub can_admin: bool,
+    /// Saved views of the current site, listed under it (the dashboard's pages fill them in).
+    pub views: Vec<NavView>,
+}
+
+/// A saved view of the current site, in the navigation.
+#[derive(Debug, Clone)]
+pub struct NavView {
+    pub id: i64,
+    pub name: String,
+    pub href: String,
+    /// Whether the page shows this view.
+    pub current: bool,
 }
 
 /// A site in the navigation.
@@ -88,6 +100,7 @@ impl Chrome {
             sites,
             site: None,
             can_admin,
+            views: Vec::new(),
         })
     }
 
@@ -104,6 +117,11 @@ impl Chrome {
 
     pub fn is_site(&self, id: &i64) -> bool {
         self.site == Some(*id)
+    }
+
+    /// Whether the page is one of the site's saved views (rather than its whole feed).
+    pub fn on_view(&self) -> bool {
+        self.views.iter().any(|v| v.current)
     }
 
     pub fn is_current(&self, id: &i64) -> bool {

@@ -1,7 +1,7 @@
 //! The leads dashboard: which companies visited a site, what they read, how hot they are.
-//! The overview, the company feed with its filters and CSV, the company page, and the lead
-//! score. It reads `tracking`'s tables and `accounts`' sites and writes nothing; neither of
-//! them imports it ([leads.md](../../../../docs/leads.md)).
+//! The overview, the company feed with its filters and CSV, the company page, the lead score
+//! and saved feeds. It reads `tracking`'s tables and `accounts`' sites and writes only its own
+//! saved feeds; neither of them imports it ([leads.md](../../../../docs/leads.md)).
 
 pub mod cache;
 pub mod company;
@@ -13,6 +13,7 @@ pub mod pages;
 pub mod pattern;
 pub mod period;
 pub mod pieces;
+pub mod saved;
 pub mod score;
 pub mod span;
 pub mod store;

@@ -2,6 +2,7 @@
 //! 200,000 events from a few hundred organisations): every page at 1280 and 390 pixels wide,
 //! saved to `target/screenshots/` after checking its status and text; at 390 pixels the
 //! navigation folds away and tables become cards; the keyboard reaches every filter and link.
+//! A filtered view is saved through its form and shown as a saved feed.
 
 use std::path::PathBuf;
 
@@ -207,6 +208,21 @@ async fn the_dashboard_in_a_browser_with_demo_sized_data(backend: Backend) {
         "leads-feed-filtered",
         200,
         "companies, last 7 days",
+    )
+    .await;
+    // Saving that view from its form: it opens as a saved feed, listed in the menu.
+    fill(&page, "#f-name", "Pricing visitors").await;
+    submit(&page, "form.saved-view button[type=submit]").await;
+    let saved = format!(
+        "{site_url}/companies?period=7d&class=business&class=isp&page=%2Fpricing*&sort=visits"
+    );
+    shoot(
+        &dir,
+        &page,
+        &saved,
+        "leads-saved-feed",
+        200,
+        "aria-current=\"page\">Pricing visitors</a>",
     )
     .await;
     shoot(

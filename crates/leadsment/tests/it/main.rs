@@ -31,6 +31,7 @@ mod rdns;
 mod recovery;
 mod rollups;
 mod route_walk;
+mod saved_feeds;
 mod site_settings;
 mod store;
 mod tracking;

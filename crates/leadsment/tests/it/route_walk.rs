@@ -102,6 +102,7 @@ struct Ids {
     session: i64,
     site: i64,
     company: i64,
+    saved_feed: i64,
 }
 
 impl Ids {
@@ -117,6 +118,7 @@ impl Ids {
             ("{session_id}", self.session),
             ("{site_id}", self.site),
             ("{company_id}", self.company),
+            ("{feed_id}", self.saved_feed),
         ] {
             p = p.replace(name, &value.to_string());
         }
@@ -214,6 +216,18 @@ async fn world(backend: Backend) -> World {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let company = company.expect("the victim's feed links to the visiting company");
+    let saved_feed = leadsment::leads::store::saved::create_saved_feed(
+        &store,
+        site.id,
+        "Victim's pricing visitors",
+        "victim's pricing visitors",
+        "period=30d&page=%2Fpricing",
+        victim.id,
+        50,
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the victim's saved feed"))
+    .id;
 
     World {
         ids: Ids {
@@ -224,6 +238,7 @@ async fn world(backend: Backend) -> World {
             session,
             site: site.id.0,
             company,
+            saved_feed,
         },
         app,
         store,
@@ -471,6 +486,7 @@ const FIELDS: &[(&str, &str)] = &[
     ("aliases", "evil.example"),
     ("time_zone", "UTC"),
     ("section", "site"),
+    ("query", "period=7d&class=isp"),
     ("network", "10.0.0.0/8"),
     ("confirm", "Victim Corp"),
     ("password", PW),
@@ -643,9 +659,15 @@ async fn snapshot(w: &World) -> String {
         .await
         .unwrap();
     let mut networks = Vec::new();
+    let mut saved_feeds = Vec::new();
     for s in &sites {
         networks.push(
             leadsment::accounts::store::ignored_networks(store, s.id)
+                .await
+                .unwrap(),
+        );
+        saved_feeds.push(
+            leadsment::leads::store::saved::saved_feeds(store, s.id)
                 .await
                 .unwrap(),
         );
@@ -678,8 +700,8 @@ async fn snapshot(w: &World) -> String {
     .unwrap()
     .len();
     format!(
-        "{members:?}\n{invitations:?}\n{keys:?}\n{sites:?}\n{networks:?}\n{sessions:?}\n\
-         {user:?}\n{memberships:?}\n{workspace:?}\nevents: {events}"
+        "{members:?}\n{invitations:?}\n{keys:?}\n{sites:?}\n{networks:?}\n{saved_feeds:?}\n\
+         {sessions:?}\n{user:?}\n{memberships:?}\n{workspace:?}\nevents: {events}"
     )
 }
 

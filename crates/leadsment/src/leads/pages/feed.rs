@@ -10,13 +10,23 @@ use super::format::{ago, at, class_help, class_label, count, duration};
 use super::{Footer, SitePage, site_page};
 use crate::accounts::chrome::Chrome;
 use crate::accounts::context::WorkspaceCtx;
+use crate::accounts::roles::Role;
 use crate::accounts::sites::Site;
 use crate::leads::LeadsState;
 use crate::leads::feed::{self, Feed, FeedRow, Rows};
 use crate::leads::filters::{self, FeedQuery, Invalid, RawFilters, Sort};
 use crate::store::now_ms;
 use crate::web::error::AppError;
-use crate::web::page;
+use crate::web::page::{self, Errors};
+
+/// The "Save this view" form when a submission was refused: the name as typed, what was
+/// wrong, and the status to answer with.
+#[derive(Default)]
+pub struct SaveForm {
+    pub name: String,
+    pub errors: Errors,
+    pub status: Option<StatusCode>,
+}
 
 /// A feed row as the page shows it.
 pub struct RowView {
@@ -70,6 +80,14 @@ struct FeedPage {
     first_page: String,
     has_ipdb: bool,
     footer: Footer,
+    /// Whether the user may save and delete views (members and up).
+    can_save: bool,
+    save: SaveForm,
+    /// The view's query string as a saved feed stores it.
+    save_query: String,
+    /// The saved feed this view is, if any: its id and name.
+    saved: Option<(i64, String)>,
+    max_name: usize,
 }
 
 pub async fn page(
@@ -78,7 +96,27 @@ pub async fn page(
     Path((workspace_id, site_id)): Path<(i64, i64)>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
-    let SitePage { site, tz, chrome } = site_page(&ctx, site_id, "companies").await?;
+    render(
+        &state,
+        &ctx,
+        (workspace_id, site_id),
+        query,
+        SaveForm::default(),
+    )
+    .await
+}
+
+/// The feed for `query`, with the save form as `save` left it (the save form's handler
+/// answers a refused name with the same page).
+pub async fn render(
+    state: &LeadsState,
+    ctx: &WorkspaceCtx,
+    (workspace_id, site_id): (i64, i64),
+    query: Option<String>,
+    save: SaveForm,
+) -> Result<Response, AppError> {
+    let SitePage { site, tz, chrome } = site_page(ctx, site_id, "companies").await?;
+    let chrome = chrome.with_notice(super::saved::notice(query.as_deref()));
     let raw = RawFilters::from_query(query.as_deref());
     let now = now_ms();
     let parsed = filters::parse(&raw, &tz, now);
@@ -122,7 +160,12 @@ pub async fn page(
         is_first_page: raw.cursor.trim().is_empty(),
         first_page: String::new(),
         has_ipdb: state.ipdb.has_index(),
-        footer: Footer::of(&state),
+        footer: Footer::of(state),
+        can_save: ctx.member.membership.role.allows(Role::Member),
+        save_query: query.clone().unwrap_or_default(),
+        saved: None,
+        max_name: crate::leads::saved::MAX_NAME,
+        save,
         site,
         raw,
     };
@@ -134,6 +177,7 @@ pub async fn page(
             return page::render(StatusCode::BAD_REQUEST, &view);
         }
     };
+    let status = view.save.status.unwrap_or(StatusCode::OK);
     let feed = feed::feed(
         &state.accounts.db,
         &state.cache,
@@ -144,7 +188,23 @@ pub async fn page(
     )
     .await?;
     fill(&mut view, &q, feed, now, &tz);
-    page::ok(&view)
+    view.save_query = q.link();
+    // Two saved feeds may hold one view: the first by name is the one the page is.
+    if let Some(v) = view
+        .chrome
+        .views
+        .iter_mut()
+        .find(|v| v.href == view.first_page)
+    {
+        v.current = true;
+    }
+    view.saved = view
+        .chrome
+        .views
+        .iter()
+        .find(|v| v.current)
+        .map(|v| (v.id, v.name.clone()));
+    page::render(status, &view)
 }
 
 fn sorts(current: Sort) -> Vec<(&'static str, &'static str, bool)> {

@@ -1,6 +1,7 @@
 //! The dashboard's pages: the overview, the company feed and its CSV, the company page, the
-//! live view. Every page is a workspace page (viewers and up) about one site of that
-//! workspace; a site of another workspace is 404, whatever its id.
+//! live view, and the forms that save and delete a feed's view. Every page is a workspace page
+//! (viewers and up; saving and deleting, members and up) about one site of that workspace; a
+//! site of another workspace is 404, whatever its id.
 
 mod chart;
 mod company;
@@ -9,6 +10,7 @@ mod feed;
 mod format;
 mod live;
 mod overview;
+mod saved;
 
 use super::{Credit, LeadsState};
 use crate::accounts::Access;
@@ -38,6 +40,16 @@ pub fn routes() -> Vec<Route<LeadsState, Access>> {
             company::page,
         ),
         Route::get("/w/{workspace_id}/sites/{site_id}/live", viewer, live::page),
+        Route::post(
+            "/w/{workspace_id}/sites/{site_id}/feeds",
+            Access::Member(Role::Member),
+            saved::create,
+        ),
+        Route::post(
+            "/w/{workspace_id}/sites/{site_id}/feeds/{feed_id}/delete",
+            Access::Member(Role::Member),
+            saved::delete,
+        ),
     ]
 }
 
@@ -50,7 +62,8 @@ async fn site_of(ctx: &WorkspaceCtx, site_id: i64) -> Result<Site, AppError> {
 }
 
 /// What every dashboard page starts from: the site in the path (404 unless it is the
-/// workspace's), its time zone, and the frame with the site marked in the navigation.
+/// workspace's), its time zone, and the frame with the site marked in the navigation and its
+/// saved feeds listed under it.
 struct SitePage {
     site: Site,
     tz: jiff::tz::TimeZone,
@@ -73,6 +86,17 @@ async fn site_page(
     )
     .await?
     .with_site(site_id);
+    let mut chrome = chrome;
+    chrome.views = super::store::saved::saved_feeds(&ctx.state.db, site.id)
+        .await?
+        .into_iter()
+        .map(|f| crate::accounts::chrome::NavView {
+            id: f.id,
+            href: saved::href(ws, site_id, &f.query),
+            name: f.name,
+            current: false,
+        })
+        .collect();
     Ok(SitePage {
         tz: zone(&site),
         site,

@@ -1,5 +1,5 @@
 //! The dashboard's queries. They read `tracking`'s tables (visits, events, companies) and
-//! never write. A visit belongs to the period it starts in, with its visitor and engaged time;
+//! never write them; the only table the dashboard writes is its own ([`saved`]). A visit belongs to the period it starts in, with its visitor and engaged time;
 //! pageviews and pages belong to the period they happen in.
 
 use std::collections::HashMap;
@@ -13,6 +13,7 @@ use crate::store::{Db, StoreError, sql};
 mod live;
 mod overview;
 pub mod rollups;
+pub mod saved;
 pub use live::*;
 pub use overview::*;
 
