@@ -270,6 +270,18 @@ impl DayCache {
         self.loads.load(Ordering::Relaxed)
     }
 
+    /// Forgets every piece of `sites` (their workspace's exclusions changed). The pieces'
+    /// keys carry the hidden set's tag, so other nodes read anew as well; this frees the
+    /// memory at once.
+    pub fn forget_sites(&self, sites: &[SiteId]) {
+        let mut entries = self.lock();
+        let before = entries.map.len();
+        entries.map.retain(|k, _| !sites.iter().any(|s| s.0 == k.site));
+        if entries.map.len() != before {
+            entries.weight = entries.map.values().map(|e| e.weight).sum();
+        }
+    }
+
     /// Forgets everything (the benchmark's cold reads).
     pub fn clear(&self) {
         *self.lock() = Entries::default();

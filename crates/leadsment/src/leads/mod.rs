@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod company;
+pub mod exclusions;
 pub mod feed;
 pub mod filters;
 pub mod overview;

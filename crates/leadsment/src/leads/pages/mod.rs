@@ -1,10 +1,12 @@
-//! The dashboard's pages: the overview, the company feed and its CSV, the company page. Every
-//! page is a workspace page (viewers and up) about one site of that workspace; a site of
-//! another workspace is 404, whatever its id.
+//! The dashboard's pages: the overview, the company feed and its CSV, the company page, and
+//! the workspace's exclusions. Every page is a workspace page (viewers and up; changing the
+//! exclusions, admins and up) about one site of that workspace; a site of another workspace
+//! is 404, whatever its id.
 
 mod chart;
 mod company;
 mod csv;
+mod exclusions;
 mod feed;
 mod format;
 mod overview;
@@ -35,6 +37,12 @@ pub fn routes() -> Vec<Route<LeadsState, Access>> {
             "/w/{workspace_id}/sites/{site_id}/companies/{company_id}",
             viewer,
             company::page,
+        ),
+        Route::get("/w/{workspace_id}/exclusions", viewer, exclusions::page),
+        Route::post(
+            "/w/{workspace_id}/exclusions",
+            Access::Member(Role::Admin),
+            exclusions::submit,
         ),
     ]
 }

@@ -10,6 +10,7 @@ use super::span::Span;
 use crate::accounts::sites::SiteId;
 use crate::store::{Db, StoreError, sql};
 
+pub mod exclusions;
 mod overview;
 pub mod rollups;
 pub use overview::*;
