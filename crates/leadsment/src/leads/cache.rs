@@ -276,7 +276,9 @@ impl DayCache {
     pub fn forget_sites(&self, sites: &[SiteId]) {
         let mut entries = self.lock();
         let before = entries.map.len();
-        entries.map.retain(|k, _| !sites.iter().any(|s| s.0 == k.site));
+        entries
+            .map
+            .retain(|k, _| !sites.iter().any(|s| s.0 == k.site));
         if entries.map.len() != before {
             entries.weight = entries.map.values().map(|e| e.weight).sum();
         }

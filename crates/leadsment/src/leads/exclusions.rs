@@ -68,7 +68,10 @@ const REGISTRY_LABELS: [&str; 9] = ["co", "com", "net", "org", "ac", "gov", "edu
 /// `*`, a bare top-level domain) is accepted.
 pub fn normalise(kind: Kind, typed: &str) -> Result<String, Refused> {
     let t = typed.trim();
-    if t.is_empty() || t.chars().all(|c| matches!(c, '*' | '%' | '.' | '?') || c.is_whitespace()) {
+    if t.is_empty()
+        || t.chars()
+            .all(|c| matches!(c, '*' | '%' | '.' | '?') || c.is_whitespace())
+    {
         return Err(Refused(EVERYTHING.to_owned()));
     }
     match kind {
@@ -234,10 +237,7 @@ impl Excluded {
             return String::new();
         }
         let ids: Vec<String> = self.0.iter().map(i64::to_string).collect();
-        format!(
-            " AND ({col} IS NULL OR {col} NOT IN ({}))",
-            ids.join(", ")
-        )
+        format!(" AND ({col} IS NULL OR {col} NOT IN ({}))", ids.join(", "))
     }
 }
 
@@ -275,7 +275,10 @@ mod tests {
             normalise(Kind::Domain, "https://www.Example.com/x").unwrap(),
             "example.com"
         );
-        assert_eq!(normalise(Kind::Domain, "*.example.co.uk").unwrap(), "example.co.uk");
+        assert_eq!(
+            normalise(Kind::Domain, "*.example.co.uk").unwrap(),
+            "example.co.uk"
+        );
         assert_eq!(
             normalise(Kind::Organisation, "  Acme   Corp ").unwrap(),
             "Acme Corp"

@@ -1,7 +1,7 @@
 //! The leads dashboard: which companies visited a site, what they read, how hot they are.
-//! The overview, the company feed with its filters and CSV, the company page, and the lead
-//! score. It reads `tracking`'s tables and `accounts`' sites and writes nothing; neither of
-//! them imports it ([leads.md](../../../../docs/leads.md)).
+//! The overview, the company feed with its filters and CSV, the company page, the lead
+//! score, and the workspace's exclusions. It reads `tracking`'s tables and `accounts`' sites
+//! and writes only its own `exclusions`; neither of them imports it ([leads.md](../../../../docs/leads.md)).
 
 pub mod cache;
 pub mod company;

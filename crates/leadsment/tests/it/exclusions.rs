@@ -33,10 +33,20 @@ on_both_backends!(
 
 /// Four companies: (name, org, domain, ASN).
 const COMPANIES: [(&str, &str, &str, i64); 4] = [
-    ("Acme", "ACME-NET - Acme Corporation Inc.", "acme.example", 64500),
+    (
+        "Acme",
+        "ACME-NET - Acme Corporation Inc.",
+        "acme.example",
+        64500,
+    ),
     ("Globex", "GLOBEX - Globex Ltd", "eu.globex.example", 64510),
     ("Initech", "Initech Holdings", "initech.example", 64520),
-    ("Umbrella", "UMBRELLA - Umbrella plc", "umbrella.example", 64530),
+    (
+        "Umbrella",
+        "UMBRELLA - Umbrella plc",
+        "umbrella.example",
+        64530,
+    ),
 ];
 
 fn info(i: usize) -> CompanyInfo {
@@ -59,7 +69,13 @@ async fn visits(store: &Db, site: &Site, now: i64) {
     let mut events: Vec<NewEvent> = Vec::new();
     for (i, (name, ..)) in COMPANIES.iter().enumerate() {
         for (n, ago) in [3 * DAY, HOUR].into_iter().enumerate() {
-            let mut e = event_at(site, now - ago, 100 + i as i64 * 10 + n as i64, None, "pageview");
+            let mut e = event_at(
+                site,
+                now - ago,
+                100 + i as i64 * 10 + n as i64,
+                None,
+                "pageview",
+            );
             e.path = format!("/{}-only", name.to_lowercase());
             e.class = "business".into();
             e.company = Some(info(i));
@@ -163,7 +179,16 @@ async fn organisations_domains_and_asns_are_hidden_everywhere_until_removed(back
     visits(&store, &site, now_ms()).await;
     let base = format!("/w/{}/sites/{}", ws.0, site.id.0);
     let cache = DayCache::default();
-    assert_shown(&owner, &base, &store, &cache, &site, &[0, 1, 2, 3], "before").await;
+    assert_shown(
+        &owner,
+        &base,
+        &store,
+        &cache,
+        &site,
+        &[0, 1, 2, 3],
+        "before",
+    )
+    .await;
 
     // Initech by its organisation's name (any case), Globex by its parent domain, Acme by ASN.
     for (kind, value) in [
@@ -176,10 +201,22 @@ async fn organisations_domains_and_asns_are_hidden_everywhere_until_removed(back
     let list = exclusions(&store, ws).await.unwrap();
     assert_eq!(list.len(), 3, "{list:?}");
     assert!(list.iter().any(|e| e.value == "64500"));
-    assert!(list.iter().all(|e| e.created_by.as_deref() == Some("owner@shop.example")));
+    assert!(
+        list.iter()
+            .all(|e| e.created_by.as_deref() == Some("owner@shop.example"))
+    );
     let page = owner.get(&format!("/w/{}/exclusions", ws.0)).await;
-    for text in ["AS64500", "globex.example", "initech holdings", "Ignored networks of shop.example"] {
-        assert!(page.body.contains(text), "the list lacks {text}: {}", page.body);
+    for text in [
+        "AS64500",
+        "globex.example",
+        "initech holdings",
+        "Ignored networks of shop.example",
+    ] {
+        assert!(
+            page.body.contains(text),
+            "the list lacks {text}: {}",
+            page.body
+        );
     }
     assert_shown(&owner, &base, &store, &cache, &site, &[3], "excluded").await;
 
@@ -199,7 +236,16 @@ async fn organisations_domains_and_asns_are_hidden_everywhere_until_removed(back
         assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     }
     assert!(exclusions(&store, ws).await.unwrap().is_empty());
-    assert_shown(&owner, &base, &store, &cache, &site, &[0, 1, 2, 3], "removed").await;
+    assert_shown(
+        &owner,
+        &base,
+        &store,
+        &cache,
+        &site,
+        &[0, 1, 2, 3],
+        "removed",
+    )
+    .await;
     store.close().await;
     app.shutdown().await.unwrap();
 }
@@ -214,9 +260,16 @@ async fn hide_this_company_takes_one_post_and_only_admins_change_exclusions(back
     let acme_page = format!("{base}/companies/{acme}");
 
     // Another workspace hides Acme by ASN and domain: nothing changes here.
-    let (ws_b, _site_b, other) = owner_with_site(&app, "other@rival.example", "rival.example").await;
-    assert_eq!(add(&other, ws_b, "asn", "64500").await, StatusCode::SEE_OTHER);
-    assert_eq!(add(&other, ws_b, "domain", "acme.example").await, StatusCode::SEE_OTHER);
+    let (ws_b, _site_b, other) =
+        owner_with_site(&app, "other@rival.example", "rival.example").await;
+    assert_eq!(
+        add(&other, ws_b, "asn", "64500").await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        add(&other, ws_b, "domain", "acme.example").await,
+        StatusCode::SEE_OTHER
+    );
     let feed = owner.get(&format!("{base}/companies")).await;
     assert!(feed.body.contains(">Acme</a>"), "{}", feed.body);
 
@@ -261,9 +314,10 @@ async fn hide_this_company_takes_one_post_and_only_admins_change_exclusions(back
     // The owner hides Acme from its page in one POST, as the page's form sends it.
     let page = owner.get(&acme_page).await;
     assert!(page.body.contains("Hide this company"), "{}", page.body);
-    assert!(page.body.contains(&format!(
-        "name=\"organisation\" value=\"{acme}\""
-    )));
+    assert!(
+        page.body
+            .contains(&format!("name=\"organisation\" value=\"{acme}\""))
+    );
     let (acme_s, site_s) = (acme.to_string(), site.id.0.to_string());
     let res = owner
         .post_form(
@@ -284,11 +338,19 @@ async fn hide_this_company_takes_one_post_and_only_admins_change_exclusions(back
     assert!(feed.body.contains(">Umbrella</a>"), "{}", feed.body);
     let page = owner.get(&format!("{acme_page}?done=hidden")).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains("This company is hidden"), "{}", page.body);
+    assert!(
+        page.body.contains("This company is hidden"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains(">Unhide</button>"), "{}", page.body);
     assert!(!page.body.contains("Why it scores"), "{}", page.body);
     let list = owner.get(&format!("/w/{}/exclusions", ws.0)).await;
-    assert!(list.body.contains(&format!("Acme (company {acme})")), "{}", list.body);
+    assert!(
+        list.body.contains(&format!("Acme (company {acme})")),
+        "{}",
+        list.body
+    );
 
     // Unhide: one POST, back on the page, and Acme is back.
     let id = exclusions(&store, ws).await.unwrap()[0].id.to_string();
@@ -322,9 +384,7 @@ async fn hide_this_company_takes_one_post_and_only_admins_change_exclusions(back
     app.shutdown().await.unwrap();
 }
 
-async fn values_matching_everything_or_invalid_are_refused_and_nothing_is_stored(
-    backend: Backend,
-) {
+async fn values_matching_everything_or_invalid_are_refused_and_nothing_is_stored(backend: Backend) {
     let app: TestApp = app_with_index(backend, INDEX).await;
     let (ws, _site, owner) = owner_with_site(&app, "owner@shop.example", "shop.example").await;
     let store = app.db.store().await;
@@ -346,14 +406,13 @@ async fn values_matching_everything_or_invalid_are_refused_and_nothing_is_stored
             .post_form(&path, &[("section", "add"), ("kind", kind), (kind, value)])
             .await;
         assert_eq!(res.status, StatusCode::BAD_REQUEST, "{kind} {value:?}");
-        let error = crate::client::between(
-            &res.body,
-            &format!("id=\"f-{kind}-error\">"),
-            "</p>",
-        )
-        .unwrap_or_else(|| panic!("{kind} {value:?}: no message by the field: {}", res.body));
+        let error = crate::client::between(&res.body, &format!("id=\"f-{kind}-error\">"), "</p>")
+            .unwrap_or_else(|| panic!("{kind} {value:?}: no message by the field: {}", res.body));
         assert!(error.contains(says), "{kind} {value:?}: {error}");
-        assert!(exclusions(&store, ws).await.unwrap().is_empty(), "{kind} {value:?}");
+        assert!(
+            exclusions(&store, ws).await.unwrap().is_empty(),
+            "{kind} {value:?}"
+        );
     }
     store.close().await;
     app.shutdown().await.unwrap();

@@ -68,8 +68,10 @@ pub struct ExclusionForm {
 fn notice(done: Option<&str>) -> Option<String> {
     Some(
         match done? {
-            "added" => "Excluded. The matching companies are gone from every feed, figure, CSV \
-                        and score of this workspace, past visits included.",
+            "added" => {
+                "Excluded. The matching companies are gone from every feed, figure, CSV \
+                        and score of this workspace, past visits included."
+            }
             "exists" => "That exclusion was already on the list.",
             "removed" => "The exclusion is removed: its companies are back, with their history.",
             _ => return None,
@@ -222,16 +224,18 @@ async fn add(
         return Ok(Err(errors));
     }
     let by = Some(ctx.current.user.id.0);
-    Ok(Ok(match store::add_exclusion(db, ws, kind, &value, by).await? {
-        true => "added",
-        false => "exists",
-    }))
+    Ok(Ok(
+        match store::add_exclusion(db, ws, kind, &value, by).await? {
+            true => "added",
+            false => "exists",
+        },
+    ))
 }
 
 /// Drops what the cache holds of the workspace's sites: their figures change.
 async fn forget(state: &LeadsState, ctx: &WorkspaceCtx) -> Result<(), AppError> {
-    let sites = crate::accounts::store::workspace_sites(&state.accounts.db, ctx.workspace().id)
-        .await?;
+    let sites =
+        crate::accounts::store::workspace_sites(&state.accounts.db, ctx.workspace().id).await?;
     let ids: Vec<_> = sites.iter().map(|s| s.id).collect();
     state.cache.forget_sites(&ids);
     Ok(())

@@ -28,9 +28,11 @@ fn exclusion(r: Row) -> Option<Exclusion> {
 pub async fn exclusions(db: &Db, workspace: WorkspaceId) -> Result<Vec<Exclusion>, StoreError> {
     let rows: Vec<Row> = db
         .all(
-            sql("SELECT e.id, e.kind, e.value, u.email AS created_by, e.created_at \
+            sql(
+                "SELECT e.id, e.kind, e.value, u.email AS created_by, e.created_at \
                  FROM exclusions e LEFT JOIN users u ON u.id = e.created_by \
-                 WHERE e.workspace_id = $1 ORDER BY e.kind, e.value")
+                 WHERE e.workspace_id = $1 ORDER BY e.kind, e.value",
+            )
             .bind(workspace.0),
         )
         .await?;
@@ -47,8 +49,10 @@ pub async fn add_exclusion(
 ) -> Result<bool, StoreError> {
     let res = db
         .write(
-            sql("INSERT INTO exclusions (workspace_id, kind, value, created_by, created_at) \
-                 VALUES ($1, $2, $3, $4, $5)")
+            sql(
+                "INSERT INTO exclusions (workspace_id, kind, value, created_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
             .bind(workspace.0)
             .bind(kind.as_str())
             .bind(value)
@@ -83,9 +87,11 @@ pub async fn remove_exclusion(
 pub async fn site_exclusions(db: &Db, site: SiteId) -> Result<Vec<Exclusion>, StoreError> {
     let rows: Vec<Row> = db
         .all(
-            sql("SELECT e.id, e.kind, e.value, CAST(NULL AS TEXT) AS created_by, e.created_at \
+            sql(
+                "SELECT e.id, e.kind, e.value, CAST(NULL AS TEXT) AS created_by, e.created_at \
                  FROM exclusions e JOIN sites s ON s.workspace_id = e.workspace_id \
-                 WHERE s.id = $1")
+                 WHERE s.id = $1",
+            )
             .bind(site.0),
         )
         .await?;
@@ -104,19 +110,15 @@ pub async fn excluded(db: &Db, site: SiteId) -> Result<Excluded, StoreError> {
                     ids.push(id);
                     continue;
                 }
-                Err(_) => sql(
-                    "SELECT id FROM companies WHERE LOWER(name) = LOWER($1) \
-                     OR LOWER(org) = LOWER($1)",
-                )
+                Err(_) => sql("SELECT id FROM companies WHERE LOWER(name) = LOWER($1) \
+                     OR LOWER(org) = LOWER($1)")
                 .bind(e.value.as_str()),
             },
             // The domain itself, or one ending in `.` and the domain (no LIKE: `_` is a
             // domain's character and LIKE's wildcard).
-            Kind::Domain => sql(
-                "SELECT id FROM companies WHERE LOWER(domain) = $1 OR \
+            Kind::Domain => sql("SELECT id FROM companies WHERE LOWER(domain) = $1 OR \
                  (LENGTH(domain) > LENGTH($1) AND \
-                  SUBSTR(LOWER(domain), LENGTH(domain) - LENGTH($1)) = '.' || $1)",
-            )
+                  SUBSTR(LOWER(domain), LENGTH(domain) - LENGTH($1)) = '.' || $1)")
             .bind(e.value.as_str()),
             Kind::Asn => match e.value.parse::<i64>() {
                 Ok(n) => sql("SELECT id FROM companies WHERE asn = $1").bind(n),

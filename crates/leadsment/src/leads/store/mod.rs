@@ -1,6 +1,7 @@
 //! The dashboard's queries. They read `tracking`'s tables (visits, events, companies) and
-//! never write. A visit belongs to the period it starts in, with its visitor and engaged time;
-//! pageviews and pages belong to the period they happen in.
+//! never write them; [`exclusions`] keeps the workspace's own list. A visit belongs to the
+//! period it starts in, with its visitor and engaged time; pageviews and pages belong to the
+//! period they happen in.
 
 use std::collections::HashMap;
 
