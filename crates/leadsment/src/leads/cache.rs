@@ -422,6 +422,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn forgetting_a_site_drops_its_pieces_only() {
+        let cache = DayCache::new(1 << 20);
+        let other = Key::new(SiteId(2), "test", (0, 1));
+        cache.put_arc(key(0), Some(1), Arc::new(1_i64), 100);
+        cache.put_arc(other.clone(), Some(1), Arc::new(2_i64), 100);
+        cache.forget_sites(&[SiteId(1)]);
+        assert!(cache.peek::<i64>(&key(0), Some(1)).is_none());
+        assert_eq!(cache.peek::<i64>(&other, Some(1)).as_deref(), Some(&2));
+        assert_eq!(cache.weight(), 164);
+    }
+
+    #[tokio::test]
     async fn the_least_recently_used_go_first_when_over_budget() {
         let cache = DayCache::new(1_000);
         let read = |n: i64| async move { Ok::<i64, StoreError>(n) };

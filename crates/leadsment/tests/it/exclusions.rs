@@ -41,10 +41,11 @@ const COMPANIES: [(&str, &str, &str, i64); 4] = [
     ),
     ("Globex", "GLOBEX - Globex Ltd", "eu.globex.example", 64510),
     ("Initech", "Initech Holdings", "initech.example", 64520),
+    // Its domain ends as Globex's does, but is not under it: it stays.
     (
         "Umbrella",
         "UMBRELLA - Umbrella plc",
-        "umbrella.example",
+        "notglobex.example",
         64530,
     ),
 ];

@@ -99,33 +99,56 @@ pub async fn site_exclusions(db: &Db, site: SiteId) -> Result<Vec<Exclusion>, St
 }
 
 /// The companies the exclusions of `site`'s workspace hide (none without exclusions: one
-/// small read). The same tests as [`Exclusion::matches`].
+/// small read), in one read of the companies whatever the number of exclusions. The same
+/// tests as [`Exclusion::matches`].
 pub async fn excluded(db: &Db, site: SiteId) -> Result<Excluded, StoreError> {
     let list = site_exclusions(db, site).await?;
     let mut ids = Vec::new();
+    let mut tests: Vec<String> = Vec::new();
+    let mut args: Vec<Arg> = Vec::new();
     for e in &list {
-        let q = match e.kind {
-            Kind::Organisation => match e.value.parse::<i64>() {
-                Ok(id) => {
-                    ids.push(id);
-                    continue;
-                }
-                Err(_) => sql("SELECT id FROM companies WHERE LOWER(name) = LOWER($1) \
-                     OR LOWER(org) = LOWER($1)")
-                .bind(e.value.as_str()),
-            },
+        let n = args.len() + 1;
+        match (e.kind, e.value.parse::<i64>()) {
+            (Kind::Organisation, Ok(id)) => ids.push(id),
+            (Kind::Organisation, Err(_)) => {
+                tests.push(format!(
+                    "LOWER(name) = LOWER(${n}) OR LOWER(org) = LOWER(${n})"
+                ));
+                args.push(Arg::Text(e.value.clone()));
+            }
             // The domain itself, or one ending in `.` and the domain (no LIKE: `_` is a
             // domain's character and LIKE's wildcard).
-            Kind::Domain => sql("SELECT id FROM companies WHERE LOWER(domain) = $1 OR \
-                 (LENGTH(domain) > LENGTH($1) AND \
-                  SUBSTR(LOWER(domain), LENGTH(domain) - LENGTH($1)) = '.' || $1)")
-            .bind(e.value.as_str()),
-            Kind::Asn => match e.value.parse::<i64>() {
-                Ok(n) => sql("SELECT id FROM companies WHERE asn = $1").bind(n),
-                Err(_) => continue,
-            },
-        };
+            (Kind::Domain, _) => {
+                tests.push(format!(
+                    "LOWER(domain) = ${n} OR (LENGTH(domain) > LENGTH(${n}) AND \
+                     SUBSTR(LOWER(domain), LENGTH(domain) - LENGTH(${n})) = '.' || ${n})"
+                ));
+                args.push(Arg::Text(e.value.clone()));
+            }
+            (Kind::Asn, Ok(asn)) => {
+                tests.push(format!("asn = ${n}"));
+                args.push(Arg::Int(asn));
+            }
+            (Kind::Asn, Err(_)) => {}
+        }
+    }
+    if !tests.is_empty() {
+        let mut q = sql(format!(
+            "SELECT id FROM companies WHERE ({})",
+            tests.join(") OR (")
+        ));
+        for a in args {
+            q = match a {
+                Arg::Text(t) => q.bind(t),
+                Arg::Int(n) => q.bind(n),
+            };
+        }
         ids.extend(db.values::<i64>(q).await?);
     }
     Ok(Excluded::new(ids))
+}
+
+enum Arg {
+    Text(String),
+    Int(i64),
 }
