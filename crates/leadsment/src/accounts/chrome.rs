@@ -24,7 +24,8 @@ pub struct Chrome {
     pub workspaces: Vec<NavWorkspace>,
     /// The workspace the page belongs to, if any.
     pub current: Option<i64>,
-    /// The navigation entry to highlight: `overview`, `members`, `keys`, `account`, `admin`.
+    /// The navigation entry to highlight: `overview`, `members`, `keys`, `exclusions`,
+    /// `account`, `admin`.
     pub section: &'static str,
     /// A one-line message at the top of the page (after an action).
     pub notice: Option<String>,

@@ -270,6 +270,20 @@ impl DayCache {
         self.loads.load(Ordering::Relaxed)
     }
 
+    /// Forgets every piece of `sites` (their workspace's exclusions changed). The pieces'
+    /// keys carry the hidden set's tag, so other nodes read anew as well; this frees the
+    /// memory at once.
+    pub fn forget_sites(&self, sites: &[SiteId]) {
+        let mut entries = self.lock();
+        let before = entries.map.len();
+        entries
+            .map
+            .retain(|k, _| !sites.iter().any(|s| s.0 == k.site));
+        if entries.map.len() != before {
+            entries.weight = entries.map.values().map(|e| e.weight).sum();
+        }
+    }
+
     /// Forgets everything (the benchmark's cold reads).
     pub fn clear(&self) {
         *self.lock() = Entries::default();
@@ -405,6 +419,18 @@ mod tests {
         assert!(dropped.is_err());
         assert!(cache.gates().is_empty());
         assert_eq!(cache.weight(), 0);
+    }
+
+    #[tokio::test]
+    async fn forgetting_a_site_drops_its_pieces_only() {
+        let cache = DayCache::new(1 << 20);
+        let other = Key::new(SiteId(2), "test", (0, 1));
+        cache.put_arc(key(0), Some(1), Arc::new(1_i64), 100);
+        cache.put_arc(other.clone(), Some(1), Arc::new(2_i64), 100);
+        cache.forget_sites(&[SiteId(1)]);
+        assert!(cache.peek::<i64>(&key(0), Some(1)).is_none());
+        assert_eq!(cache.peek::<i64>(&other, Some(1)).as_deref(), Some(&2));
+        assert_eq!(cache.weight(), 164);
     }
 
     #[tokio::test]

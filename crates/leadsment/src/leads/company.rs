@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::exclusions::Exclusion;
 use super::score::{self, Score};
 use super::store::{self, Company, EventRow, VisitRow};
 use crate::accounts::sites::SiteId;
@@ -20,6 +21,8 @@ pub struct CompanyView {
     pub visits: Vec<VisitView>,
     /// True when there are more visits than the timeline shows.
     pub truncated: bool,
+    /// The workspace's exclusions that hide it (none: it is shown everywhere).
+    pub hidden_by: Vec<Exclusion>,
 }
 
 /// Everything the company did on the site, every visit counted.
@@ -58,6 +61,11 @@ pub async fn company(
     let Some(company) = store::company_on_site(db, site, company_id).await? else {
         return Ok(None);
     };
+    let hidden_by: Vec<Exclusion> = store::exclusions::site_exclusions(db, site)
+        .await?
+        .into_iter()
+        .filter(|e| e.matches(&company))
+        .collect();
     let activity = store::activity(db, site, score::window(now_ms), Some(company_id)).await?;
     let score = score::score(
         &activity.get(&company_id).cloned().unwrap_or_default(),
@@ -76,6 +84,7 @@ pub async fn company(
         totals,
         visits,
         truncated,
+        hidden_by,
     }))
 }
 

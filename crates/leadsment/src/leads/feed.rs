@@ -78,7 +78,10 @@ pub async fn feed(
     let now_ms = q.cursor.as_ref().map_or(now_ms, |c| c.now.clamp(0, now_ms));
     let window = score::window(now_ms);
     let reads = Reads::new(db, cache, site, days_read(&span, window), now_ms).await?;
-    let companies = keep_matching(period_companies(&reads, &span, q).await?, q);
+    // The workspace's hidden companies are in no row, count, CSV or score.
+    let mut companies = period_companies(&reads, &span, q).await?;
+    companies.retain(|(c, _)| !reads.excluded.contains(c.id));
+    let companies = keep_matching(companies, q);
     let activity = reads.activity(window).await?;
     let hits = match &q.page {
         Some(page) => reads.page_hits(&span, page).await?,

@@ -1,10 +1,12 @@
 //! The leads dashboard: which companies visited a site, what they read, how hot they are.
-//! The overview, the company feed with its filters and CSV, the company page, the lead score
-//! and saved feeds. It reads `tracking`'s tables and `accounts`' sites and writes only its own
-//! saved feeds; neither of them imports it ([leads.md](../../../../docs/leads.md)).
+//! The overview, the company feed with its filters and CSV, the company page, the lead score,
+//! the live view, saved feeds and the workspace's exclusions. It reads `tracking`'s tables and
+//! `accounts`' sites and writes only its own saved feeds and exclusions; neither of them
+//! imports it ([leads.md](../../../../docs/leads.md)).
 
 pub mod cache;
 pub mod company;
+pub mod exclusions;
 pub mod feed;
 pub mod filters;
 pub mod live;

@@ -11,11 +11,13 @@ use chromiumoxide::cdp::browser_protocol::input::{DispatchKeyEventParams, Dispat
 use chromiumoxide::page::Page;
 use leadsment::accounts::sites::NewSite;
 use leadsment::demo::generator::{Generator, Params};
+use leadsment::leads::exclusions::Kind;
+use leadsment::leads::store::exclusions::add_exclusion;
 
 use crate::accounts::{PW, make_user};
 use crate::chromium::TestBrowser;
 use crate::on_both_backends;
-use crate::screenshots::{fill, open, out_dir, shoot, submit};
+use crate::screenshots::{fill, open, out_dir, save, shoot, submit};
 use crate::support::{Backend, TestApp, TestDb};
 
 const WORDS: [&str; 16] = [
@@ -232,6 +234,52 @@ async fn the_dashboard_in_a_browser_with_demo_sized_data(backend: Backend) {
         "leads-company",
         200,
         "Every visit",
+    )
+    .await;
+    // The workspace's exclusions: the list, a refused domain by its field, and a hidden
+    // company's page.
+    let store = app.db.store().await;
+    for (kind, value) in [
+        (Kind::Organisation, first_company.to_string()),
+        (Kind::Domain, "customer-of-northwind.example".to_owned()),
+        (Kind::Asn, "64500".to_owned()),
+    ] {
+        add_exclusion(&store, ws, kind, &value, Some(user.id.0))
+            .await
+            .unwrap();
+    }
+    store.close().await;
+    let exclusions_url = format!("{base}/w/{}/exclusions", ws.0);
+    shoot(
+        &dir,
+        &page,
+        &exclusions_url,
+        "leads-exclusions",
+        200,
+        "Networks are not exclusions",
+    )
+    .await;
+    page.execute(SetDeviceMetricsOverrideParams::new(1280, 900, 1.0, false))
+        .await
+        .unwrap();
+    open(&page, &exclusions_url).await;
+    fill(&page, "#f-domain", "com").await;
+    submit(&page, "form:has(#f-domain) button[type=submit]").await;
+    save(
+        &dir,
+        &page,
+        "leads-exclusions-refused-1280",
+        400,
+        "is a top-level domain",
+    )
+    .await;
+    shoot(
+        &dir,
+        &page,
+        &format!("{site_url}/companies/{first_company}"),
+        "leads-company-hidden",
+        200,
+        "This company is hidden",
     )
     .await;
     shoot(

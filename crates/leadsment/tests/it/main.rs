@@ -17,6 +17,7 @@ mod consent_admin;
 mod consent_browser;
 mod consent_tags;
 mod demo;
+mod exclusions;
 mod http;
 mod leads;
 mod leads_browser;

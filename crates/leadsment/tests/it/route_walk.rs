@@ -167,6 +167,17 @@ async fn world(backend: Backend) -> World {
     .await
     .unwrap();
 
+    // An exclusion of the victim's, which nobody else may remove.
+    leadsment::leads::store::exclusions::add_exclusion(
+        &store,
+        vws,
+        leadsment::leads::exclusions::Kind::Domain,
+        "victim-customer.example",
+        Some(victim.id.0),
+    )
+    .await
+    .unwrap();
+
     let outsider = make_user(&store, "outsider@example.com", Some("Outsider Ltd")).await;
     let ows = crate::accounts::first_workspace(&store, outsider.id).await;
     leadsment::accounts::store::create_site(
@@ -672,6 +683,9 @@ async fn snapshot(w: &World) -> String {
                 .unwrap(),
         );
     }
+    let exclusions = leadsment::leads::store::exclusions::exclusions(store, vws)
+        .await
+        .unwrap();
     let sessions: Vec<_> = leadsment::auth::store::sessions(store, w.victim)
         .await
         .unwrap()
@@ -700,7 +714,7 @@ async fn snapshot(w: &World) -> String {
     .unwrap()
     .len();
     format!(
-        "{members:?}\n{invitations:?}\n{keys:?}\n{sites:?}\n{networks:?}\n{saved_feeds:?}\n\
+        "{members:?}\n{invitations:?}\n{keys:?}\n{sites:?}\n{networks:?}\n{saved_feeds:?}\n{exclusions:?}\n\
          {sessions:?}\n{user:?}\n{memberships:?}\n{workspace:?}\nevents: {events}"
     )
 }

@@ -9,9 +9,11 @@ use super::format::{ago, at, class_help, class_label, clock, count, duration};
 use super::{Footer, SitePage, site_page};
 use crate::accounts::chrome::Chrome;
 use crate::accounts::context::WorkspaceCtx;
+use crate::accounts::roles::Role;
 use crate::accounts::sites::Site;
 use crate::leads::LeadsState;
 use crate::leads::company::{self, CompanyView, Step};
+use crate::leads::exclusions::{Exclusion, Kind};
 use crate::leads::score::Line;
 use crate::store::now_ms;
 use crate::web::error::AppError;
@@ -56,6 +58,11 @@ struct CompanyPage {
     truncated: bool,
     showing_all: bool,
     company_id: i64,
+    workspace_id: i64,
+    /// The exclusions hiding the company: each with its id and how it reads.
+    hidden_by: Vec<(i64, String)>,
+    /// Who may hide or unhide it (admins and up).
+    can_change: bool,
     footer: Footer,
 }
 
@@ -64,6 +71,8 @@ struct CompanyPage {
 pub struct CompanyQuery {
     /// `all` shows up to 1,000 visits instead of the latest 50.
     visits: Option<String>,
+    /// After hiding or unhiding it: `hidden` or `unhidden`.
+    done: Option<String>,
 }
 
 pub async fn page(
@@ -78,7 +87,20 @@ pub async fn page(
     } else {
         company::TIMELINE_VISITS
     };
-    let SitePage { site, tz, chrome } = site_page(&ctx, site_id, "companies").await?;
+    let SitePage {
+        site,
+        tz,
+        mut chrome,
+    } = site_page(&ctx, site_id, "companies").await?;
+    chrome.notice = match q.done.as_deref() {
+        Some("hidden") => Some(
+            "The company is hidden: it is in no feed, figure, CSV or score of this \
+             workspace until you unhide it."
+                .to_owned(),
+        ),
+        Some("unhidden") => Some("The company is shown again, with its whole history.".to_owned()),
+        _ => None,
+    };
     let now = now_ms();
     let view = company::company(&state.accounts.db, site.id, company_id, now, len)
         .await?
@@ -94,6 +116,7 @@ pub async fn page(
     );
     page.showing_all = all;
     page.company_id = company_id;
+    page.can_change = ctx.member.membership.role.allows(Role::Admin);
     page::ok(&page)
 }
 
@@ -134,6 +157,9 @@ fn build(
         truncated: v.truncated,
         showing_all: false,
         company_id: 0,
+        workspace_id,
+        hidden_by: v.hidden_by.iter().map(|e| (e.id, describe(e))).collect(),
+        can_change: false,
         visits: v
             .visits
             .into_iter()
@@ -205,5 +231,15 @@ fn build(
             })
             .collect(),
         footer,
+    }
+}
+
+/// How the company page names an exclusion hiding the company.
+fn describe(e: &Exclusion) -> String {
+    match (e.kind, e.value.parse::<i64>()) {
+        (Kind::Organisation, Ok(_)) => "this company".to_owned(),
+        (Kind::Organisation, Err(_)) => format!("the organisation {}", e.value),
+        (Kind::Domain, _) => format!("the domain {}", e.value),
+        (Kind::Asn, _) => format!("the network AS{}", e.value),
     }
 }

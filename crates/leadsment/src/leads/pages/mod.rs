@@ -1,11 +1,13 @@
 //! The dashboard's pages: the overview, the company feed and its CSV, the company page, the
-//! live view, and the forms that save and delete a feed's view. Every page is a workspace page
-//! (viewers and up; saving and deleting, members and up) about one site of that workspace; a
-//! site of another workspace is 404, whatever its id.
+//! live view, the forms that save and delete a feed's view, and the workspace's exclusions.
+//! Every page is a workspace page (viewers and up; saving and deleting a view, members and up;
+//! changing the exclusions, admins and up) about one site of that workspace; a site of another
+//! workspace is 404, whatever its id.
 
 mod chart;
 mod company;
 mod csv;
+mod exclusions;
 mod feed;
 mod format;
 mod live;
@@ -49,6 +51,12 @@ pub fn routes() -> Vec<Route<LeadsState, Access>> {
             "/w/{workspace_id}/sites/{site_id}/feeds/{feed_id}/delete",
             Access::Member(Role::Member),
             saved::delete,
+        ),
+        Route::get("/w/{workspace_id}/exclusions", viewer, exclusions::page),
+        Route::post(
+            "/w/{workspace_id}/exclusions",
+            Access::Member(Role::Admin),
+            exclusions::submit,
         ),
     ]
 }

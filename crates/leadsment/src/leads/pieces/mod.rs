@@ -12,6 +12,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::cache::{DayCache, Key, Versions};
+use super::exclusions::Excluded;
 use super::pattern::PathPattern;
 use super::score::{Activity, PAGE_RULES};
 use super::span::Span;
@@ -73,6 +74,9 @@ pub struct Reads<'a> {
     recent_from: i64,
     last_days: std::sync::Mutex<Option<DaysSums>>,
     paths: tokio::sync::OnceCell<Vec<String>>,
+    /// The companies the workspace hides ([`crate::leads::exclusions`]), and their tag.
+    pub excluded: Excluded,
+    excluded_tag: String,
 }
 
 impl<'a> Reads<'a> {
@@ -85,8 +89,13 @@ impl<'a> Reads<'a> {
         days: (i64, i64),
         now_ms: i64,
     ) -> Result<Reads<'a>, StoreError> {
-        let versions = cache.versions(db, site, days).await?;
+        let (versions, excluded) = futures_util::try_join!(
+            cache.versions(db, site, days),
+            store::exclusions::excluded(db, site),
+        )?;
         Ok(Reads {
+            excluded_tag: excluded.tag(),
+            excluded,
             db,
             cache,
             site,
@@ -110,11 +119,16 @@ impl<'a> Reads<'a> {
         Ok(all.iter().filter(|p| matches(p)).cloned().collect())
     }
 
+    /// The key and version of a piece. The site's figures (kinds `site…`) leave the hidden
+    /// companies out, so their keys carry the hidden set's tag; the per-company pieces hold
+    /// every company and are filtered after.
     fn key(&self, kind: &'static str, range: (i64, i64)) -> (Key, Option<i64>) {
-        (
-            Key::new(self.site, kind, range),
-            self.versions.of_range(range),
-        )
+        let key = Key::new(self.site, kind, range);
+        let key = match kind.starts_with("site") {
+            true => key.with(self.excluded_tag.as_str()),
+            false => key,
+        };
+        (key, self.versions.of_range(range))
     }
 
     /// Those of `parts` whose `kind` of piece is not kept under their versions.

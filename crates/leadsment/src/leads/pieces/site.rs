@@ -187,14 +187,16 @@ impl Reads<'_> {
                 .position(|(a, b)| ts >= *a && ts < *b)
                 .unwrap_or(0)
         };
+        // The workspace's hidden companies count nowhere.
+        let hidden = self.excluded.sql_condition("company_id");
         let visits: Vec<VisitRow> = self
             .db
             .all(
-                sql(
+                sql(format!(
                     "SELECT started_at, visitor_hash, class, source, channel, country, device, \
                      browser FROM visits WHERE site_id = $1 AND started_at >= $2 \
-                     AND started_at < $3",
-                )
+                     AND started_at < $3{hidden}"
+                ))
                 .bind(self.site.0)
                 .bind(start)
                 .bind(end),
@@ -224,9 +226,11 @@ impl Reads<'_> {
         let paths: Vec<(i64, String, i64)> = self
             .db
             .all(
-                sql("SELECT ts / $4, path, COUNT(*) FROM events \
-                     WHERE site_id = $1 AND ts >= $2 AND ts < $3 AND name = 'pageview' \
-                     GROUP BY ts / $4, path")
+                sql(format!(
+                    "SELECT ts / $4, path, COUNT(*) FROM events \
+                     WHERE site_id = $1 AND ts >= $2 AND ts < $3 AND name = 'pageview'{hidden} \
+                     GROUP BY ts / $4, path"
+                ))
                 .bind(self.site.0)
                 .bind(start)
                 .bind(end)
@@ -241,9 +245,11 @@ impl Reads<'_> {
         let views: Vec<(i64, i64)> = self
             .db
             .all(
-                sql("SELECT ts / $4, COUNT(*) FROM events \
-                     WHERE site_id = $1 AND ts >= $2 AND ts < $3 AND name = 'pageview' \
-                     GROUP BY ts / $4")
+                sql(format!(
+                    "SELECT ts / $4, COUNT(*) FROM events \
+                     WHERE site_id = $1 AND ts >= $2 AND ts < $3 AND name = 'pageview'{hidden} \
+                     GROUP BY ts / $4"
+                ))
                 .bind(self.site.0)
                 .bind(start)
                 .bind(end)

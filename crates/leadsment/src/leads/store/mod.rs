@@ -1,6 +1,7 @@
 //! The dashboard's queries. They read `tracking`'s tables (visits, events, companies) and
-//! never write them; the only table the dashboard writes is its own ([`saved`]). A visit belongs to the period it starts in, with its visitor and engaged time;
-//! pageviews and pages belong to the period they happen in.
+//! never write them; the dashboard writes only its own tables ([`saved`] feeds and the
+//! workspace's [`exclusions`]). A visit belongs to the period it starts in, with its visitor and
+//! engaged time; pageviews and pages belong to the period they happen in.
 
 use std::collections::HashMap;
 
@@ -10,6 +11,7 @@ use super::span::Span;
 use crate::accounts::sites::SiteId;
 use crate::store::{Db, StoreError, sql};
 
+pub mod exclusions;
 mod live;
 mod overview;
 pub mod rollups;

@@ -1,0 +1,420 @@
+//! Exclusions: organisations, domains and ASNs a workspace hides from its feed, overview
+//! figures, CSV and scores, retroactively and reversibly; "Hide this company" in one POST;
+//! only admins change them; one workspace's do not touch another's; values that would hide
+//! everything, or are not values at all, are refused with nothing stored. On both backends.
+
+use leadsment::accounts::WorkspaceId;
+use leadsment::accounts::roles::Role;
+use leadsment::accounts::sites::Site;
+use leadsment::leads::cache::DayCache;
+use leadsment::leads::feed::{self, Rows};
+use leadsment::leads::filters::{RawFilters, parse};
+use leadsment::leads::period::{Period, Range};
+use leadsment::leads::store::exclusions::exclusions;
+use leadsment::store::{Db, now_ms, sql};
+use leadsment::tracking::model::{CompanyInfo, NewEvent};
+use reqwest::StatusCode;
+
+use crate::accounts::{PW, join, make_user};
+use crate::client::Client;
+use crate::leads::{INDEX, app_with_index, owner_with_site};
+use crate::on_both_backends;
+use crate::support::{Backend, TestApp};
+use crate::tracking::{event_at, ingest_fresh};
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 86_400_000;
+
+on_both_backends!(
+    organisations_domains_and_asns_are_hidden_everywhere_until_removed,
+    hide_this_company_takes_one_post_and_only_admins_change_exclusions,
+    values_matching_everything_or_invalid_are_refused_and_nothing_is_stored,
+);
+
+/// Four companies: (name, org, domain, ASN).
+const COMPANIES: [(&str, &str, &str, i64); 4] = [
+    (
+        "Acme",
+        "ACME-NET - Acme Corporation Inc.",
+        "acme.example",
+        64500,
+    ),
+    ("Globex", "GLOBEX - Globex Ltd", "eu.globex.example", 64510),
+    ("Initech", "Initech Holdings", "initech.example", 64520),
+    // Its domain ends as Globex's does, but is not under it: it stays.
+    (
+        "Umbrella",
+        "UMBRELLA - Umbrella plc",
+        "notglobex.example",
+        64530,
+    ),
+];
+
+fn info(i: usize) -> CompanyInfo {
+    let (name, org, domain, asn) = COMPANIES[i];
+    CompanyInfo {
+        key: format!("domain:{domain}"),
+        name: name.into(),
+        org: Some(org.into()),
+        domain: Some(domain.into()),
+        asn: Some(asn),
+        country: Some("DE".into()),
+        class: "business".into(),
+        class_reason: None,
+    }
+}
+
+/// Each company views its own page (`/acme-only`, …) three days ago and an hour ago: two
+/// visits, two pageviews each.
+async fn visits(store: &Db, site: &Site, now: i64) {
+    let mut events: Vec<NewEvent> = Vec::new();
+    for (i, (name, ..)) in COMPANIES.iter().enumerate() {
+        for (n, ago) in [3 * DAY, HOUR].into_iter().enumerate() {
+            let mut e = event_at(
+                site,
+                now - ago,
+                100 + i as i64 * 10 + n as i64,
+                None,
+                "pageview",
+            );
+            e.path = format!("/{}-only", name.to_lowercase());
+            e.class = "business".into();
+            e.company = Some(info(i));
+            events.push(e);
+        }
+    }
+    ingest_fresh(store, events).await;
+}
+
+async fn company_id(store: &Db, i: usize) -> i64 {
+    store
+        .value(sql("SELECT id FROM companies WHERE key = $1").bind(info(i).key))
+        .await
+        .unwrap()
+}
+
+/// What the owner sees: the feed's page, the CSV and the overview's page.
+async fn pages(c: &Client, base: &str) -> (String, String, String) {
+    let feed = c.get(&format!("{base}/companies")).await;
+    assert_eq!(feed.status, StatusCode::OK, "{}", feed.body);
+    let csv = c.get(&format!("{base}/companies.csv")).await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
+    let overview = c.get(base).await;
+    assert_eq!(overview.status, StatusCode::OK, "{}", overview.body);
+    (feed.body, csv.body, overview.body)
+}
+
+/// The names shown everywhere, and the overview's visits, through one cache kept across
+/// changes (the app's own is checked through its pages).
+async fn assert_shown(
+    c: &Client,
+    base: &str,
+    store: &Db,
+    cache: &DayCache,
+    site: &Site,
+    shown: &[usize],
+    context: &str,
+) {
+    let (feed_page, csv, overview) = pages(c, base).await;
+    let now = now_ms();
+    let tz = jiff::tz::TimeZone::UTC;
+    let q = parse(&RawFilters::from_query(None), &tz, now).unwrap();
+    let f = feed::feed(store, cache, site.id, &q, now, Rows::Every)
+        .await
+        .unwrap();
+    let p = Period::of(Range::Last(30), &tz, now);
+    let o = leadsment::leads::overview::overview(store, cache, site.id, &p, now)
+        .await
+        .unwrap();
+    for (i, (name, ..)) in COMPANIES.iter().enumerate() {
+        let want = shown.contains(&i);
+        let page = format!("/{}-only", name.to_lowercase());
+        assert_eq!(
+            feed_page.contains(&format!(">{name}</a>")),
+            want,
+            "{context}: {name} in the feed: {feed_page}"
+        );
+        assert_eq!(
+            csv.lines().any(|l| l.starts_with(&format!("{name},"))),
+            want,
+            "{context}: {name} in the CSV: {csv}"
+        );
+        assert_eq!(
+            overview.contains(&page),
+            want,
+            "{context}: {page} in the overview's top pages"
+        );
+        let row = f.rows.iter().find(|r| r.name == *name);
+        assert_eq!(row.is_some(), want, "{context}: {name} scored in the feed");
+        if let Some(r) = row {
+            assert!(r.score.value > 0, "{context}: {name} has a score");
+        }
+        assert_eq!(
+            o.pages.iter().any(|s| s.path == page),
+            want,
+            "{context}: {page} in the overview's pages"
+        );
+    }
+    let n = shown.len() as i64;
+    assert_eq!(f.total, shown.len(), "{context}: the feed's count");
+    assert_eq!(
+        (o.now.visits, o.now.business_visits, o.now.pageviews),
+        (2 * n, 2 * n, 2 * n),
+        "{context}: the overview's figures"
+    );
+    assert_eq!(o.now.visitors, 2 * n, "{context}: the overview's visitors");
+}
+
+async fn add(c: &Client, ws: WorkspaceId, kind: &str, value: &str) -> StatusCode {
+    let path = format!("/w/{}/exclusions", ws.0);
+    let res = c
+        .post_form(&path, &[("section", "add"), ("kind", kind), (kind, value)])
+        .await;
+    res.status
+}
+
+async fn organisations_domains_and_asns_are_hidden_everywhere_until_removed(backend: Backend) {
+    let app = app_with_index(backend, INDEX).await;
+    let (ws, site, owner) = owner_with_site(&app, "owner@shop.example", "shop.example").await;
+    let store = app.db.store().await;
+    visits(&store, &site, now_ms()).await;
+    let base = format!("/w/{}/sites/{}", ws.0, site.id.0);
+    let cache = DayCache::default();
+    assert_shown(
+        &owner,
+        &base,
+        &store,
+        &cache,
+        &site,
+        &[0, 1, 2, 3],
+        "before",
+    )
+    .await;
+
+    // Initech by its organisation's name (any case), Globex by its parent domain, Acme by ASN.
+    for (kind, value) in [
+        ("organisation", "initech holdings"),
+        ("domain", "globex.example"),
+        ("asn", "AS64500"),
+    ] {
+        assert_eq!(add(&owner, ws, kind, value).await, StatusCode::SEE_OTHER);
+    }
+    let list = exclusions(&store, ws).await.unwrap();
+    assert_eq!(list.len(), 3, "{list:?}");
+    assert!(list.iter().any(|e| e.value == "64500"));
+    assert!(
+        list.iter()
+            .all(|e| e.created_by.as_deref() == Some("owner@shop.example"))
+    );
+    let page = owner.get(&format!("/w/{}/exclusions", ws.0)).await;
+    for text in [
+        "AS64500",
+        "globex.example",
+        "initech holdings",
+        "Ignored networks of shop.example",
+    ] {
+        assert!(
+            page.body.contains(text),
+            "the list lacks {text}: {}",
+            page.body
+        );
+    }
+    assert_shown(&owner, &base, &store, &cache, &site, &[3], "excluded").await;
+
+    // The same exclusion again is stored once.
+    assert_eq!(add(&owner, ws, "asn", "64500").await, StatusCode::SEE_OTHER);
+    assert_eq!(exclusions(&store, ws).await.unwrap().len(), 3);
+
+    // Removing them brings every company back, with its history.
+    for e in exclusions(&store, ws).await.unwrap() {
+        let id = e.id.to_string();
+        let res = owner
+            .post_form(
+                &format!("/w/{}/exclusions", ws.0),
+                &[("section", "remove"), ("id", &id)],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    }
+    assert!(exclusions(&store, ws).await.unwrap().is_empty());
+    assert_shown(
+        &owner,
+        &base,
+        &store,
+        &cache,
+        &site,
+        &[0, 1, 2, 3],
+        "removed",
+    )
+    .await;
+    store.close().await;
+    app.shutdown().await.unwrap();
+}
+
+async fn hide_this_company_takes_one_post_and_only_admins_change_exclusions(backend: Backend) {
+    let app = app_with_index(backend, INDEX).await;
+    let (ws, site, owner) = owner_with_site(&app, "owner@shop.example", "shop.example").await;
+    let store = app.db.store().await;
+    visits(&store, &site, now_ms()).await;
+    let base = format!("/w/{}/sites/{}", ws.0, site.id.0);
+    let acme = company_id(&store, 0).await;
+    let acme_page = format!("{base}/companies/{acme}");
+
+    // Another workspace hides Acme by ASN and domain: nothing changes here.
+    let (ws_b, _site_b, other) =
+        owner_with_site(&app, "other@rival.example", "rival.example").await;
+    assert_eq!(
+        add(&other, ws_b, "asn", "64500").await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        add(&other, ws_b, "domain", "acme.example").await,
+        StatusCode::SEE_OTHER
+    );
+    let feed = owner.get(&format!("{base}/companies")).await;
+    assert!(feed.body.contains(">Acme</a>"), "{}", feed.body);
+
+    // Viewers and members read the list and the company page, but change nothing.
+    let owner_id = leadsment::auth::store::user_by_email(&store, "owner@shop.example")
+        .await
+        .unwrap()
+        .unwrap()
+        .user
+        .id;
+    for (email, role) in [
+        ("viewer@shop.example", Role::Viewer),
+        ("member@shop.example", Role::Member),
+    ] {
+        let user = make_user(&store, email, None).await;
+        join(&store, ws, &user, role, owner_id).await;
+        let c = Client::new(&app);
+        c.sign_in(email, PW, false).await;
+        let list = c.get(&format!("/w/{}/exclusions", ws.0)).await;
+        assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+        assert!(list.body.contains("Workspace admins and owners can add"));
+        assert!(!list.body.contains("Exclude domain"));
+        let page = c.get(&acme_page).await;
+        assert!(!page.body.contains("Hide this company"), "{}", page.body);
+        assert!(page.body.contains("Workspace admins can hide this company"));
+        assert_eq!(add(&c, ws, "asn", "64500").await, StatusCode::FORBIDDEN);
+        let organisation = acme.to_string();
+        let res = c
+            .post_form(
+                &format!("/w/{}/exclusions", ws.0),
+                &[
+                    ("section", "add"),
+                    ("kind", "organisation"),
+                    ("organisation", &organisation),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{email}");
+        assert!(exclusions(&store, ws).await.unwrap().is_empty(), "{email}");
+    }
+
+    // The owner hides Acme from its page in one POST, as the page's form sends it.
+    let page = owner.get(&acme_page).await;
+    assert!(page.body.contains("Hide this company"), "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("name=\"organisation\" value=\"{acme}\""))
+    );
+    let (acme_s, site_s) = (acme.to_string(), site.id.0.to_string());
+    let res = owner
+        .post_form(
+            &format!("/w/{}/exclusions", ws.0),
+            &[
+                ("section", "add"),
+                ("kind", "organisation"),
+                ("organisation", &acme_s),
+                ("site_id", &site_s),
+                ("company_id", &acme_s),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert_eq!(res.location(), format!("{acme_page}?done=hidden"));
+    let feed = owner.get(&format!("{base}/companies")).await;
+    assert!(!feed.body.contains(">Acme</a>"), "{}", feed.body);
+    assert!(feed.body.contains(">Umbrella</a>"), "{}", feed.body);
+    let page = owner.get(&format!("{acme_page}?done=hidden")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("This company is hidden"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(">Unhide</button>"), "{}", page.body);
+    assert!(!page.body.contains("Why it scores"), "{}", page.body);
+    let list = owner.get(&format!("/w/{}/exclusions", ws.0)).await;
+    assert!(
+        list.body.contains(&format!("Acme (company {acme})")),
+        "{}",
+        list.body
+    );
+
+    // Unhide: one POST, back on the page, and Acme is back.
+    let id = exclusions(&store, ws).await.unwrap()[0].id.to_string();
+    let res = owner
+        .post_form(
+            &format!("/w/{}/exclusions", ws.0),
+            &[
+                ("section", "remove"),
+                ("id", &id),
+                ("site_id", &site_s),
+                ("company_id", &acme_s),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert_eq!(res.location(), format!("{acme_page}?done=unhidden"));
+    let feed = owner.get(&format!("{base}/companies")).await;
+    assert!(feed.body.contains(">Acme</a>"), "{}", feed.body);
+
+    // Another workspace's exclusion is not removable from here.
+    let theirs = exclusions(&store, ws_b).await.unwrap()[0].id.to_string();
+    let res = owner
+        .post_form(
+            &format!("/w/{}/exclusions", ws.0),
+            &[("section", "remove"), ("id", &theirs)],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(exclusions(&store, ws_b).await.unwrap().len(), 2);
+    store.close().await;
+    app.shutdown().await.unwrap();
+}
+
+async fn values_matching_everything_or_invalid_are_refused_and_nothing_is_stored(backend: Backend) {
+    let app: TestApp = app_with_index(backend, INDEX).await;
+    let (ws, _site, owner) = owner_with_site(&app, "owner@shop.example", "shop.example").await;
+    let store = app.db.store().await;
+    let path = format!("/w/{}/exclusions", ws.0);
+    for (kind, value, says) in [
+        ("organisation", "", "would hide every company"),
+        ("organisation", "*", "would hide every company"),
+        ("domain", "*", "would hide every company"),
+        ("domain", "com", "top-level domain"),
+        ("domain", "*.com", "top-level domain"),
+        ("domain", "co.uk", "registry"),
+        ("domain", "exa mple.com", "not a valid domain"),
+        ("domain", "198.51.100.7", "IP address"),
+        ("asn", "AS0", "reserved"),
+        ("asn", "ASX", "not an ASN"),
+        ("asn", "99999999999", "not an ASN"),
+    ] {
+        let res = owner
+            .post_form(&path, &[("section", "add"), ("kind", kind), (kind, value)])
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{kind} {value:?}");
+        let error = crate::client::between(&res.body, &format!("id=\"f-{kind}-error\">"), "</p>")
+            .unwrap_or_else(|| panic!("{kind} {value:?}: no message by the field: {}", res.body));
+        assert!(error.contains(says), "{kind} {value:?}: {error}");
+        assert!(
+            exclusions(&store, ws).await.unwrap().is_empty(),
+            "{kind} {value:?}"
+        );
+    }
+    store.close().await;
+    app.shutdown().await.unwrap();
+}
