@@ -176,6 +176,8 @@ pub fn routes(state: &AppState) -> Vec<Route<AppState, Access>> {
     routes.extend(accounts.map(|r| r.provide(AccountsState::from_ref(state))));
     let leads = crate::leads::pages::routes().into_iter();
     routes.extend(leads.map(|r| r.provide(LeadsState::from_ref(state))));
+    let api = crate::leads::api::routes().into_iter();
+    routes.extend(api.map(|r| r.provide(LeadsState::from_ref(state))));
     let tags = crate::consent::tags::page::routes().into_iter();
     routes.extend(tags.map(|r| r.provide(AdminState::from_ref(state))));
     let proof = crate::consent::proof_page::routes().into_iter();

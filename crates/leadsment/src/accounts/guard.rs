@@ -149,6 +149,22 @@ async fn with_api_key(state: AccountsState, scope: Scope, req: Request, next: Ne
         Ok(None) => return unauthorized(),
         Err(e) => return AppError::from(e).into_response(),
     };
+    if let Err(wait) = state.auth.api_limiter.check(key.id) {
+        let ms = crate::auth::throttle::wait_ms(wait);
+        return AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "This API key has made its requests of the minute. Try again in {}.",
+                crate::auth::throttle::wait_text(ms)
+            ),
+        )
+        .with_header(
+            header::RETRY_AFTER,
+            HeaderValue::from(crate::auth::throttle::retry_after_secs(ms)),
+        )
+        .into_response();
+    }
     match workspace_param(&mut parts).await {
         Ok(ws) if ws == key.workspace_id.0 => {}
         Ok(_) => return no_such_workspace().into_response(),

@@ -73,6 +73,8 @@ pub struct AuthInner {
     pub forms_limiter: throttle::AddressLimiter,
     /// The forms that send email, per client address and hour.
     pub mail_limiter: throttle::AddressLimiter,
+    /// Requests per API key and minute (the workspace API).
+    pub api_limiter: throttle::KeyLimiter,
     /// Every password hash and check goes through it.
     pub hasher: password::Hasher,
 }
@@ -113,6 +115,7 @@ impl AuthState {
             mail_limiter: throttle::AddressLimiter::per_hour(settings.mail_forms_per_hour),
             limiter: throttle::AddressLimiter::new(settings.login_attempts_per_minute),
             forms_limiter: throttle::AddressLimiter::new(settings.account_forms_per_minute),
+            api_limiter: throttle::KeyLimiter::new(settings.api_requests_per_key_per_minute),
             hasher: password::Hasher::for_this_machine(settings.password_hash_queue)
                 .context("cannot set up the password hasher's metrics")?,
             settings: settings.clone(),

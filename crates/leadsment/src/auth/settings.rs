@@ -40,6 +40,8 @@ pub struct AuthSettings {
     /// Submissions of the forms that send email allowed per client address and hour,
     /// together.
     pub mail_forms_per_hour: u32,
+    /// Requests one API key may make a minute, per node.
+    pub api_requests_per_key_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -75,6 +77,8 @@ pub struct RawAuthSettings {
     mails_per_address_per_hour: u32,
     #[serde(default = "default_mail_forms")]
     mail_forms_per_hour: u32,
+    #[serde(default = "default_api_requests")]
+    api_requests_per_key_per_minute: u32,
 }
 
 fn default_signup() -> SignupMode {
@@ -103,6 +107,9 @@ fn default_mails_per_address() -> u32 {
 }
 fn default_mail_forms() -> u32 {
     30
+}
+fn default_api_requests() -> u32 {
+    600
 }
 fn default_hash_queue() -> usize {
     crate::auth::password::DEFAULT_QUEUE
@@ -192,6 +199,11 @@ impl Settings for AuthSettings {
                 1,
             )?,
             mail_forms_per_hour: at_least("mail_forms_per_hour", raw.mail_forms_per_hour, 1)?,
+            api_requests_per_key_per_minute: at_least(
+                "api_requests_per_key_per_minute",
+                raw.api_requests_per_key_per_minute,
+                1,
+            )?,
         })
     }
 }

@@ -6,6 +6,7 @@
 //! setup, reset, reset request), one per hour for the forms that send email (sign-up, reset
 //! and sign-in link requests, verification again, email change, invitations).
 
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -60,40 +61,48 @@ pub async fn record_failure(
     Ok(until)
 }
 
-pub struct AddressLimiter {
-    limiter: DefaultKeyedRateLimiter<IpAddr>,
+/// Token buckets per key, in memory: a client address, or an API key's id.
+pub struct Limiter<K: Hash + Eq + Clone> {
+    limiter: DefaultKeyedRateLimiter<K>,
 }
 
-impl AddressLimiter {
-    pub fn new(per_minute: u32) -> AddressLimiter {
+/// Per client address (its limiter key, `web::client_addr::limiter_key`).
+pub type AddressLimiter = Limiter<IpAddr>;
+
+/// Per API key, by the key's id (`api_requests_per_key_per_minute`).
+pub type KeyLimiter = Limiter<i64>;
+
+impl<K: Hash + Eq + Clone> Limiter<K> {
+    pub fn new(per_minute: u32) -> Limiter<K> {
         let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
-        AddressLimiter {
+        Limiter {
             limiter: RateLimiter::keyed(Quota::per_minute(n)),
         }
     }
 
     /// `per_hour` at once, then one more every hour / `per_hour`.
-    pub fn per_hour(per_hour: u32) -> AddressLimiter {
+    pub fn per_hour(per_hour: u32) -> Limiter<K> {
         let n = NonZeroU32::new(per_hour).unwrap_or(NonZeroU32::MIN);
-        AddressLimiter {
+        Limiter {
             limiter: RateLimiter::keyed(Quota::per_hour(n)),
         }
     }
 
-    /// `Err(wait)` when the client, by its limiter key (`web::client_addr::limiter_key`),
-    /// has used up its attempts.
-    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+    /// `Err(wait)` when `key` has used up its attempts.
+    pub fn check(&self, key: K) -> Result<(), Duration> {
         let result = self
             .limiter
-            .check_key(&ip)
+            .check_key(&key)
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()));
-        // Forget addresses whose buckets are full again, so memory stays bounded.
+        // Forget keys whose buckets are full again, so memory stays bounded.
         if self.limiter.len() > 10_000 {
             self.limiter.retain_recent();
         }
         result
     }
+}
 
+impl AddressLimiter {
     /// [`AddressLimiter::check`] for a form: past the client's budget, 429 with
     /// `Retry-After` and a message that says how long to wait.
     pub fn admit(&self, client: ClientAddr) -> Result<(), AppError> {
@@ -117,7 +126,7 @@ pub fn wait_ms(wait: Duration) -> i64 {
 }
 
 /// Whole seconds to wait, at least one.
-fn retry_after_secs(wait_ms: i64) -> i64 {
+pub fn retry_after_secs(wait_ms: i64) -> i64 {
     (wait_ms.saturating_add(999) / 1000).max(1)
 }
 

@@ -4,12 +4,14 @@
 //! `accounts`' sites and writes only its own saved feeds and exclusions; neither of them
 //! imports it ([leads.md](../../../../docs/leads.md)).
 
+pub mod api;
 pub mod cache;
 pub mod company;
 pub mod exclusions;
 pub mod feed;
 pub mod filters;
 pub mod live;
+pub mod openapi;
 pub mod overview;
 pub mod pages;
 pub mod pattern;

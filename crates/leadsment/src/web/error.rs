@@ -19,6 +19,7 @@ pub struct AppError {
     kind: &'static str,
     message: String,
     field: Option<&'static str>,
+    parameter: Option<String>,
     headers: Vec<(header::HeaderName, HeaderValue)>,
     cause: Option<anyhow::Error>,
 }
@@ -32,6 +33,9 @@ pub struct ErrorBody {
     /// The input field that was wrong, when one was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<&'static str>,
+    /// The query parameter that was wrong or unknown (the API's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
 }
 
 impl AppError {
@@ -41,6 +45,7 @@ impl AppError {
             kind,
             message: message.into(),
             field: None,
+            parameter: None,
             headers: Vec::new(),
             cause: None,
         }
@@ -49,6 +54,12 @@ impl AppError {
     /// Names the input field that was wrong.
     pub fn with_field(mut self, field: &'static str) -> AppError {
         self.field = Some(field);
+        self
+    }
+
+    /// Names the query parameter that was wrong or unknown.
+    pub fn with_parameter(mut self, parameter: impl Into<String>) -> AppError {
+        self.parameter = Some(parameter.into());
         self
     }
 
@@ -82,6 +93,7 @@ impl AppError {
             message: "Something went wrong on our side. It has been logged; please try again."
                 .to_owned(),
             field: None,
+            parameter: None,
             headers: Vec::new(),
             cause: Some(cause.into()),
         }
@@ -107,6 +119,7 @@ impl IntoResponse for AppError {
             error: self.kind,
             message: self.message,
             field: self.field,
+            parameter: self.parameter,
         };
         let mut response = (self.status, Json(body.clone())).into_response();
         for (name, value) in self.headers {
@@ -216,6 +229,7 @@ pub async fn negotiate(req: Request, next: Next) -> Response {
                 error: kind_for(status),
                 message,
                 field: None,
+                parameter: None,
             }
         }
     };

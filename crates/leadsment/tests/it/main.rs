@@ -4,6 +4,7 @@
 mod support;
 
 mod accounts;
+mod api_v1;
 mod browser;
 mod chromium;
 mod client;

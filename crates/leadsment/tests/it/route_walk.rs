@@ -74,6 +74,8 @@ const REVIEWED_PUBLIC: &[&str] = &[
     "/legal/cookies",
     // The operator's metrics: a token or the loopback address, checked by the handler.
     "/metrics",
+    // The API's OpenAPI document: the same for everyone, nothing of any workspace.
+    "/api/v1/openapi.json",
 ];
 
 const VICTIM_DOMAIN: &str = "victim.example";

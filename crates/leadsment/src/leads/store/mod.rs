@@ -11,11 +11,13 @@ use super::span::Span;
 use crate::accounts::sites::SiteId;
 use crate::store::{Db, StoreError, sql};
 
+mod events;
 pub mod exclusions;
 mod live;
 mod overview;
 pub mod rollups;
 pub mod saved;
+pub use events::*;
 pub use live::*;
 pub use overview::*;
 
