@@ -677,11 +677,9 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str, wrong: &mut Vec<S
                 }
             }
         }
-        Value::Array(items) => {
-            if schema.get("items").is_some() {
-                for (i, v) in items.iter().enumerate() {
-                    check(doc, &schema["items"], v, &format!("{at}[{i}]"), wrong);
-                }
+        Value::Array(items) if schema.get("items").is_some() => {
+            for (i, v) in items.iter().enumerate() {
+                check(doc, &schema["items"], v, &format!("{at}[{i}]"), wrong);
             }
         }
         Value::Number(n) => {
@@ -692,10 +690,10 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str, wrong: &mut Vec<S
                 wrong.push(format!("{at}: {n} out of range"));
             }
         }
-        Value::String(s) => {
-            if schema["format"] == "date-time" && s.parse::<jiff::Timestamp>().is_err() {
-                wrong.push(format!("{at}: {s} is not RFC 3339"));
-            }
+        Value::String(s)
+            if schema["format"] == "date-time" && s.parse::<jiff::Timestamp>().is_err() =>
+        {
+            wrong.push(format!("{at}: {s} is not RFC 3339"));
         }
         _ => {}
     }
