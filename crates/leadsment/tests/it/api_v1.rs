@@ -291,6 +291,31 @@ async fn the_api_reads_the_feed_a_company_and_the_events(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // A company the workspace hides is in no feed and no event; its own answer says so.
+    let store = app.db.store().await;
+    leadsment::leads::store::exclusions::add_exclusion(
+        &store,
+        ws,
+        leadsment::leads::exclusions::Kind::Asn,
+        "64500",
+        None,
+    )
+    .await
+    .unwrap();
+    store.close().await;
+    let feed = get(&app, Some(&k), &format!("{base}/companies")).await;
+    assert_eq!(feed.json["total"], 0, "{}", feed.text);
+    let events = get(&app, Some(&k), &format!("{base}/events")).await;
+    assert_eq!(
+        events.json["events"].as_array().unwrap().len(),
+        2,
+        "{}",
+        events.text
+    );
+    assert!(!events.text.contains("Acme"), "{}", events.text);
+    let c = get(&app, Some(&k), &format!("{base}/companies/{id}")).await;
+    assert_eq!(c.json["hidden"], true, "{}", c.text);
     app.shutdown().await.unwrap();
 }
 
