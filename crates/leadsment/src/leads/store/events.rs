@@ -17,7 +17,8 @@ pub struct SiteEvent {
 }
 
 /// At most `limit` events of `site` that come after `(ts, id)` newest first (pass
-/// `(i64::MAX, i64::MAX)` for the newest), through the site's time index.
+/// `(i64::MAX, i64::MAX)` for the newest), through the site's time index (`ts <= $2` is the
+/// index's range; the id breaks ties within one millisecond).
 pub async fn site_events(
     db: &Db,
     site: SiteId,
@@ -30,7 +31,7 @@ pub async fn site_events(
                 "SELECT e.id, e.ts, e.name, e.path, e.source, e.company_id, \
                  c.name AS company_name, e.visit_id \
                  FROM events e LEFT JOIN companies c ON c.id = e.company_id \
-                 WHERE e.site_id = $1 AND (e.ts < $2 OR (e.ts = $2 AND e.id < $3)) \
+                 WHERE e.site_id = $1 AND e.ts <= $2 AND (e.ts < $2 OR e.id < $3) \
                  ORDER BY e.ts DESC, e.id DESC LIMIT $4",
             )
             .bind(site.0)
