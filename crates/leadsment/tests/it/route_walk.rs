@@ -503,6 +503,15 @@ const FIELDS: &[(&str, &str)] = &[
     ("password", PW),
     ("current", PW),
     ("new", "a new password!"),
+    ("action", "save"),
+    ("page_rules", "Pwned | /pwned* | 100 | 100"),
+    ("visit_points", "100"),
+    ("visit_cap", "100"),
+    ("visitor_points", "0"),
+    ("visitor_cap", "0"),
+    ("minute_points", "0"),
+    ("minute_cap", "0"),
+    ("half_life_days", "365"),
 ];
 
 async fn without_a_session_every_route_answers_as_its_access_says(backend: Backend) {
@@ -671,7 +680,13 @@ async fn snapshot(w: &World) -> String {
         .unwrap();
     let mut networks = Vec::new();
     let mut saved_feeds = Vec::new();
+    let mut score_rules = Vec::new();
     for s in &sites {
+        score_rules.push(
+            leadsment::leads::store::score_rules::rules(store, s.id)
+                .await
+                .unwrap(),
+        );
         networks.push(
             leadsment::accounts::store::ignored_networks(store, s.id)
                 .await
@@ -715,6 +730,7 @@ async fn snapshot(w: &World) -> String {
     .len();
     format!(
         "{members:?}\n{invitations:?}\n{keys:?}\n{sites:?}\n{networks:?}\n{saved_feeds:?}\n{exclusions:?}\n\
+         {score_rules:?}\n\
          {sessions:?}\n{user:?}\n{memberships:?}\n{workspace:?}\nevents: {events}"
     )
 }
