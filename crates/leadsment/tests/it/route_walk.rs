@@ -167,6 +167,15 @@ async fn world(backend: Backend) -> World {
     .await
     .unwrap();
 
+    // Score rules of the victim's, which nobody else may change.
+    let rules = leadsment::leads::rules::ScoreRules {
+        half_life_days: 30.0,
+        ..Default::default()
+    };
+    leadsment::leads::store::score_rules::save(&store, site.id, &rules, Some(victim.id.0))
+        .await
+        .unwrap();
+
     // An exclusion of the victim's, which nobody else may remove.
     leadsment::leads::store::exclusions::add_exclusion(
         &store,

@@ -39,8 +39,9 @@ fn info(name: &str) -> CompanyInfo {
     }
 }
 
-/// Acme: one visit, `/pricing` three times and `/careers` once. Globex: one visit, two pages
-/// of `/docs`. Both two hours ago, so no decay; no engaged time.
+/// Acme: one visit, `/pricing` three times and `/careers` once. Globex: two visits by two
+/// people, three pages of `/docs`, one of them three days ago (a day read from the rollups).
+/// The latest visits two hours ago, so no decay; no engaged time.
 async fn visits(store: &Db, site: &Site, now: i64) {
     let mut events: Vec<NewEvent> = Vec::new();
     let t = now - 120 * MIN;
@@ -52,6 +53,11 @@ async fn visits(store: &Db, site: &Site, now: i64) {
         ("Globex", 2, "/docs/start"),
         ("Globex", 2, "/docs/api"),
     ];
+    let mut old = event_at(site, now - 3 * 1440 * MIN, 3, None, "pageview");
+    old.path = "/docs/old".to_owned();
+    old.class = "business".into();
+    old.company = Some(info("Globex"));
+    events.push(old);
     for (i, (name, visitor, path)) in pages.into_iter().enumerate() {
         let mut e = event_at(site, t + i as i64 * 1000, visitor, None, "pageview");
         e.path = path.to_owned();
@@ -80,9 +86,10 @@ const CUSTOM: &[(&str, &str)] = &[
 ];
 
 /// By hand, default rules: Acme 5 (a visit) + 30 (3 × 10 pricing) − 10 (careers) = 25;
-/// Globex 5 (a visit). Custom: Acme 3 + 21 (3 × 7) = 24; Globex 3 + 40 (2 × 20) = 43.
-const DEFAULT_SCORES: [(&str, u8); 2] = [("Acme", 25), ("Globex", 5)];
-const CUSTOM_SCORES: [(&str, u8); 2] = [("Acme", 24), ("Globex", 43)];
+/// Globex 10 (two visits) + 5 (a second visitor) = 15. Custom: Acme 3 + 21 (3 × 7) = 24;
+/// Globex 6 (two visits) + 50 (3 × 20 docs, limited to 50) = 56.
+const DEFAULT_SCORES: [(&str, u8); 2] = [("Acme", 25), ("Globex", 15)];
+const CUSTOM_SCORES: [(&str, u8); 2] = [("Acme", 24), ("Globex", 56)];
 
 fn with(action: &str, fields: &[(&'static str, &'static str)]) -> Vec<(String, String)> {
     let mut out = vec![("action".to_owned(), action.to_owned())];
@@ -259,7 +266,7 @@ async fn only_admins_change_rules_and_saved_rules_give_the_scores_computed_by_ha
     let res = post(&owner, &path, &with("preview", CUSTOM)).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     for (name, current, proposed, change) in
-        [("Globex", 5, 43, "+38"), ("Acme", 25, 24, "\u{2212}1")]
+        [("Globex", 15, 56, "+41"), ("Acme", 25, 24, "\u{2212}1")]
     {
         let at = res.body.find(&format!(">{name}</a>")).unwrap();
         let row = res.body[at..].split("</tr>").next().unwrap();
@@ -329,8 +336,8 @@ async fn only_admins_change_rules_and_saved_rules_give_the_scores_computed_by_ha
         ))
         .await;
     for line in [
-        "Rule \u{2018}Docs\u{2019}: 2 pageviews × 20 = 40",
-        "Visits: 1 visit × 3 = 3",
+        "Rule \u{2018}Docs\u{2019}: 3 pageviews × 20 = 60, limited to 50",
+        "Visits: 2 visits × 3 = 6",
     ] {
         assert!(globex.body.contains(line), "{line}: {}", globex.body);
     }

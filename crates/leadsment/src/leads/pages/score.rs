@@ -154,7 +154,7 @@ pub async fn submit(
 }
 
 /// The companies scoring highest under either the current or the proposed rules (hidden
-/// companies left out), with both scores.
+/// companies left out), with both scores: the highest first, then the highest proposed.
 async fn preview(
     db: &Db,
     site: &Site,
@@ -180,8 +180,9 @@ async fn preview(
     );
     let mut ids: Vec<i64> = before.keys().copied().collect();
     ids.sort_by_key(|id| {
-        let top = before[id].max(after.get(id).copied().unwrap_or(0));
-        (std::cmp::Reverse(top), *id)
+        let (now, then) = (after.get(id).copied().unwrap_or(0), before[id]);
+        use std::cmp::Reverse;
+        (Reverse(now.max(then)), Reverse(now), Reverse(then), *id)
     });
     ids.truncate(PREVIEW_ROWS);
     let names: HashMap<i64, String> = store::companies(db, &ids)
@@ -200,7 +201,7 @@ async fn preview(
                 current,
                 proposed,
                 change: match d {
-                    0 => "no change".to_owned(),
+                    0 => "\u{b1}0".to_owned(),
                     d if d > 0 => format!("+{d}"),
                     d => format!("\u{2212}{}", -d),
                 },
