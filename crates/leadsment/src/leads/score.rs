@@ -130,11 +130,24 @@ pub fn value(a: &Activity, rules: &ScoreRules, now_ms: i64) -> u8 {
     decayed(a, rules, raw, now_ms).0.clamp(0, 100) as u8
 }
 
+/// `n` with a minus sign when negative.
+fn num(n: i64) -> String {
+    match n < 0 {
+        true => format!("\u{2212}{}", -n),
+        false => n.to_string(),
+    }
+}
+
 /// `n × points = sum`, with the limit when it cut the sum.
 fn sum_text(n: i64, unit: (&str, &str), points: i64, limit: i64, got: i64) -> String {
-    let mut s = format!("{} × {points} = {}", plural(n, unit.0, unit.1), n * points);
+    let mut s = format!(
+        "{} × {} = {}",
+        plural(n, unit.0, unit.1),
+        num(points),
+        num(n * points)
+    );
     if got != n * points {
-        s.push_str(&format!(", limited to {limit}"));
+        s.push_str(&format!(", limited to {}", num(limit)));
     }
     s
 }
@@ -270,5 +283,42 @@ mod tests {
         for a in [&hot, &old, &seeker] {
             assert_eq!(value(a, now), score(a, now).value);
         }
+    }
+
+    #[test]
+    fn a_sites_own_rules_score_and_name_each_line() {
+        let now = 100 * DAY_MS;
+        let rules = ScoreRules {
+            pages: vec![PageRule {
+                label: "Docs".to_owned(),
+                patterns: vec!["/docs*".to_owned()],
+                points: -15,
+                limit: -20,
+            }],
+            half_life_days: 7.0,
+            ..ScoreRules::default()
+        };
+        let a = Activity {
+            visits: 4,
+            visitors: 1,
+            engaged_ms: 0,
+            last_visit_at: now - 7 * DAY_MS,
+            rule_hits: vec![3],
+        };
+        // 20 (4 visits) − 20 (3 × −15, floored at −20) = 0: no score.
+        assert_eq!(value(&a, &rules, now), 0);
+        let s = score(&a, &rules, now);
+        assert_eq!(
+            s.lines[1].rule,
+            "Rule \u{2018}Docs\u{2019}: 3 pageviews × \u{2212}15 = \u{2212}45, limited to \u{2212}20"
+        );
+        // With one docs page: 20 − 15 = 5, halved after 7 days: 3 (rounded).
+        let one = Activity {
+            rule_hits: vec![1],
+            ..a
+        };
+        assert_eq!(value(&one, &rules, now), 3);
+        assert_eq!(score(&one, &rules, now).value, 3);
+        assert!(rules.pages[0].matches("/docs/api") && !rules.pages[0].matches("/pricing"));
     }
 }
