@@ -66,9 +66,12 @@ pub async fn company(
         .into_iter()
         .filter(|e| e.matches(&company))
         .collect();
-    let activity = store::activity(db, site, score::window(now_ms), Some(company_id)).await?;
+    let rules = store::score_rules::rules(db, site).await?;
+    let window = score::window(now_ms);
+    let activity = store::activity(db, site, window, Some(company_id), &rules).await?;
     let score = score::score(
         &activity.get(&company_id).cloned().unwrap_or_default(),
+        &rules,
         now_ms,
     );
     let mut visits = store::company_timeline(db, site, company_id, timeline_len + 1).await?;

@@ -96,7 +96,9 @@ pub async fn feed(
             let score = activity
                 .get(&company.id)
                 .filter(|a| a.visits > 0)
-                .map_or(0, |a| score::value(&a.activity(), now_ms));
+                .map_or(0, |a| {
+                    score::value(&a.activity(&reads.rules), &reads.rules, now_ms)
+                });
             Candidate {
                 company,
                 sums,
@@ -153,7 +155,7 @@ pub async fn feed(
         let score = activity
             .get(&c.company.id)
             .filter(|a| a.visits > 0)
-            .map(|a| score::score(&a.activity(), now_ms))
+            .map(|a| score::score(&a.activity(&reads.rules), &reads.rules, now_ms))
             .unwrap_or(Score {
                 value: 0,
                 lines: vec![],

@@ -17,6 +17,7 @@ pub mod pages;
 pub mod pattern;
 pub mod period;
 pub mod pieces;
+pub mod rules;
 pub mod saved;
 pub mod score;
 pub mod span;

@@ -282,6 +282,36 @@ async fn the_dashboard_in_a_browser_with_demo_sized_data(backend: Backend) {
         "This company is hidden",
     )
     .await;
+    // The site's score rules, and a preview of documentation pages made to take 15 points each
+    // away.
+    let score_url = format!("{site_url}/score");
+    shoot(
+        &dir,
+        &page,
+        &score_url,
+        "leads-score",
+        200,
+        "saved rules apply to every score at once",
+    )
+    .await;
+    for (width, mobile) in [(1280, false), (390, true)] {
+        let height = if mobile { 844 } else { 900 };
+        page.execute(SetDeviceMetricsOverrideParams::new(
+            width, height, 1.0, mobile,
+        ))
+        .await
+        .unwrap();
+        open(&page, &score_url).await;
+        let _: bool = eval(
+            &page,
+            "(document.querySelector('#f-page_rules').value += \
+             '\\nDocumentation | /docs* | -15 | -60', true)",
+        )
+        .await;
+        submit(&page, "button[value=preview]").await;
+        let name = format!("leads-score-preview-{width}");
+        save(&dir, &page, &name, 200, "Nothing is saved yet").await;
+    }
     shoot(
         &dir,
         &page,

@@ -34,6 +34,7 @@ mod recovery;
 mod rollups;
 mod route_walk;
 mod saved_feeds;
+mod score_rules;
 mod site_settings;
 mod store;
 mod tracking;

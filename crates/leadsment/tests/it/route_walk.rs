@@ -169,6 +169,15 @@ async fn world(backend: Backend) -> World {
     .await
     .unwrap();
 
+    // Score rules of the victim's, which nobody else may change.
+    let rules = leadsment::leads::rules::ScoreRules {
+        half_life_days: 30.0,
+        ..Default::default()
+    };
+    leadsment::leads::store::score_rules::save(&store, site.id, &rules, Some(victim.id.0))
+        .await
+        .unwrap();
+
     // An exclusion of the victim's, which nobody else may remove.
     leadsment::leads::store::exclusions::add_exclusion(
         &store,
@@ -505,6 +514,15 @@ const FIELDS: &[(&str, &str)] = &[
     ("password", PW),
     ("current", PW),
     ("new", "a new password!"),
+    ("action", "save"),
+    ("page_rules", "Pwned | /pwned* | 100 | 100"),
+    ("visit_points", "100"),
+    ("visit_cap", "100"),
+    ("visitor_points", "0"),
+    ("visitor_cap", "0"),
+    ("minute_points", "0"),
+    ("minute_cap", "0"),
+    ("half_life_days", "365"),
 ];
 
 async fn without_a_session_every_route_answers_as_its_access_says(backend: Backend) {
@@ -673,7 +691,13 @@ async fn snapshot(w: &World) -> String {
         .unwrap();
     let mut networks = Vec::new();
     let mut saved_feeds = Vec::new();
+    let mut score_rules = Vec::new();
     for s in &sites {
+        score_rules.push(
+            leadsment::leads::store::score_rules::rules(store, s.id)
+                .await
+                .unwrap(),
+        );
         networks.push(
             leadsment::accounts::store::ignored_networks(store, s.id)
                 .await
@@ -717,6 +741,7 @@ async fn snapshot(w: &World) -> String {
     .len();
     format!(
         "{members:?}\n{invitations:?}\n{keys:?}\n{sites:?}\n{networks:?}\n{saved_feeds:?}\n{exclusions:?}\n\
+         {score_rules:?}\n\
          {sessions:?}\n{user:?}\n{memberships:?}\n{workspace:?}\nevents: {events}"
     )
 }

@@ -1,8 +1,8 @@
 //! The dashboard's pages: the overview, the company feed and its CSV, the company page, the
-//! live view, the forms that save and delete a feed's view, and the workspace's exclusions.
-//! Every page is a workspace page (viewers and up; saving and deleting a view, members and up;
-//! changing the exclusions, admins and up) about one site of that workspace; a site of another
-//! workspace is 404, whatever its id.
+//! live view, the forms that save and delete a feed's view, the workspace's exclusions and a
+//! site's score rules. Every page is a workspace page (viewers and up; saving and deleting a
+//! view, members and up; the exclusions' changes and a site's score rules, admins and up)
+//! about one site of that workspace; a site of another workspace is 404, whatever its id.
 
 mod chart;
 mod company;
@@ -13,6 +13,7 @@ mod format;
 mod live;
 mod overview;
 mod saved;
+mod score;
 
 use super::{Credit, LeadsState};
 use crate::accounts::Access;
@@ -51,6 +52,16 @@ pub fn routes() -> Vec<Route<LeadsState, Access>> {
             "/w/{workspace_id}/sites/{site_id}/feeds/{feed_id}/delete",
             Access::Member(Role::Member),
             saved::delete,
+        ),
+        Route::get(
+            "/w/{workspace_id}/sites/{site_id}/score",
+            Access::Member(Role::Admin),
+            score::page,
+        ),
+        Route::post(
+            "/w/{workspace_id}/sites/{site_id}/score",
+            Access::Member(Role::Admin),
+            score::submit,
         ),
         Route::get("/w/{workspace_id}/exclusions", viewer, exclusions::page),
         Route::post(

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use super::{Pieces, Reads, Sums, hours};
 use crate::leads::pattern::PathPattern;
-use crate::leads::score::PAGE_RULES;
+use crate::leads::rules::MAX_PAGE_RULES;
 use crate::store::{StoreError, sql};
 use crate::tracking::rollups::HOUR_MS;
 
@@ -221,11 +221,12 @@ impl Reads<'_> {
                 .bind(HOUR_MS),
             )
             .await?;
-        let mut rules: HashMap<String, [bool; PAGE_RULES.len()]> = HashMap::new();
+        let page_rules = &self.rules.pages;
+        let mut rules: HashMap<String, [bool; MAX_PAGE_RULES]> = HashMap::new();
         for (hour, id, path, n) in views {
-            let matched = rules
-                .entry(path.clone())
-                .or_insert_with_key(|p| std::array::from_fn(|i| PAGE_RULES[i].matches(p)));
+            let matched = rules.entry(path.clone()).or_insert_with_key(|p| {
+                std::array::from_fn(|i| page_rules.get(i).is_some_and(|r| r.matches(p)))
+            });
             let c = hours[at(hour * HOUR_MS)].entry(id).or_default();
             c.sums.pageviews += n;
             for (hits, m) in c.sums.rule_hits.iter_mut().zip(matched.iter()) {

@@ -14,7 +14,8 @@ use rustc_hash::FxHashMap;
 use super::cache::{DayCache, Key, Versions};
 use super::exclusions::Excluded;
 use super::pattern::PathPattern;
-use super::score::{Activity, PAGE_RULES};
+use super::rules::{MAX_PAGE_RULES, ScoreRules};
+use super::score::Activity;
 use super::span::Span;
 use super::store::{self, Company, rollups};
 use crate::accounts::sites::SiteId;
@@ -29,9 +30,9 @@ pub struct Sums {
     pub pageviews: i64,
     pub engaged_ms: i64,
     pub last_seen_at: i64,
-    /// Pageviews matching each of the score's [`PAGE_RULES`] (whole days only: the score's
+    /// Pageviews matching each of the site's page rules (whole days only: the score's
     /// window has no edges).
-    pub rule_hits: [i64; PAGE_RULES.len()],
+    pub rule_hits: [i64; MAX_PAGE_RULES],
 }
 
 impl Sums {
@@ -46,13 +47,13 @@ impl Sums {
         }
     }
 
-    pub fn activity(&self) -> Activity {
+    pub fn activity(&self, rules: &ScoreRules) -> Activity {
         Activity {
             visits: self.visits,
             visitors: self.visitors,
             engaged_ms: self.engaged_ms,
             last_visit_at: self.last_seen_at,
-            rule_hits: self.rule_hits,
+            rule_hits: self.rule_hits[..rules.pages.len().min(MAX_PAGE_RULES)].to_vec(),
         }
     }
 }
@@ -77,6 +78,10 @@ pub struct Reads<'a> {
     /// The companies the workspace hides ([`crate::leads::exclusions`]), and their tag.
     pub excluded: Excluded,
     excluded_tag: String,
+    /// The site's score rules, and their tag: the pieces that count page rules are kept
+    /// under it, so new rules never meet pieces counted with the old ones.
+    pub rules: ScoreRules,
+    rules_tag: String,
 }
 
 impl<'a> Reads<'a> {
@@ -89,11 +94,14 @@ impl<'a> Reads<'a> {
         days: (i64, i64),
         now_ms: i64,
     ) -> Result<Reads<'a>, StoreError> {
-        let (versions, excluded) = futures_util::try_join!(
+        let (versions, excluded, rules) = futures_util::try_join!(
             cache.versions(db, site, days),
             store::exclusions::excluded(db, site),
+            store::score_rules::rules(db, site),
         )?;
         Ok(Reads {
+            rules_tag: rules.tag(),
+            rules,
             excluded_tag: excluded.tag(),
             excluded,
             db,
@@ -124,9 +132,10 @@ impl<'a> Reads<'a> {
     /// every company and are filtered after.
     fn key(&self, kind: &'static str, range: (i64, i64)) -> (Key, Option<i64>) {
         let key = Key::new(self.site, kind, range);
-        let key = match kind.starts_with("site") {
-            true => key.with(self.excluded_tag.as_str()),
-            false => key,
+        let key = match kind {
+            k if k.starts_with("site") => key.with(self.excluded_tag.as_str()),
+            "company_day" | "company_hours" | "company_hour" => key.with(self.rules_tag.as_str()),
+            _ => key,
         };
         (key, self.versions.of_range(range))
     }
@@ -191,7 +200,7 @@ impl<'a> Reads<'a> {
                         (id, sums)
                     })
                     .collect();
-                for (i, rule) in PAGE_RULES.iter().enumerate() {
+                for (i, rule) in self.rules.pages.iter().enumerate() {
                     let paths = self.paths_matching(|p| rule.matches(p)).await?;
                     if paths.is_empty() {
                         continue;
@@ -246,7 +255,8 @@ impl<'a> Reads<'a> {
         }
         let last = end - 1;
         let mut out = if first < last {
-            let key = Key::new(self.site, "company_days", (first * DAY_MS, last * DAY_MS));
+            let key = Key::new(self.site, "company_days", (first * DAY_MS, last * DAY_MS))
+                .with(self.rules_tag.as_str());
             let version = self.versions.of_range((first * DAY_MS, last * DAY_MS));
             let merged = self
                 .cache

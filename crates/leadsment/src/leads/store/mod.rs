@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use super::pattern::PathPattern;
-use super::score::{Activity, PAGE_RULES};
+use super::score::{Activity, ScoreRules};
 use super::span::Span;
 use crate::accounts::sites::SiteId;
 use crate::store::{Db, StoreError, sql};
@@ -17,6 +17,7 @@ mod live;
 mod overview;
 pub mod rollups;
 pub mod saved;
+pub mod score_rules;
 pub use events::*;
 pub use live::*;
 pub use overview::*;
@@ -150,6 +151,7 @@ pub async fn activity(
     site: SiteId,
     days: (i64, i64),
     company: Option<i64>,
+    rules: &ScoreRules,
 ) -> Result<HashMap<i64, Activity>, StoreError> {
     let sums = rollups::day_sums(db, site, days, company).await?;
     let mut out: HashMap<i64, Activity> = sums
@@ -163,7 +165,7 @@ pub async fn activity(
                     visitors: s.visitors,
                     engaged_ms: s.engaged_ms,
                     last_visit_at: s.last_seen_at,
-                    rule_hits: [0; PAGE_RULES.len()],
+                    rule_hits: vec![0; rules.pages.len()],
                 },
             )
         })
@@ -172,7 +174,7 @@ pub async fn activity(
         return Ok(out);
     }
     let paths = rollups::site_paths(db, site).await?;
-    for (i, rule) in PAGE_RULES.iter().enumerate() {
+    for (i, rule) in rules.pages.iter().enumerate() {
         let matching: Vec<String> = paths.iter().filter(|p| rule.matches(p)).cloned().collect();
         if matching.is_empty() {
             continue;
