@@ -81,6 +81,11 @@ pub fn normalise(kind: Kind, typed: &str) -> Result<String, Refused> {
                     "An organisation's name is at most 200 characters.".to_owned(),
                 ));
             }
+            if t.starts_with('#') {
+                return Err(Refused(
+                    "An organisation's name cannot begin with #.".to_owned(),
+                ));
+            }
             if t.chars().any(char::is_control) {
                 return Err(Refused(
                     "An organisation's name cannot hold control characters.".to_owned(),
@@ -165,13 +170,24 @@ fn capitalised(message: &str) -> String {
     }
 }
 
+/// The stored value of an exclusion of one company ("Hide this company"): `#` and its id, so
+/// it cannot be mistaken for an organisation named with digits.
+pub fn by_company(id: i64) -> String {
+    format!("#{id}")
+}
+
+/// The company an organisation exclusion names by id, if it does.
+pub fn company_id_of(value: &str) -> Option<i64> {
+    value.strip_prefix('#')?.parse().ok()
+}
+
 impl Exclusion {
     /// Whether this exclusion hides `c`: the same test as the store's query.
     pub fn matches(&self, c: &Company) -> bool {
         match self.kind {
-            Kind::Organisation => match self.value.parse::<i64>() {
-                Ok(id) => c.id == id,
-                Err(_) => {
+            Kind::Organisation => match company_id_of(&self.value) {
+                Some(id) => c.id == id,
+                None => {
                     let v = self.value.to_lowercase();
                     c.name.to_lowercase() == v
                         || c.org.as_deref().is_some_and(|o| o.to_lowercase() == v)

@@ -58,8 +58,14 @@ pub struct Live {
 pub async fn live(db: &Db, site: SiteId, now_ms: i64) -> Result<Live, StoreError> {
     let visits = store::live_visits(db, site, now_ms - WINDOW_MS, MOST_VISITS + 1).await?;
     let truncated = visits.len() as i64 > MOST_VISITS;
+    // The workspace's exclusions hide a company here as everywhere else on the dashboard.
+    let hidden = store::exclusions::excluded(db, site).await?;
+    let shown = visits
+        .into_iter()
+        .take(MOST_VISITS as usize)
+        .filter(|v| v.company_id.is_none_or(|id| !hidden.contains(id)));
     Ok(Live {
-        groups: group(visits.into_iter().take(MOST_VISITS as usize)),
+        groups: group(shown),
         truncated,
     })
 }

@@ -29,7 +29,57 @@ on_both_backends!(
     organisations_domains_and_asns_are_hidden_everywhere_until_removed,
     hide_this_company_takes_one_post_and_only_admins_change_exclusions,
     values_matching_everything_or_invalid_are_refused_and_nothing_is_stored,
+    hiding_by_id_takes_only_companies_of_the_workspace,
 );
+
+/// "Hide this company" stores a company by id only when it visited one of the workspace's
+/// sites: another tenant's companies cannot be named through the exclusions list (each id
+/// answered 404). A name typed with digits is a name, never an id.
+async fn hiding_by_id_takes_only_companies_of_the_workspace(backend: Backend) {
+    let app = app_with_index(backend, INDEX).await;
+    let (ws, site, owner) = owner_with_site(&app, "owner@shop.example", "shop.example").await;
+    let (_, theirs, _) = owner_with_site(&app, "owner@other.example", "other.example").await;
+    let store = app.db.store().await;
+    // The four companies visit the other tenant's site only.
+    visits(&store, &theirs, now_ms()).await;
+    let acme = company_id(&store, 0).await.to_string();
+    for site_id in [site.id.0.to_string(), theirs.id.0.to_string()] {
+        let res = owner
+            .post_form(
+                &format!("/w/{}/exclusions", ws.0),
+                &[
+                    ("section", "add"),
+                    ("kind", "organisation"),
+                    ("organisation", &acme),
+                    ("site_id", &site_id),
+                    ("company_id", &acme),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.body);
+    }
+    assert!(exclusions(&store, ws).await.unwrap().is_empty());
+    let list = owner.get(&format!("/w/{}/exclusions", ws.0)).await;
+    assert!(!list.body.contains("Acme ("), "{}", list.body);
+    // A `#` would read as an id: refused. Digits alone are a name, naming no company.
+    assert_eq!(
+        add(&owner, ws, "organisation", &format!("#{acme}")).await,
+        StatusCode::BAD_REQUEST
+    );
+    add(&owner, ws, "organisation", &acme).await;
+    let stored = exclusions(&store, ws).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].value, acme, "stored as the name typed");
+    let list = owner.get(&format!("/w/{}/exclusions", ws.0)).await;
+    assert!(!list.body.contains("Acme ("), "{}", list.body);
+    // This site's own visits from Acme stay in its feed: the digits hide no company.
+    visits(&store, &site, now_ms()).await;
+    let feed = owner
+        .get(&format!("/w/{}/sites/{}/companies", ws.0, site.id.0))
+        .await;
+    assert!(feed.body.contains(">Acme</a>"), "{}", feed.body);
+    app.shutdown().await.unwrap();
+}
 
 /// Four companies: (name, org, domain, ASN).
 const COMPANIES: [(&str, &str, &str, i64); 4] = [

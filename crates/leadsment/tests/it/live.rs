@@ -210,6 +210,22 @@ async fn the_live_view_shows_the_last_30_minutes_and_nothing_of_other_tenants(ba
         overview.body
     );
 
+    // A company the workspace hides is not listed here either; unhidden, it is back.
+    let store = app.db.store().await;
+    use leadsment::leads::exclusions::Kind;
+    use leadsment::leads::store::exclusions as ex;
+    ex::add_exclusion(&store, ws, Kind::Organisation, "Acme", None)
+        .await
+        .unwrap();
+    let hidden = owner.get(&format!("{base}/live?fragment=1")).await;
+    assert!(!hidden.body.contains(">Acme</a>"), "{}", hidden.body);
+    assert!(hidden.body.contains(">Uniwien</a>"), "{}", hidden.body);
+    let id = ex::exclusions(&store, ws).await.unwrap()[0].id;
+    ex::remove_exclusion(&store, ws, id).await.unwrap();
+    let back = owner.get(&format!("{base}/live?fragment=1")).await;
+    assert!(back.body.contains(">Acme</a>"), "{}", back.body);
+    store.close().await;
+
     // Another workspace's member: 404, page and fragment alike.
     for path in [format!("{base}/live"), format!("{base}/live?fragment=1")] {
         let res = other.get(&path).await;

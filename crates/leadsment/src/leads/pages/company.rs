@@ -236,9 +236,9 @@ fn build(
 
 /// How the company page names an exclusion hiding the company.
 fn describe(e: &Exclusion) -> String {
-    match (e.kind, e.value.parse::<i64>()) {
-        (Kind::Organisation, Ok(_)) => "this company".to_owned(),
-        (Kind::Organisation, Err(_)) => format!("the organisation {}", e.value),
+    match (e.kind, crate::leads::exclusions::company_id_of(&e.value)) {
+        (Kind::Organisation, Some(_)) => "this company".to_owned(),
+        (Kind::Organisation, None) => format!("the organisation {}", e.value),
         (Kind::Domain, _) => format!("the domain {}", e.value),
         (Kind::Asn, _) => format!("the network AS{}", e.value),
     }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::accounts::chrome::Chrome;
 use crate::accounts::context::WorkspaceCtx;
 use crate::accounts::roles::Role;
-use crate::accounts::sites::Site;
+use crate::accounts::sites::{Site, SiteId};
 use crate::leads::LeadsState;
 use crate::leads::exclusions::{self, Exclusion, Kind};
 use crate::leads::store::exclusions as store;
@@ -117,14 +117,14 @@ async fn rows(db: &crate::store::Db, list: &[Exclusion]) -> Result<Vec<Row>, App
     let ids: Vec<i64> = list
         .iter()
         .filter(|e| e.kind == Kind::Organisation)
-        .filter_map(|e| e.value.parse().ok())
+        .filter_map(|e| exclusions::company_id_of(&e.value))
         .collect();
     let names = crate::leads::store::companies(db, &ids).await?;
     Ok(list
         .iter()
         .map(|e| {
-            let label = match (e.kind, e.value.parse::<i64>()) {
-                (Kind::Organisation, Ok(id)) => match names.iter().find(|c| c.id == id) {
+            let label = match (e.kind, exclusions::company_id_of(&e.value)) {
+                (Kind::Organisation, Some(id)) => match names.iter().find(|c| c.id == id) {
                     Some(c) => format!("{} (company {id})", c.name),
                     None => format!("Company {id}"),
                 },
@@ -213,8 +213,23 @@ async fn add(
     };
     let (db, ws) = (&state.accounts.db, ctx.workspace().id);
     let mut errors = Errors::default();
-    let Some(value) = errors.check(field, exclusions::normalise(kind, typed)) else {
-        return Ok(Err(errors));
+    let value = match (kind, form.site_id, form.company_id) {
+        // "Hide this company": only a company that visited one of this workspace's sites
+        // (any other id is 404, as if it did not exist: no company of another tenant is
+        // named here).
+        (Kind::Organisation, Some(site), Some(company)) => {
+            let site = crate::accounts::store::workspace_site(db, ws, SiteId(site))
+                .await?
+                .ok_or_else(|| AppError::not_found("No such site."))?;
+            crate::leads::store::company_on_site(db, site.id, company)
+                .await?
+                .ok_or_else(|| AppError::not_found("No such company on this site."))?;
+            exclusions::by_company(company)
+        }
+        _ => match errors.check(field, exclusions::normalise(kind, typed)) {
+            Some(value) => value,
+            None => return Ok(Err(errors)),
+        },
     };
     if store::exclusions(db, ws).await?.len() >= MAX_EXCLUSIONS {
         errors.add(

@@ -108,28 +108,31 @@ pub async fn excluded(db: &Db, site: SiteId) -> Result<Excluded, StoreError> {
     let mut args: Vec<Arg> = Vec::new();
     for e in &list {
         let n = args.len() + 1;
-        match (e.kind, e.value.parse::<i64>()) {
-            (Kind::Organisation, Ok(id)) => ids.push(id),
-            (Kind::Organisation, Err(_)) => {
-                tests.push(format!(
-                    "LOWER(name) = LOWER(${n}) OR LOWER(org) = LOWER(${n})"
-                ));
-                args.push(Arg::Text(e.value.clone()));
-            }
+        match e.kind {
+            Kind::Organisation => match crate::leads::exclusions::company_id_of(&e.value) {
+                Some(id) => ids.push(id),
+                None => {
+                    tests.push(format!(
+                        "LOWER(name) = LOWER(${n}) OR LOWER(org) = LOWER(${n})"
+                    ));
+                    args.push(Arg::Text(e.value.clone()));
+                }
+            },
             // The domain itself, or one ending in `.` and the domain (no LIKE: `_` is a
             // domain's character and LIKE's wildcard).
-            (Kind::Domain, _) => {
+            Kind::Domain => {
                 tests.push(format!(
                     "LOWER(domain) = ${n} OR (LENGTH(domain) > LENGTH(${n}) AND \
                      SUBSTR(LOWER(domain), LENGTH(domain) - LENGTH(${n})) = '.' || ${n})"
                 ));
                 args.push(Arg::Text(e.value.clone()));
             }
-            (Kind::Asn, Ok(asn)) => {
-                tests.push(format!("asn = ${n}"));
-                args.push(Arg::Int(asn));
+            Kind::Asn => {
+                if let Ok(asn) = e.value.parse::<i64>() {
+                    tests.push(format!("asn = ${n}"));
+                    args.push(Arg::Int(asn));
+                }
             }
-            (Kind::Asn, Err(_)) => {}
         }
     }
     if !tests.is_empty() {
