@@ -240,7 +240,10 @@ async fn the_dashboard_in_a_browser_with_demo_sized_data(backend: Backend) {
     // company's page.
     let store = app.db.store().await;
     for (kind, value) in [
-        (Kind::Organisation, first_company.to_string()),
+        (
+            Kind::Organisation,
+            leadsment::leads::exclusions::by_company(first_company),
+        ),
         (Kind::Domain, "customer-of-northwind.example".to_owned()),
         (Kind::Asn, "64500".to_owned()),
     ] {
