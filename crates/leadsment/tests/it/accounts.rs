@@ -54,6 +54,29 @@ pub async fn join(store: &Db, ws: WorkspaceId, user: &User, role: Role, inviter:
         .unwrap();
 }
 
+/// A new user `email` who joined `ws` with `role` (invited by the user `owner_email`), signed
+/// in.
+pub async fn member_client(
+    app: &crate::support::TestApp,
+    store: &Db,
+    ws: WorkspaceId,
+    owner_email: &str,
+    email: &str,
+    role: Role,
+) -> crate::client::Client {
+    let owner = leadsment::auth::store::user_by_email(store, owner_email)
+        .await
+        .unwrap()
+        .unwrap()
+        .user
+        .id;
+    let user = make_user(store, email, None).await;
+    join(store, ws, &user, role, owner).await;
+    let c = crate::client::Client::new(app);
+    c.sign_in(email, PW, false).await;
+    c
+}
+
 /// The address a user has now.
 async fn email_of(store: &Db, user: UserId) -> String {
     leadsment::auth::store::user(store, user)

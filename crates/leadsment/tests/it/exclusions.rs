@@ -15,7 +15,7 @@ use leadsment::store::{Db, now_ms, sql};
 use leadsment::tracking::model::{CompanyInfo, NewEvent};
 use reqwest::StatusCode;
 
-use crate::accounts::{PW, join, make_user};
+use crate::accounts::member_client;
 use crate::client::Client;
 use crate::leads::{INDEX, app_with_index, owner_with_site};
 use crate::on_both_backends;
@@ -43,19 +43,8 @@ async fn hiding_by_id_takes_only_companies_of_the_workspace(backend: Backend) {
     // The four companies visit the other tenant's site only.
     visits(&store, &theirs, now_ms()).await;
     let acme = company_id(&store, 0).await.to_string();
-    for site_id in [site.id.0.to_string(), theirs.id.0.to_string()] {
-        let res = owner
-            .post_form(
-                &format!("/w/{}/exclusions", ws.0),
-                &[
-                    ("section", "add"),
-                    ("kind", "organisation"),
-                    ("organisation", &acme),
-                    ("site_id", &site_id),
-                    ("company_id", &acme),
-                ],
-            )
-            .await;
+    for site_id in [site.id.0, theirs.id.0] {
+        let res = hide(&owner, ws, site_id, &acme).await;
         assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.body);
     }
     assert!(exclusions(&store, ws).await.unwrap().is_empty());
@@ -215,6 +204,22 @@ async fn assert_shown(
     assert_eq!(o.now.visitors, 2 * n, "{context}: the overview's visitors");
 }
 
+/// "Hide this company" as the company page's form sends it.
+async fn hide(c: &Client, ws: WorkspaceId, site: i64, company: &str) -> crate::client::Resp {
+    let site = site.to_string();
+    c.post_form(
+        &format!("/w/{}/exclusions", ws.0),
+        &[
+            ("section", "add"),
+            ("kind", "organisation"),
+            ("organisation", company),
+            ("site_id", &site),
+            ("company_id", company),
+        ],
+    )
+    .await
+}
+
 async fn add(c: &Client, ws: WorkspaceId, kind: &str, value: &str) -> StatusCode {
     let path = format!("/w/{}/exclusions", ws.0);
     let res = c
@@ -325,20 +330,11 @@ async fn hide_this_company_takes_one_post_and_only_admins_change_exclusions(back
     assert!(feed.body.contains(">Acme</a>"), "{}", feed.body);
 
     // Viewers and members read the list and the company page, but change nothing.
-    let owner_id = leadsment::auth::store::user_by_email(&store, "owner@shop.example")
-        .await
-        .unwrap()
-        .unwrap()
-        .user
-        .id;
     for (email, role) in [
         ("viewer@shop.example", Role::Viewer),
         ("member@shop.example", Role::Member),
     ] {
-        let user = make_user(&store, email, None).await;
-        join(&store, ws, &user, role, owner_id).await;
-        let c = Client::new(&app);
-        c.sign_in(email, PW, false).await;
+        let c = member_client(&app, &store, ws, "owner@shop.example", email, role).await;
         let list = c.get(&format!("/w/{}/exclusions", ws.0)).await;
         assert_eq!(list.status, StatusCode::OK, "{}", list.body);
         assert!(list.body.contains("Workspace admins and owners can add"));
@@ -369,19 +365,7 @@ async fn hide_this_company_takes_one_post_and_only_admins_change_exclusions(back
         page.body
             .contains(&format!("name=\"organisation\" value=\"{acme}\""))
     );
-    let (acme_s, site_s) = (acme.to_string(), site.id.0.to_string());
-    let res = owner
-        .post_form(
-            &format!("/w/{}/exclusions", ws.0),
-            &[
-                ("section", "add"),
-                ("kind", "organisation"),
-                ("organisation", &acme_s),
-                ("site_id", &site_s),
-                ("company_id", &acme_s),
-            ],
-        )
-        .await;
+    let res = hide(&owner, ws, site.id.0, &acme.to_string()).await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     assert_eq!(res.location(), format!("{acme_page}?done=hidden"));
     let feed = owner.get(&format!("{base}/companies")).await;
@@ -405,6 +389,7 @@ async fn hide_this_company_takes_one_post_and_only_admins_change_exclusions(back
 
     // Unhide: one POST, back on the page, and Acme is back.
     let id = exclusions(&store, ws).await.unwrap()[0].id.to_string();
+    let (acme_s, site_s) = (acme.to_string(), site.id.0.to_string());
     let res = owner
         .post_form(
             &format!("/w/{}/exclusions", ws.0),

@@ -14,7 +14,7 @@ use leadsment::store::{Db, now_ms, sql};
 use leadsment::tracking::model::{CompanyInfo, NewEvent};
 use reqwest::StatusCode;
 
-use crate::accounts::{PW, join, make_user};
+use crate::accounts::member_client;
 use crate::client::Client;
 use crate::leads::{INDEX, app_with_index, owner_with_site};
 use crate::on_both_backends;
@@ -191,20 +191,11 @@ async fn only_admins_change_rules_and_saved_rules_give_the_scores_computed_by_ha
     assert!(settings.body.contains(&format!("href=\"{path}\"")));
 
     // Viewers and members neither see nor change the rules.
-    let owner_id = leadsment::auth::store::user_by_email(&store, "owner@shop.example")
-        .await
-        .unwrap()
-        .unwrap()
-        .user
-        .id;
     for (email, role) in [
         ("viewer@shop.example", Role::Viewer),
         ("member@shop.example", Role::Member),
     ] {
-        let user = make_user(&store, email, None).await;
-        join(&store, ws, &user, role, owner_id).await;
-        let c = Client::new(&app);
-        c.sign_in(email, PW, false).await;
+        let c = member_client(&app, &store, ws, "owner@shop.example", email, role).await;
         assert_eq!(c.get(&path).await.status, StatusCode::FORBIDDEN, "{email}");
         let res = post(&c, &path, &with("save", CUSTOM)).await;
         assert_eq!(res.status, StatusCode::FORBIDDEN, "{email}");
