@@ -40,6 +40,8 @@ pub struct AppInner {
     pub auth: AuthState,
     pub leads_cache: Arc<crate::leads::cache::DayCache>,
     pub site: SiteState,
+    /// The dashboard's parts of the accounts' site pages (saved views, the score rules).
+    pub site_parts: Arc<dyn crate::accounts::parts::SiteParts>,
 }
 
 impl std::ops::Deref for AppState {
@@ -76,6 +78,7 @@ impl AppState {
             auth,
             leads_cache: Default::default(),
             site,
+            site_parts: Arc::new(crate::leads::parts::LeadsParts),
         })))
     }
 }
@@ -96,6 +99,7 @@ impl FromRef<AppState> for AccountsState {
     fn from_ref(state: &AppState) -> AccountsState {
         AccountsState {
             auth: state.auth.clone(),
+            parts: state.site_parts.clone(),
         }
     }
 }

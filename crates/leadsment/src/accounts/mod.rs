@@ -9,6 +9,7 @@ pub mod guard;
 pub mod invitations;
 pub mod members;
 pub mod pages;
+pub mod parts;
 pub mod platform;
 pub mod roles;
 pub mod sites;
@@ -56,10 +57,13 @@ pub const DEFAULT_WORKSPACE_NAME: &str = "Default";
 pub const PLATFORM_WORKSPACE_NAME: &str = "Platform";
 
 /// The state of the accounts pages: sign-in's (the database, the settings, the keys and the
-/// mailer), which every account page needs too. Cheap to clone.
+/// mailer), which every account page needs too, and the parts other capabilities add to a
+/// site's pages. Cheap to clone.
 #[derive(Clone)]
 pub struct AccountsState {
     pub auth: AuthState,
+    /// What other capabilities add to a site's pages (saved views, settings sections).
+    pub parts: std::sync::Arc<dyn parts::SiteParts>,
 }
 
 impl std::ops::Deref for AccountsState {

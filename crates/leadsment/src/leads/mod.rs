@@ -14,6 +14,7 @@ pub mod live;
 pub mod openapi;
 pub mod overview;
 pub mod pages;
+pub mod parts;
 pub mod pattern;
 pub mod period;
 pub mod pieces;

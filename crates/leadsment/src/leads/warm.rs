@@ -48,7 +48,7 @@ pub async fn warm_up(db: &Db, cache: &DayCache, sites: Vec<Site>) -> Result<(), 
 }
 
 /// The default overview and feed of one site, read into the cache.
-async fn warm_site(
+pub async fn warm_site(
     db: &Db,
     cache: &DayCache,
     site: &Site,

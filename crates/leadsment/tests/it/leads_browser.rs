@@ -287,7 +287,7 @@ async fn the_dashboard_in_a_browser_with_demo_sized_data(backend: Backend) {
     .await;
     // The site's score rules, and a preview of documentation pages made to take 15 points each
     // away.
-    let score_url = format!("{site_url}/score");
+    let score_url = format!("{site_url}/settings");
     shoot(
         &dir,
         &page,

@@ -52,7 +52,7 @@ async fn member(
 
 async fn a_member_saves_a_view_that_the_menu_opens_and_deletes_it(backend: Backend) {
     let app = app_with_index(backend, INDEX).await;
-    let (ws, site, _owner) = owner_with_site(&app, "owner@acme.example", "shop.example").await;
+    let (ws, site, owner) = owner_with_site(&app, "owner@acme.example", "shop.example").await;
     let store = app.db.store().await;
     let alice = member(&app, &store, ws, "alice@acme.example", Role::Member).await;
     let base = format!("/w/{}/sites/{}", ws.0, site.id.0);
@@ -121,6 +121,16 @@ async fn a_member_saves_a_view_that_the_menu_opens_and_deletes_it(backend: Backe
         .map(|id| format!("{base}/companies/{id}"))
         .expect("a company link");
     assert!(alice.get(&company).await.body.contains(&nav_link));
+    for (who, page) in [(&alice, "live"), (&owner, "settings")] {
+        let res = who.get(&format!("{base}/{page}")).await;
+        assert_eq!(res.status, StatusCode::OK, "{page}");
+        assert!(
+            res.body
+                .contains(&format!("{nav_link}>Broadband callers</a>")),
+            "{page}: {}",
+            res.body
+        );
+    }
     let again = alice.get(&view).await;
     assert!(again.body.contains("Example Broadband") && !again.body.contains(">Acme</a>"));
     assert!(!again.body.contains(&format!("action=\"{base}/feeds\"")));

@@ -32,9 +32,18 @@ pub async fn open(page: &Page, url: &str) {
     let _ = tokio::time::timeout(Duration::from_secs(5), page.wait_for_navigation()).await;
 }
 
-/// The HTTP status of the page's last navigation, as the browser received it.
+/// The HTTP status of the page's last navigation, as the browser received it; while a slow
+/// answer to a form is still arriving (the page has no context yet), asked again for up to
+/// 20 s.
 pub async fn status(page: &Page) -> i64 {
-    page.evaluate("performance.getEntriesByType('navigation')[0].responseStatus")
+    let js = "performance.getEntriesByType('navigation')[0].responseStatus";
+    for _ in 0..40 {
+        match page.evaluate(js).await {
+            Ok(v) => return v.into_value::<i64>().unwrap(),
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    page.evaluate(js)
         .await
         .unwrap()
         .into_value::<i64>()

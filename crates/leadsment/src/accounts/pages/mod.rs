@@ -11,7 +11,7 @@ mod members;
 mod new_account;
 mod setup;
 mod sign_up;
-mod site_settings;
+pub mod site_settings;
 mod workspaces;
 
 use axum::response::{IntoResponse, Redirect, Response};

@@ -3,7 +3,9 @@
 //! ignores. The page is made of sections,
 //! each a form of its own that posts to the page with a hidden `section` naming it; a new
 //! section (consent mode, ownership) adds its part of the template, its fields to
-//! [`SettingsForm`] and its arm to [`submit`].
+//! [`SettingsForm`] and its arm to [`submit`]. Other capabilities' sections (the lead score's
+//! rules) come from [`SiteParts`](crate::accounts::parts::SiteParts): they render their own
+//! HTML, post to their own routes, and show the page again through [`render_with`].
 
 use std::sync::OnceLock;
 
@@ -18,6 +20,7 @@ use super::{DoneQuery, back};
 use crate::accounts::chrome::Chrome;
 use crate::accounts::context::WorkspaceCtx;
 use crate::accounts::errors::AccountError;
+use crate::accounts::parts::SettingsSection;
 use crate::accounts::roles::Role;
 use crate::accounts::sites::{
     NewSite, NewSiteError, SITE_CHANGES_APPLY_WITHIN, Site, SiteId, parse_ignored_network,
@@ -59,6 +62,8 @@ struct SettingsPage {
     /// Seconds until a change reaches ingest.
     applies_within: u64,
     errors: Errors,
+    /// Other capabilities' sections, after the page's own.
+    sections: Vec<SettingsSection>,
 }
 
 /// The site in the path, if it belongs to the workspace in the path; 404 otherwise (the same
@@ -74,6 +79,16 @@ async fn settings_view(
     site: &Site,
     done: Option<&str>,
 ) -> Result<SettingsPage, AppError> {
+    let sections = ctx.state.parts.settings_sections(ctx, site).await?;
+    settings_view_with(ctx, site, done, sections).await
+}
+
+async fn settings_view_with(
+    ctx: &WorkspaceCtx,
+    site: &Site,
+    done: Option<&str>,
+    sections: Vec<SettingsSection>,
+) -> Result<SettingsPage, AppError> {
     let (state, current) = (&ctx.state, &ctx.current);
     let ws = ctx.workspace();
     let networks = crate::accounts::store::ignored_networks(&state.db, site.id)
@@ -84,7 +99,8 @@ async fn settings_view(
     let mut chrome = Chrome::load(state, current, &ctx.csrf, Some(ws.id.0), "site-settings")
         .await?
         .with_site(site.id.0);
-    chrome.notice = notice(done);
+    chrome.views = state.parts.views(&state.db, site).await?;
+    chrome.notice = notice(done).or_else(|| done.and_then(|d| state.parts.settings_notice(d)));
     Ok(SettingsPage {
         chrome,
         workspace_id: ws.id.0,
@@ -106,7 +122,28 @@ async fn settings_view(
         network: String::new(),
         applies_within: SITE_CHANGES_APPLY_WITHIN.as_secs(),
         errors: Errors::default(),
+        sections,
     })
+}
+
+/// The settings page of the site in the path with `section` in place of its owner's usual
+/// one (a form shown again with its errors or a preview), answered with `status`.
+pub async fn render_with(
+    ctx: &WorkspaceCtx,
+    site_id: i64,
+    section: SettingsSection,
+    status: StatusCode,
+) -> Result<Response, AppError> {
+    let site = path_site(ctx, site_id).await?;
+    let mut sections = ctx.state.parts.settings_sections(ctx, &site).await?;
+    match sections.iter_mut().find(|s| s.id == section.id) {
+        Some(slot) => *slot = section,
+        None => sections.push(section),
+    }
+    page::render(
+        status,
+        &settings_view_with(ctx, &site, None, sections).await?,
+    )
 }
 
 /// Messages after an action, chosen by a fixed key (never text from the address bar).

@@ -15,6 +15,9 @@ mod overview;
 mod saved;
 mod score;
 
+pub use self::saved::href as saved_href;
+pub use self::score::{notice as score_notice, settings_section as score_section};
+
 use super::{Credit, LeadsState};
 use crate::accounts::Access;
 use crate::accounts::context::WorkspaceCtx;
@@ -53,13 +56,8 @@ pub fn routes() -> Vec<Route<LeadsState, Access>> {
             Access::Member(Role::Member),
             saved::delete,
         ),
-        Route::get(
-            "/w/{workspace_id}/sites/{site_id}/score",
-            Access::Member(Role::Admin),
-            score::page,
-        ),
         Route::post(
-            "/w/{workspace_id}/sites/{site_id}/score",
+            "/w/{workspace_id}/sites/{site_id}/settings/score",
             Access::Member(Role::Admin),
             score::submit,
         ),
@@ -106,16 +104,7 @@ async fn site_page(
     .await?
     .with_site(site_id);
     let mut chrome = chrome;
-    chrome.views = super::store::saved::saved_feeds(&ctx.state.db, site.id)
-        .await?
-        .into_iter()
-        .map(|f| crate::accounts::chrome::NavView {
-            id: f.id,
-            href: saved::href(ws, site_id, &f.query),
-            name: f.name,
-            current: false,
-        })
-        .collect();
+    chrome.views = ctx.state.parts.views(&ctx.state.db, &site).await?;
     Ok(SitePage {
         tz: zone(&site),
         site,

@@ -1,20 +1,25 @@
-//! `/w/{workspace_id}/sites/{site_id}/score`: the site's score rules, for admins and up (the
-//! page and its form are 403 for members and viewers). The form previews the proposed rules
-//! against the current ones on the site's top companies, or saves them. Scores are computed
-//! when read, so saved rules apply to every score at once.
+//! A site's score rules: the "Lead score" section of the site's settings page (admins and up,
+//! as the whole page), rendered here and shown there through
+//! [`SiteParts`](crate::accounts::parts::SiteParts). Its form posts to
+//! `/w/{workspace_id}/sites/{site_id}/settings/score`, which previews the proposed rules
+//! against the current ones on the site's top companies or saves them, and answers with the
+//! settings page. Scores are computed when read, so saved rules apply to every score at once;
+//! saving recounts the site's default pages in the background and says so when that takes
+//! long.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Footer, SitePage, site_page};
-use crate::accounts::chrome::Chrome;
 use crate::accounts::context::WorkspaceCtx;
+use crate::accounts::pages::site_settings;
+use crate::accounts::parts::SettingsSection;
 use crate::accounts::sites::Site;
 use crate::leads::LeadsState;
 use crate::leads::rules::{RulesForm, ScoreRules};
@@ -22,23 +27,29 @@ use crate::leads::score::{self, Activity};
 use crate::leads::store::{self, score_rules};
 use crate::store::{Db, StoreError, now_ms};
 use crate::web::error::AppError;
-use crate::web::page::{self, Errors, when};
+use crate::web::page::{Errors, when};
 
 /// Companies the preview compares.
 pub const PREVIEW_ROWS: usize = 20;
 
+/// The section's element id on the settings page.
+pub const SECTION: &str = "score-rules";
+
+/// How long saving waits for the site's scores to be recounted before answering that they
+/// are being recounted in the background.
+const RECOUNT_WAIT: Duration = Duration::from_secs(2);
+
 #[derive(Template)]
-#[template(path = "leads/score.html")]
-struct ScorePage {
-    chrome: Chrome,
-    site: Site,
+#[template(path = "leads/score_section.html")]
+struct ScoreSection<'a> {
+    csrf: &'a str,
     base: String,
+    domain: String,
     form: RulesForm,
     errors: Errors,
     /// Who last saved the rules and when, or that they are the defaults.
     changed: String,
     preview: Option<Vec<PreviewRow>>,
-    footer: Footer,
 }
 
 struct PreviewRow {
@@ -51,26 +62,19 @@ struct PreviewRow {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-pub struct DoneQuery {
-    done: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
 pub struct ScoreForm {
     action: String,
     #[serde(flatten)]
     rules: RulesForm,
 }
 
-async fn view(
-    state: &LeadsState,
-    ctx: &WorkspaceCtx,
-    site_id: i64,
+/// The section as the settings page shows it: the saved rules, or `form` as typed.
+async fn section<'a>(
+    db: &Db,
+    ctx: &'a WorkspaceCtx,
+    site: &Site,
     form: Option<RulesForm>,
-) -> Result<ScorePage, AppError> {
-    let SitePage { site, chrome, .. } = site_page(ctx, site_id, "score").await?;
-    let db = &state.accounts.db;
+) -> Result<ScoreSection<'a>, AppError> {
     let changed = match score_rules::changed(db, site.id).await? {
         Some(c) => format!(
             "Last changed {} by {}.",
@@ -83,74 +87,112 @@ async fn view(
         Some(f) => f,
         None => RulesForm::of(&score_rules::rules(db, site.id).await?),
     };
-    Ok(ScorePage {
-        chrome,
+    Ok(ScoreSection {
+        csrf: &ctx.csrf,
         base: format!("/w/{}/sites/{}", ctx.workspace().id.0, site.id.0),
-        site,
+        domain: site.domain.to_string(),
         form,
         errors: Errors::default(),
         changed,
         preview: None,
-        footer: Footer::of(state),
     })
 }
 
-pub async fn page(
-    State(state): State<LeadsState>,
-    ctx: WorkspaceCtx,
-    Path((_, site_id)): Path<(i64, i64)>,
-    Query(q): Query<DoneQuery>,
-) -> Result<Response, AppError> {
-    let mut page = view(&state, &ctx, site_id, None).await?;
-    if q.done.as_deref() == Some("saved") {
-        page.chrome.notice = Some(
-            "Saved. Every score of this site now uses these rules, past visits included: \
-             the feed, the company pages and the CSV show the new scores at once."
-                .to_owned(),
-        );
-    }
-    page::ok(&page)
+fn rendered(section: &ScoreSection<'_>) -> Result<SettingsSection, AppError> {
+    Ok(SettingsSection {
+        id: SECTION,
+        html: section
+            .render()
+            .map_err(|e| AppError::internal(anyhow::anyhow!("score section: {e}")))?,
+    })
 }
 
+/// The section with the saved rules, for the settings page.
+pub async fn settings_section(
+    ctx: &WorkspaceCtx,
+    site: &Site,
+) -> Result<SettingsSection, AppError> {
+    rendered(&section(&ctx.state.db, ctx, site, None).await?)
+}
+
+/// The message after saving, by the key the redirect carries.
+pub fn notice(done: &str) -> Option<String> {
+    Some(match done {
+        "score_saved" => "The score rules are saved. Every score of this site now uses them, \
+                          past visits included: the feed, the company pages and the CSV \
+                          show the new scores."
+            .to_owned(),
+        "score_recounting" => "The score rules are saved. The site's scores are being \
+                               recounted with them in the background: the feed and the \
+                               company pages may take a few seconds longer to open until \
+                               that is done, and show the new scores."
+            .to_owned(),
+        _ => return None,
+    })
+}
+
+/// `POST /w/{workspace_id}/sites/{site_id}/settings/score`.
 pub async fn submit(
     State(state): State<LeadsState>,
     ctx: WorkspaceCtx,
     Path((_, site_id)): Path<(i64, i64)>,
     Form(form): Form<ScoreForm>,
 ) -> Result<Response, AppError> {
+    let site = super::site_of(&ctx, site_id).await?;
+    let db = &state.accounts.db;
     let typed = RulesForm {
         page_rules: form.rules.page_rules.chars().take(20_000).collect(),
         ..form.rules.clone()
     };
-    let mut page = view(&state, &ctx, site_id, Some(typed.clone())).await?;
+    let mut shown = section(db, &ctx, &site, Some(typed.clone())).await?;
     let rules = match typed.parse() {
         Ok(r) => r,
         Err(errors) => {
             for (field, message) in errors {
-                page.errors.add(field, message);
+                shown.errors.add(field, message);
             }
-            return page::render(StatusCode::BAD_REQUEST, &page);
+            let html = rendered(&shown)?;
+            return site_settings::render_with(&ctx, site_id, html, StatusCode::BAD_REQUEST).await;
         }
     };
-    let db = &state.accounts.db;
     match form.action.as_str() {
         "preview" => {
-            page.preview = Some(preview(db, &page.site, &rules).await?);
-            page::ok(&page)
+            shown.preview = Some(preview(db, &site, &rules).await?);
+            let html = rendered(&shown)?;
+            site_settings::render_with(&ctx, site_id, html, StatusCode::OK).await
         }
         "save" => {
             let by = Some(ctx.current.user.id.0);
-            score_rules::save(db, page.site.id, &rules, by).await?;
-            // The pieces counted with the old rules are under their tag: let them go now
-            // rather than when the cache needs the room.
-            state.cache.forget_sites(&[page.site.id]);
-            Ok(Redirect::to(&format!("{}/score?done=saved", page.base)).into_response())
+            score_rules::save(db, site.id, &rules, by).await?;
+            let done = match recount(&state, &site).await {
+                true => "score_saved",
+                false => "score_recounting",
+            };
+            let to = format!("{}/settings?done={done}#{SECTION}", shown.base);
+            Ok(Redirect::to(&to).into_response())
         }
         _ => Err(AppError::bad_request(
             "unknown_action",
             "This form previews or saves. Reload the page and try again.",
         )),
     }
+}
+
+/// Lets the pieces counted with the old rules go (they are kept under the old rules' tag, so
+/// no page would use them, but they hold room) and reads the site's default pages again in
+/// the background; true when that finished within [`RECOUNT_WAIT`].
+async fn recount(state: &LeadsState, site: &Site) -> bool {
+    state.cache.forget_sites(&[site.id]);
+    let Ok(tz) = jiff::tz::TimeZone::get(&site.time_zone) else {
+        return true;
+    };
+    let (db, cache, site) = (state.accounts.db.clone(), state.cache.clone(), site.clone());
+    let task = tokio::spawn(async move {
+        if let Err(e) = crate::leads::warm::warm_site(&db, &cache, &site, &tz).await {
+            tracing::warn!(site = site.id.0, error = %e, "recounting scores after a rule change failed");
+        }
+    });
+    tokio::time::timeout(RECOUNT_WAIT, task).await.is_ok()
 }
 
 /// The companies scoring highest under either the current or the proposed rules (hidden
