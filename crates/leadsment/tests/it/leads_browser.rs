@@ -292,7 +292,7 @@ async fn the_dashboard_in_a_browser_with_demo_sized_data(backend: Backend) {
         &dir,
         &page,
         &score_url,
-        "leads-score",
+        "site-settings",
         200,
         "saved rules apply to every score at once",
     )
@@ -312,7 +312,7 @@ async fn the_dashboard_in_a_browser_with_demo_sized_data(backend: Backend) {
         )
         .await;
         submit(&page, "button[value=preview]").await;
-        let name = format!("leads-score-preview-{width}");
+        let name = format!("site-settings-score-preview-{width}");
         save(&dir, &page, &name, 200, "Nothing is saved yet").await;
     }
     shoot(
