@@ -111,6 +111,9 @@ pub struct DayCache {
     companies: Mutex<FxHashMap<i64, Arc<Company>>>,
     /// The pieces being read, each with the lock its readers queue on.
     gates: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
+    /// The sites being recounted after a rule change ([`super::warm::recount`]), each with
+    /// whether it must go once more (the rules changed again meanwhile).
+    recounts: Mutex<FxHashMap<i64, bool>>,
 }
 
 impl Default for DayCache {
@@ -128,7 +131,47 @@ impl DayCache {
             loads: AtomicU64::new(0),
             companies: Mutex::new(FxHashMap::default()),
             gates: Mutex::new(HashMap::new()),
+            recounts: Mutex::new(FxHashMap::default()),
         }
+    }
+
+    /// Marks `site` as being recounted; false when it already is (it will then go once
+    /// more when done).
+    pub fn start_recount(&self, site: SiteId) -> bool {
+        let mut r = self.recounts.lock().unwrap_or_else(|e| e.into_inner());
+        match r.get_mut(&site.0) {
+            Some(again) => {
+                *again = true;
+                false
+            }
+            None => {
+                r.insert(site.0, false);
+                true
+            }
+        }
+    }
+
+    /// Ends a recount of `site`; true when it must go once more instead.
+    pub fn recount_done(&self, site: SiteId) -> bool {
+        let mut r = self.recounts.lock().unwrap_or_else(|e| e.into_inner());
+        match r.get_mut(&site.0) {
+            Some(again) if *again => {
+                *again = false;
+                true
+            }
+            _ => {
+                r.remove(&site.0);
+                false
+            }
+        }
+    }
+
+    /// Whether `site` is being recounted.
+    pub fn recounting(&self, site: SiteId) -> bool {
+        self.recounts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&site.0)
     }
 
     /// The versions of the hours of `site`'s UTC days `[first, end)`.

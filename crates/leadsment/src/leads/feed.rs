@@ -63,6 +63,9 @@ pub enum Rows {
     Every,
 }
 
+/// How far back a cursor may set the time a feed scores at.
+const CURSOR_AGE_MS: i64 = 24 * 3600 * 1000;
+
 pub async fn feed(
     db: &Db,
     cache: &DayCache,
@@ -74,8 +77,12 @@ pub async fn feed(
     // The period is split at the clock's now: whether today's rollup can stand for the rest
     // of the period depends on what has happened by now, not by the first page.
     let span = span_of(q, now_ms);
-    // Later pages score at the first page's time (never later than now).
-    let now_ms = q.cursor.as_ref().map_or(now_ms, |c| c.now.clamp(0, now_ms));
+    // Later pages score at the first page's time: never later than now, nor more than a day
+    // earlier (a cursor is text anyone can write, and each time would be new pieces to keep).
+    let now_ms = q
+        .cursor
+        .as_ref()
+        .map_or(now_ms, |c| c.now.clamp(now_ms - CURSOR_AGE_MS, now_ms));
     let window = score::window(now_ms);
     let reads = Reads::new(db, cache, site, days_read(&span, window), now_ms).await?;
     // The workspace's hidden companies are in no row, count, CSV or score.

@@ -20,6 +20,27 @@ pub enum PatternError {
     Control,
 }
 
+/// Whether `path` matches the whole of `pattern` (a valid pattern's text): linear in the
+/// path's length for each `*`-separated part.
+pub fn matches(pattern: &str, path: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = path.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
 impl PathPattern {
     pub fn parse(s: &str) -> Result<PathPattern, PatternError> {
         let s = s.trim();
@@ -46,22 +67,7 @@ impl PathPattern {
 
     /// Whether `path` matches the whole pattern.
     pub fn matches(&self, path: &str) -> bool {
-        let mut parts = self.0.split('*');
-        let first = parts.next().unwrap_or("");
-        let Some(mut rest) = path.strip_prefix(first) else {
-            return false;
-        };
-        let parts: Vec<&str> = parts.collect();
-        let Some((last, middle)) = parts.split_last() else {
-            return rest.is_empty();
-        };
-        for part in middle {
-            match rest.find(part) {
-                Some(i) => rest = &rest[i + part.len()..],
-                None => return false,
-            }
-        }
-        rest.len() >= last.len() && rest.ends_with(last)
+        matches(&self.0, path)
     }
 
     /// The condition `column` matches the pattern bound as `$n`, on `backend`.

@@ -29,7 +29,7 @@ impl PageRule {
     pub fn matches(&self, path: &str) -> bool {
         self.patterns
             .iter()
-            .any(|p| PathPattern::fixed(p.clone()).matches(path))
+            .any(|p| crate::leads::pattern::matches(p, path))
     }
 }
 

@@ -22,10 +22,26 @@ pub fn check_name(typed: &str) -> Result<(String, String), String> {
     if name.chars().any(char::is_control) {
         return Err("A name is one line of text, without tabs or line breaks.".to_owned());
     }
+    if name.chars().any(is_invisible) {
+        return Err(
+            "A name cannot hold invisible characters (zero-width spaces, direction marks), \
+             which would let two names look the same."
+                .to_owned(),
+        );
+    }
     if name.chars().count() > MAX_NAME {
         return Err(format!("A name has at most {MAX_NAME} characters."));
     }
     Ok((name.to_owned(), name.to_lowercase()))
+}
+
+/// Unicode's format characters that show nothing or turn text around: zero-width spaces
+/// and joiners, direction marks, embeddings, overrides and isolates, the word joiner and
+/// invisible operators, the byte-order mark, the soft hyphen.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}')
 }
 
 /// The query string of a view, checked with the feed's parser and written as the feed writes
@@ -51,6 +67,15 @@ mod tests {
         assert!(check_name("two\nlines").is_err());
         assert!(check_name(&"é".repeat(80)).is_ok());
         assert!(check_name(&"é".repeat(81)).is_err());
+        for hidden in [
+            "Pricing\u{202E}DE",
+            "Pri\u{200B}cing",
+            "\u{FEFF}Pricing",
+            "a\u{2066}b",
+        ] {
+            assert!(check_name(hidden).is_err(), "{hidden:?}");
+        }
+        assert!(check_name("Preise für Österreich – 🇦🇹").is_ok());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! holds half its budget. A page asked for meanwhile waits for the same reads rather than
 //! making its own ([`DayCache::get`]).
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::cache::DayCache;
 use super::feed::{self, Rows};
@@ -48,7 +49,7 @@ pub async fn warm_up(db: &Db, cache: &DayCache, sites: Vec<Site>) -> Result<(), 
 }
 
 /// The default overview and feed of one site, read into the cache.
-pub async fn warm_site(
+async fn warm_site(
     db: &Db,
     cache: &DayCache,
     site: &Site,
@@ -61,4 +62,32 @@ pub async fn warm_site(
         feed::feed(db, cache, site.id, &q, now, Rows::Page).await?;
     }
     Ok(())
+}
+
+/// Recounts `site`'s default pages after its score rules changed, in the background: its
+/// pieces are let go (they are kept under the old rules' tag, so no page would use them, but
+/// they hold room) and read again. One recount per site at a time on this node: a change
+/// meanwhile makes the running one go once more, with the newest rules, so saving again and
+/// again never stacks up work. True when the recount this call started finished within
+/// `wait`; false when it goes on in the background (or one was already running).
+pub async fn recount(db: &Db, cache: &Arc<DayCache>, site: &Site, wait: Duration) -> bool {
+    if !cache.start_recount(site.id) {
+        return false;
+    }
+    cache.forget_sites(&[site.id]);
+    let (db, cache, site) = (db.clone(), cache.clone(), site.clone());
+    let task = tokio::spawn(async move {
+        loop {
+            if let Ok(tz) = jiff::tz::TimeZone::get(&site.time_zone)
+                && let Err(e) = warm_site(&db, &cache, &site, &tz).await
+            {
+                tracing::warn!(site = site.id.0, error = %e, "recounting scores failed");
+            }
+            if !cache.recount_done(site.id) {
+                break;
+            }
+            cache.forget_sites(&[site.id]);
+        }
+    });
+    tokio::time::timeout(wait, task).await.is_ok()
 }

@@ -11,6 +11,7 @@ use leadsment::leads::feed::{self, Rows};
 use leadsment::leads::filters::{RawFilters, parse};
 use leadsment::leads::rules::ScoreRules;
 use leadsment::leads::store::score_rules;
+use leadsment::leads::warm::recount;
 use leadsment::store::{Db, now_ms, sql};
 use leadsment::tracking::model::{CompanyInfo, NewEvent};
 use reqwest::StatusCode;
@@ -24,7 +25,10 @@ use crate::tracking::{event_at, ingest_fresh};
 
 const MIN: i64 = 60_000;
 
-on_both_backends!(only_admins_change_rules_and_saved_rules_give_the_scores_computed_by_hand);
+on_both_backends!(
+    only_admins_change_rules_and_saved_rules_give_the_scores_computed_by_hand,
+    a_recount_runs_once_per_site_and_again_after_a_change_meanwhile,
+);
 
 fn info(name: &str) -> CompanyInfo {
     let domain = format!("{}.example", name.to_lowercase());
@@ -385,4 +389,40 @@ fn askama_escape(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&#34;")
         .replace('\'', "&#39;")
+}
+
+/// Saving rules recounts the site's default pages: in the background when that takes longer
+/// than the wait (none here), one recount per site at a time, and once more when the rules
+/// change while it runs, never more.
+async fn a_recount_runs_once_per_site_and_again_after_a_change_meanwhile(backend: Backend) {
+    let app = app_with_index(backend, INDEX).await;
+    let (_, site, _) = owner_with_site(&app, "owner@shop.example", "shop.example").await;
+    let store = app.db.store().await;
+    visits(&store, &site, now_ms()).await;
+    let cache = std::sync::Arc::new(DayCache::default());
+    let wait = std::time::Duration::ZERO;
+    assert!(
+        !recount(&store, &cache, &site, wait).await,
+        "not finished at once"
+    );
+    assert!(cache.recounting(site.id));
+    // Saved again meanwhile: no second recount starts, the running one goes once more.
+    assert!(!recount(&store, &cache, &site, wait).await);
+    assert!(!recount(&store, &cache, &site, wait).await);
+    for _ in 0..200 {
+        if !cache.recounting(site.id) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!cache.recounting(site.id), "the recount ends");
+    let loads = cache.loads();
+    assert!(loads > 0, "it read the site's pieces");
+    // Run alone and waited for: done within the wait, and it reads the same pieces again
+    // (they were let go), as many as one recount reads.
+    let single = std::sync::Arc::new(DayCache::default());
+    let long = std::time::Duration::from_secs(60);
+    assert!(recount(&store, &single, &site, long).await);
+    assert!(!single.recounting(site.id));
+    assert_eq!(loads, 2 * single.loads(), "two recounts ran, not three");
 }

@@ -21,10 +21,10 @@ use crate::accounts::context::WorkspaceCtx;
 use crate::accounts::pages::site_settings;
 use crate::accounts::parts::SettingsSection;
 use crate::accounts::sites::Site;
-use crate::leads::LeadsState;
 use crate::leads::rules::{RulesForm, ScoreRules};
 use crate::leads::score::{self, Activity};
 use crate::leads::store::{self, score_rules};
+use crate::leads::{LeadsState, warm};
 use crate::store::{Db, StoreError, now_ms};
 use crate::web::error::AppError;
 use crate::web::page::{Errors, when};
@@ -164,7 +164,8 @@ pub async fn submit(
         "save" => {
             let by = Some(ctx.current.user.id.0);
             score_rules::save(db, site.id, &rules, by).await?;
-            let done = match recount(&state, &site).await {
+            let recounted = warm::recount(db, &state.cache, &site, RECOUNT_WAIT).await;
+            let done = match recounted {
                 true => "score_saved",
                 false => "score_recounting",
             };
@@ -176,23 +177,6 @@ pub async fn submit(
             "This form previews or saves. Reload the page and try again.",
         )),
     }
-}
-
-/// Lets the pieces counted with the old rules go (they are kept under the old rules' tag, so
-/// no page would use them, but they hold room) and reads the site's default pages again in
-/// the background; true when that finished within [`RECOUNT_WAIT`].
-async fn recount(state: &LeadsState, site: &Site) -> bool {
-    state.cache.forget_sites(&[site.id]);
-    let Ok(tz) = jiff::tz::TimeZone::get(&site.time_zone) else {
-        return true;
-    };
-    let (db, cache, site) = (state.accounts.db.clone(), state.cache.clone(), site.clone());
-    let task = tokio::spawn(async move {
-        if let Err(e) = crate::leads::warm::warm_site(&db, &cache, &site, &tz).await {
-            tracing::warn!(site = site.id.0, error = %e, "recounting scores after a rule change failed");
-        }
-    });
-    tokio::time::timeout(RECOUNT_WAIT, task).await.is_ok()
 }
 
 /// The companies scoring highest under either the current or the proposed rules (hidden

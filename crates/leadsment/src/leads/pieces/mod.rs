@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 
 use super::cache::{DayCache, Key, Versions};
 use super::exclusions::Excluded;
-use super::pattern::PathPattern;
+use super::pattern::{self, PathPattern};
 use super::rules::{MAX_PAGE_RULES, ScoreRules};
 use super::score::Activity;
 use super::span::Span;
@@ -74,7 +74,9 @@ pub struct Reads<'a> {
     /// From this UTC day on (yesterday), days are merged from their hours.
     recent_from: i64,
     last_days: std::sync::Mutex<Option<DaysSums>>,
-    paths: tokio::sync::OnceCell<Vec<String>>,
+    paths: tokio::sync::OnceCell<Arc<Vec<String>>>,
+    /// The paths matching each set of patterns asked for, by the patterns.
+    matched: std::sync::Mutex<FxHashMap<String, Arc<Vec<String>>>>,
     /// The companies the workspace hides ([`crate::leads::exclusions`]), and their tag.
     pub excluded: Excluded,
     excluded_tag: String,
@@ -112,19 +114,45 @@ impl<'a> Reads<'a> {
             recent_from: now_ms.div_euclid(DAY_MS) - 1,
             last_days: std::sync::Mutex::new(None),
             paths: tokio::sync::OnceCell::new(),
+            matched: Default::default(),
         })
     }
 
-    /// The site's paths matching `matches`.
-    async fn paths_matching(
-        &self,
-        matches: impl Fn(&str) -> bool,
-    ) -> Result<Vec<String>, StoreError> {
+    /// The site's paths matching any of `patterns`: matched once per read however many days
+    /// ask, and off the async threads, since a site's paths and patterns are its users' to
+    /// choose and matching thousands of long paths against many patterns takes a while.
+    async fn paths_matching(&self, patterns: &[String]) -> Result<Arc<Vec<String>>, StoreError> {
+        let key = patterns.join("\n");
+        if let Some(found) = self
+            .matched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(found.clone());
+        }
         let all = self
             .paths
-            .get_or_try_init(|| rollups::site_paths(self.db, self.site))
-            .await?;
-        Ok(all.iter().filter(|p| matches(p)).cloned().collect())
+            .get_or_try_init(|| async {
+                rollups::site_paths(self.db, self.site).await.map(Arc::new)
+            })
+            .await?
+            .clone();
+        let patterns = patterns.to_vec();
+        let found = tokio::task::spawn_blocking(move || {
+            all.iter()
+                .filter(|p| patterns.iter().any(|pat| pattern::matches(pat, p)))
+                .cloned()
+                .collect::<Vec<String>>()
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("matching page patterns failed: {e}")))?;
+        let found = Arc::new(found);
+        self.matched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, found.clone());
+        Ok(found)
     }
 
     /// The key and version of a piece. The site's figures (kinds `site…`) leave the hidden
@@ -201,7 +229,7 @@ impl<'a> Reads<'a> {
                     })
                     .collect();
                 for (i, rule) in self.rules.pages.iter().enumerate() {
-                    let paths = self.paths_matching(|p| rule.matches(p)).await?;
+                    let paths = self.paths_matching(&rule.patterns).await?;
                     if paths.is_empty() {
                         continue;
                     }
@@ -320,7 +348,7 @@ impl<'a> Reads<'a> {
                 .cache
                 .get(key.with(page.as_str()), version, weigh_counts, async {
                     if is_whole_day(range) {
-                        let paths = self.paths_matching(|p| page.matches(p)).await?;
+                        let paths = self.paths_matching(&[page.as_str().to_owned()]).await?;
                         let day = range.0.div_euclid(DAY_MS);
                         let hits =
                             rollups::path_hits(self.db, self.site, (day, day + 1), &paths, None)
