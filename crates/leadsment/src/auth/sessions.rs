@@ -1,7 +1,7 @@
 //! Opening a sign-in session: the service that the sign-in, setup and invitation pages share.
 
+use crate::registry::SetCookie;
 use axum::http::{HeaderMap, header};
-use axum_extra::extract::cookie::Cookie;
 
 use super::store::NewSession;
 use super::tokens::{AccessClaims, digest, random_token};
@@ -25,7 +25,7 @@ pub(crate) fn access_cookie(
     state: &AuthState,
     user: &User,
     session: super::model::SessionId,
-) -> Cookie<'static> {
+) -> SetCookie {
     let ttl = state.settings.access_token_ttl.as_millis() as i64;
     let token = state.keys.sign_access(&AccessClaims {
         sid: session.0,
@@ -41,7 +41,7 @@ pub async fn open_session(
     user: &User,
     persistent: bool,
     headers: &HeaderMap,
-) -> Result<[Cookie<'static>; 2], AppError> {
+) -> Result<[SetCookie; 2], AppError> {
     let refresh = random_token();
     let session = crate::auth::store::create_session(
         &state.db,

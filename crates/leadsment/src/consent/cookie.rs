@@ -13,7 +13,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::registry::{CONSENT_COOKIE, CONSENT_MAX_AGE_DAYS, Category};
+use crate::registry::{CONSENT_MAX_AGE_DAYS, Category, SetCookie};
 
 const VERSION: &str = "v1";
 /// The longest value accepted before any work is done on it.
@@ -90,10 +90,9 @@ impl Signer {
     }
 }
 
-/// The `Set-Cookie` value for a choice. `secure` when the instance is served over https.
-pub fn set_cookie(value: &str, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{CONSENT_COOKIE}={value}; Path=/; Max-Age={MAX_AGE_SECS}; SameSite=Lax{secure}")
+/// The cookie for a choice. `https` when the instance is served over https (then Secure).
+pub fn set_cookie(value: String, https: bool) -> SetCookie {
+    SetCookie::new(&crate::registry::cookie::CONSENT, value, https)
 }
 
 #[cfg(test)]
@@ -149,14 +148,17 @@ mod tests {
         assert!(s.verify(&v, then + MAX_AGE_SECS - 1).is_some());
         assert_eq!(s.verify(&v, then + MAX_AGE_SECS), None);
         assert_eq!(s.verify(&v, then - 3600), None, "from the future");
-        assert!(
-            set_cookie(&v, true).contains(&format!("Max-Age={MAX_AGE_SECS}; SameSite=Lax; Secure"))
-        );
-        assert!(!set_cookie(&v, false).contains("Secure"));
-        assert!(
-            !set_cookie(&v, true).contains("HttpOnly"),
-            "consent.js reads it"
-        );
+        let on_https = set_cookie(v.clone(), true).to_string();
+        for part in [
+            format!("Max-Age={MAX_AGE_SECS}"),
+            "SameSite=Lax".to_owned(),
+            "Secure".to_owned(),
+            "Path=/".to_owned(),
+        ] {
+            assert!(on_https.contains(&part), "{part}: {on_https}");
+        }
+        assert!(!set_cookie(v.clone(), false).to_string().contains("Secure"));
+        assert!(!on_https.contains("HttpOnly"), "consent.js reads it");
     }
 
     #[test]

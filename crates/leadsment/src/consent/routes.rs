@@ -16,7 +16,7 @@ use super::cookie::{self, Stored};
 use super::settings::Mode;
 use super::{BANNER_VERSION, Consent, Policy, Proof, store};
 use crate::auth::Access;
-use crate::registry::{CONSENT_COOKIE, Category, Entry};
+use crate::registry::{CONSENT_COOKIE, Category, Entry, SetCookie};
 use crate::store::now_ms;
 use crate::web::Route;
 use crate::web::assets::Script;
@@ -439,9 +439,7 @@ async fn decide(
     .into_response();
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(v) = HeaderValue::from_str(&cookie::set_cookie(&c.signer.sign(&stored), secure)) {
-        h.append(header::SET_COOKIE, v);
-    }
+    cookie::set_cookie(c.signer.sign(&stored), secure).append_to(h);
     // Withdrawn categories: the server clears the first-party keys only it can reach
     // (HttpOnly cookies); consent.js clears the rest.
     let withdrawn = previous
@@ -450,12 +448,9 @@ async fn decide(
         .into_iter()
         .filter(|cat| !choice.granted.contains(cat));
     for cat in withdrawn {
-        for e in policy.registry.in_category(cat) {
-            if e.http_only && e.party == crate::registry::Party::First && !e.name.ends_with('*') {
-                let removal = format!("{}=; Path=/; Max-Age=0", e.name);
-                if let Ok(v) = HeaderValue::from_str(&removal) {
-                    h.append(header::SET_COOKIE, v);
-                }
+        for e in policy.registry.in_category(cat).filter(|e| e.http_only) {
+            if let Some(removal) = SetCookie::removal_of(e) {
+                removal.append_to(h);
             }
         }
     }

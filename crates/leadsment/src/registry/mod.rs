@@ -7,6 +7,7 @@
 //! policy's contract, written here once, and the tag types are described by what their
 //! vendors document. Capabilities (consent, the public site) read it.
 
+pub mod cookie;
 pub mod tags;
 
 use std::fmt::Write as _;
@@ -14,6 +15,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use cookie::{Appears, CONSENT_MAX_AGE_DAYS, SetCookie};
 pub use tags::{TagKind, TagRequirements};
 
 /// Why a cookie exists, as the banner groups them. Strictly-necessary cookies need no
@@ -128,6 +130,8 @@ pub struct Entry {
     /// Set by JavaScript-free means only (`HttpOnly` on the server): the server, not the
     /// page, must clear it on withdrawal.
     pub http_only: bool,
+    /// Where a visitor's browser shows it (what the audit may expect to see).
+    pub appears: Appears,
 }
 
 impl Entry {
@@ -141,60 +145,42 @@ impl Entry {
 }
 
 /// Name of the sign-in access token cookie (the seed policy's contract).
-pub const ACCESS_COOKIE: &str = "sb-access-token";
+pub const ACCESS_COOKIE: &str = cookie::ACCESS.name();
 /// Name of the rotating refresh token cookie.
-pub const REFRESH_COOKIE: &str = "sb-refresh-token";
+pub const REFRESH_COOKIE: &str = cookie::REFRESH.name();
 /// Name of the CSRF cookie.
-pub const CSRF_COOKIE: &str = "__Host-csrf";
+pub const CSRF_COOKIE: &str = cookie::CSRF.name();
 /// Name of the consent-preference cookie.
-pub const CONSENT_COOKIE: &str = "lm_consent";
-/// How long a consent choice lasts at most, in days (about six months).
-pub const CONSENT_MAX_AGE_DAYS: i64 = 182;
+pub const CONSENT_COOKIE: &str = cookie::CONSENT.name();
 
-/// The instance's own cookies, all strictly necessary and first party. `persistent_days` is
-/// how long "keep me signed in" keeps the refresh cookie.
+/// The instance's own cookies ([`cookie::OWN`]), all strictly necessary and first party, as
+/// the policy lists them. `persistent_days` is how long "keep me signed in" keeps the
+/// refresh cookie.
 pub fn builtin(persistent_days: i64) -> Vec<Entry> {
-    let necessary = |name: &str, purpose: &str, duration: String, http_only: bool| Entry {
-        name: name.to_owned(),
-        storage: Storage::Cookie,
-        purpose: purpose.to_owned(),
-        duration,
-        party: Party::First,
-        provider: "Leadsment".to_owned(),
-        category: Category::Necessary,
-        domain: String::new(),
-        http_only,
-    };
-    vec![
-        necessary(
-            ACCESS_COOKIE,
-            "Keeps you signed in to the Leadsment application: a short-lived access token, renewed \
-             from the refresh token.",
-            "Session (the token inside expires within 15 minutes)".to_owned(),
-            true,
-        ),
-        necessary(
-            REFRESH_COOKIE,
-            "Renews the access token; each one works once and is replaced (rotating refresh). Sent \
-             only to the sign-in service.",
-            format!("Session, or {persistent_days} days with \"keep me signed in\""),
-            true,
-        ),
-        necessary(
-            CSRF_COOKIE,
-            "Prevents cross-site request forgery on forms and signed-in requests. Set only by \
-             pages that hold a form.",
-            "Session".to_owned(),
-            true,
-        ),
-        necessary(
-            CONSENT_COOKIE,
-            "Remembers your cookie choices (which categories you accepted, when, and the consent \
-             ID that proves it), so the banner does not ask again on every page.",
-            format!("{} months", CONSENT_MAX_AGE_DAYS / 30),
-            false,
-        ),
-    ]
+    cookie::OWN
+        .iter()
+        .map(|own| Entry {
+            name: own.name().to_owned(),
+            storage: Storage::Cookie,
+            purpose: own.purpose.to_owned(),
+            duration: match own.lifetime() {
+                cookie::Lifetime::Session if own.name() == ACCESS_COOKIE => {
+                    "Session (the token inside expires within 15 minutes)".to_owned()
+                }
+                cookie::Lifetime::Session => "Session".to_owned(),
+                cookie::Lifetime::SessionOrRemembered => {
+                    format!("Session, or {persistent_days} days with \"keep me signed in\"")
+                }
+                cookie::Lifetime::Seconds(s) => format!("{} months", s / (30 * 24 * 3600)),
+            },
+            party: Party::First,
+            provider: "Leadsment".to_owned(),
+            category: Category::Necessary,
+            domain: String::new(),
+            http_only: own.http_only(),
+            appears: own.appears,
+        })
+        .collect()
 }
 
 /// What the policy and the banner are made from: the built-in cookies and each switched-on

@@ -12,7 +12,7 @@
 //!   `ANONCHK` 10 minutes, `MR` 7 days, `MUID` 1 year, `SM` session) and its CSP guidance
 //!   (`*.clarity.ms`, `c.bing.com`).
 
-use super::{Category, Entry, Party, Storage};
+use super::{Appears, Category, Entry, Party, Storage};
 
 /// A kind of tag. Its id or URL is the tag's own; what it sets and reaches is the kind's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -102,6 +102,7 @@ impl TagKind {
             category,
             domain: domain.to_owned(),
             http_only: false,
+            appears: Appears::of_party(party),
         };
         use Party::{First, Third};
         match self {

@@ -11,10 +11,10 @@ mod recovery;
 mod session;
 mod sign_in;
 
+use crate::registry::SetCookie;
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::Cookie;
 use serde::Deserialize;
 
 use super::cookies;
@@ -71,7 +71,7 @@ pub(super) fn email_or_page<P: Template>(
     }
 }
 
-pub fn redirect_with(to: &str, cookies_to_set: &[Cookie<'_>]) -> Response {
+pub fn redirect_with(to: &str, cookies_to_set: &[SetCookie]) -> Response {
     let mut r = Redirect::to(to).into_response();
     for c in cookies_to_set {
         cookies::set(&mut r, c);

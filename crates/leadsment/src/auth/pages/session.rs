@@ -1,9 +1,9 @@
 //! Keeping a session alive and ending it: the refresh redirect and API, sign-out.
 
+use crate::registry::SetCookie;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum_extra::extract::cookie::Cookie;
 
 use super::{NextQuery, redirect_with, signed_out, with_next};
 use crate::auth::model::RefreshOutcome;
@@ -24,7 +24,7 @@ pub(super) fn routes() -> Vec<Route<AuthState, Access>> {
 }
 
 enum Refreshed {
-    Ok(Box<[Cookie<'static>; 2]>),
+    Ok(Box<[SetCookie; 2]>),
     Failed,
 }
 

@@ -44,6 +44,7 @@ impl TagKey {
             category,
             domain: self.domain.clone(),
             http_only: false,
+            appears: crate::registry::Appears::of_party(self.party),
         }
     }
 
