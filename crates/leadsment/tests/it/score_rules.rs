@@ -28,6 +28,7 @@ const MIN: i64 = 60_000;
 on_both_backends!(
     only_admins_change_rules_and_saved_rules_give_the_scores_computed_by_hand,
     a_recount_runs_once_per_site_and_again_after_a_change_meanwhile,
+    a_written_cursor_cannot_score_the_feed_at_another_time,
 );
 
 fn info(name: &str) -> CompanyInfo {
@@ -425,4 +426,39 @@ async fn a_recount_runs_once_per_site_and_again_after_a_change_meanwhile(backend
     assert!(recount(&store, &single, &site, long).await);
     assert!(!single.recounting(site.id));
     assert_eq!(loads, 2 * single.loads(), "two recounts ran, not three");
+}
+
+/// A feed cursor carries the time its first page was scored at, for later pages; it is text
+/// anyone can write, so a time more than a day back is taken as a day back: cursors written
+/// with other old times read no new pieces (each time was a new window of days to read and
+/// keep).
+async fn a_written_cursor_cannot_score_the_feed_at_another_time(backend: Backend) {
+    use base64::Engine as _;
+    let app = app_with_index(backend, INDEX).await;
+    let (_, site, _) = owner_with_site(&app, "owner@shop.example", "shop.example").await;
+    let store = app.db.store().await;
+    let now = now_ms();
+    visits(&store, &site, now).await;
+    let cache = DayCache::default();
+    let tz = jiff::tz::TimeZone::UTC;
+    let mut loads = Vec::new();
+    for when in [
+        0,
+        86_400_000 * 400,
+        now - 40 * 86_400_000,
+        now - 2 * 86_400_000,
+    ] {
+        // After a score of 101 with id 0: every row comes after it.
+        let cursor =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("score|0|{when}|101"));
+        let raw = RawFilters::from_query(Some(&format!("cursor={cursor}")));
+        let q = parse(&raw, &tz, now).unwrap();
+        assert!(q.cursor.is_some(), "the cursor is read");
+        feed::feed(&store, &cache, site.id, &q, now, Rows::Every)
+            .await
+            .unwrap();
+        loads.push(cache.loads());
+    }
+    assert!(loads[0] > 0);
+    assert_eq!(loads[1..], [loads[0]; 3], "old times read nothing new");
 }
