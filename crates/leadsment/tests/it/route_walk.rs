@@ -384,6 +384,8 @@ impl Expect {
 struct Walk {
     sent: BTreeMap<&'static str, usize>,
     mismatches: Vec<String>,
+    /// Every cookie name a `Set-Cookie` of the walk named.
+    cookies: std::collections::BTreeSet<String>,
 }
 
 impl Walk {
@@ -396,6 +398,7 @@ impl Walk {
         res: &Resp,
     ) {
         *self.sent.entry(group).or_default() += 1;
+        self.cookies_in_registry(group, method, path, res);
         if !want.holds(res) {
             let body: String = res.body.chars().take(160).collect();
             self.mismatches.push(format!(
@@ -404,6 +407,36 @@ impl Walk {
                 res.location(),
                 res.headers.get("cache-control"),
             ));
+        }
+    }
+
+    /// Every cookie an answer sets is one the cookie registry lists (the instance's own: no
+    /// tag is on in the walk), and one an anonymous visitor is sent appears on public pages
+    /// by its entry (removals aside).
+    fn cookies_in_registry(&mut self, group: &str, method: &Method, path: &str, res: &Resp) {
+        let registry = leadsment::registry::builtin(30);
+        for header in res.headers.get_all("set-cookie") {
+            let text = header.to_str().unwrap_or("");
+            let name = text.split('=').next().unwrap_or("").trim().to_owned();
+            let removal = text.contains("Max-Age=0");
+            let problem = match registry.iter().find(|e| e.matches(&name)) {
+                None => Some(format!("sets {name}, which the cookie registry does not list")),
+                Some(e)
+                    if group.starts_with("no session")
+                        && !removal
+                        && e.appears != leadsment::registry::Appears::PublicPages =>
+                {
+                    Some(format!(
+                        "sets {name} for an anonymous visitor; its entry says {:?}",
+                        e.appears
+                    ))
+                }
+                Some(_) => None,
+            };
+            if let Some(p) = problem {
+                self.mismatches.push(format!("[{group}] {method} {path}: {p}"));
+            }
+            self.cookies.insert(name);
         }
     }
 
@@ -654,6 +687,11 @@ async fn without_a_session_every_route_answers_as_its_access_says(backend: Backe
         walked >= routes.len(),
         "walked {walked} of {}",
         routes.len()
+    );
+    assert!(
+        walk.cookies.contains(leadsment::auth::CSRF_COOKIE),
+        "a page with a form sets the CSRF cookie: {:?}",
+        walk.cookies
     );
     walk.finish(&[
         "no session: API",
@@ -961,6 +999,31 @@ async fn cross_site_requests_with_the_victims_own_session_are_refused_everywhere
     let routes = table(app).await;
     let c = &w.victim_c;
     let mut walk = Walk::default();
+
+    // Signing in (kept signed in) sets the session's cookies, which the registry lists and
+    // says appear once signed in.
+    let fresh = Client::new(app);
+    let res = fresh.sign_in("victim@example.com", PW, true).await;
+    walk.check(
+        "victim: sign in",
+        &Method::POST,
+        "/auth/sign-in",
+        Expect::Status(StatusCode::SEE_OTHER),
+        &res,
+    );
+    for name in [leadsment::auth::ACCESS_COOKIE, leadsment::auth::REFRESH_COOKIE] {
+        assert!(walk.cookies.contains(name), "{name}: {:?}", walk.cookies);
+    }
+    let entry = |name: &str| {
+        leadsment::registry::builtin(30)
+            .into_iter()
+            .find(|e| e.name == name)
+            .unwrap()
+    };
+    assert_eq!(
+        entry(leadsment::auth::ACCESS_COOKIE).appears,
+        leadsment::registry::Appears::SignedInPages
+    );
 
     // The victim's session, token and ids are good: every signed-in page answers, and none
     // may be kept by a cache; the API answers the victim's key.
