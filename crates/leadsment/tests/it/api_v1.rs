@@ -300,6 +300,7 @@ async fn the_api_reads_the_feed_a_company_and_the_events(backend: Backend) {
         leadsment::leads::exclusions::Kind::Asn,
         "64500",
         None,
+        leadsment::leads::exclusions::MAX_EXCLUSIONS,
     )
     .await
     .unwrap();
