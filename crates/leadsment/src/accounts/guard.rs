@@ -15,6 +15,7 @@ use super::{AccountsState, Membership, WorkspaceId, store};
 use crate::auth::guard::{self as auth_guard, CurrentUser};
 use crate::auth::tokens;
 use crate::auth::users::User;
+use crate::web::client_addr::ClientAddr;
 use crate::web::error::AppError;
 
 /// Who may call a route: one of sign-in's levels, or a workspace one.
@@ -123,8 +124,36 @@ async fn member_of_path(
         .ok_or_else(no_such_workspace)
 }
 
+/// Refused before the key is looked up: the client's address has failed too often.
+fn too_many_failures(wait: std::time::Duration) -> Response {
+    let ms = crate::auth::throttle::wait_ms(wait);
+    AppError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "Too many requests without a valid API key from your network. Try again in {}.",
+            crate::auth::throttle::wait_text(ms)
+        ),
+    )
+    .with_header(
+        header::RETRY_AFTER,
+        HeaderValue::from(crate::auth::throttle::retry_after_secs(ms)),
+    )
+    .into_response()
+}
+
 async fn with_api_key(state: AccountsState, scope: Scope, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
+    // Failed keys are counted per client address, and an address past its budget is refused
+    // before its key is looked up: guessed keys cannot be tried at full speed.
+    let client = match ClientAddr::from_request_parts(&mut parts, &()).await {
+        Ok(client) => client,
+        Err(refused) => return refused.into_response(),
+    };
+    let failures = &state.auth.api_key_failures;
+    if let Err(wait) = failures.admit(client) {
+        return too_many_failures(wait);
+    }
     let given = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -133,6 +162,9 @@ async fn with_api_key(state: AccountsState, scope: Scope, req: Request, next: Ne
         .map(str::trim)
         .filter(|k| k.starts_with(KEY_PREFIX));
     let unauthorized = || {
+        if let Err(wait) = failures.failed(client) {
+            return too_many_failures(wait);
+        }
         let mut r = AppError::unauthorized(
             "Send a valid API key as `Authorization: Bearer lm_…`; create one on the workspace's API keys page.",
         )

@@ -75,6 +75,9 @@ pub struct AuthInner {
     pub mail_limiter: throttle::AddressLimiter,
     /// Requests per API key and minute (the workspace API).
     pub api_limiter: throttle::KeyLimiter,
+    /// Failed API keys per client address and minute (`login_attempts_per_minute`, as
+    /// failed sign-ins): guessing keys is guessing passwords.
+    pub api_key_failures: throttle::FailureGate,
     /// Every password hash and check goes through it.
     pub hasher: password::Hasher,
 }
@@ -116,6 +119,7 @@ impl AuthState {
             limiter: throttle::AddressLimiter::new(settings.login_attempts_per_minute),
             forms_limiter: throttle::AddressLimiter::new(settings.account_forms_per_minute),
             api_limiter: throttle::KeyLimiter::new(settings.api_requests_per_key_per_minute),
+            api_key_failures: throttle::FailureGate::new(settings.login_attempts_per_minute),
             hasher: password::Hasher::for_this_machine(settings.password_hash_queue)
                 .context("cannot set up the password hasher's metrics")?,
             settings: settings.clone(),

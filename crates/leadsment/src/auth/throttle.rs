@@ -4,12 +4,15 @@
 //! (governor), keyed by the address and never written anywhere: one for sign-ins (and the
 //! account page's password checks), one for the other password forms (sign-up, first-run
 //! setup, reset, reset request), one per hour for the forms that send email (sign-up, reset
-//! and sign-in link requests, verification again, email change, invitations).
+//! and sign-in link requests, verification again, email change, invitations), and one for
+//! failed API keys ([`FailureGate`]).
 
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -121,6 +124,61 @@ impl AddressLimiter {
     }
 }
 
+/// Failed attempts per client address where the attempt itself must not be tried once the
+/// address is past its budget: an API key guessed at full speed would otherwise learn from a
+/// `200` which guess was right even while its wrong ones are refused. An [`AddressLimiter`]
+/// spent by failures only, and, for each address it refused, the time until which every
+/// attempt from it is refused untried.
+pub struct FailureGate {
+    limiter: AddressLimiter,
+    refused_until: Mutex<HashMap<IpAddr, Instant>>,
+}
+
+impl FailureGate {
+    pub fn new(per_minute: u32) -> FailureGate {
+        FailureGate {
+            limiter: AddressLimiter::new(per_minute),
+            refused_until: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn refused(&self) -> MutexGuard<'_, HashMap<IpAddr, Instant>> {
+        self.refused_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Before an attempt: `Err(wait)` while `client` waits after using up its failures.
+    pub fn admit(&self, client: ClientAddr) -> Result<(), Duration> {
+        let key = client.limiter_key();
+        let now = Instant::now();
+        let mut refused = self.refused();
+        match refused.get(&key) {
+            Some(until) if *until > now => Err(*until - now),
+            Some(_) => {
+                refused.remove(&key);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// After a failed attempt: counts it; `Err(wait)` when it was one too many, and from
+    /// then on [`FailureGate::admit`] refuses the address for `wait`.
+    pub fn failed(&self, client: ClientAddr) -> Result<(), Duration> {
+        let key = client.limiter_key();
+        self.limiter.check(key).inspect_err(|wait| {
+            let now = Instant::now();
+            let mut refused = self.refused();
+            // Forget the waits that are over, so memory stays bounded.
+            if refused.len() > 10_000 {
+                refused.retain(|_, until| *until > now);
+            }
+            refused.insert(key, now + *wait);
+        })
+    }
+}
+
 pub fn wait_ms(wait: Duration) -> i64 {
     i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)
 }
@@ -187,5 +245,25 @@ mod tests {
             "{wait:?}"
         );
         assert!(l.check("192.0.2.2".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn an_address_past_its_failures_is_refused_before_trying() {
+        let gate = FailureGate::new(2);
+        let (a, b) = (
+            ClientAddr("192.0.2.1".parse().unwrap()),
+            ClientAddr("192.0.2.2".parse().unwrap()),
+        );
+        for _ in 0..2 {
+            assert!(gate.admit(a).is_ok());
+            assert!(gate.failed(a).is_ok());
+        }
+        // Admitted until a failure is one too many; from then on refused before trying.
+        assert!(gate.admit(a).is_ok());
+        let wait = gate.failed(a).unwrap_err();
+        assert!(wait <= Duration::from_secs(30), "{wait:?}");
+        let left = gate.admit(a).unwrap_err();
+        assert!(left > Duration::ZERO && left <= wait, "{left:?}");
+        assert!(gate.admit(b).is_ok());
     }
 }

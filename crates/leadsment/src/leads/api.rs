@@ -243,6 +243,7 @@ async fn company(
                 "os": r.os,
                 "device": r.device,
                 "steps": visit.steps.iter().map(step).collect::<Vec<_>>(),
+                "steps_truncated": visit.steps_truncated,
             })
         })
         .collect();

@@ -12,6 +12,9 @@ use crate::store::{Db, StoreError};
 /// The visits a timeline shows, newest first: at first, and at most.
 pub const TIMELINE_VISITS: i64 = 50;
 pub const TIMELINE_ALL: i64 = 1_000;
+/// The events a visit of the timeline shows at most (pages, time reports and custom events,
+/// from its start): a visit of a script gone wild stays a bounded answer.
+pub const VISIT_EVENTS: usize = 200;
 
 #[derive(Debug, Clone)]
 pub struct CompanyView {
@@ -32,6 +35,9 @@ pub type CompanyTotals = store::CompanyTotalsRow;
 pub struct VisitView {
     pub visit: VisitRow,
     pub steps: Vec<Step>,
+    /// True when the visit has more than [`VISIT_EVENTS`] events: the later ones are left
+    /// out.
+    pub steps_truncated: bool,
 }
 
 /// A page of a visit and the time on it, or a custom event.
@@ -78,7 +84,8 @@ pub async fn company(
     let truncated = visits.len() as i64 > timeline_len;
     visits.truncate(timeline_len as usize);
     let ids: Vec<i64> = visits.iter().map(|v| v.id).collect();
-    let events = store::visit_events(db, site, &ids).await?;
+    // One more than shown tells whether a visit has more.
+    let events = store::visit_events(db, site, &ids, VISIT_EVENTS as i64 + 1).await?;
     let totals = store::company_totals(db, site, company_id).await?;
     let visits = timeline(visits, events);
     Ok(Some(CompanyView {
@@ -101,9 +108,12 @@ fn timeline(visits: Vec<VisitRow>, events: Vec<EventRow>) -> Vec<VisitView> {
     visits
         .into_iter()
         .map(|visit| {
-            let events = by_visit.remove(&visit.id).unwrap_or_default();
+            let mut events = by_visit.remove(&visit.id).unwrap_or_default();
+            let steps_truncated = events.len() > VISIT_EVENTS;
+            events.truncate(VISIT_EVENTS);
             VisitView {
                 steps: steps(&events),
+                steps_truncated,
                 visit,
             }
         })

@@ -4,10 +4,14 @@
 //! its CSV, the scores and the overview's figures all leave the excluded companies out
 //! ([`Excluded`]); networks to drop at ingest are the site's ignore list instead.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use super::store::Company;
 use crate::accounts::sites::Hostname;
+
+/// The most exclusions a workspace keeps: more would be a list nobody reads.
+pub const MAX_EXCLUSIONS: usize = 200;
 
 /// What an exclusion names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,23 +186,11 @@ pub fn company_id_of(value: &str) -> Option<i64> {
 }
 
 impl Exclusion {
-    /// Whether this exclusion hides `c`: the same test as the store's query.
+    /// Whether this exclusion hides `c`. Names and domains are compared lower-cased in Rust
+    /// (Unicode), never by SQL's `LOWER`, which is ASCII-only in SQLite: one answer on both
+    /// backends.
     pub fn matches(&self, c: &Company) -> bool {
-        match self.kind {
-            Kind::Organisation => match company_id_of(&self.value) {
-                Some(id) => c.id == id,
-                None => {
-                    let v = self.value.to_lowercase();
-                    c.name.to_lowercase() == v
-                        || c.org.as_deref().is_some_and(|o| o.to_lowercase() == v)
-                }
-            },
-            Kind::Domain => c.domain.as_deref().is_some_and(|d| {
-                let d = d.to_lowercase();
-                d == self.value || d.ends_with(&format!(".{}", self.value))
-            }),
-            Kind::Asn => c.asn.is_some_and(|a| a.to_string() == self.value),
-        }
+        Matcher::new(std::slice::from_ref(self)).hides(c)
     }
 
     /// How the list shows it.
@@ -206,6 +198,84 @@ impl Exclusion {
         match self.kind {
             Kind::Asn => format!("AS{}", self.value),
             _ => self.value.clone(),
+        }
+    }
+}
+
+/// A workspace's exclusions made ready to test many companies: each company is looked up in
+/// sets, whatever the number of exclusions. [`Exclusion::matches`] is this with one.
+#[derive(Debug, Default)]
+pub struct Matcher {
+    ids: HashSet<i64>,
+    /// Organisation names, lower-cased.
+    names: HashSet<String>,
+    domains: HashSet<String>,
+    asns: HashSet<i64>,
+}
+
+impl Matcher {
+    pub fn new(list: &[Exclusion]) -> Matcher {
+        let mut m = Matcher::default();
+        for e in list {
+            match e.kind {
+                Kind::Organisation => match company_id_of(&e.value) {
+                    Some(id) => {
+                        m.ids.insert(id);
+                    }
+                    None => {
+                        m.names.insert(e.value.to_lowercase());
+                    }
+                },
+                Kind::Domain => {
+                    m.domains.insert(e.value.to_lowercase());
+                }
+                Kind::Asn => {
+                    if let Ok(n) = e.value.parse() {
+                        m.asns.insert(n);
+                    }
+                }
+            }
+        }
+        m
+    }
+
+    /// Whether only ids are named (no company needs reading to know what is hidden).
+    pub fn by_id_only(&self) -> bool {
+        self.names.is_empty() && self.domains.is_empty() && self.asns.is_empty()
+    }
+
+    /// The companies named by id.
+    pub fn ids(&self) -> impl Iterator<Item = i64> + '_ {
+        self.ids.iter().copied()
+    }
+
+    /// Whether an exclusion hides `c`: its id, its name or organisation (without case), its
+    /// domain or one the domain is under, or its ASN.
+    pub fn hides(&self, c: &Company) -> bool {
+        self.ids.contains(&c.id)
+            || (!self.names.is_empty()
+                && (self.names.contains(&c.name.to_lowercase())
+                    || c.org
+                        .as_deref()
+                        .is_some_and(|o| self.names.contains(&o.to_lowercase()))))
+            || c.domain
+                .as_deref()
+                .is_some_and(|d| !self.domains.is_empty() && self.under(&d.to_lowercase()))
+            || c.asn.is_some_and(|a| self.asns.contains(&a))
+    }
+
+    /// `domain` itself or any domain it is under (`eu.example.com`: itself, then
+    /// `example.com`, then `com`).
+    fn under(&self, domain: &str) -> bool {
+        let mut rest = domain;
+        loop {
+            if self.domains.contains(rest) {
+                return true;
+            }
+            match rest.split_once('.') {
+                Some((_, parent)) => rest = parent,
+                None => return false,
+            }
         }
     }
 }
@@ -324,5 +394,31 @@ mod tests {
         assert!(e.matches(&c("eu.Example.com")));
         assert!(!e.matches(&c("notexample.com")));
         assert!(!e.matches(&c("example.com.evil")));
+    }
+
+    #[test]
+    fn organisation_names_match_without_case_beyond_ascii() {
+        let c = |name: &str, org: Option<&str>| Company {
+            id: 7,
+            name: name.into(),
+            org: org.map(Into::into),
+            domain: None,
+            asn: None,
+            country: None,
+            class: "business".into(),
+            class_reason: None,
+        };
+        let e = |value: &str| Exclusion {
+            id: 1,
+            kind: Kind::Organisation,
+            value: value.into(),
+            created_by: None,
+            created_at: 0,
+        };
+        assert!(e("ÉCOLE NORMALE").matches(&c("École Normale", None)));
+        assert!(e("école normale").matches(&c("X", Some("ÉCOLE NORMALE"))));
+        assert!(!e("ÉCOLE NORMALE").matches(&c("Ecole Normale", None)));
+        assert!(e("#7").matches(&c("Anything", None)));
+        assert!(!e("7").matches(&c("Anything", None)));
     }
 }

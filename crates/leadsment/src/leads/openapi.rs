@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use super::api::{EVENTS_DEFAULT, EVENTS_MAX};
+use super::company::{TIMELINE_ALL, VISIT_EVENTS};
 
 fn nullable(t: &str) -> Value {
     json!({"type": [t, "null"]})
@@ -108,12 +109,13 @@ fn schemas() -> Value {
             object(&["type", "time", "name", "path", "props"], json!({"type": {"const": "event"}, "time": time, "name": text, "path": text,
                 "props": {"type": "object", "additionalProperties": {"type": "string"}}})),
         ]},
-        "Visit": object(&["id", "started_at", "last_seen_at", "entry_path", "pageviews", "engaged_ms", "source", "channel", "utm_source", "utm_medium", "utm_campaign", "country", "browser", "os", "device", "steps"], json!({
+        "Visit": object(&["id", "started_at", "last_seen_at", "entry_path", "pageviews", "engaged_ms", "source", "channel", "utm_source", "utm_medium", "utm_campaign", "country", "browser", "os", "device", "steps", "steps_truncated"], json!({
             "id": int, "started_at": time, "last_seen_at": time, "entry_path": text,
             "pageviews": int, "engaged_ms": int, "source": nullable("string"), "channel": text,
             "utm_source": nullable("string"), "utm_medium": nullable("string"), "utm_campaign": nullable("string"),
             "country": nullable("string"), "browser": nullable("string"), "os": nullable("string"), "device": text,
-            "steps": {"type": "array", "items": reference("Step")},
+            "steps": {"type": "array", "items": reference("Step"), "maxItems": VISIT_EVENTS, "description": format!("In order, from the visit's first {VISIT_EVENTS} events (pages, time reports and custom events) at most.")},
+            "steps_truncated": {"type": "boolean", "description": format!("The visit has more than {VISIT_EVENTS} events: its later steps are not listed.")},
         })),
         "CompanyDetails": object(&["company", "hidden", "score", "totals", "visits", "truncated"], json!({
             "company": object(&["id", "name", "org", "domain", "asn", "country", "class", "class_reason"], json!({
@@ -125,7 +127,7 @@ fn schemas() -> Value {
             "totals": object(&["visits", "visitors", "pageviews", "engaged_ms", "first_visit_at", "last_visit_at"], json!({
                 "visits": int, "visitors": int, "pageviews": int, "engaged_ms": int, "first_visit_at": time, "last_visit_at": time,
             })),
-            "visits": {"type": "array", "items": reference("Visit"), "description": "Newest first."},
+            "visits": {"type": "array", "items": reference("Visit"), "maxItems": TIMELINE_ALL, "description": "Newest first: the 50 latest, or up to 1,000 with `visits=all`."},
             "truncated": {"type": "boolean", "description": "More visits than listed."},
         })),
         "Event": object(&["time", "name", "path", "source", "company_id", "company_name", "visit_id"], json!({
@@ -230,7 +232,7 @@ pub fn document() -> Value {
             "/api/v1/workspaces/{workspace_id}/sites/{site_id}/companies/{company_id}": {"get": {
                 "summary": "One company on the site: details, score and why, totals, and its visits with their pages and events.",
                 "parameters": [ws.clone(), site.clone(), path_id("company_id", "A company that visited the site."),
-                    query("visits", "`latest` (the 50 latest visits, the default) or `all` (up to 1,000).", json!({"type": "string", "enum": ["latest", "all"]}))],
+                    query("visits", "`latest` (the 50 latest visits, the default) or `all` (up to 1,000); each visit lists its first 200 events at most.", json!({"type": "string", "enum": ["latest", "all"]}))],
                 "responses": answers("200", "The company.", "CompanyDetails", &["400", "401", "404", "429"]),
             }},
             "/api/v1/workspaces/{workspace_id}/sites/{site_id}/events": {"get": {

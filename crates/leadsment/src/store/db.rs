@@ -307,6 +307,25 @@ impl Tx {
         self.target().execute(&q).await
     }
 
+    /// Holds the row `id` of `table` (a parent: a workspace, a site) until the transaction
+    /// ends, so that concurrent check-then-insert steps under the same parent (a cap on its
+    /// children) run one after the other. PostgreSQL's `READ COMMITTED` would let two of them
+    /// count the same rows: `SELECT … FOR NO KEY UPDATE` (which leaves foreign-key checks on
+    /// the row free). SQLite's write transactions already hold the database's write lock
+    /// from `BEGIN IMMEDIATE`.
+    pub async fn lock_row(&mut self, table: &'static str, id: i64) -> Result<(), sqlx::Error> {
+        if let Tx::Postgres(_) = self {
+            self.execute(
+                sql(format!(
+                    "SELECT id FROM {table} WHERE id = $1 FOR NO KEY UPDATE"
+                ))
+                .bind(id),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Tx::Sqlite(tx) => tx.commit().await,

@@ -8,17 +8,22 @@ use leadsment::accounts::WorkspaceId;
 use leadsment::accounts::api_keys::Scope;
 use leadsment::accounts::sites::Site;
 use leadsment::config::Config;
+use leadsment::store::now_ms;
+use leadsment::tracking::model::CompanyInfo;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, TestDb};
+use crate::tracking::{event_at, ingest_fresh};
 
 on_both_backends!(
     the_api_reads_the_feed_a_company_and_the_events,
     the_feed_pages_like_the_page_without_overlap,
     keys_of_other_workspaces_and_other_sites_get_404,
     each_key_is_rate_limited,
+    failed_keys_are_rate_limited_per_client_address,
+    a_visit_lists_at_most_200_events_and_says_so,
     the_openapi_document_is_the_route_table_and_the_answers_match_it,
 );
 
@@ -300,6 +305,7 @@ async fn the_api_reads_the_feed_a_company_and_the_events(backend: Backend) {
         leadsment::leads::exclusions::Kind::Asn,
         "64500",
         None,
+        leadsment::leads::exclusions::MAX_EXCLUSIONS,
     )
     .await
     .unwrap();
@@ -478,6 +484,114 @@ async fn each_key_is_rate_limited(backend: Backend) {
     app.shutdown().await.unwrap();
 }
 
+async fn get_from(app: &TestApp, from: &str, key: &str, path: &str) -> Answer {
+    let res = reqwest::Client::new()
+        .get(app.url(path))
+        .bearer_auth(key)
+        .header("x-forwarded-for", from)
+        .send()
+        .await
+        .unwrap();
+    let (status, headers) = (res.status(), res.headers().clone());
+    let text = res.text().await.unwrap();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        text,
+        json,
+    }
+}
+
+/// Unknown keys are counted per client address (through the trusted proxy): past
+/// `login_attempts_per_minute` of them, the address is answered 429 before any key it sends is
+/// looked up, a valid one too, while another address is unaffected.
+async fn failed_keys_are_rate_limited_per_client_address(backend: Backend) {
+    let app = app(backend, "", |c| c.auth.login_attempts_per_minute = 3).await;
+    let (ws, site) = owner(&app, "owner@acme.example", "shop.example").await;
+    let k = key(&app, ws, "owner@acme.example", Scope::Read, "lm_readkey6").await;
+    let events = format!("/api/v1/workspaces/{}/sites/{}/events", ws.0, site.id.0);
+    let guesser = "198.18.7.9";
+    for i in 0..3 {
+        let a = get_from(&app, guesser, &format!("lm_guess{i}"), &events).await;
+        assert_eq!(error(&a, StatusCode::UNAUTHORIZED).0, "unauthorized");
+    }
+    for guess in ["lm_guess3", k.as_str()] {
+        let a = get_from(&app, guesser, guess, &events).await;
+        assert_eq!(error(&a, StatusCode::TOO_MANY_REQUESTS).0, "rate_limited");
+        let wait: u64 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=20).contains(&wait), "{wait}");
+    }
+    // Another address has its own budget, and the valid key works from it.
+    let other = "198.18.200.1";
+    let a = get_from(&app, other, "lm_guess4", &events).await;
+    assert_eq!(error(&a, StatusCode::UNAUTHORIZED).0, "unauthorized");
+    assert_eq!(
+        get_from(&app, other, &k, &events).await.status,
+        StatusCode::OK
+    );
+    app.shutdown().await.unwrap();
+}
+
+/// A visit of 250 events answers its first 200 as steps, says it has more, and the answer
+/// still matches its schema; a short visit says it has not.
+async fn a_visit_lists_at_most_200_events_and_says_so(backend: Backend) {
+    let app = app(backend, "", |_| {}).await;
+    let (ws, site) = owner(&app, "owner@acme.example", "shop.example").await;
+    let k = key(&app, ws, "owner@acme.example", Scope::Read, "lm_readkey7").await;
+    let store = app.db.store().await;
+    let info = CompanyInfo {
+        key: "domain:busy.example".into(),
+        name: "Busy GmbH".into(),
+        org: None,
+        domain: Some("busy.example".into()),
+        asn: Some(64_999),
+        country: Some("DE".into()),
+        class: "business".into(),
+        class_reason: None,
+    };
+    let start = now_ms() - 3_600_000;
+    let event = |ts: i64, visitor: i64, path: String| {
+        let mut e = event_at(&site, ts, visitor, None, "pageview");
+        e.path = path;
+        e.class = "business".into();
+        e.company = Some(info.clone());
+        e
+    };
+    let mut events: Vec<_> = (0..250)
+        .map(|i| event(start + i * 1_000, 4242, format!("/p{i}")))
+        .collect();
+    events.extend((0..3).map(|i| event(start + 1_800_000 + i * 1_000, 4343, format!("/q{i}"))));
+    ingest_fresh(&store, events).await;
+    let id: i64 = store
+        .value(leadsment::store::sql("SELECT id FROM companies WHERE key = $1").bind(info.key))
+        .await
+        .unwrap();
+    store.close().await;
+    let base = format!("/api/v1/workspaces/{}/sites/{}", ws.0, site.id.0);
+    for query in ["", "?visits=all"] {
+        let a = get(&app, Some(&k), &format!("{base}/companies/{id}{query}")).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        let visits = a.json["visits"].as_array().unwrap();
+        assert_eq!(visits.len(), 2, "{}", a.text);
+        let (short, long) = (&visits[0], &visits[1]);
+        let steps = long["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), 200);
+        assert_eq!(steps[0]["path"], "/p0");
+        assert_eq!(steps[199]["path"], "/p199");
+        assert_eq!(long["steps_truncated"], true);
+        assert_eq!(short["steps"].as_array().unwrap().len(), 3);
+        assert_eq!(short["steps_truncated"], false);
+        assert_eq!(a.json["truncated"], false);
+        let doc = get(&app, None, "/api/v1/openapi.json").await.json;
+        let mut wrong = Vec::new();
+        let schema = &doc["components"]["schemas"]["CompanyDetails"];
+        check(&doc, schema, &a.json, "$", &mut wrong);
+        assert!(wrong.is_empty(), "{wrong:?}");
+    }
+    app.shutdown().await.unwrap();
+}
+
 /// Every `/api/v1` route of the table, as (method, path).
 async fn api_routes(app: &TestApp) -> BTreeSet<(String, String)> {
     let composed = leadsment::server::Server::bind(app.db.config())
@@ -628,7 +742,7 @@ async fn the_openapi_document_is_the_route_table_and_the_answers_match_it(backen
 
 /// A small JSON Schema checker for what the document uses: `$ref`, `type` (one or several),
 /// `const`, `enum`, `oneOf`, `required`, `properties` (and no property that is not
-/// documented, unless `additionalProperties` says what they are), `items`, `minimum`,
+/// documented, unless `additionalProperties` says what they are), `items`, `maxItems`, `minimum`,
 /// `maximum` and the `date-time` format. (The `jsonschema` crate would bring a large tree of
 /// dependencies to build on every machine that runs the tests.)
 fn check(doc: &Value, schema: &Value, value: &Value, at: &str, wrong: &mut Vec<String>) {
@@ -703,6 +817,12 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str, wrong: &mut Vec<S
             }
         }
         Value::Array(items) if schema.get("items").is_some() => {
+            if schema["maxItems"]
+                .as_u64()
+                .is_some_and(|m| items.len() as u64 > m)
+            {
+                wrong.push(format!("{at}: {} items, more than maxItems", items.len()));
+            }
             for (i, v) in items.iter().enumerate() {
                 check(doc, &schema["items"], v, &format!("{at}[{i}]"), wrong);
             }

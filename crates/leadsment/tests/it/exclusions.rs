@@ -10,7 +10,7 @@ use leadsment::leads::cache::DayCache;
 use leadsment::leads::feed::{self, Rows};
 use leadsment::leads::filters::{RawFilters, parse};
 use leadsment::leads::period::{Period, Range};
-use leadsment::leads::store::exclusions::exclusions;
+use leadsment::leads::store::exclusions::{excluded, exclusions};
 use leadsment::store::{Db, now_ms, sql};
 use leadsment::tracking::model::{CompanyInfo, NewEvent};
 use reqwest::StatusCode;
@@ -30,6 +30,9 @@ on_both_backends!(
     hide_this_company_takes_one_post_and_only_admins_change_exclusions,
     values_matching_everything_or_invalid_are_refused_and_nothing_is_stored,
     hiding_by_id_takes_only_companies_of_the_workspace,
+    organisation_names_match_without_case_beyond_ascii,
+    only_the_sites_own_companies_are_tested_against_exclusions,
+    concurrent_adds_never_pass_the_cap,
 );
 
 /// "Hide this company" stores a company by id only when it visited one of the workspace's
@@ -450,6 +453,117 @@ async fn values_matching_everything_or_invalid_are_refused_and_nothing_is_stored
             "{kind} {value:?}"
         );
     }
+    store.close().await;
+    app.shutdown().await.unwrap();
+}
+
+/// A company named `name` (its own domain and ASN from `n`), with one pageview an hour ago.
+async fn visit_of(store: &Db, site: &Site, n: i64, name: &str) -> i64 {
+    let key = format!("domain:org{n}.example");
+    let mut e = event_at(site, now_ms() - HOUR, 900 + n, None, "pageview");
+    e.class = "business".into();
+    e.company = Some(CompanyInfo {
+        key: key.clone(),
+        name: name.into(),
+        org: None,
+        domain: Some(format!("org{n}.example")),
+        asn: Some(65_000 + n),
+        country: Some("FR".into()),
+        class: "business".into(),
+        class_reason: None,
+    });
+    ingest_fresh(store, vec![e]).await;
+    store
+        .value(sql("SELECT id FROM companies WHERE key = $1").bind(key))
+        .await
+        .unwrap()
+}
+
+/// An organisation's name matches without case beyond ASCII, the same on both backends
+/// (SQLite's `LOWER` knows only ASCII): "école NORMALE" hides "École Normale", not
+/// "Ecole Normale".
+async fn organisation_names_match_without_case_beyond_ascii(backend: Backend) {
+    let app = app_with_index(backend, INDEX).await;
+    let (ws, site, owner) = owner_with_site(&app, "owner@shop.example", "shop.example").await;
+    let store = app.db.store().await;
+    let accented = visit_of(&store, &site, 1, "École Normale").await;
+    let plain = visit_of(&store, &site, 2, "Ecole Normale").await;
+    assert_eq!(
+        add(&owner, ws, "organisation", "école NORMALE").await,
+        StatusCode::SEE_OTHER
+    );
+    let hidden = excluded(&store, site.id).await.unwrap();
+    assert_eq!(hidden.ids(), [accented], "{accented} hidden, {plain} not");
+    let base = format!("/w/{}/sites/{}", ws.0, site.id.0);
+    let feed = owner.get(&format!("{base}/companies")).await;
+    assert!(!feed.body.contains(">École Normale</a>"), "{}", feed.body);
+    assert!(feed.body.contains(">Ecole Normale</a>"), "{}", feed.body);
+    let page = owner.get(&format!("{base}/companies/{accented}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    store.close().await;
+    app.shutdown().await.unwrap();
+}
+
+/// The hidden set is computed among the companies that visited the site: a company matching
+/// the exclusions that visited only another tenant's site is not in it (nor read).
+async fn only_the_sites_own_companies_are_tested_against_exclusions(backend: Backend) {
+    let app = app_with_index(backend, INDEX).await;
+    let (ws, site, owner) = owner_with_site(&app, "owner@shop.example", "shop.example").await;
+    let (_, theirs, _) = owner_with_site(&app, "owner@other.example", "other.example").await;
+    let store = app.db.store().await;
+    visits(&store, &theirs, now_ms()).await;
+    add(&owner, ws, "organisation", "Acme").await;
+    add(&owner, ws, "domain", "globex.example").await;
+    add(&owner, ws, "asn", "AS64520").await;
+    assert_eq!(exclusions(&store, ws).await.unwrap().len(), 3);
+    assert!(
+        excluded(&store, site.id).await.unwrap().is_empty(),
+        "other tenants' companies are not tested"
+    );
+    visits(&store, &site, now_ms()).await;
+    let mut want = vec![
+        company_id(&store, 0).await,
+        company_id(&store, 1).await,
+        company_id(&store, 2).await,
+    ];
+    want.sort_unstable();
+    assert_eq!(excluded(&store, site.id).await.unwrap().ids(), want);
+    store.close().await;
+    app.shutdown().await.unwrap();
+}
+
+/// Many adds at once never take a workspace past its 200 exclusions.
+async fn concurrent_adds_never_pass_the_cap(backend: Backend) {
+    let app = app_with_index(backend, INDEX).await;
+    let (ws, _, owner) = owner_with_site(&app, "owner@shop.example", "shop.example").await;
+    let store = app.db.store().await;
+    for i in 0..190 {
+        store
+            .write(
+                sql(
+                    "INSERT INTO exclusions (workspace_id, kind, value, created_at) \
+                     VALUES ($1, 'domain', $2, 0)",
+                )
+                .bind(ws.0)
+                .bind(format!("prefilled{i}.example")),
+            )
+            .await
+            .unwrap();
+    }
+    let owner = &owner;
+    let adds = (0..40)
+        .map(|i| async move { add(owner, ws, "domain", &format!("raced{i}.example")).await });
+    let statuses = futures_util::future::join_all(adds).await;
+    let added = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::SEE_OTHER)
+        .count();
+    assert_eq!(
+        exclusions(&store, ws).await.unwrap().len(),
+        200,
+        "{statuses:?}"
+    );
+    assert_eq!(added, 10, "{statuses:?}");
     store.close().await;
     app.shutdown().await.unwrap();
 }

@@ -247,7 +247,7 @@ async fn the_dashboard_in_a_browser_with_demo_sized_data(backend: Backend) {
         (Kind::Domain, "customer-of-northwind.example".to_owned()),
         (Kind::Asn, "64500".to_owned()),
     ] {
-        add_exclusion(&store, ws, kind, &value, Some(user.id.0))
+        add_exclusion(&store, ws, kind, &value, Some(user.id.0), 200)
             .await
             .unwrap();
     }

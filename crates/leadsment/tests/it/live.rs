@@ -214,7 +214,7 @@ async fn the_live_view_shows_the_last_30_minutes_and_nothing_of_other_tenants(ba
     let store = app.db.store().await;
     use leadsment::leads::exclusions::Kind;
     use leadsment::leads::store::exclusions as ex;
-    ex::add_exclusion(&store, ws, Kind::Organisation, "Acme", None)
+    ex::add_exclusion(&store, ws, Kind::Organisation, "Acme", None, 200)
         .await
         .unwrap();
     let hidden = owner.get(&format!("{base}/live?fragment=1")).await;

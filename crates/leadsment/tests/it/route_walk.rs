@@ -185,6 +185,7 @@ async fn world(backend: Backend) -> World {
         leadsment::leads::exclusions::Kind::Domain,
         "victim-customer.example",
         Some(victim.id.0),
+        leadsment::leads::exclusions::MAX_EXCLUSIONS,
     )
     .await
     .unwrap();

@@ -19,6 +19,7 @@ on_both_backends!(
     a_member_saves_a_view_that_the_menu_opens_and_deletes_it,
     refused_views_and_strangers_store_nothing,
     a_site_keeps_at_most_fifty_saved_feeds,
+    concurrent_saves_never_pass_the_cap,
 );
 
 async fn names(store: &Db, site: SiteId) -> Vec<String> {
@@ -322,6 +323,52 @@ async fn a_site_keeps_at_most_fifty_saved_feeds(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(left, 0);
+    store.close().await;
+    app.shutdown().await.unwrap();
+}
+
+/// Many saves at once never take a site past its 50 saved feeds.
+async fn concurrent_saves_never_pass_the_cap(backend: Backend) {
+    let app = app_with_index(backend, INDEX).await;
+    let (ws, site, owner) = owner_with_site(&app, "owner@acme.example", "shop.example").await;
+    let store = app.db.store().await;
+    let user = leadsment::accounts::store::members(&store, ws)
+        .await
+        .unwrap()[0]
+        .user
+        .id;
+    for i in 0..40 {
+        let name = format!("View {i:02}");
+        leadsment::leads::store::saved::create_saved_feed(
+            &store,
+            site.id,
+            &name,
+            &name.to_lowercase(),
+            "period=7d",
+            user,
+            50,
+        )
+        .await
+        .unwrap_or_else(|_| panic!("feed {i}"));
+    }
+    let create = format!("/w/{}/sites/{}/feeds", ws.0, site.id.0);
+    let saves = (0..40).map(|i| {
+        let (owner, create) = (&owner, &create);
+        async move {
+            let name = format!("Raced {i:02}");
+            let res = owner
+                .post_form(create, &[("name", name.as_str()), ("query", "period=7d")])
+                .await;
+            res.status
+        }
+    });
+    let statuses = futures_util::future::join_all(saves).await;
+    assert_eq!(names(&store, site.id).await.len(), 50, "{statuses:?}");
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!(refused, 30, "{statuses:?}");
     store.close().await;
     app.shutdown().await.unwrap();
 }

@@ -26,6 +26,8 @@ pub struct VisitItem {
     pub device: String,
     pub duration: String,
     pub steps: Vec<StepItem>,
+    /// The visit has more events than shown.
+    pub steps_truncated: bool,
 }
 
 pub struct StepItem {
@@ -57,6 +59,8 @@ struct CompanyPage {
     visits: Vec<VisitItem>,
     truncated: bool,
     showing_all: bool,
+    /// The events a visit shows at most.
+    visit_events: usize,
     company_id: i64,
     workspace_id: i64,
     /// The exclusions hiding the company: each with its id and how it reads.
@@ -156,6 +160,7 @@ fn build(
         first_seen: at(tz, t.first_seen_at),
         truncated: v.truncated,
         showing_all: false,
+        visit_events: company::VISIT_EVENTS,
         company_id: 0,
         workspace_id,
         hidden_by: v.hidden_by.iter().map(|e| (e.id, describe(e))).collect(),
@@ -190,6 +195,7 @@ fn build(
                     .collect::<Vec<_>>()
                     .join(" · "),
                     duration: duration(r.last_seen_at - r.started_at),
+                    steps_truncated: visit.steps_truncated,
                     steps: visit
                         .steps
                         .into_iter()

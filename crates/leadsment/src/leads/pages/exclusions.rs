@@ -15,13 +15,10 @@ use crate::accounts::context::WorkspaceCtx;
 use crate::accounts::roles::Role;
 use crate::accounts::sites::{Site, SiteId};
 use crate::leads::LeadsState;
-use crate::leads::exclusions::{self, Exclusion, Kind};
+use crate::leads::exclusions::{self, Exclusion, Kind, MAX_EXCLUSIONS};
 use crate::leads::store::exclusions as store;
 use crate::web::error::AppError;
 use crate::web::page::{self, Errors, when};
-
-/// More would be a list nobody reads, and each is a read of the companies on every page.
-pub const MAX_EXCLUSIONS: usize = 200;
 
 #[derive(Template)]
 #[template(path = "leads/exclusions.html")]
@@ -231,20 +228,22 @@ async fn add(
             None => return Ok(Err(errors)),
         },
     };
-    if store::exclusions(db, ws).await?.len() >= MAX_EXCLUSIONS {
-        errors.add(
-            field,
-            format!("A workspace has at most {MAX_EXCLUSIONS} exclusions. Remove one first."),
-        );
-        return Ok(Err(errors));
-    }
     let by = Some(ctx.current.user.id.0);
-    Ok(Ok(
-        match store::add_exclusion(db, ws, kind, &value, by).await? {
-            true => "added",
-            false => "exists",
+    Ok(
+        match store::add_exclusion(db, ws, kind, &value, by, MAX_EXCLUSIONS).await? {
+            store::Added::Added => Ok("added"),
+            store::Added::Exists => Ok("exists"),
+            store::Added::Full => {
+                errors.add(
+                    field,
+                    format!(
+                        "A workspace has at most {MAX_EXCLUSIONS} exclusions. Remove one first."
+                    ),
+                );
+                Err(errors)
+            }
         },
-    ))
+    )
 }
 
 /// Drops what the cache holds of the workspace's sites: their figures change.

@@ -2,7 +2,8 @@
 
 use crate::accounts::WorkspaceId;
 use crate::accounts::sites::SiteId;
-use crate::leads::exclusions::{Excluded, Exclusion, Kind};
+use crate::leads::exclusions::{Excluded, Exclusion, Kind, Matcher};
+use crate::leads::store::Company;
 use crate::store::{Db, StoreError, is_unique_violation, now_ms, sql};
 
 #[derive(sqlx::FromRow)]
@@ -39,16 +40,48 @@ pub async fn exclusions(db: &Db, workspace: WorkspaceId) -> Result<Vec<Exclusion
     Ok(rows.into_iter().filter_map(exclusion).collect())
 }
 
-/// Adds an exclusion (its value normalised); false when the workspace has it already.
+/// What adding an exclusion did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    Added,
+    /// The workspace had it already.
+    Exists,
+    /// The workspace has `cap` exclusions: nothing was stored.
+    Full,
+}
+
+/// Adds an exclusion (its value normalised), unless the workspace has it or has `cap` of them
+/// already. Concurrent adds to one workspace count and insert one after the other (the
+/// workspace's row lock, [`crate::store::Tx::lock_row`]), so the cap holds.
 pub async fn add_exclusion(
     db: &Db,
     workspace: WorkspaceId,
     kind: Kind,
     value: &str,
     by: Option<i64>,
-) -> Result<bool, StoreError> {
-    let res = db
-        .write(
+    cap: usize,
+) -> Result<Added, StoreError> {
+    let mut tx = db.begin().await?;
+    tx.lock_row("workspaces", workspace.0).await?;
+    let existing: Option<i64> = tx
+        .value_optional(
+            sql("SELECT id FROM exclusions WHERE workspace_id = $1 AND kind = $2 AND value = $3")
+                .bind(workspace.0)
+                .bind(kind.as_str())
+                .bind(value),
+        )
+        .await?;
+    if existing.is_some() {
+        return Ok(Added::Exists);
+    }
+    let count: i64 = tx
+        .value(sql("SELECT COUNT(*) FROM exclusions WHERE workspace_id = $1").bind(workspace.0))
+        .await?;
+    if count >= i64::try_from(cap).unwrap_or(i64::MAX) {
+        return Ok(Added::Full);
+    }
+    let res = tx
+        .execute(
             sql(
                 "INSERT INTO exclusions (workspace_id, kind, value, created_by, created_at) \
                  VALUES ($1, $2, $3, $4, $5)",
@@ -61,8 +94,11 @@ pub async fn add_exclusion(
         )
         .await;
     match res {
-        Ok(_) => Ok(true),
-        Err(e) if is_unique_violation(&e) => Ok(false),
+        Ok(_) => {
+            tx.commit().await?;
+            Ok(Added::Added)
+        }
+        Err(e) if is_unique_violation(&e) => Ok(Added::Exists),
         Err(e) => Err(e.into()),
     }
 }
@@ -98,60 +134,27 @@ pub async fn site_exclusions(db: &Db, site: SiteId) -> Result<Vec<Exclusion>, St
     Ok(rows.into_iter().filter_map(exclusion).collect())
 }
 
-/// The companies the exclusions of `site`'s workspace hide (none without exclusions: one
-/// small read), in one read of the companies whatever the number of exclusions. The same
-/// tests as [`Exclusion::matches`].
+/// The companies the exclusions of `site`'s workspace hide, among those that visited the site
+/// (no other can be in its pages): the site's own companies are read once and tested in Rust
+/// ([`Matcher`]), so the cost grows with the site's companies, not the platform's, and names
+/// compare without case alike on both backends. Without exclusions, one small read; with only
+/// companies hidden by id, no company is read.
 pub async fn excluded(db: &Db, site: SiteId) -> Result<Excluded, StoreError> {
     let list = site_exclusions(db, site).await?;
-    let mut ids = Vec::new();
-    let mut tests: Vec<String> = Vec::new();
-    let mut args: Vec<Arg> = Vec::new();
-    for e in &list {
-        let n = args.len() + 1;
-        match e.kind {
-            Kind::Organisation => match crate::leads::exclusions::company_id_of(&e.value) {
-                Some(id) => ids.push(id),
-                None => {
-                    tests.push(format!(
-                        "LOWER(name) = LOWER(${n}) OR LOWER(org) = LOWER(${n})"
-                    ));
-                    args.push(Arg::Text(e.value.clone()));
-                }
-            },
-            // The domain itself, or one ending in `.` and the domain (no LIKE: `_` is a
-            // domain's character and LIKE's wildcard).
-            Kind::Domain => {
-                tests.push(format!(
-                    "LOWER(domain) = ${n} OR (LENGTH(domain) > LENGTH(${n}) AND \
-                     SUBSTR(LOWER(domain), LENGTH(domain) - LENGTH(${n})) = '.' || ${n})"
-                ));
-                args.push(Arg::Text(e.value.clone()));
-            }
-            Kind::Asn => {
-                if let Ok(asn) = e.value.parse::<i64>() {
-                    tests.push(format!("asn = ${n}"));
-                    args.push(Arg::Int(asn));
-                }
-            }
-        }
-    }
-    if !tests.is_empty() {
-        let mut q = sql(format!(
-            "SELECT id FROM companies WHERE ({})",
-            tests.join(") OR (")
-        ));
-        for a in args {
-            q = match a {
-                Arg::Text(t) => q.bind(t),
-                Arg::Int(n) => q.bind(n),
-            };
-        }
-        ids.extend(db.values::<i64>(q).await?);
+    let matcher = Matcher::new(&list);
+    let mut ids: Vec<i64> = matcher.ids().collect();
+    if !matcher.by_id_only() {
+        let companies: Vec<Company> = db
+            .all(
+                sql(
+                    "SELECT c.id, c.name, c.org, c.domain, c.asn, c.country, c.class \
+                     FROM companies c WHERE c.id IN \
+                     (SELECT d.company_id FROM company_days d WHERE d.site_id = $1)",
+                )
+                .bind(site.0),
+            )
+            .await?;
+        ids.extend(companies.iter().filter(|c| matcher.hides(c)).map(|c| c.id));
     }
     Ok(Excluded::new(ids))
-}
-
-enum Arg {
-    Text(String),
-    Int(i64),
 }

@@ -391,22 +391,27 @@ pub struct EventRow {
     pub engaged_ms: Option<i64>,
 }
 
-/// The events of `visits` (of `site`), in order.
+/// The events of `visits` (of `site`), in order: each visit's first `per_visit` at most.
 pub async fn visit_events(
     db: &Db,
     site: SiteId,
     visits: &[i64],
+    per_visit: i64,
 ) -> Result<Vec<EventRow>, StoreError> {
     let mut out = Vec::new();
     for chunk in visits.chunks(CHUNK) {
         let mut q = sql(format!(
             // The site is compared as an expression: as a column, SQLite would read the
             // site's whole time index rather than the visits' events.
-            "SELECT visit_id, ts, name, path, props, engaged_ms FROM events \
-             WHERE site_id + 0 = $1 AND visit_id IN ({}) ORDER BY ts, id",
-            placeholders(2, chunk.len())
+            "SELECT visit_id, ts, name, path, props, engaged_ms FROM \
+             (SELECT visit_id, ts, id, name, path, props, engaged_ms, \
+             ROW_NUMBER() OVER (PARTITION BY visit_id ORDER BY ts, id) AS n FROM events \
+             WHERE site_id + 0 = $1 AND visit_id IN ({})) e \
+             WHERE n <= $2 ORDER BY ts, id",
+            placeholders(3, chunk.len())
         ))
-        .bind(site.0);
+        .bind(site.0)
+        .bind(per_visit);
         for id in chunk {
             q = q.bind(*id);
         }

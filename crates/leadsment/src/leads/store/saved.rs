@@ -46,7 +46,8 @@ pub async fn saved_feeds(db: &Db, site: SiteId) -> Result<Vec<SavedFeed>, StoreE
 }
 
 /// Stores a saved feed, unless the name is taken or the site already has `cap` of them.
-/// `name_key` is the name as compared (lower-cased); the unique index settles a race.
+/// `name_key` is the name as compared (lower-cased); the unique index settles a race on the
+/// name, the site's row lock ([`crate::store::Tx::lock_row`]) one on the cap.
 pub async fn create_saved_feed(
     db: &Db,
     site: SiteId,
@@ -57,6 +58,8 @@ pub async fn create_saved_feed(
     cap: i64,
 ) -> Result<SavedFeed, NotSaved> {
     let mut tx = db.begin().await?;
+    // Concurrent saves for one site count and insert one after the other: the cap holds.
+    tx.lock_row("sites", site.0).await?;
     let taken: Option<i64> = tx
         .value_optional(
             sql("SELECT id FROM saved_feeds WHERE site_id = $1 AND name_key = $2")
