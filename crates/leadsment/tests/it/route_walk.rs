@@ -421,7 +421,9 @@ impl Walk {
             let name = text.split('=').next().unwrap_or("").trim().to_owned();
             let removal = text.contains("Max-Age=0");
             let problem = match registry.iter().find(|e| e.matches(&name)) {
-                None => Some(format!("sets {name}, which the cookie registry does not list")),
+                None => Some(format!(
+                    "sets {name}, which the cookie registry does not list"
+                )),
                 Some(e)
                     if group.starts_with("no session")
                         && !removal
@@ -435,7 +437,8 @@ impl Walk {
                 Some(_) => None,
             };
             if let Some(p) = problem {
-                self.mismatches.push(format!("[{group}] {method} {path}: {p}"));
+                self.mismatches
+                    .push(format!("[{group}] {method} {path}: {p}"));
             }
             self.cookies.insert(name);
         }
@@ -1012,7 +1015,10 @@ async fn cross_site_requests_with_the_victims_own_session_are_refused_everywhere
         Expect::Status(StatusCode::SEE_OTHER),
         &res,
     );
-    for name in [leadsment::auth::ACCESS_COOKIE, leadsment::auth::REFRESH_COOKIE] {
+    for name in [
+        leadsment::auth::ACCESS_COOKIE,
+        leadsment::auth::REFRESH_COOKIE,
+    ] {
         assert!(walk.cookies.contains(name), "{name}: {:?}", walk.cookies);
     }
     let entry = |name: &str| {
