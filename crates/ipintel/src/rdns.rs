@@ -38,7 +38,7 @@ mod hickory;
 mod ptr;
 
 #[cfg(feature = "rdns")]
-pub use hickory::{HickoryReverseDns, ReverseDnsConfig, ReverseDnsError};
+pub use hickory::{HickoryReverseDns, ReverseDnsConfig, ReverseDnsError, one_server};
 #[cfg(feature = "rdns")]
 pub use ptr::company_domain_from_ptr;
 

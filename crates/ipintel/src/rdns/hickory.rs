@@ -80,6 +80,18 @@ impl std::fmt::Debug for HickoryReverseDns {
     }
 }
 
+/// A resolver configuration asking only the DNS server at `addr`, over UDP and TCP on its
+/// port (a test's own server, or an operator's resolver).
+pub fn one_server(addr: SocketAddr) -> ResolverConfig {
+    let mut udp = ConnectionConfig::udp();
+    udp.port = addr.port();
+    let mut tcp = ConnectionConfig::tcp();
+    tcp.port = addr.port();
+    let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+    server.connections = vec![udp, tcp];
+    ResolverConfig::from_name_servers(vec![server])
+}
+
 impl HickoryReverseDns {
     /// Sets up the resolver; no query is sent until the first lookup. Needs no runtime to be
     /// built, but lookups must run on a tokio runtime.
@@ -89,16 +101,7 @@ impl HickoryReverseDns {
         }
         let provider = TokioRuntimeProvider::default();
         let mut builder = match config.resolver {
-            Some(addr) => {
-                let mut udp = ConnectionConfig::udp();
-                udp.port = addr.port();
-                let mut tcp = ConnectionConfig::tcp();
-                tcp.port = addr.port();
-                let mut server = NameServerConfig::udp_and_tcp(addr.ip());
-                server.connections = vec![udp, tcp];
-                let servers = ResolverConfig::from_name_servers(vec![server]);
-                Resolver::builder_with_config(servers, provider)
-            }
+            Some(addr) => Resolver::builder_with_config(one_server(addr), provider),
             None => Resolver::builder(provider)
                 .map_err(|e| ReverseDnsError::SystemConfig(e.to_string()))?,
         };

@@ -124,6 +124,13 @@ async fn member_of_path(
         .ok_or_else(no_such_workspace)
 }
 
+/// The credentials of an `Authorization: Bearer …` value; the scheme's name is
+/// case-insensitive (RFC 9110, 11.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(rest)
+}
+
 /// Refused before the key is looked up: the client's address has failed too often.
 fn too_many_failures(wait: std::time::Duration) -> Response {
     let ms = crate::auth::throttle::wait_ms(wait);
@@ -158,7 +165,7 @@ async fn with_api_key(state: AccountsState, scope: Scope, req: Request, next: Ne
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer)
         .map(str::trim)
         .filter(|k| k.starts_with(KEY_PREFIX));
     let unauthorized = || {
@@ -212,4 +219,17 @@ async fn with_api_key(state: AccountsState, scope: Scope, req: Request, next: Ne
     }
     parts.extensions.insert(CurrentKey { key });
     next.run(Request::from_parts(parts, body)).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case() {
+        for v in ["Bearer lm_x", "bearer lm_x", "BEARER lm_x", "  Bearer lm_x"] {
+            assert_eq!(super::bearer(v), Some("lm_x"), "{v}");
+        }
+        for v in ["Basic lm_x", "Bearerlm_x", "lm_x", ""] {
+            assert_eq!(super::bearer(v), None, "{v}");
+        }
+    }
 }

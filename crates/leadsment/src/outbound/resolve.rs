@@ -5,9 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hickory_resolver::config::{
-    ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolverConfig, ResolverOpts,
-};
+use hickory_resolver::config::{LookupIpStrategy, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
@@ -44,15 +42,7 @@ pub enum DnsError {
 pub(super) fn build_resolver(server: Option<SocketAddr>) -> Result<TokioResolver, String> {
     let provider = TokioRuntimeProvider::default();
     let mut builder = match server {
-        Some(addr) => {
-            let mut udp = ConnectionConfig::udp();
-            udp.port = addr.port();
-            let mut tcp = ConnectionConfig::tcp();
-            tcp.port = addr.port();
-            let mut server = NameServerConfig::udp_and_tcp(addr.ip());
-            server.connections = vec![udp, tcp];
-            Resolver::builder_with_config(ResolverConfig::from_name_servers(vec![server]), provider)
-        }
+        Some(addr) => Resolver::builder_with_config(ipintel::rdns::one_server(addr), provider),
         None => Resolver::builder(provider).map_err(|e| e.to_string())?,
     };
     let opts: &mut ResolverOpts = builder.options_mut();

@@ -76,16 +76,20 @@ async fn get(app: &TestApp, key: Option<&str>, path: &str) -> Answer {
     if let Some(k) = key {
         req = req.bearer_auth(k);
     }
-    let res = req.send().await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let text = res.text().await.unwrap();
-    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Answer {
-        status,
-        headers,
-        text,
-        json,
+    Answer::of(req.send().await.unwrap()).await
+}
+
+impl Answer {
+    async fn of(res: reqwest::Response) -> Answer {
+        let (status, headers) = (res.status(), res.headers().clone());
+        let text = res.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            headers,
+            text,
+            json,
+        }
     }
 }
 
@@ -492,15 +496,7 @@ async fn get_from(app: &TestApp, from: &str, key: &str, path: &str) -> Answer {
         .send()
         .await
         .unwrap();
-    let (status, headers) = (res.status(), res.headers().clone());
-    let text = res.text().await.unwrap();
-    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Answer {
-        status,
-        headers,
-        text,
-        json,
-    }
+    Answer::of(res).await
 }
 
 /// Unknown keys are counted per client address (through the trusted proxy): past

@@ -3,8 +3,9 @@
 //! with nothing stored; viewers open them but neither save nor delete; other workspaces get
 //! 404; a site keeps at most 50, and they go with their workspace. On both backends.
 
+use leadsment::accounts::WorkspaceId;
 use leadsment::accounts::roles::Role;
-use leadsment::accounts::sites::SiteId;
+use leadsment::accounts::sites::{Site, SiteId};
 use leadsment::store::Db;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -276,19 +277,17 @@ async fn refused_views_and_strangers_store_nothing(backend: Backend) {
     app.shutdown().await.unwrap();
 }
 
-async fn a_site_keeps_at_most_fifty_saved_feeds(backend: Backend) {
-    let app = app_with_index(backend, INDEX).await;
-    let (ws, site, owner) = owner_with_site(&app, "owner@acme.example", "shop.example").await;
-    let store = app.db.store().await;
-    let user = leadsment::accounts::store::members(&store, ws)
+/// Saves `n` views of `site` straight in the store, as its workspace's first member.
+async fn save_views(store: &Db, ws: WorkspaceId, site: &Site, n: usize) {
+    let user = leadsment::accounts::store::members(store, ws)
         .await
         .unwrap()[0]
         .user
         .id;
-    for i in 0..50 {
+    for i in 0..n {
         let name = format!("View {i:02}");
         leadsment::leads::store::saved::create_saved_feed(
-            &store,
+            store,
             site.id,
             &name,
             &name.to_lowercase(),
@@ -299,6 +298,13 @@ async fn a_site_keeps_at_most_fifty_saved_feeds(backend: Backend) {
         .await
         .unwrap_or_else(|_| panic!("feed {i}"));
     }
+}
+
+async fn a_site_keeps_at_most_fifty_saved_feeds(backend: Backend) {
+    let app = app_with_index(backend, INDEX).await;
+    let (ws, site, owner) = owner_with_site(&app, "owner@acme.example", "shop.example").await;
+    let store = app.db.store().await;
+    save_views(&store, ws, &site, 50).await;
     let create = format!("/w/{}/sites/{}/feeds", ws.0, site.id.0);
     let res = owner
         .post_form(&create, &[("name", "One more"), ("query", "period=7d")])
@@ -332,25 +338,7 @@ async fn concurrent_saves_never_pass_the_cap(backend: Backend) {
     let app = app_with_index(backend, INDEX).await;
     let (ws, site, owner) = owner_with_site(&app, "owner@acme.example", "shop.example").await;
     let store = app.db.store().await;
-    let user = leadsment::accounts::store::members(&store, ws)
-        .await
-        .unwrap()[0]
-        .user
-        .id;
-    for i in 0..40 {
-        let name = format!("View {i:02}");
-        leadsment::leads::store::saved::create_saved_feed(
-            &store,
-            site.id,
-            &name,
-            &name.to_lowercase(),
-            "period=7d",
-            user,
-            50,
-        )
-        .await
-        .unwrap_or_else(|_| panic!("feed {i}"));
-    }
+    save_views(&store, ws, &site, 40).await;
     let create = format!("/w/{}/sites/{}/feeds", ws.0, site.id.0);
     let saves = (0..40).map(|i| {
         let (owner, create) = (&owner, &create);
