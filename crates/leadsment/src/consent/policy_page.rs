@@ -1,22 +1,24 @@
 //! `GET /legal/cookies`: the cookie policy, generated from the registry in force. Each
 //! category lists its cookies and storage keys with purpose, kind, duration and party; "Last
-//! updated" is the day the registry's content last changed.
+//! updated" is the day the registry's content last changed. `GET /legal/cookies.json`: the
+//! same registry as JSON ([`RegistryDocument`], described in docs/consent.md).
 
 use std::sync::Arc;
 
 use askama::Template;
 use axum::Extension;
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Json, Response};
 
 use super::Consent;
 use super::routes::date_of;
-use crate::registry::{Category, Entry, Party, Storage};
+use crate::registry::{Category, Entry, Party, RegistryDocument, Storage};
 use crate::web::error::AppError;
 use crate::web::page;
 use crate::web::security::CspNonce;
 
 pub const PATH: &str = "/legal/cookies";
+pub const JSON_PATH: &str = "/legal/cookies.json";
 
 /// One row of a category's table.
 pub struct Row {
@@ -92,4 +94,18 @@ pub async fn cookie_policy(
         version: env!("CARGO_PKG_VERSION"),
         nonce: nonce.0,
     })
+}
+
+/// `GET /legal/cookies.json`: the registry in force, with its revision and the day it last
+/// changed, for audits (`leadsment audit --registry`) and anyone's own checks.
+pub async fn cookie_registry(State(c): State<Arc<Consent>>) -> Response {
+    let policy = c.policy();
+    let doc = RegistryDocument {
+        schema: RegistryDocument::SCHEMA.to_owned(),
+        policy: c.web.public_url_for(PATH),
+        revision: policy.revision.clone(),
+        updated: date_of(policy.since),
+        entries: policy.registry.entries.clone(),
+    };
+    Json(doc).into_response()
 }

@@ -42,6 +42,11 @@ pub fn routes() -> Vec<Route<Arc<Consent>, Access>> {
             Access::Public,
             super::policy_page::cookie_policy,
         ),
+        Route::get(
+            super::policy_page::JSON_PATH,
+            Access::Public,
+            super::policy_page::cookie_registry,
+        ),
     ]
 }
 

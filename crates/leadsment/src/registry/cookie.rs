@@ -6,12 +6,12 @@
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum_extra::extract::cookie::{Cookie, SameSite};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Entry;
 
 /// Where a visitor's browser shows a cookie, as the policy says and the audit checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Appears {
     /// On the public pages (the landing pages, the cookie policy, the sign-in forms): a

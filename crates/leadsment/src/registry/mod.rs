@@ -114,7 +114,7 @@ impl Party {
 }
 
 /// One cookie or storage key. A name ending in `*` is a prefix (`_ga_*`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Entry {
     pub name: String,
     pub storage: Storage,
@@ -181,6 +181,24 @@ pub fn builtin(persistent_days: i64) -> Vec<Entry> {
             appears: own.appears,
         })
         .collect()
+}
+
+/// The registry as `/legal/cookies.json` gives it, and as an audit reads one from a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryDocument {
+    /// [`RegistryDocument::SCHEMA`]: the format's name and version.
+    pub schema: String,
+    /// The address of the human-readable policy.
+    pub policy: String,
+    /// The policy revision ([`Registry::revision`]).
+    pub revision: String,
+    /// The day the registry's content last changed (`YYYY-MM-DD`, UTC).
+    pub updated: String,
+    pub entries: Vec<Entry>,
+}
+
+impl RegistryDocument {
+    pub const SCHEMA: &str = "leadsment-cookie-registry/1";
 }
 
 /// What the policy and the banner are made from: the built-in cookies and each switched-on

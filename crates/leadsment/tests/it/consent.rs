@@ -555,5 +555,40 @@ async fn the_cookie_policy_lists_the_registry_and_formless_pages_set_nothing(bac
         .collect();
     assert_eq!(set.len(), 1, "{set:?}");
     assert!(set[0].starts_with("__Host-csrf="), "{set:?}");
+
+    // The same registry as JSON, in its documented schema, with the page's revision and date.
+    let res = app.get("/legal/cookies.json").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get("set-cookie").is_none());
+    let doc: leadsment::registry::RegistryDocument = res.json().await.unwrap();
+    assert_eq!(doc.schema, "leadsment-cookie-registry/1");
+    assert_eq!(doc.revision, r["revision"].as_str().unwrap());
+    assert_eq!(doc.updated, today);
+    assert!(doc.policy.ends_with("/legal/cookies"), "{}", doc.policy);
+    let appears: Vec<(&str, &str)> = doc
+        .entries
+        .iter()
+        .map(|e| (e.name.as_str(), e.appears.as_str()))
+        .collect();
+    for (name, where_) in [
+        ("sb-access-token", "signed_in_pages"),
+        ("sb-refresh-token", "signed_in_pages"),
+        ("__Host-csrf", "public_pages"),
+        ("lm_consent", "public_pages"),
+    ] {
+        assert!(appears.contains(&(name, where_)), "{name}: {appears:?}");
+    }
+    let listed: Vec<&str> = html
+        .split("<code>")
+        .skip(1)
+        .filter_map(|c| c.split('<').next())
+        .collect();
+    for e in &doc.entries {
+        assert!(
+            listed.contains(&e.name.as_str()),
+            "{} is on the page too",
+            e.name
+        );
+    }
     app.shutdown().await.unwrap();
 }

@@ -72,6 +72,7 @@ const REVIEWED_PUBLIC: &[&str] = &[
     "/api/consent",
     // The cookie policy, generated from the registry: the same for everyone.
     "/legal/cookies",
+    "/legal/cookies.json",
     // The operator's metrics: a token or the loopback address, checked by the handler.
     "/metrics",
     // The API's OpenAPI document: the same for everyone, nothing of any workspace.

@@ -200,6 +200,18 @@ async fn only_admins_change_rules_and_saved_rules_give_the_scores_computed_by_ha
             .contains(&format!("action=\"{path}#score-rules\""))
     );
     assert!(page.body.contains("id=\"score-rules\""));
+    let title = page
+        .body
+        .split("<title>")
+        .nth(1)
+        .unwrap()
+        .split("</title>")
+        .next()
+        .unwrap();
+    assert!(
+        title.starts_with("Settings · shop.example") && !title.contains('<'),
+        "{title}"
+    );
 
     // Viewers and members neither see nor change the rules.
     for (email, role) in [
