@@ -25,6 +25,7 @@ mod leads_browser;
 mod leads_figures;
 mod leads_hostile;
 mod live;
+mod ownership;
 mod locked_sign_in;
 mod mail_limits;
 mod password_limits;

@@ -329,8 +329,9 @@ async fn save_site(
                 let mut errors = Errors::default();
                 errors.add(field, host_taken(&host, owner.as_deref()));
                 // An alias held unverified elsewhere may be proven and taken.
-                if field == "aliases" {
-                    claim = super::ownership::claim_link(ctx, &host, Some(site.id)).await?;
+                if let Some(typed) = new.aliases.iter().find(|a| a.without_www() == host) {
+                    claim = super::ownership::claim_link(ctx, typed.as_str(), Some(site.id))
+                        .await?;
                 }
                 (errors, StatusCode::CONFLICT)
             }
