@@ -26,6 +26,7 @@ on_both_backends!(
     the_ownership_section_shows_the_token_and_both_ways,
     check_now_is_for_the_workspaces_admins_only,
     a_verified_host_cannot_be_taken_and_the_form_names_no_other_tenant,
+    a_taken_host_moves_in_one_go_and_the_old_site_keeps_its_data,
 );
 
 const HOUR_MS: i64 = 3600 * 1000;
@@ -120,7 +121,8 @@ async fn an_unverified_host_takes_events_for_72_hours_then_gets_403_site_unverif
 
     add_site(&s.store, ws, "late.example").await;
     backdate(&s.store, "late.example", 73).await;
-    let body = json!({"name": "pageview", "url": "https://www.late.example/", "domain": "late.example"});
+    let body =
+        json!({"name": "pageview", "url": "https://www.late.example/", "domain": "late.example"});
     let res = post(&s.app, &body, CHROME, Some("203.0.113.9")).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let err: serde_json::Value = res.json().await.unwrap();
@@ -139,7 +141,9 @@ async fn an_unverified_host_takes_events_for_72_hours_then_gets_403_site_unverif
     let done = add_site(&s.store, ws, "done.example").await;
     backdate(&s.store, "done.example", 500).await;
     s.store
-        .write(sql("UPDATE site_hosts SET verified_at = 1 WHERE host = 'done.example'"))
+        .write(sql(
+            "UPDATE site_hosts SET verified_at = 1 WHERE host = 'done.example'",
+        ))
         .await
         .unwrap();
     assert!(claims(&s.store, &done).await[0].is_verified());
@@ -191,7 +195,9 @@ async fn migrated_command_line_and_platform_sites_are_verified(backend: Backend)
         }
     }
     let store = db.store().await;
-    let old = leadsment::accounts::store::list_sites(&store).await.unwrap();
+    let old = leadsment::accounts::store::list_sites(&store)
+        .await
+        .unwrap();
     let claim = &claims(&store, &old[0]).await[0];
     assert_eq!(claim.host, "old.example");
     assert_eq!(claim.verified_at, Some(1000), "{claim:?}");
@@ -216,7 +222,10 @@ async fn migrated_command_line_and_platform_sites_are_verified(backend: Backend)
     .unwrap();
     let cli_claims = claims(&store, &cli).await;
     assert_eq!(cli_claims.len(), 2);
-    assert!(cli_claims.iter().all(HostClaim::is_verified), "{cli_claims:?}");
+    assert!(
+        cli_claims.iter().all(HostClaim::is_verified),
+        "{cli_claims:?}"
+    );
 
     // The instance's own site, made at start-up from the public URL.
     let app = TestApp::spawn_with(backend, |c| {
@@ -233,7 +242,12 @@ async fn migrated_command_line_and_platform_sites_are_verified(backend: Backend)
         .unwrap();
     assert!(!sites.is_empty());
     for site in &sites {
-        assert!(claims(&store, site).await.iter().all(HostClaim::is_verified));
+        assert!(
+            claims(&store, site)
+                .await
+                .iter()
+                .all(HostClaim::is_verified)
+        );
     }
     // A customer's site is not.
     let owner = make_user(&store, "owner@example.com", Some("Acme")).await;
@@ -263,12 +277,10 @@ async fn the_ownership_section_shows_the_token_and_both_ways(backend: Backend) {
         .unwrap();
     assert_eq!(again, token);
     let other = make_user(&s.store, "other@example.com", Some("Other")).await;
-    let theirs = leadsment::accounts::store::verify_token(
-        &s.store,
-        workspace_of(&s.store, &other).await,
-    )
-    .await
-    .unwrap();
+    let theirs =
+        leadsment::accounts::store::verify_token(&s.store, workspace_of(&s.store, &other).await)
+            .await
+            .unwrap();
     assert_ne!(theirs, token);
     s.app.shutdown().await.unwrap();
 }
@@ -316,7 +328,9 @@ async fn a_verified_host_cannot_be_taken_and_the_form_names_no_other_tenant(back
     add_site(&s.store, sq_ws, "held.example").await;
     let verified = add_site(&s.store, sq_ws, "proven.example").await;
     s.store
-        .write(sql("UPDATE site_hosts SET verified_at = 1 WHERE host = 'proven.example'"))
+        .write(sql(
+            "UPDATE site_hosts SET verified_at = 1 WHERE host = 'proven.example'",
+        ))
         .await
         .unwrap();
     let admin = signed_in(&s, "admin@example.com", Role::Admin).await;
@@ -327,7 +341,10 @@ async fn a_verified_host_cannot_be_taken_and_the_form_names_no_other_tenant(back
         .post_form(&format!("/w/{ws}/sites"), &[("domain", "held.example")])
         .await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
-    assert!(res.body.contains("held.example is already used by another site."));
+    assert!(
+        res.body
+            .contains("held.example is already used by another site.")
+    );
     assert!(
         res.body
             .contains(&format!("href=\"/w/{ws}/claim?host=held.example\"")),
@@ -353,9 +370,7 @@ async fn a_verified_host_cannot_be_taken_and_the_form_names_no_other_tenant(back
         res.body
     );
     assert!(!res.body.contains("Squatter"));
-    let page = admin
-        .get(&format!("/w/{ws}/claim?host=held.example"))
-        .await;
+    let page = admin.get(&format!("/w/{ws}/claim?host=held.example")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Verify and take"));
     assert!(!page.body.contains("Squatter"));
@@ -364,7 +379,10 @@ async fn a_verified_host_cannot_be_taken_and_the_form_names_no_other_tenant(back
     let res = admin
         .post_form(&format!("/w/{ws}/sites"), &[("domain", "proven.example")])
         .await;
-    assert!(res.body.contains("proven.example is already used by another site."));
+    assert!(
+        res.body
+            .contains("proven.example is already used by another site.")
+    );
     assert!(!res.body.contains("/claim?"), "{}", res.body);
     let res = admin
         .post_form(&format!("/w/{ws}/claim"), &[("host", "proven.example")])
@@ -381,5 +399,85 @@ async fn a_verified_host_cannot_be_taken_and_the_form_names_no_other_tenant(back
     .unwrap();
     assert_eq!(still.id, verified.id);
     assert!(s.sink.messages().is_empty());
+    s.app.shutdown().await.unwrap();
+}
+
+async fn a_taken_host_moves_in_one_go_and_the_old_site_keeps_its_data(backend: Backend) {
+    use leadsment::accounts::errors::AccountError;
+    use leadsment::accounts::sites::Hostname;
+    use leadsment::accounts::store::{TakeInto, take_host, workspace_site};
+    let s = setup(backend).await;
+    let ours = s.site.workspace_id;
+    let squatter = make_user(&s.store, "squatter@example.com", Some("Squatter Ltd")).await;
+    let sq_ws = workspace_of(&s.store, &squatter).await;
+    let two = leadsment::accounts::store::create_site(
+        &s.store,
+        &NewSite::new(sq_ws, "sq.example", &["www.b.example".into()]).unwrap(),
+    )
+    .await
+    .unwrap();
+    let one = add_site(&s.store, sq_ws, "only.example").await;
+    let host = |h: &str| Hostname::parse(h).unwrap();
+
+    // The old site's domain: its remaining host becomes its domain.
+    let new = NewSite::new(ours, "sq.example", &[]).unwrap();
+    let moved = take_host(&s.store, ours, &host("sq.example"), &TakeInto::NewSite(new))
+        .await
+        .unwrap();
+    assert_eq!(moved.from_workspace, sq_ws);
+    assert_eq!(moved.from_domain_after, "www.b.example");
+    let old = workspace_site(&s.store, sq_ws, two.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.domain.as_str(), "www.b.example");
+    assert!(old.aliases.is_empty());
+    let now_ours = workspace_site(&s.store, ours, moved.site)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now_ours.domain.as_str(), "sq.example");
+    assert!(claims(&s.store, &now_ours).await[0].is_verified());
+
+    // With no other host, the old site keeps its id under a name that claims nothing.
+    let into = TakeInto::Alias(s.site.id, host("www.only.example"));
+    let moved = take_host(&s.store, ours, &host("only.example"), &into)
+        .await
+        .unwrap();
+    assert_eq!(moved.site, s.site.id);
+    let old = workspace_site(&s.store, sq_ws, one.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.domain.as_str(), format!("moved-{}.invalid", one.id.0));
+    assert!(claims(&s.store, &old).await.is_empty());
+    let acme = workspace_site(&s.store, ours, s.site.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(acme.aliases[0].as_str(), "www.only.example");
+
+    // Verified now: nobody takes it back, and a workspace does not take from itself.
+    let third = make_user(&s.store, "third@example.com", Some("Third")).await;
+    let third_ws = workspace_of(&s.store, &third).await;
+    let again = NewSite::new(third_ws, "sq.example", &[]).unwrap();
+    let err = take_host(
+        &s.store,
+        third_ws,
+        &host("sq.example"),
+        &TakeInto::NewSite(again),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, AccountError::HostTaken { owner: None, .. }),
+        "{err:?}"
+    );
+    let own = add_site(&s.store, ours, "mine.example").await;
+    let into = TakeInto::Alias(own.id, host("mine.example"));
+    let err = take_host(&s.store, ours, &host("mine.example"), &into)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AccountError::HostTaken { .. }), "{err:?}");
     s.app.shutdown().await.unwrap();
 }

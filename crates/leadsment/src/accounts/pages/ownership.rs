@@ -100,18 +100,15 @@ pub async fn section(ctx: &WorkspaceCtx, site: &Site) -> Result<OwnershipView, A
 /// the answer is too), then shows the page with the results.
 pub async fn check_now(ctx: &WorkspaceCtx, site: &Site) -> Result<Response, AppError> {
     let claims = store::host_claims(&ctx.state.db, site.id).await?;
-    let checks = claims
-        .iter()
-        .filter(|c| !c.is_verified())
-        .map(|c| {
-            ownership::check_and_record(
-                &ctx.state.db,
-                ctx.state.probe.as_ref(),
-                site.workspace_id,
-                site.id,
-                &c.host,
-            )
-        });
+    let checks = claims.iter().filter(|c| !c.is_verified()).map(|c| {
+        ownership::check_and_record(
+            &ctx.state.db,
+            ctx.state.probe.as_ref(),
+            site.workspace_id,
+            site.id,
+            &c.host,
+        )
+    });
     for done in futures_util::future::join_all(checks).await {
         done?;
     }
@@ -208,8 +205,14 @@ async fn claim_view(ctx: &WorkspaceCtx, form: &ClaimForm) -> Result<ClaimPage, A
         )),
     };
     Ok(ClaimPage {
-        chrome: Chrome::load(&ctx.state, &ctx.current, &ctx.csrf, Some(ws.id.0), "overview")
-            .await?,
+        chrome: Chrome::load(
+            &ctx.state,
+            &ctx.current,
+            &ctx.csrf,
+            Some(ws.id.0),
+            "overview",
+        )
+        .await?,
         workspace_id: ws.id.0,
         workspace: ws.name.clone(),
         host: host.without_www().to_owned(),

@@ -330,8 +330,8 @@ async fn save_site(
                 errors.add(field, host_taken(&host, owner.as_deref()));
                 // An alias held unverified elsewhere may be proven and taken.
                 if let Some(typed) = new.aliases.iter().find(|a| a.without_www() == host) {
-                    claim = super::ownership::claim_link(ctx, typed.as_str(), Some(site.id))
-                        .await?;
+                    claim =
+                        super::ownership::claim_link(ctx, typed.as_str(), Some(site.id)).await?;
                 }
                 (errors, StatusCode::CONFLICT)
             }

@@ -98,8 +98,10 @@ struct HolderRow {
 pub async fn holder(db: &Db, host: &Hostname) -> Result<Option<Holder>, StoreError> {
     let row: Option<HolderRow> = db
         .optional(
-            sql("SELECT h.site_id, s.workspace_id, h.verified_at FROM site_hosts h \
-                 JOIN sites s ON s.id = h.site_id WHERE h.host = $1")
+            sql(
+                "SELECT h.site_id, s.workspace_id, h.verified_at FROM site_hosts h \
+                 JOIN sites s ON s.id = h.site_id WHERE h.host = $1",
+            )
             .bind(host.without_www()),
         )
         .await?;
@@ -121,9 +123,11 @@ pub async fn record_check(
 ) -> Result<bool, StoreError> {
     let n = db
         .write(
-            sql("UPDATE site_hosts SET checked_at = $1, check_how = $2, check_sought = $3, \
+            sql(
+                "UPDATE site_hosts SET checked_at = $1, check_how = $2, check_sought = $3, \
                  check_found = $4, verified_at = COALESCE(verified_at, $5) \
-                 WHERE host = $6 AND site_id = $7")
+                 WHERE host = $6 AND site_id = $7",
+            )
             .bind(check.at)
             .bind(&check.how)
             .bind(&check.sought)
@@ -159,10 +163,12 @@ pub async fn claim_due_hosts(db: &Db, now: i64, limit: i64) -> Result<Vec<DueHos
     let due_before = now - i64::try_from(RECHECK_EVERY.as_millis()).unwrap_or(i64::MAX);
     let rows: Vec<DueRow> = db
         .all(
-            sql("SELECT h.host, h.site_id, s.workspace_id, h.checked_at FROM site_hosts h \
+            sql(
+                "SELECT h.host, h.site_id, s.workspace_id, h.checked_at FROM site_hosts h \
                  JOIN sites s ON s.id = h.site_id \
                  WHERE h.verified_at IS NULL AND (h.checked_at IS NULL OR h.checked_at <= $1) \
-                 ORDER BY h.checked_at LIMIT $2")
+                 ORDER BY h.checked_at LIMIT $2",
+            )
             .bind(due_before)
             .bind(limit),
         )
@@ -172,8 +178,10 @@ pub async fn claim_due_hosts(db: &Db, now: i64, limit: i64) -> Result<Vec<DueHos
         // The row's own `checked_at` as read: another node's claim changes it first.
         let n = db
             .write(
-                sql("UPDATE site_hosts SET checked_at = $1 WHERE host = $2 AND site_id = $3 \
-                     AND verified_at IS NULL AND COALESCE(checked_at, -1) = $4")
+                sql(
+                    "UPDATE site_hosts SET checked_at = $1 WHERE host = $2 AND site_id = $3 \
+                     AND verified_at IS NULL AND COALESCE(checked_at, -1) = $4",
+                )
                 .bind(now)
                 .bind(&r.host)
                 .bind(r.site_id)
@@ -241,8 +249,10 @@ pub async fn take_host(
     let mut tx = db.begin().await?;
     let old: OldRow = tx
         .optional(
-            sql("SELECT h.site_id, s.workspace_id, h.is_alias, h.verified_at, s.domain \
-                 FROM site_hosts h JOIN sites s ON s.id = h.site_id WHERE h.host = $1")
+            sql(
+                "SELECT h.site_id, s.workspace_id, h.is_alias, h.verified_at, s.domain \
+                 FROM site_hosts h JOIN sites s ON s.id = h.site_id WHERE h.host = $1",
+            )
             .bind(key),
         )
         .await?
@@ -312,8 +322,10 @@ pub async fn take_host(
         TakeInto::NewSite(new) => {
             let id: i64 = tx
                 .value(
-                    sql("INSERT INTO sites (workspace_id, domain, time_zone, created_at) \
-                         VALUES ($1, $2, $3, $4) RETURNING id")
+                    sql(
+                        "INSERT INTO sites (workspace_id, domain, time_zone, created_at) \
+                         VALUES ($1, $2, $3, $4) RETURNING id",
+                    )
                     .bind(workspace.0)
                     .bind(new.domain.as_str())
                     .bind(&new.time_zone)
@@ -351,8 +363,10 @@ async fn insert_host(
     now: i64,
 ) -> Result<(), AccountError> {
     tx.execute(
-        sql("INSERT INTO site_hosts (host, site_id, is_alias, alias, claimed_at, verified_at) \
-             VALUES ($1, $2, $3, $4, $5, $5)")
+        sql(
+            "INSERT INTO site_hosts (host, site_id, is_alias, alias, claimed_at, verified_at) \
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
         .bind(host)
         .bind(site.0)
         .bind(alias.is_some())

@@ -98,8 +98,10 @@ pub async fn create_site(db: &Db, new: &NewSite) -> Result<Site, AccountError> {
     let now = now_ms();
     for (host, alias) in claims {
         tx.execute(
-            sql("INSERT INTO site_hosts (host, site_id, is_alias, alias, claimed_at, verified_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)")
+            sql(
+                "INSERT INTO site_hosts (host, site_id, is_alias, alias, claimed_at, verified_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
             .bind(host)
             .bind(row.id)
             .bind(alias.is_some())
@@ -327,10 +329,12 @@ pub async fn update_site(
         // The `WHERE` leaves another site's row alone: 0 rows means the host is taken.
         let n = tx
             .execute(
-                sql("INSERT INTO site_hosts (host, site_id, is_alias, alias, claimed_at) \
+                sql(
+                    "INSERT INTO site_hosts (host, site_id, is_alias, alias, claimed_at) \
                      VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (host) DO UPDATE SET is_alias = excluded.is_alias, \
-                     alias = excluded.alias WHERE site_hosts.site_id = excluded.site_id")
+                     alias = excluded.alias WHERE site_hosts.site_id = excluded.site_id",
+                )
                 .bind(host)
                 .bind(site.0)
                 .bind(alias.is_some())
