@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::auth::settings::{AuthSettings, SignupMode};
 pub use crate::consent::settings::ConsentSettings;
+pub use crate::outbound::settings::OutboundSettings;
 pub use crate::settings::{Base, ConfigError, Settings, keys_of};
 pub use crate::site::settings::SiteSettings;
 pub use crate::store::settings::{Backend, DatabaseUrl, SqliteSynchronous, StoreSettings};
@@ -39,6 +40,7 @@ pub struct Config {
     pub auth: AuthSettings,
     pub consent: ConsentSettings,
     pub site: SiteSettings,
+    pub outbound: OutboundSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -81,6 +83,7 @@ fn known_keys() -> &'static [&'static str] {
             keys_of::<<AuthSettings as Settings>::Raw>(),
             keys_of::<<ConsentSettings as Settings>::Raw>(),
             keys_of::<<SiteSettings as Settings>::Raw>(),
+            keys_of::<<OutboundSettings as Settings>::Raw>(),
         ]
         .concat();
         // Once per process, for figment's error type, which wants a static list.
@@ -155,6 +158,7 @@ impl Config {
             auth: section(&figment, &base)?,
             consent: section(&figment, &base)?,
             site: section(&figment, &base)?,
+            outbound: section(&figment, &base)?,
             data_dir: base.data_dir,
             log: raw.log,
             log_format: raw.log_format,
@@ -409,6 +413,42 @@ mod tests {
         }
         let e = load_err("", &[("LEADSMENT_REVERSE_DNS_TIMEOUT_MS", "-1")]);
         assert!(e.contains("LEADSMENT_REVERSE_DNS_TIMEOUT_MS"), "{e}");
+    }
+
+    #[test]
+    fn the_outbound_fetcher_reaches_no_private_network_unless_allowed() {
+        let c = load("", &[], &Overrides::default());
+        assert!(c.outbound.allow.is_empty());
+        assert_eq!(c.outbound.resolver, None);
+
+        let env = [
+            ("LEADSMENT_OUTBOUND_ALLOW", "127.0.0.1, 10.1.2.0/24"),
+            ("LEADSMENT_OUTBOUND_RESOLVER", "127.0.0.1:5353"),
+        ];
+        let c = load("", &env, &Overrides::default());
+        assert_eq!(
+            c.outbound.allow,
+            vec![
+                "127.0.0.1/32".parse::<IpNet>().unwrap(),
+                "10.1.2.0/24".parse::<IpNet>().unwrap()
+            ]
+        );
+        assert_eq!(c.outbound.resolver, Some("127.0.0.1:5353".parse().unwrap()));
+        let c = load(
+            "outbound_allow = [\"::1\"]\noutbound_resolver = \"192.0.2.53\"",
+            &[],
+            &Overrides::default(),
+        );
+        assert_eq!(c.outbound.allow, vec!["::1/128".parse::<IpNet>().unwrap()]);
+        assert_eq!(c.outbound.resolver, Some("192.0.2.53:53".parse().unwrap()));
+
+        let e = load_err("outbound_allow = [\"10.0.0.0/33\"]", &[]);
+        assert!(
+            e.contains("outbound_allow") && e.contains("10.0.0.0/33"),
+            "{e}"
+        );
+        let e = load_err("outbound_resolver = \"dns.example\"", &[]);
+        assert!(e.contains("outbound_resolver"), "{e}");
     }
 
     #[test]

@@ -77,6 +77,35 @@ pub fn at_least<T: PartialOrd + std::fmt::Display>(
     Ok(value)
 }
 
+/// A network such as `10.0.0.0/8` (host bits cleared); a single address (`10.0.0.1`) counts
+/// as a /32 (or /128).
+pub fn cidr(key: &str, s: &str) -> Result<ipnet::IpNet, ConfigError> {
+    if let Ok(net) = s.parse::<ipnet::IpNet>() {
+        return Ok(net.trunc());
+    }
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Ok(ipnet::IpNet::from(ip));
+    }
+    Err(ConfigError::key(
+        key,
+        format!("`{s}` is not a CIDR such as 10.0.0.0/8 or an IP address"),
+    ))
+}
+
+/// A DNS resolver's address; port 53 when only the IP address is given.
+pub fn resolver_address(key: &str, s: &str) -> Result<std::net::SocketAddr, ConfigError> {
+    if let Ok(addr) = s.parse::<std::net::SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Ok(std::net::SocketAddr::new(ip, 53));
+    }
+    Err(ConfigError::key(
+        key,
+        format!("`{s}` is not an address such as 127.0.0.1:53, [::1]:53 or 127.0.0.1"),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::settings::{Base, ConfigError, Settings, at_least};
+use crate::settings::{Base, ConfigError, Settings, at_least, resolver_address};
 
 #[derive(Debug, Clone)]
 pub struct TrackingSettings {
@@ -117,7 +117,7 @@ impl Settings for TrackingSettings {
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(parse_resolver)
+            .map(|s| resolver_address("reverse_dns_resolver", s))
             .transpose()?;
         if !(1..=MAX_REVERSE_DNS_TIMEOUT_MS).contains(&raw.reverse_dns_timeout_ms) {
             return Err(ConfigError::key(
@@ -156,18 +156,4 @@ impl Settings for TrackingSettings {
             site_cache_size: raw.site_cache_size,
         })
     }
-}
-
-/// A resolver's address; port 53 when only the IP address is given.
-fn parse_resolver(s: &str) -> Result<SocketAddr, ConfigError> {
-    if let Ok(addr) = s.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
-        return Ok(SocketAddr::new(ip, 53));
-    }
-    Err(ConfigError::key(
-        "reverse_dns_resolver",
-        format!("`{s}` is not an address such as 127.0.0.1:53, [::1]:53 or 127.0.0.1"),
-    ))
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::client_addr::ClientIpHeader;
-use crate::settings::{Base, ConfigError, Settings, at_least, string_or_list};
+use crate::settings::{Base, ConfigError, Settings, at_least, cidr, string_or_list};
 
 #[derive(Debug, Clone)]
 pub struct WebSettings {
@@ -130,7 +130,7 @@ impl Settings for WebSettings {
         let trusted_proxies = raw
             .trusted_proxies
             .iter()
-            .map(|s| parse_cidr(s))
+            .map(|s| cidr("trusted_proxies", s))
             .collect::<Result<Vec<_>, _>>()?;
         let client_ip_header = ClientIpHeader::parse(&raw.client_ip_header)
             .map_err(|e| ConfigError::key("client_ip_header", e))?;
@@ -188,18 +188,4 @@ fn parse_public_url(s: &str) -> Result<Url, ConfigError> {
         ));
     }
     Ok(url)
-}
-
-/// A single address (`10.0.0.1`) counts as a /32 (or /128).
-fn parse_cidr(s: &str) -> Result<IpNet, ConfigError> {
-    if let Ok(net) = s.parse::<IpNet>() {
-        return Ok(net.trunc());
-    }
-    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
-        return Ok(IpNet::from(ip));
-    }
-    Err(ConfigError::key(
-        "trusted_proxies",
-        format!("`{s}` is not a CIDR such as 10.0.0.0/8 or an IP address"),
-    ))
 }

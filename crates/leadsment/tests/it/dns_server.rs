@@ -1,6 +1,6 @@
-//! A DNS server of the tests' own, for reverse DNS: UDP on a free port of 127.0.0.1, answering
-//! PTR queries from a table, NXDOMAIN for any other name, and never answering the addresses
-//! it is told to ignore. It remembers which names it was asked, so a test can prove that an
+//! A DNS server of the tests' own, for reverse DNS and the outbound fetcher: UDP on a free port
+//! of 127.0.0.1, answering PTR queries from one table and A, AAAA and TXT queries from another,
+//! NXDOMAIN for any other name, and never answering the addresses it is told to ignore. It remembers which names it was asked, so a test can prove that an
 //! address was (or was not) sent. Written with hickory-proto, as ipintel's own test server is.
 
 use std::collections::HashMap;
@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, PTR};
+use hickory_proto::rr::rdata::{A, AAAA, PTR, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
@@ -22,6 +22,28 @@ pub enum Answer {
     PtrUnconfirmed(&'static str),
     /// Reads the query and never answers: a resolver that is down or filtered.
     Silent,
+}
+
+/// A forward record of a name.
+#[derive(Debug, Clone, Copy)]
+pub enum Rr {
+    A(&'static str),
+    Aaaa(&'static str),
+    /// One TXT record of these strings.
+    Txt(&'static [&'static str]),
+}
+
+impl Rr {
+    fn rdata(self, kind: RecordType) -> Option<RData> {
+        match (self, kind) {
+            (Rr::A(ip), RecordType::A) => Some(RData::A(A(ip.parse().unwrap()))),
+            (Rr::Aaaa(ip), RecordType::AAAA) => Some(RData::AAAA(AAAA(ip.parse().unwrap()))),
+            (Rr::Txt(parts), RecordType::TXT) => Some(RData::TXT(TXT::new(
+                parts.iter().map(|p| (*p).to_owned()).collect(),
+            ))),
+            _ => None,
+        }
+    }
 }
 
 pub struct TestDns {
@@ -43,6 +65,23 @@ fn key(name: &Name) -> String {
 impl TestDns {
     /// Starts the server on the current runtime; addresses not in `table` get NXDOMAIN.
     pub async fn start(table: &[(&str, Answer)]) -> TestDns {
+        Self::start_with(table, &[]).await
+    }
+
+    /// A server answering forward queries from `records` (a name may have several; a name
+    /// without a record of the type asked gets an empty answer) and no PTR queries.
+    pub async fn serving(records: &[(&str, Rr)]) -> TestDns {
+        Self::start_with(&[], records).await
+    }
+
+    async fn start_with(table: &[(&str, Answer)], records: &[(&str, Rr)]) -> TestDns {
+        let mut names: HashMap<String, Vec<Rr>> = HashMap::new();
+        for (name, rr) in records {
+            names
+                .entry(key(&Name::from_ascii(name).unwrap()))
+                .or_default()
+                .push(*rr);
+        }
         let forward: HashMap<String, IpAddr> = table
             .iter()
             .filter_map(|(ip, answer)| match answer {
@@ -85,6 +124,17 @@ impl TestDns {
                     _ => None,
                 };
                 match table.get(&name) {
+                    _ if names.contains_key(&name) => {
+                        for rr in &names[&name] {
+                            if let Some(rdata) = rr.rdata(query.query_type()) {
+                                response.add_answer(Record::from_rdata(
+                                    query.name().clone(),
+                                    60,
+                                    rdata,
+                                ));
+                            }
+                        }
+                    }
                     _ if forward.contains_key(&name) => {
                         if let Some(rdata) = address {
                             response.add_answer(Record::from_rdata(
@@ -114,6 +164,17 @@ impl TestDns {
     /// How many queries asked for `ip`'s PTR name.
     pub fn asked_for(&self, ip: &str) -> usize {
         let name = reverse_name(ip.parse().unwrap());
+        self.asked
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| **n == name)
+            .count()
+    }
+
+    /// How many queries asked for `name` (any type).
+    pub fn asked_for_name(&self, name: &str) -> usize {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
         self.asked
             .lock()
             .unwrap()

@@ -27,6 +27,7 @@ mod leads_hostile;
 mod live;
 mod locked_sign_in;
 mod mail_limits;
+mod outbound;
 mod ownership;
 mod password_limits;
 mod public_pages;
