@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::accounts::{PW, join, make_user};
 use crate::client::Client;
+use crate::dns_server::{Rr, TestDns};
 use crate::mail_sink::MailSink;
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, TestDb};
@@ -27,6 +28,9 @@ on_both_backends!(
     check_now_is_for_the_workspaces_admins_only,
     a_verified_host_cannot_be_taken_and_the_form_names_no_other_tenant,
     a_taken_host_moves_in_one_go_and_the_old_site_keeps_its_data,
+    hosts_are_verified_by_a_txt_record_or_by_the_file,
+    wrong_tokens_large_files_slow_hosts_and_redirect_loops_each_say_why,
+    verify_and_take_moves_the_host_and_mails_the_old_owners,
 );
 
 const HOUR_MS: i64 = 3600 * 1000;
@@ -479,5 +483,302 @@ async fn a_taken_host_moves_in_one_go_and_the_old_site_keeps_its_data(backend: B
         .await
         .unwrap_err();
     assert!(matches!(err, AccountError::HostTaken { .. }), "{err:?}");
+    s.app.shutdown().await.unwrap();
+}
+
+// --- against a DNS server and an HTTP server of the test's own ---------------------------
+
+/// The token the tests' workspace (Acme) is given, so that the servers can hold it.
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+const LINE: &str = "leadsment-verify=0123456789abcdef0123456789abcdef";
+
+/// A loopback address of the test's own (all of 127/8 reaches this machine), so that its
+/// HTTP server can listen on port 80, where the file is looked for, beside other tests'.
+fn own_loopback() -> &'static str {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let base = std::process::id() % 200 + 20;
+    Box::leak(format!("127.{base}.{}.{}", n / 200, n % 200 + 2).into_boxed_str())
+}
+
+/// The file server on `ip`:80, answering by the request's host: the token, another token, a
+/// file too large, never, a redirect loop, or 404.
+async fn file_server(ip: &str) {
+    use axum::extract::Request;
+    use axum::response::{IntoResponse, Redirect, Response};
+    async fn answer(req: Request) -> Response {
+        let host = req
+            .headers()
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let path = req.uri().path().to_owned();
+        match host.as_str() {
+            "file.example" | "held.example" => format!("# ours\n  {LINE}  \n").into_response(),
+            "wrong.example" => "leadsment-verify=nottheirs\n".into_response(),
+            "large.example" => format!("{LINE}\n{}", "x".repeat(5000)).into_response(),
+            "slow.example" => {
+                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                "late".into_response()
+            }
+            "loop.example" if path == "/a" => {
+                Redirect::to("http://loop.example/.well-known/leadsment-verify.txt").into_response()
+            }
+            "loop.example" => Redirect::to("http://loop.example/a").into_response(),
+            _ => axum::http::StatusCode::NOT_FOUND.into_response(),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(format!("{ip}:80"))
+        .await
+        .expect("port 80 on a loopback address of the test's own (run as root)");
+    let app = axum::Router::new().fallback(answer);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+}
+
+/// A DNS server naming the file server for every test host, with TXT records for some.
+async fn dns_for(ip: &'static str) -> TestDns {
+    let mut records: Vec<(&str, Rr)> = [
+        "txt.example",
+        "file.example",
+        "wrong.example",
+        "large.example",
+        "slow.example",
+        "loop.example",
+        "missing.example",
+        "held.example",
+        "held2.example",
+    ]
+    .iter()
+    .map(|h| (*h, Rr::A(ip)))
+    .collect();
+    records.push(("txt.example", Rr::Txt(&["v=spf1 -all"])));
+    records.push(("txt.example", Rr::Txt(&[LINE])));
+    records.push((
+        "wrong.example",
+        Rr::Txt(&["leadsment-verify=", "nottheirs"]),
+    ));
+    TestDns::serving(&records).await
+}
+
+/// [`setup`] with the servers, the fetcher allowed to reach them, and Acme's token fixed.
+async fn setup_online(backend: Backend) -> (Setup, TestDns) {
+    let ip = own_loopback();
+    file_server(ip).await;
+    let dns = dns_for(ip).await;
+    let (resolver, url) = (dns.addr, MailSink::start().await);
+    let mail = url.url();
+    let app = TestApp::spawn_with(backend, move |c| {
+        c.web.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        c.auth.smtp_url = Some(mail.into());
+        c.outbound.allow = vec!["127.0.0.0/8".parse().unwrap()];
+        c.outbound.resolver = Some(resolver);
+    })
+    .await;
+    let store = app.db.store().await;
+    let owner = make_user(&store, "owner@example.com", Some("Acme")).await;
+    let ws = workspace_of(&store, &owner).await;
+    store
+        .write(
+            sql("UPDATE workspaces SET verify_token = $1 WHERE id = $2")
+                .bind(TOKEN)
+                .bind(ws.0),
+        )
+        .await
+        .unwrap();
+    let site = add_site(&store, ws, "acme.example").await;
+    let s = Setup {
+        app,
+        store,
+        owner,
+        site,
+        sink: url,
+    };
+    (s, dns)
+}
+
+async fn site_with(store: &Db, ws: WorkspaceId, domain: &str, aliases: &[&str]) -> Site {
+    let aliases: Vec<String> = aliases.iter().map(|a| (*a).to_owned()).collect();
+    leadsment::accounts::store::create_site(store, &NewSite::new(ws, domain, &aliases).unwrap())
+        .await
+        .unwrap()
+}
+
+async fn check_now(c: &Client, site: &Site) -> String {
+    let res = c
+        .post_form(&settings(site), &[("section", "check_ownership")])
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert!(
+        res.location().contains("done=checked"),
+        "{}",
+        res.location()
+    );
+    let page = c.get(&settings(site)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    page.body
+}
+
+fn found(claims: &[HostClaim], host: &str) -> String {
+    let claim = claims.iter().find(|c| c.host == host).unwrap();
+    claim.last_check.as_ref().expect("checked").found.clone()
+}
+
+async fn hosts_are_verified_by_a_txt_record_or_by_the_file(backend: Backend) {
+    let (s, _dns) = setup_online(backend).await;
+    let site = site_with(
+        &s.store,
+        s.site.workspace_id,
+        "txt.example",
+        &["www.file.example", "missing.example"],
+    )
+    .await;
+    let admin = signed_in(&s, "admin@example.com", Role::Admin).await;
+    let page = check_now(&admin, &site).await;
+    let got = claims(&s.store, &site).await;
+    let by = |h: &str| got.iter().find(|c| c.host == h).unwrap();
+    assert!(by("txt.example").is_verified(), "{got:?}");
+    assert!(by("file.example").is_verified(), "{got:?}");
+    assert!(!by("missing.example").is_verified(), "{got:?}");
+    assert_eq!(
+        found(&got, "txt.example"),
+        format!("TXT records of txt.example: found {LINE}")
+    );
+    assert!(
+        found(&got, "file.example").contains("TXT records of file.example: none"),
+        "{got:?}"
+    );
+    assert!(
+        found(&got, "file.example").contains(&format!(
+            "http://file.example/.well-known/leadsment-verify.txt: found {LINE}"
+        )),
+        "{got:?}"
+    );
+    assert!(
+        found(&got, "missing.example").contains(
+            "http://missing.example/.well-known/leadsment-verify.txt: the file answered 404"
+        ),
+        "{got:?}"
+    );
+    // The page says it too.
+    assert!(page.contains("the file answered 404"), "{page}");
+    assert!(page.contains(&format!("TXT records of txt.example: found {LINE}")));
+    assert!(page.contains("Verified on"));
+    s.app.shutdown().await.unwrap();
+}
+
+async fn wrong_tokens_large_files_slow_hosts_and_redirect_loops_each_say_why(backend: Backend) {
+    let (s, _dns) = setup_online(backend).await;
+    let site = site_with(
+        &s.store,
+        s.site.workspace_id,
+        "wrong.example",
+        &[
+            "large.example",
+            "slow.example",
+            "loop.example",
+            "gone.example",
+        ],
+    )
+    .await;
+    let admin = signed_in(&s, "admin@example.com", Role::Admin).await;
+    let page = check_now(&admin, &site).await;
+    let got = claims(&s.store, &site).await;
+    assert!(got.iter().all(|c| !c.is_verified()), "{got:?}");
+    let wrong = found(&got, "wrong.example");
+    assert!(
+        wrong.contains(
+            "TXT records of wrong.example: found leadsment-verify=nottheirs, not this workspace's token"
+        ),
+        "{wrong}"
+    );
+    assert!(
+        wrong.contains("found leadsment-verify=nottheirs, not this workspace's token"),
+        "{wrong}"
+    );
+    let large = found(&got, "large.example");
+    assert!(large.contains("the file is larger than 4 KiB"), "{large}");
+    let slow = found(&got, "slow.example");
+    assert!(slow.contains("timed out after 5 s"), "{slow}");
+    let looped = found(&got, "loop.example");
+    assert!(looped.contains("redirect loop"), "{looped}");
+    let gone = found(&got, "gone.example");
+    assert!(gone.contains("TXT records of gone.example: none"), "{gone}");
+    assert!(gone.contains("has no address in DNS"), "{gone}");
+    for words in ["larger than 4 KiB", "timed out after 5 s", "redirect loop"] {
+        assert!(page.contains(words), "{words}: {page}");
+    }
+    s.app.shutdown().await.unwrap();
+}
+
+async fn verify_and_take_moves_the_host_and_mails_the_old_owners(backend: Backend) {
+    let (s, _dns) = setup_online(backend).await;
+    let squatter = make_user(&s.store, "squatter@example.com", Some("Squatter Ltd")).await;
+    let sq_ws = workspace_of(&s.store, &squatter).await;
+    let held = add_site(&s.store, sq_ws, "held.example").await;
+    add_site(&s.store, sq_ws, "held2.example").await;
+    let admin = signed_in(&s, "admin@example.com", Role::Admin).await;
+    let ws = s.site.workspace_id.0;
+
+    // Not proven: nothing moves, and the page says what was found.
+    let res = admin
+        .post_form(&format!("/w/{ws}/claim"), &[("host", "held2.example")])
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
+    assert!(
+        res.body.contains("TXT records of held2.example: none"),
+        "{}",
+        res.body
+    );
+    assert!(res.body.contains("the file answered 404"), "{}", res.body);
+    assert!(!res.body.contains("Squatter"));
+
+    // Proven by the file: the host becomes a new site here.
+    let page = admin.get(&format!("/w/{ws}/claim?host=held.example")).await;
+    assert!(page.body.contains(LINE), "{}", page.body);
+    assert!(!page.body.contains("Squatter"));
+    let res = admin
+        .post_form(&format!("/w/{ws}/claim"), &[("host", "held.example")])
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert!(res.location().contains("done=taken"));
+    let now = leadsment::accounts::store::site_by_host(
+        &s.store,
+        &leadsment::accounts::sites::Hostname::parse("held.example").unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(now.workspace_id, s.site.workspace_id);
+    assert!(claims(&s.store, &now).await[0].is_verified());
+    let page = admin.get(&settings(&now)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("Squatter"), "{}", page.body);
+    // The old site keeps its id and data, under a name that claims nothing.
+    let old = leadsment::accounts::store::workspace_site(&s.store, sq_ws, held.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.domain.as_str(), format!("moved-{}.invalid", held.id.0));
+
+    let mail = s
+        .sink
+        .wait_for(
+            "squatter@example.com",
+            "held.example moved to another workspace",
+        )
+        .await;
+    assert!(mail.data.contains("never verified"), "{}", mail.data);
+    assert!(
+        mail.data.contains("keeps all its events and data"),
+        "{}",
+        mail.data
+    );
+    assert!(!mail.data.contains("Acme"), "{}", mail.data);
+    assert_eq!(s.sink.count_to("owner@example.com"), 0);
     s.app.shutdown().await.unwrap();
 }
