@@ -31,6 +31,7 @@ on_both_backends!(
     hosts_are_verified_by_a_txt_record_or_by_the_file,
     wrong_tokens_large_files_slow_hosts_and_redirect_loops_each_say_why,
     verify_and_take_moves_the_host_and_mails_the_old_owners,
+    the_hourly_job_checks_each_due_host_once_across_nodes,
 );
 
 const HOUR_MS: i64 = 3600 * 1000;
@@ -780,5 +781,44 @@ async fn verify_and_take_moves_the_host_and_mails_the_old_owners(backend: Backen
     );
     assert!(!mail.data.contains("Acme"), "{}", mail.data);
     assert_eq!(s.sink.count_to("owner@example.com"), 0);
+    s.app.shutdown().await.unwrap();
+}
+
+async fn the_hourly_job_checks_each_due_host_once_across_nodes(backend: Backend) {
+    use leadsment::accounts::ownership::recheck_due;
+    use leadsment::accounts::probe::NetProbe;
+    let (s, dns) = setup_online(backend).await;
+    let site = site_with(
+        &s.store,
+        s.site.workspace_id,
+        "txt.example",
+        &["missing.example"],
+    )
+    .await;
+    let mut config = s.app.db.config();
+    config.outbound.allow = vec!["127.0.0.0/8".parse().unwrap()];
+    config.outbound.resolver = Some(dns.addr);
+    let probe = NetProbe::new(&config);
+    // acme.example (no DNS), txt.example and missing.example are due; acme.example's lookup
+    // finds no such name.
+    let (checked, verified) = recheck_due(&s.store, &probe).await.unwrap();
+    assert_eq!((checked, verified), (3, 1));
+    let got = claims(&s.store, &site).await;
+    assert!(
+        got.iter()
+            .find(|c| c.host == "txt.example")
+            .unwrap()
+            .is_verified()
+    );
+    // A second node, or the next round within the hour, finds nothing due.
+    assert_eq!(recheck_due(&s.store, &probe).await.unwrap(), (0, 0));
+    // An hour later the unverified ones are due again, the verified one never.
+    s.store
+        .write(sql(
+            "UPDATE site_hosts SET checked_at = checked_at - 3600001",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(recheck_due(&s.store, &probe).await.unwrap(), (2, 0));
     s.app.shutdown().await.unwrap();
 }
