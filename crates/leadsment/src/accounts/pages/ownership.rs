@@ -228,6 +228,32 @@ async fn claim_view(ctx: &WorkspaceCtx, form: &ClaimForm) -> Result<ClaimPage, A
 }
 
 async fn claim_page(ctx: WorkspaceCtx, Query(q): Query<ClaimForm>) -> Result<Response, AppError> {
+    if q.host.trim().is_empty() {
+        // Opened without a host: the page asks for one.
+        let ws = ctx.workspace();
+        let token = store::verify_token(&ctx.state.db, ws.id).await?;
+        return page::ok(&ClaimPage {
+            chrome: Chrome::load(
+                &ctx.state,
+                &ctx.current,
+                &ctx.csrf,
+                Some(ws.id.0),
+                "overview",
+            )
+            .await?,
+            workspace_id: ws.id.0,
+            workspace: ws.name.clone(),
+            host: String::new(),
+            typed: String::new(),
+            site_id: q.site,
+            into: String::new(),
+            token_line: token_line(&token),
+            file_path: FILE_PATH,
+            sought: vec![],
+            found: vec![],
+            refusal: None,
+        });
+    }
     page::ok(&claim_view(&ctx, &q).await?)
 }
 
