@@ -42,6 +42,8 @@ pub struct AppInner {
     pub site: SiteState,
     /// The dashboard's parts of the accounts' site pages (saved views, the score rules).
     pub site_parts: Arc<dyn crate::accounts::parts::SiteParts>,
+    /// How ownership checks reach the internet: the outbound fetcher and DNS.
+    pub ownership_probe: Arc<dyn crate::accounts::ownership::Probe>,
 }
 
 impl std::ops::Deref for AppState {
@@ -68,6 +70,7 @@ impl AppState {
         auth.hasher.register(metrics.registry())?;
         consent.register(metrics.registry())?;
         auth.mailer.register(metrics.registry())?;
+        let ownership_probe = Arc::new(crate::accounts::probe::NetProbe::new(&config));
         Ok(AppState(Arc::new(AppInner {
             web: auth.web.clone(),
             config,
@@ -79,6 +82,7 @@ impl AppState {
             leads_cache: Default::default(),
             site,
             site_parts: Arc::new(crate::leads::parts::LeadsParts),
+            ownership_probe,
         })))
     }
 }
@@ -100,6 +104,7 @@ impl FromRef<AppState> for AccountsState {
         AccountsState {
             auth: state.auth.clone(),
             parts: state.site_parts.clone(),
+            probe: state.ownership_probe.clone(),
         }
     }
 }

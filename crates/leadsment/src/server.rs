@@ -238,6 +238,22 @@ impl Server {
                 }
             }))
         };
+        // Unverified hosts are checked again every hour; each node claims the hosts it checks.
+        let _ownership = {
+            let (db, probe) = (self.state.db.clone(), self.state.ownership_probe.clone());
+            AbortOnDrop(tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(RECHECK_OWNERSHIP_EVERY).await;
+                    match crate::accounts::ownership::recheck_due(&db, probe.as_ref()).await {
+                        Ok((0, _)) => {}
+                        Ok((checked, verified)) => {
+                            tracing::info!(checked, verified, "unverified hosts checked again")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "checking unverified hosts failed"),
+                    }
+                }
+            }))
+        };
         // A tag switched on or off at one node's panel takes effect at every node within
         // seconds: each follows the change log.
         let _follow = {
@@ -283,6 +299,10 @@ impl Drop for AbortOnDrop {
 
 /// How often a node checks for tag changes made at another.
 const FOLLOW_TAG_CHANGES_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// How often a node looks for unverified hosts due for their hourly check: a host is checked
+/// within this long after its hour is up.
+const RECHECK_OWNERSHIP_EVERY: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// How long after a start the dashboard cache is warmed.
 const WARM_UP_AFTER: std::time::Duration = std::time::Duration::from_secs(2);

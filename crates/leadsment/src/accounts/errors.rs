@@ -21,6 +21,9 @@ pub enum AccountError {
     /// A host that another site claims (as its domain or an alias).
     #[error("`{host}` already belongs to {}", match owner { Some(o) => format!("the site {o}"), None => "another site".to_owned() })]
     HostTaken { host: String, owner: Option<String> },
+    /// A host to take that no site holds any more: it can simply be added.
+    #[error("no site uses `{host}` any more; add it as usual")]
+    NotHeld { host: String },
     #[error("the site {domain} already exists")]
     SiteExists { domain: String },
     #[error(transparent)]

@@ -8,9 +8,11 @@ pub mod errors;
 pub mod guard;
 pub mod invitations;
 pub mod members;
+pub mod ownership;
 pub mod pages;
 pub mod parts;
 pub mod platform;
+pub mod probe;
 pub mod roles;
 pub mod sites;
 pub mod store;
@@ -64,6 +66,8 @@ pub struct AccountsState {
     pub auth: AuthState,
     /// What other capabilities add to a site's pages (saved views, settings sections).
     pub parts: std::sync::Arc<dyn parts::SiteParts>,
+    /// How ownership checks reach the internet ([`ownership::Probe`]).
+    pub probe: std::sync::Arc<dyn ownership::Probe>,
 }
 
 impl std::ops::Deref for AccountsState {

@@ -177,6 +177,10 @@ pub struct NewSite {
     pub domain: Hostname,
     pub aliases: Vec<Hostname>,
     pub time_zone: String,
+    /// Whether its hosts are verified as they are claimed: sites the operator adds (the
+    /// command line, the instance's own site), never a customer's (see
+    /// [`ownership`](super::ownership)).
+    pub verified: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -216,6 +220,7 @@ impl NewSite {
             domain,
             aliases: parsed,
             time_zone: "UTC".to_owned(),
+            verified: false,
         })
     }
 

@@ -147,6 +147,7 @@ impl Generator {
         let site = CachedSite {
             site: params.site.clone(),
             ignored: Vec::new(),
+            hosts: Vec::new(),
         };
         let slots = slot_weights(&params, &mut rng);
         Generator {

@@ -54,15 +54,18 @@ pub enum DropReason {
     RateLimited,
     /// The site is over its limit (429).
     SiteRateLimited,
+    /// The page's host is past its grace and not verified as the workspace's (403).
+    SiteUnverified,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 5] = [
+    pub const ALL: [DropReason; 6] = [
         DropReason::IgnoredNetwork,
         DropReason::Bot,
         DropReason::OriginNotAllowed,
         DropReason::RateLimited,
         DropReason::SiteRateLimited,
+        DropReason::SiteUnverified,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +75,7 @@ impl DropReason {
             DropReason::OriginNotAllowed => "origin_not_allowed",
             DropReason::RateLimited => "rate_limited",
             DropReason::SiteRateLimited => "site_rate_limited",
+            DropReason::SiteUnverified => "site_unverified",
         }
     }
 }
@@ -93,6 +97,9 @@ pub enum Refusal {
         origin: Option<Hostname>,
         site: Hostname,
     },
+    /// The page's host (compared form) is unverified and past its grace.
+    #[error("the host {host} is not verified")]
+    SiteUnverified { host: String },
     #[error("over the events' rate limit")]
     RateLimited(Limited),
     #[error("the ingest queue is full")]
@@ -109,6 +116,7 @@ impl Refusal {
     pub fn counted_as(&self) -> Option<DropReason> {
         match self {
             Refusal::OriginNotAllowed { .. } => Some(DropReason::OriginNotAllowed),
+            Refusal::SiteUnverified { .. } => Some(DropReason::SiteUnverified),
             Refusal::RateLimited(Limited::Client(_)) => Some(DropReason::RateLimited),
             Refusal::RateLimited(Limited::Site(_)) => Some(DropReason::SiteRateLimited),
             _ => None,
@@ -141,6 +149,7 @@ pub async fn ingest(t: &Tracking, req: Request<'_>) -> Result<(), Stop> {
     let site = resolve_site(t, &event.domain).await?;
     check_origin(&site, req.origin)?;
     check_host(&site, &event.page_host)?;
+    check_verified(&site, &event.page_host, req.now)?;
     limit_rate(t, &site, req.client)?;
     drop_ignored_network(&site, req.client)?;
     let agent = drop_bot(req.user_agent).inspect_err(|_| {
@@ -185,6 +194,19 @@ pub fn check_host(site: &CachedSite, page: &Hostname) -> Result<(), Refusal> {
         page: page.clone(),
         site: site.site.domain.clone(),
     })
+}
+
+/// The page's host must be verified as the workspace's, or claimed less than
+/// [`GRACE`](crate::accounts::ownership::GRACE) ago (docs/ownership.md). A host with no claim
+/// row passes: [`check_host`] has already tied it to the site.
+pub fn check_verified(site: &CachedSite, page: &Hostname, now: i64) -> Result<(), Refusal> {
+    let host = page.without_www();
+    match site.hosts.iter().find(|h| h.host == host) {
+        Some(claim) if !claim.takes_events(now) => Err(Refusal::SiteUnverified {
+            host: host.to_owned(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// A browser names the page's origin, which the page cannot change: it must be one of the
@@ -363,7 +385,29 @@ mod tests {
                 require_consent: false,
             },
             ignored: vec![],
+            hosts: vec![],
         }
+    }
+
+    #[test]
+    fn an_unverified_host_past_its_grace_is_refused() {
+        use crate::accounts::ownership::HostClaim;
+        let mut site = site();
+        let h72 = 72 * 3600 * 1000;
+        site.hosts = vec![HostClaim {
+            host: "acme.example".into(),
+            claimed_at: 0,
+            verified_at: None,
+            last_check: None,
+        }];
+        let page = Hostname::parse("www.acme.example").unwrap();
+        assert!(check_verified(&site, &page, h72 - 1).is_ok());
+        assert!(matches!(
+            check_verified(&site, &page, h72),
+            Err(Refusal::SiteUnverified { .. })
+        ));
+        site.hosts[0].verified_at = Some(1);
+        assert!(check_verified(&site, &page, h72).is_ok());
     }
 
     #[test]

@@ -130,10 +130,12 @@ struct SiteCache {
     entries: moka::sync::Cache<String, Option<Arc<CachedSite>>>,
 }
 
-/// A site as the pipeline sees it: with its ignore list.
+/// A site as the pipeline sees it: with its ignore list and each host's ownership state.
 pub struct CachedSite {
     pub site: Site,
     pub ignored: Vec<IpNet>,
+    /// Claimed time and verification of the site's hosts (`check_verified`).
+    pub hosts: Vec<crate::accounts::ownership::HostClaim>,
 }
 
 /// How long a site is kept: the time the site settings page promises for changes.
@@ -191,7 +193,12 @@ impl SiteCache {
         let site = match crate::accounts::store::site_by_host(&self.db, domain).await? {
             Some(site) => {
                 let ignored = crate::accounts::store::ignored_networks(&self.db, site.id).await?;
-                Some(Arc::new(CachedSite { site, ignored }))
+                let hosts = crate::accounts::store::host_claims(&self.db, site.id).await?;
+                Some(Arc::new(CachedSite {
+                    site,
+                    ignored,
+                    hosts,
+                }))
             }
             None => None,
         };
@@ -317,6 +324,13 @@ fn refusal_error(refusal: Refusal) -> AppError {
                     "Events for {site} are taken only from its own pages, and this request's Origin is null or names no host (a sandboxed frame, a local file or a cross-site redirect)."
                 ),
             },
+        ),
+        Refusal::SiteUnverified { host } => AppError::new(
+            StatusCode::FORBIDDEN,
+            "site_unverified",
+            format!(
+                "Events for {host} are not taken: the host was added over 72 hours ago and its owner has not yet proven it is theirs. The site's admins can verify it on the site's settings page."
+            ),
         ),
         Refusal::RateLimited(limited) => {
             let secs = limited.retry_after_secs();

@@ -28,6 +28,7 @@ mod live;
 mod locked_sign_in;
 mod mail_limits;
 mod outbound;
+mod ownership;
 mod password_limits;
 mod public_pages;
 mod rdns;

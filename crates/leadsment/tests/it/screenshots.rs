@@ -149,7 +149,7 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths(backend: 
     )
     .await
     .unwrap();
-    leadsment::accounts::store::create_site(
+    let acme = leadsment::accounts::store::create_site(
         &store,
         &leadsment::accounts::sites::NewSite::new(
             ws,
@@ -157,6 +157,21 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths(backend: 
             &["shop.acme.example".into()],
         )
         .unwrap(),
+    )
+    .await
+    .unwrap();
+    // One host checked (and not found), for the Ownership section.
+    leadsment::accounts::store::record_check(
+        &store,
+        acme.id,
+        "shop.acme.example",
+        &leadsment::accounts::ownership::LastCheck {
+            at: leadsment::store::now_ms(),
+            how: "dns, file".into(),
+            sought: "TXT records of shop.acme.example: leadsment-verify=…\nhttps://shop.acme.example/.well-known/leadsment-verify.txt (then http) with the line leadsment-verify=…".into(),
+            found: "TXT records of shop.acme.example: none\nhttps://shop.acme.example/.well-known/leadsment-verify.txt: the file answered 404".into(),
+        },
+        false,
     )
     .await
     .unwrap();
@@ -331,6 +346,16 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths(backend: 
     .await;
     let members = format!("{base}/w/{}/members", ws.0);
     shoot(&dir, &page, &members, "members", 200, "bob@example.com").await;
+    let site_settings = format!("{base}/w/{}/sites/{}/settings", ws.0, acme.id.0);
+    shoot(
+        &dir,
+        &page,
+        &site_settings,
+        "site-settings",
+        200,
+        "the file answered 404",
+    )
+    .await;
     shoot(
         &dir,
         &page,

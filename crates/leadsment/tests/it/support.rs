@@ -213,6 +213,26 @@ impl TestDb {
         }
     }
 
+    /// A fresh database with no table in it (PostgreSQL: not made from the migrated
+    /// template), for tests that migrate it step by step.
+    pub async fn unmigrated(backend: Backend) -> TestDb {
+        let dir = TempDir::new().unwrap();
+        match backend {
+            Backend::Sqlite => TestDb::new(backend).await,
+            Backend::Postgres => {
+                let name = format!("lm_t_{}_{:08x}", unix_secs(), rand::random::<u32>());
+                let mut admin = admin_connection().await;
+                exec(&mut admin, &format!("CREATE DATABASE {name}")).await;
+                let _ = admin.close().await;
+                TestDb {
+                    url: with_database(&admin_url(), &name),
+                    dir,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+
     /// A fresh database and a handle on it.
     pub async fn open(backend: Backend) -> (TestDb, Db) {
         let db = TestDb::new(backend).await;

@@ -9,6 +9,7 @@ mod api_keys;
 mod invite;
 mod members;
 mod new_account;
+pub mod ownership;
 mod setup;
 mod sign_up;
 pub mod site_settings;
@@ -31,6 +32,7 @@ pub fn routes() -> Vec<Route<AccountsState, Access>> {
     routes.extend(members::routes());
     routes.extend(api_keys::routes());
     routes.extend(site_settings::routes());
+    routes.extend(ownership::routes());
     routes.extend(admin::routes());
     routes.extend(sign_up::routes());
     routes.extend(setup::routes());

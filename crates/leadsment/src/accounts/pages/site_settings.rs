@@ -64,6 +64,10 @@ struct SettingsPage {
     errors: Errors,
     /// Other capabilities' sections, after the page's own.
     sections: Vec<SettingsSection>,
+    /// The Ownership section ([`super::ownership`]).
+    ownership: super::ownership::OwnershipView,
+    /// Where to prove and take a host the site form found taken by another workspace.
+    claim: Option<String>,
 }
 
 /// The site in the path, if it belongs to the workspace in the path; 404 otherwise (the same
@@ -123,6 +127,8 @@ async fn settings_view_with(
         applies_within: SITE_CHANGES_APPLY_WITHIN.as_secs(),
         errors: Errors::default(),
         sections,
+        ownership: super::ownership::section(ctx, site).await?,
+        claim: None,
     })
 }
 
@@ -164,6 +170,11 @@ fn notice(done: Option<&str>) -> Option<String> {
         }
         "network_removed" => format!(
             "The network is no longer ignored: its visits are recorded again within {secs} seconds."
+        ),
+        "checked" => "The hosts are checked: see each one's result under Ownership.".to_owned(),
+        "taken" => format!(
+            "The host is verified and now belongs to this site. Its visits count here within \
+             {secs} seconds."
         ),
         _ => return None,
     })
@@ -229,6 +240,7 @@ async fn submit(
         "consent" => save_consent(&ctx, &site, &form).await,
         "add_network" => add_network(&ctx, &site, &form).await,
         "remove_network" => remove_network(&ctx, &site, &form).await,
+        "check_ownership" => super::ownership::check_now(&ctx, &site).await,
         _ => Err(AppError::bad_request(
             "unknown_section",
             "This form is not one of the page's sections. Reload the page and try again.",
@@ -299,6 +311,7 @@ async fn save_site(
     site: &Site,
     form: &SettingsForm,
 ) -> Result<Response, AppError> {
+    let mut claim = None;
     let (errors, status) = match check_site(site, form) {
         Err(errors) => (errors, StatusCode::BAD_REQUEST),
         Ok(new) => match crate::accounts::store::update_site(&ctx.state.db, site.id, &new).await {
@@ -315,6 +328,11 @@ async fn save_site(
                 };
                 let mut errors = Errors::default();
                 errors.add(field, host_taken(&host, owner.as_deref()));
+                // An alias held unverified elsewhere may be proven and taken.
+                if let Some(typed) = new.aliases.iter().find(|a| a.without_www() == host) {
+                    claim =
+                        super::ownership::claim_link(ctx, typed.as_str(), Some(site.id)).await?;
+                }
                 (errors, StatusCode::CONFLICT)
             }
             Err(e) => return Err(e.into()),
@@ -325,6 +343,7 @@ async fn save_site(
     page.domain = form.domain.chars().take(300).collect();
     page.aliases = form.aliases.chars().take(3000).collect();
     page.time_zone = form.time_zone.chars().take(100).collect();
+    page.claim = claim;
     page::render(status, &page)
 }
 

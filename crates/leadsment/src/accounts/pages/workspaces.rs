@@ -12,6 +12,7 @@ use super::{DoneQuery, back, notice};
 use crate::accounts::chrome::{Chrome, NavWorkspace};
 use crate::accounts::context::SessionCtx;
 use crate::accounts::context::WorkspaceCtx;
+use crate::accounts::errors::AccountError;
 use crate::accounts::roles::Role;
 use crate::accounts::sites::{NewSite, Site};
 use crate::accounts::{Access, AccountsState};
@@ -99,6 +100,8 @@ struct OverviewPage {
     sites: Vec<SiteView>,
     domain: String,
     errors: Errors,
+    /// Where to prove and take a domain another workspace holds unverified.
+    claim: Option<String>,
 }
 
 async fn overview_view(ctx: &WorkspaceCtx, done: Option<&str>) -> Result<OverviewPage, AppError> {
@@ -132,6 +135,7 @@ async fn overview_view(ctx: &WorkspaceCtx, done: Option<&str>) -> Result<Overvie
         sites,
         domain: String::new(),
         errors: Errors::default(),
+        claim: None,
     })
 }
 
@@ -148,13 +152,19 @@ pub struct SiteForm {
 async fn add_site(ctx: WorkspaceCtx, Form(form): Form<SiteForm>) -> Result<Response, AppError> {
     let (state, member, _current) = (&ctx.state, &ctx.member, &ctx.current);
     let ws = member.membership.workspace.id;
+    let mut claim = None;
     let result = match NewSite::new(ws, &form.domain, &[]) {
-        Ok(new) => crate::accounts::store::create_site(&state.db, &new)
-            .await
-            .map_err(|e| match e.is_refusal() {
+        Ok(new) => match crate::accounts::store::create_site(&state.db, &new).await {
+            Err(AccountError::HostTaken { host, owner: None }) => {
+                // Never another tenant's name; a host they hold unverified may be taken.
+                claim = super::ownership::claim_link(&ctx, &host, None).await?;
+                Err(Ok(format!("{host} is already used by another site.")))
+            }
+            other => other.map_err(|e| match e.is_refusal() {
                 true => Ok(e.to_string()),
                 false => Err(e),
             }),
+        },
         Err(e) => Err(Ok(e.to_string())),
     };
     match result {
@@ -163,6 +173,7 @@ async fn add_site(ctx: WorkspaceCtx, Form(form): Form<SiteForm>) -> Result<Respo
             let mut page = overview_view(&ctx, None).await?;
             page.errors.add("domain", msg);
             page.domain = form.domain.chars().take(300).collect();
+            page.claim = claim;
             page::render(StatusCode::BAD_REQUEST, &page)
         }
         Err(Err(e)) => Err(e.into()),

@@ -5,6 +5,7 @@
 
 mod api_keys;
 mod invitations;
+mod ownership;
 mod platform;
 mod sites;
 mod users;
@@ -12,6 +13,7 @@ mod workspaces;
 
 pub use api_keys::*;
 pub use invitations::*;
+pub use ownership::*;
 pub use platform::*;
 pub use sites::*;
 pub use users::*;

@@ -95,13 +95,19 @@ pub async fn create_site(db: &Db, new: &NewSite) -> Result<Site, AccountError> {
             .iter()
             .map(|a| (a.without_www(), Some(a.as_str()))),
     );
+    let now = now_ms();
     for (host, alias) in claims {
         tx.execute(
-            sql("INSERT INTO site_hosts (host, site_id, is_alias, alias) VALUES ($1, $2, $3, $4)")
-                .bind(host)
-                .bind(row.id)
-                .bind(alias.is_some())
-                .bind(alias),
+            sql(
+                "INSERT INTO site_hosts (host, site_id, is_alias, alias, claimed_at, verified_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(host)
+            .bind(row.id)
+            .bind(alias.is_some())
+            .bind(alias)
+            .bind(now)
+            .bind(new.verified.then_some(now)),
         )
         .await
         .map_err(|e| match is_unique_violation(&e) {
@@ -300,23 +306,49 @@ pub async fn update_site(
         .await
         .map_err(taken(new.domain.without_www()))?;
     let Some(row) = row else { return Ok(None) };
-    tx.execute(sql("DELETE FROM site_hosts WHERE site_id = $1").bind(site.0))
+    // Hosts the site keeps keep their claim time and verification; only new ones start over.
+    let kept: Vec<String> = new.claimed_hosts().map(str::to_owned).collect();
+    let old: Vec<String> = tx
+        .values(sql("SELECT host FROM site_hosts WHERE site_id = $1").bind(site.0))
         .await?;
+    for host in old.iter().filter(|h| !kept.contains(h)) {
+        tx.execute(
+            sql("DELETE FROM site_hosts WHERE host = $1 AND site_id = $2")
+                .bind(host)
+                .bind(site.0),
+        )
+        .await?;
+    }
     let claims = std::iter::once((new.domain.without_www(), None)).chain(
         new.aliases
             .iter()
             .map(|a| (a.without_www(), Some(a.as_str()))),
     );
+    let now = now_ms();
     for (host, alias) in claims {
-        tx.execute(
-            sql("INSERT INTO site_hosts (host, site_id, is_alias, alias) VALUES ($1, $2, $3, $4)")
+        // The `WHERE` leaves another site's row alone: 0 rows means the host is taken.
+        let n = tx
+            .execute(
+                sql(
+                    "INSERT INTO site_hosts (host, site_id, is_alias, alias, claimed_at) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (host) DO UPDATE SET is_alias = excluded.is_alias, \
+                     alias = excluded.alias WHERE site_hosts.site_id = excluded.site_id",
+                )
                 .bind(host)
                 .bind(site.0)
                 .bind(alias.is_some())
-                .bind(alias),
-        )
-        .await
-        .map_err(taken(host))?;
+                .bind(alias)
+                .bind(now),
+            )
+            .await
+            .map_err(taken(host))?;
+        if n == 0 {
+            return Err(AccountError::HostTaken {
+                host: host.to_owned(),
+                owner: None,
+            });
+        }
     }
     tx.commit().await?;
     let aliases = new
