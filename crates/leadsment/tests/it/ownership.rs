@@ -157,7 +157,7 @@ async fn an_unverified_host_takes_events_for_72_hours_then_gets_403_site_unverif
 }
 
 async fn migrated_command_line_and_platform_sites_are_verified(backend: Backend) {
-    // A site stored before migration 0019 is verified by it.
+    // A site stored before migration 0018 is verified by it.
     let db = TestDb::unmigrated(backend).await;
     let dir = match backend {
         Backend::Sqlite => "sqlite",
