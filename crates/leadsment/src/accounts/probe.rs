@@ -50,6 +50,7 @@ impl Probe for NetProbe {
             time: STEP_TIMEOUT,
             max_bytes: FILE_MAX_BYTES,
             max_redirects: 5,
+            same_host: true,
         };
         match outbound.get(url, limits).await {
             Ok(fetched) => FileFetch::Answered {

@@ -41,6 +41,9 @@ pub struct Limits {
     pub max_bytes: usize,
     /// Redirects followed at most.
     pub max_redirects: usize,
+    /// Follows only redirects to the same host (or its `www.` form): a proof that a host
+    /// serves something must not be answered by another host it forwards to.
+    pub same_host: bool,
 }
 
 impl Default for Limits {
@@ -50,6 +53,7 @@ impl Default for Limits {
             time: Duration::from_secs(10),
             max_bytes: 64 * 1024,
             max_redirects: 5,
+            same_host: false,
         }
     }
 }
@@ -95,6 +99,9 @@ pub enum FetchError {
     /// A redirect led back to a URL already fetched.
     #[error("the redirects loop back to {url}")]
     RedirectLoop { url: String },
+    /// A redirect to another host, when only the same host may answer.
+    #[error("the answer redirects to another host ({url}), which cannot speak for this one")]
+    OffHost { url: String },
     /// An answer that is neither a success nor a redirect with a `Location`.
     #[error("the server answered {0}")]
     Status(u16),
@@ -186,6 +193,11 @@ impl Outbound {
             let status = response.status();
             if is_redirect(status) {
                 let next = redirect_target(&url, &response, status)?;
+                if limits.same_host && !same_host(&url, &next) {
+                    return Err(FetchError::OffHost {
+                        url: next.to_string(),
+                    });
+                }
                 if seen.contains(&without_fragment(&next)) {
                     return Err(FetchError::RedirectLoop {
                         url: next.to_string(),
@@ -271,6 +283,19 @@ fn redirect_target(
         .map_err(|_| FetchError::BadUrl("a redirect to a Location that is not text".to_owned()))?;
     url.join(location)
         .map_err(|e| FetchError::BadUrl(format!("a redirect to `{location}`: {e}")))
+}
+
+/// Whether `next` is on `from`'s host, or its `www.` form (either way), whatever the scheme.
+fn same_host(from: &Url, next: &Url) -> bool {
+    let bare = |u: &Url| {
+        let host = u
+            .host_str()
+            .unwrap_or("")
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        host.strip_prefix("www.").map(str::to_owned).unwrap_or(host)
+    };
+    !bare(from).is_empty() && bare(from) == bare(next)
 }
 
 fn without_fragment(url: &Url) -> Url {

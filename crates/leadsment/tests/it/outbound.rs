@@ -53,6 +53,10 @@ async fn http_server() -> SocketAddr {
             "/to-file",
             get(|| async { Redirect::to("file:///etc/passwd") }),
         )
+        .route(
+            "/to-other-host",
+            get(|| async { Redirect::to("http://elsewhere.test/ok") }),
+        )
         .route("/loop-a", get(|| async { Redirect::to("/loop-b") }))
         .route("/loop-b", get(|| async { Redirect::to("/loop-a") }))
         .route(
@@ -233,6 +237,22 @@ async fn redirect_loops_and_chains_end() {
         );
         let result = fetcher.get(&at("/missing"), Limits::default()).await;
         assert_eq!(result.unwrap_err(), FetchError::Status(404));
+
+        // Only the same host may answer a proof: a redirect elsewhere is refused before
+        // anything is looked up; one on the same host is followed.
+        let same = Limits {
+            same_host: true,
+            ..Limits::default()
+        };
+        let result = fetcher.get(&at("/to-other-host"), same).await;
+        assert_eq!(
+            result.unwrap_err(),
+            FetchError::OffHost {
+                url: "http://elsewhere.test/ok".to_owned()
+            }
+        );
+        let fetched = fetcher.get(&at("/to-ok"), same).await.unwrap();
+        assert_eq!(fetched.body, b"hello");
     })
     .await;
 }

@@ -384,8 +384,15 @@ async fn insert_host(
     Ok(())
 }
 
-/// Sets a host's claim time, for tests and tools that need a host past its grace.
+/// Sets a host's claim time (its first claim's too), for tests and tools that need a host
+/// past its grace.
 pub async fn set_claimed_at(db: &Db, host: &str, at: i64) -> Result<bool, StoreError> {
+    db.write(
+        sql("UPDATE host_first_claims SET claimed_at = $1 WHERE host = $2")
+            .bind(at)
+            .bind(host),
+    )
+    .await?;
     let n = db
         .write(
             sql("UPDATE site_hosts SET claimed_at = $1 WHERE host = $2")

@@ -97,6 +97,7 @@ pub async fn create_site(db: &Db, new: &NewSite) -> Result<Site, AccountError> {
     );
     let now = now_ms();
     for (host, alias) in claims {
+        let first = first_claim(&mut tx, host, now).await?;
         tx.execute(
             sql(
                 "INSERT INTO site_hosts (host, site_id, is_alias, alias, claimed_at, verified_at) \
@@ -106,7 +107,7 @@ pub async fn create_site(db: &Db, new: &NewSite) -> Result<Site, AccountError> {
             .bind(row.id)
             .bind(alias.is_some())
             .bind(alias)
-            .bind(now)
+            .bind(first)
             .bind(new.verified.then_some(now)),
         )
         .await
@@ -326,6 +327,7 @@ pub async fn update_site(
     );
     let now = now_ms();
     for (host, alias) in claims {
+        let first = first_claim(&mut tx, host, now).await?;
         // The `WHERE` leaves another site's row alone: 0 rows means the host is taken.
         let n = tx
             .execute(
@@ -339,7 +341,7 @@ pub async fn update_site(
                 .bind(site.0)
                 .bind(alias.is_some())
                 .bind(alias)
-                .bind(now),
+                .bind(first),
             )
             .await
             .map_err(taken(host))?;
@@ -385,4 +387,25 @@ pub async fn set_require_consent(
 struct OwnerRow {
     domain: String,
     workspace_id: i64,
+}
+
+/// When `host` was first claimed by any site (recorded now if never): an unverified host's
+/// grace counts from it, so letting a host go and claiming it again starts no new grace.
+pub(crate) async fn first_claim(
+    tx: &mut crate::store::Tx,
+    host: &str,
+    now: i64,
+) -> Result<i64, StoreError> {
+    tx.execute(
+        sql(
+            "INSERT INTO host_first_claims (host, claimed_at) VALUES ($1, $2) \
+             ON CONFLICT (host) DO NOTHING",
+        )
+        .bind(host)
+        .bind(now),
+    )
+    .await?;
+    Ok(tx
+        .value(sql("SELECT claimed_at FROM host_first_claims WHERE host = $1").bind(host))
+        .await?)
 }
