@@ -44,6 +44,8 @@ pub struct AppInner {
     pub site_parts: Arc<dyn crate::accounts::parts::SiteParts>,
     /// How ownership checks reach the internet: the outbound fetcher and DNS.
     pub ownership_probe: Arc<dyn crate::accounts::ownership::Probe>,
+    /// Per workspace, the ownership checks it may still ask for.
+    pub ownership_checks: Arc<crate::auth::throttle::KeyLimiter>,
 }
 
 impl std::ops::Deref for AppState {
@@ -83,6 +85,9 @@ impl AppState {
             site,
             site_parts: Arc::new(crate::leads::parts::LeadsParts),
             ownership_probe,
+            ownership_checks: Arc::new(crate::auth::throttle::KeyLimiter::per_hour(
+                crate::accounts::ownership::CHECKS_PER_HOUR,
+            )),
         })))
     }
 }
@@ -105,6 +110,7 @@ impl FromRef<AppState> for AccountsState {
             auth: state.auth.clone(),
             parts: state.site_parts.clone(),
             probe: state.ownership_probe.clone(),
+            ownership_checks: state.ownership_checks.clone(),
         }
     }
 }

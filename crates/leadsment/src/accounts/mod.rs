@@ -68,6 +68,8 @@ pub struct AccountsState {
     pub parts: std::sync::Arc<dyn parts::SiteParts>,
     /// How ownership checks reach the internet ([`ownership::Probe`]).
     pub probe: std::sync::Arc<dyn ownership::Probe>,
+    /// The ownership checks each workspace may still ask for ([`ownership::CHECKS_PER_HOUR`]).
+    pub ownership_checks: std::sync::Arc<crate::auth::throttle::KeyLimiter>,
 }
 
 impl std::ops::Deref for AccountsState {

@@ -14,6 +14,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
+/// Ownership checks ("Check now", "Verify and take") a workspace may ask for in an hour: each
+/// makes the server look up and fetch from hosts its users chose, so a workspace cannot turn
+/// it into a stream of requests at someone else's server. One more comes back every
+/// 3 minutes.
+pub const CHECKS_PER_HOUR: u32 = 20;
+
 /// How long a newly claimed host takes events without being verified.
 pub const GRACE: Duration = Duration::from_secs(72 * 3600);
 

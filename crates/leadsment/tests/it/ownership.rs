@@ -359,6 +359,29 @@ async fn check_now_is_for_the_workspaces_admins_only(backend: Backend) {
         .await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
     assert!(claims(&s.store, &s.site).await[0].last_check.is_none());
+
+    // An admin checks as often as the hour allows, then is told when to try again; Verify
+    // and take draws on the same allowance.
+    let admin = signed_in(&s, "admin@example.com", Role::Admin).await;
+    for i in 0..leadsment::accounts::ownership::CHECKS_PER_HOUR {
+        let res = admin.post_form(&settings(&s.site), &check).await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER, "check {i}: {}", res.body);
+    }
+    let res = admin.post_form(&settings(&s.site), &check).await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.body);
+    assert!(res.headers.get("retry-after").is_some());
+    assert!(
+        res.body.contains("ownership checks of the last hour"),
+        "{}",
+        res.body
+    );
+    let res = admin
+        .post_form(
+            &format!("/w/{}/claim", s.site.workspace_id.0),
+            &[("host", "x.example")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.body);
     s.app.shutdown().await.unwrap();
 }
 

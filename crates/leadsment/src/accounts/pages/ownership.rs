@@ -96,9 +96,32 @@ pub async fn section(ctx: &WorkspaceCtx, site: &Site) -> Result<OwnershipView, A
     })
 }
 
+/// Takes one of the workspace's ownership checks ([`ownership::CHECKS_PER_HOUR`]), or
+/// refuses with 429 and when to try again.
+fn admit_check(ctx: &WorkspaceCtx) -> Result<(), AppError> {
+    let ws = ctx.workspace().id.0;
+    ctx.state.ownership_checks.check(ws).map_err(|wait| {
+        let ms = crate::auth::throttle::wait_ms(wait);
+        AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_checks",
+            format!(
+                "This workspace has used its {} ownership checks of the last hour. Try again in {}.",
+                ownership::CHECKS_PER_HOUR,
+                crate::auth::throttle::wait_text(ms)
+            ),
+        )
+        .with_header(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(crate::auth::throttle::retry_after_secs(ms)),
+        )
+    })
+}
+
 /// "Check now": checks every unverified host of the site at once (each check is bounded, so
 /// the answer is too), then shows the page with the results.
 pub async fn check_now(ctx: &WorkspaceCtx, site: &Site) -> Result<Response, AppError> {
+    admit_check(ctx)?;
     let claims = store::host_claims(&ctx.state.db, site.id).await?;
     let checks = claims.iter().filter(|c| !c.is_verified()).map(|c| {
         ownership::check_and_record(
@@ -260,6 +283,7 @@ async fn claim_page(ctx: WorkspaceCtx, Query(q): Query<ClaimForm>) -> Result<Res
 /// "Verify and take": checks the host against this workspace's token and, when it carries it,
 /// moves it here in one transaction, then mails the old workspace's owners.
 async fn take(ctx: WorkspaceCtx, Form(form): Form<ClaimForm>) -> Result<Response, AppError> {
+    admit_check(&ctx)?;
     let mut page = claim_view(&ctx, &form).await?;
     if page.refusal.is_some() {
         return page::render(StatusCode::CONFLICT, &page);
