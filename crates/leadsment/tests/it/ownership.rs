@@ -756,8 +756,12 @@ async fn wrong_tokens_large_files_slow_hosts_and_redirect_loops_each_say_why(bac
         ),
         "{wrong}"
     );
+    // The file says the same of its line, named by its address.
     assert!(
-        wrong.contains("found leadsment-verify=nottheirs, not this workspace's token"),
+        wrong.lines().any(|l| l.contains(
+            "/.well-known/leadsment-verify.txt: found \
+             leadsment-verify=nottheirs, not this workspace's token"
+        )),
         "{wrong}"
     );
     let large = found(&got, "large.example");
@@ -879,5 +883,18 @@ async fn the_hourly_job_checks_each_due_host_once_across_nodes(backend: Backend)
         .await
         .unwrap();
     assert_eq!(recheck_due(&s.store, &probe).await.unwrap(), (2, 0));
+
+    // A host never checked comes before those checked long ago, however many wait.
+    s.store
+        .write(sql("UPDATE site_hosts SET checked_at = 1"))
+        .await
+        .unwrap();
+    site_with(&s.store, s.site.workspace_id, "fresh.example", &[]).await;
+    let now = leadsment::store::now_ms();
+    let first = leadsment::accounts::store::claim_due_hosts(&s.store, now, 1)
+        .await
+        .unwrap();
+    let hosts: Vec<&str> = first.iter().map(|h| h.host.as_str()).collect();
+    assert_eq!(hosts, ["fresh.example"]);
     s.app.shutdown().await.unwrap();
 }

@@ -156,9 +156,10 @@ struct DueRow {
     checked_at: Option<i64>,
 }
 
-/// Unverified hosts not checked for [`RECHECK_EVERY`], at most `limit`, each claimed for this
-/// node by moving its `checked_at` to `now`: with several nodes, a host is claimed by one, and
-/// the others skip it until the next hour.
+/// Unverified hosts not checked for [`RECHECK_EVERY`], at most `limit`, those never checked
+/// first (PostgreSQL would sort them last), each claimed for this node by moving its
+/// `checked_at` to `now`: with several nodes, a host is claimed by one, and the others skip it
+/// until the next hour.
 pub async fn claim_due_hosts(db: &Db, now: i64, limit: i64) -> Result<Vec<DueHost>, StoreError> {
     let due_before = now - i64::try_from(RECHECK_EVERY.as_millis()).unwrap_or(i64::MAX);
     let rows: Vec<DueRow> = db
@@ -167,7 +168,7 @@ pub async fn claim_due_hosts(db: &Db, now: i64, limit: i64) -> Result<Vec<DueHos
                 "SELECT h.host, h.site_id, s.workspace_id, h.checked_at FROM site_hosts h \
                  JOIN sites s ON s.id = h.site_id \
                  WHERE h.verified_at IS NULL AND (h.checked_at IS NULL OR h.checked_at <= $1) \
-                 ORDER BY h.checked_at LIMIT $2",
+                 ORDER BY h.checked_at IS NOT NULL, h.checked_at LIMIT $2",
             )
             .bind(due_before)
             .bind(limit),
