@@ -18,6 +18,7 @@ use crate::client::Client;
 use crate::dns_server::{Rr, TestDns};
 use crate::mail_sink::MailSink;
 use crate::on_both_backends;
+use crate::site_settings::{add_site, workspace_of};
 use crate::support::{Backend, TestApp, TestDb};
 use crate::tracking::{CHROME, post};
 
@@ -65,20 +66,6 @@ async fn setup(backend: Backend) -> Setup {
         site,
         sink,
     }
-}
-
-async fn workspace_of(store: &Db, user: &User) -> WorkspaceId {
-    leadsment::accounts::store::memberships(store, user.id)
-        .await
-        .unwrap()[0]
-        .workspace
-        .id
-}
-
-async fn add_site(store: &Db, ws: WorkspaceId, domain: &str) -> Site {
-    leadsment::accounts::store::create_site(store, &NewSite::new(ws, domain, &[]).unwrap())
-        .await
-        .unwrap()
 }
 
 async fn claims(store: &Db, site: &Site) -> Vec<HostClaim> {

@@ -41,7 +41,7 @@ async fn setup(backend: Backend) -> (TestApp, Db, User, Site) {
     (app, store, owner, site)
 }
 
-async fn workspace_of(store: &Db, user: &User) -> WorkspaceId {
+pub async fn workspace_of(store: &Db, user: &User) -> WorkspaceId {
     leadsment::accounts::store::memberships(store, user.id)
         .await
         .unwrap()[0]
@@ -49,7 +49,7 @@ async fn workspace_of(store: &Db, user: &User) -> WorkspaceId {
         .id
 }
 
-async fn add_site(store: &Db, ws: WorkspaceId, domain: &str) -> Site {
+pub async fn add_site(store: &Db, ws: WorkspaceId, domain: &str) -> Site {
     leadsment::accounts::store::create_site(store, &NewSite::new(ws, domain, &[]).unwrap())
         .await
         .unwrap()

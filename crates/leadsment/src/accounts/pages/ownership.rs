@@ -227,35 +227,23 @@ async fn claim_view(ctx: &WorkspaceCtx, form: &ClaimForm) -> Result<ClaimPage, A
             host.without_www()
         )),
     };
-    Ok(ClaimPage {
-        chrome: Chrome::load(
-            &ctx.state,
-            &ctx.current,
-            &ctx.csrf,
-            Some(ws.id.0),
-            "overview",
-        )
-        .await?,
-        workspace_id: ws.id.0,
-        workspace: ws.name.clone(),
-        host: host.without_www().to_owned(),
-        typed: host.as_str().to_owned(),
-        site_id: form.site,
-        into,
-        token_line: token_line(&token),
-        file_path: FILE_PATH,
-        sought: vec![],
-        found: vec![],
-        refusal,
-    })
+    let mut page = ClaimPage::empty(ctx, &token, form.site).await?;
+    page.host = host.without_www().to_owned();
+    page.typed = host.as_str().to_owned();
+    page.into = into;
+    page.refusal = refusal;
+    Ok(page)
 }
 
-async fn claim_page(ctx: WorkspaceCtx, Query(q): Query<ClaimForm>) -> Result<Response, AppError> {
-    if q.host.trim().is_empty() {
-        // Opened without a host: the page asks for one.
+impl ClaimPage {
+    /// The page without a host: the workspace's frame and token.
+    async fn empty(
+        ctx: &WorkspaceCtx,
+        token: &str,
+        site_id: Option<i64>,
+    ) -> Result<ClaimPage, AppError> {
         let ws = ctx.workspace();
-        let token = store::verify_token(&ctx.state.db, ws.id).await?;
-        return page::ok(&ClaimPage {
+        Ok(ClaimPage {
             chrome: Chrome::load(
                 &ctx.state,
                 &ctx.current,
@@ -268,14 +256,23 @@ async fn claim_page(ctx: WorkspaceCtx, Query(q): Query<ClaimForm>) -> Result<Res
             workspace: ws.name.clone(),
             host: String::new(),
             typed: String::new(),
-            site_id: q.site,
+            site_id,
             into: String::new(),
-            token_line: token_line(&token),
+            token_line: token_line(token),
             file_path: FILE_PATH,
             sought: vec![],
             found: vec![],
             refusal: None,
-        });
+        })
+    }
+}
+
+async fn claim_page(ctx: WorkspaceCtx, Query(q): Query<ClaimForm>) -> Result<Response, AppError> {
+    if q.host.trim().is_empty() {
+        // Opened without a host: the page asks for one.
+        let ws = ctx.workspace();
+        let token = store::verify_token(&ctx.state.db, ws.id).await?;
+        return page::ok(&ClaimPage::empty(&ctx, &token, q.site).await?);
     }
     page::ok(&claim_view(&ctx, &q).await?)
 }
