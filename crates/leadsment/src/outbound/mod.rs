@@ -15,6 +15,7 @@
 //!
 //! This module imports no capability.
 
+mod names;
 mod ranges;
 mod resolve;
 pub mod settings;
@@ -27,6 +28,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, LOCATION};
 use url::{Host, Url};
 
+pub use names::private_name;
 pub use ranges::{AddressPolicy, Embedding, RangeKind, RefusedRange, refused_range};
 pub use resolve::DnsError;
 use resolve::{CheckedResolver, ResolveFailure};
@@ -82,6 +84,10 @@ pub enum FetchError {
     /// The host is, or resolves only to, an address in a refused range.
     #[error("{host} is not fetched from: its address is in {range}")]
     Refused { host: String, range: RefusedRange },
+    /// The host is a name of private networks (`.internal`, `.local`, a single label): it is
+    /// not looked up at all.
+    #[error("{host} is not fetched from: it is not a name on the internet ({why})")]
+    PrivateName { host: String, why: &'static str },
     /// The name does not exist or has no address.
     #[error("{host} has no address in DNS")]
     NoSuchHost { host: String },
@@ -230,8 +236,8 @@ impl Outbound {
         }
     }
 
-    /// The checks a URL meets before anything is sent: scheme, credentials, port, and an IP
-    /// address host (which the resolver never sees).
+    /// The checks a URL meets before anything is sent: scheme, credentials, port, a name of
+    /// private networks, and an IP address host (which the resolver never sees).
     fn check_url(&self, url: &Url) -> Result<(), FetchError> {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(FetchError::BadUrl(format!(
@@ -251,7 +257,15 @@ impl Outbound {
         }
         let ip = match url.host() {
             None => return Err(FetchError::BadUrl("a URL without a host".to_owned())),
-            Some(Host::Domain(_)) => return Ok(()),
+            Some(Host::Domain(name)) => {
+                return match names::private_name(name) {
+                    Some(why) => Err(FetchError::PrivateName {
+                        host: name.to_owned(),
+                        why,
+                    }),
+                    None => Ok(()),
+                };
+            }
             Some(Host::Ipv4(v4)) => std::net::IpAddr::V4(v4),
             Some(Host::Ipv6(v6)) => std::net::IpAddr::V6(v6),
         };

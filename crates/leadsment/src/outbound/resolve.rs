@@ -31,6 +31,9 @@ pub enum ResolveFailure {
 pub enum DnsError {
     #[error("`{0}` is not a domain name")]
     BadName(String),
+    /// A name of private networks (`.internal`, `.local`, a single label): not looked up.
+    #[error("`{name}` is not a name on the internet ({why}), so it is not looked up")]
+    PrivateName { name: String, why: &'static str },
     #[error("the DNS lookup took longer than {} ms", .0.as_millis())]
     TimedOut(Duration),
     #[error("the DNS lookup failed: {0}")]
@@ -118,6 +121,12 @@ pub(super) async fn txt_records(
     name: &str,
     timeout: Duration,
 ) -> Result<Vec<String>, DnsError> {
+    if let Some(why) = super::names::private_name(name) {
+        return Err(DnsError::PrivateName {
+            name: name.to_owned(),
+            why,
+        });
+    }
     let fq = fqdn(name).ok_or_else(|| DnsError::BadName(name.to_owned()))?;
     let lookup = tokio::time::timeout(timeout, resolver.lookup(fq, RecordType::TXT)).await;
     match lookup {

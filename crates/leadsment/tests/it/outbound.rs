@@ -50,6 +50,10 @@ async fn http_server() -> SocketAddr {
             get(|| async { Redirect::to("http://private.test/") }),
         )
         .route(
+            "/to-internal-name",
+            get(|| async { Redirect::to("http://db.internal/") }),
+        )
+        .route(
             "/to-file",
             get(|| async { Redirect::to("file:///etc/passwd") }),
         )
@@ -105,6 +109,9 @@ async fn dns() -> TestDns {
             Rr::Txt(&["leadsment-verify=", "def456"]),
         ),
         ("nothing.test", Rr::A("127.0.0.1")),
+        ("db.internal", Rr::A("127.0.0.1")),
+        ("db.internal", Rr::Txt(&["leadsment-verify=abc123"])),
+        ("printer.local", Rr::A("127.0.0.1")),
     ])
     .await
 }
@@ -301,6 +308,41 @@ async fn a_server_that_never_answers_times_out() {
             result.unwrap_err(),
             FetchError::TimedOut(Duration::from_millis(500))
         );
+    })
+    .await;
+}
+
+/// Names of private networks are neither looked up nor fetched, even when their address is
+/// allowed and even as a redirect's target: what the instance's own resolver answers for them
+/// describes the network the server runs in.
+#[tokio::test]
+async fn names_of_private_networks_are_never_looked_up() {
+    bounded(async {
+        let server = http_server().await;
+        let dns = dns().await;
+        let allowed = fetcher(&dns, &["127.0.0.1/32"]);
+        for name in ["db.internal", "printer.local", "intranet"] {
+            let url = format!("http://{name}:{}/ok", server.port());
+            match allowed.get(&url, Limits::default()).await {
+                Err(e @ FetchError::PrivateName { .. }) => {
+                    assert!(e.to_string().contains("not a name on the internet"), "{e}");
+                    assert!(!e.to_string().contains("127."), "{e}");
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+            let txt = allowed.txt_records(name, Duration::from_secs(5)).await;
+            assert!(
+                matches!(txt, Err(DnsError::PrivateName { .. })),
+                "{name}: {txt:?}"
+            );
+        }
+        let hop = format!("http://127.0.0.1:{}/to-internal-name", server.port());
+        match allowed.get(&hop, Limits::default()).await {
+            Err(FetchError::PrivateName { host, .. }) => assert_eq!(host, "db.internal"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(dns.asked_for_name("db.internal"), 0);
+        assert_eq!(dns.asked_for_name("printer.local"), 0);
     })
     .await;
 }
