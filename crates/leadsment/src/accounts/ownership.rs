@@ -200,17 +200,31 @@ pub async fn check_and_record(
     Ok(verified)
 }
 
+/// How many hosts the hourly job checks at once: a slow host (each check is bounded by
+/// [`CHECK_TIMEOUT`]) does not hold up the others, and a round of 100 ends within minutes.
+pub const CHECKS_AT_ONCE: usize = 8;
+
 /// The hourly job's round: claims the unverified hosts not checked for [`RECHECK_EVERY`]
-/// (each claimed by one node, so several nodes may run it) and checks them one by one. How
-/// many were checked and how many of those are verified now.
+/// (each claimed by one node, so several nodes may run it) and checks them,
+/// [`CHECKS_AT_ONCE`] at a time. How many were checked and how many of those are verified
+/// now.
 pub async fn recheck_due(
     db: &crate::store::Db,
     probe: &dyn Probe,
 ) -> Result<(usize, usize), crate::store::StoreError> {
+    use futures_util::StreamExt;
     let due = super::store::claim_due_hosts(db, crate::store::now_ms(), 100).await?;
+    // Each check owns its host: a future borrowing from the list would not be `Send` for
+    // every lifetime, which the job's `tokio::spawn` needs.
+    let outcomes: Vec<Result<bool, crate::store::StoreError>> =
+        futures_util::stream::iter(due.iter().cloned())
+            .map(|h| async move { check_and_record(db, probe, h.workspace, h.site, &h.host).await })
+            .buffer_unordered(CHECKS_AT_ONCE)
+            .collect()
+            .await;
     let mut verified = 0;
-    for h in &due {
-        if check_and_record(db, probe, h.workspace, h.site, &h.host).await? {
+    for outcome in outcomes {
+        if outcome? {
             verified += 1;
         }
     }

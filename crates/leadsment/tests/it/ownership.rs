@@ -33,6 +33,7 @@ on_both_backends!(
     wrong_tokens_large_files_slow_hosts_and_redirect_loops_each_say_why,
     verify_and_take_moves_the_host_and_mails_the_old_owners,
     the_hourly_job_checks_each_due_host_once_across_nodes,
+    the_hourly_job_checks_several_hosts_at_once,
 );
 
 const HOUR_MS: i64 = 3600 * 1000;
@@ -883,5 +884,59 @@ async fn the_hourly_job_checks_each_due_host_once_across_nodes(backend: Backend)
         .unwrap();
     let hosts: Vec<&str> = first.iter().map(|h| h.host.as_str()).collect();
     assert_eq!(hosts, ["fresh.example"]);
+    s.app.shutdown().await.unwrap();
+}
+
+/// A probe whose every step waits a while, counting the steps in flight.
+#[derive(Default)]
+struct SlowProbe {
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+impl SlowProbe {
+    async fn step(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.now.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        self.now.fetch_sub(1, SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl leadsment::accounts::ownership::Probe for SlowProbe {
+    async fn txt(&self, _: &str) -> leadsment::accounts::ownership::TxtLookup {
+        self.step().await;
+        leadsment::accounts::ownership::TxtLookup::Records(Vec::new())
+    }
+    async fn fetch(&self, _: &str) -> leadsment::accounts::ownership::FileFetch {
+        self.step().await;
+        leadsment::accounts::ownership::FileFetch::Answered {
+            status: 404,
+            body: Vec::new(),
+        }
+    }
+}
+
+/// One slow host does not hold up the round: hosts are checked several at a time, never more
+/// than `CHECKS_AT_ONCE`.
+async fn the_hourly_job_checks_several_hosts_at_once(backend: Backend) {
+    use leadsment::accounts::ownership::{CHECKS_AT_ONCE, recheck_due};
+    let s = setup(backend).await;
+    for n in 0..20 {
+        site_with(
+            &s.store,
+            s.site.workspace_id,
+            &format!("slow{n}.example"),
+            &[],
+        )
+        .await;
+    }
+    let probe = SlowProbe::default();
+    let (checked, verified) = recheck_due(&s.store, &probe).await.unwrap();
+    assert_eq!((checked, verified), (21, 0));
+    let most = probe.most.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(most > 1 && most <= CHECKS_AT_ONCE, "{most} checks at once");
     s.app.shutdown().await.unwrap();
 }
