@@ -37,6 +37,26 @@ pub(super) async fn migrate(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `site release HOST`: the host unverified, so that whoever proves it can take it.
+pub(super) async fn site_release(config: Config, host: &str) -> anyhow::Result<()> {
+    let host = crate::accounts::sites::Hostname::parse(host)?;
+    let store = open_store(&config).await?;
+    let released = crate::accounts::store::release_host(&store, &host).await;
+    store.close().await;
+    let Some(domain) = released? else {
+        anyhow::bail!("no site claims {host}");
+    };
+    writeln!(
+        std::io::stdout().lock(),
+        "{} is no longer verified. The site {domain} keeps its data; its events from {} are \
+         refused until a workspace verifies the host again, and a workspace that verifies it \
+         can take it.",
+        host.without_www(),
+        host.without_www(),
+    )?;
+    Ok(())
+}
+
 /// What `site add` was given.
 pub(super) struct SiteArgs<'a> {
     pub domain: &'a str,

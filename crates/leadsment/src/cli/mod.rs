@@ -15,7 +15,9 @@ use crate::store::{self, Db};
 
 mod commands;
 
-use commands::{SiteArgs, export, ipdb_lookup, migrate, site_add, site_list, user_create};
+use commands::{
+    SiteArgs, export, ipdb_lookup, migrate, site_add, site_list, site_release, user_create,
+};
 
 /// Leadsment: see which companies visit your websites, without cookies.
 #[derive(Debug, Parser)]
@@ -159,6 +161,13 @@ enum SiteCommand {
         #[arg(long, value_name = "ID|NAME")]
         workspace: Option<String>,
     },
+    /// Mark a verified host unverified, for a domain that changed hands: a workspace that
+    /// then proves it controls the host can take it, and the site holding it gets its events
+    /// only once it is verified again. The site keeps its data.
+    Release {
+        /// The host, such as example.com (its www. form is the same host).
+        host: String,
+    },
     /// List the websites and their aliases.
     List {
         /// Output format.
@@ -280,6 +289,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 site_add(config, site).await
             }
             Command::Site(SiteCommand::List { format }) => site_list(config, format).await,
+            Command::Site(SiteCommand::Release { host }) => site_release(config, &host).await,
             Command::Ipdb(IpdbCommand::Fetch) => {
                 tokio::task::spawn_blocking(move || crate::ipdb::fetch(&config.data_dir)).await?
             }

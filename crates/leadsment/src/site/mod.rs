@@ -95,7 +95,10 @@ impl SiteState {
                     tracing::warn!(
                         host = %host,
                         "the public pages are not counted: a site outside the platform workspace \
-                         claims the public URL's host; move or delete that site"
+                         claims the public URL's host; if that site has not verified it, add \
+                         the host in the Platform workspace and take it with \"Verify and \
+                         take\" (docs/ownership.md), otherwise release it with `leadsment \
+                         site release HOST` first"
                     );
                     None
                 }

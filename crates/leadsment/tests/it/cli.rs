@@ -843,3 +843,54 @@ async fn export_writes_the_days_of_the_site_time_zone(backend: Backend) {
     .await
     .unwrap();
 }
+
+on_both_backends!(site_release_unverifies_a_host_so_that_a_proof_can_take_it);
+
+/// The operator's way out when a verified domain changed hands.
+async fn site_release_unverifies_a_host_so_that_a_proof_can_take_it(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let dir = db.dir.path().to_owned();
+    let url = db.url.clone();
+    let holder = |store: leadsment::store::Db| async move {
+        let host = leadsment::accounts::sites::Hostname::parse("example.com").unwrap();
+        let held = leadsment::accounts::store::holder(&store, &host)
+            .await
+            .unwrap();
+        held.unwrap().verified
+    };
+    let cli = |args: &'static [&'static str]| {
+        let (dir, url) = (dir.clone(), url.clone());
+        tokio::task::spawn_blocking(move || {
+            run(leadsment(&dir)
+                .env("LEADSMENT_DATABASE_URL", &url)
+                .args(args))
+        })
+    };
+    let (ok, _, stderr) = cli(&["site", "add", "example.com"]).await.unwrap();
+    assert!(ok, "{stderr}");
+    let store = db.store().await;
+    assert!(holder(store.clone()).await, "a site added here is verified");
+
+    let (ok, stdout, stderr) = cli(&["site", "release", "www.example.com"]).await.unwrap();
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("example.com is no longer verified"),
+        "{stdout}"
+    );
+    assert!(!holder(store.clone()).await);
+
+    let (dir2, url2) = (dir.clone(), url.clone());
+    tokio::task::spawn_blocking(move || {
+        assert_one_line_error(
+            leadsment(&dir2).env("LEADSMENT_DATABASE_URL", &url2).args([
+                "site",
+                "release",
+                "nobody.example",
+            ]),
+            "no site claims nobody.example",
+        );
+    })
+    .await
+    .unwrap();
+    store.close().await;
+}

@@ -385,6 +385,27 @@ async fn insert_host(
     Ok(())
 }
 
+/// Marks `host` (compared without `www.`) unverified, so that a workspace that proves it
+/// controls the host can take it: the operator's way out when a verified domain changed hands.
+/// The domain of the site that holds it, or `None` when no site does.
+pub async fn release_host(db: &Db, host: &Hostname) -> Result<Option<String>, StoreError> {
+    let key = host.without_www();
+    let domain: Option<String> = db
+        .value_optional(
+            sql(
+                "SELECT s.domain FROM site_hosts h JOIN sites s ON s.id = h.site_id \
+                 WHERE h.host = $1",
+            )
+            .bind(key),
+        )
+        .await?;
+    if domain.is_some() {
+        db.write(sql("UPDATE site_hosts SET verified_at = NULL WHERE host = $1").bind(key))
+            .await?;
+    }
+    Ok(domain)
+}
+
 /// Sets a host's claim time (its first claim's too), for tests and tools that need a host
 /// past its grace.
 pub async fn set_claimed_at(db: &Db, host: &str, at: i64) -> Result<bool, StoreError> {
