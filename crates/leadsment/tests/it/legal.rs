@@ -245,7 +245,12 @@ async fn an_oversized_or_empty_text_is_refused_and_kept(backend: Backend) {
     big.push_str(" THE-END");
     assert_eq!(big.len(), MAX_MARKDOWN_BYTES + 1);
     let res = save(&admin, "acceptable-use", &big).await;
-    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", &res.body[..200]);
+    assert_eq!(
+        res.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        res.body.chars().take(200).collect::<String>()
+    );
     let error = between(&res.body, "id=\"f-markdown-error\">", "</p>").unwrap();
     assert!(error.contains("at most 32768"), "{error}");
     let kept = between(&res.body, "name=\"markdown\"", "</textarea>").unwrap();
