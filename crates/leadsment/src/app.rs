@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::consent::AdminState;
 use crate::consent::Consent;
 use crate::leads::LeadsState;
+use crate::legal::LegalState;
 use crate::site::SiteState;
 use crate::store::Db;
 use crate::tracking::Tracking;
@@ -134,6 +135,14 @@ impl FromRef<AppState> for AdminState {
     }
 }
 
+impl FromRef<AppState> for LegalState {
+    fn from_ref(state: &AppState) -> LegalState {
+        LegalState {
+            accounts: AccountsState::from_ref(state),
+        }
+    }
+}
+
 impl FromRef<AppState> for Arc<Tracking> {
     fn from_ref(state: &AppState) -> Arc<Tracking> {
         state.tracking.clone()
@@ -197,6 +206,8 @@ pub fn routes(state: &AppState) -> Vec<Route<AppState, Access>> {
     routes.extend(tags.map(|r| r.provide(AdminState::from_ref(state))));
     let proof = crate::consent::proof_page::routes().into_iter();
     routes.extend(proof.map(|r| r.provide(AdminState::from_ref(state))));
+    let legal = crate::legal::routes().into_iter();
+    routes.extend(legal.map(|r| r.provide(LegalState::from_ref(state))));
     routes
 }
 

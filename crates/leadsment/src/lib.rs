@@ -17,6 +17,7 @@ pub mod csv_out;
 pub mod demo;
 pub mod ipdb;
 pub mod leads;
+pub mod legal;
 pub mod outbound;
 pub mod registry;
 pub mod server;

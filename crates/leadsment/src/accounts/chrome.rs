@@ -25,7 +25,7 @@ pub struct Chrome {
     /// The workspace the page belongs to, if any.
     pub current: Option<i64>,
     /// The navigation entry to highlight: `overview`, `members`, `keys`, `exclusions`,
-    /// `account`, `admin`.
+    /// `account`, `admin`, `admin-tags`, `admin-consents`, `admin-legal`.
     pub section: &'static str,
     /// A one-line message at the top of the page (after an action).
     pub notice: Option<String>,

@@ -1,6 +1,8 @@
 //! `GET /legal/cookies`: the cookie policy, generated from the registry in force. Each
-//! category lists its cookies and storage keys with purpose, kind, duration and party; "Last
-//! updated" is the day the registry's content last changed. `GET /legal/cookies.json`: the
+//! category says what it means and lists its cookies and storage keys with purpose, kind,
+//! duration and party; then how to change one's choice, how to delete cookies in common
+//! browsers, and what the tracking snippet (`t.js`) sends and keeps. "Last updated" is the day
+//! the registry's content last changed. `GET /legal/cookies.json`: the
 //! same registry as JSON ([`RegistryDocument`], described in docs/consent.md).
 
 use std::sync::Arc;
@@ -57,6 +59,8 @@ impl From<&Entry> for Row {
 pub struct Section {
     pub id: &'static str,
     pub title: &'static str,
+    /// What the category means, for a visitor deciding about it.
+    pub meaning: &'static str,
     pub needs_consent: bool,
     pub rows: Vec<Row>,
 }
@@ -83,6 +87,7 @@ pub async fn cookie_policy(
         .map(|cat| Section {
             id: cat.as_str(),
             title: cat.title(),
+            meaning: meaning(cat),
             needs_consent: cat != Category::Necessary,
             rows: policy.registry.in_category(cat).map(Row::from).collect(),
         })
@@ -94,6 +99,32 @@ pub async fn cookie_policy(
         version: env!("CARGO_PKG_VERSION"),
         nonce: nonce.0,
     })
+}
+
+/// What a category means, in the policy's words. Every category of the registry has one: a
+/// new category fails to compile here until it is explained.
+fn meaning(category: Category) -> &'static str {
+    match category {
+        Category::Necessary => {
+            "Cookies without which the site cannot do what you ask of it: keep you signed in, \
+             protect its forms against requests forged by other sites, and remember the cookie \
+             choices you made. They need no consent and cannot be switched off here; blocking \
+             them in your browser stops signing in from working."
+        }
+        Category::Analytics => {
+            "Tags that measure how the site is used (which pages are read, how visitors arrive, \
+             what they click), so that we can improve it. Their providers receive your visit's \
+             details. They load only after you accept analytics, and stop loading as soon as \
+             you withdraw."
+        }
+        Category::Advertising => {
+            "Tags of advertising networks that measure whether our ads lead to visits and \
+             sign-ups, and may let those networks show you our ads on other sites. Their \
+             providers may link this with what they know of you from elsewhere. They load only \
+             after you accept advertising, and a Global Privacy Control signal from your \
+             browser refuses them."
+        }
+    }
 }
 
 /// `GET /legal/cookies.json`: the registry in force, with its revision and the day it last

@@ -2,7 +2,7 @@
 //! the operator may replace (`pages`, `markdown`), and the instance's own tracking tag on
 //! them, counting their visits in the platform workspace (see `docs/public-site.md`).
 
-mod markdown;
+pub mod markdown;
 pub mod pages;
 pub mod settings;
 

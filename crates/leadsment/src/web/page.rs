@@ -90,6 +90,13 @@ pub fn when(ms: &i64) -> String {
         .unwrap_or_default()
 }
 
+/// Milliseconds since the epoch as a day, `YYYY-MM-DD` (UTC).
+pub fn day(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
 pub fn when_opt(ms: &Option<i64>) -> String {
     ms.as_ref().map(when).unwrap_or_else(|| "never".to_owned())
 }

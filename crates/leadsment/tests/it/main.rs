@@ -24,6 +24,7 @@ mod leads;
 mod leads_browser;
 mod leads_figures;
 mod leads_hostile;
+mod legal;
 mod live;
 mod locked_sign_in;
 mod mail_limits;

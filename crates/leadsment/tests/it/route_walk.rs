@@ -73,6 +73,10 @@ const REVIEWED_PUBLIC: &[&str] = &[
     // The cookie policy, generated from the registry: the same for everyone.
     "/legal/cookies",
     "/legal/cookies.json",
+    // The legal pages in Markdown, from the store: the same for everyone.
+    "/legal/privacy",
+    "/legal/terms",
+    "/legal/acceptable-use",
     // The operator's metrics: a token or the loopback address, checked by the handler.
     "/metrics",
     // The API's OpenAPI document: the same for everyone, nothing of any workspace.
@@ -128,6 +132,8 @@ impl Ids {
         p = p.replace("{name}", "app.css");
         // No tag exists: the panel is the platform administrators', 404 for everyone else.
         p = p.replace("{tag_id}", "1");
+        // The legal pages' editor is the platform administrators', 404 for everyone else.
+        p = p.replace("{page}", "privacy");
         assert!(!p.contains('{'), "add a value for the parameter in {path}");
         p
     }
@@ -561,6 +567,7 @@ const FIELDS: &[(&str, &str)] = &[
     ("minute_points", "0"),
     ("minute_cap", "0"),
     ("half_life_days", "365"),
+    ("markdown", "## Pwned"),
 ];
 
 async fn without_a_session_every_route_answers_as_its_access_says(backend: Backend) {
@@ -782,10 +789,15 @@ async fn snapshot(w: &World) -> String {
     .await
     .unwrap()
     .len();
+    // The instance's legal pages, which only a platform administrator may change.
+    let mut legal = Vec::new();
+    for page in leadsment::legal::LegalPage::ALL {
+        legal.push(leadsment::legal::store::get(store, page, 0).await.unwrap());
+    }
     format!(
         "{members:?}\n{invitations:?}\n{keys:?}\n{sites:?}\n{networks:?}\n{saved_feeds:?}\n{exclusions:?}\n\
          {score_rules:?}\n\
-         {sessions:?}\n{user:?}\n{memberships:?}\n{workspace:?}\nevents: {events}"
+         {sessions:?}\n{user:?}\n{memberships:?}\n{workspace:?}\nevents: {events}\n{legal:?}"
     )
 }
 

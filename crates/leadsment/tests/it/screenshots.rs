@@ -228,6 +228,15 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths(backend: 
     shoot(
         &dir,
         &page,
+        &format!("{base}/legal/privacy"),
+        "privacy-template",
+        200,
+        "id=\"template-note\"",
+    )
+    .await;
+    shoot(
+        &dir,
+        &page,
         &format!("{base}/auth/sign-in"),
         "sign-in",
         200,
@@ -449,6 +458,26 @@ async fn screenshots_of_every_account_page_at_desktop_and_phone_widths(backend: 
         "admin-consents-bad-range",
         400,
         "f-to-error",
+    )
+    .await;
+
+    // The legal pages' editor: the list, and a page's form while it is still the template.
+    shoot(
+        &dir,
+        &page,
+        &format!("{base}/admin/legal"),
+        "admin-legal",
+        200,
+        "Template, not reviewed",
+    )
+    .await;
+    shoot(
+        &dir,
+        &page,
+        &format!("{base}/admin/legal/privacy"),
+        "admin-legal-privacy",
+        200,
+        "id=\"template-state\"",
     )
     .await;
 
