@@ -1,0 +1,260 @@
+//! Whether the database takes writes, as the event writer last found it: for `/healthz`, for
+//! `/metrics` (`leadsment_store_up`, `leadsment_store_write_errors_total{kind}`) and for the
+//! log, which says once when writes start failing (with what to do) and once when they
+//! succeed again, never once per request.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
+
+use super::StoreError;
+
+/// Why a write failed, as far as an operator can act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteErrorKind {
+    /// The disk (or SQLite's page limit, or PostgreSQL's disk) is full.
+    DiskFull,
+    /// The database cannot be reached: refused, reset or timed-out connections, a server
+    /// shutting down.
+    Unavailable,
+    /// Another process held the write lock longer than the busy timeout.
+    Busy,
+    /// The file or the server is read-only.
+    ReadOnly,
+    /// The operating system failed a read, write or sync.
+    Io,
+    /// Anything else (a constraint, a bug).
+    Other,
+}
+
+impl WriteErrorKind {
+    pub const ALL: [WriteErrorKind; 6] = [
+        WriteErrorKind::DiskFull,
+        WriteErrorKind::Unavailable,
+        WriteErrorKind::Busy,
+        WriteErrorKind::ReadOnly,
+        WriteErrorKind::Io,
+        WriteErrorKind::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteErrorKind::DiskFull => "disk_full",
+            WriteErrorKind::Unavailable => "unavailable",
+            WriteErrorKind::Busy => "busy",
+            WriteErrorKind::ReadOnly => "read_only",
+            WriteErrorKind::Io => "io",
+            WriteErrorKind::Other => "other",
+        }
+    }
+
+    /// What the operator can do about it, for the log line.
+    pub fn advice(self) -> &'static str {
+        match self {
+            WriteErrorKind::DiskFull => {
+                "free disk space where the database lives; events are answered 503 until a write succeeds again, which happens by itself"
+            }
+            WriteErrorKind::Unavailable => {
+                "check that the database server runs and is reachable; events are answered 503 meanwhile, and writes resume by themselves when it answers"
+            }
+            WriteErrorKind::Busy => {
+                "another process holds the database's write lock (a long transaction, a backup tool that locks); end it"
+            }
+            WriteErrorKind::ReadOnly => {
+                "make the database file, its folder and its -wal and -shm files writable by this user, or the server writable"
+            }
+            WriteErrorKind::Io => {
+                "the operating system failed a read or write: check the disk and the kernel log"
+            }
+            WriteErrorKind::Other => "see the error; if it repeats, report it",
+        }
+    }
+
+    /// The kind of a failed write of either backend.
+    pub fn of(error: &StoreError) -> WriteErrorKind {
+        match error {
+            StoreError::Sqlite(e) => Self::of_sqlite(e),
+            StoreError::Database(e) | StoreError::Connect { cause: e, .. } => Self::of_sqlx(e),
+            StoreError::TimedOut => WriteErrorKind::Unavailable,
+            _ => WriteErrorKind::Other,
+        }
+    }
+
+    fn of_sqlite(error: &rusqlite::Error) -> WriteErrorKind {
+        use rusqlite::ErrorCode;
+        match error.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => WriteErrorKind::DiskFull,
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => WriteErrorKind::Busy,
+            Some(ErrorCode::ReadOnly) => WriteErrorKind::ReadOnly,
+            Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen) => WriteErrorKind::Io,
+            _ => WriteErrorKind::Other,
+        }
+    }
+
+    fn of_sqlx(error: &sqlx::Error) -> WriteErrorKind {
+        match error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_) => WriteErrorKind::Unavailable,
+            sqlx::Error::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                match code.as_ref() {
+                    // PostgreSQL: disk_full, out of memory and other insufficient resources.
+                    c if c.starts_with("53") => WriteErrorKind::DiskFull,
+                    // Operator intervention (shutdown, crash), connection exceptions.
+                    c if c.starts_with("57") || c.starts_with("08") => WriteErrorKind::Unavailable,
+                    "25006" => WriteErrorKind::ReadOnly,
+                    "55P03" | "40P01" => WriteErrorKind::Busy,
+                    // SQLite through sqlx: its primary result codes.
+                    "13" => WriteErrorKind::DiskFull,
+                    "5" | "6" => WriteErrorKind::Busy,
+                    "8" => WriteErrorKind::ReadOnly,
+                    "10" => WriteErrorKind::Io,
+                    _ => WriteErrorKind::Other,
+                }
+            }
+            _ => WriteErrorKind::Other,
+        }
+    }
+}
+
+/// The writer's view of the database. One per writer; cheap to share behind an `Arc`.
+pub struct StoreHealth {
+    up: IntGauge,
+    errors: IntCounterVec,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Since when writes fail, why, and how many failed since.
+    failing: Option<Failing>,
+}
+
+#[derive(Clone, Copy)]
+struct Failing {
+    kind: WriteErrorKind,
+    since: Instant,
+    failures: u64,
+}
+
+/// The writer's state, for `/healthz`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WriterState {
+    /// `ok`, or `failing` since a write failed and until one succeeds.
+    pub state: &'static str,
+    /// The kind of the last failure while failing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+    /// Seconds since writes started failing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_for_secs: Option<u64>,
+}
+
+impl StoreHealth {
+    pub fn new() -> Result<StoreHealth, prometheus::Error> {
+        let up = IntGauge::with_opts(Opts::new(
+            "leadsment_store_up",
+            "1 while the database takes writes, 0 from a failed write of events until one succeeds again.",
+        ))?;
+        up.set(1);
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "leadsment_store_write_errors_total",
+                "Failed attempts to write a batch of events, by kind: disk_full, unavailable, busy, read_only, io, other.",
+            ),
+            &["kind"],
+        )?;
+        for kind in WriteErrorKind::ALL {
+            errors.with_label_values(&[kind.as_str()]);
+        }
+        Ok(StoreHealth {
+            up,
+            errors,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    pub fn register(&self, registry: &Registry) -> Result<(), prometheus::Error> {
+        registry.register(Box::new(self.up.clone()))?;
+        registry.register(Box::new(self.errors.clone()))?;
+        Ok(())
+    }
+
+    /// Whether the last write failed.
+    pub fn is_failing(&self) -> bool {
+        self.lock().failing.is_some()
+    }
+
+    /// Records a failed write. The first failure after a success is logged as an error that
+    /// says what to do; the ones after it only at debug level.
+    pub fn failed(&self, error: &StoreError, events: usize) -> WriteErrorKind {
+        let kind = WriteErrorKind::of(error);
+        self.errors.with_label_values(&[kind.as_str()]).inc();
+        self.up.set(0);
+        let mut state = self.lock();
+        match &mut state.failing {
+            Some(failing) => {
+                failing.failures += 1;
+                if failing.kind != kind {
+                    tracing::warn!(error = %error, kind = kind.as_str(), "writing events still fails, now for another reason: {}", kind.advice());
+                    failing.kind = kind;
+                } else {
+                    tracing::debug!(error = %error, kind = kind.as_str(), events, "writing events failed again");
+                }
+            }
+            None => {
+                tracing::error!(
+                    error = %error,
+                    kind = kind.as_str(),
+                    events,
+                    "writing events failed; they are answered 503 with Retry-After and nothing answered 202 is lost. What to do: {}",
+                    kind.advice()
+                );
+                state.failing = Some(Failing {
+                    kind,
+                    since: Instant::now(),
+                    failures: 1,
+                });
+            }
+        }
+        kind
+    }
+
+    /// Records a successful write; logs the recovery when writes were failing.
+    pub fn succeeded(&self) {
+        let mut state = self.lock();
+        if let Some(failing) = state.failing.take() {
+            self.up.set(1);
+            tracing::info!(
+                kind = failing.kind.as_str(),
+                failed_attempts = failing.failures,
+                after_secs = failing.since.elapsed().as_secs(),
+                "writing events succeeds again"
+            );
+        }
+    }
+
+    pub fn writer_state(&self) -> WriterState {
+        match self.lock().failing {
+            None => WriterState {
+                state: "ok",
+                error: None,
+                failing_for_secs: None,
+            },
+            Some(f) => WriterState {
+                state: "failing",
+                error: Some(f.kind.as_str()),
+                failing_for_secs: Some(f.since.elapsed().as_secs()),
+            },
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
