@@ -102,19 +102,25 @@ impl WriteErrorKind {
             | sqlx::Error::Protocol(_) => WriteErrorKind::Unavailable,
             sqlx::Error::Database(db) => {
                 let code = db.code().unwrap_or_default();
-                match code.as_ref() {
-                    // PostgreSQL: disk_full, out of memory and other insufficient resources.
-                    c if c.starts_with("53") => WriteErrorKind::DiskFull,
-                    // Operator intervention (shutdown, crash), connection exceptions.
-                    c if c.starts_with("57") || c.starts_with("08") => WriteErrorKind::Unavailable,
-                    "25006" => WriteErrorKind::ReadOnly,
-                    "55P03" | "40P01" => WriteErrorKind::Busy,
-                    // SQLite through sqlx: its primary result codes.
-                    "13" => WriteErrorKind::DiskFull,
-                    "5" | "6" => WriteErrorKind::Busy,
-                    "8" => WriteErrorKind::ReadOnly,
-                    "10" => WriteErrorKind::Io,
-                    _ => WriteErrorKind::Other,
+                match code.parse::<i32>() {
+                    // SQLite through sqlx: its extended result code, whose low byte is the
+                    // primary one. (PostgreSQL's SQLSTATE codes are five characters, some
+                    // of them digits only; none is a SQLite code.)
+                    Ok(n) if code.len() < 5 => Self::of_sqlite(&rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(n),
+                        None,
+                    )),
+                    _ => match code.as_ref() {
+                        // Insufficient resources: disk full, out of memory.
+                        c if c.starts_with("53") => WriteErrorKind::DiskFull,
+                        // Operator intervention (a shutdown), connection exceptions.
+                        c if c.starts_with("57") || c.starts_with("08") => {
+                            WriteErrorKind::Unavailable
+                        }
+                        "25006" => WriteErrorKind::ReadOnly,
+                        "55P03" | "40P01" => WriteErrorKind::Busy,
+                        _ => WriteErrorKind::Other,
+                    },
                 }
             }
             _ => WriteErrorKind::Other,
@@ -256,5 +262,92 @@ impl StoreHealth {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use rusqlite::ffi;
+
+    use super::*;
+
+    fn sqlite_error(code: i32) -> StoreError {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(ffi::Error::new(code), None))
+    }
+
+    #[test]
+    fn kinds_of_errors() {
+        let kind = |e: &StoreError| WriteErrorKind::of(e);
+        assert_eq!(kind(&sqlite_error(ffi::SQLITE_FULL)), WriteErrorKind::DiskFull);
+        assert_eq!(kind(&sqlite_error(ffi::SQLITE_BUSY)), WriteErrorKind::Busy);
+        assert_eq!(kind(&sqlite_error(ffi::SQLITE_READONLY)), WriteErrorKind::ReadOnly);
+        assert_eq!(kind(&sqlite_error(ffi::SQLITE_IOERR_WRITE)), WriteErrorKind::Io);
+        assert_eq!(kind(&sqlite_error(ffi::SQLITE_CONSTRAINT)), WriteErrorKind::Other);
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(
+            kind(&StoreError::Database(sqlx::Error::Io(refused))),
+            WriteErrorKind::Unavailable
+        );
+        assert_eq!(
+            kind(&StoreError::Database(sqlx::Error::PoolTimedOut)),
+            WriteErrorKind::Unavailable
+        );
+        assert_eq!(kind(&StoreError::TimedOut), WriteErrorKind::Unavailable);
+    }
+
+    /// The log lines written while `f` runs.
+    fn logged(f: impl FnOnce()) -> Vec<String> {
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl Write for Buffer {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let out = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || out.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn a_failure_is_logged_once_with_what_to_do_and_the_recovery_once() {
+        let health = StoreHealth::new().unwrap();
+        let lines = logged(|| {
+            for _ in 0..100 {
+                health.failed(&sqlite_error(ffi::SQLITE_FULL), 10);
+            }
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("ERROR"), "{lines:?}");
+        assert!(lines[0].contains("free disk space"), "{lines:?}");
+        assert!(health.is_failing());
+        assert_eq!(health.up.get(), 0);
+        assert_eq!(health.errors.with_label_values(&["disk_full"]).get(), 100);
+        assert_eq!(health.writer_state().error, Some("disk_full"));
+
+        let lines = logged(|| {
+            health.succeeded();
+            health.succeeded();
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("succeeds again"), "{lines:?}");
+        assert!(lines[0].contains("failed_attempts=100"), "{lines:?}");
+        assert!(!health.is_failing());
+        assert_eq!(health.up.get(), 1);
+        assert_eq!(health.writer_state().state, "ok");
     }
 }

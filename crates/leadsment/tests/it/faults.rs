@@ -46,7 +46,7 @@ pub struct Load {
 
 /// A public test address (RFC 5737) for the event numbered `seq`: 500 different clients.
 fn client_address(seq: u64) -> String {
-    let net = if seq % 2 == 0 {
+    let net = if seq.is_multiple_of(2) {
         "198.51.100"
     } else {
         "203.0.113"
