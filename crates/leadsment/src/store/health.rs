@@ -281,11 +281,23 @@ mod tests {
     #[test]
     fn kinds_of_errors() {
         let kind = |e: &StoreError| WriteErrorKind::of(e);
-        assert_eq!(kind(&sqlite_error(ffi::SQLITE_FULL)), WriteErrorKind::DiskFull);
+        assert_eq!(
+            kind(&sqlite_error(ffi::SQLITE_FULL)),
+            WriteErrorKind::DiskFull
+        );
         assert_eq!(kind(&sqlite_error(ffi::SQLITE_BUSY)), WriteErrorKind::Busy);
-        assert_eq!(kind(&sqlite_error(ffi::SQLITE_READONLY)), WriteErrorKind::ReadOnly);
-        assert_eq!(kind(&sqlite_error(ffi::SQLITE_IOERR_WRITE)), WriteErrorKind::Io);
-        assert_eq!(kind(&sqlite_error(ffi::SQLITE_CONSTRAINT)), WriteErrorKind::Other);
+        assert_eq!(
+            kind(&sqlite_error(ffi::SQLITE_READONLY)),
+            WriteErrorKind::ReadOnly
+        );
+        assert_eq!(
+            kind(&sqlite_error(ffi::SQLITE_IOERR_WRITE)),
+            WriteErrorKind::Io
+        );
+        assert_eq!(
+            kind(&sqlite_error(ffi::SQLITE_CONSTRAINT)),
+            WriteErrorKind::Other
+        );
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert_eq!(
             kind(&StoreError::Database(sqlx::Error::Io(refused))),
