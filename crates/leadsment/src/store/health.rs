@@ -139,6 +139,8 @@ pub struct StoreHealth {
 struct State {
     /// Since when writes fail, why, and how many failed since.
     failing: Option<Failing>,
+    /// When a failure was last logged as an error.
+    logged_at: Option<Instant>,
 }
 
 #[derive(Clone, Copy)]
@@ -146,7 +148,14 @@ struct Failing {
     kind: WriteErrorKind,
     since: Instant,
     failures: u64,
+    /// Whether its start was logged as an error (then its end is logged too).
+    logged: bool,
 }
+
+/// After a failure logged as an error, new failures are logged at debug level only for this
+/// long: a disk at its limit lets some writes through (pages freed by a checkpoint) and fails
+/// others, and each flap would otherwise log an error and a recovery.
+const QUIET: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The writer's state, for `/healthz`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -203,6 +212,7 @@ impl StoreHealth {
         self.errors.with_label_values(&[kind.as_str()]).inc();
         self.up.set(0);
         let mut state = self.lock();
+        let quiet = state.logged_at.is_some_and(|t| t.elapsed() < QUIET);
         match &mut state.failing {
             Some(failing) => {
                 failing.failures += 1;
@@ -212,6 +222,15 @@ impl StoreHealth {
                 } else {
                     tracing::debug!(error = %error, kind = kind.as_str(), events, "writing events failed again");
                 }
+            }
+            None if quiet => {
+                tracing::debug!(error = %error, kind = kind.as_str(), events, "writing events failed again soon after it recovered");
+                state.failing = Some(Failing {
+                    kind,
+                    since: Instant::now(),
+                    failures: 1,
+                    logged: false,
+                });
             }
             None => {
                 tracing::error!(
@@ -225,7 +244,9 @@ impl StoreHealth {
                     kind,
                     since: Instant::now(),
                     failures: 1,
+                    logged: true,
                 });
+                state.logged_at = Some(Instant::now());
             }
         }
         kind
@@ -236,6 +257,13 @@ impl StoreHealth {
         let mut state = self.lock();
         if let Some(failing) = state.failing.take() {
             self.up.set(1);
+            if !failing.logged {
+                tracing::debug!(
+                    failed_attempts = failing.failures,
+                    "writing events succeeds again"
+                );
+                return;
+            }
             tracing::info!(
                 kind = failing.kind.as_str(),
                 failed_attempts = failing.failures,

@@ -198,7 +198,11 @@ pub fn leadsment(dir: &Path) -> Command {
 /// `leadsment serve` on `url`, on a free port, trusting 127.0.0.1 as a proxy and with no
 /// per-client rate limit; returns it, its address and a thread collecting its log.
 fn serve(dir: &Path, url: &str) -> (Child, String, std::thread::JoinHandle<String>) {
-    let mut child = leadsment(dir)
+    serve_with(leadsment(dir), url)
+}
+
+fn serve_with(mut cmd: Command, url: &str) -> (Child, String, std::thread::JoinHandle<String>) {
+    let mut child = cmd
         .env("LEADSMENT_DATABASE_URL", url)
         .env("LEADSMENT_TRUSTED_PROXIES", "127.0.0.1/32")
         .env("LEADSMENT_EVENTS_PER_CLIENT_PER_MINUTE", "0")
@@ -667,4 +671,95 @@ async fn a_database_outage_answers_503_and_ingest_resumes_by_itself() {
 
     assert_stored(&stored_numbers(&store).await, &o);
     app.shutdown().await.unwrap();
+}
+
+/// A file-size limit (`ulimit -f`) reached under load: the server is not killed (it ignores
+/// SIGXFSZ), answers 503, says so once in its log (not once per request), loses nothing it
+/// acknowledged, and writes again once the limit is raised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_size_limit_does_not_kill_the_server_and_is_logged_once() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = db.dir.path().to_owned();
+    add_site(&dir, &db.url);
+    let file = leadsment::store::lockfile::sqlite_file(&db.url).unwrap();
+    let limit = std::fs::metadata(&file).unwrap().len() + 300_000;
+    let mut cmd = leadsment(&dir);
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            let rlim = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: libc::RLIM_INFINITY,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &rlim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (mut child, addr, log) = serve_with(cmd, &db.url);
+    let load = Load::start(&format!("http://{addr}"), 16, 1);
+    let outcomes = load.outcomes.clone();
+    within(Duration::from_secs(20), "a 503 at the limit", || {
+        outcomes.lock().unwrap().statuses.contains_key(&503)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(child.try_wait().unwrap().is_none(), "the server is alive");
+    let body: Value = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["writer"]["state"], "failing", "{body}");
+
+    // The limit is lifted; nothing else is done.
+    let raised = Instant::now();
+    let rlim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: prlimit on our own child, with a valid new limit and no old one asked for.
+    let rc = unsafe {
+        libc::prlimit(
+            child.id() as libc::pid_t,
+            libc::RLIMIT_FSIZE,
+            &rlim,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    within(Duration::from_secs(5), "writes resume", || {
+        outcomes
+            .lock()
+            .unwrap()
+            .last_ack
+            .is_some_and(|t| t > raised)
+    })
+    .await;
+    let o = load.stop().await;
+    assert_eq!(o.no_retry_after, 0, "{o:?}");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::block_in_place(|| child.wait().unwrap());
+    let log = log.join().unwrap();
+    assert!(status.success(), "{log}");
+    let failed = log.matches("writing events failed").count();
+    assert_eq!(failed, 1, "{log}");
+    assert_eq!(
+        log.matches("writing events succeeds again").count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        !log.contains("response failed"),
+        "no error per request: {log}"
+    );
+
+    let store = db.store().await;
+    assert_stored(&stored_numbers(&store).await, &o);
+    store.close().await;
 }
