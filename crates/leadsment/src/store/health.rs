@@ -141,6 +141,8 @@ struct State {
     failing: Option<Failing>,
     /// When a failure was last logged as an error.
     logged_at: Option<Instant>,
+    /// When a failed read for an event was last logged as an error.
+    read_logged_at: Option<Instant>,
 }
 
 #[derive(Clone, Copy)]
@@ -271,6 +273,24 @@ impl StoreHealth {
                 "writing events succeeds again"
             );
         }
+    }
+
+    /// Records a read for an event (its site, the day's salt) that failed: the event is
+    /// answered 503. Logged as an error at most once a minute, at debug level otherwise.
+    pub fn read_failed(&self, error: &StoreError) {
+        let kind = WriteErrorKind::of(error);
+        let mut state = self.lock();
+        if state.read_logged_at.is_some_and(|t| t.elapsed() < QUIET) {
+            tracing::debug!(error = %error, kind = kind.as_str(), "reading for an event failed again");
+            return;
+        }
+        state.read_logged_at = Some(Instant::now());
+        tracing::error!(
+            error = %error,
+            kind = kind.as_str(),
+            "reading the site or the day's salt for an event failed; events are answered 503 with Retry-After (logged at most once a minute). What to do: {}",
+            kind.advice()
+        );
     }
 
     pub fn writer_state(&self) -> WriterState {

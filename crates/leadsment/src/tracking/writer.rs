@@ -17,7 +17,7 @@ use super::model::{IngestBatch, NewEvent};
 use super::store;
 use super::visit_cache::VisitCache;
 use crate::accounts::sites::SiteId;
-use crate::store::health::StoreHealth;
+use crate::store::health::{StoreHealth, WriteErrorKind};
 use crate::store::sqlite::BulkWriter;
 use crate::store::{Db, StoreError};
 
@@ -213,9 +213,10 @@ fn batch_of(jobs: Vec<Job>) -> (IngestBatch, Vec<oneshot::Sender<bool>>) {
     (batch, waiting)
 }
 
-/// A failed write is tried this many times: a busy database (another process holding the
-/// write lock) usually clears quickly. While writes keep failing (a full disk, a database
-/// down), each batch is tried once, so that its requests are answered 503 without delay.
+/// A write that failed because the database was busy (another process holding the write
+/// lock) is tried this many times: that usually clears quickly. Other failures (a full disk,
+/// a database down) are not tried again, nor is any batch while writes keep failing, so that
+/// the requests are answered 503 without delay.
 const ATTEMPTS: u64 = 3;
 
 /// The longest a PostgreSQL batch may take before its requests are answered 503: a server
@@ -284,13 +285,14 @@ impl Loop {
         }
     }
 
-    /// Records one attempt to write `batch`; true when it succeeded.
+    /// Records one attempt to write `batch`: `Ok` when it succeeded, else whether another
+    /// attempt may help (only a busy database clears by itself within milliseconds).
     fn record(
         &self,
         batch: &IngestBatch,
         started: std::time::Instant,
         result: Result<(), StoreError>,
-    ) -> bool {
+    ) -> Result<(), Retry> {
         match result {
             Ok(()) => {
                 self.health.succeeded();
@@ -300,15 +302,24 @@ impl Loop {
                 self.metrics
                     .batch_events
                     .observe((batch.events.len() + batch.bots.len()) as f64);
-                true
+                Ok(())
             }
             Err(e) => {
                 self.metrics.failures.inc();
-                self.health.failed(&e, batch.events.len());
-                false
+                match self.health.failed(&e, batch.events.len()) {
+                    WriteErrorKind::Busy => Err(Retry::May),
+                    _ => Err(Retry::No),
+                }
             }
         }
     }
+}
+
+/// Whether a failed attempt is worth another.
+#[derive(PartialEq)]
+enum Retry {
+    May,
+    No,
 }
 
 fn answer(waiting: Vec<oneshot::Sender<bool>>, ok: bool) {
@@ -344,8 +355,9 @@ async fn run(
                     Err(StoreError::TimedOut)
                 }
             };
-            ok = state.record(&batch, started, result);
-            if ok || attempt + 1 == attempts {
+            let recorded = state.record(&batch, started, result);
+            ok = recorded.is_ok();
+            if recorded != Err(Retry::May) || attempt + 1 == attempts {
                 break;
             }
             tokio::time::sleep(retry_delay(attempt)).await;
@@ -392,8 +404,9 @@ fn run_blocking(
         for attempt in 0..attempts {
             let started = std::time::Instant::now();
             let result = store::sqlite::write(&bulk, &batch, &mut state.cache);
-            ok = state.record(&batch, started, result);
-            if ok || attempt + 1 == attempts {
+            let recorded = state.record(&batch, started, result);
+            ok = recorded.is_ok();
+            if recorded != Err(Retry::May) || attempt + 1 == attempts {
                 break;
             }
             std::thread::sleep(retry_delay(attempt));

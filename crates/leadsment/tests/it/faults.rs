@@ -559,8 +559,9 @@ async fn backup_names_pg_dump_for_postgresql() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
-/// A TCP proxy in front of PostgreSQL that can be cut: while cut it resets every connection,
-/// open or new, as a server that went away would.
+/// A TCP proxy in front of PostgreSQL that can be cut: while cut it resets every open
+/// connection, as a server that went away would, and leaves new ones unanswered, as a host
+/// that vanished from the network would (they are reset when the cut ends).
 struct CutProxy {
     addr: std::net::SocketAddr,
     cut: tokio::sync::watch::Sender<bool>,
@@ -576,7 +577,10 @@ impl CutProxy {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let mut is_cut = watch.subscribe();
                 if *is_cut.borrow() {
-                    reset(inbound);
+                    tokio::spawn(async move {
+                        let _ = is_cut.wait_for(|cut| !*cut).await;
+                        reset(inbound);
+                    });
                     continue;
                 }
                 let upstream = upstream.clone();
