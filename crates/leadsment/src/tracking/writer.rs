@@ -79,7 +79,7 @@ impl WriterMetrics {
             )?,
             failures: IntCounter::with_opts(Opts::new(
                 "leadsment_ingest_batch_failures_total",
-                "Attempts to write a batch that failed (a batch is tried three times before its events are answered 503).",
+                "Attempts to write a batch that failed (leadsment_store_write_errors_total counts them by kind; only a busy database is tried again).",
             ))?,
         })
     }
