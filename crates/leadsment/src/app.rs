@@ -69,6 +69,7 @@ impl AppState {
         let local_only = config.web.metrics_token.is_none() && config.web.metrics_listen.is_none();
         let metrics = Metrics::new(config.web.metrics_token.clone(), local_only)?;
         tracking.writer.metrics.register(metrics.registry())?;
+        tracking.writer.health.register(metrics.registry())?;
         tracking.dropped.register(metrics.registry())?;
         auth.hasher.register(metrics.registry())?;
         consent.register(metrics.registry())?;
@@ -246,8 +247,12 @@ pub fn metrics_router(state: &AppState) -> Router {
     web::metrics_router(&state.web, state.metrics.clone())
 }
 
-/// `GET /healthz`: 200 when the database answers, 503 when it does not.
-async fn healthz(State(db): State<Db>) -> Response {
+/// `GET /healthz`: 200 when the database answers, 503 when it does not; the body also says
+/// whether the event writer's last write succeeded (`writer`), which does not change the
+/// status: pages are still served while events cannot be stored, and a load balancer that
+/// took the node out would keep away the events that show the store works again.
+async fn healthz(State(state): State<AppState>) -> Response {
+    let db = &state.db;
     let answer = tokio::time::timeout(Duration::from_secs(2), db.ping()).await;
     let (status, database) = match answer {
         Ok(Ok(())) => (StatusCode::OK, "ok"),
@@ -261,6 +266,8 @@ async fn healthz(State(db): State<Db>) -> Response {
         "status": if status == StatusCode::OK { "ok" } else { "unavailable" },
         "database": database,
         "backend": format!("{:?}", db.backend()).to_lowercase(),
+        "writer": state.tracking.writer.health.writer_state(),
+        "queued_events": state.tracking.writer.queued(),
         "version": env!("CARGO_PKG_VERSION"),
     });
     (status, Json(body)).into_response()

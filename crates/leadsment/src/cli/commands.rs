@@ -313,3 +313,26 @@ pub(super) async fn export(config: Config, args: ExportArgs) -> anyhow::Result<(
     store.close().await;
     result.map(|_| ())
 }
+
+/// `backup FILE`: a consistent copy of the SQLite database, beside a running server (it takes
+/// neither the server's lock nor the database's write lock).
+pub(super) fn backup(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    let url = config.store.database_url.expose();
+    let database = match config.store.database_url.backend() {
+        Some(store::settings::Backend::Postgres) => anyhow::bail!(
+            "`backup` copies a SQLite database; for PostgreSQL use pg_dump (see docs/operations.md, Backups)"
+        ),
+        _ => store::lockfile::sqlite_file(url)
+            .with_context(|| format!("{} names no SQLite file", config.store.database_url))?,
+    };
+    let done = store::backup::sqlite(&database, file)?;
+    writeln!(
+        std::io::stdout().lock(),
+        "Backed up {} into {} ({} bytes, {} events).",
+        database.display(),
+        file.display(),
+        done.bytes,
+        done.events
+    )?;
+    Ok(())
+}

@@ -67,6 +67,12 @@ enum Command {
     /// Create a Demo workspace and site with four weeks of made-up traffic from organisations
     /// in the IP data (run `ipdb fetch` first).
     Demo(crate::demo::DemoArgs),
+    /// Copy the SQLite database into a new FILE, consistently, while the server runs.
+    Backup {
+        /// The new file; it must not exist yet.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -318,6 +324,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
             }
             Command::Demo(args) => crate::demo::run(config, args, open_store).await,
+            Command::Backup { file } => commands::backup(&config, &file),
         }
     })
 }
@@ -373,6 +380,12 @@ async fn open_store(config: &Config) -> anyhow::Result<Db> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // A file-size limit (`ulimit -f`) must not kill the server in the middle of a write: with
+    // SIGXFSZ ignored the write fails (EFBIG) and is answered 503 like a full disk.
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     // Held until `serve` returns: one server per SQLite file (store/lockfile.rs).
     let _lock = match config.store.database_url.backend() {
         Some(crate::store::settings::Backend::Sqlite) => {

@@ -4,8 +4,10 @@
 //! checkpoints. It knows no capability: each capability keeps its queries in a store module
 //! of its own (`accounts::store`, `auth::store`, `tracking::store`...).
 
+pub mod backup;
 mod checkpoint;
 pub mod db;
+pub mod health;
 pub mod lockfile;
 mod migrate;
 pub mod postgres;
@@ -30,9 +32,15 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    /// SQLite's event writer (its own connection, not sqlx's).
+    /// SQLite's event writer (its own connection, not sqlx's): opening it.
     #[error("database error: {0}")]
     Ingest(String),
+    /// SQLite's event writer: a statement that failed.
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
+    /// A write that took too long to be answered (a database that stopped answering).
+    #[error("the database did not answer in time")]
+    TimedOut,
     /// A stored value that the code does not know (a role written by a newer version).
     #[error("unexpected stored data: {0}")]
     Corrupt(String),
@@ -40,7 +48,7 @@ pub enum StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Ingest(e.to_string())
+        StoreError::Sqlite(e)
     }
 }
 

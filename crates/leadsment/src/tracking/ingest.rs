@@ -177,10 +177,23 @@ pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Event, Refusal> 
 
 /// The site the snippet names, with its ignore list (cached for a few seconds).
 pub async fn resolve_site(t: &Tracking, domain: &Hostname) -> Result<CachedSiteRef, Refusal> {
-    t.sites
-        .get(domain)
+    bounded(t.sites.get(domain))
         .await?
         .ok_or_else(|| Refusal::UnknownSite(domain.clone()))
+}
+
+/// The longest an event waits for a read (its site, the day's salt) before it is answered
+/// 503: a database that stopped answering would otherwise hold it for the pool's connect
+/// timeout.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+async fn bounded<T>(
+    read: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, Refusal> {
+    match tokio::time::timeout(READ_TIMEOUT, read).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(Refusal::Store(StoreError::TimedOut)),
+    }
 }
 
 type CachedSiteRef = std::sync::Arc<CachedSite>;
@@ -261,9 +274,7 @@ pub async fn hash_visitor(
     user_agent: &str,
     now: i64,
 ) -> Result<VisitorHashes, Refusal> {
-    Ok(t.salts
-        .hashes(now, site.site.id.0, client, user_agent)
-        .await?)
+    bounded(t.salts.hashes(now, site.site.id.0, client, user_agent)).await
 }
 
 /// The organisation behind the address (see [`Tracking::identify`]).

@@ -287,6 +287,9 @@ async fn event(
             if let Some(reason) = refusal.counted_as() {
                 tracking.dropped.count(reason);
             }
+            if let Refusal::Store(e) = &refusal {
+                tracking.writer.health.read_failed(e);
+            }
             refusal_error(refusal).into_response()
         }
     })
@@ -357,7 +360,14 @@ fn refusal_error(refusal: Refusal) -> AppError {
             "The event could not be stored; send it again shortly.",
         )
         .with_header(header::RETRY_AFTER, HeaderValue::from_static("5")),
-        Refusal::Store(e) => e.into(),
+        // The database did not answer a read (the site, the day's salt): logged once by
+        // `read_failed`, and answered like an event the writer could not store.
+        Refusal::Store(_) => AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The event could not be stored; send it again shortly.",
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("5")),
     }
 }
 

@@ -7,6 +7,7 @@
 //! commit without yielding (on the database's bulk writer connection); on PostgreSQL, whose
 //! connections live on the runtime, it is an async task.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, Opts, Registry};
@@ -16,6 +17,7 @@ use super::model::{IngestBatch, NewEvent};
 use super::store;
 use super::visit_cache::VisitCache;
 use crate::accounts::sites::SiteId;
+use crate::store::health::{StoreHealth, WriteErrorKind};
 use crate::store::sqlite::BulkWriter;
 use crate::store::{Db, StoreError};
 
@@ -42,6 +44,8 @@ pub enum SubmitError {
 pub struct WriterHandle {
     tx: mpsc::Sender<Job>,
     pub metrics: WriterMetrics,
+    /// Whether the database takes writes, as the writer last found it.
+    pub health: Arc<StoreHealth>,
 }
 
 /// What the writer does, for `/metrics`: how many events each transaction carries, how long
@@ -75,7 +79,7 @@ impl WriterMetrics {
             )?,
             failures: IntCounter::with_opts(Opts::new(
                 "leadsment_ingest_batch_failures_total",
-                "Attempts to write a batch that failed (a batch is tried three times before its events are answered 503).",
+                "Attempts to write a batch that failed (leadsment_store_write_errors_total counts them by kind; only a busy database is tried again).",
             ))?,
         })
     }
@@ -102,26 +106,32 @@ impl Writer {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let (stopped_tx, stopped) = oneshot::channel();
         let metrics = WriterMetrics::new()?;
+        let health = Arc::new(StoreHealth::new()?);
         let m = metrics.clone();
+        let h = health.clone();
         match db {
             Db::Sqlite(sqlite) => {
                 let bulk = sqlite.bulk_writer()?;
                 std::thread::Builder::new()
                     .name("event-writer".into())
                     .spawn(move || {
-                        run_blocking(bulk, rx, m);
+                        run_blocking(bulk, rx, m, h);
                         let _ = stopped_tx.send(());
                     })?;
             }
             Db::Postgres(pool) => {
                 tokio::spawn(async move {
-                    run(pool, rx, m).await;
+                    run(pool, rx, m, h).await;
                     let _ = stopped_tx.send(());
                 });
             }
         }
         Ok(Writer {
-            handle: WriterHandle { tx, metrics },
+            handle: WriterHandle {
+                tx,
+                metrics,
+                health,
+            },
             stopped,
         })
     }
@@ -203,9 +213,17 @@ fn batch_of(jobs: Vec<Job>) -> (IngestBatch, Vec<oneshot::Sender<bool>>) {
     (batch, waiting)
 }
 
-/// A failed write is tried this many times: a busy database (another process holding the
-/// write lock) usually clears quickly.
+/// A write that failed because the database was busy (another process holding the write
+/// lock) is tried this many times: that usually clears quickly. Other failures (a full disk,
+/// a database down) are not tried again, nor is any batch while writes keep failing, so that
+/// the requests are answered 503 without delay.
 const ATTEMPTS: u64 = 3;
+
+/// The longest a PostgreSQL batch may take before its requests are answered 503: a server
+/// that stopped answering would otherwise hold them for the pool's connect timeout, with
+/// every retry. (A batch cut short is rolled back, or was committed and answered 503: a
+/// client that sends it again may store it twice, never lose it.)
+const PG_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 
 fn retry_delay(attempt: u64) -> Duration {
     Duration::from_millis(50 * (attempt + 1))
@@ -227,14 +245,25 @@ struct Loop {
     cache: VisitCache,
     stopping: bool,
     metrics: WriterMetrics,
+    health: Arc<StoreHealth>,
 }
 
 impl Loop {
-    fn new(metrics: WriterMetrics) -> Loop {
+    fn new(metrics: WriterMetrics, health: Arc<StoreHealth>) -> Loop {
         Loop {
             cache: VisitCache::default(),
             stopping: false,
             metrics,
+            health,
+        }
+    }
+
+    /// Attempts for the next batch: one while writes are failing.
+    fn attempts(&self) -> u64 {
+        if self.health.is_failing() {
+            1
+        } else {
+            ATTEMPTS
         }
     }
 
@@ -256,31 +285,41 @@ impl Loop {
         }
     }
 
-    /// Records one attempt to write `batch`; true when it succeeded.
+    /// Records one attempt to write `batch`: `Ok` when it succeeded, else whether another
+    /// attempt may help (only a busy database clears by itself within milliseconds).
     fn record(
         &self,
         batch: &IngestBatch,
         started: std::time::Instant,
         result: Result<(), StoreError>,
-        attempt: u64,
-    ) -> bool {
+    ) -> Result<(), Retry> {
         match result {
             Ok(()) => {
+                self.health.succeeded();
                 self.metrics
                     .batch_seconds
                     .observe(started.elapsed().as_secs_f64());
                 self.metrics
                     .batch_events
                     .observe((batch.events.len() + batch.bots.len()) as f64);
-                true
+                Ok(())
             }
             Err(e) => {
                 self.metrics.failures.inc();
-                tracing::error!(error = %e, events = batch.events.len(), attempt, "writing events failed");
-                false
+                match self.health.failed(&e, batch.events.len()) {
+                    WriteErrorKind::Busy => Err(Retry::May),
+                    _ => Err(Retry::No),
+                }
             }
         }
     }
+}
+
+/// Whether a failed attempt is worth another.
+#[derive(PartialEq)]
+enum Retry {
+    May,
+    No,
 }
 
 fn answer(waiting: Vec<oneshot::Sender<bool>>, ok: bool) {
@@ -289,8 +328,13 @@ fn answer(waiting: Vec<oneshot::Sender<bool>>, ok: bool) {
     }
 }
 
-async fn run(pool: sqlx::PgPool, mut rx: mpsc::Receiver<Job>, metrics: WriterMetrics) {
-    let mut state = Loop::new(metrics);
+async fn run(
+    pool: sqlx::PgPool,
+    mut rx: mpsc::Receiver<Job>,
+    metrics: WriterMetrics,
+    health: Arc<StoreHealth>,
+) {
+    let mut state = Loop::new(metrics, health);
     loop {
         let first = if state.waits() { rx.recv().await } else { None };
         let (batch, waiting) = match state.take(first, &mut rx) {
@@ -299,11 +343,21 @@ async fn run(pool: sqlx::PgPool, mut rx: mpsc::Receiver<Job>, metrics: WriterMet
             Step::Done => break,
         };
         let mut ok = false;
-        for attempt in 0..ATTEMPTS {
+        let attempts = state.attempts();
+        for attempt in 0..attempts {
             let started = std::time::Instant::now();
-            let result = store::postgres::write(&pool, &batch, &mut state.cache).await;
-            ok = state.record(&batch, started, result, attempt);
-            if ok {
+            let write = store::postgres::write(&pool, &batch, &mut state.cache);
+            let result = match tokio::time::timeout(PG_ATTEMPT_TIMEOUT, write).await {
+                Ok(result) => result,
+                Err(_) => {
+                    // The visit cache may hold what the cut-short transaction did not keep.
+                    state.cache.clear();
+                    Err(StoreError::TimedOut)
+                }
+            };
+            let recorded = state.record(&batch, started, result);
+            ok = recorded.is_ok();
+            if recorded != Err(Retry::May) || attempt + 1 == attempts {
                 break;
             }
             tokio::time::sleep(retry_delay(attempt)).await;
@@ -324,8 +378,13 @@ const LINGER_BELOW: usize = 16;
 
 /// The writer's loop on its own thread: it blocks on the queue, and each batch runs from
 /// begin to commit without a hand-off.
-fn run_blocking(bulk: BulkWriter, mut rx: mpsc::Receiver<Job>, metrics: WriterMetrics) {
-    let mut state = Loop::new(metrics);
+fn run_blocking(
+    bulk: BulkWriter,
+    mut rx: mpsc::Receiver<Job>,
+    metrics: WriterMetrics,
+    health: Arc<StoreHealth>,
+) {
+    let mut state = Loop::new(metrics, health);
     loop {
         let first = if state.waits() {
             rx.blocking_recv()
@@ -341,11 +400,13 @@ fn run_blocking(bulk: BulkWriter, mut rx: mpsc::Receiver<Job>, metrics: WriterMe
             Step::Done => break,
         };
         let mut ok = false;
-        for attempt in 0..ATTEMPTS {
+        let attempts = state.attempts();
+        for attempt in 0..attempts {
             let started = std::time::Instant::now();
             let result = store::sqlite::write(&bulk, &batch, &mut state.cache);
-            ok = state.record(&batch, started, result, attempt);
-            if ok {
+            let recorded = state.record(&batch, started, result);
+            ok = recorded.is_ok();
+            if recorded != Err(Retry::May) || attempt + 1 == attempts {
                 break;
             }
             std::thread::sleep(retry_delay(attempt));

@@ -107,6 +107,24 @@ pub fn metrics_router(web: &WebSettings, metrics: Arc<Metrics>) -> Router {
     with_middleware(router, web, metrics, None)
 }
 
+/// A response that failed, logged as an error, except 503: a refusal for a reason that its
+/// cause logs once (a full disk, a database down, a full queue), where an error per request
+/// would bury that one line. Each response is still logged with its status at info.
+fn on_failure(
+    failure: tower_http::classify::ServerErrorsFailureClass,
+    latency: std::time::Duration,
+    _span: &tracing::Span,
+) {
+    use tower_http::classify::ServerErrorsFailureClass;
+    let latency_us = latency.as_micros();
+    match failure {
+        ServerErrorsFailureClass::StatusCode(StatusCode::SERVICE_UNAVAILABLE) => {
+            tracing::debug!(latency_us, "answered 503");
+        }
+        failure => tracing::error!(classification = %failure, latency_us, "response failed"),
+    }
+}
+
 /// The middleware every response passes through, around `router` (whose state is supplied).
 /// `csp` names the extra sources some pages' Content-Security-Policy allows.
 pub fn with_middleware(
@@ -136,7 +154,8 @@ pub fn with_middleware(
                     tower_http::trace::DefaultOnResponse::new()
                         .level(tracing::Level::INFO)
                         .latency_unit(tower_http::LatencyUnit::Micros),
-                ),
+                )
+                .on_failure(on_failure),
         )
         .layer(PropagateRequestIdLayer::new(x_request_id))
         .layer(axum::Extension(client_addr))

@@ -53,6 +53,7 @@ fn every_subcommand_explains_itself() {
         vec!["site", "add", "--help"],
         vec!["site", "list", "--help"],
         vec!["user", "create", "--help"],
+        vec!["backup", "--help"],
     ] {
         let (ok, stdout, _) = run(leadsment(dir.path()).args(&args));
         assert!(ok, "{args:?}");

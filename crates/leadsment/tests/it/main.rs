@@ -19,6 +19,7 @@ mod consent_browser;
 mod consent_tags;
 mod demo;
 mod exclusions;
+mod faults;
 mod http;
 mod leads;
 mod leads_browser;
