@@ -358,20 +358,17 @@ impl Visitor {
         Ok(serde_json::from_str(&json)?)
     }
 
-    /// Every cookie of this visitor, on every domain.
-    pub async fn cookies(&self) -> anyhow::Result<Vec<SeenCookie>> {
-        let got = capped(
-            "cookies",
-            self.page.execute(
-                GetCookiesParams::builder()
-                    .browser_context_id(self.context.clone())
-                    .build(),
-            ),
-        )
-        .await?;
-        let mut out: Vec<SeenCookie> = got
-            .result
-            .cookies
+    /// Every cookie of this visitor, on every domain: the browser's Storage.getCookies for
+    /// the visitor's context, or, should that fail, the cookies the current page can see.
+    pub async fn cookies(&self, browser: &AuditBrowser) -> anyhow::Result<Vec<SeenCookie>> {
+        let params = GetCookiesParams::builder()
+            .browser_context_id(self.context.clone())
+            .build();
+        let cookies = match capped("cookies", browser.browser.execute(params)).await {
+            Ok(got) => got.result.cookies,
+            Err(_) => capped("cookies", self.page.get_cookies()).await?,
+        };
+        let mut out: Vec<SeenCookie> = cookies
             .iter()
             .map(|c| SeenCookie {
                 name: c.name.clone(),

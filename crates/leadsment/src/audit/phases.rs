@@ -117,7 +117,13 @@ async fn open(v: &Visitor, plan: &Plan<'_>, url: &str, out: &mut Progress) -> Op
 }
 
 /// What the page holds now, and the requests to other sites since it was opened.
-async fn observe(v: &Visitor, url: &str, status: Option<i64>, out: &mut Progress) -> PageVisit {
+async fn observe(
+    browser: &AuditBrowser,
+    v: &Visitor,
+    url: &str,
+    status: Option<i64>,
+    out: &mut Progress,
+) -> PageVisit {
     #[derive(Deserialize, Default)]
     struct Keys {
         l: Vec<String>,
@@ -142,7 +148,7 @@ async fn observe(v: &Visitor, url: &str, status: Option<i64>, out: &mut Progress
     PageVisit {
         url: url.to_owned(),
         status,
-        cookies: v.cookies().await.unwrap_or_default(),
+        cookies: v.cookies(browser).await.unwrap_or_default(),
         local_storage: keys.l,
         session_storage: keys.s,
         indexed_db: keys.i,
@@ -229,7 +235,7 @@ pub async fn fresh(
         if out.pages.len() == 1 {
             first_page(&v, plan, url.as_str(), out).await;
         }
-        let visit = observe(&v, url.as_str(), Some(status), out).await;
+        let visit = observe(browser, &v, url.as_str(), Some(status), out).await;
         if let Some(p) = out.phases.last_mut() {
             p.pages.push(visit);
         }
@@ -320,7 +326,7 @@ pub async fn chosen(
     if reject {
         let v = browser.visitor(plan.site, plan.stand_in).await?;
         if choose(&v, plan, &start, "reject", out).await {
-            walk(&v, plan, Phase::Rejected, out).await;
+            walk(browser, &v, plan, Phase::Rejected, out).await;
         }
         browser.forget(v).await;
     }
@@ -329,12 +335,12 @@ pub async fn chosen(
     }
     let v = browser.visitor(plan.site, plan.stand_in).await?;
     if choose(&v, plan, &start, "accept", out).await {
-        walk(&v, plan, Phase::Accepted, out).await;
+        walk(browser, &v, plan, Phase::Accepted, out).await;
         out.accepted_done = out
             .phases
             .last()
             .is_some_and(|p| p.phase == Phase::Accepted && p.pages.len() == out.pages.len());
-        withdraw(&v, plan, &start, out).await;
+        withdraw(browser, &v, plan, &start, out).await;
     }
     browser.forget(v).await;
     Ok(())
@@ -354,7 +360,13 @@ async fn choose(
     find(v, plan, false).await.is_some() && click(v, which).await
 }
 
-async fn withdraw(v: &Visitor, plan: &Plan<'_>, start: &str, out: &mut Progress) {
+async fn withdraw(
+    browser: &AuditBrowser,
+    v: &Visitor,
+    plan: &Plan<'_>,
+    start: &str,
+    out: &mut Progress,
+) {
     if open(v, plan, start, out).await.is_none() {
         return;
     }
@@ -371,11 +383,17 @@ async fn withdraw(v: &Visitor, plan: &Plan<'_>, start: &str, out: &mut Progress)
         });
         return;
     }
-    walk(v, plan, Phase::Withdrawn, out).await;
+    walk(browser, v, plan, Phase::Withdrawn, out).await;
 }
 
 /// Visits every page the fresh visitor found, as `phase`.
-async fn walk(v: &Visitor, plan: &Plan<'_>, phase: Phase, out: &mut Progress) {
+async fn walk(
+    browser: &AuditBrowser,
+    v: &Visitor,
+    plan: &Plan<'_>,
+    phase: Phase,
+    out: &mut Progress,
+) {
     out.phases.push(PhaseVisits {
         phase,
         pages: Vec::new(),
@@ -386,7 +404,7 @@ async fn walk(v: &Visitor, plan: &Plan<'_>, phase: Phase, out: &mut Progress) {
         if status.is_none() {
             continue;
         }
-        let visit = observe(v, &url, status, out).await;
+        let visit = observe(browser, v, &url, status, out).await;
         if let Some(p) = out.phases.last_mut() {
             p.pages.push(visit);
         }

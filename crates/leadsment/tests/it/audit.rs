@@ -280,7 +280,7 @@ async fn a_smaller_reject_fails_the_audit() {
             assert_eq!(kinds(&report), ["reject_smaller"], "{found:#?}");
             assert!(report.text().contains("Reject is smaller than Accept"));
         } else {
-            assert!(report.passed(), "{found:#?}");
+            assert!(report.passed(), "{found:#?}\n{}", report.text());
         }
     }
 }
