@@ -244,10 +244,10 @@ pub async fn fresh(
             .await
             .unwrap_or_default();
         for link in links {
-            if let Some(u) = plan.site.page_link(&link) {
-                if queued.insert(u.clone()) {
-                    queue.push_back(u);
-                }
+            if let Some(u) = plan.site.page_link(&link)
+                && queued.insert(u.clone())
+            {
+                queue.push_back(u);
             }
         }
     }
