@@ -1,4 +1,4 @@
-//! The one-shot commands: migrations, sites, users, IP look-ups and export.
+//! The one-shot commands: migrations, sites, users, IP look-ups, export, backups and the audit.
 
 use std::io::Write;
 
@@ -8,7 +8,7 @@ use crate::accounts::sites::{NewSite, Site};
 use crate::config::Config;
 use crate::store;
 
-use super::{ExportArgs, ListFormat, open_store};
+use super::{AuditArgs, ExportArgs, ListFormat, open_store};
 
 pub(super) async fn migrate(config: Config) -> anyhow::Result<()> {
     crate::server::ensure_writable_dir(&config.data_dir)?;
@@ -335,4 +335,36 @@ pub(super) fn backup(config: &Config, file: &std::path::Path) -> anyhow::Result<
         done.events
     )?;
     Ok(())
+}
+
+/// `audit`: runs it, prints the readable report, writes the files asked for, and exits
+/// [`EXIT_FINDINGS`](crate::audit::EXIT_FINDINGS) when there is a finding.
+pub(super) async fn audit(
+    config: Config,
+    args: AuditArgs,
+) -> anyhow::Result<std::process::ExitCode> {
+    let mut options = crate::audit::Options::new(&args.url);
+    options.pages = usize::from(args.pages);
+    options.registry = args.registry;
+    options.total_cap = std::time::Duration::from_secs(args.timeout);
+    options.page_cap = std::time::Duration::from_secs(args.page_timeout);
+    if let Some(path) = args.chromium {
+        options.chromium = path;
+    }
+    options.stand_in = config.site.audit_tag_stand_in.clone();
+    let report = crate::audit::run(&options).await?;
+    if let Some(path) = &args.json {
+        std::fs::write(path, report.json())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, report.html())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    write!(std::io::stdout().lock(), "{}", report.text())?;
+    Ok(std::process::ExitCode::from(if report.passed() {
+        crate::audit::EXIT_PASSED
+    } else {
+        crate::audit::EXIT_FINDINGS
+    }))
 }

@@ -16,7 +16,7 @@ use crate::store::{self, Db};
 mod commands;
 
 use commands::{
-    SiteArgs, export, ipdb_lookup, migrate, site_add, site_list, site_release, user_create,
+    SiteArgs, audit, export, ipdb_lookup, migrate, site_add, site_list, site_release, user_create,
 };
 
 /// Leadsment: see which companies visit your websites, without cookies.
@@ -73,6 +73,42 @@ enum Command {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Audit a site's cookies and consent banner in headless Chromium: a fresh visit, then
+    /// after Reject, after Accept and after withdrawal, compared with the cookie registry.
+    /// Exits 0 with no findings, 3 with findings, 1 when the audit cannot run.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+struct AuditArgs {
+    /// The site's first page, such as https://www.example.com/.
+    #[arg(value_name = "URL")]
+    url: String,
+    /// How many same-site pages to follow, 1 to 50.
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u16).range(1..=50))]
+    pages: u16,
+    /// A cookie registry in the /legal/cookies.json schema [default: the site's own
+    /// /legal/cookies.json]
+    #[arg(long, value_name = "FILE")]
+    registry: Option<PathBuf>,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Also write the report as an HTML page, with a screenshot of the banner, to this file.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// The whole audit's time cap, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(10..=3600))]
+    timeout: u64,
+    /// One page's time cap, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    page_timeout: u64,
+    /// The Chromium binary [default: /usr/bin/chromium, Debian's package]
+    #[arg(long, env = "LEADSMENT_CHROMIUM", value_name = "FILE")]
+    chromium: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,7 +231,7 @@ pub fn main() -> ExitCode {
         Err(e) => return clap_error(e),
     };
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::FAILURE
@@ -250,7 +286,7 @@ fn clap_error(e: clap::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut overrides = Overrides {
         data_dir: cli.data_dir.clone(),
         database_url: cli.database_url.clone(),
@@ -275,58 +311,65 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        match cli.command {
-            Command::Serve(_) => serve(config).await,
-            Command::Migrate => migrate(config).await,
-            Command::Site(SiteCommand::Add {
-                domain,
-                aliases,
-                time_zone,
-                workspace,
-                ..
-            }) => {
-                let site = SiteArgs {
-                    domain: &domain,
-                    aliases: &aliases,
-                    time_zone: &time_zone,
-                    workspace: workspace.as_deref(),
-                };
-                site_add(config, site).await
-            }
-            Command::Site(SiteCommand::List { format }) => site_list(config, format).await,
-            Command::Site(SiteCommand::Release { host }) => site_release(config, &host).await,
-            Command::Ipdb(IpdbCommand::Fetch) => {
-                tokio::task::spawn_blocking(move || crate::ipdb::fetch(&config.data_dir)).await?
-            }
-            Command::Ipdb(IpdbCommand::Build { files, data_date }) => {
-                tokio::task::spawn_blocking(move || {
-                    crate::ipdb::build(&config.data_dir, &files, data_date)
-                })
-                .await?
-            }
-            Command::Ipdb(IpdbCommand::Lookup { ips }) => ipdb_lookup(&config, &ips),
-            Command::Export(args) => export(config, args).await,
-            Command::User(UserCommand::Create {
-                email,
-                name,
-                platform_admin,
-                workspace,
-                ..
-            }) => {
-                user_create(
-                    config,
-                    &email,
-                    name.as_deref(),
+    if let Command::Audit(args) = cli.command {
+        return runtime.block_on(audit(config, args));
+    }
+    runtime
+        .block_on(async move {
+            match cli.command {
+                Command::Serve(_) => serve(config).await,
+                Command::Migrate => migrate(config).await,
+                Command::Site(SiteCommand::Add {
+                    domain,
+                    aliases,
+                    time_zone,
+                    workspace,
+                    ..
+                }) => {
+                    let site = SiteArgs {
+                        domain: &domain,
+                        aliases: &aliases,
+                        time_zone: &time_zone,
+                        workspace: workspace.as_deref(),
+                    };
+                    site_add(config, site).await
+                }
+                Command::Site(SiteCommand::List { format }) => site_list(config, format).await,
+                Command::Site(SiteCommand::Release { host }) => site_release(config, &host).await,
+                Command::Ipdb(IpdbCommand::Fetch) => {
+                    tokio::task::spawn_blocking(move || crate::ipdb::fetch(&config.data_dir))
+                        .await?
+                }
+                Command::Ipdb(IpdbCommand::Build { files, data_date }) => {
+                    tokio::task::spawn_blocking(move || {
+                        crate::ipdb::build(&config.data_dir, &files, data_date)
+                    })
+                    .await?
+                }
+                Command::Ipdb(IpdbCommand::Lookup { ips }) => ipdb_lookup(&config, &ips),
+                Command::Export(args) => export(config, args).await,
+                Command::User(UserCommand::Create {
+                    email,
+                    name,
                     platform_admin,
-                    workspace.as_deref(),
-                )
-                .await
+                    workspace,
+                    ..
+                }) => {
+                    user_create(
+                        config,
+                        &email,
+                        name.as_deref(),
+                        platform_admin,
+                        workspace.as_deref(),
+                    )
+                    .await
+                }
+                Command::Demo(args) => crate::demo::run(config, args, open_store).await,
+                Command::Backup { file } => commands::backup(&config, &file),
+                Command::Audit(_) => Ok(()),
             }
-            Command::Demo(args) => crate::demo::run(config, args, open_store).await,
-            Command::Backup { file } => commands::backup(&config, &file),
-        }
-    })
+        })
+        .map(|()| ExitCode::SUCCESS)
 }
 
 /// The server logs at `info`; the other commands only report problems, so their own output

@@ -54,6 +54,8 @@ fn every_subcommand_explains_itself() {
         vec!["site", "list", "--help"],
         vec!["user", "create", "--help"],
         vec!["backup", "--help"],
+        vec!["audit", "--help"],
+        vec!["site", "release", "--help"],
     ] {
         let (ok, stdout, _) = run(leadsment(dir.path()).args(&args));
         assert!(ok, "{args:?}");
@@ -61,7 +63,7 @@ fn every_subcommand_explains_itself() {
         assert!(stdout.lines().count() > 4, "{args:?}: {stdout}");
     }
     let (_, top, _) = run(leadsment(dir.path()).arg("--help"));
-    for sub in ["serve", "migrate", "site", "user"] {
+    for sub in ["serve", "migrate", "site", "user", "audit"] {
         assert!(top.contains(sub), "{top}");
     }
 }

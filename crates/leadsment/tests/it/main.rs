@@ -12,6 +12,7 @@ mod dns_server;
 mod mail_sink;
 mod screenshots;
 
+mod audit;
 mod cli;
 mod consent;
 mod consent_admin;
