@@ -372,3 +372,38 @@ async fn bad_addresses_are_findings_within_the_cap() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A site that never runs out of slow pages: the whole audit stops at its cap with a
+/// `time_cap` finding and reports what it had seen, however many pages were asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_slow_site_stops_at_the_total_cap() {
+    let router = axum::Router::new().route(
+        "/crawl/{n}",
+        axum::routing::get(
+            |axum::extract::Path(n): axum::extract::Path<u32>| async move {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                Html(format!(
+                    "<!doctype html><title>page {n}</title><a href=\"/crawl/{}\">next</a> \
+                 <a href=\"/crawl/{}\">other</a>",
+                    n + 1,
+                    n + 1000
+                ))
+            },
+        ),
+    );
+    let addr = serve(router).await;
+    let mut options = Options::new(&format!("http://{addr}/crawl/0"));
+    options.pages = 50;
+    options.page_cap = Duration::from_secs(10);
+    options.total_cap = Duration::from_secs(8);
+    let started = Instant::now();
+    let report = audit::run(&options).await.unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert!(
+        kinds(&report).contains(&"time_cap".to_owned()),
+        "{:?}",
+        report.findings
+    );
+    assert!(!report.passed());
+}
