@@ -5,13 +5,13 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use leadsment::audit::{self, Finding, Options, Report};
 
+use crate::cli::leadsment;
 use crate::on_both_backends;
 use crate::support::{Backend, TestDb};
 
@@ -58,45 +58,10 @@ fn kinds(report: &Report) -> Vec<String> {
     report.findings.iter().map(Finding::kind).collect()
 }
 
-fn leadsment(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_leadsment"));
-    cmd.current_dir(dir).stdin(Stdio::null());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("LEADSMENT_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
-
 async fn the_instance_passes_its_own_audit(backend: Backend) {
     let test_db = TestDb::new(backend).await;
     let db = test_db.store().await;
-    crate::consent::add_tag(&db, "ga4", "G-TEST1", "", None, true).await;
-    crate::consent::add_tag(&db, "clarity", "abc123xyz", "", None, true).await;
-    crate::consent::add_tag(&db, "linkedin", "123456", "", None, true).await;
-    crate::consent::add_tag(
-        &db,
-        "pixel",
-        "https://px.adtarget.example/p.gif?c=1",
-        "",
-        None,
-        true,
-    )
-    .await;
-    crate::consent::add_tag(
-        &db,
-        "custom",
-        "https://cdn.tagco.example/on.js",
-        "",
-        Some(
-            "tc_id | local_storage | 1 year | first | | TagCo | Counts visits.\n\
-             tc_seen_* | local_storage | 1 year | first | | TagCo | Remembers pages seen.\n\
-             tc_s | session_storage | session | first | | TagCo | Joins a visit's pages.",
-        ),
-        true,
-    )
-    .await;
+    crate::consent_browser::add_every_tag_type(&db, "").await;
     let app = crate::consent::app_on(test_db, |_| {}).await;
     let stand = serve(axum::Router::new().fallback(stand_in)).await;
     let site = format!("http://localhost:{}/", app.addr.port());

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use crate::on_both_backends;
 use crate::support::{Backend, TestDb};
 
-fn leadsment(dir: &Path) -> Command {
+/// The built binary, run from `dir`, with no `LEADSMENT_*` setting of the caller's.
+pub fn leadsment(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_leadsment"));
     cmd.current_dir(dir).stdin(Stdio::null());
     // A developer's own settings must not leak into these runs.

@@ -28,7 +28,7 @@ on_both_backends!(
 const COLUMNS: &str = "consent_id,previous_id,time,revision,banner_version,action,analytics,advertising,gpc,country,browser";
 
 /// The app, its store and a signed-in platform administrator.
-async fn setup(backend: Backend) -> (TestApp, Db, Client) {
+pub async fn setup(backend: Backend) -> (TestApp, Db, Client) {
     let app = TestApp::spawn(backend).await;
     let store = app.db.store().await;
     let admin = leadsment::auth::store::NewUser {

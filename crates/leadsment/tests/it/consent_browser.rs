@@ -297,31 +297,7 @@ fn tags_reached(hits: &[String]) -> Vec<&'static str> {
 async fn consent_in_a_browser(backend: Backend) {
     let test_db = TestDb::new(backend).await;
     let db = test_db.store().await;
-    crate::consent::add_tag(&db, "ga4", "G-TEST1", "", None, true).await;
-    crate::consent::add_tag(&db, "clarity", "abc123xyz", "", None, true).await;
-    crate::consent::add_tag(&db, "linkedin", "123456", "", None, true).await;
-    crate::consent::add_tag(
-        &db,
-        "pixel",
-        "https://px.adtarget.example/p.gif?c=1",
-        "",
-        None,
-        true,
-    )
-    .await;
-    crate::consent::add_tag(
-        &db,
-        "custom",
-        "https://cdn.tagco.example/on.js",
-        "api.tagco.example",
-        Some(
-            "tc_id | local_storage | 1 year | first | | TagCo | Counts visits.\n\
-             tc_seen_* | local_storage | 1 year | first | | TagCo | Remembers pages seen.\n\
-             tc_s | session_storage | session | first | | TagCo | Joins a visit's pages.",
-        ),
-        true,
-    )
-    .await;
+    add_every_tag_type(&db, "api.tagco.example").await;
     crate::consent::add_tag(
         &db,
         "custom",
@@ -714,3 +690,33 @@ async fn consent_in_a_browser(backend: Backend) {
 }
 
 on_both_backends!(consent_in_a_browser);
+
+/// One switched-on tag of every type: GA4, Clarity, LinkedIn, a pixel and a custom script
+/// (TagCo, with local and session storage keys; `custom_hosts` its other hosts).
+pub async fn add_every_tag_type(db: &leadsment::store::Db, custom_hosts: &str) {
+    crate::consent::add_tag(db, "ga4", "G-TEST1", "", None, true).await;
+    crate::consent::add_tag(db, "clarity", "abc123xyz", "", None, true).await;
+    crate::consent::add_tag(db, "linkedin", "123456", "", None, true).await;
+    crate::consent::add_tag(
+        db,
+        "pixel",
+        "https://px.adtarget.example/p.gif?c=1",
+        "",
+        None,
+        true,
+    )
+    .await;
+    crate::consent::add_tag(
+        db,
+        "custom",
+        "https://cdn.tagco.example/on.js",
+        custom_hosts,
+        Some(
+            "tc_id | local_storage | 1 year | first | | TagCo | Counts visits.\n\
+             tc_seen_* | local_storage | 1 year | first | | TagCo | Remembers pages seen.\n\
+             tc_s | session_storage | session | first | | TagCo | Joins a visit's pages.",
+        ),
+        true,
+    )
+    .await;
+}

@@ -16,6 +16,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+use crate::cli::leadsment;
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, TestDb};
 use crate::tracking::CHROME;
@@ -182,17 +183,6 @@ pub fn assert_stored(stored: &HashMap<u64, u32>, o: &Outcomes) {
         .filter(|s| !o.acked.contains(s) && !o.other.contains(s))
         .collect();
     assert!(unsent.is_empty(), "stored but never sent: {unsent:?}");
-}
-
-pub fn leadsment(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_leadsment"));
-    cmd.current_dir(dir).stdin(Stdio::null());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("LEADSMENT_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
 }
 
 /// `leadsment serve` on `url`, on a free port, trusting 127.0.0.1 as a proxy and with no

@@ -9,8 +9,9 @@ use reqwest::StatusCode;
 use leadsment::legal::{LegalPage, MAX_MARKDOWN_BYTES, store};
 use leadsment::store::{Db, sql};
 
-use crate::accounts::{PW, make_user, pw_hash};
+use crate::accounts::{PW, make_user};
 use crate::client::{Client, between};
+use crate::consent_admin::setup;
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp};
 
@@ -24,25 +25,6 @@ on_both_backends!(
 );
 
 const NOTE: &str = "id=\"template-note\"";
-
-/// The app, its store and a signed-in platform administrator.
-async fn setup(backend: Backend) -> (TestApp, Db, Client) {
-    let app = TestApp::spawn(backend).await;
-    let store = app.db.store().await;
-    let admin = leadsment::auth::store::NewUser {
-        email: "ada@example.com".to_owned(),
-        name: "Ada Admin".to_owned(),
-        password_hash: Some(pw_hash().await),
-        email_verified: true,
-        is_platform_admin: true,
-    };
-    leadsment::auth::store::create_user(&store, &admin)
-        .await
-        .unwrap();
-    let c = Client::new(&app);
-    c.sign_in("ada@example.com", PW, false).await;
-    (app, store, c)
-}
 
 fn today() -> String {
     jiff::Timestamp::now().strftime("%Y-%m-%d").to_string()
