@@ -315,7 +315,8 @@ fn serve_refuses_a_port_in_use() {
 }
 
 /// Reads the server's log until it says where it listens.
-fn wait_for_listen_line(stderr: &mut impl BufRead, log: &mut String) -> String {
+/// Reads the server's log into `log` until the line that names its address; the address.
+pub fn wait_for_listen_line(stderr: &mut impl BufRead, log: &mut String) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut line = String::new();
     while Instant::now() < deadline {
