@@ -386,6 +386,13 @@ fn init_logging(config: &Config, is_serve: bool) {
     } else {
         format!("{filter},sqlx=warn")
     };
+    // The CDP client warns of every browser event it has no type for (newer Chromium sends
+    // many): noise in the audit's output, nothing the user can act on.
+    let filter = if filter.contains("chromiumoxide") {
+        filter
+    } else {
+        format!("{filter},chromiumoxide=error")
+    };
     let env_filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
