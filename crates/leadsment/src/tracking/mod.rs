@@ -354,15 +354,9 @@ fn refusal_error(refusal: Refusal) -> AppError {
             "Too many events at once; send this one again in a second.",
         )
         .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")),
-        Refusal::NotStored => AppError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "The event could not be stored; send it again shortly.",
-        )
-        .with_header(header::RETRY_AFTER, HeaderValue::from_static("5")),
-        // The database did not answer a read (the site, the day's salt): logged once by
-        // `read_failed`, and answered like an event the writer could not store.
-        Refusal::Store(_) => AppError::new(
+        // A read the database did not answer (the site, the day's salt) is logged once by
+        // `read_failed` and answered like an event the writer could not store.
+        Refusal::NotStored | Refusal::Store(_) => AppError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "The event could not be stored; send it again shortly.",

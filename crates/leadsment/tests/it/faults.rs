@@ -188,11 +188,7 @@ pub fn assert_stored(stored: &HashMap<u64, u32>, o: &Outcomes) {
 /// `leadsment serve` on `url`, on a free port, trusting 127.0.0.1 as a proxy and with no
 /// per-client rate limit; returns it, its address and a thread collecting its log.
 fn serve(dir: &Path, url: &str) -> (Child, String, std::thread::JoinHandle<String>) {
-    serve_with(leadsment(dir), url)
-}
-
-fn serve_with(mut cmd: Command, url: &str) -> (Child, String, std::thread::JoinHandle<String>) {
-    let mut child = cmd
+    let mut child = leadsment(dir)
         .env("LEADSMENT_DATABASE_URL", url)
         .env("LEADSMENT_TRUSTED_PROXIES", "127.0.0.1/32")
         .env("LEADSMENT_EVENTS_PER_CLIENT_PER_MINUTE", "0")
