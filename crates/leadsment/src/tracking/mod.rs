@@ -15,6 +15,7 @@ pub mod rollups;
 pub mod settings;
 pub mod source;
 pub mod store;
+pub mod traits;
 pub mod visit_cache;
 pub mod visitor;
 pub mod visits;

@@ -96,6 +96,8 @@ pub struct ExportedEvent {
     pub engaged_ms: Option<i64>,
     pub company: Option<String>,
     pub company_domain: Option<String>,
+    // From here on the event's visit's: where the visit came from (its first event's
+    // referrer and UTM fields), its class and country, its browser, OS and device.
     pub class: String,
     pub country: Option<String>,
     pub source: Option<String>,

@@ -17,6 +17,8 @@ use super::model::{ENGAGEMENT_LOOKBACK_MS, VISIT_TIMEOUT_MS, continues_visit};
 pub struct VisitCache {
     visits: HashMap<(i64, i64), (i64, i64)>,
     companies: HashMap<String, i64>,
+    /// Visit traits' ids by their key ([`super::traits::key`]).
+    traits: HashMap<String, i64>,
     complete: bool,
     max_visits: usize,
 }
@@ -29,6 +31,7 @@ impl Default for VisitCache {
 
 /// Most visits held in memory (about 70 MB).
 pub const MAX_VISITS: usize = 1_500_000;
+/// Most companies, and most combinations of visit traits, held in memory.
 const MAX_COMPANIES: usize = 200_000;
 
 impl VisitCache {
@@ -37,6 +40,7 @@ impl VisitCache {
         VisitCache {
             visits: HashMap::new(),
             companies: HashMap::new(),
+            traits: HashMap::new(),
             complete: false,
             max_visits: max_visits.max(2),
         }
@@ -121,11 +125,23 @@ impl VisitCache {
         self.companies.insert(key.to_owned(), id);
     }
 
+    pub fn traits(&self, key: &str) -> Option<i64> {
+        self.traits.get(key).copied()
+    }
+
+    pub fn remember_traits(&mut self, key: &str, id: i64) {
+        if self.traits.len() >= MAX_COMPANIES {
+            self.traits.clear();
+        }
+        self.traits.insert(key.to_owned(), id);
+    }
+
     /// Forgets everything (after a failed transaction, whose ids may not exist); a complete
     /// cache is loaded again before the next batch.
     pub fn clear(&mut self) {
         self.visits.clear();
         self.companies.clear();
+        self.traits.clear();
         self.complete = false;
     }
 }

@@ -54,6 +54,8 @@ pub struct NewVisit<'a> {
     pub id: i64,
     pub first: &'a NewEvent,
     pub company_id: Option<i64>,
+    /// Its first event's traits' id (`visit_traits`).
+    pub traits_id: i64,
     pub delta: VisitDelta,
 }
 
@@ -125,7 +127,8 @@ pub struct VisitPlan<'b> {
 /// cache is complete (SQLite), the one it holds for either hash, else a new one.
 /// A visit continues while its events are at most [`VISIT_TIMEOUT_MS`] apart (an engagement
 /// event, sent when a page is hidden, up to [`ENGAGEMENT_LOOKBACK_MS`]). Company ids come from
-/// the cache, which must already know every company of the batch.
+/// the cache, which must already know every company and every combination of traits of the
+/// batch.
 ///
 /// [`VISIT_TIMEOUT_MS`]: super::model::VISIT_TIMEOUT_MS
 pub fn plan_visits<'b>(
@@ -174,6 +177,7 @@ pub fn plan_visits<'b>(
                     id,
                     first: ev,
                     company_id,
+                    traits_id: cache.traits(&super::traits::key(ev)).unwrap_or_default(),
                     delta: VisitDelta::default(),
                 });
                 id
@@ -208,11 +212,11 @@ pub fn plan_visits<'b>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::accounts::sites::SiteId;
 
-    fn event(company: &str) -> NewEvent {
+    pub(crate) fn event(company: &str) -> NewEvent {
         NewEvent {
             site_id: SiteId(1),
             ts: 1,

@@ -159,8 +159,11 @@ async fn demo_fills_a_workspace_with_traffic_from_the_ip_data(backend: Backend) 
     assert!((18_000..=22_000).contains(&events), "{events} events");
     let classes: Vec<String> = store
         .values(
-            sql("SELECT DISTINCT class FROM visits WHERE site_id = $1 ORDER BY class")
-                .bind(site_id),
+            sql(
+                "SELECT DISTINCT t.class FROM visits v JOIN visit_traits t ON t.id = v.traits_id \
+                 WHERE v.site_id = $1 ORDER BY t.class",
+            )
+            .bind(site_id),
         )
         .await
         .unwrap();

@@ -14,6 +14,7 @@ mod screenshots;
 
 mod audit;
 mod cli;
+mod compact;
 mod consent;
 mod consent_admin;
 mod consent_browser;

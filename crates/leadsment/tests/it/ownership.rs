@@ -182,47 +182,12 @@ async fn an_unverified_host_takes_events_for_72_hours_then_gets_403_site_unverif
 
 async fn migrated_command_line_and_platform_sites_are_verified(backend: Backend) {
     // A site stored before migration 0018 is verified by it.
-    let db = TestDb::unmigrated(backend).await;
-    let dir = match backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(dir);
-    let mut migrator = sqlx::migrate::Migrator::new(path).await.unwrap();
-    migrator.migrations = migrator
-        .migrations
-        .iter()
-        .filter(|m| m.version < 18)
-        .cloned()
-        .collect::<Vec<_>>()
-        .into();
     let old_rows = [
         "INSERT INTO workspaces (name, created_at) VALUES ('Old', 1000)",
         "INSERT INTO sites (workspace_id, domain, created_at) VALUES (1, 'old.example', 1000)",
         "INSERT INTO site_hosts (host, site_id, is_alias) VALUES ('old.example', 1, FALSE)",
     ];
-    match backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&format!("{}?mode=rwc", db.url))
-                .await
-                .unwrap();
-            migrator.run(&pool).await.unwrap();
-            for q in old_rows {
-                sqlx::query(q).execute(&pool).await.unwrap();
-            }
-            pool.close().await;
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            migrator.run(&pool).await.unwrap();
-            for q in old_rows {
-                sqlx::query(q).execute(&pool).await.unwrap();
-            }
-            pool.close().await;
-        }
-    }
+    let db = TestDb::migrated_below(backend, 18, &old_rows).await;
     let store = db.store().await;
     let old = leadsment::accounts::store::list_sites(&store)
         .await

@@ -233,6 +233,49 @@ impl TestDb {
         }
     }
 
+    /// A fresh database migrated only up to the migrations numbered below `version`, with
+    /// `rows` then written into it: a database as an older release left it, for tests of the
+    /// migrations that follow.
+    pub async fn migrated_below(backend: Backend, version: i64, rows: &[&str]) -> TestDb {
+        let db = TestDb::unmigrated(backend).await;
+        let dir = match backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        };
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dir);
+        let mut migrator = sqlx::migrate::Migrator::new(path).await.unwrap();
+        migrator.migrations = migrator
+            .migrations
+            .iter()
+            .filter(|m| m.version < version)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        match backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&format!("{}?mode=rwc", db.url))
+                    .await
+                    .unwrap();
+                migrator.run(&pool).await.unwrap();
+                for q in rows {
+                    sqlx::query(q).execute(&pool).await.unwrap();
+                }
+                pool.close().await;
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+                migrator.run(&pool).await.unwrap();
+                for q in rows {
+                    sqlx::query(q).execute(&pool).await.unwrap();
+                }
+                pool.close().await;
+            }
+        }
+        db
+    }
+
     /// A fresh database and a handle on it.
     pub async fn open(backend: Backend) -> (TestDb, Db) {
         let db = TestDb::new(backend).await;

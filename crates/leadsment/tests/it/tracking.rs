@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use leadsment::accounts::sites::{NewSite, Site};
+use leadsment::accounts::sites::{NewSite, Site, SiteId};
 use leadsment::tracking::model::{IngestBatch, NewEvent};
 use leadsment::tracking::visit_cache::VisitCache;
 use leadsment::tracking::writer::Writer;
@@ -359,8 +359,18 @@ pub async fn ingest_fresh(store: &Db, events: Vec<NewEvent>) {
 }
 
 pub fn event_at(site: &Site, ts: i64, visitor: i64, previous: Option<i64>, name: &str) -> NewEvent {
+    event_at_site(site.id, ts, visitor, previous, name)
+}
+
+pub fn event_at_site(
+    site_id: SiteId,
+    ts: i64,
+    visitor: i64,
+    previous: Option<i64>,
+    name: &str,
+) -> NewEvent {
     NewEvent {
-        site_id: site.id,
+        site_id,
         ts,
         name: name.to_owned(),
         path: format!("/{ts}"),

@@ -189,13 +189,15 @@ impl Reads<'_> {
         };
         // The workspace's hidden companies count nowhere.
         let hidden = self.excluded.sql_condition("company_id");
+        let hidden_visits = self.excluded.sql_condition("v.company_id");
         let visits: Vec<VisitRow> = self
             .db
             .all(
                 sql(format!(
-                    "SELECT started_at, visitor_hash, class, source, channel, country, device, \
-                     browser FROM visits WHERE site_id = $1 AND started_at >= $2 \
-                     AND started_at < $3{hidden}"
+                    "SELECT v.started_at, v.visitor_hash, t.class, t.source, t.channel, \
+                     t.country, t.device, t.browser \
+                     FROM visits v JOIN visit_traits t ON t.id = v.traits_id \
+                     WHERE v.site_id = $1 AND v.started_at >= $2 AND v.started_at < $3{hidden_visits}"
                 ))
                 .bind(self.site.0)
                 .bind(start)

@@ -32,8 +32,9 @@ pub async fn live_visits(
         .all(
             sql(
                 "SELECT v.id, v.visitor_hash, v.last_seen_at, v.exit_path, v.company_id, \
-                 COALESCE(c.class, v.class) AS class, c.name, c.class_reason \
-                 FROM visits v LEFT JOIN companies c ON c.id = v.company_id \
+                 COALESCE(c.class, t.class) AS class, c.name, c.class_reason \
+                 FROM visits v JOIN visit_traits t ON t.id = v.traits_id \
+                 LEFT JOIN companies c ON c.id = v.company_id \
                  WHERE v.id IN (SELECT visit_id FROM events WHERE site_id = $1 AND ts >= $2) \
                  AND +v.site_id = $1 \
                  ORDER BY v.last_seen_at DESC, v.id DESC LIMIT $3",

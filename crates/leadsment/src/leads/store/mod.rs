@@ -92,10 +92,11 @@ pub async fn company_visits(
                  COUNT(*) AS visits, {} AS visitors, \
                  CAST(SUM(v.engaged_ms) AS BIGINT) AS engaged_ms, \
                  MAX(v.last_seen_at) AS last_seen_at, \
-                 CAST(SUM(CASE WHEN v.country = $4 THEN 1 ELSE 0 END) AS BIGINT) AS country_hits, \
-                 CAST(SUM(CASE WHEN LOWER(v.source) = LOWER($5) OR v.channel = LOWER($5) \
-                     OR LOWER(v.utm_source) = LOWER($5) THEN 1 ELSE 0 END) AS BIGINT) AS source_hits \
+                 CAST(SUM(CASE WHEN t.country = $4 THEN 1 ELSE 0 END) AS BIGINT) AS country_hits, \
+                 CAST(SUM(CASE WHEN LOWER(t.source) = LOWER($5) OR t.channel = LOWER($5) \
+                     OR LOWER(t.utm_source) = LOWER($5) THEN 1 ELSE 0 END) AS BIGINT) AS source_hits \
                  FROM visits v JOIN companies c ON c.id = v.company_id \
+                 JOIN visit_traits t ON t.id = v.traits_id \
                  WHERE v.site_id = $1 AND v.started_at >= $2 AND v.started_at < $3 \
                  GROUP BY c.id, c.name, c.domain, c.country, c.class", visitors("v.")))
             .bind(site.0)
@@ -300,8 +301,8 @@ pub async fn first_visits(
     for chunk in companies.chunks(CHUNK) {
         // One query: each company's first visit is one index seek (`visits_company`).
         let mut q = sql(format!(
-            "SELECT v.company_id, v.started_at, v.source, v.channel, v.utm_campaign \
-             FROM visits v WHERE v.id IN (SELECT (SELECT w.id FROM visits w \
+            "SELECT v.company_id, v.started_at, t.source, t.channel, t.utm_campaign \
+             FROM visits v JOIN visit_traits t ON t.id = v.traits_id WHERE v.id IN (SELECT (SELECT w.id FROM visits w \
                  WHERE w.site_id = $1 AND w.company_id = x.id \
                  ORDER BY w.started_at, w.id LIMIT 1) \
              FROM companies x WHERE x.id IN ({}))",
@@ -369,10 +370,12 @@ pub async fn company_timeline(
     Ok(db
         .all(
             sql(
-                "SELECT id, visitor_hash, started_at, last_seen_at, entry_path, pageviews, \
-                 engaged_ms, source, channel, utm_source, utm_medium, utm_campaign, country, \
-                 browser, os, device FROM visits WHERE site_id = $1 AND company_id = $2 \
-                 ORDER BY started_at DESC, id DESC LIMIT $3",
+                "SELECT v.id, v.visitor_hash, v.started_at, v.last_seen_at, v.entry_path, \
+                 v.pageviews, v.engaged_ms, t.source, t.channel, t.utm_source, t.utm_medium, \
+                 t.utm_campaign, t.country, t.browser, t.os, t.device \
+                 FROM visits v JOIN visit_traits t ON t.id = v.traits_id \
+                 WHERE v.site_id = $1 AND v.company_id = $2 \
+                 ORDER BY v.started_at DESC, v.id DESC LIMIT $3",
             )
             .bind(site.0)
             .bind(company)

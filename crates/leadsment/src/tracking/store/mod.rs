@@ -60,10 +60,12 @@ pub async fn export_events(
         .all(
             sql(
                 "SELECT e.id, e.ts, e.visit_id, e.name, e.path, e.props, e.engaged_ms, \
-                 c.name AS company, c.domain AS company_domain, e.class, e.country, \
-                 e.source, e.channel, e.utm_source, e.utm_medium, e.utm_campaign, \
-                 e.utm_term, e.utm_content, e.browser, e.os, e.device \
-                 FROM events e LEFT JOIN companies c ON c.id = e.company_id \
+                 c.name AS company, c.domain AS company_domain, t.class, t.country, \
+                 t.source, t.channel, t.utm_source, t.utm_medium, t.utm_campaign, \
+                 t.utm_term, t.utm_content, t.browser, t.os, t.device \
+                 FROM events e JOIN visits v ON v.id = e.visit_id \
+                 JOIN visit_traits t ON t.id = v.traits_id \
+                 LEFT JOIN companies c ON c.id = e.company_id \
                  WHERE e.site_id = $1 AND e.ts >= $2 AND e.ts < $3 AND (e.ts, e.id) > ($4, $5) \
                  ORDER BY e.ts, e.id LIMIT $6",
             )

@@ -1,7 +1,8 @@
 //! PostgreSQL's event writes, for several nodes sharing one database: each batch in a
-//! handful of statements whatever its size (companies upserted in bulk, the visits the cache
-//! does not know read in bulk, new visits inserted with their final counters, known visits
-//! updated in bulk, bot counts added), and the events in one `INSERT … SELECT * FROM UNNEST`.
+//! handful of statements whatever its size, each with one fixed text, so prepared once per
+//! connection (companies upserted in bulk, the visits the cache does not know read in bulk,
+//! new visits inserted with their final counters, known visits updated in bulk, the rollups,
+//! bot counts added), and the events in one `INSERT … SELECT * FROM UNNEST`.
 //! Other nodes write too, so the database stays the truth: a visit the cache misses is read.
 
 use std::collections::{BTreeMap, HashMap};
@@ -40,38 +41,14 @@ pub async fn write(
     Ok(result?)
 }
 
-/// Rows per multi-row statement: well below PostgreSQL's limit on parameters.
-const CHUNK: usize = 500;
-
-/// `(…), (…)` for `rows` rows of `casts.len()` columns, the first parameter being number
-/// `first`; each placeholder is wrapped in its column's cast (`CAST({} AS BIGINT)`; `{}` for
-/// none).
-fn values_list(rows: usize, casts: &[&str], first: usize) -> String {
-    let mut sql = String::with_capacity(rows * casts.len() * 8);
-    for r in 0..rows {
-        if r > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        for (c, cast) in casts.iter().enumerate() {
-            if c > 0 {
-                sql.push(',');
-            }
-            let n = first + r * casts.len() + c;
-            sql.push_str(&cast.replace("{}", &format!("${n}")));
-        }
-        sql.push(')');
-    }
-    sql
+/// A column of a batch's rows, to bind as one array parameter.
+fn col<R, T>(rows: &[R], f: impl Fn(&R) -> T) -> Vec<T> {
+    rows.iter().map(f).collect()
 }
 
-/// `$first, …` for `count` parameters.
-fn param_list(count: usize, first: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
+// Every statement below has one fixed text whatever the batch's size: each column travels as
+// an array and `UNNEST` turns the arrays back into rows. A text per size (a `VALUES` list of
+// N rows) was prepared and planned anew on most batches, since batches come in every size.
 
 async fn write_in<'b>(
     tx: &mut Transaction<'_, Postgres>,
@@ -81,55 +58,84 @@ async fn write_in<'b>(
     // 1. Companies: insert the ones this node has not seen, then read their ids.
     let missing = missing_companies(batch, cache);
     let now = batch.events.first().map_or(0, |e| e.ts);
-    for chunk in missing.chunks(CHUNK) {
-        let sql = format!(
+    if !missing.is_empty() {
+        sqlx::query(
             "INSERT INTO companies (key, name, org, domain, asn, country, class, \
-             class_reason, first_seen_at) VALUES {} ON CONFLICT (key) DO UPDATE \
-             SET class_reason = excluded.class_reason WHERE companies.class_reason IS NULL",
-            values_list(chunk.len(), &["{}"; 9], 1)
-        );
-        let mut q = sqlx::query(&sql);
-        for c in chunk {
-            q = q
-                .bind(&c.key)
-                .bind(&c.name)
-                .bind(&c.org)
-                .bind(&c.domain)
-                .bind(c.asn)
-                .bind(&c.country)
-                .bind(&c.class)
-                .bind(&c.class_reason)
-                .bind(now);
-        }
-        q.execute(&mut **tx).await?;
-        let sql = format!(
-            "SELECT key, id FROM companies WHERE key IN ({})",
-            param_list(chunk.len(), 1)
-        );
-        let mut q = sqlx::query_as::<_, (String, i64)>(&sql);
-        for c in chunk {
-            q = q.bind(&c.key);
-        }
-        for (key, id) in q.fetch_all(&mut **tx).await? {
+             class_reason, first_seen_at) SELECT k.*, $9 FROM UNNEST($1::text[], $2::text[], \
+             $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[]) AS k \
+             ON CONFLICT (key) DO UPDATE SET class_reason = excluded.class_reason \
+             WHERE companies.class_reason IS NULL",
+        )
+        .bind(col(&missing, |c| c.key.clone()))
+        .bind(col(&missing, |c| c.name.clone()))
+        .bind(col(&missing, |c| c.org.clone()))
+        .bind(col(&missing, |c| c.domain.clone()))
+        .bind(col(&missing, |c| c.asn))
+        .bind(col(&missing, |c| c.country.clone()))
+        .bind(col(&missing, |c| c.class.clone()))
+        .bind(col(&missing, |c| c.class_reason.clone()))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        let ids: Vec<(String, i64)> =
+            sqlx::query_as("SELECT key, id FROM companies WHERE key = ANY($1)")
+                .bind(col(&missing, |c| c.key.clone()))
+                .fetch_all(&mut **tx)
+                .await?;
+        for (key, id) in ids {
             cache.remember_company(&key, id);
+        }
+    }
+
+    // 1b. Combinations of visit traits this node has not seen, the same way.
+    let traits = crate::tracking::traits::missing(batch, cache);
+    if !traits.is_empty() {
+        let t = &traits;
+        sqlx::query(&format!(
+            "INSERT INTO visit_traits (key, {}) SELECT * FROM UNNEST($1::text[], $2::text[], \
+             $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+             $9::text[], $10::text[], $11::text[], $12::text[], $13::text[]) \
+             ON CONFLICT (key) DO NOTHING",
+            crate::tracking::traits::COLUMNS
+        ))
+        .bind(col(t, |(k, _)| k.clone()))
+        .bind(col(t, |(_, e)| e.class.clone()))
+        .bind(col(t, |(_, e)| e.country.clone()))
+        .bind(col(t, |(_, e)| e.source.clone()))
+        .bind(col(t, |(_, e)| e.channel.clone()))
+        .bind(col(t, |(_, e)| e.utm_source.clone()))
+        .bind(col(t, |(_, e)| e.utm_medium.clone()))
+        .bind(col(t, |(_, e)| e.utm_campaign.clone()))
+        .bind(col(t, |(_, e)| e.utm_term.clone()))
+        .bind(col(t, |(_, e)| e.utm_content.clone()))
+        .bind(col(t, |(_, e)| e.browser.clone()))
+        .bind(col(t, |(_, e)| e.os.clone()))
+        .bind(col(t, |(_, e)| e.device.clone()))
+        .execute(&mut **tx)
+        .await?;
+        let ids: Vec<(String, i64)> =
+            sqlx::query_as("SELECT key, id FROM visit_traits WHERE key = ANY($1)")
+                .bind(col(t, |(k, _)| k.clone()))
+                .fetch_all(&mut **tx)
+                .await?;
+        for (key, id) in ids {
+            cache.remember_traits(&key, id);
         }
     }
 
     // 2. Visits the cache does not know: the latest of each hash, read in bulk.
     let (wanted, oldest) = wanted_visits(batch, cache);
     let mut known = KnownVisits::default();
-    for chunk in wanted.chunks(CHUNK) {
-        let sql = format!(
+    if !wanted.is_empty() {
+        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
             "SELECT site_id, visitor_hash, id, last_seen_at FROM visits \
-             WHERE last_seen_at >= {} AND visitor_hash IN ({})",
-            "$1",
-            param_list(chunk.len(), 2)
-        );
-        let mut q = sqlx::query_as::<_, (i64, i64, i64, i64)>(&sql).bind(oldest);
-        for h in chunk {
-            q = q.bind(*h);
-        }
-        for (site, hash, id, last) in q.fetch_all(&mut **tx).await? {
+             WHERE last_seen_at >= $1 AND visitor_hash = ANY($2)",
+        )
+        .bind(oldest)
+        .bind(&wanted)
+        .fetch_all(&mut **tx)
+        .await?;
+        for (site, hash, id, last) in rows {
             known.add(site, hash, id, last);
         }
     }
@@ -146,100 +152,78 @@ async fn write_in<'b>(
     } = plan;
 
     // 4. New visits, with their final counters.
-    for chunk in new_visits.chunks(CHUNK) {
-        let sql = format!(
+    if !new_visits.is_empty() {
+        let v = &new_visits;
+        sqlx::query(
             "INSERT INTO visits (id, site_id, visitor_hash, started_at, last_seen_at, \
-             company_id, class, country, entry_path, exit_path, pageviews, events, \
-             engaged_ms, source, channel, utm_source, utm_medium, utm_campaign, \
-             utm_term, utm_content, browser, os, device) VALUES {}",
-            values_list(chunk.len(), &["{}"; 23], 1)
-        );
-        let mut q = sqlx::query(&sql);
-        for v in chunk {
-            let e = v.first;
-            q = q
-                .bind(v.id)
-                .bind(e.site_id.0)
-                .bind(v.delta.visitor_hash)
-                .bind(e.ts)
-                .bind(v.delta.last_seen)
-                .bind(v.company_id)
-                .bind(&e.class)
-                .bind(&e.country)
-                .bind(&e.path)
-                .bind(v.delta.exit_path.as_deref().unwrap_or(&e.path))
-                .bind(v.delta.pageviews)
-                .bind(v.delta.events)
-                .bind(v.delta.engaged_ms)
-                .bind(&e.source)
-                .bind(&e.channel)
-                .bind(&e.utm_source)
-                .bind(&e.utm_medium)
-                .bind(&e.utm_campaign)
-                .bind(&e.utm_term)
-                .bind(&e.utm_content)
-                .bind(&e.browser)
-                .bind(&e.os)
-                .bind(&e.device);
-        }
-        q.execute(&mut **tx).await?;
+             company_id, traits_id, entry_path, exit_path, pageviews, events, engaged_ms) \
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
+             $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], \
+             $10::bigint[], $11::bigint[], $12::bigint[])",
+        )
+        .bind(col(v, |v| v.id))
+        .bind(col(v, |v| v.first.site_id.0))
+        .bind(col(v, |v| v.delta.visitor_hash))
+        .bind(col(v, |v| v.first.ts))
+        .bind(col(v, |v| v.delta.last_seen))
+        .bind(col(v, |v| v.company_id))
+        .bind(col(v, |v| v.traits_id))
+        .bind(col(v, |v| v.first.path.clone()))
+        .bind(col(v, |v| {
+            v.delta
+                .exit_path
+                .clone()
+                .unwrap_or_else(|| v.first.path.clone())
+        }))
+        .bind(col(v, |v| v.delta.pageviews))
+        .bind(col(v, |v| v.delta.events))
+        .bind(col(v, |v| v.delta.engaged_ms))
+        .execute(&mut **tx)
+        .await?;
     }
 
-    // 5. Known visits: counters added, in one statement per chunk.
-    for chunk in updates.chunks(CHUNK) {
-        let sql = format!(
-            "WITH d (id, last_seen, exit_path, pageviews, events, engaged_ms, hash) \
-             AS (VALUES {}) \
-             UPDATE visits SET \
-             last_seen_at = CASE WHEN visits.last_seen_at > d.last_seen \
-                 THEN visits.last_seen_at ELSE d.last_seen END, \
+    // 5. Known visits: counters added, in one statement.
+    if !updates.is_empty() {
+        let u = &updates;
+        sqlx::query(
+            "UPDATE visits SET \
+             last_seen_at = GREATEST(visits.last_seen_at, d.last_seen), \
              exit_path = COALESCE(d.exit_path, visits.exit_path), \
              pageviews = visits.pageviews + d.pageviews, \
              events = visits.events + d.events, \
              engaged_ms = visits.engaged_ms + d.engaged_ms, \
              visitor_hash = CASE WHEN visits.last_seen_at > d.last_seen \
                  THEN visits.visitor_hash ELSE d.hash END \
-             FROM d WHERE visits.id = d.id",
-            values_list(
-                chunk.len(),
-                &[
-                    "CAST({} AS BIGINT)",
-                    "CAST({} AS BIGINT)",
-                    "CAST({} AS TEXT)",
-                    "CAST({} AS BIGINT)",
-                    "CAST({} AS BIGINT)",
-                    "CAST({} AS BIGINT)",
-                    "CAST({} AS BIGINT)",
-                ],
-                1,
-            )
-        );
-        let mut q = sqlx::query(&sql);
-        for (id, d) in chunk {
-            q = q
-                .bind(*id)
-                .bind(d.last_seen)
-                .bind(d.exit_path.as_deref())
-                .bind(d.pageviews)
-                .bind(d.events)
-                .bind(d.engaged_ms)
-                .bind(d.visitor_hash);
-        }
-        q.execute(&mut **tx).await?;
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], \
+             $6::bigint[], $7::bigint[]) \
+             AS d (id, last_seen, exit_path, pageviews, events, engaged_ms, hash) \
+             WHERE visits.id = d.id",
+        )
+        .bind(col(u, |(id, _)| *id))
+        .bind(col(u, |(_, d)| d.last_seen))
+        .bind(col(u, |(_, d)| d.exit_path.clone()))
+        .bind(col(u, |(_, d)| d.pageviews))
+        .bind(col(u, |(_, d)| d.events))
+        .bind(col(u, |(_, d)| d.engaged_ms))
+        .bind(col(u, |(_, d)| d.visitor_hash))
+        .execute(&mut **tx)
+        .await?;
     }
 
     // 6. The rollups.
     write_rollups(tx, &mut rollups).await?;
 
     // 7. Bots.
-    for (site, day, count) in &batch.bots {
+    if !batch.bots.is_empty() {
+        let b = &batch.bots;
         sqlx::query(
-            "INSERT INTO bot_counts (site_id, day, count) VALUES ($1, $2, $3) \
-             ON CONFLICT (site_id, day) DO UPDATE SET count = bot_counts.count + excluded.count",
+            "INSERT INTO bot_counts (site_id, day, count) SELECT * FROM UNNEST($1::bigint[], \
+             $2::text[], $3::bigint[]) ON CONFLICT (site_id, day) \
+             DO UPDATE SET count = bot_counts.count + excluded.count",
         )
-        .bind(site.0)
-        .bind(day)
-        .bind(*count)
+        .bind(col(b, |(site, _, _)| site.0))
+        .bind(col(b, |(_, day, _)| day.clone()))
+        .bind(col(b, |(_, _, n)| *n))
         .execute(&mut **tx)
         .await?;
     }
@@ -399,13 +383,9 @@ async fn write_rollups(
     Ok(())
 }
 
-/// The event columns in insertion order.
-const EVENT_COLUMNS: &str = "site_id, visit_id, ts, name, path, props, engaged_ms, \
-     company_id, class, country, source, channel, utm_source, utm_medium, utm_campaign, \
-     utm_term, utm_content, browser, os, device";
-
 /// One statement per batch: each column travels as an array and UNNEST turns them back into
-/// rows, which beats row-by-row inserts by an order of magnitude.
+/// rows, which beats row-by-row inserts by an order of magnitude. What belongs to the visit
+/// (class, source, UTM fields, browser, ...) is on the visit only.
 async fn insert_events(
     tx: &mut Transaction<'_, Postgres>,
     rows: &[EventRow<'_>],
@@ -413,38 +393,20 @@ async fn insert_events(
     if rows.is_empty() {
         return Ok(());
     }
-    fn col<T>(rows: &[EventRow<'_>], f: impl Fn(&EventRow<'_>) -> T) -> Vec<T> {
-        rows.iter().map(f).collect()
-    }
-    let sql = format!(
-        "INSERT INTO events ({EVENT_COLUMNS}) SELECT * FROM UNNEST(\
-         $1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
-         $7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[], \
-         $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], \
-         $19::text[], $20::text[])"
-    );
-    sqlx::query(&sql)
-        .bind(col(rows, |r| r.event.site_id.0))
-        .bind(col(rows, |r| r.visit_id))
-        .bind(col(rows, |r| r.event.ts))
-        .bind(col(rows, |r| r.event.name.clone()))
-        .bind(col(rows, |r| r.event.path.clone()))
-        .bind(col(rows, |r| r.event.props.clone()))
-        .bind(col(rows, |r| r.event.engaged_ms))
-        .bind(col(rows, |r| r.company_id))
-        .bind(col(rows, |r| r.event.class.clone()))
-        .bind(col(rows, |r| r.event.country.clone()))
-        .bind(col(rows, |r| r.event.source.clone()))
-        .bind(col(rows, |r| r.event.channel.clone()))
-        .bind(col(rows, |r| r.event.utm_source.clone()))
-        .bind(col(rows, |r| r.event.utm_medium.clone()))
-        .bind(col(rows, |r| r.event.utm_campaign.clone()))
-        .bind(col(rows, |r| r.event.utm_term.clone()))
-        .bind(col(rows, |r| r.event.utm_content.clone()))
-        .bind(col(rows, |r| r.event.browser.clone()))
-        .bind(col(rows, |r| r.event.os.clone()))
-        .bind(col(rows, |r| r.event.device.clone()))
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO events (site_id, visit_id, ts, name, path, props, engaged_ms, \
+         company_id) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], \
+         $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[])",
+    )
+    .bind(col(rows, |r| r.event.site_id.0))
+    .bind(col(rows, |r| r.visit_id))
+    .bind(col(rows, |r| r.event.ts))
+    .bind(col(rows, |r| r.event.name.clone()))
+    .bind(col(rows, |r| r.event.path.clone()))
+    .bind(col(rows, |r| r.event.props.clone()))
+    .bind(col(rows, |r| r.event.engaged_ms))
+    .bind(col(rows, |r| r.company_id))
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }

@@ -71,6 +71,36 @@ fn write_batch(
         }
     }
 
+    // 1b. Combinations of visit traits this node has not seen, the same way.
+    let traits = crate::tracking::traits::missing(batch, cache);
+    if !traits.is_empty() {
+        let mut insert = tx.prepare_cached(&format!(
+            "INSERT INTO visit_traits (key, {}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+             ?10, ?11, ?12, ?13) ON CONFLICT (key) DO NOTHING",
+            crate::tracking::traits::COLUMNS
+        ))?;
+        let mut select = tx.prepare_cached("SELECT id FROM visit_traits WHERE key = ?1")?;
+        for (key, e) in traits {
+            insert.execute(params![
+                key,
+                e.class,
+                e.country,
+                e.source,
+                e.channel,
+                e.utm_source,
+                e.utm_medium,
+                e.utm_campaign,
+                e.utm_term,
+                e.utm_content,
+                e.browser,
+                e.os,
+                e.device,
+            ])?;
+            let id: i64 = select.query_row([&key], |r| r.get(0))?;
+            cache.remember_traits(&key, id);
+        }
+    }
+
     // 2. This process is the only writer, so memory holds every recent visit; after a
     // start or a failed batch it is read back from the store first.
     if !cache.is_complete() {
@@ -95,10 +125,8 @@ fn write_batch(
     if !new_visits.is_empty() {
         let mut insert = tx.prepare_cached(
             "INSERT INTO visits (id, site_id, visitor_hash, started_at, last_seen_at, \
-             company_id, class, country, entry_path, exit_path, pageviews, events, \
-             engaged_ms, source, channel, utm_source, utm_medium, utm_campaign, utm_term, \
-             utm_content, browser, os, device) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-             ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+             company_id, traits_id, entry_path, exit_path, pageviews, events, engaged_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?;
         for v in &new_visits {
             let e = v.first;
@@ -109,23 +137,12 @@ fn write_batch(
                 e.ts,
                 v.delta.last_seen,
                 v.company_id,
-                e.class,
-                e.country,
+                v.traits_id,
                 e.path,
                 v.delta.exit_path.as_deref().unwrap_or(&e.path),
                 v.delta.pageviews,
                 v.delta.events,
                 v.delta.engaged_ms,
-                e.source,
-                e.channel,
-                e.utm_source,
-                e.utm_medium,
-                e.utm_campaign,
-                e.utm_term,
-                e.utm_content,
-                e.browser,
-                e.os,
-                e.device,
             ])?;
         }
     }
@@ -170,13 +187,11 @@ fn write_batch(
     // 7. The rollups.
     write_rollups(&tx, &mut rollups)?;
 
-    // 8. The events.
+    // 8. The events (what belongs to their visit is on the visit only).
     if !rows.is_empty() {
         let mut insert = tx.prepare_cached(
             "INSERT INTO events (site_id, visit_id, ts, name, path, props, engaged_ms, \
-             company_id, class, country, source, channel, utm_source, utm_medium, \
-             utm_campaign, utm_term, utm_content, browser, os, device) VALUES (?1, ?2, ?3, \
-             ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+             company_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         for r in &rows {
             let e = r.event;
@@ -189,18 +204,6 @@ fn write_batch(
                 e.props,
                 e.engaged_ms,
                 r.company_id,
-                e.class,
-                e.country,
-                e.source,
-                e.channel,
-                e.utm_source,
-                e.utm_medium,
-                e.utm_campaign,
-                e.utm_term,
-                e.utm_content,
-                e.browser,
-                e.os,
-                e.device,
             ])?;
         }
     }

@@ -1,0 +1,149 @@
+//! Compact rows (migration 0020): events keep only their own values, visits hold the id of
+//! their traits' combination. Nothing stored before is lost, and the writer finds the
+//! combinations the migration made.
+
+use leadsment::accounts::sites::SiteId;
+use leadsment::store::{Db, sql};
+use leadsment::tracking::model::ExportedEvent;
+
+use crate::on_both_backends;
+use crate::support::{Backend, TestDb};
+use crate::tracking::ingest_fresh;
+
+on_both_backends!(stored_traffic_keeps_every_value_through_the_compaction);
+
+const CAMPAIGN: &str = r#"spring "sale" \ été"#;
+
+/// An old visit and its event, every column written as releases before 0020 did.
+fn old_rows() -> Vec<String> {
+    let mut rows = vec![
+        "INSERT INTO workspaces (name, created_at) VALUES ('Old', 1000)".to_owned(),
+        "INSERT INTO sites (workspace_id, domain, created_at) VALUES (1, 'old.example', 1000)"
+            .to_owned(),
+        "INSERT INTO companies (key, name, class, first_seen_at) \
+         VALUES ('domain:acme.example', 'Acme', 'business', 1000)"
+            .to_owned(),
+    ];
+    let campaign = CAMPAIGN.replace('\'', "''");
+    // Visit 1000: every trait set, a campaign with quotes, a backslash and accents. Visit
+    // 2000: every optional trait missing.
+    let traits = [
+        (
+            1000,
+            format!(
+                "'business', 'DE', 'LinkedIn', 'social', 'newsletter', NULL, '{campaign}', NULL, NULL, 'Firefox', 'Linux', 'desktop'"
+            ),
+            "1",
+        ),
+        (
+            2000,
+            "'unknown', NULL, NULL, 'direct', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'mobile'"
+                .to_owned(),
+            "NULL",
+        ),
+    ];
+    for (id, t, company) in traits {
+        rows.push(format!(
+            "INSERT INTO visits (id, site_id, visitor_hash, started_at, last_seen_at, \
+             company_id, class, country, source, channel, utm_source, utm_medium, \
+             utm_campaign, utm_term, utm_content, browser, os, device, entry_path, exit_path, \
+             pageviews, events, engaged_ms) VALUES ({id}, 1, {id}, {id}, {id}, {company}, {t}, \
+             '/in', '/out', 1, 2, 0)"
+        ));
+        for (n, name) in ["pageview", "engagement"].iter().enumerate() {
+            rows.push(format!(
+                "INSERT INTO events (site_id, visit_id, ts, name, path, props, engaged_ms, \
+                 company_id, class, country, source, channel, utm_source, utm_medium, \
+                 utm_campaign, utm_term, utm_content, browser, os, device) VALUES \
+                 (1, {id}, {}, '{name}', '/in', NULL, NULL, {company}, {t})",
+                id + n as i64
+            ));
+        }
+    }
+    rows
+}
+
+async fn traits_count(store: &Db) -> i64 {
+    store
+        .value(sql("SELECT COUNT(*) FROM visit_traits"))
+        .await
+        .unwrap()
+}
+
+async fn stored_traffic_keeps_every_value_through_the_compaction(backend: Backend) {
+    let rows = old_rows();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let db = TestDb::migrated_below(backend, 20, &rows).await;
+    let store = db.store().await;
+
+    let events: Vec<ExportedEvent> =
+        leadsment::tracking::store::export_events(&store, SiteId(1), 0, i64::MAX, None, 100)
+            .await
+            .unwrap();
+    assert_eq!(events.len(), 4, "{events:?}");
+    for e in &events[..2] {
+        assert_eq!(e.visit_id, 1000);
+        assert_eq!(e.company.as_deref(), Some("Acme"));
+        assert_eq!(e.class, "business");
+        assert_eq!(e.country.as_deref(), Some("DE"));
+        assert_eq!(e.source.as_deref(), Some("LinkedIn"));
+        assert_eq!(e.channel, "social");
+        assert_eq!(e.utm_source.as_deref(), Some("newsletter"));
+        assert_eq!(e.utm_medium, None);
+        assert_eq!(e.utm_campaign.as_deref(), Some(CAMPAIGN));
+        assert_eq!(
+            (e.browser.as_deref(), e.os.as_deref(), e.device.as_str()),
+            (Some("Firefox"), Some("Linux"), "desktop")
+        );
+    }
+    for e in &events[2..] {
+        assert_eq!(e.visit_id, 2000);
+        assert_eq!(
+            (e.class.as_str(), e.channel.as_str()),
+            ("unknown", "direct")
+        );
+        assert_eq!(e.device, "mobile");
+        assert!(e.country.is_none() && e.source.is_none() && e.utm_campaign.is_none());
+        assert!(e.browser.is_none() && e.os.is_none() && e.utm_source.is_none());
+    }
+    assert_eq!(traits_count(&store).await, 2);
+
+    // A new visitor with the first visit's traits: the writer finds the combination the
+    // migration made (the same key), rather than storing it again.
+    let mut ev = crate::tracking::event_at_site(SiteId(1), 5_000, 77, None, "pageview");
+    ev.class = "business".into();
+    ev.country = Some("DE".into());
+    ev.source = Some("LinkedIn".into());
+    ev.channel = "social".into();
+    ev.utm_source = Some("newsletter".into());
+    ev.utm_campaign = Some(CAMPAIGN.into());
+    ev.browser = Some("Firefox".into());
+    ev.os = Some("Linux".into());
+    let mut other = ev.clone();
+    other.visitor_hash = 78;
+    other.device = "tablet".into();
+    ingest_fresh(&store, vec![ev, other]).await;
+    assert_eq!(traits_count(&store).await, 3);
+    let same: Vec<i64> = store
+        .values(sql(
+            "SELECT traits_id FROM visits WHERE visitor_hash IN (1000, 77) ORDER BY id",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(same.len(), 2);
+    assert_eq!(
+        same[0], same[1],
+        "the new visit made a second row for the same traits"
+    );
+    let exported: Vec<ExportedEvent> =
+        leadsment::tracking::store::export_events(&store, SiteId(1), 5_000, 5_001, None, 10)
+            .await
+            .unwrap();
+    let devices: Vec<&str> = exported.iter().map(|e| e.device.as_str()).collect();
+    assert_eq!(devices.len(), 2);
+    assert!(
+        devices.contains(&"desktop") && devices.contains(&"tablet"),
+        "{devices:?}"
+    );
+    store.close().await;
+}
