@@ -47,7 +47,10 @@ ALTER TABLE visits ADD COLUMN traits_id BIGINT;
 UPDATE visits v SET traits_id = t.id FROM visit_traits t
 WHERE t.key = pg_temp.traits_key(v.class, v.country, v.source, v.channel, v.utm_source,
     v.utm_medium, v.utm_campaign, v.utm_term, v.utm_content, v.browser, v.os, v.device);
+-- `companies (id)` unchecked too, for the same reason as the events' below (companies are
+-- never deleted).
 ALTER TABLE visits
+    DROP CONSTRAINT visits_company_id_fkey,
     ALTER COLUMN traits_id SET NOT NULL,
     DROP COLUMN class,
     DROP COLUMN country,
@@ -62,7 +65,13 @@ ALTER TABLE visits
     DROP COLUMN os,
     DROP COLUMN device;
 
+-- `visits (id)` and `companies (id)` are no longer checked for each event: the writer takes
+-- both from rows it has just written or read, and each check was a trigger and a look-up per
+-- row. A site's events go with it through `site_id`; retention deletes events before their
+-- visits.
 ALTER TABLE events
+    DROP CONSTRAINT events_visit_id_fkey,
+    DROP CONSTRAINT events_company_id_fkey,
     DROP COLUMN class,
     DROP COLUMN country,
     DROP COLUMN source,

@@ -61,13 +61,16 @@ CREATE TABLE events_compact (
     -- No AUTOINCREMENT: it would update sqlite_sequence on every insert.
     id          INTEGER PRIMARY KEY,
     site_id     INTEGER NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
-    visit_id    INTEGER NOT NULL REFERENCES visits (id) ON DELETE CASCADE,
+    -- `visits (id)` and `companies (id)`, unchecked: the writer takes both from rows it has
+    -- just written or read, and checking them cost a look-up of each per event. A site's
+    -- events go with it through `site_id`; retention deletes events before their visits.
+    visit_id    INTEGER NOT NULL,
     ts          INTEGER NOT NULL,
     name        TEXT    NOT NULL,
     path        TEXT    NOT NULL,
     props       TEXT,
     engaged_ms  INTEGER,
-    company_id  INTEGER REFERENCES companies (id)
+    company_id  INTEGER
 );
 INSERT INTO events_compact (id, site_id, visit_id, ts, name, path, props, engaged_ms,
     company_id)
