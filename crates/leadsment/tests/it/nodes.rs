@@ -14,7 +14,7 @@ use leadsment::store::{Db, sql};
 use leadsment::tracking::Tracking;
 use leadsment::tracking::visits::tag_of_visit_id;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, TestDb};
@@ -285,7 +285,7 @@ async fn events_alternating_between_two_nodes_stay_one_visit() {
     );
     let rows = export_all(&a, &site).await;
     assert_eq!(rows.len(), 5);
-    assert!(rows.iter().all(|r| r["visit_id"] == Value::from(id)));
+    assert!(rows.iter().all(|r| r["visit_id"] == id));
     assert!(rows.iter().all(|r| r["company"].is_string()), "{rows:#?}");
     crate::rollups::assert_rollups_match(&store).await;
     let (visitors, day_visits): (i64, i64) = store
