@@ -278,7 +278,12 @@ async fn write_one(db: &Db, site: &Site, ts: i64, n: usize) -> anyhow::Result<()
         events: vec![event],
         bots: vec![],
     };
-    leadsment::tracking::store::ingest(db, &batch, &mut VisitCache::default()).await?;
+    let lease = leadsment::nodes::NodeLease::for_command(db.clone()).await?;
+    let tag = lease
+        .tag()
+        .ok_or_else(|| anyhow::anyhow!("no node tag could be leased"))?;
+    leadsment::tracking::store::ingest(db, &batch, &mut VisitCache::default(), tag).await?;
+    lease.release().await;
     Ok(())
 }
 

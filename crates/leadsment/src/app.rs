@@ -70,6 +70,7 @@ impl AppState {
         let metrics = Metrics::new(config.web.metrics_token.clone(), local_only)?;
         tracking.writer.metrics.register(metrics.registry())?;
         tracking.writer.health.register(metrics.registry())?;
+        tracking.writer.lease.register(metrics.registry())?;
         tracking.dropped.register(metrics.registry())?;
         auth.hasher.register(metrics.registry())?;
         consent.register(metrics.registry())?;

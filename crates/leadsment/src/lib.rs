@@ -19,6 +19,7 @@ pub mod demo;
 pub mod ipdb;
 pub mod leads;
 pub mod legal;
+pub mod nodes;
 pub mod outbound;
 pub mod registry;
 pub mod server;

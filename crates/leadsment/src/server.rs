@@ -24,6 +24,7 @@ pub struct Server {
     metrics_listener: Option<TcpListener>,
     state: AppState,
     writer: Writer,
+    lease: crate::nodes::NodeLease,
     ipdb_watch: tokio::task::JoinHandle<()>,
 }
 
@@ -90,7 +91,14 @@ impl Server {
             }
             None => None,
         };
-        let writer = Writer::spawn(store.clone(), config.tracking.ingest_queue)
+        let lease = crate::nodes::NodeLease::start(store.clone(), config.tracking.node_lease)
+            .await
+            .context("cannot lease a node tag")?;
+        tracing::info!(
+            tag = lease.tag().map_or(-1, i64::from),
+            "node tag leased for the ids of new visits"
+        );
+        let writer = Writer::spawn(store.clone(), config.tracking.ingest_queue, lease.clone())
             .context("cannot start the event writer")?;
         let limits = crate::tracking::limits::EventLimits::new(
             config.tracking.events_per_client_per_minute,
@@ -129,6 +137,7 @@ impl Server {
             metrics_listener,
             state,
             writer,
+            lease,
             ipdb_watch,
         })
     }
@@ -280,6 +289,7 @@ impl Server {
         }
         // No request can submit an event any more: write what is queued, then close.
         self.writer.shutdown().await;
+        self.lease.release().await;
         self.ipdb_watch.abort();
         drop(warm);
         self.state.db.close().await;

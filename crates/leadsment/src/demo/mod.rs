@@ -283,9 +283,14 @@ pub async fn write_traffic(
     let mut cache = VisitCache::default();
     cache.mark_complete();
     let mut written = Written::default();
+    // The ids of the visits this opens carry a node tag of their own, as a node's would.
+    let lease = crate::nodes::NodeLease::for_command(db.clone()).await?;
     let result = async {
+        let tag = lease
+            .tag()
+            .ok_or_else(|| anyhow::anyhow!("no node tag could be leased"))?;
         while let Some(batch) = rx.recv().await {
-            write_batch(db, &batch, &mut cache).await?;
+            write_batch(db, &batch, &mut cache, tag).await?;
             written.events += batch.events.len() as u64;
             written.batches += 1;
             progress(batch.events.len());
@@ -293,6 +298,7 @@ pub async fn write_traffic(
         anyhow::Ok(())
     }
     .await;
+    lease.release().await;
     // Stops the generator should the writing have failed.
     drop(rx);
     producer.await?;
@@ -303,10 +309,11 @@ async fn write_batch(
     db: &Db,
     batch: &IngestBatch,
     cache: &mut VisitCache,
+    tag: u16,
 ) -> Result<(), StoreError> {
     let mut attempt = 0;
     loop {
-        match crate::tracking::store::ingest(db, batch, cache).await {
+        match crate::tracking::store::ingest(db, batch, cache, tag).await {
             Ok(()) => return Ok(()),
             Err(e) if attempt + 1 < ATTEMPTS => {
                 tracing::warn!(error = %e, attempt, "writing demo events failed; trying again");

@@ -13,7 +13,9 @@ pub struct MigrationReport {
 }
 
 /// Brings the schema up to date. Safe to run from several nodes at once (on PostgreSQL sqlx
-/// takes an advisory lock, so nodes starting together migrate one at a time).
+/// takes an advisory lock, so nodes starting together migrate one at a time). A database
+/// that a newer build migrated further than this build knows is refused
+/// ([`StoreError::SchemaNewer`]): this node is the one to upgrade.
 pub async fn migrate(db: &Db) -> Result<MigrationReport, StoreError> {
     let exists = match db {
         Db::Sqlite(_) => sql("SELECT EXISTS (SELECT 1 FROM sqlite_master \
@@ -26,6 +28,19 @@ pub async fn migrate(db: &Db) -> Result<MigrationReport, StoreError> {
     } else {
         Vec::new()
     };
+    let known = match db {
+        Db::Sqlite(_) => &SQLITE,
+        Db::Postgres(_) => &POSTGRES,
+    }
+    .iter()
+    .map(|m| m.version)
+    .max()
+    .unwrap_or(0);
+    if let Some(&found) = before.iter().max()
+        && found > known
+    {
+        return Err(StoreError::SchemaNewer { found, known });
+    }
     let migrator = match db {
         Db::Sqlite(sqlite) => {
             SQLITE.run(sqlite.writer()).await?;

@@ -30,6 +30,12 @@ pub enum StoreError {
     DataDir { path: String, cause: std::io::Error },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database was migrated by a newer build than this one.
+    #[error(
+        "this database's schema (version {found}) is newer than this leadsment build knows \
+         ({known}): upgrade this node; see docs/operations.md, Rolling upgrades"
+    )]
+    SchemaNewer { found: i64, known: i64 },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// SQLite's event writer (its own connection, not sqlx's): opening it.

@@ -62,6 +62,8 @@ pub fn routes() -> Vec<Route<Arc<Tracking>, Access>> {
 /// Everything the event handler needs besides the store.
 pub struct Tracking {
     pub writer: WriterHandle,
+    /// The time events are stamped with: the real clock, unless a test sets it.
+    pub clock: crate::nodes::clock::Clock,
     /// Events not stored, by reason.
     pub dropped: DropMetrics,
     pub ipdb: Arc<IpDb>,
@@ -85,6 +87,7 @@ impl Tracking {
         agent::warm_up();
         Ok(Tracking {
             writer,
+            clock: crate::nodes::clock::Clock::real(),
             dropped: DropMetrics::new()?,
             ipdb,
             rdns,
@@ -275,7 +278,7 @@ async fn event(
         body: &body,
         client,
         user_agent: text(header::USER_AGENT).unwrap_or_default(),
-        now: crate::store::now_ms(),
+        now: tracking.clock.now_ms(),
     };
     let tracking = &*tracking;
     cors(match ingest::ingest(tracking, request).await {

@@ -33,6 +33,9 @@ pub struct TrackingSettings {
     pub reverse_dns_cache_ttl: Duration,
     /// Domains whose site (or its absence) ingest keeps in memory at most.
     pub site_cache_size: u64,
+    /// How long a node's lease on its node tag lasts without a renewal
+    /// ([`crate::nodes::LEASE`]; not a key: tests shorten it).
+    pub node_lease: Duration,
 }
 
 impl TrackingSettings {
@@ -154,6 +157,7 @@ impl Settings for TrackingSettings {
             reverse_dns_cache_size: raw.reverse_dns_cache_size,
             reverse_dns_cache_ttl: Duration::from_secs(raw.reverse_dns_cache_ttl_secs),
             site_cache_size: raw.site_cache_size,
+            node_lease: crate::nodes::LEASE,
         })
     }
 }

@@ -28,19 +28,24 @@ pub struct VisitDelta {
 }
 
 /// A visit id, chosen by the writer so new visits are inserted in bulk without reading their
-/// ids back: the time in milliseconds, then a tag this process drew at random, then a counter.
-/// Ids rise with time, so inserts append to the table rather than land on random pages, and
-/// two nodes collide only if they drew the same tag and count the same visit in the same
-/// millisecond (an insert that collides fails its batch, which the writer retries).
-pub fn new_visit_id(ts_ms: i64) -> i64 {
-    use std::sync::OnceLock;
+/// ids back: the time in milliseconds, then the node tag this node leases from the store
+/// (`nodes::NodeLease`: no two running nodes hold the same one), then a counter. Ids rise
+/// with time, so inserts append to the table rather than land on random pages; two nodes
+/// never choose the same id, and one node only if it opened 4096 visits in one millisecond
+/// (an insert that collides fails its batch). Event ids are not chosen here: the database
+/// assigns them.
+pub fn new_visit_id(ts_ms: i64, tag: u16) -> i64 {
     use std::sync::atomic::{AtomicU64, Ordering};
-    static TAG: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let tag = *TAG.get_or_init(|| rand::random::<u64>() & 0x3ff);
+    let tag = u64::from(tag) & 0x3ff;
     let count = COUNTER.fetch_add(1, Ordering::Relaxed) & 0xfff;
     let ms = (ts_ms.max(0) as u64) & ((1 << 41) - 1);
     ((ms << 22) | (tag << 12) | count) as i64
+}
+
+/// The node tag in a visit id of [`new_visit_id`].
+pub fn tag_of_visit_id(id: i64) -> u16 {
+    ((id >> 12) & 0x3ff) as u16
 }
 
 /// The smallest id [`new_visit_id`] gives a visit started at `ts_ms` or later.
@@ -130,11 +135,14 @@ pub struct VisitPlan<'b> {
 /// the cache, which must already know every company and every combination of traits of the
 /// batch.
 ///
+/// New visits get ids with `tag`, the node's leased tag.
+///
 /// [`VISIT_TIMEOUT_MS`]: super::model::VISIT_TIMEOUT_MS
 pub fn plan_visits<'b>(
     batch: &'b IngestBatch,
     cache: &mut VisitCache,
     known: &KnownVisits,
+    tag: u16,
 ) -> VisitPlan<'b> {
     let mut rows = Vec::with_capacity(batch.events.len());
     let mut new_visits: Vec<NewVisit<'b>> = Vec::new();
@@ -171,7 +179,7 @@ pub fn plan_visits<'b>(
         let id = match visit {
             Some(id) => id,
             None => {
-                let id = new_visit_id(ev.ts);
+                let id = new_visit_id(ev.ts, tag);
                 new_index.insert(id, new_visits.len());
                 new_visits.push(NewVisit {
                     id,

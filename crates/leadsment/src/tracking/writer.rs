@@ -6,6 +6,9 @@
 //! On SQLite the writer is an OS thread of its own that runs each transaction from start to
 //! commit without yielding (on the database's bulk writer connection); on PostgreSQL, whose
 //! connections live on the runtime, it is an async task.
+//!
+//! New visits' ids carry the node's leased tag (`nodes::NodeLease`); while the node holds
+//! none (its lease was lost), every batch is refused and its requests answered 503.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +20,7 @@ use super::model::{IngestBatch, NewEvent};
 use super::store;
 use super::visit_cache::VisitCache;
 use crate::accounts::sites::SiteId;
+use crate::nodes::NodeLease;
 use crate::store::health::{StoreHealth, WriteErrorKind};
 use crate::store::sqlite::BulkWriter;
 use crate::store::{Db, StoreError};
@@ -46,6 +50,8 @@ pub struct WriterHandle {
     pub metrics: WriterMetrics,
     /// Whether the database takes writes, as the writer last found it.
     pub health: Arc<StoreHealth>,
+    /// The node tag the writer opens visits with.
+    pub lease: NodeLease,
 }
 
 /// What the writer does, for `/metrics`: how many events each transaction carries, how long
@@ -101,27 +107,29 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer: on a thread of its own for SQLite, else as a task. Fails only when
-    /// the OS refuses a thread or SQLite's bulk writer connection cannot be opened.
-    pub fn spawn(db: Db, capacity: usize) -> anyhow::Result<Writer> {
+    /// the OS refuses a thread or SQLite's bulk writer connection cannot be opened. New
+    /// visits' ids carry `lease`'s tag.
+    pub fn spawn(db: Db, capacity: usize, lease: NodeLease) -> anyhow::Result<Writer> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let (stopped_tx, stopped) = oneshot::channel();
         let metrics = WriterMetrics::new()?;
         let health = Arc::new(StoreHealth::new()?);
         let m = metrics.clone();
         let h = health.clone();
+        let l = lease.clone();
         match db {
             Db::Sqlite(sqlite) => {
                 let bulk = sqlite.bulk_writer()?;
                 std::thread::Builder::new()
                     .name("event-writer".into())
                     .spawn(move || {
-                        run_blocking(bulk, rx, m, h);
+                        run_blocking(bulk, rx, m, h, l);
                         let _ = stopped_tx.send(());
                     })?;
             }
             Db::Postgres(pool) => {
                 tokio::spawn(async move {
-                    run(pool, rx, m, h).await;
+                    run(pool, rx, m, h, l).await;
                     let _ = stopped_tx.send(());
                 });
             }
@@ -131,6 +139,7 @@ impl Writer {
                 tx,
                 metrics,
                 health,
+                lease,
             },
             stopped,
         })
@@ -246,16 +255,30 @@ struct Loop {
     stopping: bool,
     metrics: WriterMetrics,
     health: Arc<StoreHealth>,
+    lease: NodeLease,
 }
 
 impl Loop {
-    fn new(metrics: WriterMetrics, health: Arc<StoreHealth>) -> Loop {
+    fn new(metrics: WriterMetrics, health: Arc<StoreHealth>, lease: NodeLease) -> Loop {
         Loop {
             cache: VisitCache::default(),
             stopping: false,
             metrics,
             health,
+            lease,
         }
+    }
+
+    /// The node's tag, or `None` (then the batch is counted as refused, and its requests
+    /// are to be answered 503): a node whose lease was lost writes nothing until it leases
+    /// a new tag.
+    fn tag(&self, batch: &IngestBatch) -> Option<u16> {
+        let tag = self.lease.tag();
+        if tag.is_none() {
+            self.metrics.failures.inc();
+            self.lease.refused(batch.events.len());
+        }
+        tag
     }
 
     /// Attempts for the next batch: one while writes are failing.
@@ -333,8 +356,9 @@ async fn run(
     mut rx: mpsc::Receiver<Job>,
     metrics: WriterMetrics,
     health: Arc<StoreHealth>,
+    lease: NodeLease,
 ) {
-    let mut state = Loop::new(metrics, health);
+    let mut state = Loop::new(metrics, health, lease);
     loop {
         let first = if state.waits() { rx.recv().await } else { None };
         let (batch, waiting) = match state.take(first, &mut rx) {
@@ -342,11 +366,15 @@ async fn run(
             Step::Idle => continue,
             Step::Done => break,
         };
+        let Some(tag) = state.tag(&batch) else {
+            answer(waiting, false);
+            continue;
+        };
         let mut ok = false;
         let attempts = state.attempts();
         for attempt in 0..attempts {
             let started = std::time::Instant::now();
-            let write = store::postgres::write(&pool, &batch, &mut state.cache);
+            let write = store::postgres::write(&pool, &batch, &mut state.cache, tag);
             let result = match tokio::time::timeout(PG_ATTEMPT_TIMEOUT, write).await {
                 Ok(result) => result,
                 Err(_) => {
@@ -383,8 +411,9 @@ fn run_blocking(
     mut rx: mpsc::Receiver<Job>,
     metrics: WriterMetrics,
     health: Arc<StoreHealth>,
+    lease: NodeLease,
 ) {
-    let mut state = Loop::new(metrics, health);
+    let mut state = Loop::new(metrics, health, lease);
     loop {
         let first = if state.waits() {
             rx.blocking_recv()
@@ -399,11 +428,15 @@ fn run_blocking(
             Step::Idle => continue,
             Step::Done => break,
         };
+        let Some(tag) = state.tag(&batch) else {
+            answer(waiting, false);
+            continue;
+        };
         let mut ok = false;
         let attempts = state.attempts();
         for attempt in 0..attempts {
             let started = std::time::Instant::now();
-            let result = store::sqlite::write(&bulk, &batch, &mut state.cache);
+            let result = store::sqlite::write(&bulk, &batch, &mut state.cache, tag);
             let recorded = state.record(&batch, started, result);
             ok = recorded.is_ok();
             if recorded != Err(Retry::May) || attempt + 1 == attempts {

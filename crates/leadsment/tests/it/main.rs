@@ -31,6 +31,7 @@ mod legal;
 mod live;
 mod locked_sign_in;
 mod mail_limits;
+mod nodes;
 mod outbound;
 mod ownership;
 mod password_limits;

@@ -133,7 +133,7 @@ async fn pairs(store: &Db, kept: &str, recount: &str) -> (Vec<String>, Vec<Strin
     (kept, recounted)
 }
 
-async fn assert_rollups_match(store: &Db) {
+pub async fn assert_rollups_match(store: &Db) {
     let (kept, recounted) = company_days(store).await;
     assert!(!kept.is_empty());
     assert_eq!(kept, recounted, "company_days");

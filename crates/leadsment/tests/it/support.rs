@@ -276,6 +276,16 @@ impl TestDb {
         db
     }
 
+    /// The same database for another node, with a data directory of its own; dropping it
+    /// leaves the database to this one.
+    pub fn beside(&self) -> TestDb {
+        TestDb {
+            url: self.url.clone(),
+            dir: TempDir::new().unwrap(),
+            pg_name: None,
+        }
+    }
+
     /// A fresh database and a handle on it.
     pub async fn open(backend: Backend) -> (TestDb, Db) {
         let db = TestDb::new(backend).await;

@@ -346,6 +346,9 @@ pub async fn store_with_site(backend: Backend) -> (TestDb, Db, Site) {
 /// Writes `events` as one batch with a session cache of its own, as another node would (or
 /// this one after a restart).
 pub async fn ingest_fresh(store: &Db, events: Vec<NewEvent>) {
+    let lease = leadsment::nodes::NodeLease::for_command(store.clone())
+        .await
+        .unwrap();
     leadsment::tracking::store::ingest(
         store,
         &IngestBatch {
@@ -353,9 +356,11 @@ pub async fn ingest_fresh(store: &Db, events: Vec<NewEvent>) {
             bots: vec![],
         },
         &mut VisitCache::default(),
+        lease.tag().unwrap(),
     )
     .await
     .unwrap();
+    lease.release().await;
 }
 
 pub fn event_at(site: &Site, ts: i64, visitor: i64, previous: Option<i64>, name: &str) -> NewEvent {
@@ -424,7 +429,10 @@ async fn a_full_queue_answers_503_and_loses_nothing_accepted(backend: Backend) {
     let (db, store, site) = store_with_site(backend).await;
     // A writer with room for two waiting events, whose store is locked by another
     // connection, so nothing can be written yet.
-    let writer = Writer::spawn(store.clone(), 2).unwrap();
+    let lease = leadsment::nodes::NodeLease::for_command(store.clone())
+        .await
+        .unwrap();
+    let writer = Writer::spawn(store.clone(), 2, lease).unwrap();
     let handle = writer.handle();
     let lock = lock_events(backend, &db.url).await;
     let mut waiting = Vec::new();

@@ -13,14 +13,16 @@ use crate::tracking::visit_cache::VisitCache;
 /// visit. On success every event is durable; on failure none is written (and the cache is
 /// cleared). The server's writer calls the SQLite path from a thread of its own instead
 /// ([`sqlite::write`]); this one, for tests and one-shot commands, runs it on a blocking
-/// thread.
+/// thread. New visits get ids with `tag`, a node tag the caller leased
+/// (`nodes::NodeLease::for_command`).
 pub async fn ingest(
     db: &Db,
     batch: &IngestBatch,
     cache: &mut VisitCache,
+    tag: u16,
 ) -> Result<(), StoreError> {
     match db {
-        Db::Postgres(pool) => postgres::write(pool, batch, cache).await,
+        Db::Postgres(pool) => postgres::write(pool, batch, cache, tag).await,
         Db::Sqlite(sqlite) => {
             let bulk = sqlite.bulk_writer()?;
             let owned = IngestBatch {
@@ -29,7 +31,7 @@ pub async fn ingest(
             };
             let mut taken = std::mem::take(cache);
             let (result, taken) = tokio::task::spawn_blocking(move || {
-                let result = sqlite::write(&bulk, &owned, &mut taken);
+                let result = sqlite::write(&bulk, &owned, &mut taken, tag);
                 (result, taken)
             })
             .await

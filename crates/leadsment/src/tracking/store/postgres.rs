@@ -20,17 +20,19 @@ use crate::tracking::visits::{
 
 /// Writes a batch in one transaction. On failure nothing is written and the cache, which may
 /// already hold what the rolled-back transaction would have written, is cleared.
+/// New visits get ids with `tag`, the node's leased tag.
 pub async fn write(
     pool: &PgPool,
     batch: &IngestBatch,
     cache: &mut VisitCache,
+    tag: u16,
 ) -> Result<(), StoreError> {
     if batch.events.is_empty() && batch.bots.is_empty() {
         return Ok(());
     }
     let result = async {
         let mut tx = pool.begin().await?;
-        let rows = write_in(&mut tx, batch, cache).await?;
+        let rows = write_in(&mut tx, batch, cache, tag).await?;
         insert_events(&mut tx, &rows).await?;
         tx.commit().await
     }
@@ -54,7 +56,20 @@ async fn write_in<'b>(
     tx: &mut Transaction<'_, Postgres>,
     batch: &'b IngestBatch,
     cache: &mut VisitCache,
+    tag: u16,
 ) -> Result<Vec<EventRow<'b>>, sqlx::Error> {
+    // 0. The visitors whose visit the cache cannot place, locked until the commit: a node
+    // writing a visitor's event at the same time waits here, then reads the visit this one
+    // opened and continues it, where both would otherwise open one. Taken first (before any
+    // row lock) and in key order, in one statement, so two batches cannot deadlock on them.
+    let keys = visitor_lock_keys(batch, cache);
+    if !keys.is_empty() {
+        sqlx::query("SELECT pg_advisory_xact_lock(k) FROM UNNEST($1::bigint[]) AS k")
+            .bind(&keys)
+            .execute(&mut **tx)
+            .await?;
+    }
+
     // 1. Companies: insert the ones this node has not seen, then read their ids.
     let missing = missing_companies(batch, cache);
     let now = batch.events.first().map_or(0, |e| e.ts);
@@ -142,7 +157,7 @@ async fn write_in<'b>(
 
     // 3. Each event to its visit, in order, and what that adds to the rollups (read from the
     // visits it continues, locked, as they were).
-    let plan = plan_visits(batch, cache, &known);
+    let plan = plan_visits(batch, cache, &known, tag);
     let stored = stored_visits(tx, &plan).await?;
     let mut rollups = Rollups::of(&plan, &stored);
     let VisitPlan {
@@ -228,6 +243,30 @@ async fn write_in<'b>(
         .await?;
     }
     Ok(rows)
+}
+
+/// The advisory lock keys of the (site, visitor hash) pairs of a batch whose visit the cache
+/// cannot place (both hashes of an event after midnight), sorted, each once. Two pairs may
+/// share a key: then one node waits a moment longer, nothing worse.
+fn visitor_lock_keys(batch: &IngestBatch, cache: &VisitCache) -> Vec<i64> {
+    let mut keys: Vec<i64> = Vec::new();
+    if cache.is_complete() {
+        return keys;
+    }
+    for ev in &batch.events {
+        let site = ev.site_id.0;
+        if cache.open_visit(site, ev.visitor_hash, ev.ts).is_none() {
+            for hash in [Some(ev.visitor_hash), ev.previous_visitor_hash]
+                .into_iter()
+                .flatten()
+            {
+                keys.push(hash ^ site.wrapping_mul(0x9e37_79b9_7f4a_7c15_u64 as i64));
+            }
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }
 
 /// The visits a plan updates, as they are before the batch, locked until it commits: a node

@@ -20,16 +20,18 @@ use crate::tracking::visits::{
 
 /// Writes a batch in one transaction. On failure nothing is written and the cache, which may
 /// hold ids the rolled-back transaction would have written, is cleared.
+/// New visits get ids with `tag`, the node's leased tag.
 pub fn write(
     bulk: &BulkWriter,
     batch: &IngestBatch,
     cache: &mut VisitCache,
+    tag: u16,
 ) -> Result<(), StoreError> {
     if batch.events.is_empty() && batch.bots.is_empty() {
         return Ok(());
     }
     let mut conn = bulk.lock();
-    let result = write_batch(&mut conn, batch, cache);
+    let result = write_batch(&mut conn, batch, cache, tag);
     if result.is_err() {
         cache.clear();
     }
@@ -40,6 +42,7 @@ fn write_batch(
     conn: &mut Connection,
     batch: &IngestBatch,
     cache: &mut VisitCache,
+    tag: u16,
 ) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
 
@@ -112,7 +115,7 @@ fn write_batch(
 
     // 3. Each event to its visit, and what that adds to the rollups (read from the visits
     // it continues, as they were).
-    let plan = plan_visits(batch, cache, &known);
+    let plan = plan_visits(batch, cache, &known, tag);
     let stored = stored_visits(&tx, &plan)?;
     let mut rollups = Rollups::of(&plan, &stored);
     let VisitPlan {
