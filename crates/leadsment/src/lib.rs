@@ -21,6 +21,7 @@ pub mod leads;
 pub mod legal;
 pub mod outbound;
 pub mod registry;
+pub mod retention;
 pub mod server;
 pub mod settings;
 pub mod site;

@@ -36,6 +36,7 @@ mod password_limits;
 mod public_pages;
 mod rdns;
 mod recovery;
+mod retention;
 mod rollups;
 mod route_walk;
 mod saved_feeds;
