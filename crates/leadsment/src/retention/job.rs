@@ -84,7 +84,7 @@ impl Retention {
                 // One that cannot go now (its lock not granted in time, another node
                 // dropping it) is tried again at the next run; the sites' rows in it are
                 // deleted in batches meanwhile.
-                match store::postgres::drop(&self.db, &p.name).await {
+                match store::postgres::drop_partition(&self.db, &p.name).await {
                     Ok(rows) => {
                         self.count(&mut report, EVENTS.label, rows);
                         report.partitions_dropped.push(p.name);

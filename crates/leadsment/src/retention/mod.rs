@@ -28,13 +28,14 @@ const DAY_MS: i64 = 86_400_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Months(i64);
 
+/// What is wrong with a typed retention (the messages name [`MIN_MONTHS`] and [`MAX_MONTHS`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MonthsError {
-    #[error("Enter the number of months as digits, from {MIN_MONTHS} to {MAX_MONTHS}.")]
+    #[error("Enter the number of months as digits, from 1 to 120.")]
     NotANumber,
-    #[error("Keep traffic for at least {MIN_MONTHS} month.")]
+    #[error("Keep traffic for at least 1 month.")]
     TooShort,
-    #[error("Keep traffic for at most {MAX_MONTHS} months (ten years).")]
+    #[error("Keep traffic for at most 120 months (ten years).")]
     TooLong,
 }
 

@@ -130,7 +130,7 @@ pub async fn create(db: &Db, name: &str, from: i64, to: i64) -> Result<(), Store
 }
 
 /// Detaches the partition `name` and drops it, in one transaction; the rows it held.
-pub async fn drop(db: &Db, name: &str) -> Result<u64, StoreError> {
+pub async fn drop_partition(db: &Db, name: &str) -> Result<u64, StoreError> {
     let table = quoted(name)?;
     let mut tx = db.begin().await?;
     tx.execute(sql(format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")))
