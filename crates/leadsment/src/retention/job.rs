@@ -149,7 +149,7 @@ impl Retention {
             tokio::time::sleep(FIRST_RUN_AFTER).await;
             let mut runs: u64 = 0;
             loop {
-                if runs > 0 && runs % KEEP_AHEAD_EVERY_RUNS == 0 {
+                if runs > 0 && runs.is_multiple_of(KEEP_AHEAD_EVERY_RUNS) {
                     self.keep_ahead_logged().await;
                 }
                 runs += 1;

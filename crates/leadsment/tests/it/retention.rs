@@ -518,6 +518,14 @@ async fn postgres_events_stored_before_the_migration_stay_in_the_old_table_made_
         before,
         "the table is the partition, not a copy"
     );
+    // Its range ends where the server's step before the migration (the index built
+    // concurrently, the CHECK validated) put it: at the month after next. The migration alone
+    // would end it at next month.
+    let first = &partitions(&store).await[0];
+    assert_eq!(
+        (first.name.as_str(), first.from, first.to),
+        ("events_old", i64::MIN, month_start(now, 2))
+    );
     let after: Vec<i64> = store
         .values(sql("SELECT id FROM events ORDER BY id"))
         .await
