@@ -47,6 +47,8 @@ pub struct AppInner {
     pub ownership_probe: Arc<dyn crate::accounts::ownership::Probe>,
     /// Per workspace, the ownership checks it may still ask for.
     pub ownership_checks: Arc<crate::auth::throttle::KeyLimiter>,
+    /// The retention job (started by the server), with its counter on `/metrics`.
+    pub retention: Arc<crate::retention::Retention>,
 }
 
 impl std::ops::Deref for AppState {
@@ -75,6 +77,8 @@ impl AppState {
         auth.hasher.register(metrics.registry())?;
         consent.register(metrics.registry())?;
         auth.mailer.register(metrics.registry())?;
+        let retention = Arc::new(crate::retention::Retention::new(db.clone()));
+        retention.register(metrics.registry())?;
         let ownership_probe = Arc::new(crate::accounts::probe::NetProbe::new(&config));
         Ok(AppState(Arc::new(AppInner {
             web: auth.web.clone(),
@@ -91,6 +95,7 @@ impl AppState {
             ownership_checks: Arc::new(crate::auth::throttle::KeyLimiter::per_hour(
                 crate::accounts::ownership::CHECKS_PER_HOUR,
             )),
+            retention,
         })))
     }
 }

@@ -22,6 +22,7 @@ pub mod legal;
 pub mod nodes;
 pub mod outbound;
 pub mod registry;
+pub mod retention;
 pub mod server;
 pub mod settings;
 pub mod site;

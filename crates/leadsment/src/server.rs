@@ -247,6 +247,9 @@ impl Server {
                 }
             }))
         };
+        // Each site's traffic older than its retention is deleted every hour; PostgreSQL's
+        // event partitions are made three months ahead.
+        let _traffic_retention = AbortOnDrop(self.state.retention.clone().spawn());
         // Unverified hosts are checked again every hour; each node claims the hosts it checks.
         let _ownership = {
             let (db, probe) = (self.state.db.clone(), self.state.ownership_probe.clone());

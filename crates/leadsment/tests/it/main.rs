@@ -38,6 +38,7 @@ mod password_limits;
 mod public_pages;
 mod rdns;
 mod recovery;
+mod retention;
 mod rollups;
 mod route_walk;
 mod saved_feeds;

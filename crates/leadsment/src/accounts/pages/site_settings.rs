@@ -1,6 +1,6 @@
 //! A site's settings page, for the workspace's admins: its domain, aliases and time zone,
-//! whether counting waits for consent, the snippet to paste, and the networks whose visits it
-//! ignores. The page is made of sections,
+//! whether counting waits for consent, how long its traffic is kept (`crate::retention`), the
+//! snippet to paste, and the networks whose visits it ignores. The page is made of sections,
 //! each a form of its own that posts to the page with a hidden `section` naming it; a new
 //! section (consent mode, ownership) adds its part of the template, its fields to
 //! [`SettingsForm`] and its arm to [`submit`]. Other capabilities' sections (the lead score's
@@ -53,6 +53,9 @@ struct SettingsPage {
     snippet: String,
     /// Whether the snippet waits for consent (`data-require-consent`).
     require_consent: bool,
+    /// Months of traffic kept (`crate::retention`), as saved or typed.
+    retention_months: String,
+    retention_hint: String,
     domain: String,
     aliases: String,
     time_zone: String,
@@ -95,6 +98,9 @@ async fn settings_view_with(
 ) -> Result<SettingsPage, AppError> {
     let (state, current) = (&ctx.state, &ctx.current);
     let ws = ctx.workspace();
+    let months = crate::retention::store::site_months(&state.db, site.id.0)
+        .await?
+        .unwrap_or_default();
     let networks = crate::accounts::store::ignored_networks(&state.db, site.id)
         .await?
         .iter()
@@ -113,6 +119,13 @@ async fn settings_view_with(
         saved_domain: site.domain.to_string(),
         snippet: site.snippet(&state.web.public_url_for("")),
         require_consent: site.require_consent,
+        retention_months: months.get().to_string(),
+        retention_hint: format!(
+            "From {} to {} months. Visits, events and the dashboard's figures older than this \
+             are deleted every hour and cannot be brought back.",
+            crate::retention::MIN_MONTHS,
+            crate::retention::MAX_MONTHS
+        ),
         domain: site.domain.to_string(),
         aliases: site
             .aliases
@@ -164,6 +177,9 @@ fn notice(done: Option<&str>) -> Option<String> {
         "consent_off" => "Counting no longer waits for consent. Paste the new snippet below into \
                           every page of the site, in place of the old one: until then your pages \
                           still wait for consent."
+            .to_owned(),
+        "retention" => "The retention is saved. Traffic older than it is deleted within the \
+                        hour, and cannot be brought back."
             .to_owned(),
         "network_added" => {
             format!("The network is ignored: its visits stop being recorded within {secs} seconds.")
@@ -227,6 +243,7 @@ pub struct SettingsForm {
     network: String,
     /// The consent section's checkbox: present (`on`) when ticked.
     require_consent: Option<String>,
+    retention_months: String,
 }
 
 async fn submit(
@@ -238,6 +255,7 @@ async fn submit(
     match form.section.as_str() {
         "site" => save_site(&ctx, &site, &form).await,
         "consent" => save_consent(&ctx, &site, &form).await,
+        "retention" => save_retention(&ctx, &site, &form).await,
         "add_network" => add_network(&ctx, &site, &form).await,
         "remove_network" => remove_network(&ctx, &site, &form).await,
         "check_ownership" => super::ownership::check_now(&ctx, &site).await,
@@ -362,6 +380,33 @@ async fn save_consent(
     }
     let done = if on { "consent_on" } else { "consent_off" };
     Ok(back(&settings_path(site), done))
+}
+
+/// Sets how many months of traffic the site keeps; anything else than a whole number in the
+/// allowed range is refused next to the field, and nothing changes.
+async fn save_retention(
+    ctx: &WorkspaceCtx,
+    site: &Site,
+    form: &SettingsForm,
+) -> Result<Response, AppError> {
+    let db = &ctx.state.db;
+    match crate::retention::Months::parse(&form.retention_months) {
+        Ok(months) => {
+            let (ws, id) = (site.workspace_id.0, site.id.0);
+            if !crate::retention::store::set_site_months(db, ws, id, months).await? {
+                return Err(AppError::not_found(
+                    "There is no such site in this workspace.",
+                ));
+            }
+            Ok(back(&settings_path(site), "retention"))
+        }
+        Err(e) => {
+            let mut page = settings_view(ctx, site, None).await?;
+            page.errors.add("retention_months", e.to_string());
+            page.retention_months = form.retention_months.chars().take(20).collect();
+            page::render(StatusCode::BAD_REQUEST, &page)
+        }
+    }
 }
 
 fn host_taken(host: &str, owner: Option<&str>) -> String {
