@@ -9,7 +9,6 @@ use leadsment::accounts::sites::Site;
 use leadsment::retention::{Months, Retention};
 use leadsment::store::{Db, sql};
 use leadsment::tracking::model::{CompanyInfo, IngestBatch, NewEvent};
-use leadsment::tracking::visit_cache::VisitCache;
 use reqwest::StatusCode;
 
 use crate::accounts::{PW, make_user};
@@ -89,9 +88,7 @@ async fn traffic(store: &Db, site: &Site, now: i64) {
             events,
             bots: vec![(site.id, utc_day(t0), 3)],
         };
-        leadsment::tracking::store::ingest(store, &batch, &mut VisitCache::default())
-            .await
-            .unwrap();
+        crate::tracking::ingest_batch(store, &batch).await;
     }
 }
 

@@ -346,15 +346,25 @@ pub async fn store_with_site(backend: Backend) -> (TestDb, Db, Site) {
 /// Writes `events` as one batch with a session cache of its own, as another node would (or
 /// this one after a restart).
 pub async fn ingest_fresh(store: &Db, events: Vec<NewEvent>) {
-    let lease = leadsment::nodes::NodeLease::for_command(store.clone())
-        .await
-        .unwrap();
-    leadsment::tracking::store::ingest(
+    ingest_batch(
         store,
         &IngestBatch {
             events,
             bots: vec![],
         },
+    )
+    .await;
+}
+
+/// Writes `batch` through the event writer's batch path with a fresh cache, under a node tag
+/// leased for it, as a one-shot command does.
+pub async fn ingest_batch(store: &Db, batch: &IngestBatch) {
+    let lease = leadsment::nodes::NodeLease::for_command(store.clone())
+        .await
+        .unwrap();
+    leadsment::tracking::store::ingest(
+        store,
+        batch,
         &mut VisitCache::default(),
         lease.tag().unwrap(),
     )
