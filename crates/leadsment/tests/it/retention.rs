@@ -485,7 +485,9 @@ async fn postgres_events_stored_before_the_migration_stay_in_the_old_table_made_
     migrator.migrations = migrator
         .migrations
         .iter()
-        .filter(|m| m.version < 21)
+        // The node leases (0022) too: the old traffic is written by today's writer, which
+        // leases a node tag.
+        .filter(|m| m.version < 21 || m.version == 22)
         .cloned()
         .collect::<Vec<_>>()
         .into();
@@ -552,8 +554,12 @@ async fn postgres_events_stored_before_the_migration_stay_in_the_old_table_made_
         .strftime("events_%Y_%m")
         .to_string();
     assert_eq!(partition, month);
-    // A visit deleted takes its events, in every partition.
-    store.write(sql("DELETE FROM visits")).await.unwrap();
+    // A site deleted takes its events, in every partition (visits no longer do: retention
+    // deletes events before their visits, migration 0020).
+    store
+        .write(sql("DELETE FROM sites WHERE id = $1").bind(site.id.0))
+        .await
+        .unwrap();
     let left: i64 = store
         .value(sql("SELECT COUNT(*) FROM events"))
         .await
