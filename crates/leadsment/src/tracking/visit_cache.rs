@@ -118,11 +118,23 @@ impl VisitCache {
         self.companies.get(key).copied()
     }
 
+    /// Remembers a company's id; past the limit, room is made at the next batch
+    /// ([`VisitCache::make_room`]).
     pub fn remember_company(&mut self, key: &str, id: i64) {
+        self.companies.insert(key.to_owned(), id);
+    }
+
+    /// Makes room for a batch's companies and traits: each map past [`MAX_COMPANIES`] is
+    /// emptied here, before the batch looks anything up. Emptied while a batch remembers what
+    /// it needs, ids it had just remembered would be missing from its plan (a visit without
+    /// its traits, an event without its company).
+    pub fn make_room(&mut self) {
         if self.companies.len() >= MAX_COMPANIES {
             self.companies.clear();
         }
-        self.companies.insert(key.to_owned(), id);
+        if self.traits.len() >= MAX_COMPANIES {
+            self.traits.clear();
+        }
     }
 
     pub fn traits(&self, key: &str) -> Option<i64> {
@@ -130,9 +142,6 @@ impl VisitCache {
     }
 
     pub fn remember_traits(&mut self, key: &str, id: i64) {
-        if self.traits.len() >= MAX_COMPANIES {
-            self.traits.clear();
-        }
         self.traits.insert(key.to_owned(), id);
     }
 
@@ -226,6 +235,27 @@ mod tests {
         cache.remember_visit(1, 2, 20, MIN);
         assert_eq!(cache.visits_held(), 2);
         assert_eq!(cache.open_visit(1, 1, MIN), Some(10));
+    }
+
+    #[test]
+    fn ids_remembered_for_a_batch_survive_the_limit() {
+        let mut cache = VisitCache::default();
+        // One short of the limit: the batch's own ids take the maps past it.
+        for i in 0..MAX_COMPANIES - 1 {
+            cache.remember_company(&format!("c{i}"), i as i64);
+            cache.remember_traits(&format!("t{i}"), i as i64);
+        }
+        cache.make_room();
+        // One batch remembers what it needs, past the limit or not: every id stays until
+        // its plan has read it.
+        for key in ["a", "b", "c"] {
+            cache.remember_company(key, 1);
+            cache.remember_traits(key, 1);
+        }
+        for key in ["a", "b", "c"] {
+            assert_eq!(cache.company(key), Some(1), "{key}");
+            assert_eq!(cache.traits(key), Some(1), "{key}");
+        }
     }
 
     #[test]

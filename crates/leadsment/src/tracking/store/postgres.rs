@@ -70,6 +70,7 @@ async fn write_in<'b>(
             .await?;
     }
 
+    cache.make_room();
     // 1. Companies: insert the ones this node has not seen, then read their ids.
     let missing = missing_companies(batch, cache);
     let now = batch.events.first().map_or(0, |e| e.ts);

@@ -46,6 +46,7 @@ fn write_batch(
 ) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
 
+    cache.make_room();
     // 1. Companies this node has not seen: inserted unless another node did, then their ids.
     let missing = missing_companies(batch, cache);
     if !missing.is_empty() {
