@@ -33,16 +33,38 @@ pub fn key(ev: &NewEvent) -> String {
     serde_json::to_string(&values).unwrap_or_default()
 }
 
-/// The combinations of a batch that the cache has no id for, each once with an event that
-/// has it, in the order of their keys (two nodes inserting the same ones then take their
-/// locks in the same order).
-pub fn missing<'b>(batch: &'b IngestBatch, cache: &VisitCache) -> Vec<(String, &'b NewEvent)> {
+/// The key of each event of a batch that may open a visit (one the cache cannot place in an
+/// open visit), `None` for the others: built once per batch, for [`missing`] and then for
+/// the plan's new visits. Call after the cache made room, so that what it places stays.
+pub fn keys(batch: &IngestBatch, cache: &VisitCache) -> Vec<Option<String>> {
+    batch
+        .events
+        .iter()
+        .map(|ev| {
+            cache
+                .open_visit(ev.site_id.0, ev.visitor_hash, ev.ts)
+                .is_none()
+                .then(|| key(ev))
+        })
+        .collect()
+}
+
+/// The combinations of a batch (`keys`, from [`keys`]) that the cache has no id for, each once
+/// with an event that has it, in the order of their keys (two nodes inserting the same ones
+/// then take their locks in the same order).
+pub fn missing<'b>(
+    batch: &'b IngestBatch,
+    keys: &[Option<String>],
+    cache: &VisitCache,
+) -> Vec<(String, &'b NewEvent)> {
     let mut seen = HashSet::new();
     let mut out: Vec<(String, &NewEvent)> = Vec::new();
-    for ev in &batch.events {
-        let k = key(ev);
-        if cache.traits(&k).is_none() && seen.insert(k.clone()) {
-            out.push((k, ev));
+    for (ev, k) in batch.events.iter().zip(keys) {
+        if let Some(k) = k
+            && cache.traits(k).is_none()
+            && seen.insert(k.as_str())
+        {
+            out.push((k.clone(), ev));
         }
     }
     out.sort_unstable_by(|a, b| a.0.cmp(&b.0));

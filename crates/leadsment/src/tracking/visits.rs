@@ -142,13 +142,14 @@ pub fn plan_visits<'b>(
     batch: &'b IngestBatch,
     cache: &mut VisitCache,
     known: &KnownVisits,
+    keys: &[Option<String>],
     tag: u16,
 ) -> VisitPlan<'b> {
     let mut rows = Vec::with_capacity(batch.events.len());
     let mut new_visits: Vec<NewVisit<'b>> = Vec::new();
     let mut new_index: HashMap<i64, usize> = HashMap::new();
     let mut updates: HashMap<i64, VisitDelta> = HashMap::new();
-    for ev in &batch.events {
+    for (i, ev) in batch.events.iter().enumerate() {
         let site = ev.site_id.0;
         let company_id = ev.company.as_ref().and_then(|c| cache.company(&c.key));
         let mut visit = cache.open_visit(site, ev.visitor_hash, ev.ts);
@@ -185,7 +186,12 @@ pub fn plan_visits<'b>(
                     id,
                     first: ev,
                     company_id,
-                    traits_id: cache.traits(&super::traits::key(ev)).unwrap_or_default(),
+                    traits_id: match keys.get(i) {
+                        Some(Some(k)) => cache.traits(k),
+                        // Placed in an open visit before the plan began, so not expected here.
+                        _ => cache.traits(&super::traits::key(ev)),
+                    }
+                    .unwrap_or_default(),
                     delta: VisitDelta::default(),
                 });
                 id

@@ -361,6 +361,9 @@ async fn run(
     let mut state = Loop::new(metrics, health, lease);
     loop {
         let first = if state.waits() { rx.recv().await } else { None };
+        if first.is_some() && rx.len() + 1 < PG_LINGER_BELOW {
+            tokio::time::sleep(PG_LINGER).await;
+        }
         let (batch, waiting) = match state.take(first, &mut rx) {
             Step::Write(batch, waiting) => (batch, waiting),
             Step::Idle => continue,
@@ -394,6 +397,14 @@ async fn run(
     }
     tracing::info!("event writer stopped; the queue is empty");
 }
+
+/// PostgreSQL's counterpart of [`LINGER`]: a batch there costs about 1.8 ms beside its
+/// statements (round trips, the commit) whatever its size, so the writer waits a little for
+/// more. On the ingest benchmark (64 clients) batches grew from about 32 events to 62 and the
+/// rate by 6%; waiting 2 ms for up to 64 events was 11% slower than this. An event on a quiet
+/// server waits 1 ms more.
+const PG_LINGER: Duration = Duration::from_millis(1);
+const PG_LINGER_BELOW: usize = 48;
 
 /// When fewer than [`LINGER_BELOW`] events are queued, the blocking writer waits this long
 /// for more before it writes. A commit costs about the same for one event as for thirty (it

@@ -47,3 +47,4 @@ mod site_settings;
 mod store;
 mod tracking;
 mod tracking_limits;
+mod writer_plans;

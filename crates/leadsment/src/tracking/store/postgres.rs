@@ -15,7 +15,8 @@ use crate::tracking::model::IngestBatch;
 use crate::tracking::rollups::{DayDelta, Rollups, StoredVisit};
 use crate::tracking::visit_cache::VisitCache;
 use crate::tracking::visits::{
-    EventRow, KnownVisits, VisitPlan, missing_companies, plan_visits, wanted_visits,
+    EventRow, KnownVisits, NewVisit, VisitDelta, VisitPlan, missing_companies, plan_visits,
+    wanted_visits,
 };
 
 /// Writes a batch in one transaction. On failure nothing is written and the cache, which may
@@ -31,9 +32,8 @@ pub async fn write(
         return Ok(());
     }
     let result = async {
-        let mut tx = pool.begin().await?;
-        let rows = write_in(&mut tx, batch, cache, tag).await?;
-        insert_events(&mut tx, &rows).await?;
+        let mut tx = pool.begin_with(BEGIN).await?;
+        write_in(&mut tx, batch, cache, tag).await?;
         tx.commit().await
     }
     .await;
@@ -42,6 +42,15 @@ pub async fn write(
     }
     Ok(result?)
 }
+
+/// Each batch's look-ups (`WHERE … = ANY($1)`) are planned for the values they carry. A plan
+/// made once for any values, while the tables were still small, read every visit for each
+/// look-up by visitor until the next `ANALYZE` (and for ever with autovacuum off): on a fresh
+/// database the benchmark's first round ran at half the rate of the next ones, with 200
+/// million visit rows read in 30 s. The writes after them keep their cached plans
+/// ([`PLAN_ONCE`]): planning each of them anew cost about a sixth of the rate.
+const BEGIN: &str = "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan";
+const PLAN_ONCE: &str = "SET LOCAL plan_cache_mode = auto";
 
 /// A column of a batch's rows, to bind as one array parameter.
 fn col<R, T>(rows: &[R], f: impl Fn(&R) -> T) -> Vec<T> {
@@ -52,12 +61,12 @@ fn col<R, T>(rows: &[R], f: impl Fn(&R) -> T) -> Vec<T> {
 // an array and `UNNEST` turns the arrays back into rows. A text per size (a `VALUES` list of
 // N rows) was prepared and planned anew on most batches, since batches come in every size.
 
-async fn write_in<'b>(
+async fn write_in(
     tx: &mut Transaction<'_, Postgres>,
-    batch: &'b IngestBatch,
+    batch: &IngestBatch,
     cache: &mut VisitCache,
     tag: u16,
-) -> Result<Vec<EventRow<'b>>, sqlx::Error> {
+) -> Result<(), sqlx::Error> {
     // 0. The visitors whose visit the cache cannot place, locked until the commit: a node
     // writing a visitor's event at the same time waits here, then reads the visit this one
     // opened and continues it, where both would otherwise open one. Taken first (before any
@@ -104,7 +113,8 @@ async fn write_in<'b>(
     }
 
     // 1b. Combinations of visit traits this node has not seen, the same way.
-    let traits = crate::tracking::traits::missing(batch, cache);
+    let traits_keys = crate::tracking::traits::keys(batch, cache);
+    let traits = crate::tracking::traits::missing(batch, &traits_keys, cache);
     if !traits.is_empty() {
         let t = &traits;
         sqlx::query(&format!(
@@ -158,92 +168,25 @@ async fn write_in<'b>(
 
     // 3. Each event to its visit, in order, and what that adds to the rollups (read from the
     // visits it continues, locked, as they were).
-    let plan = plan_visits(batch, cache, &known, tag);
+    let plan = plan_visits(batch, cache, &known, &traits_keys, tag);
     let stored = stored_visits(tx, &plan).await?;
     let mut rollups = Rollups::of(&plan, &stored);
+    sqlx::query(PLAN_ONCE).execute(&mut **tx).await?;
     let VisitPlan {
         rows,
         new_visits,
         updates,
     } = plan;
 
-    // 4. New visits, with their final counters.
-    if !new_visits.is_empty() {
-        let v = &new_visits;
-        sqlx::query(
-            "INSERT INTO visits (id, site_id, visitor_hash, started_at, last_seen_at, \
-             company_id, traits_id, entry_path, exit_path, pageviews, events, engaged_ms) \
-             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
-             $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], \
-             $10::bigint[], $11::bigint[], $12::bigint[])",
-        )
-        .bind(col(v, |v| v.id))
-        .bind(col(v, |v| v.first.site_id.0))
-        .bind(col(v, |v| v.delta.visitor_hash))
-        .bind(col(v, |v| v.first.ts))
-        .bind(col(v, |v| v.delta.last_seen))
-        .bind(col(v, |v| v.company_id))
-        .bind(col(v, |v| v.traits_id))
-        .bind(col(v, |v| v.first.path.clone()))
-        .bind(col(v, |v| {
-            v.delta
-                .exit_path
-                .clone()
-                .unwrap_or_else(|| v.first.path.clone())
-        }))
-        .bind(col(v, |v| v.delta.pageviews))
-        .bind(col(v, |v| v.delta.events))
-        .bind(col(v, |v| v.delta.engaged_ms))
-        .execute(&mut **tx)
-        .await?;
-    }
+    // 4. New visits with their final counters, known visits' counters added, and the
+    // visitors' days, in one statement: what the visitor rows are afterwards decides the
+    // visitors of their companies' days.
+    let visitors = std::mem::take(&mut rollups.visitors);
+    let after = write_visits(tx, &new_visits, &updates, &visitors).await?;
+    count_visitors(tx, &mut rollups, &visitors, after).await?;
 
-    // 5. Known visits: counters added, in one statement.
-    if !updates.is_empty() {
-        let u = &updates;
-        sqlx::query(
-            "UPDATE visits SET \
-             last_seen_at = GREATEST(visits.last_seen_at, d.last_seen), \
-             exit_path = COALESCE(d.exit_path, visits.exit_path), \
-             pageviews = visits.pageviews + d.pageviews, \
-             events = visits.events + d.events, \
-             engaged_ms = visits.engaged_ms + d.engaged_ms, \
-             visitor_hash = CASE WHEN visits.last_seen_at > d.last_seen \
-                 THEN visits.visitor_hash ELSE d.hash END \
-             FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], \
-             $6::bigint[], $7::bigint[]) \
-             AS d (id, last_seen, exit_path, pageviews, events, engaged_ms, hash) \
-             WHERE visits.id = d.id",
-        )
-        .bind(col(u, |(id, _)| *id))
-        .bind(col(u, |(_, d)| d.last_seen))
-        .bind(col(u, |(_, d)| d.exit_path.clone()))
-        .bind(col(u, |(_, d)| d.pageviews))
-        .bind(col(u, |(_, d)| d.events))
-        .bind(col(u, |(_, d)| d.engaged_ms))
-        .bind(col(u, |(_, d)| d.visitor_hash))
-        .execute(&mut **tx)
-        .await?;
-    }
-
-    // 6. The rollups.
-    write_rollups(tx, &mut rollups).await?;
-
-    // 7. Bots.
-    if !batch.bots.is_empty() {
-        let b = &batch.bots;
-        sqlx::query(
-            "INSERT INTO bot_counts (site_id, day, count) SELECT * FROM UNNEST($1::bigint[], \
-             $2::text[], $3::bigint[]) ON CONFLICT (site_id, day) \
-             DO UPDATE SET count = bot_counts.count + excluded.count",
-        )
-        .bind(col(b, |(site, _, _)| site.0))
-        .bind(col(b, |(_, day, _)| day.clone()))
-        .bind(col(b, |(_, _, n)| *n))
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(rows)
+    // 5. The rest in one statement: the other rollups, the events, bots, and the hours.
+    write_rest(tx, &rollups, &rows, &batch.bots).await
 }
 
 /// The advisory lock keys of the (site, visitor hash) pairs of a batch whose visit the cache
@@ -307,137 +250,182 @@ async fn stored_visits(
         .collect())
 }
 
-/// Adds a batch's rollups, each table in one statement: the visitor rows first, since whether
-/// a row comes into being or empties decides the visitors of its company's day.
-async fn write_rollups(
+/// A visitor-day row: site, day, company, visitor hash.
+type VisitorDay = (i64, i64, i64, i64);
+
+/// Inserts new visits, adds to known ones and adds the visitors' days (one data-modifying
+/// `WITH`, one round trip; the three touch different rows), and returns each visitor-day row
+/// as it is afterwards.
+async fn write_visits(
+    tx: &mut Transaction<'_, Postgres>,
+    new_visits: &[NewVisit<'_>],
+    updates: &[(i64, VisitDelta)],
+    visitors: &BTreeMap<VisitorDay, i64>,
+) -> Result<Vec<(i64, i64, i64, i64, i64)>, sqlx::Error> {
+    if new_visits.is_empty() && updates.is_empty() && visitors.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (v, u) = (new_visits, updates);
+    let day = |f: fn(&VisitorDay, i64) -> i64| -> Vec<i64> {
+        visitors.iter().map(|(k, n)| f(k, *n)).collect()
+    };
+    sqlx::query_as(
+        "WITH new_visits AS (\
+           INSERT INTO visits (id, site_id, visitor_hash, started_at, last_seen_at, \
+           company_id, traits_id, entry_path, exit_path, pageviews, events, engaged_ms) \
+           SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
+           $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], \
+           $10::bigint[], $11::bigint[], $12::bigint[])), \
+         known_visits AS (\
+           UPDATE visits SET \
+           last_seen_at = GREATEST(visits.last_seen_at, d.last_seen), \
+           exit_path = COALESCE(d.exit_path, visits.exit_path), \
+           pageviews = visits.pageviews + d.pageviews, \
+           events = visits.events + d.events, \
+           engaged_ms = visits.engaged_ms + d.engaged_ms, \
+           visitor_hash = CASE WHEN visits.last_seen_at > d.last_seen \
+               THEN visits.visitor_hash ELSE d.hash END \
+           FROM UNNEST($13::bigint[], $14::bigint[], $15::text[], $16::bigint[], \
+           $17::bigint[], $18::bigint[], $19::bigint[]) \
+           AS d (id, last_seen, exit_path, pageviews, events, engaged_ms, hash) \
+           WHERE visits.id = d.id) \
+         INSERT INTO visitor_days (site_id, day, company_id, visitor_hash, visits) \
+         SELECT * FROM UNNEST($20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[], \
+         $24::bigint[]) ON CONFLICT (site_id, day, company_id, visitor_hash) \
+         DO UPDATE SET visits = visitor_days.visits + excluded.visits \
+         RETURNING site_id, day, company_id, visitor_hash, visits",
+    )
+    .bind(col(v, |v| v.id))
+    .bind(col(v, |v| v.first.site_id.0))
+    .bind(col(v, |v| v.delta.visitor_hash))
+    .bind(col(v, |v| v.first.ts))
+    .bind(col(v, |v| v.delta.last_seen))
+    .bind(col(v, |v| v.company_id))
+    .bind(col(v, |v| v.traits_id))
+    .bind(col(v, |v| v.first.path.clone()))
+    .bind(col(v, |v| {
+        v.delta
+            .exit_path
+            .clone()
+            .unwrap_or_else(|| v.first.path.clone())
+    }))
+    .bind(col(v, |v| v.delta.pageviews))
+    .bind(col(v, |v| v.delta.events))
+    .bind(col(v, |v| v.delta.engaged_ms))
+    .bind(col(u, |(id, _)| *id))
+    .bind(col(u, |(_, d)| d.last_seen))
+    .bind(col(u, |(_, d)| d.exit_path.clone()))
+    .bind(col(u, |(_, d)| d.pageviews))
+    .bind(col(u, |(_, d)| d.events))
+    .bind(col(u, |(_, d)| d.engaged_ms))
+    .bind(col(u, |(_, d)| d.visitor_hash))
+    .bind(day(|k, _| k.0))
+    .bind(day(|k, _| k.1))
+    .bind(day(|k, _| k.2))
+    .bind(day(|k, _| k.3))
+    .bind(day(|_, n| n))
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// Counts the visitors of each company's day from what the visitor rows became (`after`),
+/// and deletes the rows that emptied.
+async fn count_visitors(
     tx: &mut Transaction<'_, Postgres>,
     r: &mut Rollups,
+    visitors: &BTreeMap<VisitorDay, i64>,
+    after: Vec<(i64, i64, i64, i64, i64)>,
 ) -> Result<(), sqlx::Error> {
-    let visitors = std::mem::take(&mut r.visitors);
-    if !visitors.is_empty() {
-        fn col(
-            v: &BTreeMap<(i64, i64, i64, i64), i64>,
-            f: impl Fn(&(i64, i64, i64, i64), i64) -> i64,
-        ) -> Vec<i64> {
-            v.iter().map(|(k, n)| f(k, *n)).collect()
-        }
-        let after: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
-            "INSERT INTO visitor_days (site_id, day, company_id, visitor_hash, visits) \
-             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
-             $5::bigint[]) ON CONFLICT (site_id, day, company_id, visitor_hash) \
-             DO UPDATE SET visits = visitor_days.visits + excluded.visits \
-             RETURNING site_id, day, company_id, visitor_hash, visits",
-        )
-        .bind(col(&visitors, |k, _| k.0))
-        .bind(col(&visitors, |k, _| k.1))
-        .bind(col(&visitors, |k, _| k.2))
-        .bind(col(&visitors, |k, _| k.3))
-        .bind(col(&visitors, |_, n| n))
-        .fetch_all(&mut **tx)
-        .await?;
-        let mut emptied: BTreeMap<(i64, i64, i64, i64), i64> = BTreeMap::new();
-        for (site, day, company, hash, now) in after {
-            let key = (site, day, company, hash);
-            let n = visitors.get(&key).copied().unwrap_or(0);
-            r.count_visitor(key, now - n, now);
-            if now <= 0 {
-                emptied.insert(key, 0);
-            }
-        }
-        if !emptied.is_empty() {
-            sqlx::query(
-                "DELETE FROM visitor_days v USING UNNEST($1::bigint[], $2::bigint[], \
-                 $3::bigint[], $4::bigint[]) AS k (site_id, day, company_id, visitor_hash) \
-                 WHERE v.site_id = k.site_id AND v.day = k.day AND v.company_id = k.company_id \
-                 AND v.visitor_hash = k.visitor_hash AND v.visits <= 0",
-            )
-            .bind(col(&emptied, |k, _| k.0))
-            .bind(col(&emptied, |k, _| k.1))
-            .bind(col(&emptied, |k, _| k.2))
-            .bind(col(&emptied, |k, _| k.3))
-            .execute(&mut **tx)
-            .await?;
+    let mut emptied: Vec<VisitorDay> = Vec::new();
+    for (site, day, company, hash, now) in after {
+        let key = (site, day, company, hash);
+        let n = visitors.get(&key).copied().unwrap_or(0);
+        r.count_visitor(key, now - n, now);
+        if now <= 0 {
+            emptied.push(key);
         }
     }
-    if !r.days.is_empty() {
-        let days: Vec<(&(i64, i64, i64), &DayDelta)> = r.days.iter().collect();
-        sqlx::query(
-            "INSERT INTO company_days (site_id, day, company_id, visits, visitors, pageviews, \
-             engaged_ms, last_seen_at) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], \
-             $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], \
-             $8::bigint[]) ON CONFLICT (site_id, day, company_id) DO UPDATE SET \
-             visits = company_days.visits + excluded.visits, \
-             visitors = company_days.visitors + excluded.visitors, \
-             pageviews = company_days.pageviews + excluded.pageviews, \
-             engaged_ms = company_days.engaged_ms + excluded.engaged_ms, \
-             last_seen_at = GREATEST(company_days.last_seen_at, excluded.last_seen_at)",
-        )
-        .bind(days.iter().map(|(k, _)| k.0).collect::<Vec<_>>())
-        .bind(days.iter().map(|(k, _)| k.1).collect::<Vec<_>>())
-        .bind(days.iter().map(|(k, _)| k.2).collect::<Vec<_>>())
-        .bind(days.iter().map(|(_, v)| v.visits).collect::<Vec<_>>())
-        .bind(days.iter().map(|(_, v)| v.visitors).collect::<Vec<_>>())
-        .bind(days.iter().map(|(_, v)| v.pageviews).collect::<Vec<_>>())
-        .bind(days.iter().map(|(_, v)| v.engaged_ms).collect::<Vec<_>>())
-        .bind(days.iter().map(|(_, v)| v.last_seen_at).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?;
+    if emptied.is_empty() {
+        return Ok(());
     }
-    if !r.paths.is_empty() {
-        sqlx::query(
-            "INSERT INTO company_paths (site_id, path, day, company_id, pageviews) \
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], \
-             $5::bigint[]) ON CONFLICT (site_id, path, day, company_id) \
-             DO UPDATE SET pageviews = company_paths.pageviews + excluded.pageviews",
-        )
-        .bind(r.paths.keys().map(|k| k.0).collect::<Vec<_>>())
-        .bind(r.paths.keys().map(|k| k.1.clone()).collect::<Vec<_>>())
-        .bind(r.paths.keys().map(|k| k.2).collect::<Vec<_>>())
-        .bind(r.paths.keys().map(|k| k.3).collect::<Vec<_>>())
-        .bind(r.paths.values().copied().collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?;
-    }
-    if !r.site_paths.is_empty() {
-        sqlx::query(
-            "INSERT INTO site_paths (site_id, path) SELECT * FROM UNNEST($1::bigint[], \
-             $2::text[]) ON CONFLICT DO NOTHING",
-        )
-        .bind(r.site_paths.iter().map(|k| k.0).collect::<Vec<_>>())
-        .bind(r.site_paths.iter().map(|k| k.1.clone()).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?;
-    }
-    if !r.touched.is_empty() {
-        sqlx::query(
-            "INSERT INTO site_hours (site_id, hour, version) SELECT k.site_id, k.hour, $3 \
-             FROM UNNEST($1::bigint[], $2::bigint[]) AS k (site_id, hour) \
-             ON CONFLICT (site_id, hour) DO UPDATE SET version = excluded.version",
-        )
-        .bind(r.touched.iter().map(|k| k.0).collect::<Vec<_>>())
-        .bind(r.touched.iter().map(|k| k.1).collect::<Vec<_>>())
-        .bind(rand::random::<i64>())
-        .execute(&mut **tx)
-        .await?;
-    }
+    emptied.sort_unstable();
+    sqlx::query(
+        "DELETE FROM visitor_days v USING UNNEST($1::bigint[], $2::bigint[], \
+         $3::bigint[], $4::bigint[]) AS k (site_id, day, company_id, visitor_hash) \
+         WHERE v.site_id = k.site_id AND v.day = k.day AND v.company_id = k.company_id \
+         AND v.visitor_hash = k.visitor_hash AND v.visits <= 0",
+    )
+    .bind(col(&emptied, |k| k.0))
+    .bind(col(&emptied, |k| k.1))
+    .bind(col(&emptied, |k| k.2))
+    .bind(col(&emptied, |k| k.3))
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
-/// One statement per batch: each column travels as an array and UNNEST turns them back into
-/// rows, which beats row-by-row inserts by an order of magnitude. What belongs to the visit
-/// (class, source, UTM fields, browser, ...) is on the visit only.
-async fn insert_events(
+/// Everything else a batch writes, in one statement (one round trip): its companies' days
+/// and paths, the site's paths, the events (each column as an array that `UNNEST` turns back
+/// into rows; what belongs to the visit, such as class, source, UTM fields and browser, is
+/// on the visit only), the bot counts, and the hours it touched (`site_hours`, for the
+/// dashboard's caches). Rows of each table in key order, the same in every batch, so that
+/// two batches locking the same rows cannot deadlock.
+async fn write_rest(
     tx: &mut Transaction<'_, Postgres>,
+    r: &Rollups,
     rows: &[EventRow<'_>],
+    bots: &[(crate::accounts::sites::SiteId, String, i64)],
 ) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
+    let days: Vec<(&(i64, i64, i64), &DayDelta)> = r.days.iter().collect();
+    let paths: Vec<(&(i64, String, i64, i64), &i64)> = r.paths.iter().collect();
+    let site_paths: Vec<&(i64, String)> = r.site_paths.iter().collect();
+    let hours: Vec<&(i64, i64)> = r.touched.iter().collect();
     sqlx::query(
-        "INSERT INTO events (site_id, visit_id, ts, name, path, props, engaged_ms, \
-         company_id) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], \
-         $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[])",
+        "WITH days AS (\
+           INSERT INTO company_days (site_id, day, company_id, visits, visitors, pageviews, \
+           engaged_ms, last_seen_at) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], \
+           $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], \
+           $8::bigint[]) ON CONFLICT (site_id, day, company_id) DO UPDATE SET \
+           visits = company_days.visits + excluded.visits, \
+           visitors = company_days.visitors + excluded.visitors, \
+           pageviews = company_days.pageviews + excluded.pageviews, \
+           engaged_ms = company_days.engaged_ms + excluded.engaged_ms, \
+           last_seen_at = GREATEST(company_days.last_seen_at, excluded.last_seen_at)), \
+         paths AS (\
+           INSERT INTO company_paths (site_id, path, day, company_id, pageviews) \
+           SELECT * FROM UNNEST($9::bigint[], $10::text[], $11::bigint[], $12::bigint[], \
+           $13::bigint[]) ON CONFLICT (site_id, path, day, company_id) \
+           DO UPDATE SET pageviews = company_paths.pageviews + excluded.pageviews), \
+         site_paths AS (\
+           INSERT INTO site_paths (site_id, path) SELECT * FROM UNNEST($14::bigint[], \
+           $15::text[]) ON CONFLICT DO NOTHING), \
+         events AS (\
+           INSERT INTO events (site_id, visit_id, ts, name, path, props, engaged_ms, \
+           company_id) SELECT * FROM UNNEST($16::bigint[], $17::bigint[], $18::bigint[], \
+           $19::text[], $20::text[], $21::text[], $22::bigint[], $23::bigint[])), \
+         bots AS (\
+           INSERT INTO bot_counts (site_id, day, count) SELECT * FROM UNNEST($24::bigint[], \
+           $25::text[], $26::bigint[]) ON CONFLICT (site_id, day) \
+           DO UPDATE SET count = bot_counts.count + excluded.count) \
+         INSERT INTO site_hours (site_id, hour, version) SELECT k.site_id, k.hour, $29 \
+         FROM UNNEST($27::bigint[], $28::bigint[]) AS k (site_id, hour) \
+         ON CONFLICT (site_id, hour) DO UPDATE SET version = excluded.version",
     )
+    .bind(col(&days, |(k, _)| k.0))
+    .bind(col(&days, |(k, _)| k.1))
+    .bind(col(&days, |(k, _)| k.2))
+    .bind(col(&days, |(_, v)| v.visits))
+    .bind(col(&days, |(_, v)| v.visitors))
+    .bind(col(&days, |(_, v)| v.pageviews))
+    .bind(col(&days, |(_, v)| v.engaged_ms))
+    .bind(col(&days, |(_, v)| v.last_seen_at))
+    .bind(col(&paths, |(k, _)| k.0))
+    .bind(col(&paths, |(k, _)| k.1.clone()))
+    .bind(col(&paths, |(k, _)| k.2))
+    .bind(col(&paths, |(k, _)| k.3))
+    .bind(col(&paths, |(_, n)| **n))
+    .bind(col(&site_paths, |k| k.0))
+    .bind(col(&site_paths, |k| k.1.clone()))
     .bind(col(rows, |r| r.event.site_id.0))
     .bind(col(rows, |r| r.visit_id))
     .bind(col(rows, |r| r.event.ts))
@@ -446,6 +434,12 @@ async fn insert_events(
     .bind(col(rows, |r| r.event.props.clone()))
     .bind(col(rows, |r| r.event.engaged_ms))
     .bind(col(rows, |r| r.company_id))
+    .bind(col(bots, |(site, _, _)| site.0))
+    .bind(col(bots, |(_, day, _)| day.clone()))
+    .bind(col(bots, |(_, _, n)| *n))
+    .bind(col(&hours, |k| k.0))
+    .bind(col(&hours, |k| k.1))
+    .bind(rand::random::<i64>())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -76,7 +76,8 @@ fn write_batch(
     }
 
     // 1b. Combinations of visit traits this node has not seen, the same way.
-    let traits = crate::tracking::traits::missing(batch, cache);
+    let traits_keys = crate::tracking::traits::keys(batch, cache);
+    let traits = crate::tracking::traits::missing(batch, &traits_keys, cache);
     if !traits.is_empty() {
         let mut insert = tx.prepare_cached(&format!(
             "INSERT INTO visit_traits (key, {}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
@@ -116,7 +117,7 @@ fn write_batch(
 
     // 3. Each event to its visit, and what that adds to the rollups (read from the visits
     // it continues, as they were).
-    let plan = plan_visits(batch, cache, &known, tag);
+    let plan = plan_visits(batch, cache, &known, &traits_keys, tag);
     let stored = stored_visits(&tx, &plan)?;
     let mut rollups = Rollups::of(&plan, &stored);
     let VisitPlan {
