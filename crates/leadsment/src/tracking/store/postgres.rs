@@ -1,8 +1,10 @@
 //! PostgreSQL's event writes, for several nodes sharing one database: each batch in a
 //! handful of statements whatever its size, each with one fixed text, so prepared once per
-//! connection (companies upserted in bulk, the visits the cache does not know read in bulk,
-//! new visits inserted with their final counters, known visits updated in bulk, the rollups,
-//! bot counts added), and the events in one `INSERT … SELECT * FROM UNNEST`.
+//! connection. First the look-ups, planned for the values they carry: companies and visit
+//! traits upserted and read in bulk, the visits the cache does not know read in bulk (locked
+//! per visitor), the visits to continue locked. Then the writes, in two statements: new
+//! visits with their final counters, known visits' counters and the visitor days; then the
+//! other rollups, the events (`INSERT … SELECT * FROM UNNEST`), bot counts and touched hours.
 //! Other nodes write too, so the database stays the truth: a visit the cache misses is read.
 
 use std::collections::{BTreeMap, HashMap};
