@@ -379,7 +379,7 @@ async fn write_rest(
     bots: &[(crate::accounts::sites::SiteId, String, i64)],
 ) -> Result<(), sqlx::Error> {
     let days: Vec<(&(i64, i64, i64), &DayDelta)> = r.days.iter().collect();
-    let paths: Vec<(&(i64, String, i64, i64), &i64)> = r.paths.iter().collect();
+    let paths: Vec<_> = r.paths.iter().collect();
     let site_paths: Vec<&(i64, String)> = r.site_paths.iter().collect();
     let hours: Vec<&(i64, i64)> = r.touched.iter().collect();
     sqlx::query(
