@@ -196,28 +196,35 @@ async fn bot_days(store: &Db, site: &Site) -> Vec<String> {
         .unwrap()
 }
 
+/// Two sites of the default workspace: `long.example` keeping the default 25 months, and
+/// `short.example` keeping 2.
+async fn long_and_short_sites(store: &Db) -> (Site, Site) {
+    let ws = leadsment::accounts::store::default_workspace(store)
+        .await
+        .unwrap();
+    let long = add_site(store, ws.id, "long.example").await;
+    let short = add_site(store, ws.id, "short.example").await;
+    let two = Months::new(2).unwrap();
+    assert!(
+        leadsment::retention::store::set_site_months(store, ws.id.0, short.id.0, two)
+            .await
+            .unwrap()
+    );
+    (long, short)
+}
+
 async fn each_site_loses_what_is_older_than_its_retention_and_kept_days_stay_exact(
     backend: Backend,
 ) {
     let (_db, store) = TestDb::open(backend).await;
-    let ws = leadsment::accounts::store::default_workspace(&store)
-        .await
-        .unwrap();
-    let long = add_site(&store, ws.id, "long.example").await;
-    let short = add_site(&store, ws.id, "short.example").await;
-    let two = Months::new(2).unwrap();
-    assert!(
-        leadsment::retention::store::set_site_months(&store, ws.id.0, short.id.0, two)
-            .await
-            .unwrap()
-    );
+    let (long, short) = long_and_short_sites(&store).await;
     let now = leadsment::store::now_ms();
     traffic(&store, &long, now).await;
     traffic(&store, &short, now).await;
     assert_eq!(event_ages(&store, &long, now).await, AGES);
 
     let long_cut = Months::default().cutoff_ms(now);
-    let short_cut = two.cutoff_ms(now);
+    let short_cut = Months::new(2).unwrap().cutoff_ms(now);
     assert_eq!(long_cut % DAY, 0);
     let long_kept = kept_rollups(&store, &long, long_cut / DAY).await;
     let short_kept = kept_rollups(&store, &short, short_cut / DAY).await;
@@ -605,15 +612,7 @@ async fn postgres_a_fresh_database_is_partitioned_and_the_job_keeps_three_months
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_months_no_site_keeps_are_dropped_whole() {
     let (_db, store) = TestDb::open(Backend::Postgres).await;
-    let ws = leadsment::accounts::store::default_workspace(&store)
-        .await
-        .unwrap();
-    let long = add_site(&store, ws.id, "long.example").await;
-    let short = add_site(&store, ws.id, "short.example").await;
-    let two = Months::new(2).unwrap();
-    leadsment::retention::store::set_site_months(&store, ws.id.0, short.id.0, two)
-        .await
-        .unwrap();
+    let (long, short) = long_and_short_sites(&store).await;
     let now = leadsment::store::now_ms();
     traffic(&store, &long, now).await;
     traffic(&store, &short, now).await;
