@@ -17,6 +17,8 @@ pub struct EventRow<'a> {
 /// What a batch changes in one visit.
 #[derive(Default, Clone)]
 pub struct VisitDelta {
+    /// The visit's site: with the id, its key.
+    pub site_id: i64,
     pub last_seen: i64,
     /// The visitor hash of the latest event: after midnight a visit continues under the new
     /// day's hash, and later events find it by that.
@@ -52,6 +54,20 @@ pub fn tag_of_visit_id(id: i64) -> u16 {
 pub fn visit_id_floor(ts_ms: i64) -> i64 {
     let ms = (ts_ms.max(0) as u64) & ((1 << 41) - 1);
     (ms << 22) as i64
+}
+
+/// The ids of the visits started in `[from_ms, to_ms)`: a range that holds them all (ids begin
+/// with the start time), for reading a site's visits of a period by their key. Times past
+/// what an id can hold give the largest id.
+pub fn visit_ids_started(from_ms: i64, to_ms: i64) -> (i64, i64) {
+    let bound = |ts: i64| {
+        if ts >= 1 << 41 {
+            i64::MAX
+        } else {
+            visit_id_floor(ts)
+        }
+    };
+    (bound(from_ms), bound(to_ms))
 }
 
 /// A visit first seen in this batch, written once with its final counters.
@@ -202,6 +218,7 @@ pub fn plan_visits<'b>(
             Some(i) => &mut new_visits[*i].delta,
             None => updates.entry(id).or_default(),
         };
+        d.site_id = site;
         if ev.ts >= d.last_seen {
             d.last_seen = ev.ts;
             d.visitor_hash = ev.visitor_hash;
@@ -263,6 +280,25 @@ pub(crate) mod tests {
             os: None,
             device: "desktop".into(),
         }
+    }
+
+    /// SQLite computes a visit's start from its id (migration 0024), and readers find a
+    /// period's visits as a range of ids: both hold only if the id begins with the start.
+    #[test]
+    fn a_visit_id_begins_with_its_start_and_falls_in_its_period() {
+        for ts in [0, 1, 1_780_000_000_123, (1 << 41) - 1] {
+            for tag in [0, 1, 1023] {
+                let id = new_visit_id(ts, tag);
+                assert_eq!(id >> 22, ts, "{ts} {tag}");
+                let (lo, hi) = visit_ids_started(ts, ts + 1);
+                assert!(lo <= id && id < hi, "{ts} {tag}: {lo} {id} {hi}");
+                let (lo, hi) = visit_ids_started(ts + 1, ts + 2);
+                assert!(id < lo && lo <= hi, "{ts} {tag}");
+                assert!(visit_ids_started(ts - 1, ts).1 <= id);
+            }
+        }
+        assert_eq!(visit_ids_started(0, i64::MAX).1, i64::MAX);
+        assert_eq!(visit_ids_started(1 << 41, 1 << 42), (i64::MAX, i64::MAX));
     }
 
     #[test]

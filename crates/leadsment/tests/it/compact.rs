@@ -1,6 +1,7 @@
 //! Compact rows (migration 0020): events keep only their own values, visits hold the id of
 //! their traits' combination. Nothing stored before is lost, and the writer finds the
-//! combinations the migration made.
+//! combinations the migration made. Visits stored by site and id (0024, SQLite): every value
+//! kept, and the writer and the dashboard find them.
 
 use leadsment::accounts::sites::SiteId;
 use leadsment::store::{Db, sql};
@@ -10,7 +11,10 @@ use crate::on_both_backends;
 use crate::support::{Backend, TestDb};
 use crate::tracking::ingest_fresh;
 
-on_both_backends!(stored_traffic_keeps_every_value_through_the_compaction);
+on_both_backends!(
+    stored_traffic_keeps_every_value_through_the_compaction,
+    visits_keep_every_value_when_stored_by_site
+);
 
 const CAMPAIGN: &str = r#"spring "sale" \ été"#;
 
@@ -144,6 +148,118 @@ async fn stored_traffic_keeps_every_value_through_the_compaction(backend: Backen
     assert!(
         devices.contains(&"desktop") && devices.contains(&"tablet"),
         "{devices:?}"
+    );
+    store.close().await;
+}
+
+/// A visit as the writer makes them: its id begins with its start.
+fn visit_row(site: i64, start: i64, hash: i64, company: &str, path: &str) -> String {
+    let id = leadsment::tracking::visits::new_visit_id(start, 3);
+    format!(
+        "INSERT INTO visits (id, site_id, visitor_hash, started_at, last_seen_at, company_id, \
+         traits_id, entry_path, exit_path, pageviews, events, engaged_ms) VALUES \
+         ({id}, {site}, {hash}, {start}, {}, {company}, 1, '{path}', '{path}/out', 2, 3, 4500)",
+        start + 60_000
+    )
+}
+
+async fn visits_keep_every_value_when_stored_by_site(backend: Backend) {
+    const T: i64 = 1_780_000_000_000;
+    let mut rows = vec![
+        "INSERT INTO workspaces (name, created_at) VALUES ('Old', 1000)".to_owned(),
+        "INSERT INTO sites (workspace_id, domain, created_at) VALUES (1, 'a.example', 1000)"
+            .to_owned(),
+        "INSERT INTO sites (workspace_id, domain, created_at) VALUES (1, 'b.example', 1000)"
+            .to_owned(),
+        "INSERT INTO companies (key, name, class, first_seen_at) \
+         VALUES ('domain:acme.example', 'Acme', 'business', 1000)"
+            .to_owned(),
+        // The first combination: id 1.
+        "INSERT INTO visit_traits (key, class, channel, device) \
+         VALUES ('[]', 'business', 'direct', 'desktop')"
+            .to_owned(),
+    ];
+    // Site 2's visits between site 1's, in time: the copy orders them by site.
+    for (n, site) in [1, 2, 1, 2].into_iter().enumerate() {
+        let company = if n == 3 { "NULL" } else { "1" };
+        let start = T + n as i64 * 3_600_000;
+        rows.push(visit_row(
+            site,
+            start,
+            100 + n as i64,
+            company,
+            &format!("/p{n}"),
+        ));
+    }
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let db = TestDb::migrated_below(backend, 24, &rows).await;
+    let store = db.store().await;
+
+    type Visit = (
+        i64,
+        i64,
+        i64,
+        i64,
+        Option<i64>,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+    );
+    let read = || async {
+        store
+            .all::<Visit>(sql(
+                "SELECT site_id, visitor_hash, started_at, last_seen_at, company_id, \
+                 entry_path, exit_path, pageviews, events, engaged_ms FROM visits \
+                 ORDER BY started_at",
+            ))
+            .await
+            .unwrap()
+    };
+    let visits = read().await;
+    assert_eq!(visits.len(), 4, "{visits:?}");
+    for (n, v) in visits.iter().enumerate() {
+        let start = T + n as i64 * 3_600_000;
+        let company = (n != 3).then_some(1);
+        let expected: Visit = (
+            [1, 2, 1, 2][n],
+            100 + n as i64,
+            start,
+            start + 60_000,
+            company,
+            format!("/p{n}"),
+            format!("/p{n}/out"),
+            2,
+            3,
+            4500,
+        );
+        assert_eq!(v, &expected);
+    }
+
+    // The dashboard reads a site's visits of a period as a range of their key.
+    let (a, b) = (SiteId(1), SiteId(2));
+    let period = (T, T + 3 * 3_600_000);
+    let read_site =
+        |site| leadsment::leads::store::company_visits(&store, site, period, None, None);
+    let (in_a, in_b) = (read_site(a).await.unwrap(), read_site(b).await.unwrap());
+    assert_eq!(
+        (in_a.len(), in_a[0].visits, in_b.len(), in_b[0].visits),
+        (1, 2, 1, 1),
+        "{in_a:?} {in_b:?}"
+    );
+
+    // The writer continues site 2's last visit (visitor 103, last seen T + 3h + 1 min) from
+    // the store, through the visit's site and id, and leaves the others as they were.
+    let ev = crate::tracking::event_at_site(b, T + 3 * 3_600_000 + 120_000, 103, None, "pageview");
+    ingest_fresh(&store, vec![ev]).await;
+    let after = read().await;
+    assert_eq!(after.len(), 4, "the event opened a visit: {after:?}");
+    assert_eq!(&after[..3], &visits[..3]);
+    let last = &after[3];
+    assert_eq!(
+        (last.0, last.3, last.7, last.8),
+        (2, T + 3 * 3_600_000 + 120_000, 3, 4)
     );
     store.close().await;
 }

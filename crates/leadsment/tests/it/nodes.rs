@@ -376,7 +376,7 @@ async fn a_node_older_than_the_schema_refuses_to_start(backend: Backend) {
     assert!(
         stderr.contains(
             "this database's schema (version 9999) is newer than this leadsment build knows \
-             (23): upgrade this node; see docs/operations.md, Rolling upgrades"
+             (24): upgrade this node; see docs/operations.md, Rolling upgrades"
         ),
         "{stderr}"
     );

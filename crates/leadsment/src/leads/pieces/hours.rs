@@ -15,6 +15,7 @@ use crate::leads::pattern::PathPattern;
 use crate::leads::rules::MAX_PAGE_RULES;
 use crate::store::{StoreError, sql};
 use crate::tracking::rollups::HOUR_MS;
+use crate::tracking::visits::visit_ids_started;
 
 /// What one company did in an hour.
 #[derive(Debug, Clone, Default)]
@@ -188,17 +189,21 @@ impl Reads<'_> {
                 .unwrap_or(0)
         };
 
+        // The period's visits as a range of the table's key (site, id).
+        let ids = visit_ids_started(start, end);
         let visits: Vec<(i64, i64, i64, i64, i64)> = self
             .db
             .all(
                 sql(
                     "SELECT company_id, started_at, visitor_hash, engaged_ms, last_seen_at \
                      FROM visits WHERE site_id = $1 AND started_at >= $2 AND started_at < $3 \
-                     AND company_id IS NOT NULL",
+                     AND id >= $4 AND id < $5 AND company_id IS NOT NULL",
                 )
                 .bind(self.site.0)
                 .bind(start)
-                .bind(end),
+                .bind(end)
+                .bind(ids.0)
+                .bind(ids.1),
             )
             .await?;
         for (id, started_at, hash, engaged_ms, last_seen_at) in visits {

@@ -15,6 +15,7 @@ use super::{Reads, hours};
 use crate::leads::store::{By, Totals};
 use crate::store::{StoreError, sql};
 use crate::tracking::rollups::HOUR_MS;
+use crate::tracking::visits::visit_ids_started;
 
 /// The series' slots: every UTC offset in use is a multiple of 15 minutes, so a local hour or
 /// midnight falls on a slot's edge.
@@ -190,6 +191,8 @@ impl Reads<'_> {
         // The workspace's hidden companies count nowhere.
         let hidden = self.excluded.sql_condition("company_id");
         let hidden_visits = self.excluded.sql_condition("v.company_id");
+        // The period's visits as a range of the table's key (site, id).
+        let ids = visit_ids_started(start, end);
         let visits: Vec<VisitRow> = self
             .db
             .all(
@@ -197,11 +200,14 @@ impl Reads<'_> {
                     "SELECT v.started_at, v.visitor_hash, t.class, t.source, t.channel, \
                      t.country, t.device, t.browser \
                      FROM visits v JOIN visit_traits t ON t.id = v.traits_id \
-                     WHERE v.site_id = $1 AND v.started_at >= $2 AND v.started_at < $3{hidden_visits}"
+                     WHERE v.site_id = $1 AND v.started_at >= $2 AND v.started_at < $3 \
+                     AND v.id >= $4 AND v.id < $5{hidden_visits}"
                 ))
                 .bind(self.site.0)
                 .bind(start)
-                .bind(end),
+                .bind(end)
+                .bind(ids.0)
+                .bind(ids.1),
             )
             .await?;
         for v in visits {

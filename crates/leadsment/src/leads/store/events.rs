@@ -30,7 +30,7 @@ pub async fn site_events(
             sql(
                 "SELECT e.id, e.ts, e.name, e.path, t.source, e.company_id, \
                  c.name AS company_name, e.visit_id \
-                 FROM events e JOIN visits v ON v.id = e.visit_id \
+                 FROM events e JOIN visits v ON v.site_id = e.site_id AND v.id = e.visit_id \
                  JOIN visit_traits t ON t.id = v.traits_id \
                  LEFT JOIN companies c ON c.id = e.company_id \
                  WHERE e.site_id = $1 AND e.ts <= $2 AND (e.ts < $2 OR e.id < $3) \

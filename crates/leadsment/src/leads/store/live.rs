@@ -20,8 +20,7 @@ pub struct LiveVisit {
 
 /// The visits to `site` with an event at or after `since`, the most recently seen first, at
 /// most `limit`. The events of the last minutes are found through `events_site_time`, their
-/// visits by id. (The `+` keeps SQLite from reading every visit of the site through
-/// `visits_company` instead: it checks the site on the visits found, it does not find them.)
+/// visits by site and id.
 pub async fn live_visits(
     db: &Db,
     site: SiteId,
@@ -35,8 +34,8 @@ pub async fn live_visits(
                  COALESCE(c.class, t.class) AS class, c.name, c.class_reason \
                  FROM visits v JOIN visit_traits t ON t.id = v.traits_id \
                  LEFT JOIN companies c ON c.id = v.company_id \
-                 WHERE v.id IN (SELECT visit_id FROM events WHERE site_id = $1 AND ts >= $2) \
-                 AND +v.site_id = $1 \
+                 WHERE v.site_id = $1 \
+                 AND v.id IN (SELECT visit_id FROM events WHERE site_id = $1 AND ts >= $2) \
                  ORDER BY v.last_seen_at DESC, v.id DESC LIMIT $3",
             )
             .bind(site.0)

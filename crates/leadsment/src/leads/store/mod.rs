@@ -78,7 +78,8 @@ pub struct CompanyVisits {
     pub pageviews: i64,
 }
 
-/// Every company with a visit to `site` that started in `[start, end)`.
+/// Every company with a visit to `site` that started in `[start, end)` (a range of the
+/// visits' key, site and id, as well).
 pub async fn company_visits(
     db: &Db,
     site: SiteId,
@@ -86,6 +87,7 @@ pub async fn company_visits(
     country: Option<&str>,
     source: Option<&str>,
 ) -> Result<Vec<CompanyVisits>, StoreError> {
+    let ids = crate::tracking::visits::visit_ids_started(start, end);
     Ok(db
         .all(
             sql(format!("SELECT c.id, c.name, c.domain, c.country, c.class, \
@@ -98,12 +100,15 @@ pub async fn company_visits(
                  FROM visits v JOIN companies c ON c.id = v.company_id \
                  JOIN visit_traits t ON t.id = v.traits_id \
                  WHERE v.site_id = $1 AND v.started_at >= $2 AND v.started_at < $3 \
+                 AND v.id >= $6 AND v.id < $7 \
                  GROUP BY c.id, c.name, c.domain, c.country, c.class", visitors("v.")))
             .bind(site.0)
             .bind(start)
             .bind(end)
             .bind(country)
-            .bind(source),
+            .bind(source)
+            .bind(ids.0)
+            .bind(ids.1),
         )
         .await?)
 }
@@ -302,7 +307,8 @@ pub async fn first_visits(
         // One query: each company's first visit is one index seek (`visits_company`).
         let mut q = sql(format!(
             "SELECT v.company_id, v.started_at, t.source, t.channel, t.utm_campaign \
-             FROM visits v JOIN visit_traits t ON t.id = v.traits_id WHERE v.id IN (SELECT (SELECT w.id FROM visits w \
+             FROM visits v JOIN visit_traits t ON t.id = v.traits_id \
+             WHERE v.site_id = $1 AND v.id IN (SELECT (SELECT w.id FROM visits w \
                  WHERE w.site_id = $1 AND w.company_id = x.id \
                  ORDER BY w.started_at, w.id LIMIT 1) \
              FROM companies x WHERE x.id IN ({}))",

@@ -65,7 +65,7 @@ pub async fn export_events(
                  c.name AS company, c.domain AS company_domain, t.class, t.country, \
                  t.source, t.channel, t.utm_source, t.utm_medium, t.utm_campaign, \
                  t.utm_term, t.utm_content, t.browser, t.os, t.device \
-                 FROM events e JOIN visits v ON v.id = e.visit_id \
+                 FROM events e JOIN visits v ON v.site_id = e.site_id AND v.id = e.visit_id \
                  JOIN visit_traits t ON t.id = v.traits_id \
                  LEFT JOIN companies c ON c.id = e.company_id \
                  WHERE e.site_id = $1 AND e.ts >= $2 AND e.ts < $3 AND (e.ts, e.id) > ($4, $5) \

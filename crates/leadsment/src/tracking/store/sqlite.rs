@@ -129,9 +129,10 @@ fn write_batch(
     // 4. New visits, with their final counters.
     if !new_visits.is_empty() {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO visits (id, site_id, visitor_hash, started_at, last_seen_at, \
+            // No start time: it is the id's first bits (migration 0024).
+            "INSERT INTO visits (id, site_id, visitor_hash, last_seen_at, \
              company_id, traits_id, entry_path, exit_path, pageviews, events, engaged_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
         for v in &new_visits {
             let e = v.first;
@@ -139,7 +140,6 @@ fn write_batch(
                 v.id,
                 e.site_id.0,
                 v.delta.visitor_hash,
-                e.ts,
                 v.delta.last_seen,
                 v.company_id,
                 v.traits_id,
@@ -163,7 +163,7 @@ fn write_batch(
              events = events + ?5, \
              engaged_ms = engaged_ms + ?6, \
              visitor_hash = CASE WHEN last_seen_at > ?2 THEN visitor_hash ELSE ?7 END \
-             WHERE id = ?1",
+             WHERE site_id = ?8 AND id = ?1",
         )?;
         for (id, d) in &updates {
             update.execute(params![
@@ -173,7 +173,8 @@ fn write_batch(
                 d.pageviews,
                 d.events,
                 d.engaged_ms,
-                d.visitor_hash
+                d.visitor_hash,
+                d.site_id
             ])?;
         }
     }
@@ -222,11 +223,11 @@ fn stored_visits(
 ) -> rusqlite::Result<HashMap<i64, StoredVisit>> {
     let mut select = tx.prepare_cached(
         "SELECT site_id, visitor_hash, started_at, company_id, last_seen_at FROM visits \
-         WHERE id = ?1",
+         WHERE site_id = ?1 AND id = ?2",
     )?;
     let mut out = HashMap::with_capacity(plan.updates.len());
-    for (id, _) in &plan.updates {
-        let v = select.query_row([id], |r| {
+    for (id, d) in &plan.updates {
+        let v = select.query_row([d.site_id, *id], |r| {
             Ok(StoredVisit {
                 site_id: r.get(0)?,
                 visitor_hash: r.get(1)?,
@@ -313,7 +314,7 @@ fn write_rollups(tx: &Connection, r: &mut Rollups) -> rusqlite::Result<()> {
 /// Reads every visit an event at `now` could still continue into `cache` and marks it
 /// complete: those seen within [`ENGAGEMENT_LOOKBACK_MS`], among those started within
 /// [`LOAD_STARTED_WITHIN_MS`] (a range of ids, which begin with the start time, so the read
-/// needs no index but the table's own). A visit kept going for longer than that continues only
+/// is one range of the table's own key for each site). A visit kept going for longer than that continues only
 /// until a restart.
 fn load_recent_visits(
     tx: &rusqlite::Transaction<'_>,
@@ -321,8 +322,9 @@ fn load_recent_visits(
     now: i64,
 ) -> rusqlite::Result<()> {
     let mut select = tx.prepare_cached(
-        "SELECT site_id, visitor_hash, id, last_seen_at FROM visits \
-         WHERE id >= ?1 AND last_seen_at >= ?2",
+        "SELECT v.site_id, v.visitor_hash, v.id, v.last_seen_at \
+         FROM sites s CROSS JOIN visits v ON v.site_id = s.id \
+         WHERE v.id >= ?1 AND v.last_seen_at >= ?2",
     )?;
     let mut rows = select.query(params![
         visit_id_floor(now - LOAD_STARTED_WITHIN_MS),
