@@ -11,6 +11,7 @@ pub mod export;
 pub mod ingest;
 pub mod limits;
 pub mod model;
+pub mod paths;
 pub mod rollups;
 pub mod settings;
 pub mod source;

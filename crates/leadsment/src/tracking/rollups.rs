@@ -64,7 +64,6 @@ pub struct Rollups {
     /// Visits added to (or, negative, moved away from) a visitor's row.
     pub visitors: BTreeMap<(i64, i64, i64, i64), i64>,
     pub paths: BTreeMap<(i64, String, i64, i64), i64>,
-    pub site_paths: BTreeSet<(i64, String)>,
     /// (site, hour) of every UTC hour the batch changes.
     pub touched: BTreeSet<(i64, i64)>,
 }
@@ -122,7 +121,6 @@ impl Rollups {
                 continue;
             }
             let site = e.site_id.0;
-            r.site_paths.insert((site, e.path.clone()));
             let Some(company) = row.company_id else {
                 continue;
             };

@@ -1,4 +1,5 @@
-//! The event writer's memory of recent visits and known companies.
+//! The event writer's memory of recent visits, and of the ids of known companies, visit
+//! traits and paths.
 
 use std::collections::HashMap;
 
@@ -19,6 +20,9 @@ pub struct VisitCache {
     companies: HashMap<String, i64>,
     /// Visit traits' ids by their key ([`super::traits::key`]).
     traits: HashMap<String, i64>,
+    /// Paths' ids by site and path.
+    paths: HashMap<i64, HashMap<String, i64>>,
+    paths_held: usize,
     complete: bool,
     max_visits: usize,
 }
@@ -31,7 +35,7 @@ impl Default for VisitCache {
 
 /// Most visits held in memory (about 70 MB).
 pub const MAX_VISITS: usize = 1_500_000;
-/// Most companies, and most combinations of visit traits, held in memory.
+/// Most companies, most combinations of visit traits, and most paths, held in memory.
 const MAX_COMPANIES: usize = 200_000;
 
 impl VisitCache {
@@ -41,6 +45,8 @@ impl VisitCache {
             visits: HashMap::new(),
             companies: HashMap::new(),
             traits: HashMap::new(),
+            paths: HashMap::new(),
+            paths_held: 0,
             complete: false,
             max_visits: max_visits.max(2),
         }
@@ -135,6 +141,27 @@ impl VisitCache {
         if self.traits.len() >= MAX_COMPANIES {
             self.traits.clear();
         }
+        if self.paths_held >= MAX_COMPANIES {
+            self.paths.clear();
+            self.paths_held = 0;
+        }
+    }
+
+    /// The id of a path of a site.
+    pub fn path(&self, site: i64, path: &str) -> Option<i64> {
+        self.paths.get(&site)?.get(path).copied()
+    }
+
+    pub fn remember_path(&mut self, site: i64, path: &str, id: i64) {
+        if self
+            .paths
+            .entry(site)
+            .or_default()
+            .insert(path.to_owned(), id)
+            .is_none()
+        {
+            self.paths_held += 1;
+        }
     }
 
     pub fn traits(&self, key: &str) -> Option<i64> {
@@ -151,6 +178,8 @@ impl VisitCache {
         self.visits.clear();
         self.companies.clear();
         self.traits.clear();
+        self.paths.clear();
+        self.paths_held = 0;
         self.complete = false;
     }
 }
@@ -244,6 +273,7 @@ mod tests {
         for i in 0..MAX_COMPANIES - 1 {
             cache.remember_company(&format!("c{i}"), i as i64);
             cache.remember_traits(&format!("t{i}"), i as i64);
+            cache.remember_path(i as i64 % 7, &format!("/p{i}"), i as i64);
         }
         cache.make_room();
         // One batch remembers what it needs, past the limit or not: every id stays until
@@ -251,11 +281,16 @@ mod tests {
         for key in ["a", "b", "c"] {
             cache.remember_company(key, 1);
             cache.remember_traits(key, 1);
+            cache.remember_path(3, key, 1);
         }
         for key in ["a", "b", "c"] {
             assert_eq!(cache.company(key), Some(1), "{key}");
             assert_eq!(cache.traits(key), Some(1), "{key}");
+            assert_eq!(cache.path(3, key), Some(1), "{key}");
         }
+        // The next batch finds the maps past the limit and empties them first.
+        cache.make_room();
+        assert_eq!((cache.company("a"), cache.path(3, "a")), (None, None));
     }
 
     #[test]

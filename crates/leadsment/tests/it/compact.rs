@@ -1,7 +1,8 @@
 //! Compact rows (migration 0020): events keep only their own values, visits hold the id of
 //! their traits' combination. Nothing stored before is lost, and the writer finds the
-//! combinations the migration made. Visits stored by site and id (0024, SQLite): every value
-//! kept, and the writer and the dashboard find them.
+//! combinations the migration made. Migration 0024: visits stored by site and id (SQLite),
+//! every value kept, and the writer and the dashboard find them; paths by id, every path of
+//! every event, visit and rollup kept, and the writer reuses the ids the migration gave.
 
 use leadsment::accounts::sites::SiteId;
 use leadsment::store::{Db, sql};
@@ -13,7 +14,8 @@ use crate::tracking::ingest_fresh;
 
 on_both_backends!(
     stored_traffic_keeps_every_value_through_the_compaction,
-    visits_keep_every_value_when_stored_by_site
+    visits_keep_every_value_when_stored_by_site,
+    paths_keep_their_text_when_named_by_id
 );
 
 const CAMPAIGN: &str = r#"spring "sale" \ été"#;
@@ -211,7 +213,9 @@ async fn visits_keep_every_value_when_stored_by_site(backend: Backend) {
         store
             .all::<Visit>(sql(
                 "SELECT site_id, visitor_hash, started_at, last_seen_at, company_id, \
-                 entry_path, exit_path, pageviews, events, engaged_ms FROM visits \
+                 (SELECT path FROM paths WHERE id = entry_path_id), \
+                 (SELECT path FROM paths WHERE id = exit_path_id), pageviews, events, \
+                 engaged_ms FROM visits \
                  ORDER BY started_at",
             ))
             .await
@@ -260,6 +264,128 @@ async fn visits_keep_every_value_when_stored_by_site(backend: Backend) {
     assert_eq!(
         (last.0, last.3, last.7, last.8),
         (2, T + 3 * 3_600_000 + 120_000, 3, 4)
+    );
+    store.close().await;
+}
+
+async fn paths_keep_their_text_when_named_by_id(backend: Backend) {
+    const T: i64 = 1_780_000_000_000;
+    let day = T / 86_400_000;
+    let visit = leadsment::tracking::visits::new_visit_id(T, 3);
+    let mut rows: Vec<String> = [
+        "INSERT INTO workspaces (name, created_at) VALUES ('Old', 1000)",
+        "INSERT INTO sites (workspace_id, domain, created_at) VALUES (1, 'a.example', 1000)",
+        "INSERT INTO sites (workspace_id, domain, created_at) VALUES (1, 'b.example', 1000)",
+        "INSERT INTO companies (key, name, class, first_seen_at) \
+         VALUES ('domain:acme.example', 'Acme', 'business', 1000)",
+        "INSERT INTO visit_traits (key, class, channel, device) \
+         VALUES ('[]', 'business', 'direct', 'desktop')",
+        // The same path on both sites, one only on site 2, one only in a rollup.
+        "INSERT INTO site_paths (site_id, path) VALUES (1, '/pricing'), (2, '/pricing'), \
+         (1, '/docs/é?x=1')",
+        "INSERT INTO company_paths (site_id, path, day, company_id, pageviews) VALUES \
+         (1, '/pricing', DAY, 1, 3), (1, '/docs/é?x=1', DAY, 1, 2), (1, '/gone', DAY, 1, 1)",
+    ]
+    .iter()
+    .map(|q| q.replace("DAY", &day.to_string()))
+    .collect();
+    rows.push(format!(
+        "INSERT INTO visits (id, site_id, visitor_hash, started_at, last_seen_at, company_id, \
+         traits_id, entry_path, exit_path, pageviews, events, engaged_ms) VALUES \
+         ({visit}, 1, 7, {T}, {}, 1, 1, '/pricing', '/docs/é?x=1', 2, 3, 0)",
+        T + 60_000
+    ));
+    for (n, (name, path)) in [
+        ("pageview", "/pricing"),
+        ("signup", "/form"),
+        ("pageview", "/docs/é?x=1"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        rows.push(format!(
+            "INSERT INTO events (site_id, visit_id, ts, name, path, props, engaged_ms, \
+             company_id) VALUES (1, {visit}, {}, '{name}', '{path}', NULL, NULL, 1)",
+            T + n as i64 * 30_000
+        ));
+    }
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let db = TestDb::migrated_below(backend, 24, &rows).await;
+    let store = db.store().await;
+    let site = SiteId(1);
+
+    let exported: Vec<ExportedEvent> =
+        leadsment::tracking::store::export_events(&store, site, 0, i64::MAX, None, 10)
+            .await
+            .unwrap();
+    let paths: Vec<&str> = exported.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["/pricing", "/form", "/docs/é?x=1"]);
+    let timeline = leadsment::leads::store::company_timeline(&store, site, 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(timeline.len(), 1);
+    assert_eq!(timeline[0].entry_path, "/pricing");
+    let mut pages =
+        leadsment::leads::store::rollups::company_paths(&store, site, (day, day + 1), &[1])
+            .await
+            .unwrap();
+    pages.sort();
+    assert_eq!(
+        pages,
+        [
+            (1, "/docs/é?x=1".to_owned(), 2),
+            (1, "/gone".to_owned(), 1),
+            (1, "/pricing".to_owned(), 3)
+        ]
+    );
+    let mut known = leadsment::leads::store::rollups::site_paths(&store, site)
+        .await
+        .unwrap();
+    known.sort();
+    assert_eq!(known, ["/docs/é?x=1", "/form", "/gone", "/pricing"]);
+    let hits = leadsment::leads::store::rollups::path_hits(
+        &store,
+        site,
+        (day, day + 1),
+        &["/pricing".to_owned(), "/gone".to_owned()],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(hits.get(&1), Some(&4));
+
+    // The writer names a known path by the id the migration gave it, and a new one by a new
+    // id; the same text on another site is another path.
+    let count = || async {
+        store
+            .value::<i64>(sql("SELECT COUNT(*) FROM paths"))
+            .await
+            .unwrap()
+    };
+    assert_eq!(count().await, 5, "four paths of site 1, one of site 2");
+    let mut known_path = crate::tracking::event_at_site(site, T + 120_000, 7, None, "pageview");
+    known_path.path = "/pricing".into();
+    let mut new_path = known_path.clone();
+    new_path.ts += 1;
+    new_path.path = "/new".into();
+    let mut other_site = known_path.clone();
+    other_site.site_id = SiteId(2);
+    other_site.visitor_hash = 8;
+    ingest_fresh(&store, vec![known_path, new_path, other_site]).await;
+    assert_eq!(count().await, 6, "only /new is new");
+    let exported: Vec<ExportedEvent> =
+        leadsment::tracking::store::export_events(&store, site, T + 100_000, i64::MAX, None, 10)
+            .await
+            .unwrap();
+    let paths: Vec<&str> = exported.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["/pricing", "/new"]);
+    let timeline = leadsment::leads::store::company_timeline(&store, site, 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (timeline.len(), timeline[0].pageviews),
+        (1, 4),
+        "the visit continued: {timeline:?}"
     );
     store.close().await;
 }

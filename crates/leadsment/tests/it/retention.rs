@@ -110,7 +110,8 @@ async fn kept_rollups(store: &Db, site: &Site, day: i64) -> Vec<String> {
          CAST(pageviews AS TEXT) || ' ' || CAST(engaged_ms AS TEXT) || ' ' || \
          CAST(last_seen_at AS TEXT) FROM company_days WHERE site_id = $1 AND day >= $2 \
          ORDER BY 1",
-        "SELECT 'cp ' || path || ' ' || CAST(day AS TEXT) || ' ' || CAST(company_id AS TEXT) \
+        "SELECT 'cp ' || CAST(path_id AS TEXT) || ' ' || CAST(day AS TEXT) || ' ' || \
+         CAST(company_id AS TEXT) \
          || ' ' || CAST(pageviews AS TEXT) FROM company_paths \
          WHERE site_id = $1 AND day >= $2 ORDER BY 1",
         "SELECT 'sh ' || CAST(hour AS TEXT) || ' ' || CAST(version AS TEXT) FROM site_hours \
@@ -492,9 +493,7 @@ async fn postgres_events_stored_before_the_migration_stay_in_the_old_table_made_
     migrator.migrations = migrator
         .migrations
         .iter()
-        // The node leases (0022) too: the old traffic is written by today's writer, which
-        // leases a node tag.
-        .filter(|m| m.version < 21 || m.version == 22)
+        .filter(|m| m.version < 21)
         .cloned()
         .collect::<Vec<_>>()
         .into();
@@ -508,7 +507,26 @@ async fn postgres_events_stored_before_the_migration_stay_in_the_old_table_made_
         .unwrap();
     let site = add_site(&old, ws.id, "old.example").await;
     let now = leadsment::store::now_ms();
-    traffic(&old, &site, now).await;
+    // The traffic as that schema held it (today's writer names paths by id, migration 0024).
+    for (n, age) in AGES.iter().enumerate() {
+        let t0 = months_ago(now, *age);
+        for person in 0..2i64 {
+            let visit = leadsment::tracking::visits::new_visit_id(t0, 1) + person;
+            for (step, name) in ["pageview", "pageview", "engagement"].iter().enumerate() {
+                old.write(
+                    sql("INSERT INTO events (site_id, visit_id, ts, name, path) \
+                         VALUES ($1, $2, $3, $4, $5)")
+                    .bind(site.id.0)
+                    .bind(visit + n as i64 * 2)
+                    .bind(t0 + step as i64 * 5 * MIN)
+                    .bind(*name)
+                    .bind(format!("/p{step}")),
+                )
+                .await
+                .unwrap();
+            }
+        }
+    }
     let ids: Vec<i64> = old
         .values(sql("SELECT id FROM events ORDER BY id"))
         .await
@@ -550,7 +568,8 @@ async fn postgres_events_stored_before_the_migration_stay_in_the_old_table_made_
     crate::tracking::ingest_fresh(&store, vec![e]).await;
     let (id, partition): (i64, String) = store
         .one(sql(
-            "SELECT id, CAST(tableoid::regclass AS TEXT) FROM events WHERE path = '/ahead'",
+            "SELECT id, CAST(tableoid::regclass AS TEXT) FROM events \
+             WHERE path_id IN (SELECT id FROM paths WHERE path = '/ahead')",
         ))
         .await
         .unwrap();

@@ -872,8 +872,8 @@ async fn a_batch_keeps_every_visit_counter_right(backend: Backend) {
         event_at(&site, t0 + 62_000, 3, None, "pageview"),
     ];
     ingest_fresh(&store, second).await;
-    let q = "SELECT visitor_hash, pageviews, events, engaged_ms, started_at, last_seen_at, exit_path \
-             FROM visits ORDER BY visitor_hash";
+    let q = "SELECT visitor_hash, pageviews, events, engaged_ms, started_at, last_seen_at, \
+             (SELECT path FROM paths WHERE id = exit_path_id) FROM visits ORDER BY visitor_hash";
     let visits: Vec<(i64, i64, i64, i64, i64, i64, String)> = store.all(sql(q)).await.unwrap();
     assert_eq!(visits.len(), 3, "{visits:?}");
     assert_eq!(

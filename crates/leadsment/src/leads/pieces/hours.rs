@@ -217,9 +217,14 @@ impl Reads<'_> {
         let views: Vec<(i64, i64, String, i64)> = self
             .db
             .all(
-                sql("SELECT ts / $4, company_id, path, COUNT(*) FROM events \
+                // Counted by path id, then named.
+                sql(
+                    "SELECT x.h, x.company_id, p.path, x.n FROM (SELECT ts / $4 AS h, \
+                     company_id, path_id, COUNT(*) AS n FROM events \
                      WHERE site_id = $1 AND ts >= $2 AND ts < $3 AND name = 'pageview' \
-                     AND company_id IS NOT NULL GROUP BY ts / $4, company_id, path")
+                     AND company_id IS NOT NULL GROUP BY ts / $4, company_id, path_id) x \
+                     JOIN paths p ON p.id = x.path_id",
+                )
                 .bind(self.site.0)
                 .bind(start)
                 .bind(end)

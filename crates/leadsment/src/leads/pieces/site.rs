@@ -235,9 +235,11 @@ impl Reads<'_> {
             .db
             .all(
                 sql(format!(
-                    "SELECT ts / $4, path, COUNT(*) FROM events \
+                    // Counted by path id, then named.
+                    "SELECT x.h, p.path, x.n FROM (SELECT ts / $4 AS h, path_id, COUNT(*) AS n \
+                     FROM events \
                      WHERE site_id = $1 AND ts >= $2 AND ts < $3 AND name = 'pageview'{hidden} \
-                     GROUP BY ts / $4, path"
+                     GROUP BY ts / $4, path_id) x JOIN paths p ON p.id = x.path_id"
                 ))
                 .bind(self.site.0)
                 .bind(start)

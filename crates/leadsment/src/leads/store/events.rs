@@ -28,7 +28,8 @@ pub async fn site_events(
     Ok(db
         .all(
             sql(
-                "SELECT e.id, e.ts, e.name, e.path, t.source, e.company_id, \
+                "SELECT e.id, e.ts, e.name, (SELECT path FROM paths WHERE id = e.path_id) AS path, \
+                 t.source, e.company_id, \
                  c.name AS company_name, e.visit_id \
                  FROM events e JOIN visits v ON v.site_id = e.site_id AND v.id = e.visit_id \
                  JOIN visit_traits t ON t.id = v.traits_id \

@@ -29,15 +29,14 @@ pub async fn live_visits(
 ) -> Result<Vec<LiveVisit>, StoreError> {
     Ok(db
         .all(
-            sql(
-                "SELECT v.id, v.visitor_hash, v.last_seen_at, v.exit_path, v.company_id, \
+            sql("SELECT v.id, v.visitor_hash, v.last_seen_at, \
+                 (SELECT path FROM paths WHERE id = v.exit_path_id) AS exit_path, v.company_id, \
                  COALESCE(c.class, t.class) AS class, c.name, c.class_reason \
                  FROM visits v JOIN visit_traits t ON t.id = v.traits_id \
                  LEFT JOIN companies c ON c.id = v.company_id \
                  WHERE v.site_id = $1 \
                  AND v.id IN (SELECT visit_id FROM events WHERE site_id = $1 AND ts >= $2) \
-                 ORDER BY v.last_seen_at DESC, v.id DESC LIMIT $3",
-            )
+                 ORDER BY v.last_seen_at DESC, v.id DESC LIMIT $3")
             .bind(site.0)
             .bind(since)
             .bind(limit),

@@ -130,8 +130,10 @@ pub async fn company_pageviews(
 ) -> Result<HashMap<i64, CompanyPages>, StoreError> {
     let backend = db.backend();
     let hits = match page {
+        // The pattern is matched against the site's paths once, not each event's.
         Some(_) => format!(
-            "CAST(SUM(CASE WHEN {} THEN 1 ELSE 0 END) AS BIGINT)",
+            "CAST(SUM(CASE WHEN path_id IN (SELECT id FROM paths WHERE site_id = $1 AND {}) \
+             THEN 1 ELSE 0 END) AS BIGINT)",
             PathPattern::condition(backend, "path", 4)
         ),
         None => "CAST(0 AS BIGINT)".to_owned(),
@@ -235,9 +237,12 @@ pub async fn raw_company_paths(
     let mut out = Vec::new();
     for chunk in companies.chunks(CHUNK) {
         let mut q = sql(format!(
-            "SELECT company_id, path, COUNT(*) AS pageviews FROM events \
+            // Counted by path id, then named.
+            "SELECT x.company_id, p.path, x.n FROM (SELECT company_id, path_id, \
+             COUNT(*) AS n FROM events \
              WHERE site_id = $1 AND ts >= $2 AND ts < $3 AND name = 'pageview' \
-             AND company_id IN ({}) GROUP BY company_id, path",
+             AND company_id IN ({}) GROUP BY company_id, path_id) x \
+             JOIN paths p ON p.id = x.path_id",
             placeholders(4, chunk.len())
         ))
         .bind(site.0)
@@ -376,7 +381,8 @@ pub async fn company_timeline(
     Ok(db
         .all(
             sql(
-                "SELECT v.id, v.visitor_hash, v.started_at, v.last_seen_at, v.entry_path, \
+                "SELECT v.id, v.visitor_hash, v.started_at, v.last_seen_at, \
+                 (SELECT path FROM paths WHERE id = v.entry_path_id) AS entry_path, \
                  v.pageviews, v.engaged_ms, t.source, t.channel, t.utm_source, t.utm_medium, \
                  t.utm_campaign, t.country, t.browser, t.os, t.device \
                  FROM visits v JOIN visit_traits t ON t.id = v.traits_id \
@@ -412,8 +418,9 @@ pub async fn visit_events(
         let mut q = sql(format!(
             // The site is compared as an expression: as a column, SQLite would read the
             // site's whole time index rather than the visits' events.
-            "SELECT visit_id, ts, name, path, props, engaged_ms FROM \
-             (SELECT visit_id, ts, id, name, path, props, engaged_ms, \
+            "SELECT visit_id, ts, name, (SELECT path FROM paths WHERE id = e.path_id) AS path, \
+             props, engaged_ms FROM \
+             (SELECT visit_id, ts, id, name, path_id, props, engaged_ms, \
              ROW_NUMBER() OVER (PARTITION BY visit_id ORDER BY ts, id) AS n FROM events \
              WHERE site_id + 0 = $1 AND visit_id IN ({})) e \
              WHERE n <= $2 ORDER BY ts, id",

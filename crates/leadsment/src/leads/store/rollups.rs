@@ -56,11 +56,11 @@ pub async fn day_sums(
     Ok(rows.into_iter().map(|r| (r.company_id, r)).collect())
 }
 
-/// Every path of `site` with a pageview: page patterns (the feed's filter, the score's rules)
+/// Every path of `site` with an event: page patterns (the feed's filter, the score's rules)
 /// are matched against these, then the matching paths' rows read.
 pub async fn site_paths(db: &Db, site: SiteId) -> Result<Vec<String>, StoreError> {
     Ok(db
-        .values(sql("SELECT path FROM site_paths WHERE site_id = $1").bind(site.0))
+        .values(sql("SELECT path FROM paths WHERE site_id = $1").bind(site.0))
         .await?)
 }
 
@@ -88,7 +88,8 @@ pub async fn path_hits(
             // Grouped by an expression, not the column: SQLite would otherwise read the
             // company index, in company order, whole, rather than the matching paths' rows.
             "SELECT company_id + 0, CAST(SUM(pageviews) AS BIGINT) FROM company_paths \
-             WHERE site_id = $1 AND day >= $2 AND day < $3 {only} AND path IN ({}) \
+             WHERE site_id = $1 AND day >= $2 AND day < $3 {only} AND path_id IN \
+             (SELECT id FROM paths WHERE site_id = $1 AND path IN ({})) \
              GROUP BY company_id + 0",
             placeholders(from, chunk.len())
         ))
@@ -122,9 +123,11 @@ pub async fn company_paths(
     }
     for chunk in companies.chunks(CHUNK) {
         let mut q = sql(format!(
-            "SELECT company_id, path, CAST(SUM(pageviews) AS BIGINT) FROM company_paths \
+            // Summed by path id, then named.
+            "SELECT x.company_id, p.path, x.n FROM (SELECT company_id, path_id, \
+             CAST(SUM(pageviews) AS BIGINT) AS n FROM company_paths \
              WHERE site_id = $1 AND company_id IN ({}) AND day >= $2 AND day < $3 \
-             GROUP BY company_id, path",
+             GROUP BY company_id, path_id) x JOIN paths p ON p.id = x.path_id",
             placeholders(4, chunk.len())
         ))
         .bind(site.0)

@@ -103,7 +103,7 @@ pub const ROLLUPS: [Target; 4] = [
     Target {
         label: "company_paths",
         table: "company_paths",
-        key: "path, day, company_id",
+        key: "path_id, day, company_id",
         column: "day",
     },
     Target {

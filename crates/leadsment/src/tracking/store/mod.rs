@@ -60,8 +60,8 @@ pub async fn export_events(
     let from_ms = from_ms.max(after_ts);
     Ok(db
         .all(
-            sql(
-                "SELECT e.id, e.ts, e.visit_id, e.name, e.path, e.props, e.engaged_ms, \
+            sql("SELECT e.id, e.ts, e.visit_id, e.name, \
+                 (SELECT path FROM paths WHERE id = e.path_id) AS path, e.props, e.engaged_ms, \
                  c.name AS company, c.domain AS company_domain, t.class, t.country, \
                  t.source, t.channel, t.utm_source, t.utm_medium, t.utm_campaign, \
                  t.utm_term, t.utm_content, t.browser, t.os, t.device \
@@ -69,8 +69,7 @@ pub async fn export_events(
                  JOIN visit_traits t ON t.id = v.traits_id \
                  LEFT JOIN companies c ON c.id = e.company_id \
                  WHERE e.site_id = $1 AND e.ts >= $2 AND e.ts < $3 AND (e.ts, e.id) > ($4, $5) \
-                 ORDER BY e.ts, e.id LIMIT $6",
-            )
+                 ORDER BY e.ts, e.id LIMIT $6")
             .bind(site.0)
             .bind(from_ms)
             .bind(to_ms)

@@ -14,6 +14,7 @@ use sqlx::{Postgres, Transaction};
 
 use crate::store::StoreError;
 use crate::tracking::model::IngestBatch;
+use crate::tracking::paths::id as path_id;
 use crate::tracking::rollups::{DayDelta, Rollups, StoredVisit};
 use crate::tracking::visit_cache::VisitCache;
 use crate::tracking::visits::{
@@ -151,6 +152,32 @@ async fn write_in(
         }
     }
 
+    // 1c. Paths this node has not seen, the same way.
+    let paths = crate::tracking::paths::missing(batch, cache);
+    if !paths.is_empty() {
+        let sites = col(&paths, |(site, _)| *site);
+        let texts = col(&paths, |(_, path)| *path);
+        sqlx::query(
+            "INSERT INTO paths (site_id, path) SELECT * FROM UNNEST($1::bigint[], $2::text[]) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&sites)
+        .bind(&texts)
+        .execute(&mut **tx)
+        .await?;
+        let ids: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT p.site_id, p.path, p.id FROM UNNEST($1::bigint[], $2::text[]) \
+             AS k (site_id, path) JOIN paths p ON p.site_id = k.site_id AND p.path = k.path",
+        )
+        .bind(&sites)
+        .bind(&texts)
+        .fetch_all(&mut **tx)
+        .await?;
+        for (site, path, id) in ids {
+            cache.remember_path(site, &path, id);
+        }
+    }
+
     // 2. Visits the cache does not know: the latest of each hash, read in bulk.
     let (wanted, oldest) = wanted_visits(batch, cache);
     let mut known = KnownVisits::default();
@@ -184,11 +211,11 @@ async fn write_in(
     // visitors' days, in one statement: what the visitor rows are afterwards decides the
     // visitors of their companies' days.
     let visitors = std::mem::take(&mut rollups.visitors);
-    let after = write_visits(tx, &new_visits, &updates, &visitors).await?;
+    let after = write_visits(tx, &new_visits, &updates, &visitors, cache).await?;
     count_visitors(tx, &mut rollups, &visitors, after).await?;
 
     // 5. The rest in one statement: the other rollups, the events, bots, and the hours.
-    write_rest(tx, &rollups, &rows, &batch.bots).await
+    write_rest(tx, &rollups, &rows, &batch.bots, cache).await
 }
 
 /// The advisory lock keys of the (site, visitor hash) pairs of a batch whose visit the cache
@@ -263,6 +290,7 @@ async fn write_visits(
     new_visits: &[NewVisit<'_>],
     updates: &[(i64, VisitDelta)],
     visitors: &BTreeMap<VisitorDay, i64>,
+    cache: &VisitCache,
 ) -> Result<Vec<(i64, i64, i64, i64, i64)>, sqlx::Error> {
     if new_visits.is_empty() && updates.is_empty() && visitors.is_empty() {
         return Ok(Vec::new());
@@ -274,22 +302,23 @@ async fn write_visits(
     sqlx::query_as(
         "WITH new_visits AS (\
            INSERT INTO visits (id, site_id, visitor_hash, started_at, last_seen_at, \
-           company_id, traits_id, entry_path, exit_path, pageviews, events, engaged_ms) \
+           company_id, traits_id, entry_path_id, exit_path_id, pageviews, events, \
+           engaged_ms) \
            SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
-           $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], \
+           $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], \
            $10::bigint[], $11::bigint[], $12::bigint[])), \
          known_visits AS (\
            UPDATE visits SET \
            last_seen_at = GREATEST(visits.last_seen_at, d.last_seen), \
-           exit_path = COALESCE(d.exit_path, visits.exit_path), \
+           exit_path_id = COALESCE(d.exit_path_id, visits.exit_path_id), \
            pageviews = visits.pageviews + d.pageviews, \
            events = visits.events + d.events, \
            engaged_ms = visits.engaged_ms + d.engaged_ms, \
            visitor_hash = CASE WHEN visits.last_seen_at > d.last_seen \
                THEN visits.visitor_hash ELSE d.hash END \
-           FROM UNNEST($13::bigint[], $14::bigint[], $15::text[], $16::bigint[], \
+           FROM UNNEST($13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], \
            $17::bigint[], $18::bigint[], $19::bigint[]) \
-           AS d (id, last_seen, exit_path, pageviews, events, engaged_ms, hash) \
+           AS d (id, last_seen, exit_path_id, pageviews, events, engaged_ms, hash) \
            WHERE visits.id = d.id) \
          INSERT INTO visitor_days (site_id, day, company_id, visitor_hash, visits) \
          SELECT * FROM UNNEST($20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[], \
@@ -304,19 +333,19 @@ async fn write_visits(
     .bind(col(v, |v| v.delta.last_seen))
     .bind(col(v, |v| v.company_id))
     .bind(col(v, |v| v.traits_id))
-    .bind(col(v, |v| v.first.path.clone()))
+    .bind(col(v, |v| path_id(cache, v.first.site_id.0, &v.first.path)))
     .bind(col(v, |v| {
-        v.delta
-            .exit_path
-            .clone()
-            .unwrap_or_else(|| v.first.path.clone())
+        let exit = v.delta.exit_path.as_deref().unwrap_or(&v.first.path);
+        path_id(cache, v.first.site_id.0, exit)
     }))
     .bind(col(v, |v| v.delta.pageviews))
     .bind(col(v, |v| v.delta.events))
     .bind(col(v, |v| v.delta.engaged_ms))
     .bind(col(u, |(id, _)| *id))
     .bind(col(u, |(_, d)| d.last_seen))
-    .bind(col(u, |(_, d)| d.exit_path.clone()))
+    .bind(col(u, |(_, d)| {
+        d.exit_path.as_deref().map(|p| path_id(cache, d.site_id, p))
+    }))
     .bind(col(u, |(_, d)| d.pageviews))
     .bind(col(u, |(_, d)| d.events))
     .bind(col(u, |(_, d)| d.engaged_ms))
@@ -367,7 +396,7 @@ async fn count_visitors(
 }
 
 /// Everything else a batch writes, in one statement (one round trip): its companies' days
-/// and paths, the site's paths, the events (each column as an array that `UNNEST` turns back
+/// and paths, the events (each column as an array that `UNNEST` turns back
 /// into rows; what belongs to the visit, such as class, source, UTM fields and browser, is
 /// on the visit only), the bot counts, and the hours it touched (`site_hours`, for the
 /// dashboard's caches). Rows of each table in key order, the same in every batch, so that
@@ -377,10 +406,10 @@ async fn write_rest(
     r: &Rollups,
     rows: &[EventRow<'_>],
     bots: &[(crate::accounts::sites::SiteId, String, i64)],
+    cache: &VisitCache,
 ) -> Result<(), sqlx::Error> {
     let days: Vec<(&(i64, i64, i64), &DayDelta)> = r.days.iter().collect();
     let paths: Vec<_> = r.paths.iter().collect();
-    let site_paths: Vec<&(i64, String)> = r.site_paths.iter().collect();
     let hours: Vec<&(i64, i64)> = r.touched.iter().collect();
     sqlx::query(
         "WITH days AS (\
@@ -394,23 +423,20 @@ async fn write_rest(
            engaged_ms = company_days.engaged_ms + excluded.engaged_ms, \
            last_seen_at = GREATEST(company_days.last_seen_at, excluded.last_seen_at)), \
          paths AS (\
-           INSERT INTO company_paths (site_id, path, day, company_id, pageviews) \
-           SELECT * FROM UNNEST($9::bigint[], $10::text[], $11::bigint[], $12::bigint[], \
-           $13::bigint[]) ON CONFLICT (site_id, path, day, company_id) \
+           INSERT INTO company_paths (site_id, path_id, day, company_id, pageviews) \
+           SELECT * FROM UNNEST($9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], \
+           $13::bigint[]) ON CONFLICT (site_id, path_id, day, company_id) \
            DO UPDATE SET pageviews = company_paths.pageviews + excluded.pageviews), \
-         site_paths AS (\
-           INSERT INTO site_paths (site_id, path) SELECT * FROM UNNEST($14::bigint[], \
-           $15::text[]) ON CONFLICT DO NOTHING), \
          events AS (\
-           INSERT INTO events (site_id, visit_id, ts, name, path, props, engaged_ms, \
-           company_id) SELECT * FROM UNNEST($16::bigint[], $17::bigint[], $18::bigint[], \
-           $19::text[], $20::text[], $21::text[], $22::bigint[], $23::bigint[])), \
+           INSERT INTO events (site_id, visit_id, ts, name, path_id, props, engaged_ms, \
+           company_id) SELECT * FROM UNNEST($14::bigint[], $15::bigint[], $16::bigint[], \
+           $17::text[], $18::bigint[], $19::text[], $20::bigint[], $21::bigint[])), \
          bots AS (\
-           INSERT INTO bot_counts (site_id, day, count) SELECT * FROM UNNEST($24::bigint[], \
-           $25::text[], $26::bigint[]) ON CONFLICT (site_id, day) \
+           INSERT INTO bot_counts (site_id, day, count) SELECT * FROM UNNEST($22::bigint[], \
+           $23::text[], $24::bigint[]) ON CONFLICT (site_id, day) \
            DO UPDATE SET count = bot_counts.count + excluded.count) \
-         INSERT INTO site_hours (site_id, hour, version) SELECT k.site_id, k.hour, $29 \
-         FROM UNNEST($27::bigint[], $28::bigint[]) AS k (site_id, hour) \
+         INSERT INTO site_hours (site_id, hour, version) SELECT k.site_id, k.hour, $27 \
+         FROM UNNEST($25::bigint[], $26::bigint[]) AS k (site_id, hour) \
          ON CONFLICT (site_id, hour) DO UPDATE SET version = excluded.version",
     )
     .bind(col(&days, |(k, _)| k.0))
@@ -422,17 +448,17 @@ async fn write_rest(
     .bind(col(&days, |(_, v)| v.engaged_ms))
     .bind(col(&days, |(_, v)| v.last_seen_at))
     .bind(col(&paths, |(k, _)| k.0))
-    .bind(col(&paths, |(k, _)| k.1.clone()))
+    .bind(col(&paths, |(k, _)| path_id(cache, k.0, &k.1)))
     .bind(col(&paths, |(k, _)| k.2))
     .bind(col(&paths, |(k, _)| k.3))
     .bind(col(&paths, |(_, n)| **n))
-    .bind(col(&site_paths, |k| k.0))
-    .bind(col(&site_paths, |k| k.1.clone()))
     .bind(col(rows, |r| r.event.site_id.0))
     .bind(col(rows, |r| r.visit_id))
     .bind(col(rows, |r| r.event.ts))
     .bind(col(rows, |r| r.event.name.clone()))
-    .bind(col(rows, |r| r.event.path.clone()))
+    .bind(col(rows, |r| {
+        path_id(cache, r.event.site_id.0, &r.event.path)
+    }))
     .bind(col(rows, |r| r.event.props.clone()))
     .bind(col(rows, |r| r.event.engaged_ms))
     .bind(col(rows, |r| r.company_id))

@@ -12,6 +12,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use crate::store::sqlite::BulkWriter;
 use crate::store::{StoreError, now_ms};
 use crate::tracking::model::{ENGAGEMENT_LOOKBACK_MS, IngestBatch};
+use crate::tracking::paths::id as path_id;
 use crate::tracking::rollups::{Rollups, StoredVisit};
 use crate::tracking::visit_cache::VisitCache;
 use crate::tracking::visits::{
@@ -106,6 +107,21 @@ fn write_batch(
         }
     }
 
+    // 1c. Paths this node has not seen, the same way.
+    let paths = crate::tracking::paths::missing(batch, cache);
+    if !paths.is_empty() {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO paths (site_id, path) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        )?;
+        let mut select =
+            tx.prepare_cached("SELECT id FROM paths WHERE site_id = ?1 AND path = ?2")?;
+        for (site, path) in paths {
+            insert.execute(params![site, path])?;
+            let id: i64 = select.query_row(params![site, path], |r| r.get(0))?;
+            cache.remember_path(site, path, id);
+        }
+    }
+
     // 2. This process is the only writer, so memory holds every recent visit; after a
     // start or a failed batch it is read back from the store first.
     if !cache.is_complete() {
@@ -131,11 +147,14 @@ fn write_batch(
         let mut insert = tx.prepare_cached(
             // No start time: it is the id's first bits (migration 0024).
             "INSERT INTO visits (id, site_id, visitor_hash, last_seen_at, \
-             company_id, traits_id, entry_path, exit_path, pageviews, events, engaged_ms) \
+             company_id, traits_id, entry_path_id, exit_path_id, pageviews, events, \
+             engaged_ms) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
         for v in &new_visits {
             let e = v.first;
+            let site = e.site_id.0;
+            let exit = v.delta.exit_path.as_deref().unwrap_or(&e.path);
             insert.execute(params![
                 v.id,
                 e.site_id.0,
@@ -143,8 +162,8 @@ fn write_batch(
                 v.delta.last_seen,
                 v.company_id,
                 v.traits_id,
-                e.path,
-                v.delta.exit_path.as_deref().unwrap_or(&e.path),
+                path_id(cache, site, &e.path),
+                path_id(cache, site, exit),
                 v.delta.pageviews,
                 v.delta.events,
                 v.delta.engaged_ms,
@@ -158,7 +177,7 @@ fn write_batch(
         let mut update = tx.prepare_cached(
             "UPDATE visits SET \
              last_seen_at = MAX(last_seen_at, ?2), \
-             exit_path = COALESCE(?3, exit_path), \
+             exit_path_id = COALESCE(?3, exit_path_id), \
              pageviews = pageviews + ?4, \
              events = events + ?5, \
              engaged_ms = engaged_ms + ?6, \
@@ -169,7 +188,7 @@ fn write_batch(
             update.execute(params![
                 id,
                 d.last_seen,
-                d.exit_path,
+                d.exit_path.as_deref().map(|p| path_id(cache, d.site_id, p)),
                 d.pageviews,
                 d.events,
                 d.engaged_ms,
@@ -191,12 +210,12 @@ fn write_batch(
     }
 
     // 7. The rollups.
-    write_rollups(&tx, &mut rollups)?;
+    write_rollups(&tx, &mut rollups, cache)?;
 
     // 8. The events (what belongs to their visit is on the visit only).
     if !rows.is_empty() {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO events (site_id, visit_id, ts, name, path, props, engaged_ms, \
+            "INSERT INTO events (site_id, visit_id, ts, name, path_id, props, engaged_ms, \
              company_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         for r in &rows {
@@ -206,7 +225,7 @@ fn write_batch(
                 r.visit_id,
                 e.ts,
                 e.name,
-                e.path,
+                path_id(cache, e.site_id.0, &e.path),
                 e.props,
                 e.engaged_ms,
                 r.company_id,
@@ -243,7 +262,7 @@ fn stored_visits(
 
 /// Adds a batch's rollups: the visitor rows first, since whether a row comes into being or
 /// empties decides the visitors of its company's day.
-fn write_rollups(tx: &Connection, r: &mut Rollups) -> rusqlite::Result<()> {
+fn write_rollups(tx: &Connection, r: &mut Rollups, cache: &VisitCache) -> rusqlite::Result<()> {
     let visitors = std::mem::take(&mut r.visitors);
     if !visitors.is_empty() {
         let mut add = tx.prepare_cached(
@@ -287,18 +306,12 @@ fn write_rollups(tx: &Connection, r: &mut Rollups) -> rusqlite::Result<()> {
         ])?;
     }
     let mut path = tx.prepare_cached(
-        "INSERT INTO company_paths (site_id, path, day, company_id, pageviews) \
-         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (site_id, path, day, company_id) \
+        "INSERT INTO company_paths (site_id, path_id, day, company_id, pageviews) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (site_id, path_id, day, company_id) \
          DO UPDATE SET pageviews = pageviews + excluded.pageviews",
     )?;
     for ((site, p, d, company), n) in &r.paths {
-        path.execute(params![site, p, d, company, n])?;
-    }
-    let mut site_path = tx.prepare_cached(
-        "INSERT INTO site_paths (site_id, path) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-    )?;
-    for (site, p) in &r.site_paths {
-        site_path.execute(params![site, p])?;
+        path.execute(params![site, path_id(cache, *site, p), d, company, n])?;
     }
     let mut touched = tx.prepare_cached(
         "INSERT INTO site_hours (site_id, hour, version) VALUES (?1, ?2, ?3) \
