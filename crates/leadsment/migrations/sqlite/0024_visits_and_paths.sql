@@ -15,7 +15,12 @@
 -- the site with every visit id (`site_id = ? AND id = ?`), and periods as ranges of ids
 -- (`tracking::visits::visit_ids_started`) as well as of start times. The start time is the
 -- id's first 41 bits, so it is computed when read rather than stored (a `VIRTUAL` column
--- takes no room in the row; `visits_company` still holds it).
+-- takes no room in the row), and so is the last event's time, from the milliseconds after
+-- the start (`seen_ms`: no room for a visit of one event). A company's visits are indexed by
+-- site and company alone: in id order, they are in start order.
+--
+-- 3. An event's name is stored only when it is not 'pageview' (`other_name`); `name` is
+-- computed, so readers ask for it as before.
 --
 -- Events, visits and company paths are copied into new tables (nothing references any of
 -- them: events name their visit unchecked since migration 0020).
@@ -39,15 +44,19 @@ CREATE TABLE events_by_path (
     site_id     INTEGER NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
     visit_id    INTEGER NOT NULL,
     ts          INTEGER NOT NULL,
-    name        TEXT    NOT NULL,
+    -- The event's name, computed: 'pageview' (most events) is stored as NULL.
+    name        TEXT    NOT NULL GENERATED ALWAYS AS (COALESCE(other_name, 'pageview'))
+                VIRTUAL,
+    other_name  TEXT,
     path_id     INTEGER NOT NULL,
     props       TEXT,
     engaged_ms  INTEGER,
     company_id  INTEGER
 );
-INSERT INTO events_by_path (id, site_id, visit_id, ts, name, path_id, props, engaged_ms,
-    company_id)
-SELECT e.id, e.site_id, e.visit_id, e.ts, e.name, p.id, e.props, e.engaged_ms, e.company_id
+INSERT INTO events_by_path (id, site_id, visit_id, ts, other_name, path_id, props,
+    engaged_ms, company_id)
+SELECT e.id, e.site_id, e.visit_id, e.ts, NULLIF(e.name, 'pageview'), p.id, e.props,
+    e.engaged_ms, e.company_id
 FROM events e JOIN paths p ON p.site_id = e.site_id AND p.path = e.path ORDER BY e.id;
 DROP TABLE events;
 ALTER TABLE events_by_path RENAME TO events;
@@ -59,7 +68,9 @@ CREATE TABLE visits_by_path (
     site_id        INTEGER NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
     visitor_hash   INTEGER NOT NULL,
     started_at     INTEGER NOT NULL GENERATED ALWAYS AS (id >> 22) VIRTUAL,
-    last_seen_at   INTEGER NOT NULL,
+    -- The last event's time, as milliseconds after the start (0 for a visit of one event).
+    last_seen_at   INTEGER NOT NULL GENERATED ALWAYS AS ((id >> 22) + seen_ms) VIRTUAL,
+    seen_ms        INTEGER NOT NULL,
     company_id     INTEGER REFERENCES companies (id),
     entry_path_id  INTEGER NOT NULL,
     exit_path_id   INTEGER NOT NULL,
@@ -69,9 +80,9 @@ CREATE TABLE visits_by_path (
     traits_id      INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (site_id, id)
 ) WITHOUT ROWID;
-INSERT INTO visits_by_path (id, site_id, visitor_hash, last_seen_at, company_id,
+INSERT INTO visits_by_path (id, site_id, visitor_hash, seen_ms, company_id,
     entry_path_id, exit_path_id, pageviews, events, engaged_ms, traits_id)
-SELECT v.id, v.site_id, v.visitor_hash, v.last_seen_at, v.company_id, a.id, b.id,
+SELECT v.id, v.site_id, v.visitor_hash, v.last_seen_at - (v.id >> 22), v.company_id, a.id, b.id,
     v.pageviews, v.events, v.engaged_ms, v.traits_id
 FROM visits v
 JOIN paths a ON a.site_id = v.site_id AND a.path = v.entry_path
@@ -79,7 +90,8 @@ JOIN paths b ON b.site_id = v.site_id AND b.path = v.exit_path
 ORDER BY v.site_id, v.id;
 DROP TABLE visits;
 ALTER TABLE visits_by_path RENAME TO visits;
-CREATE INDEX visits_company ON visits (site_id, company_id, started_at);
+-- A company's visits on a site, in the order of their ids, which is that of their starts.
+CREATE INDEX visits_company ON visits (site_id, company_id);
 
 CREATE TABLE company_paths_by_id (
     site_id     INTEGER NOT NULL REFERENCES sites (id) ON DELETE CASCADE,

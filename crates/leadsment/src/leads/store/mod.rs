@@ -315,7 +315,7 @@ pub async fn first_visits(
              FROM visits v JOIN visit_traits t ON t.id = v.traits_id \
              WHERE v.site_id = $1 AND v.id IN (SELECT (SELECT w.id FROM visits w \
                  WHERE w.site_id = $1 AND w.company_id = x.id \
-                 ORDER BY w.started_at, w.id LIMIT 1) \
+                 ORDER BY w.id LIMIT 1) \
              FROM companies x WHERE x.id IN ({}))",
             placeholders(2, chunk.len())
         ))
@@ -387,7 +387,7 @@ pub async fn company_timeline(
                  t.utm_campaign, t.country, t.browser, t.os, t.device \
                  FROM visits v JOIN visit_traits t ON t.id = v.traits_id \
                  WHERE v.site_id = $1 AND v.company_id = $2 \
-                 ORDER BY v.started_at DESC, v.id DESC LIMIT $3",
+                 ORDER BY v.id DESC LIMIT $3",
             )
             .bind(site.0)
             .bind(company)
@@ -458,11 +458,15 @@ pub async fn company_totals(
         .await?
         .remove(&company)
         .unwrap_or_default();
+    // Ids begin with the start, so the first visit is the one with the smallest id.
     let first: Option<i64> = db
-        .value(
-            sql("SELECT MIN(started_at) FROM visits WHERE site_id = $1 AND company_id = $2")
-                .bind(site.0)
-                .bind(company),
+        .value_optional(
+            sql(
+                "SELECT started_at FROM visits WHERE site_id = $1 AND company_id = $2 \
+                 ORDER BY id LIMIT 1",
+            )
+            .bind(site.0)
+            .bind(company),
         )
         .await?;
     Ok(CompanyTotalsRow {

@@ -145,8 +145,9 @@ fn write_batch(
     // 4. New visits, with their final counters.
     if !new_visits.is_empty() {
         let mut insert = tx.prepare_cached(
-            // No start time: it is the id's first bits (migration 0024).
-            "INSERT INTO visits (id, site_id, visitor_hash, last_seen_at, \
+            // No start time: it is the id's first bits; the last event's time is kept as
+            // milliseconds after it (migration 0024).
+            "INSERT INTO visits (id, site_id, visitor_hash, seen_ms, \
              company_id, traits_id, entry_path_id, exit_path_id, pageviews, events, \
              engaged_ms) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -159,7 +160,7 @@ fn write_batch(
                 v.id,
                 e.site_id.0,
                 v.delta.visitor_hash,
-                v.delta.last_seen,
+                v.delta.last_seen - (v.id >> 22),
                 v.company_id,
                 v.traits_id,
                 path_id(cache, site, &e.path),
@@ -176,7 +177,7 @@ fn write_batch(
     if !updates.is_empty() {
         let mut update = tx.prepare_cached(
             "UPDATE visits SET \
-             last_seen_at = MAX(last_seen_at, ?2), \
+             seen_ms = MAX(seen_ms, ?2 - (id >> 22)), \
              exit_path_id = COALESCE(?3, exit_path_id), \
              pageviews = pageviews + ?4, \
              events = events + ?5, \
@@ -215,7 +216,8 @@ fn write_batch(
     // 8. The events (what belongs to their visit is on the visit only).
     if !rows.is_empty() {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO events (site_id, visit_id, ts, name, path_id, props, engaged_ms, \
+            // A pageview's name is not stored (migration 0024).
+            "INSERT INTO events (site_id, visit_id, ts, other_name, path_id, props, engaged_ms, \
              company_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         for r in &rows {
@@ -224,7 +226,7 @@ fn write_batch(
                 e.site_id.0,
                 r.visit_id,
                 e.ts,
-                e.name,
+                (e.name != "pageview").then_some(&e.name),
                 path_id(cache, e.site_id.0, &e.path),
                 e.props,
                 e.engaged_ms,
