@@ -19,7 +19,10 @@
 -- the start (`seen_ms`: no room for a visit of one event). A company's visits are indexed by
 -- site and company alone: in id order, they are in start order.
 --
--- 3. An event's name is stored only when it is not 'pageview' (`other_name`); `name` is
+-- 3. Events stored in the order of their site and time (`WITHOUT ROWID`, keyed by site,
+-- time and id): a site's events of a period are one range of the table, and the index on
+-- the site and time (`events_site_time`) is gone. The writer numbers them (`event_ids`).
+-- An event's name is stored only when it is not 'pageview' (`other_name`); `name` is
 -- computed, so readers ask for it as before.
 --
 -- Events, visits and company paths are copied into new tables (nothing references any of
@@ -40,7 +43,7 @@ UNION SELECT site_id, path FROM events
 ORDER BY 1, 2;
 
 CREATE TABLE events_by_path (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER NOT NULL,
     site_id     INTEGER NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
     visit_id    INTEGER NOT NULL,
     ts          INTEGER NOT NULL,
@@ -51,16 +54,21 @@ CREATE TABLE events_by_path (
     path_id     INTEGER NOT NULL,
     props       TEXT,
     engaged_ms  INTEGER,
-    company_id  INTEGER
-);
+    company_id  INTEGER,
+    PRIMARY KEY (site_id, ts, id)
+) WITHOUT ROWID;
 INSERT INTO events_by_path (id, site_id, visit_id, ts, other_name, path_id, props,
     engaged_ms, company_id)
 SELECT e.id, e.site_id, e.visit_id, e.ts, NULLIF(e.name, 'pageview'), p.id, e.props,
     e.engaged_ms, e.company_id
-FROM events e JOIN paths p ON p.site_id = e.site_id AND p.path = e.path ORDER BY e.id;
+FROM events e JOIN paths p ON p.site_id = e.site_id AND p.path = e.path
+ORDER BY e.site_id, e.ts, e.id;
+-- The writer numbers events itself (a table without rowid has no automatic key): the next
+-- id, never one used before.
+CREATE TABLE event_ids (next INTEGER NOT NULL);
+INSERT INTO event_ids (next) SELECT COALESCE(MAX(id), 0) + 1 FROM events;
 DROP TABLE events;
 ALTER TABLE events_by_path RENAME TO events;
-CREATE INDEX events_site_time ON events (site_id, ts);
 CREATE INDEX events_visit ON events (visit_id);
 
 CREATE TABLE visits_by_path (

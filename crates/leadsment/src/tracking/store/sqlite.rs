@@ -128,6 +128,10 @@ fn write_batch(
         let now = batch.events.iter().map(|e| e.ts).min();
         load_recent_visits(&tx, cache, now.unwrap_or_else(now_ms))?;
     }
+    if cache.next_event_id() == 0 {
+        let next: i64 = tx.query_row("SELECT next FROM event_ids", [], |r| r.get(0))?;
+        cache.set_next_event_id(next);
+    }
     debug_assert!(wanted_visits(batch, cache).0.is_empty());
     let known = KnownVisits::default();
 
@@ -213,12 +217,14 @@ fn write_batch(
     // 7. The rollups.
     write_rollups(&tx, &mut rollups, cache)?;
 
-    // 8. The events (what belongs to their visit is on the visit only).
+    // 8. The events (what belongs to their visit is on the visit only), numbered here, and
+    // the next number kept for the batch after.
+    let mut next = cache.next_event_id();
     if !rows.is_empty() {
         let mut insert = tx.prepare_cached(
             // A pageview's name is not stored (migration 0024).
-            "INSERT INTO events (site_id, visit_id, ts, other_name, path_id, props, engaged_ms, \
-             company_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO events (id, site_id, visit_id, ts, other_name, path_id, props, \
+             engaged_ms, company_id) VALUES (?9, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         for r in &rows {
             let e = r.event;
@@ -231,10 +237,18 @@ fn write_batch(
                 e.props,
                 e.engaged_ms,
                 r.company_id,
+                next,
             ])?;
+            next += 1;
         }
+        tx.prepare_cached("UPDATE event_ids SET next = ?1")?
+            .execute([next])?;
     }
-    tx.commit()
+    tx.commit()?;
+    // Kept only once committed: after a batch that fails, the cache is cleared and the next
+    // batch reads the number again.
+    cache.set_next_event_id(next);
+    Ok(())
 }
 
 /// The visits a plan updates, as they are before the batch.
