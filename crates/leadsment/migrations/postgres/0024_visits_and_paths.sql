@@ -31,7 +31,12 @@ UPDATE events e SET path_id = p.id FROM paths p WHERE p.site_id = e.site_id AND 
 ALTER TABLE events ALTER COLUMN path_id SET NOT NULL, DROP COLUMN path;
 
 ALTER TABLE visits ADD COLUMN entry_path_id BIGINT, ADD COLUMN exit_path_id BIGINT;
-UPDATE visits v SET entry_path_id = a.id, exit_path_id = b.id FROM paths a, paths b
+-- Visitor hashes keep 47 bits (`tracking::visitor::HASH_BITS`); the stored ones are cut the
+-- same way (their first 47 bits), so open visits go on and visitors' days keep counting the
+-- same visitors; two visitors' days that the cut makes one are added together.
+UPDATE visits v SET entry_path_id = a.id, exit_path_id = b.id,
+    visitor_hash = (v.visitor_hash >> 17) & 140737488355327
+FROM paths a, paths b
 WHERE a.site_id = v.site_id AND a.path = v.entry_path
   AND b.site_id = v.site_id AND b.path = v.exit_path;
 ALTER TABLE visits ALTER COLUMN entry_path_id SET NOT NULL,
@@ -61,3 +66,12 @@ CREATE INDEX company_paths_company ON company_paths (site_id, company_id, day, p
     pageviews);
 
 DROP TABLE site_paths;
+
+CREATE TEMP TABLE visitor_days_cut AS
+SELECT site_id, day, company_id, (visitor_hash >> 17) & 140737488355327 AS visitor_hash,
+    SUM(visits) AS visits
+FROM visitor_days GROUP BY 1, 2, 3, 4;
+DELETE FROM visitor_days;
+INSERT INTO visitor_days (site_id, day, company_id, visitor_hash, visits)
+SELECT site_id, day, company_id, visitor_hash, visits FROM visitor_days_cut ORDER BY 1, 2, 3, 4;
+DROP TABLE visitor_days_cut;

@@ -25,6 +25,11 @@
 -- An event's name is stored only when it is not 'pageview' (`other_name`); `name` is
 -- computed, so readers ask for it as before.
 --
+-- 4. Visitor hashes keep 47 bits (`tracking::visitor::HASH_BITS`), which SQLite stores in 6
+-- bytes rather than 8. The stored ones are cut the same way (their first 47 bits), so open
+-- visits go on and visitors' days keep counting the same visitors; two visitors' days that
+-- the cut makes one are added together.
+--
 -- Events, visits and company paths are copied into new tables (nothing references any of
 -- them: events name their visit unchecked since migration 0020).
 
@@ -90,7 +95,8 @@ CREATE TABLE visits_by_path (
 ) WITHOUT ROWID;
 INSERT INTO visits_by_path (id, site_id, visitor_hash, seen_ms, company_id,
     entry_path_id, exit_path_id, pageviews, events, engaged_ms, traits_id)
-SELECT v.id, v.site_id, v.visitor_hash, v.last_seen_at - (v.id >> 22), v.company_id, a.id, b.id,
+SELECT v.id, v.site_id, (v.visitor_hash >> 17) & 140737488355327,
+    v.last_seen_at - (v.id >> 22), v.company_id, a.id, b.id,
     v.pageviews, v.events, v.engaged_ms, v.traits_id
 FROM visits v
 JOIN paths a ON a.site_id = v.site_id AND a.path = v.entry_path
@@ -120,3 +126,12 @@ CREATE INDEX company_paths_company ON company_paths (site_id, company_id, day, p
     pageviews);
 
 DROP TABLE site_paths;
+
+CREATE TEMP TABLE visitor_days_cut AS
+SELECT site_id, day, company_id, (visitor_hash >> 17) & 140737488355327 AS visitor_hash,
+    SUM(visits) AS visits
+FROM visitor_days GROUP BY 1, 2, 3, 4;
+DELETE FROM visitor_days;
+INSERT INTO visitor_days (site_id, day, company_id, visitor_hash, visits)
+SELECT site_id, day, company_id, visitor_hash, visits FROM visitor_days_cut ORDER BY 1, 2, 3, 4;
+DROP TABLE visitor_days_cut;

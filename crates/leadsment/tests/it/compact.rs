@@ -49,11 +49,12 @@ fn old_rows() -> Vec<String> {
         ),
     ];
     for (id, t, company) in traits {
+        let hash = old_hash(id);
         rows.push(format!(
             "INSERT INTO visits (id, site_id, visitor_hash, started_at, last_seen_at, \
              company_id, class, country, source, channel, utm_source, utm_medium, \
              utm_campaign, utm_term, utm_content, browser, os, device, entry_path, exit_path, \
-             pageviews, events, engaged_ms) VALUES ({id}, 1, {id}, {id}, {id}, {company}, {t}, \
+             pageviews, events, engaged_ms) VALUES ({id}, 1, {hash}, {id}, {id}, {company}, {t}, \
              '/in', '/out', 1, 2, 0)"
         ));
         for (n, name) in ["pageview", "engagement"].iter().enumerate() {
@@ -154,8 +155,16 @@ async fn stored_traffic_keeps_every_value_through_the_compaction(backend: Backen
     store.close().await;
 }
 
-/// A visit as the writer makes them: its id begins with its start.
+/// A hash as releases before 0024 stored it, whose first 47 bits are `hash` (what 0024
+/// keeps).
+fn old_hash(hash: i64) -> i64 {
+    (hash << 17) | 0x1_5555
+}
+
+/// A visit as the writer makes them: its id begins with its start. Its visitor hash is
+/// stored as before 0024 (`old_hash`).
 fn visit_row(site: i64, start: i64, hash: i64, company: &str, path: &str) -> String {
+    let hash = old_hash(hash);
     let id = leadsment::tracking::visits::new_visit_id(start, 3);
     format!(
         "INSERT INTO visits (id, site_id, visitor_hash, started_at, last_seen_at, company_id, \
@@ -191,6 +200,14 @@ async fn visits_keep_every_value_when_stored_by_site(backend: Backend) {
             100 + n as i64,
             company,
             &format!("/p{n}"),
+        ));
+    }
+    // Two visitors' days whose hashes share their first 47 bits: one row after the cut.
+    let day = T / 86_400_000;
+    for (hash, visits) in [(old_hash(100), 1), (old_hash(100) ^ 1, 2)] {
+        rows.push(format!(
+            "INSERT INTO visitor_days (site_id, day, company_id, visitor_hash, visits) \
+             VALUES (1, {day}, 1, {hash}, {visits})"
         ));
     }
     let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
@@ -240,6 +257,12 @@ async fn visits_keep_every_value_when_stored_by_site(backend: Backend) {
         );
         assert_eq!(v, &expected);
     }
+
+    let days: Vec<(i64, i64)> = store
+        .all(sql("SELECT visitor_hash, visits FROM visitor_days"))
+        .await
+        .unwrap();
+    assert_eq!(days, [(100, 3)]);
 
     // The dashboard reads a site's visits of a period as a range of their key.
     let (a, b) = (SiteId(1), SiteId(2));
@@ -292,7 +315,8 @@ async fn paths_keep_their_text_when_named_by_id(backend: Backend) {
     rows.push(format!(
         "INSERT INTO visits (id, site_id, visitor_hash, started_at, last_seen_at, company_id, \
          traits_id, entry_path, exit_path, pageviews, events, engaged_ms) VALUES \
-         ({visit}, 1, 7, {T}, {}, 1, 1, '/pricing', '/docs/é?x=1', 2, 3, 0)",
+         ({visit}, 1, {}, {T}, {}, 1, 1, '/pricing', '/docs/é?x=1', 2, 3, 0)",
+        old_hash(7),
         T + 60_000
     ));
     for (n, (name, path)) in [
