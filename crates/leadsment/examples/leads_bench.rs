@@ -139,7 +139,20 @@ async fn main() -> anyhow::Result<()> {
     let cache = DayCache::default();
     let period = Period::of(Range::Last(30), &tz, now);
     let top = feed::feed(&db, &cache, site.id, &default_q, now, Rows::Page).await?;
-    let company = top.rows.first().map(|r| r.company_id).unwrap_or(0);
+    // The feed's first company, or the one LEADSMENT_BENCH_COMPANY names (to compare two
+    // builds' databases on the same company).
+    let company = match std::env::var("LEADSMENT_BENCH_COMPANY") {
+        Ok(id) => id.parse()?,
+        Err(_) => top.rows.first().map(|r| r.company_id).unwrap_or(0),
+    };
+    let company_visits: i64 = db
+        .value(
+            sql("SELECT COUNT(*) FROM visits WHERE site_id = $1 AND company_id = $2")
+                .bind(site.id.0)
+                .bind(company),
+        )
+        .await?;
+    println!("company page: company {company}, {company_visits} visits");
 
     let names = [
         "feed, default filters",

@@ -73,9 +73,9 @@ pub struct Reads<'a> {
     /// From this UTC day on (yesterday), days are merged from their hours.
     recent_from: i64,
     last_days: std::sync::Mutex<Option<DaysSums>>,
-    paths: tokio::sync::OnceCell<Arc<Vec<String>>>,
+    paths: tokio::sync::OnceCell<Arc<Vec<(i64, String)>>>,
     /// The paths matching each set of patterns asked for, by the patterns.
-    matched: std::sync::Mutex<FxHashMap<String, Arc<Vec<String>>>>,
+    matched: std::sync::Mutex<FxHashMap<String, Arc<Vec<i64>>>>,
     /// The companies the workspace hides ([`crate::leads::exclusions`]), and their tag.
     pub excluded: Excluded,
     excluded_tag: String,

@@ -21,7 +21,7 @@ impl Reads<'_> {
     pub(super) async fn paths_matching(
         &self,
         patterns: &[String],
-    ) -> Result<Arc<Vec<String>>, StoreError> {
+    ) -> Result<Arc<Vec<i64>>, StoreError> {
         let key = patterns.join("\n");
         if let Some(found) = self
             .matched
@@ -41,9 +41,9 @@ impl Reads<'_> {
         let patterns = patterns.to_vec();
         let found = tokio::task::spawn_blocking(move || {
             all.iter()
-                .filter(|p| patterns.iter().any(|pat| pattern::matches(pat, p)))
-                .cloned()
-                .collect::<Vec<String>>()
+                .filter(|(_, p)| patterns.iter().any(|pat| pattern::matches(pat, p)))
+                .map(|(id, _)| *id)
+                .collect::<Vec<i64>>()
         })
         .await
         .map_err(|e| StoreError::Corrupt(format!("matching page patterns failed: {e}")))?;

@@ -183,7 +183,11 @@ pub async fn activity(
     }
     let paths = rollups::site_paths(db, site).await?;
     for (i, rule) in rules.pages.iter().enumerate() {
-        let matching: Vec<String> = paths.iter().filter(|p| rule.matches(p)).cloned().collect();
+        let matching: Vec<i64> = paths
+            .iter()
+            .filter(|(_, p)| rule.matches(p))
+            .map(|(id, _)| *id)
+            .collect();
         if matching.is_empty() {
             continue;
         }
@@ -371,7 +375,10 @@ pub struct VisitRow {
     pub device: String,
 }
 
-/// A company's visits to `site`, newest first, at most `limit`.
+/// A company's visits to `site`, newest first, at most `limit`. Their ids are read first,
+/// from the company's index alone: asked for the whole rows in id order, SQLite (without
+/// statistics) reads the site's visits backwards from the newest until it has found them,
+/// which for a company last seen long ago is most of the site.
 pub async fn company_timeline(
     db: &Db,
     site: SiteId,
@@ -386,8 +393,9 @@ pub async fn company_timeline(
                  v.pageviews, v.engaged_ms, t.source, t.channel, t.utm_source, t.utm_medium, \
                  t.utm_campaign, t.country, t.browser, t.os, t.device \
                  FROM visits v JOIN visit_traits t ON t.id = v.traits_id \
-                 WHERE v.site_id = $1 AND v.company_id = $2 \
-                 ORDER BY v.id DESC LIMIT $3",
+                 WHERE v.site_id = $1 AND v.id IN (SELECT id FROM visits \
+                     WHERE site_id = $1 AND company_id = $2 ORDER BY id DESC LIMIT $3) \
+                 ORDER BY v.id DESC",
             )
             .bind(site.0)
             .bind(company)
@@ -458,13 +466,12 @@ pub async fn company_totals(
         .await?
         .remove(&company)
         .unwrap_or_default();
-    // Ids begin with the start, so the first visit is the one with the smallest id.
+    // Ids begin with the start, so the first visit is the one with the smallest id: found in
+    // the company's index (as `company_timeline` says, not through an ordered read).
     let first: Option<i64> = db
         .value_optional(
-            sql(
-                "SELECT started_at FROM visits WHERE site_id = $1 AND company_id = $2 \
-                 ORDER BY id LIMIT 1",
-            )
+            sql("SELECT started_at FROM visits WHERE site_id = $1 AND id = \
+                 (SELECT MIN(id) FROM visits WHERE site_id = $1 AND company_id = $2)")
             .bind(site.0)
             .bind(company),
         )

@@ -56,11 +56,11 @@ pub async fn day_sums(
     Ok(rows.into_iter().map(|r| (r.company_id, r)).collect())
 }
 
-/// Every path of `site` with an event: page patterns (the feed's filter, the score's rules)
-/// are matched against these, then the matching paths' rows read.
-pub async fn site_paths(db: &Db, site: SiteId) -> Result<Vec<String>, StoreError> {
+/// Every path of `site` with an event, with its id: page patterns (the feed's filter, the
+/// score's rules) are matched against these, then the matching paths' rows read by id.
+pub async fn site_paths(db: &Db, site: SiteId) -> Result<Vec<(i64, String)>, StoreError> {
     Ok(db
-        .values(sql("SELECT path FROM paths WHERE site_id = $1").bind(site.0))
+        .all(sql("SELECT id, path FROM paths WHERE site_id = $1").bind(site.0))
         .await?)
 }
 
@@ -70,7 +70,7 @@ pub async fn path_hits(
     db: &Db,
     site: SiteId,
     (first, end): (i64, i64),
-    paths: &[String],
+    paths: &[i64],
     company: Option<i64>,
 ) -> Result<HashMap<i64, i64>, StoreError> {
     let mut out: HashMap<i64, i64> = HashMap::new();
@@ -88,8 +88,7 @@ pub async fn path_hits(
             // Grouped by an expression, not the column: SQLite would otherwise read the
             // company index, in company order, whole, rather than the matching paths' rows.
             "SELECT company_id + 0, CAST(SUM(pageviews) AS BIGINT) FROM company_paths \
-             WHERE site_id = $1 AND day >= $2 AND day < $3 {only} AND path_id IN \
-             (SELECT id FROM paths WHERE site_id = $1 AND path IN ({})) \
+             WHERE site_id = $1 AND day >= $2 AND day < $3 {only} AND path_id IN ({}) \
              GROUP BY company_id + 0",
             placeholders(from, chunk.len())
         ))
@@ -100,7 +99,7 @@ pub async fn path_hits(
             q = q.bind(id);
         }
         for p in chunk {
-            q = q.bind(p.as_str());
+            q = q.bind(*p);
         }
         let rows: Vec<(i64, i64)> = db.all(q).await?;
         for (id, n) in rows {
