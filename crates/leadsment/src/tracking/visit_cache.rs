@@ -23,8 +23,6 @@ pub struct VisitCache {
     /// Paths' ids by site and path.
     paths: HashMap<i64, HashMap<String, i64>>,
     paths_held: usize,
-    /// SQLite: the id the next event gets (0 until read from the store).
-    next_event_id: i64,
     complete: bool,
     max_visits: usize,
 }
@@ -49,7 +47,6 @@ impl VisitCache {
             traits: HashMap::new(),
             paths: HashMap::new(),
             paths_held: 0,
-            next_event_id: 0,
             complete: false,
             max_visits: max_visits.max(2),
         }
@@ -150,16 +147,6 @@ impl VisitCache {
         }
     }
 
-    /// SQLite: the id the next event gets, 0 until the writer has read it from the store
-    /// (again after [`VisitCache::clear`]).
-    pub fn next_event_id(&self) -> i64 {
-        self.next_event_id
-    }
-
-    pub fn set_next_event_id(&mut self, id: i64) {
-        self.next_event_id = id;
-    }
-
     /// The id of a path of a site.
     pub fn path(&self, site: i64, path: &str) -> Option<i64> {
         self.paths.get(&site)?.get(path).copied()
@@ -193,7 +180,6 @@ impl VisitCache {
         self.traits.clear();
         self.paths.clear();
         self.paths_held = 0;
-        self.next_event_id = 0;
         self.complete = false;
     }
 }

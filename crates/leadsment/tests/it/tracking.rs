@@ -883,6 +883,30 @@ async fn event_ids_rise_and_are_never_used_twice(backend: Backend) {
         after[1..].iter().all(|id| *id > first[2]),
         "an id was given twice: {first:?} then {after:?}"
     );
+
+    // Two writers at once (`leadsment demo` beside `serve`): one keeps its memory between
+    // its batches while the other writes in between; no id is given twice.
+    let lease = leadsment::nodes::NodeLease::for_command(store.clone())
+        .await
+        .unwrap();
+    let mut kept = leadsment::tracking::visit_cache::VisitCache::default();
+    for (n, fresh) in [(2_000, false), (3_000, true), (4_000, false)] {
+        let batch = IngestBatch {
+            events: batch(n),
+            bots: vec![],
+        };
+        let mut other = leadsment::tracking::visit_cache::VisitCache::default();
+        let cache = if fresh { &mut other } else { &mut kept };
+        leadsment::tracking::store::ingest(&store, &batch, cache, lease.tag().unwrap())
+            .await
+            .unwrap();
+    }
+    lease.release().await;
+    let mut all = ids().await;
+    assert_eq!(all.len(), 13);
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 13, "an id was given twice: {all:?}");
     store.close().await;
 }
 

@@ -128,10 +128,7 @@ fn write_batch(
         let now = batch.events.iter().map(|e| e.ts).min();
         load_recent_visits(&tx, cache, now.unwrap_or_else(now_ms))?;
     }
-    if cache.next_event_id() == 0 {
-        let next: i64 = tx.query_row("SELECT next FROM event_ids", [], |r| r.get(0))?;
-        cache.set_next_event_id(next);
-    }
+
     debug_assert!(wanted_visits(batch, cache).0.is_empty());
     let known = KnownVisits::default();
 
@@ -217,10 +214,13 @@ fn write_batch(
     // 7. The rollups.
     write_rollups(&tx, &mut rollups, cache)?;
 
-    // 8. The events (what belongs to their visit is on the visit only), numbered here, and
-    // the next number kept for the batch after.
-    let mut next = cache.next_event_id();
+    // 8. The events (what belongs to their visit is on the visit only), numbered here from
+    // the store's next number, read in this transaction (another process may write events
+    // too, as `leadsment demo` does beside `serve`), and the next number written back.
     if !rows.is_empty() {
+        let mut next: i64 = tx
+            .prepare_cached("SELECT next FROM event_ids")?
+            .query_row([], |r| r.get(0))?;
         let mut insert = tx.prepare_cached(
             // A pageview's name is not stored (migration 0024).
             "INSERT INTO events (id, site_id, visit_id, ts, other_name, path_id, props, \
@@ -244,11 +244,7 @@ fn write_batch(
         tx.prepare_cached("UPDATE event_ids SET next = ?1")?
             .execute([next])?;
     }
-    tx.commit()?;
-    // Kept only once committed: after a batch that fails, the cache is cleared and the next
-    // batch reads the number again.
-    cache.set_next_event_id(next);
-    Ok(())
+    tx.commit()
 }
 
 /// The visits a plan updates, as they are before the batch.
