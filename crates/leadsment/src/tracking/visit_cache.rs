@@ -22,7 +22,6 @@ pub struct VisitCache {
     traits: HashMap<String, i64>,
     /// Paths' ids by site and path.
     paths: HashMap<i64, HashMap<String, i64>>,
-    paths_held: usize,
     complete: bool,
     max_visits: usize,
 }
@@ -46,7 +45,6 @@ impl VisitCache {
             companies: HashMap::new(),
             traits: HashMap::new(),
             paths: HashMap::new(),
-            paths_held: 0,
             complete: false,
             max_visits: max_visits.max(2),
         }
@@ -141,9 +139,8 @@ impl VisitCache {
         if self.traits.len() >= MAX_COMPANIES {
             self.traits.clear();
         }
-        if self.paths_held >= MAX_COMPANIES {
+        if self.paths.values().map(HashMap::len).sum::<usize>() >= MAX_COMPANIES {
             self.paths.clear();
-            self.paths_held = 0;
         }
     }
 
@@ -153,15 +150,10 @@ impl VisitCache {
     }
 
     pub fn remember_path(&mut self, site: i64, path: &str, id: i64) {
-        if self
-            .paths
+        self.paths
             .entry(site)
             .or_default()
-            .insert(path.to_owned(), id)
-            .is_none()
-        {
-            self.paths_held += 1;
-        }
+            .insert(path.to_owned(), id);
     }
 
     pub fn traits(&self, key: &str) -> Option<i64> {
@@ -179,7 +171,6 @@ impl VisitCache {
         self.companies.clear();
         self.traits.clear();
         self.paths.clear();
-        self.paths_held = 0;
         self.complete = false;
     }
 }

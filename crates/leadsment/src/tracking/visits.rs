@@ -42,7 +42,15 @@ pub fn new_visit_id(ts_ms: i64, tag: u16) -> i64 {
     let tag = u64::from(tag) & 0x3ff;
     let count = COUNTER.fetch_add(1, Ordering::Relaxed) & 0xfff;
     let ms = (ts_ms.max(0) as u64) & ((1 << 41) - 1);
-    ((ms << 22) | (tag << 12) | count) as i64
+    ((ms << TIME_SHIFT) | (tag << 12) | count) as i64
+}
+
+/// Where a visit id's time begins: its milliseconds are the bits above this many.
+pub const TIME_SHIFT: u32 = 22;
+
+/// The start time a visit id begins with (SQLite's `started_at`, migration 0024).
+pub fn started_at_of(id: i64) -> i64 {
+    id >> TIME_SHIFT
 }
 
 /// The node tag in a visit id of [`new_visit_id`].
@@ -53,7 +61,7 @@ pub fn tag_of_visit_id(id: i64) -> u16 {
 /// The smallest id [`new_visit_id`] gives a visit started at `ts_ms` or later.
 pub fn visit_id_floor(ts_ms: i64) -> i64 {
     let ms = (ts_ms.max(0) as u64) & ((1 << 41) - 1);
-    (ms << 22) as i64
+    (ms << TIME_SHIFT) as i64
 }
 
 /// The ids of the visits started in `[from_ms, to_ms)`: a range that holds them all (ids begin
@@ -289,7 +297,7 @@ pub(crate) mod tests {
         for ts in [0, 1, 1_780_000_000_123, (1 << 41) - 1] {
             for tag in [0, 1, 1023] {
                 let id = new_visit_id(ts, tag);
-                assert_eq!(id >> 22, ts, "{ts} {tag}");
+                assert_eq!(started_at_of(id), ts, "{ts} {tag}");
                 let (lo, hi) = visit_ids_started(ts, ts + 1);
                 assert!(lo <= id && id < hi, "{ts} {tag}: {lo} {id} {hi}");
                 let (lo, hi) = visit_ids_started(ts + 1, ts + 2);

@@ -137,13 +137,16 @@ pub async fn delete_batch(
     let Target {
         table, key, column, ..
     } = target;
-    // A visit's start is never after its last event, and its id begins with its start (the
-    // milliseconds shifted left by 22 bits, `tracking::visits::new_visit_id`): on SQLite,
-    // where visits are stored by site and id, the id bounds the read of the site's visits.
+    // A visit's start is never after its last event, and its id begins with its start
+    // (`tracking::visits::TIME_SHIFT`): on SQLite, where visits are stored by site and id,
+    // the id bounds the read of the site's visits.
     let also = if *table == "visits" {
-        " AND started_at < $2 AND id < $2 * 4194304"
+        format!(
+            " AND started_at < $2 AND id < $2 * {}",
+            1i64 << crate::tracking::visits::TIME_SHIFT
+        )
     } else {
-        ""
+        String::new()
     };
     let outside = match db {
         Db::Postgres(_) => format!(" AND {column} < $2{also}"),

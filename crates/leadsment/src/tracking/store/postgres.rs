@@ -399,8 +399,9 @@ async fn count_visitors(
 /// and paths, the events (each column as an array that `UNNEST` turns back
 /// into rows; what belongs to the visit, such as class, source, UTM fields and browser, is
 /// on the visit only), the bot counts, and the hours it touched (`site_hours`, for the
-/// dashboard's caches). Rows of each table in key order, the same in every batch, so that
-/// two batches locking the same rows cannot deadlock.
+/// dashboard's caches). Rows of each table in one order, the same in every batch (company
+/// paths by their path's text, not its id), so that two batches locking the same rows
+/// cannot deadlock.
 async fn write_rest(
     tx: &mut Transaction<'_, Postgres>,
     r: &Rollups,

@@ -16,7 +16,8 @@ use crate::tracking::paths::id as path_id;
 use crate::tracking::rollups::{Rollups, StoredVisit};
 use crate::tracking::visit_cache::VisitCache;
 use crate::tracking::visits::{
-    KnownVisits, VisitPlan, missing_companies, plan_visits, visit_id_floor, wanted_visits,
+    KnownVisits, VisitPlan, missing_companies, plan_visits, started_at_of, visit_id_floor,
+    wanted_visits,
 };
 
 /// Writes a batch in one transaction. On failure nothing is written and the cache, which may
@@ -161,7 +162,7 @@ fn write_batch(
                 v.id,
                 e.site_id.0,
                 v.delta.visitor_hash,
-                v.delta.last_seen - (v.id >> 22),
+                v.delta.last_seen - started_at_of(v.id),
                 v.company_id,
                 v.traits_id,
                 path_id(cache, site, &e.path),
@@ -178,7 +179,7 @@ fn write_batch(
     if !updates.is_empty() {
         let mut update = tx.prepare_cached(
             "UPDATE visits SET \
-             seen_ms = MAX(seen_ms, ?2 - (id >> 22)), \
+             seen_ms = MAX(seen_ms, ?9), \
              exit_path_id = COALESCE(?3, exit_path_id), \
              pageviews = pageviews + ?4, \
              events = events + ?5, \
@@ -195,7 +196,8 @@ fn write_batch(
                 d.events,
                 d.engaged_ms,
                 d.visitor_hash,
-                d.site_id
+                d.site_id,
+                d.last_seen - started_at_of(*id),
             ])?;
         }
     }
