@@ -314,7 +314,7 @@ async fn write_batch(
     let mut attempt = 0;
     loop {
         match crate::tracking::store::ingest(db, batch, cache, tag).await {
-            Ok(()) => return Ok(()),
+            Ok(_) => return Ok(()),
             Err(e) if attempt + 1 < ATTEMPTS => {
                 tracing::warn!(error = %e, attempt, "writing demo events failed; trying again");
                 attempt += 1;

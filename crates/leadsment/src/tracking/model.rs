@@ -56,7 +56,7 @@ pub struct NewEvent {
 }
 
 /// A batch for one write transaction: events and bot counts.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct IngestBatch {
     pub events: Vec<NewEvent>,
     /// `(site, day in the site's time zone, bots seen)`.

@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, Opts, Registry};
+use sqlx::ConnectOptions;
+use sqlx::postgres::PgConnection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::model::{IngestBatch, NewEvent};
@@ -61,6 +63,7 @@ pub struct WriterMetrics {
     batch_events: Histogram,
     batch_seconds: Histogram,
     failures: IntCounter,
+    site_gone: IntCounter,
 }
 
 impl WriterMetrics {
@@ -87,6 +90,10 @@ impl WriterMetrics {
                 "leadsment_ingest_batch_failures_total",
                 "Attempts to write a batch that failed (leadsment_store_write_errors_total counts them by kind; only a busy database is tried again).",
             ))?,
+            site_gone: IntCounter::with_opts(Opts::new(
+                "leadsment_ingest_site_gone_events_total",
+                "Events accepted for a site that was deleted before they were written: left out, the rest of their batch written.",
+            ))?,
         })
     }
 
@@ -95,6 +102,7 @@ impl WriterMetrics {
         registry.register(Box::new(self.batch_events.clone()))?;
         registry.register(Box::new(self.batch_seconds.clone()))?;
         registry.register(Box::new(self.failures.clone()))?;
+        registry.register(Box::new(self.site_gone.clone()))?;
         Ok(())
     }
 }
@@ -106,9 +114,9 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer: on a thread of its own for SQLite, else as a task. Fails only when
-    /// the OS refuses a thread or SQLite's bulk writer connection cannot be opened. New
-    /// visits' ids carry `lease`'s tag.
+    /// Starts the writer on a thread of its own. Fails only when the OS refuses a thread or
+    /// a runtime, or SQLite's bulk writer connection cannot be opened. New visits' ids carry
+    /// `lease`'s tag.
     pub fn spawn(db: Db, capacity: usize, lease: NodeLease) -> anyhow::Result<Writer> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let (stopped_tx, stopped) = oneshot::channel();
@@ -128,10 +136,30 @@ impl Writer {
                     })?;
             }
             Db::Postgres(pool) => {
-                tokio::spawn(async move {
-                    run(pool, rx, m, h, l).await;
-                    let _ = stopped_tx.send(());
-                });
+                // A runtime of its own, on a thread of its own, with a connection of its own:
+                // each batch is several round trips, and each reply would otherwise wait its
+                // turn behind the requests the last batch answered.
+                // (Built on that thread, which also drops it: a runtime may not be dropped
+                // where the caller's runtime runs.)
+                let (ready_tx, ready) = std::sync::mpsc::sync_channel(1);
+                std::thread::Builder::new()
+                    .name("event-writer".into())
+                    .spawn(move || {
+                        let built = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build();
+                        let runtime = match built {
+                            Ok(runtime) => runtime,
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(e));
+                                return;
+                            }
+                        };
+                        let _ = ready_tx.send(Ok(()));
+                        runtime.block_on(run(pool, rx, m, h, l));
+                        let _ = stopped_tx.send(());
+                    })?;
+                ready.recv()??;
             }
         }
         Ok(Writer {
@@ -184,11 +212,11 @@ impl WriterHandle {
     }
 }
 
-/// Takes the first job, then whatever else is queued, up to a batch. `None` once the queue
-/// is closed, or stopped and drained.
-fn gather(first: Option<Job>, rx: &mut mpsc::Receiver<Job>, stopping: &mut bool) -> Vec<Job> {
+/// Takes the jobs held, then whatever else is queued, up to a batch. Empty once the queue is
+/// closed, or stopped and drained.
+fn gather(held: Vec<Job>, rx: &mut mpsc::Receiver<Job>, stopping: &mut bool) -> Vec<Job> {
     let mut jobs = Vec::new();
-    for job in first
+    for job in held
         .into_iter()
         .chain(std::iter::from_fn(|| rx.try_recv().ok()))
     {
@@ -296,8 +324,8 @@ impl Loop {
         !self.stopping
     }
 
-    fn take(&mut self, first: Option<Job>, rx: &mut mpsc::Receiver<Job>) -> Step {
-        let jobs = gather(first, rx, &mut self.stopping);
+    fn take(&mut self, held: Vec<Job>, rx: &mut mpsc::Receiver<Job>) -> Step {
+        let jobs = gather(held, rx, &mut self.stopping);
         if !jobs.is_empty() {
             let (batch, waiting) = batch_of(jobs);
             Step::Write(batch, waiting)
@@ -314,11 +342,12 @@ impl Loop {
         &self,
         batch: &IngestBatch,
         started: std::time::Instant,
-        result: Result<(), StoreError>,
+        result: Result<u64, StoreError>,
     ) -> Result<(), Retry> {
         match result {
-            Ok(()) => {
+            Ok(gone) => {
                 self.health.succeeded();
+                self.metrics.site_gone.inc_by(gone);
                 self.metrics
                     .batch_seconds
                     .observe(started.elapsed().as_secs_f64());
@@ -359,12 +388,18 @@ async fn run(
     lease: NodeLease,
 ) {
     let mut state = Loop::new(metrics, health, lease);
+    // The writer's own connection, opened with the pool's settings but outside it (the pool
+    // tests each connection it hands out with a round trip), kept from batch to batch, and
+    // dropped after a failure so that the next batch starts on a fresh one.
+    let mut conn: Option<PgConnection> = None;
+    let mut last_batch = 0;
     loop {
         let first = if state.waits() { rx.recv().await } else { None };
-        if first.is_some() && rx.len() + 1 < PG_LINGER_BELOW {
-            tokio::time::sleep(PG_LINGER).await;
+        let mut held: Vec<Job> = first.into_iter().collect();
+        if !held.is_empty() {
+            linger(&mut held, &mut rx, last_batch).await;
         }
-        let (batch, waiting) = match state.take(first, &mut rx) {
+        let (batch, waiting) = match state.take(held, &mut rx) {
             Step::Write(batch, waiting) => (batch, waiting),
             Step::Idle => continue,
             Step::Done => break,
@@ -375,9 +410,16 @@ async fn run(
         };
         let mut ok = false;
         let attempts = state.attempts();
+        last_batch = waiting.len();
         for attempt in 0..attempts {
             let started = std::time::Instant::now();
-            let write = store::postgres::write(&pool, &batch, &mut state.cache, tag);
+            let write = async {
+                let conn = match &mut conn {
+                    Some(conn) => conn,
+                    None => conn.insert(pool.connect_options().connect().await?),
+                };
+                store::postgres::write_on(conn, &batch, &mut state.cache, tag).await
+            };
             let result = match tokio::time::timeout(PG_ATTEMPT_TIMEOUT, write).await {
                 Ok(result) => result,
                 Err(_) => {
@@ -386,6 +428,9 @@ async fn run(
                     Err(StoreError::TimedOut)
                 }
             };
+            if result.is_err() {
+                conn = None;
+            }
             let recorded = state.record(&batch, started, result);
             ok = recorded.is_ok();
             if recorded != Err(Retry::May) || attempt + 1 == attempts {
@@ -398,13 +443,31 @@ async fn run(
     tracing::info!("event writer stopped; the queue is empty");
 }
 
-/// PostgreSQL's counterpart of [`LINGER`]: a batch there costs about 1.8 ms beside its
-/// statements (round trips, the commit) whatever its size, so the writer waits a little for
-/// more. On the ingest benchmark (64 clients) batches grew from about 32 events to 62 and the
-/// rate by 6%; waiting 2 ms for up to 64 events was 11% slower than this. An event on a quiet
-/// server waits 1 ms more.
+/// PostgreSQL's counterpart of [`LINGER`]: a batch there costs a few milliseconds beside its
+/// statements (round trips, the commit) whatever its size, so before it writes, the writer
+/// waits until as many jobs are queued as the last batch held, at most this long. Under load
+/// the clients answered by the last batch send again within a fraction of a millisecond, so
+/// the wait ends as soon as they have; on a quiet server the last batch held one event and
+/// an event does not wait at all. A fixed wait of 1 ms (a timer's 1.0 to 2.0 ms) took a
+/// fifth of each batch's time on the ingest benchmark (64 clients).
 const PG_LINGER: Duration = Duration::from_millis(1);
-const PG_LINGER_BELOW: usize = 48;
+
+/// Adds queued jobs to `held` until it holds `want` (or a stop), at most [`PG_LINGER`].
+async fn linger(held: &mut Vec<Job>, rx: &mut mpsc::Receiver<Job>, want: usize) {
+    let deadline = tokio::time::Instant::now() + PG_LINGER;
+    while held.len() + rx.len() < want.min(MAX_BATCH) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(job)) => {
+                let stop = matches!(job, Job::Stop);
+                held.push(job);
+                if stop {
+                    break;
+                }
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+}
 
 /// When fewer than [`LINGER_BELOW`] events are queued, the blocking writer waits this long
 /// for more before it writes. A commit costs about the same for one event as for thirty (it
@@ -434,7 +497,7 @@ fn run_blocking(
         if first.is_some() && rx.len() + 1 < LINGER_BELOW {
             std::thread::sleep(LINGER);
         }
-        let (batch, waiting) = match state.take(first, &mut rx) {
+        let (batch, waiting) = match state.take(first.into_iter().collect(), &mut rx) {
             Step::Write(batch, waiting) => (batch, waiting),
             Step::Idle => continue,
             Step::Done => break,

@@ -43,6 +43,7 @@ mod rollups;
 mod route_walk;
 mod saved_feeds;
 mod score_rules;
+mod site_gone;
 mod site_settings;
 mod store;
 mod tracking;

@@ -4,14 +4,16 @@
 pub mod postgres;
 pub mod sqlite;
 
+use std::borrow::Cow;
+
 use crate::accounts::sites::SiteId;
 use crate::store::{Db, StoreError, sql};
 use crate::tracking::model::{ExportedEvent, IngestBatch};
 use crate::tracking::visit_cache::VisitCache;
 
 /// Writes a batch of events and bot counts in one transaction, placing each event in its
-/// visit. On success every event is durable; on failure none is written (and the cache is
-/// cleared). The server's writer calls the SQLite path from a thread of its own instead
+/// visit, and returns how many events were left out because their site is gone. On success
+/// every other event is durable; on failure none is written (and the cache is cleared). The server's writer calls the SQLite path from a thread of its own instead
 /// ([`sqlite::write`]); this one, for tests and one-shot commands, runs it on a blocking
 /// thread. New visits get ids with `tag`, a node tag the caller leased
 /// (`nodes::NodeLease::for_command`).
@@ -20,7 +22,7 @@ pub async fn ingest(
     batch: &IngestBatch,
     cache: &mut VisitCache,
     tag: u16,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     match db {
         Db::Postgres(pool) => postgres::write(pool, batch, cache, tag).await,
         Db::Sqlite(sqlite) => {
@@ -40,6 +42,40 @@ pub async fn ingest(
             result
         }
     }
+}
+
+/// The sites of a batch's events and bot counts, sorted, each once: what the writer checks
+/// are still there before it writes.
+pub(crate) fn batch_sites(batch: &IngestBatch) -> Vec<i64> {
+    let events = batch.events.iter().map(|e| e.site_id.0);
+    let mut sites: Vec<i64> = events.chain(batch.bots.iter().map(|b| b.0.0)).collect();
+    sites.sort_unstable();
+    sites.dedup();
+    sites
+}
+
+/// `batch` without the events and bot counts of sites not in `present` (sorted), with how
+/// many events that leaves out: a site deleted after its events were accepted and before they
+/// were written has nothing more written for it, and the rest of the batch is written.
+/// Borrowed when every site is present (the usual case).
+pub(crate) fn without_gone_sites<'b>(
+    batch: &'b IngestBatch,
+    sites: &[i64],
+    present: &[i64],
+) -> (Cow<'b, IngestBatch>, u64) {
+    if present.len() == sites.len() {
+        return (Cow::Borrowed(batch), 0);
+    }
+    let kept = |site: SiteId| present.binary_search(&site.0).is_ok();
+    let events: Vec<_> = batch
+        .events
+        .iter()
+        .filter(|e| kept(e.site_id))
+        .cloned()
+        .collect();
+    let gone = (batch.events.len() - events.len()) as u64;
+    let bots = batch.bots.iter().filter(|b| kept(b.0)).cloned().collect();
+    (Cow::Owned(IngestBatch { events, bots }), gone)
 }
 
 /// Events of a site between two times (milliseconds, `to` excluded), in time order (then id),

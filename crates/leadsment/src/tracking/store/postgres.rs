@@ -9,8 +9,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::postgres::PgPool;
-use sqlx::{Postgres, Transaction};
+use sqlx::postgres::{PgConnection, PgPool};
+use sqlx::{Connection, Postgres, Transaction};
 
 use crate::store::StoreError;
 use crate::tracking::model::IngestBatch;
@@ -22,22 +22,35 @@ use crate::tracking::visits::{
     wanted_visits,
 };
 
-/// Writes a batch in one transaction. On failure nothing is written and the cache, which may
-/// already hold what the rolled-back transaction would have written, is cleared.
-/// New visits get ids with `tag`, the node's leased tag.
+/// Writes a batch in one transaction on a connection of `pool`; see [`write_on`].
 pub async fn write(
     pool: &PgPool,
     batch: &IngestBatch,
     cache: &mut VisitCache,
     tag: u16,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
+    let mut conn = pool.acquire().await?;
+    write_on(&mut conn, batch, cache, tag).await
+}
+
+/// Writes a batch in one transaction on `conn`, and returns how many of its events were left
+/// out because their site is gone. On failure nothing is written and the cache, which may
+/// already hold what the rolled-back transaction would have written, is cleared.
+/// New visits get ids with `tag`, the node's leased tag.
+pub async fn write_on(
+    conn: &mut PgConnection,
+    batch: &IngestBatch,
+    cache: &mut VisitCache,
+    tag: u16,
+) -> Result<u64, StoreError> {
     if batch.events.is_empty() && batch.bots.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let result = async {
-        let mut tx = pool.begin_with(BEGIN).await?;
-        write_in(&mut tx, batch, cache, tag).await?;
-        tx.commit().await
+        let mut tx = conn.begin_with(BEGIN).await?;
+        let gone = write_in(&mut tx, batch, cache, tag).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(gone)
     }
     .await;
     if result.is_err() {
@@ -69,32 +82,47 @@ async fn write_in(
     batch: &IngestBatch,
     cache: &mut VisitCache,
     tag: u16,
-) -> Result<(), sqlx::Error> {
-    // 0. The visitors whose visit the cache cannot place, locked until the commit: a node
-    // writing a visitor's event at the same time waits here, then reads the visit this one
-    // opened and continues it, where both would otherwise open one. Taken first (before any
-    // row lock) and in key order, in one statement, so two batches cannot deadlock on them.
+) -> Result<u64, sqlx::Error> {
+    // 0. Two kinds of lock, taken first, in one statement (one round trip):
+    // - The visitors whose visit the cache cannot place (advisory locks, in key order, before
+    //   any row lock, so that two batches cannot deadlock on them): a node writing a
+    //   visitor's event at the same time waits here, then reads the visit this one opened
+    //   and continues it, where both would otherwise open one. The sub-select is a one-time
+    //   filter, run before the sites are read.
+    // - The batch's sites (`FOR KEY SHARE`), so that none is deleted before the commit: once
+    //   per batch what a foreign key did for each row (migration 0025). The events of a site
+    //   deleted since they were accepted are left out.
     let keys = visitor_lock_keys(batch, cache);
-    if !keys.is_empty() {
-        sqlx::query("SELECT pg_advisory_xact_lock(k) FROM UNNEST($1::bigint[]) AS k")
-            .bind(&keys)
-            .execute(&mut **tx)
-            .await?;
-    }
+    let sites = super::batch_sites(batch);
+    let present: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM sites WHERE id = ANY($1) AND (SELECT count(pg_advisory_xact_lock(k)) \
+         FROM UNNEST($2::bigint[]) AS k) >= 0 ORDER BY id FOR KEY SHARE",
+    )
+    .bind(&sites)
+    .bind(&keys)
+    .fetch_all(&mut **tx)
+    .await?;
+    let (batch, gone) = super::without_gone_sites(batch, &sites, &present);
+    let batch = &*batch;
 
     cache.make_room();
-    // 1. Companies: insert the ones this node has not seen, then read their ids.
+    // 1. Companies this node has not seen: inserted unless there, and their ids read, in one
+    // statement (the inserted ones from `RETURNING`, the others from the table). A company
+    // another node inserted after the statement began is in neither; those are read again.
     let missing = missing_companies(batch, cache);
     let now = batch.events.first().map_or(0, |e| e.ts);
     if !missing.is_empty() {
-        sqlx::query(
-            "INSERT INTO companies (key, name, org, domain, asn, country, class, \
-             class_reason, first_seen_at) SELECT k.*, $9 FROM UNNEST($1::text[], $2::text[], \
-             $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[]) AS k \
-             ON CONFLICT (key) DO UPDATE SET class_reason = excluded.class_reason \
-             WHERE companies.class_reason IS NULL",
+        let keys = col(&missing, |c| c.key.clone());
+        let ids: Vec<(String, i64)> = sqlx::query_as(
+            "WITH inserted AS (INSERT INTO companies (key, name, org, domain, asn, country, \
+             class, class_reason, first_seen_at) SELECT k.*, $9 FROM UNNEST($1::text[], \
+             $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], \
+             $8::text[]) AS k ON CONFLICT (key) DO UPDATE SET class_reason = \
+             excluded.class_reason WHERE companies.class_reason IS NULL RETURNING key, id) \
+             SELECT key, id FROM inserted \
+             UNION ALL SELECT key, id FROM companies WHERE key = ANY($1)",
         )
-        .bind(col(&missing, |c| c.key.clone()))
+        .bind(&keys)
         .bind(col(&missing, |c| c.name.clone()))
         .bind(col(&missing, |c| c.org.clone()))
         .bind(col(&missing, |c| c.domain.clone()))
@@ -103,15 +131,21 @@ async fn write_in(
         .bind(col(&missing, |c| c.class.clone()))
         .bind(col(&missing, |c| c.class_reason.clone()))
         .bind(now)
-        .execute(&mut **tx)
+        .fetch_all(&mut **tx)
         .await?;
-        let ids: Vec<(String, i64)> =
-            sqlx::query_as("SELECT key, id FROM companies WHERE key = ANY($1)")
-                .bind(col(&missing, |c| c.key.clone()))
-                .fetch_all(&mut **tx)
-                .await?;
         for (key, id) in ids {
             cache.remember_company(&key, id);
+        }
+        let unseen: Vec<&String> = keys.iter().filter(|k| cache.company(k).is_none()).collect();
+        if !unseen.is_empty() {
+            let ids: Vec<(String, i64)> =
+                sqlx::query_as("SELECT key, id FROM companies WHERE key = ANY($1)")
+                    .bind(unseen)
+                    .fetch_all(&mut **tx)
+                    .await?;
+            for (key, id) in ids {
+                cache.remember_company(&key, id);
+            }
         }
     }
 
@@ -215,7 +249,8 @@ async fn write_in(
     count_visitors(tx, &mut rollups, &visitors, after).await?;
 
     // 5. The rest in one statement: the other rollups, the events, bots, and the hours.
-    write_rest(tx, &rollups, &rows, &batch.bots, cache).await
+    write_rest(tx, &rollups, &rows, &batch.bots, cache).await?;
+    Ok(gone)
 }
 
 /// The advisory lock keys of the (site, visitor hash) pairs of a batch whose visit the cache

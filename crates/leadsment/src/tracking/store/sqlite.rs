@@ -20,7 +20,8 @@ use crate::tracking::visits::{
     wanted_visits,
 };
 
-/// Writes a batch in one transaction. On failure nothing is written and the cache, which may
+/// Writes a batch in one transaction, and returns how many of its events were left out
+/// because their site is gone. On failure nothing is written and the cache, which may
 /// hold ids the rolled-back transaction would have written, is cleared.
 /// New visits get ids with `tag`, the node's leased tag.
 pub fn write(
@@ -28,9 +29,9 @@ pub fn write(
     batch: &IngestBatch,
     cache: &mut VisitCache,
     tag: u16,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     if batch.events.is_empty() && batch.bots.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let mut conn = bulk.lock();
     let result = write_batch(&mut conn, batch, cache, tag);
@@ -45,8 +46,22 @@ fn write_batch(
     batch: &IngestBatch,
     cache: &mut VisitCache,
     tag: u16,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<u64> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+
+    // 0. The events of a site deleted since they were accepted are left out (its rows would
+    // fail their foreign key, and with them the whole batch).
+    let sites = super::batch_sites(batch);
+    let mut present = Vec::with_capacity(sites.len());
+    let mut exists = tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM sites WHERE id = ?1)")?;
+    for &site in &sites {
+        if exists.query_row([site], |r| r.get(0))? {
+            present.push(site);
+        }
+    }
+    drop(exists);
+    let (batch, gone) = super::without_gone_sites(batch, &sites, &present);
+    let batch = &*batch;
 
     cache.make_room();
     // 1. Companies this node has not seen: inserted unless another node did, then their ids.
@@ -246,7 +261,8 @@ fn write_batch(
         tx.prepare_cached("UPDATE event_ids SET next = ?1")?
             .execute([next])?;
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(gone)
 }
 
 /// The visits a plan updates, as they are before the batch.
