@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, Opts, Registry};
-use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnection;
+use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::model::{IngestBatch, NewEvent};
@@ -392,6 +392,7 @@ async fn run(
     // tests each connection it hands out with a round trip), kept from batch to batch, and
     // dropped after a failure so that the next batch starts on a fresh one.
     let mut conn: Option<PgConnection> = None;
+    let mut last_used = std::time::Instant::now();
     let mut last_batch = 0;
     loop {
         let first = if state.waits() { rx.recv().await } else { None };
@@ -414,6 +415,15 @@ async fn run(
         for attempt in 0..attempts {
             let started = std::time::Instant::now();
             let write = async {
+                // A connection left idle may have died meanwhile (a restarted server, a
+                // proxy's idle timeout): checked first, so that the batch is not answered 503
+                // for it. Under load it is never idle that long.
+                if let Some(idle) = &mut conn
+                    && last_used.elapsed() > PG_IDLE_CHECK
+                    && idle.ping().await.is_err()
+                {
+                    conn = None;
+                }
                 let conn = match &mut conn {
                     Some(conn) => conn,
                     None => conn.insert(pool.connect_options().connect().await?),
@@ -428,6 +438,7 @@ async fn run(
                     Err(StoreError::TimedOut)
                 }
             };
+            last_used = std::time::Instant::now();
             if result.is_err() {
                 conn = None;
             }
@@ -451,6 +462,10 @@ async fn run(
 /// an event does not wait at all. A fixed wait of 1 ms (a timer's 1.0 to 2.0 ms) took a
 /// fifth of each batch's time on the ingest benchmark (64 clients).
 const PG_LINGER: Duration = Duration::from_millis(1);
+
+/// The writer's PostgreSQL connection is checked with a round trip before a batch when it
+/// has been idle longer than this.
+const PG_IDLE_CHECK: Duration = Duration::from_secs(1);
 
 /// Adds queued jobs to `held` until it holds `want` (or a stop), at most [`PG_LINGER`].
 async fn linger(held: &mut Vec<Job>, rx: &mut mpsc::Receiver<Job>, want: usize) {

@@ -652,6 +652,48 @@ async fn a_database_outage_answers_503_and_ingest_resumes_by_itself() {
     app.shutdown().await.unwrap();
 }
 
+/// The event writer keeps a PostgreSQL connection of its own from batch to batch. One that
+/// died while idle (the server restarted, a proxy dropped it) is found out before the next
+/// batch, which goes on a fresh connection instead of being answered 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_connection_that_died_while_idle_is_replaced_before_the_next_batch() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut direct = url::Url::parse(&db.url).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        direct.host_str().unwrap(),
+        direct.port().unwrap_or(5432)
+    );
+    let proxy = CutProxy::start(upstream).await;
+    direct.set_host(Some("127.0.0.1")).unwrap();
+    direct.set_port(Some(proxy.addr.port())).unwrap();
+    let (app, store) = spawn_app(db, Some(direct.as_str())).await;
+    let body = serde_json::json!({"name": "pageview", "url": "https://acme.example/a",
+        "domain": "acme.example"});
+    let ua = CHROME;
+    let first = crate::tracking::post(&app, &body, ua, Some("198.51.100.7")).await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+
+    // Every connection to the database is reset, with nothing being written.
+    proxy.set_cut(true);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    proxy.set_cut(false);
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+
+    let after = crate::tracking::post(&app, &body, ua, Some("203.0.113.9")).await;
+    assert_eq!(after.status(), StatusCode::ACCEPTED);
+    let stored: i64 = store
+        .value(sql("SELECT COUNT(*) FROM events"))
+        .await
+        .unwrap();
+    assert_eq!(stored, 2);
+    assert_eq!(
+        metric(&app, "leadsment_ingest_batch_failures_total ").await,
+        0.0
+    );
+    app.shutdown().await.unwrap();
+}
+
 /// A file-size limit (`ulimit -f`) reached under load: the server is not killed (it ignores
 /// SIGXFSZ), answers 503, says so once in its log (not once per request), loses nothing it
 /// acknowledged, and writes again once the limit is raised.
