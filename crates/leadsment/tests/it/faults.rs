@@ -582,17 +582,8 @@ impl CutProxy {
     }
 }
 
-/// Closes with a reset rather than an orderly close.
-fn reset(stream: tokio::net::TcpStream) {
-    let _ = stream.set_zero_linger();
-    drop(stream);
-}
-
-/// PostgreSQL goes away for 10 seconds under load: events get 503 with Retry-After, /healthz
-/// says the database is down, nothing acknowledged is lost, and ingest resumes by itself
-/// within seconds of its return.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_outage_answers_503_and_ingest_resumes_by_itself() {
+/// The application on a fresh PostgreSQL database reached through a [`CutProxy`].
+async fn app_behind_cut_proxy() -> (CutProxy, TestApp, Db) {
     let db = TestDb::new(Backend::Postgres).await;
     let mut direct = url::Url::parse(&db.url).unwrap();
     let upstream = format!(
@@ -604,6 +595,21 @@ async fn a_database_outage_answers_503_and_ingest_resumes_by_itself() {
     direct.set_host(Some("127.0.0.1")).unwrap();
     direct.set_port(Some(proxy.addr.port())).unwrap();
     let (app, store) = spawn_app(db, Some(direct.as_str())).await;
+    (proxy, app, store)
+}
+
+/// Closes with a reset rather than an orderly close.
+fn reset(stream: tokio::net::TcpStream) {
+    let _ = stream.set_zero_linger();
+    drop(stream);
+}
+
+/// PostgreSQL goes away for 10 seconds under load: events get 503 with Retry-After, /healthz
+/// says the database is down, nothing acknowledged is lost, and ingest resumes by itself
+/// within seconds of its return.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_answers_503_and_ingest_resumes_by_itself() {
+    let (proxy, app, store) = app_behind_cut_proxy().await;
     let load = Load::start(&app.url(""), 16, 1);
     within(Duration::from_secs(10), "events stored", || {
         load.acked_count() >= 300
@@ -657,17 +663,7 @@ async fn a_database_outage_answers_503_and_ingest_resumes_by_itself() {
 /// batch, which goes on a fresh connection instead of being answered 503.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_connection_that_died_while_idle_is_replaced_before_the_next_batch() {
-    let db = TestDb::new(Backend::Postgres).await;
-    let mut direct = url::Url::parse(&db.url).unwrap();
-    let upstream = format!(
-        "{}:{}",
-        direct.host_str().unwrap(),
-        direct.port().unwrap_or(5432)
-    );
-    let proxy = CutProxy::start(upstream).await;
-    direct.set_host(Some("127.0.0.1")).unwrap();
-    direct.set_port(Some(proxy.addr.port())).unwrap();
-    let (app, store) = spawn_app(db, Some(direct.as_str())).await;
+    let (proxy, app, store) = app_behind_cut_proxy().await;
     let body = serde_json::json!({"name": "pageview", "url": "https://acme.example/a",
         "domain": "acme.example"});
     let ua = CHROME;

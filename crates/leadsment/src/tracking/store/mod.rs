@@ -13,7 +13,8 @@ use crate::tracking::visit_cache::VisitCache;
 
 /// Writes a batch of events and bot counts in one transaction, placing each event in its
 /// visit, and returns how many events were left out because their site is gone. On success
-/// every other event is durable; on failure none is written (and the cache is cleared). The server's writer calls the SQLite path from a thread of its own instead
+/// every other event is durable; on failure none is written (and the cache is cleared). The
+/// server's writer calls the SQLite path from a thread of its own instead
 /// ([`sqlite::write`]); this one, for tests and one-shot commands, runs it on a blocking
 /// thread. New visits get ids with `tag`, a node tag the caller leased
 /// (`nodes::NodeLease::for_command`).

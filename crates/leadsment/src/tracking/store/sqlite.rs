@@ -144,7 +144,6 @@ fn write_batch(
         let now = batch.events.iter().map(|e| e.ts).min();
         load_recent_visits(&tx, cache, now.unwrap_or_else(now_ms))?;
     }
-
     debug_assert!(wanted_visits(batch, cache).0.is_empty());
     let known = KnownVisits::default();
 
